@@ -1,0 +1,74 @@
+// Turns manifest files into validated TrainingJob values and a complete list of problems.
+//
+// Loading runs in two stages so that a Git source can cache the first by blob id:
+//   1. ParseManifestFile: one file's text -> YAML (bounded) -> schema check -> typed jobs, plus
+//      the checks that need only that job (names short enough, replica bounds, backend needs).
+//   2. CheckManifests: the checks across files (a job defined twice, dependsOn names that exist
+//      and form no cycle), and the final split into valid jobs and invalid ones.
+// A job with any problem is never in LoadResult::jobs; its key, when it could be read, is in
+// invalid_jobs so that a planner never mistakes a broken manifest for a deleted job.
+#ifndef JOBSYNC_SCHEMAS_LOADER_H_
+#define JOBSYNC_SCHEMAS_LOADER_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "schemas/diagnostic.h"
+#include "schemas/model.h"
+#include "schemas/schema_validator.h"
+#include "schemas/yaml_reader.h"
+
+namespace jobsync {
+
+// A job that passed the per-file checks, with the positions the cross-file checks report.
+struct ParsedJob {
+  TrainingJob job;
+  SourceLocation name_location;                     // metadata.name
+  std::vector<SourceLocation> depends_on_locations;  // one per spec.dependsOn entry
+};
+
+// A document that failed; its key when metadata and backend could still be read.
+struct InvalidManifest {
+  std::optional<JobKey> key;
+  SourceLocation location;  // metadata.name when present, else the document's start
+};
+
+// Everything learnt from one file. `unreadable` means the file could not be read to its end
+// (YAML syntax, limits, binary data): it may hold jobs nobody can see.
+struct ManifestFile {
+  std::string path;
+  std::vector<ParsedJob> jobs;
+  std::vector<InvalidManifest> invalid;
+  std::vector<Diagnostic> diagnostics;
+  bool unreadable = false;
+};
+
+// Parses one file's text, located as `path` in messages. Never throws.
+ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
+                               const SchemaValidator& validator, const YamlLimits& limits = {});
+
+// The outcome of loading a set of manifests.
+struct LoadResult {
+  std::vector<TrainingJob> jobs;            // valid jobs, ordered by key
+  std::vector<JobKey> invalid_jobs;         // keys of jobs with problems, ordered, unique
+  std::vector<std::string> unreadable_files;  // files whose jobs cannot all be known
+  std::vector<Diagnostic> diagnostics;      // every problem, ordered by file and position
+
+  bool ok() const { return diagnostics.empty(); }
+};
+
+// Runs the cross-file checks over parsed files and splits valid from invalid jobs.
+LoadResult CheckManifests(std::vector<ManifestFile> files);
+
+// Loads files and directory trees from disk: *.yaml and *.yml files, recursively, in name
+// order; hidden entries (".git") and other files are skipped; symlinked directories are not
+// followed. A path that does not exist or cannot be read is a diagnostic, not a crash.
+LoadResult LoadManifestPaths(const std::vector<std::string>& paths,
+                             const SchemaValidator& validator, const YamlLimits& limits = {});
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_SCHEMAS_LOADER_H_

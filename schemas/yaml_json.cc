@@ -1,0 +1,114 @@
+#include "schemas/yaml_json.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <regex>
+
+namespace jobsync {
+namespace {
+
+bool IsNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+
+// Parses an integer in the core schema's forms; false when `s` is not one or overflows.
+bool ParseInt(const std::string& s, int64_t* out) {
+  std::string_view digits = s;
+  bool negative = false;
+  if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) {
+    negative = digits[0] == '-';
+    digits.remove_prefix(1);
+  }
+  int base = 10;
+  if (!negative && s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+    base = s[1] == 'x' ? 16 : 8;
+    digits = std::string_view(s).substr(2);
+  }
+  if (digits.empty()) return false;
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
+  if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+  *out = negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
+  return true;
+}
+
+bool ParseFloat(const std::string& s, double* out) {
+  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") {
+    *out = std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (s == "-.inf" || s == "-.Inf" || s == "-.INF") {
+    *out = -std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (s == ".nan" || s == ".NaN" || s == ".NAN") {
+    *out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  if (!std::regex_match(s, kFloat)) return false;
+  *out = std::strtod(s.c_str(), nullptr);
+  return true;
+}
+
+nlohmann::json ScalarToJson(const YamlNode& node) {
+  const std::string& s = node.scalar;
+  if (node.tag == "str" || (!node.plain && node.tag.empty())) return s;
+  if (node.tag == "null" || (node.tag.empty() && IsNull(s))) return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  int64_t integer = 0;
+  if (node.tag != "float" && ParseInt(s, &integer)) return integer;
+  double number = 0;
+  if (ParseFloat(s, &number)) return number;
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json YamlToJson(const YamlNode& node) {
+  switch (node.kind) {
+    case YamlNode::Kind::kNull:
+      return nullptr;
+    case YamlNode::Kind::kScalar:
+      return ScalarToJson(node);
+    case YamlNode::Kind::kSequence: {
+      nlohmann::json array = nlohmann::json::array();
+      for (const YamlNodePtr& item : node.items) array.push_back(YamlToJson(*item));
+      return array;
+    }
+    case YamlNode::Kind::kMapping: {
+      nlohmann::json object = nlohmann::json::object();
+      for (const YamlMapEntry& entry : node.entries) object[entry.key] = YamlToJson(*entry.value);
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+YamlPosition Locate(const YamlNode& root, const std::vector<std::string>& path, bool at_key) {
+  const YamlNode* node = &root;
+  YamlPosition position{root.line, root.column, true};
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& step = path[i];
+    const YamlNode* next = nullptr;
+    if (node->kind == YamlNode::Kind::kMapping) {
+      if (const YamlMapEntry* entry = node->Find(step)) {
+        next = entry->value.get();
+        if (at_key && i + 1 == path.size()) return {entry->key_line, entry->key_column, true};
+      }
+    } else if (node->kind == YamlNode::Kind::kSequence) {
+      size_t index = 0;
+      auto [end, ec] = std::from_chars(step.data(), step.data() + step.size(), index);
+      if (ec == std::errc() && end == step.data() + step.size() && index < node->items.size()) {
+        next = node->items[index].get();
+      }
+    }
+    if (next == nullptr) return {position.line, position.column, false};
+    node = next;
+    position = {node->line, node->column, true};
+  }
+  return position;
+}
+
+}  // namespace jobsync

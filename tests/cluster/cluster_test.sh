@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# tests/cluster/cluster_test.sh: end-to-end test of the loopback cluster of `scripts/cluster`.
+# Brings the cluster up (idempotent; cold builds take long), then checks with kubectl and curl:
+# Indexed Job pods Running through kwok, elastic scale up and down, background deletion, kwok's
+# opt-in completion, a Ray job through the Jobs API (submit, RUNNING, stop, STOPPED, delete),
+# and the RBAC-limited identity. Every wait is bounded. Prints "N passed, M failed"; exits 1 on
+# any failure, including a cluster that cannot start (never skips).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+readonly TIMEOUT=${JOBSYNC_TEST_TIMEOUT:-90}
+NS="jobsync-cluster-test-$$-$RANDOM"
+readonly NS
+passed=0
+failed=0
+
+# step MSG...: announce a step.
+step() { printf '\n== %s\n' "$*"; }
+
+# pass MSG / fail MSG: record the result of one check.
+pass() { passed=$((passed + 1)); printf 'PASS: %s\n' "$*"; }
+fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
+
+# finish: print the summary line and exit 0 only if nothing failed.
+finish() {
+  printf '\n%d passed, %d failed\n' "$passed" "$failed"
+  [ "$failed" = 0 ]
+}
+
+# check DESC CMD...: one check that CMD succeeds.
+check() {
+  local desc=$1
+  shift
+  if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+# eventually DESC CMD...: one check that CMD succeeds within $TIMEOUT seconds (polled).
+eventually() {
+  local desc=$1 deadline=$((SECONDS + TIMEOUT))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      fail "$desc (not within ${TIMEOUT}s; last try: $("$@" 2>&1 | tail -n 3 | tr '\n' ' '))"
+      return 1
+    fi
+    sleep 0.5
+  done
+  pass "$desc"
+}
+
+# pods_of JOB: "phase index" lines of JOB's pods that are not being deleted, in namespace $NS.
+pods_of() {
+  kubectl -n "$NS" get pods -l "job-name=$1" -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.status.phase}} {{index .metadata.annotations "batch.kubernetes.io/job-completion-index"}}{{"\n"}}{{end}}{{end}}'
+}
+
+# running_indexes JOB WANT: true if JOB's live pods are exactly Running pods of the indexes WANT ("0 1 2").
+running_indexes() {
+  local got
+  got=$(pods_of "$1" | sort -k2n | awk '$1 == "Running" {print $2} $1 != "Running" {print "not-running:" $0}' | paste -sd' ')
+  [ "$got" = "$2" ] || { echo "pods of $1: '$got', want Running indexes '$2'"; return 1; }
+}
+
+# no_pods JOB: true if JOB has no pods left at all.
+no_pods() {
+  local n
+  n=$(kubectl -n "$NS" get pods -l "job-name=$1" -o name | wc -l)
+  [ "$n" = 0 ] || { echo "$n pods of $1 left"; return 1; }
+}
+
+# job_gone JOB: true if JOB no longer exists.
+job_gone() { ! kubectl -n "$NS" get job "$1" >/dev/null 2>&1; }
+
+# job_complete JOB WANT: true if JOB has condition Complete=True and WANT succeeded pods.
+job_complete() {
+  local got
+  got=$(kubectl -n "$NS" get job "$1" -o jsonpath='{.status.conditions[?(@.type=="Complete")].status} {.status.succeeded}')
+  [ "$got" = "True $2" ] || { echo "job $1 Complete/succeeded: '$got'"; return 1; }
+}
+
+# job_yaml NAME COMPLETIONS [POD_LABELS]: an Indexed Job whose pods sleep (kwok only pretends).
+job_yaml() {
+  cat <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: $1
+spec:
+  completionMode: Indexed
+  completions: $2
+  parallelism: $2
+  template:
+    metadata:
+      labels: {${3:-}}
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: train
+        image: registry.invalid/train:latest
+        command: ["sleep", "600"]
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+EOF
+}
+
+# ray_api METHOD PATH [JSON]: call the Ray Jobs API; prints the body, fails on a non-2xx status.
+ray_api() {
+  local args=(-sS --max-time 10 -X "$1" "$RAY_ADDRESS$2" -w '\n%{http_code}')
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
+  local out code
+  out=$(curl "${args[@]}") || return 1
+  code=${out##*$'\n'}
+  printf '%s\n' "${out%$'\n'*}"
+  [ "${code:0:1}" = 2 ] || { echo "HTTP $code"; return 1; }
+}
+
+# json_get KEY: the value of KEY in the JSON object on stdin.
+json_get() { python3 -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"; }
+
+# ray_status ID WANT: true if the Ray job ID has status WANT.
+ray_status() {
+  local got
+  got=$(ray_api GET "/api/jobs/$1" | head -n1 | json_get status) || true
+  [ "$got" = "$2" ] || { echo "ray job $1 status '$got', want $2"; return 1; }
+}
+
+# ray_submit ID: submit the sleeping Ray job ID (retries while the head has no agent yet).
+ray_submit() {
+  ray_api POST /api/jobs/ "{\"submission_id\": \"$1\", \"entrypoint\": \"python -c \\\"import time; time.sleep(600)\\\"\"}"
+}
+
+# ray_gone ID: true if the Ray job ID is no longer known (HTTP 404).
+ray_gone() {
+  [ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$RAY_ADDRESS/api/jobs/$1")" = 404 ]
+}
+
+# cleanup: delete what the test created (bounded; errors ignored).
+cleanup() {
+  kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+  kubectl -n team-a delete job "limited-$NS" --cascade=background --wait=false >/dev/null 2>&1 || true
+}
+
+step "scripts/cluster up (idempotent; a cold build takes 10-25 minutes)"
+if ! "$ROOT/scripts/cluster" up; then
+  fail "the cluster could not start: 'scripts/cluster up' failed (its output above says why)"
+  finish
+fi
+eval "$("$ROOT/scripts/cluster" env)"
+trap cleanup EXIT
+check "scripts/cluster status reports every component running" "$ROOT/scripts/cluster" status
+server=$(kubectl version -o json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["clientVersion"]["gitVersion"], v["serverVersion"]["gitVersion"])')
+check "kubectl and kube-apiserver report v1.34.x ($server)" grep -Eq '^v1\.34\.[0-9]+ v1\.34\.[0-9]+$' <<<"$server"
+check "3 kwok nodes are Ready" test "$(kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True)" = 3
+
+step "Indexed Job with completions=parallelism=2 in namespace $NS"
+kubectl create namespace "$NS" >/dev/null
+job_yaml elastic 2 | kubectl -n "$NS" apply -f - >/dev/null
+eventually "2 pods Running (indexes 0 1)" running_indexes elastic "0 1"
+sleep 3
+check "without the opt-in label the pods stay Running (no completion)" running_indexes elastic "0 1"
+
+step "scale up to 4 (completions and parallelism together)"
+kubectl -n "$NS" patch job elastic --type=merge -p '{"spec":{"completions":4,"parallelism":4}}' >/dev/null
+eventually "4 pods Running (indexes 0-3)" running_indexes elastic "0 1 2 3"
+
+step "scale down to 1"
+kubectl -n "$NS" patch job elastic --type=merge -p '{"spec":{"completions":1,"parallelism":1}}' >/dev/null
+eventually "1 pod left, index 0 Running" running_indexes elastic "0"
+eventually "pods of the removed indexes are gone" test "$(kubectl -n "$NS" get pods -l job-name=elastic -o name | wc -l)" = 1
+
+step "delete the Job with propagation Background"
+kubectl -n "$NS" delete job elastic --cascade=background --wait=false >/dev/null
+eventually "the Job is gone" job_gone elastic
+eventually "its pods are gone (garbage collector + kwok)" no_pods elastic
+
+step "opt-in completion: pods labelled jobsync.dev/kwok-complete=true succeed"
+job_yaml finisher 2 '"jobsync.dev/kwok-complete": "true"' | kubectl -n "$NS" apply -f - >/dev/null
+eventually "Job finisher is Complete with 2 succeeded pods" job_complete finisher 2
+check "its pods are Succeeded" test "$(pods_of finisher | awk '{print $1}' | sort -u)" = Succeeded
+
+step "Ray Jobs API at $RAY_ADDRESS"
+check "GET /api/version answers" ray_api GET /api/version
+rid="jobsync-cluster-test-$$-$RANDOM"
+eventually "POST /api/jobs/ submits $rid" ray_submit "$rid"
+eventually "job $rid is RUNNING" ray_status "$rid" RUNNING
+check "POST /api/jobs/$rid/stop" ray_api POST "/api/jobs/$rid/stop"
+eventually "job $rid is STOPPED" ray_status "$rid" STOPPED
+check "DELETE /api/jobs/$rid" ray_api DELETE "/api/jobs/$rid"
+eventually "job $rid is gone (404)" ray_gone "$rid"
+
+step "RBAC-limited identity jobsync-limited ($JOBSYNC_LIMITED_KUBECONFIG)"
+limited=(kubectl --kubeconfig="$JOBSYNC_LIMITED_KUBECONFIG")
+check "it can create a Job in team-a" \
+  "${limited[@]}" -n team-a create job "limited-$NS" --image=registry.invalid/train:latest -- sleep 600
+out=$("${limited[@]}" -n "$NS" create job limited-denied --image=registry.invalid/train:latest -- sleep 600 2>&1 || true)
+check "it is refused (Forbidden) in namespace $NS" grep -qi 'forbidden' <<<"$out"
+out=$("${limited[@]}" get nodes 2>&1 || true)
+check "it is refused (Forbidden) cluster-scoped reads (nodes)" grep -qi 'forbidden' <<<"$out"
+
+finish
