@@ -331,6 +331,23 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
     std::string pattern = governing && governing->contains("pattern")
                               ? (*governing)["pattern"].get<std::string>() : "";
     diagnostic.message = field + ": '" + text + "' " + PatternMeaning(pattern);
+  } else if (schema && (d.rfind("Expected number greater than", 0) == 0 ||
+                        d.rfind("Expected number less than", 0) == 0)) {
+    bool lower = d.rfind("Expected number greater than", 0) == 0;
+    const char* bound = lower ? "minimum" : "maximum";
+    diagnostic.message = field + ": must be at " + (lower ? "least " : "most ") +
+                         (schema->contains(bound) ? (*schema)[bound].dump() : "the bound") +
+                         (value ? ", got " + Quote(*value) : "");
+  } else if (schema && d.rfind("String should be no fewer than", 0) == 0) {
+    diagnostic.message = field + ": must not be empty";
+  } else if (schema && d.rfind("String should be no more than", 0) == 0 && value &&
+             value->is_string()) {
+    diagnostic.message = field + ": " + Quote(*value) + " is " +
+                         std::to_string(value->get<std::string>().size()) +
+                         " characters long; the limit is " + (*schema)["maxLength"].dump();
+  } else if (schema && d.rfind("Object should have no fewer than", 0) == 0) {
+    diagnostic.message = field + ": must have at least " + (*schema)["minProperties"].dump() +
+                         " entry";
   } else {
     std::string text = d;
     if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));

@@ -1,1 +1,148 @@
+#include "schemas/yaml_reader.h"
+
+#include <cmath>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "schemas/yaml_json.h"
+
+namespace jobsync {
+namespace {
+
+using ::testing::HasSubstr;
+
+nlohmann::json Json(const std::string& text) {
+  YamlFile file = ReadYaml(text);
+  EXPECT_FALSE(file.error.has_value()) << file.error->message;
+  EXPECT_EQ(file.documents.size(), 1u);
+  return YamlToJson(*file.documents.at(0));
+}
+
+TEST(YamlReaderTest, ResolvesPlainScalarsByTheCoreSchema) {
+  nlohmann::json j = Json(
+      "a: 1\nb: -7\nc: 0x1f\nd: 0o17\ne: 1.5\nf: 1e3\ng: true\nh: False\ni: null\nj: ~\nk:\n"
+      "l: yes\nm: on\nn: '1'\no: \"true\"\np: !!str 12\nq: .inf\nr: 1_000\ns: 09\n");
+  EXPECT_EQ(j["a"], 1);
+  EXPECT_EQ(j["b"], -7);
+  EXPECT_EQ(j["c"], 31);
+  EXPECT_EQ(j["d"], 15);
+  EXPECT_EQ(j["e"], 1.5);
+  EXPECT_EQ(j["f"], 1000.0);
+  EXPECT_EQ(j["g"], true);
+  EXPECT_EQ(j["h"], false);
+  EXPECT_TRUE(j["i"].is_null());
+  EXPECT_TRUE(j["j"].is_null());
+  EXPECT_TRUE(j["k"].is_null());
+  EXPECT_EQ(j["l"], "yes");  // YAML 1.2: not a boolean
+  EXPECT_EQ(j["m"], "on");
+  EXPECT_EQ(j["n"], "1");
+  EXPECT_EQ(j["o"], "true");
+  EXPECT_EQ(j["p"], "12");
+  EXPECT_TRUE(std::isinf(j["q"].get<double>()));
+  EXPECT_EQ(j["r"], "1_000");
+  EXPECT_EQ(j["s"], 9);
+}
+
+TEST(YamlReaderTest, KeepsPositionsOfNodesAndKeys) {
+  YamlFile file = ReadYaml("a:\n  b: [1, 2]\n");
+  ASSERT_FALSE(file.error);
+  const YamlNode& root = *file.documents[0];
+  YamlPosition value = Locate(root, {"a", "b", "1"});
+  EXPECT_TRUE(value.found);
+  EXPECT_EQ(value.line, 2);
+  EXPECT_EQ(value.column, 10);
+  YamlPosition key = Locate(root, {"a", "b"}, /*at_key=*/true);
+  EXPECT_EQ(key.line, 2);
+  EXPECT_EQ(key.column, 3);
+  YamlPosition missing = Locate(root, {"a", "zzz"});
+  EXPECT_FALSE(missing.found);
+  EXPECT_EQ(missing.line, 2);  // the deepest node that exists: a's value
+}
+
+TEST(YamlReaderTest, SharesAliasedNodesAndExpandsThemInJson) {
+  YamlFile file = ReadYaml("base: &b {x: 1}\ncopy: *b\n");
+  ASSERT_FALSE(file.error);
+  nlohmann::json j = YamlToJson(*file.documents[0]);
+  EXPECT_EQ(j["copy"]["x"], 1);
+  EXPECT_EQ(file.documents[0]->entries[0].value, file.documents[0]->entries[1].value);
+}
+
+TEST(YamlReaderTest, AliasBombFailsFastWithinTheNodeLimit) {
+  std::string text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  std::string previous = "a";
+  for (char name = 'b'; name <= 'z'; ++name) {
+    text += std::string(1, name) + ": &" + name + " [";
+    for (int i = 0; i < 10; ++i) text += (i ? ", *" : "*") + previous;
+    text += "]\n";
+    previous = std::string(1, name);
+  }
+  YamlFile file = ReadYaml(text);
+  ASSERT_TRUE(file.error.has_value());
+  EXPECT_THAT(file.error->message, HasSubstr("more than 100000 YAML nodes"));
+  EXPECT_EQ(file.error->line, 5);  // "e" is the first to pass 100000 nodes
+}
+
+TEST(YamlReaderTest, CyclicAliasIsRefused) {
+  YamlFile file = ReadYaml("a: &a\n  b: *a\n");
+  ASSERT_TRUE(file.error.has_value());
+  EXPECT_THAT(file.error->message, HasSubstr("cyclic alias"));
+}
+
+TEST(YamlReaderTest, DepthIsBoundedWithoutExhaustingTheStack) {
+  std::string text(100000, '[');
+  YamlFile file = ReadYaml(text);
+  ASSERT_TRUE(file.error.has_value());
+  EXPECT_THAT(file.error->message, HasSubstr("nesting"));
+}
+
+TEST(YamlReaderTest, LimitsAreConfigurable) {
+  YamlLimits limits;
+  limits.max_bytes = 10;
+  EXPECT_TRUE(ReadYaml("a: 12345678901", limits).error.has_value());
+  limits = YamlLimits();
+  limits.max_depth = 2;
+  EXPECT_FALSE(ReadYaml("a: {b: 1}", limits).error.has_value());
+  EXPECT_TRUE(ReadYaml("a: {b: [1]}", limits).error.has_value());
+  limits = YamlLimits();
+  limits.max_nodes = 5;
+  EXPECT_TRUE(ReadYaml("[1, 2, 3, 4, 5, 6]", limits).error.has_value());
+}
+
+TEST(YamlReaderTest, DuplicateKeysAreErrorsAtTheSecondKey) {
+  YamlFile file = ReadYaml("a: 1\nb:\n  c: 1\n  c: 2\n");
+  ASSERT_TRUE(file.error.has_value());
+  EXPECT_EQ(file.error->message, "duplicate key 'c' (first defined at line 3, column 3)");
+  EXPECT_EQ(file.error->line, 4);
+  EXPECT_EQ(file.error->column, 3);
+}
+
+TEST(YamlReaderTest, BinaryAndInvalidUtf8AreRefused) {
+  EXPECT_THAT(ReadYaml(std::string("a: \0", 4)).error->message, HasSubstr("NUL byte"));
+  YamlFile file = ReadYaml("a: 1\nb: \xff\n");
+  ASSERT_TRUE(file.error.has_value());
+  EXPECT_THAT(file.error->message, HasSubstr("not valid UTF-8"));
+  EXPECT_EQ(file.error->line, 2);
+  EXPECT_EQ(file.error->column, 4);
+  EXPECT_FALSE(ReadYaml("name: caf\xc3\xa9\n").error.has_value());
+}
+
+TEST(YamlReaderTest, ReadsEveryDocumentAndDropsEmptyOnes) {
+  YamlFile file = ReadYaml("a: 1\n---\n---\nb: 2\n...\n");
+  ASSERT_FALSE(file.error);
+  EXPECT_EQ(file.documents.size(), 2u);
+}
+
+TEST(YamlReaderTest, MalformedInputIsAnErrorWithAPosition) {
+  const char* inputs[] = {"{", "[", "]]", "'unterminated", "a: |\n  b\n c", "a: b: c",
+                          "*unknown", "key: [1, 2"};
+  for (const char* input : inputs) {
+    YamlFile file = ReadYaml(input);
+    ASSERT_TRUE(file.error.has_value()) << input;
+    EXPECT_GE(file.error->line, 1) << input;
+    EXPECT_GE(file.error->column, 1) << input;
+  }
+}
+
+}  // namespace
+}  // namespace jobsync
