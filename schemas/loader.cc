@@ -25,13 +25,15 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc) {
   const nlohmann::json& spec = doc["spec"];
   job.name = metadata["name"].get<std::string>();
   job.namespace_name = metadata.value("namespace", "default");
-  if (metadata.contains("labels")) job.labels = metadata["labels"].get<std::map<std::string, std::string>>();
+  if (metadata.contains("labels"))
+    job.labels = metadata["labels"].get<std::map<std::string, std::string>>();
   if (metadata.contains("annotations")) {
     job.annotations = metadata["annotations"].get<std::map<std::string, std::string>>();
   }
   job.backend = spec["backend"] == "ray" ? BackendKind::kRay : BackendKind::kKubernetes;
   job.suspend = spec.value("suspend", false);
-  if (spec.contains("dependsOn")) job.depends_on = spec["dependsOn"].get<std::vector<std::string>>();
+  if (spec.contains("dependsOn"))
+    job.depends_on = spec["dependsOn"].get<std::vector<std::string>>();
   job.image = spec.value("image", "");
   if (spec.contains("command")) job.command = spec["command"].get<std::vector<std::string>>();
   if (spec.contains("env")) job.env = spec["env"].get<std::map<std::string, std::string>>();
@@ -133,14 +135,15 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
                        "metadata.name: the Kubernetes Job for role '" + role_name + "' would be '" +
                            job.name + "-" + role_name + "', whose pod hostnames reach " +
                            std::to_string(length) + " characters; the limit is 63",
-                       "shorten the job or role name by " + std::to_string(length - kMaxObjectName) +
-                           " characters"});
+                       "shorten the job or role name by " +
+                           std::to_string(length - kMaxObjectName) + " characters"});
       }
     }
   }
   if (job.backend == BackendKind::kKubernetes) {
     if (job.image.empty()) {
-      out.push_back({at({"spec"}), "spec: missing 'image': a Kubernetes job needs a container image",
+      out.push_back({at({"spec"}),
+                     "spec: missing 'image': a Kubernetes job needs a container image",
                      "add spec.image, e.g. image: pytorch/pytorch:2.4.0"});
     }
     if (job.ray) {
@@ -217,12 +220,14 @@ LoadResult CheckManifests(std::vector<ManifestFile> files) {
 
   // The same backend/namespace/name defined twice: report every extra definition, naming the first.
   for (auto& [key, locations] : definitions) {
-    std::sort(locations.begin(), locations.end(), [](const SourceLocation& a, const SourceLocation& b) {
-      return std::tie(a.path, a.line, a.column) < std::tie(b.path, b.line, b.column);
-    });
+    std::sort(locations.begin(), locations.end(),
+              [](const SourceLocation& a, const SourceLocation& b) {
+                return std::tie(a.path, a.line, a.column) < std::tie(b.path, b.line, b.column);
+              });
     for (size_t i = 1; i < locations.size(); ++i) {
       result.diagnostics.push_back(
-          {locations[i], "job " + key.ToString() + " is defined twice: first at " + locations[0].ToString(),
+          {locations[i],
+           "job " + key.ToString() + " is defined twice: first at " + locations[0].ToString(),
            "each backend/namespace/name must appear once; rename or remove one"});
     }
     if (locations.size() > 1) invalid.insert(key);
@@ -230,7 +235,8 @@ LoadResult CheckManifests(std::vector<ManifestFile> files) {
 
   // dependsOn: names in the same namespace (any backend) that exist, and no cycle.
   std::map<std::pair<std::string, std::string>, std::vector<const ParsedJob*>> by_name;
-  for (const ParsedJob* job : jobs) by_name[{job->job.namespace_name, job->job.name}].push_back(job);
+  for (const ParsedJob* job : jobs)
+    by_name[{job->job.namespace_name, job->job.name}].push_back(job);
   for (const ParsedJob* job : jobs) {
     for (size_t i = 0; i < job->job.depends_on.size(); ++i) {
       const std::string& dep = job->job.depends_on[i];
@@ -266,9 +272,9 @@ LoadResult CheckManifests(std::vector<ManifestFile> files) {
           std::string text;
           for (const std::string& name : canonical) text += name + " -> ";
           text += canonical.front();
-          result.diagnostics.push_back(
-              {(*begin)->name_location, "spec.dependsOn: dependency cycle: " + text,
-               "remove one of the dependsOn entries to break the cycle"});
+          result.diagnostics.push_back({(*begin)->name_location,
+                                        "spec.dependsOn: dependency cycle: " + text,
+                                        "remove one of the dependsOn entries to break the cycle"});
         } else if (colour[next] == 0) {
           self(self, next);
         }

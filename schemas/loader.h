@@ -26,7 +26,7 @@ namespace jobsync {
 // A job that passed the per-file checks, with the positions the cross-file checks report.
 struct ParsedJob {
   TrainingJob job;
-  SourceLocation name_location;                     // metadata.name
+  SourceLocation name_location;                      // metadata.name
   std::vector<SourceLocation> depends_on_locations;  // one per spec.dependsOn entry
 };
 
@@ -52,10 +52,10 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
 
 // The outcome of loading a set of manifests.
 struct LoadResult {
-  std::vector<TrainingJob> jobs;            // valid jobs, ordered by key
-  std::vector<JobKey> invalid_jobs;         // keys of jobs with problems, ordered, unique
+  std::vector<TrainingJob> jobs;              // valid jobs, ordered by key
+  std::vector<JobKey> invalid_jobs;           // keys of jobs with problems, ordered, unique
   std::vector<std::string> unreadable_files;  // files whose jobs cannot all be known
-  std::vector<Diagnostic> diagnostics;      // every problem, ordered by file and position
+  std::vector<Diagnostic> diagnostics;        // every problem, ordered by file and position
 
   bool ok() const { return diagnostics.empty(); }
 };

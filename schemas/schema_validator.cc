@@ -33,15 +33,23 @@ std::string DottedPath(const std::vector<std::string>& path) {
 
 std::string JsonTypeName(const nlohmann::json& value) {
   switch (value.type()) {
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::boolean: return "boolean";
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::boolean:
+      return "boolean";
     case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned: return "integer";
-    case nlohmann::json::value_t::number_float: return "number";
-    case nlohmann::json::value_t::string: return "string";
-    case nlohmann::json::value_t::array: return "list";
-    case nlohmann::json::value_t::object: return "mapping";
-    default: return "value";
+    case nlohmann::json::value_t::number_unsigned:
+      return "integer";
+    case nlohmann::json::value_t::number_float:
+      return "number";
+    case nlohmann::json::value_t::string:
+      return "string";
+    case nlohmann::json::value_t::array:
+      return "list";
+    case nlohmann::json::value_t::object:
+      return "mapping";
+    default:
+      return "value";
   }
 }
 
@@ -98,13 +106,15 @@ const nlohmann::json* SchemaAt(const nlohmann::json& root, const std::vector<std
 }
 
 // The value at `path` in `document`, or null when the path does not exist.
-const nlohmann::json* ValueAt(const nlohmann::json& document, const std::vector<std::string>& path) {
+const nlohmann::json* ValueAt(const nlohmann::json& document,
+                              const std::vector<std::string>& path) {
   const nlohmann::json* value = &document;
   for (const std::string& step : path) {
     if (value->is_object() && value->contains(step)) {
       value = &(*value)[step];
     } else if (value->is_array() && !step.empty() &&
-               std::all_of(step.begin(), step.end(), ::isdigit) && std::stoul(step) < value->size()) {
+               std::all_of(step.begin(), step.end(), ::isdigit) &&
+               std::stoul(step) < value->size()) {
       value = &(*value)[std::stoul(step)];
     } else {
       return nullptr;
@@ -152,7 +162,8 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
         path.push_back(key);
         YamlPosition position = Locate(root, path, /*at_key=*/true);
         out->push_back({{file, position.line, position.column},
-                        DottedPath(path) + ": name '" + key + "' " + problem, ""});
+                        DottedPath(path) + ": name '" + key + "' " + problem,
+                        ""});
         path.pop_back();
       }
     }
@@ -160,12 +171,14 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
       const nlohmann::json* child_schema = nullptr;
       if (schema.contains("properties") && schema["properties"].contains(key)) {
         child_schema = &schema["properties"][key];
-      } else if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object()) {
+      } else if (schema.contains("additionalProperties") &&
+                 schema["additionalProperties"].is_object()) {
         child_schema = &schema["additionalProperties"];
       }
       if (child_schema == nullptr) continue;
       path.push_back(key);
-      CheckPropertyNames(root_schema, Resolve(root_schema, *child_schema), child, path, root, file, out);
+      CheckPropertyNames(root_schema, Resolve(root_schema, *child_schema), child, path, root, file,
+                         out);
       path.pop_back();
     }
   } else if (value.is_array() && schema.contains("items") && schema["items"].is_object()) {
@@ -217,8 +230,8 @@ std::vector<Diagnostic> SchemaValidator::Validate(const nlohmann::json& document
   for (const auto& error : results) {
     // Wrappers restate a nested error at each enclosing level; the nested one says it all.
     const std::string& d = error.description;
-    if (d.rfind("Failed to validate against", 0) == 0 || d.rfind("Failed to validate item", 0) == 0 ||
-        d.rfind("Cannot validate item", 0) == 0) {
+    if (d.rfind("Failed to validate against", 0) == 0 ||
+        d.rfind("Failed to validate item", 0) == 0 || d.rfind("Cannot validate item", 0) == 0) {
       continue;
     }
     if (!seen.insert({error.context, d}).second) continue;
@@ -228,8 +241,8 @@ std::vector<Diagnostic> SchemaValidator::Validate(const nlohmann::json& document
   }
   if (diagnostics.empty()) {
     // The schema rejected the document without saying where; never let that pass as valid.
-    diagnostics.push_back({{path, root.line, root.column},
-                           "document does not match the TrainingJob schema", ""});
+    diagnostics.push_back(
+        {{path, root.line, root.column}, "document does not match the TrainingJob schema", ""});
   }
   std::sort(diagnostics.begin(), diagnostics.end());
   return diagnostics;
@@ -241,7 +254,8 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
   std::vector<std::string> path;
   for (const std::string& step : error.context) {
     if (step == "<root>") continue;
-    path.push_back(step.size() >= 2 && step.front() == '[' ? step.substr(1, step.size() - 2) : step);
+    path.push_back(step.size() >= 2 && step.front() == '[' ? step.substr(1, step.size() - 2)
+                                                           : step);
   }
   const nlohmann::json* schema = SchemaAt(schema_json, path);
   const nlohmann::json* value = ValueAt(document, path);
@@ -292,14 +306,15 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
     std::string expected;
     const nlohmann::json& type = (*schema)["type"];
     if (type.is_array()) {
-      for (const auto& t : type) expected += (expected.empty() ? "" : " or ") + t.get<std::string>();
+      for (const auto& t : type)
+        expected += (expected.empty() ? "" : " or ") + t.get<std::string>();
     } else {
       expected = type.get<std::string>();
     }
     if (expected == "object") expected = "mapping";
     if (expected == "array") expected = "list";
-    diagnostic.message = field + ": expected " + expected + ", got " + JsonTypeName(*value) +
-                         " " + Quote(*value);
+    diagnostic.message =
+        field + ": expected " + expected + ", got " + JsonTypeName(*value) + " " + Quote(*value);
     if (value->is_string() && (expected == "integer" || expected == "number") &&
         nlohmann::json::accept(value->get<std::string>())) {
       diagnostic.hint = "remove the quotes";
@@ -309,12 +324,14 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
       diagnostic.hint = "write true or false (YAML 1.2 reads yes/no/on/off as strings)";
     }
   } else if (d.rfind("Failed to match expected value set by 'const'", 0) == 0 && schema) {
-    diagnostic.message = field + ": must be " + (*schema)["const"].dump() +
-                         (value ? ", got " + Quote(*value) : "");
+    diagnostic.message =
+        field + ": must be " + (*schema)["const"].dump() + (value ? ", got " + Quote(*value) : "");
   } else if (d.rfind("Failed to match against any enum values", 0) == 0 && schema) {
     std::string allowed;
-    for (const auto& option : (*schema)["enum"]) allowed += (allowed.empty() ? "" : ", ") + option.dump();
-    diagnostic.message = field + ": must be one of " + allowed + (value ? ", got " + Quote(*value) : "");
+    for (const auto& option : (*schema)["enum"])
+      allowed += (allowed.empty() ? "" : ", ") + option.dump();
+    diagnostic.message =
+        field + ": must be one of " + allowed + (value ? ", got " + Quote(*value) : "");
   } else if (d.rfind("Failed to match regex", 0) == 0) {
     // A pattern on a mapping's key (propertyNames) reports the key's path, not a string value.
     bool key_name = value == nullptr || !value->is_string();
@@ -329,7 +346,8 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
       diagnostic.location = at(path, true);
     }
     std::string pattern = governing && governing->contains("pattern")
-                              ? (*governing)["pattern"].get<std::string>() : "";
+                              ? (*governing)["pattern"].get<std::string>()
+                              : "";
     diagnostic.message = field + ": '" + text + "' " + PatternMeaning(pattern);
   } else if (schema && (d.rfind("Expected number greater than", 0) == 0 ||
                         d.rfind("Expected number less than", 0) == 0)) {
@@ -346,11 +364,12 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
                          std::to_string(value->get<std::string>().size()) +
                          " characters long; the limit is " + (*schema)["maxLength"].dump();
   } else if (schema && d.rfind("Object should have no fewer than", 0) == 0) {
-    diagnostic.message = field + ": must have at least " + (*schema)["minProperties"].dump() +
-                         " entry";
+    diagnostic.message =
+        field + ": must have at least " + (*schema)["minProperties"].dump() + " entry";
   } else {
     std::string text = d;
-    if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    if (!text.empty())
+      text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
     if (!text.empty() && text.back() == '.') text.pop_back();
     diagnostic.message = field + ": " + text;
     if (value && (value->is_primitive())) diagnostic.message += ", got " + Quote(*value);

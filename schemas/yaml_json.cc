@@ -8,7 +8,9 @@
 namespace jobsync {
 namespace {
 
-bool IsNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+bool IsNull(const std::string& s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
 
 // Parses an integer in the core schema's forms; false when `s` is not one or overflows.
 bool ParseInt(const std::string& s, int64_t* out) {

@@ -24,7 +24,8 @@ struct YamlPosition {
   int column = 0;
   bool found = false;  // the whole path exists
 };
-YamlPosition Locate(const YamlNode& root, const std::vector<std::string>& path, bool at_key = false);
+YamlPosition Locate(const YamlNode& root, const std::vector<std::string>& path,
+                    bool at_key = false);
 
 }  // namespace jobsync
 

@@ -1,7 +1,5 @@
 #include "schemas/yaml_reader.h"
 
-#include "common/status.h"
-
 #include <map>
 #include <sstream>
 #include <string>
@@ -11,6 +9,8 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/parser.h>
+
+#include "common/status.h"
 
 namespace jobsync {
 
@@ -35,17 +35,20 @@ std::optional<YamlError> FindBinary(std::string_view text) {
   int column = 1;
   for (size_t i = 0; i < text.size();) {
     auto byte = static_cast<unsigned char>(text[i]);
-    size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3
-                                    : (byte >> 3) == 0x1e ? 4 : 0;
+    size_t length = byte < 0x80           ? 1
+                    : (byte >> 5) == 0x6  ? 2
+                    : (byte >> 4) == 0xe  ? 3
+                    : (byte >> 3) == 0x1e ? 4
+                                          : 0;
     bool valid = length != 0 && i + length <= text.size() && byte != 0;
     for (size_t k = 1; valid && k < length; ++k) {
       valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
     }
     if (!valid) {
-      return YamlError{line, column,
-                       byte == 0 ? "file contains a NUL byte: not a text file"
-                                 : "file is not valid UTF-8 text",
-                       "manifests must be UTF-8 YAML; remove or rename binary files"};
+      return YamlError{
+          line, column,
+          byte == 0 ? "file contains a NUL byte: not a text file" : "file is not valid UTF-8 text",
+          "manifests must be UTF-8 YAML; remove or rename binary files"};
     }
     if (byte == '\n') {
       ++line;
@@ -81,9 +84,7 @@ class TreeBuilder : public YAML::EventHandler {
   std::vector<YamlNodePtr> TakeDocuments() { return std::move(documents_); }
 
   // YAML::EventHandler
-  void OnDocumentStart(const YAML::Mark& /*mark*/) override {
-    anchors_.clear();
-  }
+  void OnDocumentStart(const YAML::Mark& /*mark*/) override { anchors_.clear(); }
   void OnDocumentEnd() override {}
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
@@ -133,7 +134,8 @@ class TreeBuilder : public YAML::EventHandler {
     std::optional<YamlMapEntry> pending_key;
   };
 
-  [[noreturn]] static void Stop(const YAML::Mark& mark, std::string message, std::string hint = "") {
+  [[noreturn]] static void Stop(const YAML::Mark& mark, std::string message,
+                                std::string hint = "") {
     throw ReadStopped{{mark.line + 1, mark.column + 1, std::move(message), std::move(hint)}};
   }
 
@@ -201,8 +203,8 @@ class TreeBuilder : public YAML::EventHandler {
       if (const YamlMapEntry* first = parent.node->Find(node->scalar)) {
         Stop(mark,
              "duplicate key '" + node->scalar + "' (first defined at line " +
-                 std::to_string(first->key_line) + ", column " +
-                 std::to_string(first->key_column) + ")",
+                 std::to_string(first->key_line) + ", column " + std::to_string(first->key_column) +
+                 ")",
              "YAML keeps only one of them; remove or merge the duplicate");
       }
       parent.pending_key = YamlMapEntry{node->scalar, node->line, node->column, nullptr};

@@ -35,12 +35,12 @@ struct YamlNode {
   Kind kind = Kind::kNull;
   int line = 0;
   int column = 0;
-  std::string scalar;        // kScalar: the text
-  bool plain = true;         // kScalar: unquoted and untagged, so its type is resolved from text
-  std::string tag;           // kScalar: explicit core tag ("str", "int", ...) or empty
-  std::vector<YamlNodePtr> items;         // kSequence
-  std::vector<YamlMapEntry> entries;      // kMapping, in document order, keys unique
-  size_t expanded_size = 1;  // nodes in this subtree with aliases expanded
+  std::string scalar;  // kScalar: the text
+  bool plain = true;   // kScalar: unquoted and untagged, so its type is resolved from text
+  std::string tag;     // kScalar: explicit core tag ("str", "int", ...) or empty
+  std::vector<YamlNodePtr> items;     // kSequence
+  std::vector<YamlMapEntry> entries;  // kMapping, in document order, keys unique
+  size_t expanded_size = 1;           // nodes in this subtree with aliases expanded
 
   // The value of `key` in a mapping, or null.
   const YamlMapEntry* Find(std::string_view key) const;
@@ -48,9 +48,9 @@ struct YamlNode {
 
 // Bounds on what one file may contain. The defaults fit any realistic manifest with room.
 struct YamlLimits {
-  size_t max_bytes = 1 << 20;      // per file
-  int max_depth = 64;              // nesting of sequences and mappings
-  size_t max_nodes = 100000;       // per file, with aliases expanded
+  size_t max_bytes = 1 << 20;  // per file
+  int max_depth = 64;          // nesting of sequences and mappings
+  size_t max_nodes = 100000;   // per file, with aliases expanded
 };
 
 // A problem that stopped the read, at a 1-based position.

@@ -112,16 +112,16 @@ TEST_F(LoaderTest, ExampleRepositoryIsValid) {
   ASSERT_TRUE(result.jobs[5].ray.has_value());
   EXPECT_EQ(result.jobs[5].ray->entrypoint_resources.cpu, 0.1);
   EXPECT_EQ(result.jobs[5].ray->runtime_env["env_vars"]["RAY_DEDUP_LOGS"], "0");
-  EXPECT_EQ(result.jobs[0].source.path,
-            (kSourceDir / "examples/repo/nlp/pipeline.yaml").string());
+  EXPECT_EQ(result.jobs[0].source.path, (kSourceDir / "examples/repo/nlp/pipeline.yaml").string());
   EXPECT_EQ(result.jobs[0].source.line, 16);
 }
 
 TEST_F(LoaderTest, FillsDefaults) {
-  LoadResult result = LoadText("a.yaml",
-                               "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\n"
-                               "metadata: {name: a}\n"
-                               "spec: {backend: kubernetes, image: x, roles: {w: {replicas: 1}}}\n");
+  LoadResult result =
+      LoadText("a.yaml",
+               "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\n"
+               "metadata: {name: a}\n"
+               "spec: {backend: kubernetes, image: x, roles: {w: {replicas: 1}}}\n");
   ASSERT_TRUE(result.ok());
   ASSERT_EQ(result.jobs.size(), 1u);
   EXPECT_EQ(result.jobs[0].namespace_name, "default");
@@ -165,14 +165,15 @@ TEST_F(LoaderTest, SameNameOnOtherBackendOrNamespaceIsNotADuplicate) {
   std::string ray_job =
       "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: same, namespace: a}\n"
       "spec: {backend: ray, roles: {w: {replicas: 1}}, ray: {entrypoint: python x.py}}\n";
-  LoadResult result = LoadText("a.yaml", Job("same", "a") + "---\n" + Job("same", "b") + "---\n" + ray_job);
+  LoadResult result =
+      LoadText("a.yaml", Job("same", "a") + "---\n" + Job("same", "b") + "---\n" + ray_job);
   EXPECT_TRUE(result.ok());
   EXPECT_EQ(result.jobs.size(), 3u);
 }
 
 TEST_F(LoaderTest, InvalidDocumentKeepsItsKeyAndSparesTheRest) {
-  LoadResult result = LoadText("a.yaml", Job("good") + "---\n" +
-                                             Job("bad", "default", "  suspend: maybe\n"));
+  LoadResult result =
+      LoadText("a.yaml", Job("good") + "---\n" + Job("bad", "default", "  suspend: maybe\n"));
   ASSERT_EQ(result.jobs.size(), 1u);
   EXPECT_EQ(result.jobs[0].name, "good");
   ASSERT_EQ(result.invalid_jobs.size(), 1u);
@@ -191,8 +192,8 @@ TEST_F(LoaderTest, SyntaxErrorMarksFileUnreadableButKeepsEarlierDocuments) {
 
 TEST_F(LoaderTest, DependentsOfAnInvalidJobAreNotReportedMissing) {
   // "train" depends on "prep", which is valid: no dependsOn error, both load.
-  LoadResult result = LoadText("a.yaml", Job("prep") + "---\n" +
-                                             Job("train", "default", "  dependsOn: [prep]\n"));
+  LoadResult result =
+      LoadText("a.yaml", Job("prep") + "---\n" + Job("train", "default", "  dependsOn: [prep]\n"));
   EXPECT_TRUE(result.ok());
   EXPECT_EQ(result.jobs.size(), 2u);
 }
@@ -220,10 +221,11 @@ TEST_F(LoaderTest, EmptyFileAndEmptyDocumentsHoldNoJobs) {
 }
 
 TEST_F(LoaderTest, AllowsQuantitiesAsNumbersAndStrings) {
-  LoadResult result = LoadText(
-      "a.yaml", "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: a}\n"
-                "spec:\n  backend: kubernetes\n  image: x\n  roles:\n"
-                "    w: {replicas: 1, resources: {cpu: 0.5, memory: \"1e9\"}}\n");
+  LoadResult result =
+      LoadText("a.yaml",
+               "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: a}\n"
+               "spec:\n  backend: kubernetes\n  image: x\n  roles:\n"
+               "    w: {replicas: 1, resources: {cpu: 0.5, memory: \"1e9\"}}\n");
   ASSERT_TRUE(result.ok()) << result.diagnostics[0].ToString();
   EXPECT_EQ(result.jobs[0].roles.at("w").resources.cpu->milli(), 500);
   EXPECT_EQ(result.jobs[0].roles.at("w").resources.memory->milli(), 1000000000000LL);

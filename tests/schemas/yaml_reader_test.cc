@@ -134,8 +134,8 @@ TEST(YamlReaderTest, ReadsEveryDocumentAndDropsEmptyOnes) {
 }
 
 TEST(YamlReaderTest, MalformedInputIsAnErrorWithAPosition) {
-  const char* inputs[] = {"{", "[", "]]", "'unterminated", "a: |\n  b\n c", "a: b: c",
-                          "*unknown", "key: [1, 2"};
+  const char* inputs[] = {"{",       "[",        "]]",        "'unterminated", "a: |\n  b\n c",
+                          "a: b: c", "*unknown", "key: [1, 2"};
   for (const char* input : inputs) {
     YamlFile file = ReadYaml(input);
     ASSERT_TRUE(file.error.has_value()) << input;
