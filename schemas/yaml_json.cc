@@ -23,7 +23,7 @@ bool ParseInt(const std::string& s, int64_t* out) {
   int base = 10;
   if (!negative && s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
     base = s[1] == 'x' ? 16 : 8;
-    digits = std::string_view(s).substr(2);
+    digits.remove_prefix(2);
   }
   if (digits.empty()) return false;
   uint64_t value = 0;
