@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# End-to-end test of `jobsync validate` as a user runs it: exit codes, output, and --help.
+# Usage: validate_test.sh JOBSYNC_BINARY SOURCE_DIR
+set -uo pipefail
+jobsync=$1
+src=$2
+passed=0
+failed=0
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
+  fi
+}
+
+out=$("$jobsync" validate "$src/examples/repo" 2>&1); code=$?
+check "examples/repo is valid" 0 "$code"
+check "examples/repo summary" "ok: 7 valid jobs (5 kubernetes, 2 ray)" "$out"
+
+err=$("$jobsync" validate "$src/tests/data/invalid/wrong-types.yaml" 2>&1 >/dev/null); code=$?
+check "invalid manifest exits 2" 2 "$code"
+check "every problem is printed" 5 "$(printf '%s\n' "$err" | wc -l)"
+check "problems are located" \
+  "$src/tests/data/invalid/wrong-types.yaml:14:17: spec.roles.worker.replicas: expected integer, got string \"4\" (hint: remove the quotes)" \
+  "$(printf '%s\n' "$err" | grep replicas)"
+check "summary line" "4 problems; 0 valid jobs (0 kubernetes, 0 ray), 1 invalid" \
+  "$(printf '%s\n' "$err" | tail -n 1)"
+
+"$jobsync" validate "$src/examples/repo" "$src/tests/data/invalid/duplicate-key.yaml" >/dev/null 2>&1
+check "one bad file among good ones exits 2" 2 "$?"
+
+"$jobsync" validate /nonexistent >/dev/null 2>&1
+check "missing path exits 2" 2 "$?"
+
+"$jobsync" validate >/dev/null 2>&1
+check "no path is a usage error" 2 "$?"
+
+help=$("$jobsync" --help); code=$?
+check "--help exits 0" 0 "$code"
+for command in $(printf '%s\n' "$help" | awk '/^Subcommands:/{on=1; next} on && /^  [a-z]/{print $1}'); do
+  "$jobsync" "$command" --help >/dev/null 2>&1
+  check "$command --help exits 0" 0 "$?"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
