@@ -1,0 +1,67 @@
+// The orchestration abstraction: what the agent needs from a cluster, whatever runs the jobs.
+// One implementation per backend kind (backends/kubernetes/, backends/ray/); the executor and the
+// planner see only this interface, and unit tests use a fake of it.
+#ifndef JOBSYNC_BACKENDS_BACKEND_H_
+#define JOBSYNC_BACKENDS_BACKEND_H_
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "diff/diff.h"
+#include "diff/live_job.h"
+#include "schemas/model.h"
+
+namespace jobsync {
+
+// Label every object jobsync creates carries, whatever the instance.
+inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
+inline constexpr const char* kManagedByValue = "jobsync";
+// Label naming the training job an object belongs to, and the role.
+inline constexpr const char* kJobLabel = "jobsync.dev/job";
+inline constexpr const char* kRoleLabel = "jobsync.dev/role";
+// Annotations carrying the applied spec (canonical JSON), its hash, the manifest path and the
+// Git commit it came from, so a live object can be traced back to a commit and its author.
+inline constexpr const char* kSpecAnnotation = "jobsync.dev/applied-spec";
+inline constexpr const char* kSpecHashAnnotation = "jobsync.dev/spec-hash";
+inline constexpr const char* kSourcePathAnnotation = "jobsync.dev/source-path";
+inline constexpr const char* kRevisionAnnotation = "jobsync.dev/revision";
+
+// Health of a job as a user sees it (STYLE.md rule 5).
+enum class Health { kProgressing, kHealthy, kDegraded, kSucceeded, kFailed, kSuspended, kMissing };
+
+// "Progressing", "Healthy", "Degraded", "Succeeded", "Failed", "Suspended" or "Missing".
+const char* HealthName(Health health);
+
+// What an apply needs besides the step: who applies, and from which commit.
+struct ApplyContext {
+  std::string instance;  // this agent's name: the jobsync.dev/instance label
+  std::string revision;  // the Git commit the desired specs were read at
+};
+
+// A cluster that runs training jobs. Implementations are thread-compatible: one caller at a time
+// unless the implementation's header says otherwise.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Which jobs this backend runs (a PlanStep's key.backend says which backend applies it).
+  virtual BackendKind kind() const = 0;
+
+  // Returns every job on the cluster that carries jobsync's managed-by mark, of every instance
+  // (the planner must see other instances' jobs to report conflicts). Fails, and never returns
+  // an empty list instead, when the cluster cannot be read.
+  virtual StatusOr<std::vector<LiveJob>> ListJobs() = 0;
+
+  // Carries out one step: create, scale, update (recreate) or delete; kNone does nothing.
+  // Idempotent: re-running a step after a crash part-way through finishes it and duplicates
+  // nothing. Fails with the server's message and the job's key when the cluster refuses.
+  virtual Status Apply(const PlanStep& step, const ApplyContext& context) = 0;
+
+  // The job's health now; kMissing when the cluster has no such job.
+  virtual StatusOr<Health> GetHealth(const JobKey& key) = 0;
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_BACKENDS_BACKEND_H_
