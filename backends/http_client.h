@@ -1,0 +1,99 @@
+// A small HTTP client interface for the backends, and its cpprestsdk implementation. The
+// implementation (http_client.cc) is the only file in jobsync that uses cpprestsdk; nothing here
+// knows about Kubernetes or Ray, so every backend that speaks HTTP(S) reuses it.
+#ifndef JOBSYNC_BACKENDS_HTTP_CLIENT_H_
+#define JOBSYNC_BACKENDS_HTTP_CLIENT_H_
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace jobsync {
+
+// How to reach a server and prove who we are. Holds secrets (token, key): never log it.
+struct HttpClientConfig {
+  // "https://host:port" or "http://host:port", without a trailing path.
+  std::string base_url;
+  // PEM certificates trusted to sign the server's certificate. Empty: the system's trust store.
+  std::string ca_pem;
+  // PEM client certificate (chain) and private key for mutual TLS; both or neither.
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  // Sent as "Authorization: Bearer <token>" when not empty.
+  std::string bearer_token;
+  // True turns off server certificate verification. Only when the user's configuration asks.
+  bool insecure_skip_tls_verify = false;
+  // Inactivity limit of a request when the request sets none.
+  std::chrono::milliseconds default_timeout{30000};
+};
+
+// One request. `path` is appended to the base URL as is (already escaped); query values are
+// escaped by the client.
+struct HttpRequest {
+  std::string method = "GET";
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;
+  std::map<std::string, std::string> headers;
+  std::string body;          // sent when not empty
+  std::string content_type;  // Content-Type of `body`
+  // Inactivity limit; zero: the client's default. For a stream, set it above the server's own
+  // stream timeout, because the limit applies to each wait for data, not to the whole stream.
+  std::chrono::milliseconds timeout{0};
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;                            // empty for streams
+};
+
+// Lets one thread stop another thread's stream. Copies share the same state. Thread-safe.
+class HttpCancellation {
+ public:
+  HttpCancellation();
+  // Stops the streams started with this cancellation; they end with kUnavailable "cancelled".
+  void Cancel();
+  bool cancelled() const;
+
+  struct State;  // defined by the implementation
+  State& state() const { return *state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Sends HTTP requests to one server. Implementations are thread-safe, reuse connections, and
+// never throw; every failure is a Status. Error messages never carry credentials.
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+
+  // Sends `request` and reads the whole response. Any HTTP status is a successful result: the
+  // caller interprets it. Fails with kDeadlineExceeded when the server went silent for longer
+  // than the timeout, and kUnavailable when the connection could not be made or broke.
+  virtual StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
+
+  // Sends a GET-like `request` whose response body is a stream of lines (a watch). When the
+  // status is 2xx, calls `on_line` with each line (without its end) as it arrives, until the
+  // server ends the stream, `on_line` returns false, or `cancel` is cancelled; then returns the
+  // status and headers with an empty body. A non-2xx response is returned whole, without calls to
+  // `on_line`. Fails as Send does, and with kUnavailable when cancelled.
+  virtual StatusOr<HttpResponse> Stream(const HttpRequest& request,
+                                        const std::function<bool(std::string_view)>& on_line,
+                                        const HttpCancellation& cancel) = 0;
+};
+
+// Returns a cpprestsdk-based client for `config`. Fails with kInvalidArgument when the URL or
+// the PEM data cannot be used (the message names what, never its content).
+StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& config);
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_BACKENDS_HTTP_CLIENT_H_

@@ -1,0 +1,430 @@
+#include "backends/kubernetes/kubernetes_backend.h"
+
+#include <charconv>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/kubernetes/mapping.h"
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+std::string StringAt(const json& object, const char* pointer) {
+  const json::json_pointer path(pointer);
+  if (!object.contains(path) || !object.at(path).is_string()) return "";
+  return object.at(path).get<std::string>();
+}
+
+std::string LabelOf(const json& object, const char* key) {
+  const json::json_pointer path = json::json_pointer("/metadata/labels") / key;
+  if (!object.contains(path) || !object.at(path).is_string()) return "";
+  return object.at(path).get<std::string>();
+}
+
+std::string AnnotationOf(const json& object, const char* key) {
+  const json::json_pointer path = json::json_pointer("/metadata/annotations") / key;
+  if (!object.contains(path) || !object.at(path).is_string()) return "";
+  return object.at(path).get<std::string>();
+}
+
+std::string CacheKey(const json& object) {
+  return StringAt(object, "/metadata/namespace") + "/" + StringAt(object, "/metadata/name");
+}
+
+// The resourceVersion as a number when it is one (etcd revisions are), else -1: unordered.
+int64_t VersionOf(const json& object) {
+  const std::string text = StringAt(object, "/metadata/resourceVersion");
+  int64_t value = -1;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size() ? value : -1;
+}
+
+Status ForJob(const JobKey& key, const Status& status) {
+  if (status.ok()) return status;
+  return {status.code(), "job " + key.ToString() + ": " + status.message()};
+}
+
+bool OwnedBy(const json& object, const std::string& instance) {
+  return LabelOf(object, kManagedByLabel) == kManagedByValue &&
+         LabelOf(object, kInstanceLabel) == instance;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::FromKubeconfig(
+    const KubeconfigOptions& kubeconfig, const KubeconfigEnvironment& environment,
+    const KubernetesBackendOptions& options) {
+  StatusOr<KubeCredentials> credentials = LoadKubeconfig(kubeconfig, environment);
+  if (!credentials.ok()) return credentials.status();
+  credentials->http.default_timeout = options.client.request_timeout;
+  StatusOr<std::unique_ptr<HttpClient>> http = NewHttpClient(credentials->http);
+  if (!http.ok()) {
+    return Status(http.status().code(), credentials->source + ": " + http.status().message());
+  }
+  return std::make_unique<KubernetesBackend>(
+      std::make_unique<KubernetesClient>(std::move(*http), options.client), options);
+}
+
+KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
+                                     KubernetesBackendOptions options)
+    : client_(std::move(client)), options_(std::move(options)) {}
+
+KubernetesBackend::~KubernetesBackend() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  cancel_.Cancel();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+// ---- live state -------------------------------------------------------------------------------
+
+StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!started_) {
+    started_ = true;
+    watcher_ = std::thread([this] { WatchLoop(); });
+  }
+  // Waits out transient failures only: a refusal (403, 401, 400) will not heal by waiting.
+  changed_.wait_for(lock, options_.cache_sync_timeout, [this] {
+    const StatusCode code = last_error_.code();
+    const bool transient = last_error_.ok() || code == StatusCode::kUnavailable ||
+                           code == StatusCode::kDeadlineExceeded;
+    return synced_ || stopping_ || !transient;
+  });
+  if (!synced_) {
+    if (last_error_.ok()) {
+      return UnavailableError("cannot read the Jobs on the cluster: no answer within " +
+                              std::to_string(options_.cache_sync_timeout.count()) + "s");
+    }
+    return Status(last_error_.code(),
+                  "cannot read the Jobs on the cluster: " + last_error_.message());
+  }
+  std::vector<json> objects;
+  objects.reserve(cache_.size());
+  for (const auto& [key, object] : cache_) objects.push_back(object);
+  lock.unlock();
+  return LiveJobsFromObjects(objects);
+}
+
+void KubernetesBackend::Remember(const json& object) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  json& slot = cache_[CacheKey(object)];
+  if (slot.is_null() || VersionOf(object) < 0 || VersionOf(slot) <= VersionOf(object)) {
+    slot = object;
+  }
+}
+
+bool KubernetesBackend::SleepUnlessStopping(std::chrono::milliseconds delay) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return !changed_.wait_for(lock, delay, [this] { return stopping_; });
+}
+
+void KubernetesBackend::WatchLoop() {
+  std::string version;
+  bool need_list = true;
+  int failures = 0;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+    }
+    // 1. List when there is no valid starting point for a watch.
+    if (need_list) {
+      ++list_requests_;
+      StatusOr<ObjectList> list =
+          client_->List(ResourceKind::kJob, options_.namespace_name, ManagedSelector());
+      if (!list.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          synced_ = false;
+          last_error_ = list.status();
+        }
+        changed_.notify_all();
+        spdlog::warn("kubernetes: listing Jobs failed: {}", list.status().ToString());
+        ++failures;
+        if (!SleepUnlessStopping(RetryDelay(options_.client.retry, failures, 0.5, std::nullopt))) {
+          return;
+        }
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cache_.clear();
+        for (json& item : list->items) {
+          // The key first: json's operator= takes its argument by value, moving `item` early.
+          const std::string key = CacheKey(item);
+          cache_[key] = std::move(item);
+        }
+        synced_ = true;
+        last_error_ = OkStatus();
+      }
+      changed_.notify_all();
+      version = list->resource_version;
+      need_list = false;
+    }
+    // 2. Watch from the last version seen until the server ends the watch or it fails.
+    Status watched = client_->Watch(
+        ResourceKind::kJob, options_.namespace_name, ManagedSelector(), version,
+        options_.watch_timeout,
+        [&](const json& event) {
+          const std::string type = event.value("type", "");
+          const json object = event.value("object", json::object());
+          const std::string seen = StringAt(object, "/metadata/resourceVersion");
+          if (!seen.empty()) version = seen;
+          if (type == "DELETED") {
+            std::lock_guard<std::mutex> lock(mutex_);
+            cache_.erase(CacheKey(object));
+          } else if (type == "ADDED" || type == "MODIFIED") {
+            Remember(object);
+          }
+          failures = 0;
+          return true;
+        },
+        cancel_);
+    if (watched.ok()) continue;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+    }
+    need_list = true;
+    if (watched.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      synced_ = false;
+      last_error_ = watched;
+    }
+    spdlog::warn("kubernetes: watching Jobs failed: {}", watched.ToString());
+    ++failures;
+    if (!SleepUnlessStopping(RetryDelay(options_.client.retry, failures, 0.5, std::nullopt))) {
+      return;
+    }
+  }
+}
+
+// ---- apply ------------------------------------------------------------------------------------
+
+Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& context) {
+  if (step.action == Action::kNone) return OkStatus();
+  if (step.key.backend != BackendKind::kKubernetes) {
+    return InvalidArgumentError("job " + step.key.ToString() +
+                                " is not for the kubernetes backend");
+  }
+  if (context.instance.empty()) return InvalidArgumentError("the instance name is empty");
+  const bool needs_desired = step.action != Action::kDelete;
+  if (needs_desired && !step.desired) {
+    return InvalidArgumentError("job " + step.key.ToString() + ": a " + ActionName(step.action) +
+                                " step carries no desired job");
+  }
+  switch (step.action) {
+    case Action::kCreate:
+      return ForJob(step.key, Create(*step.desired, context));
+    case Action::kScale:
+      return ForJob(step.key, Scale(*step.desired, context));
+    case Action::kUpdate:
+      JOBSYNC_RETURN_IF_ERROR(
+          ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, false)));
+      return ForJob(step.key, Create(*step.desired, context));
+    case Action::kDelete:
+      return ForJob(step.key, DeleteJobs(step.key, context, Propagation::kBackground, false, true));
+    case Action::kNone:
+      break;
+  }
+  return OkStatus();
+}
+
+Status KubernetesBackend::EnsureNamespace(const std::string& namespace_name) {
+  StatusOr<json> existing = client_->Get(ResourceKind::kNamespace, "", namespace_name);
+  if (existing.ok()) return OkStatus();
+  // An identity limited to its namespaces may not read Namespace objects: go on and let the
+  // creates below say whether the namespace is usable.
+  if (existing.status().code() == StatusCode::kPermissionDenied) return OkStatus();
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  StatusOr<json> created =
+      client_->Create(ResourceKind::kNamespace, "", NamespaceObject(namespace_name));
+  if (created.ok() || created.status().code() == StatusCode::kAlreadyExists) return OkStatus();
+  return created.status();
+}
+
+Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyContext& context) {
+  StatusOr<json> created =
+      client_->Create(ResourceKind::kService, job.namespace_name, ServiceObject(job, context));
+  if (created.ok()) return OkStatus();
+  if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
+  StatusOr<json> existing = client_->Get(ResourceKind::kService, job.namespace_name, job.name);
+  if (!existing.ok()) return existing.status();
+  if (!OwnedBy(*existing, context.instance) || LabelOf(*existing, kJobLabel) != job.name) {
+    return Status(StatusCode::kAlreadyExists, "Service " + job.namespace_name + "/" + job.name +
+                                                  " exists and is not this instance's (labels " +
+                                                  kInstanceLabel + "=" + context.instance + ", " +
+                                                  kJobLabel + "=" + job.name + " expected)");
+  }
+  return OkStatus();
+}
+
+Status KubernetesBackend::WaitGone(const std::string& namespace_name, const std::string& name) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.delete_wait;
+  while (true) {
+    StatusOr<json> existing = client_->Get(ResourceKind::kJob, namespace_name, name);
+    if (!existing.ok() && existing.status().code() == StatusCode::kNotFound) return OkStatus();
+    if (!existing.ok()) return existing.status();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return DeadlineExceededError("Job " + namespace_name + "/" + name + " still exists " +
+                                   std::to_string(options_.delete_wait.count()) +
+                                   "s after its deletion");
+    }
+    if (!SleepUnlessStopping(std::chrono::milliseconds(250))) {
+      return UnavailableError("the backend is shutting down");
+    }
+  }
+}
+
+Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::string& role,
+                                        const ApplyContext& context) {
+  StatusOr<json> object = RoleJobObject(job, role, context);
+  if (!object.ok()) return object.status();
+  const std::string name = RoleJobName(job.name, role);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    StatusOr<json> created = client_->Create(ResourceKind::kJob, job.namespace_name, *object);
+    if (created.ok()) {
+      Remember(*created);
+      return OkStatus();
+    }
+    if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
+    StatusOr<json> existing = client_->Get(ResourceKind::kJob, job.namespace_name, name);
+    if (!existing.ok()) {
+      if (existing.status().code() == StatusCode::kNotFound) continue;  // gone meanwhile
+      return existing.status();
+    }
+    if (existing->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(job.namespace_name, name));
+      continue;
+    }
+    if (OwnedBy(*existing, context.instance) &&
+        AnnotationOf(*existing, kSpecHashAnnotation) == SpecHash(job)) {
+      Remember(*existing);
+      return OkStatus();  // created by an earlier, interrupted apply
+    }
+    return Status(StatusCode::kAlreadyExists,
+                  "Job " + job.namespace_name + "/" + name +
+                      " exists with another owner or spec; jobsync does not overwrite it");
+  }
+  return UnavailableError("Job " + job.namespace_name + "/" + name +
+                          " kept reappearing while being created");
+}
+
+Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& context) {
+  if (job.roles.empty()) return InvalidArgumentError("the job has no roles");
+  // Render first so that a job that cannot map creates nothing at all.
+  StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
+  if (!objects.ok()) return objects.status();
+  if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
+  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context));
+  for (const auto& [role, spec] : job.roles) {
+    JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
+  }
+  return OkStatus();
+}
+
+Status KubernetesBackend::Scale(const TrainingJob& job, const ApplyContext& context) {
+  StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
+  if (!objects.ok()) return objects.status();
+  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context));
+  const std::string spec_text = CanonicalSpecText(job);
+  const std::string hash = SpecHash(job);
+  for (const auto& [role, spec] : job.roles) {
+    const std::string name = RoleJobName(job.name, role);
+    const int replicas = spec.replicas;
+    StatusOr<json> updated =
+        client_->Update(ResourceKind::kJob, job.namespace_name, name, [&](json& object) {
+          if (!OwnedBy(object, context.instance)) {
+            return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
+                                           " is not this instance's; not scaling it");
+          }
+          object["spec"]["parallelism"] = replicas;
+          object["spec"]["completions"] = replicas;
+          object["spec"]["suspend"] = job.suspend;
+          json& annotations = object["metadata"]["annotations"];
+          annotations[kSpecAnnotation] = spec_text;
+          annotations[kSpecHashAnnotation] = hash;
+          annotations[kSourcePathAnnotation] = job.source.path;
+          annotations[kRevisionAnnotation] = context.revision;
+          return OkStatus();
+        });
+    if (updated.ok()) {
+      Remember(*updated);
+      continue;
+    }
+    if (updated.status().code() != StatusCode::kNotFound) return updated.status();
+    JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
+  }
+  return OkStatus();
+}
+
+Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& context,
+                                     Propagation propagation, bool wait, bool with_service) {
+  StatusOr<ObjectList> jobs =
+      client_->List(ResourceKind::kJob, key.namespace_name, JobSelector(key.name));
+  if (!jobs.ok()) return jobs.status();
+  std::vector<std::string> deleted;
+  std::vector<std::string> foreign;
+  for (const json& object : jobs->items) {
+    const std::string name = StringAt(object, "/metadata/name");
+    if (!OwnedBy(object, context.instance)) {
+      foreign.push_back(name);
+      continue;
+    }
+    JOBSYNC_RETURN_IF_ERROR(
+        client_->Delete(ResourceKind::kJob, key.namespace_name, name, propagation));
+    deleted.push_back(name);
+  }
+  if (with_service) {
+    StatusOr<json> service = client_->Get(ResourceKind::kService, key.namespace_name, key.name);
+    if (service.ok() && OwnedBy(*service, context.instance) &&
+        LabelOf(*service, kJobLabel) == key.name) {
+      JOBSYNC_RETURN_IF_ERROR(client_->Delete(ResourceKind::kService, key.namespace_name, key.name,
+                                              Propagation::kBackground));
+    } else if (!service.ok() && service.status().code() != StatusCode::kNotFound) {
+      return service.status();
+    }
+  }
+  if (wait) {
+    for (const std::string& name : deleted) {
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(key.namespace_name, name));
+    }
+  }
+  if (!foreign.empty()) {
+    std::string names;
+    for (const std::string& name : foreign) names += (names.empty() ? "" : ", ") + name;
+    return FailedPreconditionError("left Jobs of another instance alone: " + names);
+  }
+  return OkStatus();
+}
+
+// ---- health -----------------------------------------------------------------------------------
+
+StatusOr<Health> KubernetesBackend::GetHealth(const JobKey& key) {
+  StatusOr<ObjectList> jobs =
+      client_->List(ResourceKind::kJob, key.namespace_name, JobSelector(key.name));
+  if (!jobs.ok()) return ForJob(key, jobs.status());
+  std::vector<json> live;
+  for (json& object : jobs->items) {
+    if (!object.contains(json::json_pointer("/metadata/deletionTimestamp"))) {
+      live.push_back(std::move(object));
+    }
+  }
+  if (live.empty()) return Health::kMissing;
+  StatusOr<ObjectList> pods =
+      client_->List(ResourceKind::kPod, key.namespace_name, JobSelector(key.name));
+  if (!pods.ok()) return ForJob(key, pods.status());
+  return HealthFromObjects(live, pods->items, std::chrono::system_clock::now(),
+                           options_.pending_grace);
+}
+
+}  // namespace jobsync

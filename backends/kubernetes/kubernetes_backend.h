@@ -1,0 +1,118 @@
+// The Backend that runs training jobs on Kubernetes as Indexed Jobs plus a headless Service
+// (mapping.h says how), talking REST through KubernetesClient.
+//
+// Live state: the first ListJobs lists the managed Jobs (label app.kubernetes.io/managed-by=
+// jobsync) and starts a watch from the list's resourceVersion on a background thread, which keeps
+// a cache current; later ListJobs calls read the cache and send no request. The watcher lists
+// again when the watch is refused with 410 Gone or breaks. While the cache is not in sync (the
+// apiserver is unreachable), ListJobs waits up to cache_sync_timeout (not at all after a refusal
+// such as 403) and then fails with the last error: it never answers with stale or empty state.
+// Objects jobsync writes are put into the cache at once.
+//
+// Apply, per action (all idempotent, so re-running a step after a crash finishes it):
+//   create: the namespace if missing (create_namespaces), the Service, one Job per role. A Job
+//           that exists already is fine when it is this instance's with the same spec hash;
+//           one still being deleted is waited for, then created.
+//   scale:  per role, completions and parallelism (set equal) and spec.suspend, and the
+//           applied-spec annotations, by read-modify-write (409 re-read and retried); a role Job
+//           that is missing is created.
+//   update: the job's Jobs deleted with Foreground propagation, waited for until gone (at most
+//           delete_wait), then create.
+//   delete: the job's Jobs (Background propagation: pods go too) and Service, skipping any
+//           object not labelled with this instance.
+// Errors name the job ("job kubernetes/ns/name: ...") and carry the server's message; one job's
+// failure does not affect calls for other jobs.
+//
+// Thread-safe: ListJobs, Apply and GetHealth may be called from several threads at once.
+#ifndef JOBSYNC_BACKENDS_KUBERNETES_KUBERNETES_BACKEND_H_
+#define JOBSYNC_BACKENDS_KUBERNETES_KUBERNETES_BACKEND_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/backend.h"
+#include "backends/http_client.h"
+#include "backends/kubernetes/client.h"
+#include "backends/kubernetes/kubeconfig.h"
+
+namespace jobsync {
+
+struct KubernetesBackendOptions {
+  // Namespace to list and watch; empty: all namespaces (needs cluster-wide list/watch of Jobs).
+  std::string namespace_name;
+  bool create_namespaces = true;                // create a job's namespace when it does not exist
+  KubernetesClientOptions client;               // concurrency, retries, per-request timeout
+  std::chrono::seconds watch_timeout{300};      // the server ends each watch after this
+  std::chrono::seconds cache_sync_timeout{30};  // ListJobs waits this long for an in-sync cache
+  std::chrono::seconds delete_wait{120};        // update waits this long for the old Jobs to go
+  std::chrono::seconds pending_grace{300};      // a pod Pending longer is Degraded health
+};
+
+class KubernetesBackend : public Backend {
+ public:
+  // Reads the kubeconfig (kubeconfig.h) and builds a backend for its cluster. Fails as
+  // LoadKubeconfig and NewHttpClient do. Sends no request.
+  static StatusOr<std::unique_ptr<KubernetesBackend>> FromKubeconfig(
+      const KubeconfigOptions& kubeconfig, const KubeconfigEnvironment& environment,
+      const KubernetesBackendOptions& options);
+
+  KubernetesBackend(std::unique_ptr<KubernetesClient> client, KubernetesBackendOptions options);
+  // Stops the watcher thread (cancelling its open watch) and waits for it.
+  ~KubernetesBackend() override;
+  KubernetesBackend(const KubernetesBackend&) = delete;
+  KubernetesBackend& operator=(const KubernetesBackend&) = delete;
+
+  // Backend:
+  BackendKind kind() const override { return BackendKind::kKubernetes; }
+  StatusOr<std::vector<LiveJob>> ListJobs() override;
+  Status Apply(const PlanStep& step, const ApplyContext& context) override;
+  StatusOr<Health> GetHealth(const JobKey& key) override;
+
+  // Number of Job list requests the cache has sent (the first list and every re-list).
+  int64_t list_requests() const { return list_requests_.load(); }
+
+ private:
+  void WatchLoop();
+  // Puts `object` into the cache unless the cache holds a newer version of it.
+  void Remember(const nlohmann::json& object);
+  // Sleeps `delay` unless the backend is stopping; returns false when it is.
+  bool SleepUnlessStopping(std::chrono::milliseconds delay);
+
+  Status Create(const TrainingJob& job, const ApplyContext& context);
+  Status Scale(const TrainingJob& job, const ApplyContext& context);
+  Status DeleteJobs(const JobKey& key, const ApplyContext& context, Propagation propagation,
+                    bool wait, bool with_service);
+  Status EnsureNamespace(const std::string& namespace_name);
+  Status EnsureService(const TrainingJob& job, const ApplyContext& context);
+  Status CreateRoleJob(const TrainingJob& job, const std::string& role,
+                       const ApplyContext& context);
+  Status WaitGone(const std::string& namespace_name, const std::string& name);
+
+  const std::unique_ptr<KubernetesClient> client_;
+  const KubernetesBackendOptions options_;
+  std::atomic<int64_t> list_requests_{0};
+
+  std::mutex mutex_;
+  std::condition_variable changed_;  // synced_ or stopping_ changed
+  bool started_ = false;             // the watcher thread runs
+  bool synced_ = false;              // the cache reflects the cluster
+  bool stopping_ = false;
+  Status last_error_;                            // why the cache is not in sync
+  std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
+  HttpCancellation cancel_;
+  std::thread watcher_;
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_BACKENDS_KUBERNETES_KUBERNETES_BACKEND_H_

@@ -1,0 +1,337 @@
+#include "backends/kubernetes/mapping.h"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kCompletionIndexAnnotation = "batch.kubernetes.io/job-completion-index";
+
+std::string EnvSuffix(const std::string& role) {
+  std::string out;
+  for (char c : role) {
+    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+// The labels every object of `job` carries (without the role).
+json JobLabels(const TrainingJob& job, const ApplyContext& context) {
+  json labels = json::object();
+  for (const auto& [key, value] : job.labels) labels[key] = value;
+  labels[kManagedByLabel] = kManagedByValue;
+  labels[kInstanceLabel] = context.instance;
+  labels[kJobLabel] = job.name;
+  return labels;
+}
+
+json ManifestAnnotations(const TrainingJob& job) {
+  json annotations = json::object();
+  for (const auto& [key, value] : job.annotations) annotations[key] = value;
+  return annotations;
+}
+
+std::string RendezvousRole(const TrainingJob& job) {
+  if (job.roles.contains("chief")) return "chief";
+  if (job.roles.contains("master")) return "master";
+  return job.roles.begin()->first;
+}
+
+json EnvVar(const std::string& name, const std::string& value) {
+  return {{"name", name}, {"value", value}};
+}
+
+json Environment(const TrainingJob& job, const std::string& role) {
+  const std::string service = job.name + "." + job.namespace_name + ".svc";
+  std::vector<json> ours;
+  ours.push_back(EnvVar("JOBSYNC_JOB", job.name));
+  ours.push_back(EnvVar("JOBSYNC_NAMESPACE", job.namespace_name));
+  ours.push_back(EnvVar("JOBSYNC_ROLE", role));
+  ours.push_back({{"name", "JOBSYNC_INDEX"},
+                  {"valueFrom",
+                   {{"fieldRef",
+                     {{"fieldPath", std::string("metadata.annotations['") +
+                                        kCompletionIndexAnnotation + "']"}}}}}});
+  int64_t world = 0;
+  for (const auto& [name, spec] : job.roles) {
+    ours.push_back(EnvVar("JOBSYNC_REPLICAS_" + EnvSuffix(name), std::to_string(spec.replicas)));
+    world += spec.replicas;
+  }
+  ours.push_back(EnvVar("JOBSYNC_WORLD_SIZE", std::to_string(world)));
+  ours.push_back(EnvVar("JOBSYNC_SERVICE", service));
+  ours.push_back(
+      EnvVar("JOBSYNC_RENDEZVOUS", RoleJobName(job.name, RendezvousRole(job)) + "-0." + service));
+
+  std::set<std::string> names;
+  for (const json& var : ours) names.insert(var["name"].get<std::string>());
+  json env = json::array();
+  for (const auto& [name, value] : job.env) {
+    if (!names.contains(name)) env.push_back(EnvVar(name, value));
+  }
+  for (json& var : ours) env.push_back(std::move(var));
+  return env;
+}
+
+json ResourcesOf(const Resources& resources) {
+  json requests = json::object();
+  json limits = json::object();
+  if (resources.cpu) requests["cpu"] = limits["cpu"] = resources.cpu->text();
+  if (resources.memory) requests["memory"] = limits["memory"] = resources.memory->text();
+  if (resources.gpu) limits["nvidia.com/gpu"] = std::to_string(*resources.gpu);
+  json out = json::object();
+  if (!requests.empty()) out["requests"] = requests;
+  if (!limits.empty()) out["limits"] = limits;
+  return out;
+}
+
+std::string StringAt(const json& object, const json::json_pointer& pointer) {
+  if (!object.contains(pointer)) return "";
+  const json& value = object.at(pointer);
+  return value.is_string() ? value.get<std::string>() : "";
+}
+
+int64_t IntAt(const json& object, const json::json_pointer& pointer) {
+  if (!object.contains(pointer)) return 0;
+  const json& value = object.at(pointer);
+  return value.is_number_integer() ? value.get<int64_t>() : 0;
+}
+
+std::string Label(const json& object, const char* key) {
+  return StringAt(object, json::json_pointer("/metadata/labels") / key);
+}
+
+std::string Annotation(const json& object, const char* key) {
+  return StringAt(object, json::json_pointer("/metadata/annotations") / key);
+}
+
+bool HasCondition(const json& object, const char* type) {
+  const json::json_pointer pointer("/status/conditions");
+  if (!object.contains(pointer) || !object.at(pointer).is_array()) return false;
+  for (const json& condition : object.at(pointer)) {
+    if (condition.value("type", "") == type && condition.value("status", "") == "True") {
+      return true;
+    }
+  }
+  return false;
+}
+
+LivePhase GroupPhase(const std::vector<const json*>& jobs) {
+  std::vector<LivePhase> phases;
+  for (const json* job : jobs) phases.push_back(JobObjectPhase(*job));
+  auto any = [&](LivePhase phase) {
+    return std::find(phases.begin(), phases.end(), phase) != phases.end();
+  };
+  if (any(LivePhase::kFailed)) return LivePhase::kFailed;
+  if (std::all_of(phases.begin(), phases.end(),
+                  [](LivePhase phase) { return phase == LivePhase::kSucceeded; })) {
+    return LivePhase::kSucceeded;
+  }
+  if (any(LivePhase::kSuspended)) return LivePhase::kSuspended;
+  if (any(LivePhase::kRunning)) return LivePhase::kRunning;
+  return LivePhase::kPending;
+}
+
+// Parses an RFC 3339 UTC timestamp as the apiserver writes them ("2025-01-02T03:04:05Z").
+std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text) {
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail()) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+std::string RoleJobName(const std::string& job_name, const std::string& role) {
+  return job_name + "-" + role;
+}
+
+std::string ManagedSelector() { return std::string(kManagedByLabel) + "=" + kManagedByValue; }
+
+std::string JobSelector(const std::string& job_name) {
+  return ManagedSelector() + "," + kJobLabel + "=" + job_name;
+}
+
+json NamespaceObject(const std::string& namespace_name) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Namespace"},
+      {"metadata", {{"name", namespace_name}, {"labels", {{kManagedByLabel, kManagedByValue}}}}}};
+}
+
+json ServiceObject(const TrainingJob& job, const ApplyContext& context) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata",
+           {{"name", job.name},
+            {"namespace", job.namespace_name},
+            {"labels", JobLabels(job, context)},
+            {"annotations", ManifestAnnotations(job)}}},
+          {"spec",
+           {{"clusterIP", "None"},
+            {"publishNotReadyAddresses", true},
+            {"selector", {{kJobLabel, job.name}}}}}};
+}
+
+StatusOr<json> RoleJobObject(const TrainingJob& job, const std::string& role,
+                             const ApplyContext& context) {
+  auto it = job.roles.find(role);
+  if (it == job.roles.end()) {
+    return InvalidArgumentError("job " + job.key().ToString() + " has no role \"" + role + "\"");
+  }
+  const std::string name = RoleJobName(job.name, role);
+  if (name.size() > 63) {
+    return InvalidArgumentError("job " + job.key().ToString() + ": Kubernetes Job name \"" + name +
+                                "\" is longer than 63 characters; shorten the job or " +
+                                "role name");
+  }
+  json labels = JobLabels(job, context);
+  labels[kRoleLabel] = role;
+  json annotations = ManifestAnnotations(job);
+  annotations[kSpecAnnotation] = CanonicalSpecText(job);
+  annotations[kSpecHashAnnotation] = SpecHash(job);
+  annotations[kSourcePathAnnotation] = job.source.path;
+  annotations[kRevisionAnnotation] = context.revision;
+
+  json container = {{"name", role},
+                    {"image", job.image},
+                    {"env", Environment(job, role)},
+                    {"resources", ResourcesOf(it->second.resources)}};
+  if (!job.command.empty()) container["command"] = job.command;
+  const int replicas = it->second.replicas;
+  return json{{"apiVersion", "batch/v1"},
+              {"kind", "Job"},
+              {"metadata",
+               {{"name", name},
+                {"namespace", job.namespace_name},
+                {"labels", labels},
+                {"annotations", annotations}}},
+              {"spec",
+               {{"completionMode", "Indexed"},
+                {"completions", replicas},
+                {"parallelism", replicas},
+                {"suspend", job.suspend},
+                {"backoffLimitPerIndex", kBackoffLimitPerIndex},
+                {"template",
+                 {{"metadata", {{"labels", labels}}},
+                  {"spec",
+                   {{"restartPolicy", "Never"},
+                    {"subdomain", job.name},
+                    {"containers", json::array({container})}}}}}}}};
+}
+
+StatusOr<std::vector<json>> RenderObjects(const TrainingJob& job, const ApplyContext& context,
+                                          bool include_namespace) {
+  std::vector<json> out;
+  if (include_namespace) out.push_back(NamespaceObject(job.namespace_name));
+  out.push_back(ServiceObject(job, context));
+  for (const auto& [role, spec] : job.roles) {
+    StatusOr<json> object = RoleJobObject(job, role, context);
+    if (!object.ok()) return object.status();
+    out.push_back(std::move(*object));
+  }
+  return out;
+}
+
+LivePhase JobObjectPhase(const json& job_object) {
+  if (HasCondition(job_object, "Failed")) return LivePhase::kFailed;
+  if (HasCondition(job_object, "Complete")) return LivePhase::kSucceeded;
+  const json::json_pointer suspend("/spec/suspend");
+  if (job_object.contains(suspend) && job_object.at(suspend).is_boolean() &&
+      job_object.at(suspend).get<bool>()) {
+    return LivePhase::kSuspended;
+  }
+  if (IntAt(job_object, json::json_pointer("/status/active")) > 0) return LivePhase::kRunning;
+  return LivePhase::kPending;
+}
+
+std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects) {
+  std::map<std::pair<std::string, std::string>, std::vector<const json*>> groups;
+  for (const json& object : job_objects) {
+    const std::string job = Label(object, kJobLabel);
+    if (job.empty() || object.contains(json::json_pointer("/metadata/deletionTimestamp"))) {
+      continue;
+    }
+    groups[{StringAt(object, json::json_pointer("/metadata/namespace")), job}].push_back(&object);
+  }
+  std::vector<LiveJob> out;
+  for (auto& [id, members] : groups) {
+    std::sort(members.begin(), members.end(), [](const json* a, const json* b) {
+      return StringAt(*a, json::json_pointer("/metadata/name")) <
+             StringAt(*b, json::json_pointer("/metadata/name"));
+    });
+    LiveJob live;
+    live.key = {BackendKind::kKubernetes, id.first, id.second};
+    const json& first = *members.front();
+    live.instance = Label(first, kInstanceLabel);
+    live.source_path = Annotation(first, kSourcePathAnnotation);
+    live.revision = Annotation(first, kRevisionAnnotation);
+    for (const json* member : members) {
+      if (Annotation(*member, kPruneAnnotation) == "false") live.prune_protected = true;
+      const std::string role = Label(*member, kRoleLabel);
+      if (!role.empty()) {
+        live.replicas[role] =
+            static_cast<int>(IntAt(*member, json::json_pointer("/spec/parallelism")));
+      }
+      if (!live.applied) {
+        StatusOr<TrainingJob> applied =
+            TrainingJobFromCanonicalText(Annotation(*member, kSpecAnnotation));
+        if (applied.ok()) live.applied = std::move(*applied);
+      }
+    }
+    if (live.applied) {
+      for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
+      live.applied->source.path = live.source_path;
+    }
+    live.phase = GroupPhase(members);
+    out.push_back(std::move(live));
+  }
+  return out;
+}
+
+Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector<json>& pods,
+                         std::chrono::system_clock::time_point now,
+                         std::chrono::seconds pending_grace) {
+  std::vector<const json*> jobs;
+  for (const json& object : job_objects) jobs.push_back(&object);
+  if (jobs.empty()) return Health::kMissing;
+  switch (GroupPhase(jobs)) {
+    case LivePhase::kFailed:
+      return Health::kFailed;
+    case LivePhase::kSucceeded:
+      return Health::kSucceeded;
+    case LivePhase::kSuspended:
+      return Health::kSuspended;
+    default:
+      break;
+  }
+  for (const json* job : jobs) {
+    if (IntAt(*job, json::json_pointer("/status/failed")) > 0) return Health::kDegraded;
+  }
+  for (const json& pod : pods) {
+    const std::string phase = StringAt(pod, json::json_pointer("/status/phase"));
+    if (phase == "Failed") return Health::kDegraded;
+    if (phase != "Pending") continue;
+    std::optional<std::chrono::system_clock::time_point> created =
+        ParseTimestamp(StringAt(pod, json::json_pointer("/metadata/creationTimestamp")));
+    if (created && now - *created > pending_grace) return Health::kDegraded;
+  }
+  for (const json* job : jobs) {
+    const int64_t want = IntAt(*job, json::json_pointer("/spec/parallelism"));
+    if (IntAt(*job, json::json_pointer("/status/ready")) < want) return Health::kProgressing;
+  }
+  return Health::kHealthy;
+}
+
+}  // namespace jobsync

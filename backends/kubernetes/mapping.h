@@ -1,0 +1,90 @@
+// How a TrainingJob maps onto Kubernetes objects, and how listed objects map back onto LiveJobs
+// and health. Pure functions: no I/O, no clock (callers pass the time), thread-safe.
+//
+// Per job (DESIGN.md, "Mapping onto the backends"):
+//   - Namespace <namespace>, created when missing (labelled managed-by; never deleted by jobsync);
+//   - Service <name>: headless (clusterIP None), selector jobsync.dev/job=<name>, publishing
+//     not-ready addresses so that rendezvous works while pods start; the pods' subdomain, so pod
+//     <name>-<role>-<index> resolves as <name>-<role>-<index>.<name>.<namespace>.svc;
+//   - per role a batch/v1 Job <name>-<role>: Indexed, completions == parallelism == replicas,
+//     spec.suspend from the manifest, restartPolicy Never, backoffLimitPerIndex.
+// Labels on every object: the manifest's labels, then app.kubernetes.io/managed-by=jobsync,
+// jobsync.dev/instance, jobsync.dev/job, and jobsync.dev/role on Jobs and their pods.
+// Annotations on Jobs: the manifest's annotations (so jobsync.dev/prune is copied), the applied
+// spec (CanonicalSpecText), its hash, the source path and the revision. The Service carries the
+// labels and the manifest's annotations only: it does not change with the spec.
+// Environment of every container: the manifest's env, then JOBSYNC_JOB, JOBSYNC_NAMESPACE,
+// JOBSYNC_ROLE, JOBSYNC_INDEX (downward API from the job-completion-index annotation),
+// JOBSYNC_REPLICAS_<ROLE> for every role (upper case, '-' as '_'), JOBSYNC_WORLD_SIZE (all
+// replicas), JOBSYNC_SERVICE (the headless service's DNS name) and JOBSYNC_RENDEZVOUS (the host
+// of index 0 of the rendezvous role: "chief", else "master", else the first role by name).
+// Manifest env entries whose names jobsync sets are dropped.
+#ifndef JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_
+#define JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/backend.h"
+#include "common/status.h"
+#include "diff/live_job.h"
+#include "schemas/model.h"
+
+namespace jobsync {
+
+// Retries of one index before the index counts as failed.
+inline constexpr int kBackoffLimitPerIndex = 3;
+
+// "<job>-<role>": the name of the Job that runs `role`.
+std::string RoleJobName(const std::string& job_name, const std::string& role);
+
+// Label selectors: every object jobsync manages, and the objects of one job.
+std::string ManagedSelector();
+std::string JobSelector(const std::string& job_name);
+
+// The Namespace object for `namespace_name`.
+nlohmann::json NamespaceObject(const std::string& namespace_name);
+
+// The headless Service of `job`.
+nlohmann::json ServiceObject(const TrainingJob& job, const ApplyContext& context);
+
+// The Job running `role` of `job`. Fails with kInvalidArgument when the role does not exist or
+// the Job name would exceed 63 characters (Kubernetes labels pods with it).
+StatusOr<nlohmann::json> RoleJobObject(const TrainingJob& job, const std::string& role,
+                                       const ApplyContext& context);
+
+// Every object of `job` in apply order: the Namespace (when `include_namespace`), the Service,
+// then one Job per role by role name. Fails as RoleJobObject does.
+StatusOr<std::vector<nlohmann::json>> RenderObjects(const TrainingJob& job,
+                                                    const ApplyContext& context,
+                                                    bool include_namespace = true);
+
+// What one listed Job object is doing: Failed or Complete conditions, else spec.suspend, else
+// Running when pods are active, else Pending.
+LivePhase JobObjectPhase(const nlohmann::json& job_object);
+
+// Groups listed Job objects by (namespace, jobsync.dev/job) into LiveJobs (backend kubernetes),
+// ordered by key. Objects without the job label or being deleted are skipped. Per group: the
+// applied spec from the first Job (by name) whose annotation TrainingJobFromCanonicalText reads;
+// replicas per role from spec.parallelism, and 0 for a role of the applied spec that has no Job
+// (so the planner scales it back into existence); phase: Failed if any Job failed, Succeeded if
+// all completed, Suspended if any is suspended, Running if any runs, else Pending; instance,
+// source path and revision from the first Job; prune_protected when any Job has
+// jobsync.dev/prune "false".
+std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_objects);
+
+// The health of one job from its Job objects and their pods, at time `now`: Missing without
+// Jobs; Failed, Succeeded or Suspended as the grouped phase says; Degraded when a pod failed or
+// has been Pending longer than `pending_grace`; Healthy when every Job has all its pods ready;
+// else Progressing.
+Health HealthFromObjects(const std::vector<nlohmann::json>& job_objects,
+                         const std::vector<nlohmann::json>& pods,
+                         std::chrono::system_clock::time_point now,
+                         std::chrono::seconds pending_grace);
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_

@@ -1,0 +1,374 @@
+// KubernetesBackend against the real local kube-apiserver of scripts/cluster (kwok plays the
+// nodes). Needs `scripts/cluster up && eval "$(scripts/cluster env)"`; fails, never skips, when
+// the cluster cannot be reached. Each test works in its own namespace k8s-test-*, deleted after.
+// Objects are also checked with kubectl, an independent client.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "backends/kubernetes/kubernetes_backend.h"
+#include "backends/kubernetes/mapping.h"
+#include "schemas/canonical.h"
+#include "test_jobs.h"
+
+namespace jobsync {
+namespace {
+
+using ::jobsync::testing::SampleJob;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr const char* kHowToStart = "run: scripts/cluster up && eval \"$(scripts/cluster env)\"";
+const ApplyContext kOurs{"it-a", "rev-1"};
+const ApplyContext kTheirs{"it-b", "rev-1"};
+
+// Runs a shell command; returns its standard output, or nullopt when it exits non-zero.
+std::optional<std::string> Shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::string out;
+  char buffer[4096];
+  size_t read = 0;
+  while ((read = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, read);
+  if (pclose(pipe) != 0) return std::nullopt;
+  return out;
+}
+
+json Kubectl(const std::string& arguments) {
+  std::optional<std::string> out = Shell("kubectl " + arguments + " -o json");
+  if (!out) return nullptr;
+  return json::parse(*out, nullptr, false);
+}
+
+// Polls `condition` every 250 ms for up to `timeout`.
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return condition();
+}
+
+PlanStep Step(Action action, const TrainingJob& job) {
+  PlanStep step;
+  step.action = action;
+  step.key = job.key();
+  if (action != Action::kDelete) step.desired = job;
+  return step;
+}
+
+class KubernetesIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* kubeconfig = std::getenv("KUBECONFIG");
+    ASSERT_TRUE(kubeconfig != nullptr && *kubeconfig != '\0')
+        << "KUBECONFIG is not set; " << kHowToStart;
+    ASSERT_TRUE(Shell("kubectl get --raw /readyz").has_value())
+        << "the kube-apiserver does not answer; " << kHowToStart;
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string lower;
+    for (char c : test) {
+      if (std::isupper(static_cast<unsigned char>(c)) && !lower.empty()) lower += '-';
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    namespace_ = "k8s-test-" + lower.substr(0, 30) + "-" + std::to_string(getpid());
+    backend_ = NewBackend(std::getenv("KUBECONFIG"), "");
+    ASSERT_NE(backend_, nullptr);
+  }
+
+  void TearDown() override {
+    backend_.reset();
+    (void)Shell("kubectl delete namespace " + namespace_ + " --wait=false");
+  }
+
+  std::unique_ptr<KubernetesBackend> NewBackend(const std::string& kubeconfig,
+                                                const std::string& watch_namespace) {
+    KubernetesBackendOptions options;
+    options.namespace_name = watch_namespace;
+    options.cache_sync_timeout = std::chrono::seconds(20);
+    options.delete_wait = std::chrono::seconds(90);
+    StatusOr<std::unique_ptr<KubernetesBackend>> backend = KubernetesBackend::FromKubeconfig(
+        {kubeconfig, ""}, KubeconfigEnvironment::FromProcess(), options);
+    EXPECT_TRUE(backend.ok()) << backend.status().ToString() << "; " << kHowToStart;
+    return backend.ok() ? std::move(*backend) : nullptr;
+  }
+
+  // Pods of `job` (and `role` when given) that run and are not being deleted, as kubectl sees.
+  int RunningPods(const std::string& job, const std::string& role = "") {
+    std::string selector = std::string(kJobLabel) + "=" + job;
+    if (!role.empty()) selector += std::string(",") + kRoleLabel + "=" + role;
+    json pods = Kubectl("get pods -n " + namespace_ + " -l " + selector);
+    if (!pods.is_object()) return -1;
+    int running = 0;
+    for (const json& pod : pods["items"]) {
+      if (pod["metadata"].contains("deletionTimestamp")) continue;
+      if (pod["status"].value("phase", "") == "Running") ++running;
+    }
+    return running;
+  }
+
+  int PodsOf(const std::string& job) {
+    json pods = Kubectl("get pods -n " + namespace_ + " -l " + kJobLabel + "=" + job);
+    return pods.is_object() ? static_cast<int>(pods["items"].size()) : -1;
+  }
+
+  std::optional<LiveJob> Find(const std::string& name) {
+    StatusOr<std::vector<LiveJob>> live = backend_->ListJobs();
+    EXPECT_TRUE(live.ok()) << live.status().ToString();
+    if (!live.ok()) return std::nullopt;
+    for (const LiveJob& job : *live) {
+      if (job.key.namespace_name == namespace_ && job.key.name == name) return job;
+    }
+    return std::nullopt;
+  }
+
+  void ApplyOk(Action action, const TrainingJob& job, const ApplyContext& context = kOurs) {
+    Status status = backend_->Apply(Step(action, job), context);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+  }
+
+  std::string namespace_;
+  std::unique_ptr<KubernetesBackend> backend_;
+};
+
+TEST_F(KubernetesIntegrationTest, CreatesIndexedJobsAndServiceAndPodsRun) {
+  const TrainingJob job = SampleJob("train", namespace_, 2);
+  ApplyOk(Action::kCreate, job);
+
+  // Checked with kubectl, an independent client.
+  json worker = Kubectl("get job train-worker -n " + namespace_);
+  ASSERT_TRUE(worker.is_object()) << "kubectl cannot see the worker Job";
+  EXPECT_EQ(worker["spec"]["completionMode"], "Indexed");
+  EXPECT_EQ(worker["spec"]["completions"], 2);
+  EXPECT_EQ(worker["spec"]["parallelism"], 2);
+  EXPECT_EQ(worker["metadata"]["labels"][kManagedByLabel], "jobsync");
+  EXPECT_EQ(worker["metadata"]["labels"][kInstanceLabel], "it-a");
+  EXPECT_EQ(worker["metadata"]["annotations"][kSpecHashAnnotation], SpecHash(job));
+  EXPECT_EQ(worker["metadata"]["annotations"][kRevisionAnnotation], "rev-1");
+  json service = Kubectl("get service train -n " + namespace_);
+  ASSERT_TRUE(service.is_object());
+  EXPECT_EQ(service["spec"]["clusterIP"], "None");
+  EXPECT_TRUE(Kubectl("get job train-ps -n " + namespace_).is_object());
+
+  EXPECT_TRUE(Eventually([&] { return RunningPods("train", "worker") == 2; }));
+  EXPECT_TRUE(Eventually([&] { return RunningPods("train", "ps") == 1; }));
+
+  std::optional<LiveJob> live = Find("train");
+  ASSERT_TRUE(live.has_value());
+  ASSERT_TRUE(live->applied.has_value());
+  EXPECT_EQ(CanonicalSpec(*live->applied), CanonicalSpec(job));
+  EXPECT_EQ(live->replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 2}}));
+  EXPECT_EQ(live->instance, "it-a");
+  EXPECT_TRUE(live->prune_protected);
+  EXPECT_TRUE(Eventually([&] {
+    StatusOr<Health> health = backend_->GetHealth(job.key());
+    return health.ok() && *health == Health::kHealthy;
+  }));
+}
+
+TEST_F(KubernetesIntegrationTest, ScalesUpAndDownAndPodsFollow) {
+  TrainingJob job = SampleJob("elastic", namespace_, 2);
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Eventually([&] { return RunningPods("elastic", "worker") == 2; }));
+
+  job.roles["worker"].replicas = 4;
+  ApplyOk(Action::kScale, job);
+  json worker = Kubectl("get job elastic-worker -n " + namespace_);
+  EXPECT_EQ(worker["spec"]["completions"], 4);
+  EXPECT_EQ(worker["spec"]["parallelism"], 4);
+  EXPECT_EQ(worker["metadata"]["annotations"][kSpecHashAnnotation], SpecHash(job));
+  EXPECT_TRUE(Eventually([&] { return RunningPods("elastic", "worker") == 4; }));
+
+  job.roles["worker"].replicas = 1;
+  ApplyOk(Action::kScale, job);
+  EXPECT_TRUE(Eventually([&] { return RunningPods("elastic", "worker") == 1; }));
+  EXPECT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("elastic");
+    return live && live->replicas["worker"] == 1 && live->applied &&
+           CanonicalSpec(*live->applied) == CanonicalSpec(job);
+  }));
+}
+
+TEST_F(KubernetesIntegrationTest, SuspendsAndResumes) {
+  TrainingJob job = SampleJob("pausable", namespace_, 2);
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Eventually([&] { return RunningPods("pausable") == 3; }));
+
+  job.suspend = true;
+  ApplyOk(Action::kScale, job);
+  EXPECT_TRUE(Eventually([&] { return PodsOf("pausable") == 0; }));
+  EXPECT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("pausable");
+    return live && live->phase == LivePhase::kSuspended;
+  }));
+  StatusOr<Health> health = backend_->GetHealth(job.key());
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(*health, Health::kSuspended);
+
+  job.suspend = false;
+  ApplyOk(Action::kScale, job);
+  EXPECT_TRUE(Eventually([&] { return RunningPods("pausable") == 3; }));
+  EXPECT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("pausable");
+    return live && live->phase == LivePhase::kRunning;
+  }));
+}
+
+TEST_F(KubernetesIntegrationTest, UpdateRecreatesTheJobsWithTheNewImage) {
+  TrainingJob job = SampleJob("upd", namespace_, 1);
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Eventually([&] { return RunningPods("upd") == 2; }));
+  const std::string old_uid = Kubectl("get job upd-worker -n " + namespace_)["metadata"]["uid"];
+
+  job.image = "registry.example/train:2";
+  ApplyOk(Action::kUpdate, job);
+  json worker = Kubectl("get job upd-worker -n " + namespace_);
+  ASSERT_TRUE(worker.is_object());
+  EXPECT_NE(worker["metadata"]["uid"], old_uid);
+  EXPECT_EQ(worker["spec"]["template"]["spec"]["containers"][0]["image"],
+            "registry.example/train:2");
+  EXPECT_TRUE(Eventually([&] {
+    json pods = Kubectl("get pods -n " + namespace_ + " -l jobsync.dev/job=upd");
+    int running_new = 0;
+    for (const json& pod : pods["items"]) {
+      if (pod["spec"]["containers"][0]["image"] == "registry.example/train:2" &&
+          pod["status"].value("phase", "") == "Running") {
+        ++running_new;
+      }
+    }
+    return running_new == 2 && pods["items"].size() == 2;
+  }));
+}
+
+TEST_F(KubernetesIntegrationTest, DeleteRemovesOnlyThisInstancesObjects) {
+  const TrainingJob ours = SampleJob("ours", namespace_, 1);
+  const TrainingJob theirs = SampleJob("theirs", namespace_, 1);
+  ApplyOk(Action::kCreate, ours);
+  ApplyOk(Action::kCreate, theirs, kTheirs);
+  ASSERT_TRUE(
+      Shell("kubectl create job unlabelled -n " + namespace_ + " --image=busybox").has_value());
+  ASSERT_TRUE(Eventually([&] { return RunningPods("ours") == 2; }));
+
+  StatusOr<std::vector<LiveJob>> live = backend_->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  int mine = 0;
+  for (const LiveJob& job : *live) {
+    if (job.key.namespace_name != namespace_) continue;
+    ++mine;
+    EXPECT_EQ(job.instance, job.key.name == "ours" ? "it-a" : "it-b");
+  }
+  EXPECT_EQ(mine, 2) << "the unlabelled Job must not be listed";
+
+  // A delete for a job of another instance leaves it alone.
+  Status foreign = backend_->Apply(Step(Action::kDelete, theirs), kOurs);
+  EXPECT_EQ(foreign.code(), StatusCode::kFailedPrecondition) << foreign.ToString();
+  EXPECT_THAT(foreign.message(), HasSubstr("kubernetes/" + namespace_ + "/theirs"));
+
+  ApplyOk(Action::kDelete, ours);
+  EXPECT_TRUE(Eventually([&] { return PodsOf("ours") == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return !Kubectl("get job ours-worker -n " + namespace_).is_object(); }));
+  EXPECT_FALSE(Kubectl("get service ours -n " + namespace_).is_object());
+  EXPECT_TRUE(Kubectl("get job theirs-worker -n " + namespace_).is_object());
+  EXPECT_TRUE(Kubectl("get service theirs -n " + namespace_).is_object());
+  EXPECT_TRUE(Kubectl("get job unlabelled -n " + namespace_).is_object());
+  ApplyOk(Action::kDelete, ours);  // deleting again is fine
+  StatusOr<Health> health = backend_->GetHealth(ours.key());
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(*health, Health::kMissing);
+}
+
+TEST_F(KubernetesIntegrationTest, CreateAfterACrashFinishesWithoutDuplicates) {
+  const TrainingJob job = SampleJob("crash", namespace_, 2);
+  ASSERT_TRUE(Shell("kubectl create namespace " + namespace_).has_value());
+  // The crashed apply had created only the worker Job.
+  const std::string file = "/tmp/" + namespace_ + "-worker.json";
+  std::ofstream(file) << RoleJobObject(job, "worker", kOurs)->dump();
+  ASSERT_TRUE(Shell("kubectl create -f " + file).has_value());
+  std::remove(file.c_str());
+  const std::string uid = Kubectl("get job crash-worker -n " + namespace_)["metadata"]["uid"];
+
+  ApplyOk(Action::kCreate, job);
+  ApplyOk(Action::kCreate, job);
+  json jobs = Kubectl("get jobs -n " + namespace_);
+  EXPECT_EQ(jobs["items"].size(), 2u);
+  EXPECT_EQ(Kubectl("get job crash-worker -n " + namespace_)["metadata"]["uid"], uid);
+  EXPECT_TRUE(Kubectl("get service crash -n " + namespace_).is_object());
+
+  // A different spec under the same name is not taken for ours.
+  TrainingJob changed = job;
+  changed.image = "other:1";
+  Status status = backend_->Apply(Step(Action::kCreate, changed), kOurs);
+  EXPECT_EQ(status.code(), StatusCode::kAlreadyExists) << status.ToString();
+}
+
+TEST_F(KubernetesIntegrationTest, WatchCacheFollowsKubectlChangesWithoutListing) {
+  const TrainingJob job = SampleJob("cached", namespace_, 2);
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Find("cached").has_value());
+  const int64_t lists = backend_->list_requests();
+  EXPECT_EQ(lists, 1);
+
+  ASSERT_TRUE(Shell("kubectl patch job cached-worker -n " + namespace_ +
+                    " --type merge -p '{\"spec\":{\"parallelism\":3,\"completions\":3}}'")
+                  .has_value());
+  EXPECT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("cached");
+    return live && live->replicas["worker"] == 3;
+  }));
+  ASSERT_TRUE(Shell("kubectl delete job cached-ps -n " + namespace_ + " --wait=true").has_value());
+  EXPECT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("cached");
+    return live && live->replicas["ps"] == 0;
+  }));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(backend_->ListJobs().ok());
+  EXPECT_EQ(backend_->list_requests(), lists);
+}
+
+TEST_F(KubernetesIntegrationTest, LimitedIdentityGetsPermissionDeniedNamingTheJob) {
+  const char* limited = std::getenv("JOBSYNC_LIMITED_KUBECONFIG");
+  ASSERT_TRUE(limited != nullptr) << "JOBSYNC_LIMITED_KUBECONFIG is not set; " << kHowToStart;
+  ASSERT_TRUE(Shell("kubectl create namespace " + namespace_).has_value());
+  std::unique_ptr<KubernetesBackend> backend = NewBackend(limited, "");
+  ASSERT_NE(backend, nullptr);
+
+  const TrainingJob job = SampleJob("denied", namespace_, 1);
+  Status status = backend->Apply(Step(Action::kCreate, job), kOurs);
+  EXPECT_EQ(status.code(), StatusCode::kPermissionDenied) << status.ToString();
+  EXPECT_THAT(status.message(), HasSubstr("job kubernetes/" + namespace_ + "/denied"));
+  EXPECT_THAT(status.message(), HasSubstr("forbidden"));
+  EXPECT_FALSE(Kubectl("get job denied-ps -n " + namespace_).is_object());
+
+  StatusOr<std::vector<LiveJob>> cluster_wide = backend->ListJobs();
+  ASSERT_FALSE(cluster_wide.ok());
+  EXPECT_EQ(cluster_wide.status().code(), StatusCode::kPermissionDenied)
+      << cluster_wide.status().ToString();
+
+  // In its own namespace the same identity works, namespace-scoped.
+  std::unique_ptr<KubernetesBackend> scoped = NewBackend(limited, "team-a");
+  ASSERT_NE(scoped, nullptr);
+  const TrainingJob allowed = SampleJob("allowed-" + std::to_string(getpid()), "team-a", 1);
+  Status created = scoped->Apply(Step(Action::kCreate, allowed), kOurs);
+  EXPECT_TRUE(created.ok()) << created.ToString();
+  StatusOr<std::vector<LiveJob>> live = scoped->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  bool found = false;
+  for (const LiveJob& entry : *live) found = found || entry.key == allowed.key();
+  EXPECT_TRUE(found);
+  Status deleted = scoped->Apply(Step(Action::kDelete, allowed), kOurs);
+  EXPECT_TRUE(deleted.ok()) << deleted.ToString();
+}
+
+}  // namespace
+}  // namespace jobsync

@@ -1,0 +1,281 @@
+#include "backends/kubernetes/mapping.h"
+
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "schemas/canonical.h"
+#include "test_jobs.h"
+
+namespace jobsync {
+namespace {
+
+using ::jobsync::testing::SampleJob;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+const ApplyContext kContext{"agent-a", "0123abcd"};
+
+// The value of env var `name` in the first container of `job_object`, or "<absent>".
+json EnvOf(const json& job_object, const std::string& name) {
+  for (const json& var : job_object["spec"]["template"]["spec"]["containers"][0]["env"]) {
+    if (var["name"] == name) return var.contains("value") ? var["value"] : var["valueFrom"];
+  }
+  return "<absent>";
+}
+
+TEST(MappingTest, RoleJobIsAnIndexedJobWithEqualCompletionsAndParallelism) {
+  const TrainingJob job = SampleJob("resnet", "vision", 3);
+  StatusOr<json> object = RoleJobObject(job, "worker", kContext);
+  ASSERT_TRUE(object.ok()) << object.status().ToString();
+  EXPECT_EQ((*object)["apiVersion"], "batch/v1");
+  EXPECT_EQ((*object)["kind"], "Job");
+  EXPECT_EQ((*object)["metadata"]["name"], "resnet-worker");
+  EXPECT_EQ((*object)["metadata"]["namespace"], "vision");
+  const json& spec = (*object)["spec"];
+  EXPECT_EQ(spec["completionMode"], "Indexed");
+  EXPECT_EQ(spec["completions"], 3);
+  EXPECT_EQ(spec["parallelism"], 3);
+  EXPECT_EQ(spec["suspend"], false);
+  EXPECT_EQ(spec["backoffLimitPerIndex"], kBackoffLimitPerIndex);
+  const json& pod = spec["template"]["spec"];
+  EXPECT_EQ(pod["restartPolicy"], "Never");
+  EXPECT_EQ(pod["subdomain"], "resnet");
+  const json& container = pod["containers"][0];
+  EXPECT_EQ(container["image"], "registry.example/train:1");
+  EXPECT_EQ(container["command"], json({"python", "train.py"}));
+  EXPECT_EQ(container["resources"]["requests"], json({{"cpu", "500m"}, {"memory", "1Gi"}}));
+  EXPECT_EQ(container["resources"]["limits"],
+            json({{"cpu", "500m"}, {"memory", "1Gi"}, {"nvidia.com/gpu", "1"}}));
+}
+
+TEST(MappingTest, JobsCarryOwnershipLabelsAndAppliedSpecAnnotations) {
+  TrainingJob job = SampleJob("resnet", "vision");
+  job.suspend = true;
+  StatusOr<json> object = RoleJobObject(job, "ps", kContext);
+  ASSERT_TRUE(object.ok());
+  const json expected_labels = {{"app.kubernetes.io/managed-by", "jobsync"},
+                                {"jobsync.dev/instance", "agent-a"},
+                                {"jobsync.dev/job", "resnet"},
+                                {"jobsync.dev/role", "ps"},
+                                {"team", "vision"}};
+  EXPECT_EQ((*object)["metadata"]["labels"], expected_labels);
+  EXPECT_EQ((*object)["spec"]["template"]["metadata"]["labels"], expected_labels);
+  EXPECT_EQ((*object)["spec"]["suspend"], true);
+  const json& annotations = (*object)["metadata"]["annotations"];
+  EXPECT_EQ(annotations[kSpecAnnotation], CanonicalSpecText(job));
+  EXPECT_EQ(annotations[kSpecHashAnnotation], SpecHash(job));
+  EXPECT_EQ(annotations[kSourcePathAnnotation], "jobs/resnet.yaml");
+  EXPECT_EQ(annotations[kRevisionAnnotation], "0123abcd");
+  EXPECT_EQ(annotations[kPruneAnnotation], "false");
+}
+
+TEST(MappingTest, EnvironmentTellsEachPodItsRoleIndexAndWorld) {
+  const TrainingJob job = SampleJob("resnet", "vision", 4);
+  StatusOr<json> object = RoleJobObject(job, "worker", kContext);
+  ASSERT_TRUE(object.ok());
+  EXPECT_EQ(EnvOf(*object, "EPOCHS"), "90");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_JOB"), "resnet");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_ROLE"), "worker");  // the manifest's value is dropped
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_REPLICAS_WORKER"), "4");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_REPLICAS_PS"), "1");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_WORLD_SIZE"), "5");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_SERVICE"), "resnet.vision.svc");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_RENDEZVOUS"), "resnet-ps-0.resnet.vision.svc");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_INDEX"),
+            json::parse(R"({"fieldRef":{"fieldPath":)"
+                        R"("metadata.annotations['batch.kubernetes.io/job-completion-index']"}})"));
+  int role_vars = 0;
+  for (const json& var : (*object)["spec"]["template"]["spec"]["containers"][0]["env"]) {
+    if (var["name"] == "JOBSYNC_ROLE") ++role_vars;
+  }
+  EXPECT_EQ(role_vars, 1);
+}
+
+TEST(MappingTest, RendezvousPrefersTheChiefRole) {
+  TrainingJob job = SampleJob("bert", "nlp");
+  job.roles["chief"].replicas = 1;
+  StatusOr<json> object = RoleJobObject(job, "worker", kContext);
+  ASSERT_TRUE(object.ok());
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_RENDEZVOUS"), "bert-chief-0.bert.nlp.svc");
+  EXPECT_EQ(EnvOf(*object, "JOBSYNC_REPLICAS_CHIEF"), "1");
+}
+
+TEST(MappingTest, ServiceIsHeadlessAndSelectsTheJobsPods) {
+  const json service = ServiceObject(SampleJob("resnet", "vision"), kContext);
+  EXPECT_EQ(service["kind"], "Service");
+  EXPECT_EQ(service["metadata"]["name"], "resnet");
+  EXPECT_EQ(service["spec"]["clusterIP"], "None");
+  EXPECT_EQ(service["spec"]["publishNotReadyAddresses"], true);
+  EXPECT_EQ(service["spec"]["selector"], json({{"jobsync.dev/job", "resnet"}}));
+  EXPECT_EQ(service["metadata"]["labels"]["jobsync.dev/instance"], "agent-a");
+  EXPECT_FALSE(service["metadata"]["labels"].contains("jobsync.dev/role"));
+}
+
+TEST(MappingTest, RenderObjectsListsNamespaceServiceThenJobsByRole) {
+  StatusOr<std::vector<json>> objects = RenderObjects(SampleJob("resnet", "vision"), kContext);
+  ASSERT_TRUE(objects.ok());
+  std::vector<std::string> names;
+  for (const json& object : *objects) {
+    names.push_back(object["kind"].get<std::string>() + "/" +
+                    object["metadata"]["name"].get<std::string>());
+  }
+  EXPECT_THAT(names, ElementsAre("Namespace/vision", "Service/resnet", "Job/resnet-ps",
+                                 "Job/resnet-worker"));
+  StatusOr<std::vector<json>> without = RenderObjects(SampleJob("r", "v"), kContext, false);
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ((*without)[0]["kind"], "Service");
+}
+
+TEST(MappingTest, RefusesJobNamesLongerThanALabelValue) {
+  TrainingJob job = SampleJob(std::string(40, 'a'), "vision");
+  job.roles[std::string(30, 'b')].replicas = 1;
+  StatusOr<std::vector<json>> objects = RenderObjects(job, kContext);
+  ASSERT_FALSE(objects.ok());
+  EXPECT_EQ(objects.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(objects.status().message(), HasSubstr("longer than 63"));
+}
+
+// Objects as the apiserver would list them: the rendered Jobs with a namespace set.
+std::vector<json> ListedJobs(const TrainingJob& job, const ApplyContext& context) {
+  std::vector<json> out;
+  for (const auto& [role, spec] : job.roles) out.push_back(*RoleJobObject(job, role, context));
+  return out;
+}
+
+TEST(MappingTest, RoundTripGivesBackTheAppliedSpecAndReplicas) {
+  const TrainingJob job = SampleJob("resnet", "vision", 3);
+  std::vector<LiveJob> live = LiveJobsFromObjects(ListedJobs(job, kContext));
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].key.ToString(), "kubernetes/vision/resnet");
+  ASSERT_TRUE(live[0].applied.has_value());
+  EXPECT_EQ(CanonicalSpec(*live[0].applied), CanonicalSpec(job));
+  EXPECT_EQ(live[0].replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 3}}));
+  EXPECT_EQ(live[0].instance, "agent-a");
+  EXPECT_TRUE(live[0].prune_protected);
+  EXPECT_EQ(live[0].source_path, "jobs/resnet.yaml");
+  EXPECT_EQ(live[0].revision, "0123abcd");
+  EXPECT_EQ(live[0].phase, LivePhase::kPending);
+}
+
+TEST(MappingTest, GroupsByNamespaceAndJobAndSkipsUnlabelledAndDeletedObjects) {
+  std::vector<json> objects = ListedJobs(SampleJob("a", "ns1"), kContext);
+  for (json& object : ListedJobs(SampleJob("a", "ns2"), {"agent-b", "r"})) {
+    objects.push_back(object);
+  }
+  json unlabelled = objects[0];
+  unlabelled["metadata"]["labels"].erase(kJobLabel);
+  objects.push_back(unlabelled);
+  json deleted = *RoleJobObject(SampleJob("gone", "ns1"), "ps", kContext);
+  deleted["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z";
+  objects.push_back(deleted);
+
+  std::vector<LiveJob> live = LiveJobsFromObjects(objects);
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].key.ToString(), "kubernetes/ns1/a");
+  EXPECT_EQ(live[0].instance, "agent-a");
+  EXPECT_EQ(live[1].key.ToString(), "kubernetes/ns2/a");
+  EXPECT_EQ(live[1].instance, "agent-b");
+}
+
+TEST(MappingTest, ARoleWithoutItsJobCountsAsZeroReplicas) {
+  std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
+  objects.pop_back();  // the worker Job was never created
+  std::vector<LiveJob> live = LiveJobsFromObjects(objects);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 0}}));
+}
+
+TEST(MappingTest, UnreadableAppliedSpecLeavesAppliedEmpty) {
+  std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
+  for (json& object : objects) object["metadata"]["annotations"][kSpecAnnotation] = "{not json";
+  std::vector<LiveJob> live = LiveJobsFromObjects(objects);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_FALSE(live[0].applied.has_value());
+}
+
+json WithStatus(json object, const json& status) {
+  object["status"] = status;
+  return object;
+}
+
+json Condition(const char* type) { return {{"type", type}, {"status", "True"}}; }
+
+struct PhaseCase {
+  const char* name;
+  json status;
+  bool suspend;
+  LivePhase phase;
+};
+
+class JobPhaseTest : public ::testing::TestWithParam<PhaseCase> {};
+
+TEST_P(JobPhaseTest, ReadsConditionsThenSuspendThenActivePods) {
+  const PhaseCase& c = GetParam();
+  json object = *RoleJobObject(SampleJob("a", "ns"), "ps", kContext);
+  object["spec"]["suspend"] = c.suspend;
+  EXPECT_EQ(JobObjectPhase(WithStatus(object, c.status)), c.phase);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Statuses, JobPhaseTest,
+    ::testing::Values(
+        PhaseCase{"Failed", {{"conditions", {Condition("Failed")}}}, false, LivePhase::kFailed},
+        PhaseCase{
+            "Complete", {{"conditions", {Condition("Complete")}}}, false, LivePhase::kSucceeded},
+        PhaseCase{"CompleteWinsOverSuspend",
+                  {{"conditions", {Condition("Complete")}}},
+                  true,
+                  LivePhase::kSucceeded},
+        PhaseCase{"Suspended", {{"active", 0}}, true, LivePhase::kSuspended},
+        PhaseCase{"Running", {{"active", 2}}, false, LivePhase::kRunning},
+        PhaseCase{"Pending", json::object(), false, LivePhase::kPending}),
+    [](const ::testing::TestParamInfo<PhaseCase>& param_info) { return param_info.param.name; });
+
+const auto kNow = std::chrono::system_clock::from_time_t(1735689600);  // 2025-01-01T00:00:00Z
+const std::chrono::seconds kGrace(300);
+
+json Pod(const char* phase, const char* created) {
+  return {{"metadata", {{"creationTimestamp", created}}}, {"status", {{"phase", phase}}}};
+}
+
+TEST(MappingHealthTest, ClassifiesJobsAndPods) {
+  const std::vector<json> jobs = ListedJobs(SampleJob("a", "ns", 2), kContext);  // ps, worker
+  auto with = [&](const json& ps_status, const json& worker_status) {
+    return std::vector<json>{WithStatus(jobs[0], ps_status), WithStatus(jobs[1], worker_status)};
+  };
+  const json ready_ps = {{"active", 1}, {"ready", 1}};
+  const json ready_workers = {{"active", 2}, {"ready", 2}};
+  const std::vector<json> running = {Pod("Running", "2024-12-31T23:50:00Z")};
+
+  EXPECT_EQ(HealthFromObjects({}, {}, kNow, kGrace), Health::kMissing);
+  EXPECT_EQ(HealthFromObjects(with(ready_ps, ready_workers), running, kNow, kGrace),
+            Health::kHealthy);
+  EXPECT_EQ(HealthFromObjects(with(ready_ps, {{"active", 2}, {"ready", 1}}), running, kNow, kGrace),
+            Health::kProgressing);
+  EXPECT_EQ(HealthFromObjects(with(ready_ps, {{"active", 2}, {"ready", 1}, {"failed", 1}}), running,
+                              kNow, kGrace),
+            Health::kDegraded);
+  EXPECT_EQ(HealthFromObjects(with(ready_ps, ready_workers),
+                              {Pod("Pending", "2024-12-31T23:50:00Z")}, kNow, kGrace),
+            Health::kDegraded);
+  EXPECT_EQ(HealthFromObjects(with(ready_ps, {{"active", 2}}),
+                              {Pod("Pending", "2024-12-31T23:59:00Z")}, kNow, kGrace),
+            Health::kProgressing);
+  EXPECT_EQ(HealthFromObjects(with({{"conditions", {Condition("Complete")}}},
+                                   {{"conditions", {Condition("Complete")}}}),
+                              {}, kNow, kGrace),
+            Health::kSucceeded);
+  EXPECT_EQ(
+      HealthFromObjects(with(ready_ps, {{"conditions", {Condition("Failed")}}}), {}, kNow, kGrace),
+      Health::kFailed);
+  std::vector<json> suspended = with(json::object(), json::object());
+  for (json& object : suspended) object["spec"]["suspend"] = true;
+  EXPECT_EQ(HealthFromObjects(suspended, {}, kNow, kGrace), Health::kSuspended);
+}
+
+}  // namespace
+}  // namespace jobsync
