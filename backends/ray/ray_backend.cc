@@ -1,0 +1,431 @@
+#include "backends/ray/ray_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kJobsPath = "/api/jobs/";
+// Longest server message excerpt put into a Status.
+constexpr std::size_t kMaxExcerpt = 300;
+// What Redact puts in place of the token.
+constexpr std::string_view kRedacted = "<redacted>";
+
+std::string Trim(std::string text) {
+  const char* space = " \t\r\n";
+  std::size_t begin = text.find_first_not_of(space);
+  if (begin == std::string::npos) return "";
+  std::size_t end = text.find_last_not_of(space);
+  return text.substr(begin, end - begin + 1);
+}
+
+// Checks and normalises a dashboard address (no trailing '/'); see ResolveRayTarget.
+Status CheckAddress(std::string* address) {
+  while (!address->empty() && address->back() == '/') address->pop_back();
+  const std::string& a = *address;
+  std::size_t scheme_end = a.find("://");
+  std::string scheme = scheme_end == std::string::npos ? "" : a.substr(0, scheme_end);
+  std::string rest = scheme_end == std::string::npos ? "" : a.substr(scheme_end + 3);
+  if (scheme != "http" && scheme != "https") {
+    return InvalidArgumentError(
+        "Ray address '" + a +
+        "' is not the dashboard's http(s) URL; jobsync talks to the Jobs API of the Ray "
+        "dashboard: set RAY_ADDRESS or --ray-address to e.g. http://127.0.0.1:8265");
+  }
+  if (rest.empty() || rest.find('/') != std::string::npos) {
+    return InvalidArgumentError("Ray address '" + a +
+                                "' must be scheme://host[:port], without a path");
+  }
+  if (rest.find('@') != std::string::npos) {
+    return InvalidArgumentError(
+        "the Ray address must not carry user info; put the bearer token in a file "
+        "(--ray-token-file or " +
+        std::string(kRayTokenFileEnv) + ")");
+  }
+  return OkStatus();
+}
+
+// The token in file `path`, trimmed.
+StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgumentError("cannot read the Ray token file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return InvalidArgumentError("cannot read the Ray token file " + path);
+  std::string token = Trim(text.str());
+  if (token.empty()) return InvalidArgumentError("the Ray token file " + path + " is empty");
+  return token;
+}
+
+// The last non-empty line of a server answer (a Python traceback ends with the error), cut short.
+std::string Excerpt(const std::string& body) {
+  std::string text = Trim(body);
+  std::size_t line = text.find_last_of('\n');
+  if (line != std::string::npos) text = Trim(text.substr(line + 1));
+  if (text.size() > kMaxExcerpt) text = text.substr(0, kMaxExcerpt) + "...";
+  return text;
+}
+
+bool Contains(const std::string& text, const char* part) {
+  return text.find(part) != std::string::npos;
+}
+
+bool IsNoAvailableAgent(const HttpResponse& response) {
+  return response.status >= 500 && Contains(response.body, "No available agent");
+}
+
+bool IsDuplicateId(const HttpResponse& response) {
+  return response.status >= 500 && Contains(response.body, "already exists") &&
+         Contains(response.body, "submission_id");
+}
+
+HttpRequest Request(std::string method, std::string path) {
+  HttpRequest request;
+  request.method = std::move(method);
+  request.path = std::move(path);
+  return request;
+}
+
+// Prefixes a non-ok status with `context`.
+Status Annotate(const Status& status, const std::string& context) {
+  if (status.ok()) return status;
+  return Status(status.code(), context + ": " + status.message());
+}
+
+}  // namespace
+
+std::optional<std::string> ProcessEnvironment(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+Status ResolveRayTarget(const RayTargetFlags& flags, const EnvLookup& environment,
+                        RayBackendOptions* options) {
+  std::string address = flags.address;
+  if (address.empty()) address = environment("RAY_ADDRESS").value_or("");
+  if (address.empty()) {
+    return InvalidArgumentError(
+        "no Ray address: set RAY_ADDRESS or --ray-address to the dashboard's URL, e.g. "
+        "http://127.0.0.1:8265");
+  }
+  JOBSYNC_RETURN_IF_ERROR(CheckAddress(&address));
+  options->address = address;
+
+  std::string token_file = flags.token_file;
+  if (token_file.empty()) token_file = environment(kRayTokenFileEnv).value_or("");
+  if (!token_file.empty()) {
+    StatusOr<std::string> token = ReadTokenFile(token_file);
+    if (!token.ok()) return token.status();
+    options->bearer_token = std::move(token).value();
+  } else {
+    options->bearer_token = Trim(environment(kRayTokenEnv).value_or(""));
+  }
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<RayBackend>> RayBackend::Create(RayBackendOptions options,
+                                                         const HttpClientFactory& make_client) {
+  JOBSYNC_RETURN_IF_ERROR(CheckAddress(&options.address));
+  if (options.instance.empty()) {
+    return InvalidArgumentError("the Ray backend needs an instance name");
+  }
+  if (options.request_timeout.count() <= 0 || options.stop_timeout.count() <= 0 ||
+      options.poll_interval.count() <= 0 || options.agent_backoff.count() <= 0 ||
+      options.max_agent_backoff.count() <= 0 || options.agent_retries < 0) {
+    return InvalidArgumentError(
+        "Ray backend timeouts, intervals and backoffs must be positive, retries not negative");
+  }
+  HttpClientConfig config;
+  config.base_url = options.address;
+  config.bearer_token = options.bearer_token;
+  config.ca_pem = options.ca_pem;
+  config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
+  config.default_timeout = options.request_timeout;
+  StatusOr<std::unique_ptr<HttpClient>> http = make_client(config);
+  if (!http.ok()) return Annotate(http.status(), "Ray dashboard " + options.address);
+  return std::make_unique<RayBackend>(
+      std::move(http).value(), std::move(options),
+      [](std::chrono::milliseconds delay) { std::this_thread::sleep_for(delay); });
+}
+
+RayBackend::RayBackend(std::unique_ptr<HttpClient> http, RayBackendOptions options, Sleeper sleep)
+    : http_(std::move(http)), options_(std::move(options)), sleep_(std::move(sleep)) {}
+
+// Backend:
+
+StatusOr<std::vector<LiveJob>> RayBackend::ListJobs() {
+  StatusOr<std::vector<RaySubmission>> submissions = ListSubmissions();
+  if (!submissions.ok()) return submissions.status();
+  std::vector<LiveJob> jobs;
+  for (const auto& [key, generations] : GroupGenerations(std::move(submissions).value())) {
+    jobs.push_back(ToLiveJob(generations));
+  }
+  return jobs;
+}
+
+Status RayBackend::Apply(const PlanStep& step, const ApplyContext& context) {
+  return Annotate(ApplyStep(step, context), "job " + step.key.ToString());
+}
+
+StatusOr<Health> RayBackend::GetHealth(const JobKey& key) {
+  if (key.backend != BackendKind::kRay) {
+    return InvalidArgumentError("the Ray backend has no job " + key.ToString());
+  }
+  StatusOr<std::vector<RaySubmission>> submissions = ListSubmissions();
+  if (!submissions.ok()) return submissions.status();
+  auto groups = GroupGenerations(std::move(submissions).value());
+  auto it = groups.find(key);
+  return it == groups.end() ? Health::kMissing : HealthOf(it->second);
+}
+
+// Steps.
+
+Status RayBackend::ApplyStep(const PlanStep& step, const ApplyContext& context) {
+  if (step.action == Action::kNone) return OkStatus();
+  if (step.key.backend != BackendKind::kRay) {
+    return InvalidArgumentError("the Ray backend cannot apply a step for backend " +
+                                std::string(BackendName(step.key.backend)));
+  }
+  if (context.instance != options_.instance) {
+    return InvalidArgumentError("the step is applied as instance '" + context.instance +
+                                "' but this Ray backend serves instance '" + options_.instance +
+                                "'");
+  }
+  switch (step.action) {
+    case Action::kDelete:
+      return Delete(step.key, context);
+    case Action::kCreate:
+    case Action::kScale:
+    case Action::kUpdate:
+      if (!step.desired || step.desired->key() != step.key) {
+        return InvalidArgumentError(std::string("a ") + ActionName(step.action) +
+                                    " step needs the desired job of its key");
+      }
+      if (step.desired->suspend) return Suspend(*step.desired, context);
+      return Run(*step.desired, context, step.action == Action::kCreate);
+    case Action::kNone:
+      break;
+  }
+  return OkStatus();
+}
+
+Status RayBackend::Run(const TrainingJob& job, const ApplyContext& context, bool adopt_finished) {
+  std::vector<std::string> taken;
+  StatusOr<std::vector<RaySubmission>> generations =
+      OwnGenerations(job.key(), context.instance, &taken);
+  if (!generations.ok()) return generations.status();
+  const std::string hash = SpecHash(job);
+  std::string adopted;
+  for (const RaySubmission& generation : *generations) {  // oldest first: the newest match wins
+    if (!generation.suspend_marker && generation.spec_hash == hash &&
+        (adopt_finished || !IsTerminal(generation.status))) {
+      adopted = generation.submission_id;
+    }
+  }
+  // Stop the old generations first: the new one must not run beside them.
+  JOBSYNC_RETURN_IF_ERROR(StopAndWait(*generations, adopted));
+  if (!adopted.empty()) return OkStatus();
+  StatusOr<json> body = BuildSubmitRequest(
+      job, context, FirstFreeSubmissionId(SubmissionIdBase(job, context.revision), taken));
+  if (!body.ok()) return body.status();
+  return Submit(*body).status();
+}
+
+Status RayBackend::Suspend(const TrainingJob& job, const ApplyContext& context) {
+  std::vector<std::string> taken;
+  StatusOr<std::vector<RaySubmission>> generations =
+      OwnGenerations(job.key(), context.instance, &taken);
+  if (!generations.ok()) return generations.status();
+  const std::string hash = SpecHash(job);
+  bool marked = std::any_of(generations->begin(), generations->end(),
+                            [&hash](const RaySubmission& generation) {
+                              return generation.suspend_marker && generation.spec_hash == hash;
+                            });
+  if (!marked) {
+    StatusOr<json> body = BuildSuspendMarkerRequest(
+        job, context, FirstFreeSubmissionId(SubmissionIdBase(job, context.revision), taken));
+    if (!body.ok()) return body.status();
+    JOBSYNC_RETURN_IF_ERROR(Submit(*body).status());
+  }
+  std::vector<RaySubmission> runs;
+  std::copy_if(generations->begin(), generations->end(), std::back_inserter(runs),
+               [](const RaySubmission& generation) { return !generation.suspend_marker; });
+  return StopAndWait(runs, "");
+}
+
+Status RayBackend::Delete(const JobKey& key, const ApplyContext& context) {
+  std::vector<std::string> taken;
+  StatusOr<std::vector<RaySubmission>> generations = OwnGenerations(key, context.instance, &taken);
+  if (!generations.ok()) return generations.status();
+  JOBSYNC_RETURN_IF_ERROR(StopAndWait(*generations, ""));
+  for (const RaySubmission& generation : *generations) {
+    JOBSYNC_RETURN_IF_ERROR(DeleteSubmission(generation.submission_id));
+  }
+  return OkStatus();
+}
+
+// Requests.
+
+StatusOr<HttpResponse> RayBackend::Send(const HttpRequest& request) {
+  HttpRequest timed = request;
+  timed.timeout = options_.request_timeout;
+  StatusOr<HttpResponse> response = http_->Send(timed);
+  if (response.ok()) return response;
+  StatusCode code = response.status().code() == StatusCode::kDeadlineExceeded
+                        ? StatusCode::kDeadlineExceeded
+                        : StatusCode::kUnavailable;
+  return Status(code, "Ray dashboard " + options_.address + " unreachable (" + request.method +
+                          " " + request.path + "): " + Redact(response.status().message()));
+}
+
+StatusOr<HttpResponse> RayBackend::SendWithAgentRetry(const HttpRequest& request) {
+  std::chrono::milliseconds backoff = options_.agent_backoff;
+  for (int retry = 0;; ++retry) {
+    StatusOr<HttpResponse> response = Send(request);
+    if (!response.ok() || !IsNoAvailableAgent(*response) || retry >= options_.agent_retries) {
+      return response;
+    }
+    sleep_(backoff);
+    backoff = std::min(backoff * 2, options_.max_agent_backoff);
+  }
+}
+
+Status RayBackend::ResponseError(const HttpRequest& request, const HttpResponse& response) const {
+  std::string message = "Ray dashboard " + options_.address + " answered " + request.method + " " +
+                        request.path + " with HTTP " + std::to_string(response.status);
+  std::string excerpt = Redact(Excerpt(response.body));
+  if (!excerpt.empty()) message += ": " + excerpt;
+  if (response.status == 401 || response.status == 403) {
+    return PermissionDeniedError(message + " (check the Ray bearer token)");
+  }
+  if (response.status == 400) return InvalidArgumentError(message);
+  if (response.status == 404) return NotFoundError(message);
+  if (response.status >= 500) return UnavailableError(message);
+  return InternalError(message);
+}
+
+StatusOr<std::vector<RaySubmission>> RayBackend::ListSubmissions() {
+  HttpRequest request = Request("GET", kJobsPath);
+  StatusOr<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) return ResponseError(request, *response);
+  StatusOr<std::vector<RaySubmission>> submissions = ParseJobList(response->body);
+  if (!submissions.ok()) {
+    return Annotate(submissions.status(), "Ray dashboard " + options_.address);
+  }
+  return submissions;
+}
+
+StatusOr<std::vector<RaySubmission>> RayBackend::OwnGenerations(
+    const JobKey& key, const std::string& instance, std::vector<std::string>* taken_ids) {
+  HttpRequest request = Request("GET", kJobsPath);
+  StatusOr<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) return ResponseError(request, *response);
+  json list = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  if (list.is_array()) {
+    for (const json& item : list) {
+      auto id = item.is_object() ? item.find("submission_id") : item.end();
+      if (item.is_object() && id != item.end() && id->is_string()) {
+        taken_ids->push_back(id->get<std::string>());
+      }
+    }
+  }
+  StatusOr<std::vector<RaySubmission>> submissions = ParseJobList(response->body);
+  if (!submissions.ok()) {
+    return Annotate(submissions.status(), "Ray dashboard " + options_.address);
+  }
+  std::vector<RaySubmission> own;
+  for (RaySubmission& submission : *submissions) {
+    if (submission.key == key && submission.instance == instance) {
+      own.push_back(std::move(submission));
+    }
+  }
+  auto groups = GroupGenerations(std::move(own));
+  return groups.empty() ? std::vector<RaySubmission>() : std::move(groups.begin()->second);
+}
+
+StatusOr<RayBackend::SubmitOutcome> RayBackend::Submit(const json& body) {
+  HttpRequest request = Request("POST", kJobsPath);
+  request.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  request.content_type = "application/json";
+  StatusOr<HttpResponse> response = SendWithAgentRetry(request);
+  if (!response.ok()) return response.status();
+  if (response->status == 200) return SubmitOutcome::kSubmitted;
+  // The id is taken: an earlier apply of this step submitted it. Adopt, never submit twice.
+  if (IsDuplicateId(*response)) return SubmitOutcome::kAlreadyExists;
+  return ResponseError(request, *response);
+}
+
+Status RayBackend::Stop(const std::string& submission_id) {
+  HttpRequest request = Request("POST", kJobsPath + submission_id + "/stop");
+  StatusOr<HttpResponse> response = SendWithAgentRetry(request);
+  if (!response.ok()) return response.status();
+  if (response->status == 200 || response->status == 404) return OkStatus();
+  return ResponseError(request, *response);
+}
+
+Status RayBackend::WaitTerminal(const std::string& submission_id) {
+  HttpRequest request = Request("GET", kJobsPath + submission_id);
+  const int64_t polls = std::max<int64_t>(1, options_.stop_timeout / options_.poll_interval);
+  for (int64_t poll = 0;; ++poll) {
+    StatusOr<HttpResponse> response = Send(request);
+    if (!response.ok()) return response.status();
+    if (response->status == 404) return OkStatus();  // deleted meanwhile: nothing runs
+    if (response->status != 200) return ResponseError(request, *response);
+    StatusOr<RayJobStatus> status = ParseJobStatus(response->body);
+    if (!status.ok()) return Annotate(status.status(), "Ray dashboard " + options_.address);
+    if (IsTerminal(*status)) return OkStatus();
+    if (poll >= polls) break;
+    sleep_(options_.poll_interval);
+  }
+  return DeadlineExceededError(
+      "Ray submission " + submission_id + " did not reach a terminal state within " +
+      std::to_string(options_.stop_timeout.count()) +
+      " ms of being stopped (a PENDING submission stops only once Ray has scheduled it)");
+}
+
+Status RayBackend::StopAndWait(const std::vector<RaySubmission>& generations,
+                               const std::string& keep) {
+  std::vector<std::string> stopped;
+  for (const RaySubmission& generation : generations) {
+    if (generation.submission_id == keep || IsTerminal(generation.status)) continue;
+    JOBSYNC_RETURN_IF_ERROR(Stop(generation.submission_id));
+    stopped.push_back(generation.submission_id);
+  }
+  for (const std::string& submission_id : stopped) {
+    JOBSYNC_RETURN_IF_ERROR(WaitTerminal(submission_id));
+  }
+  return OkStatus();
+}
+
+Status RayBackend::DeleteSubmission(const std::string& submission_id) {
+  HttpRequest request = Request("DELETE", kJobsPath + submission_id);
+  StatusOr<HttpResponse> response = SendWithAgentRetry(request);
+  if (!response.ok()) return response.status();
+  if (response->status == 200 || response->status == 404) return OkStatus();
+  return ResponseError(request, *response);
+}
+
+std::string RayBackend::Redact(std::string text) const {
+  const std::string& token = options_.bearer_token;
+  if (token.empty()) return text;
+  for (std::size_t at = text.find(token); at != std::string::npos;
+       at = text.find(token, at + kRedacted.size())) {
+    text.replace(at, token.size(), kRedacted);
+  }
+  return text;
+}
+
+}  // namespace jobsync
