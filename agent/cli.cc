@@ -1,11 +1,16 @@
 #include "agent/cli.h"
 
+#include <iostream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "agent/git_flags.h"
+#include "agent/git_source.h"
+#include "agent/history.h"
 #include "schemas/loader.h"
 #include "schemas/schema_validator.h"
 
@@ -36,9 +41,39 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   return kExitError;
 }
 
+// `jobsync history [git flags] JOB`: the commits that changed one job. Exit 0, or 2 on errors.
+int RunHistory(const GitFlags& git, const std::string& job, const std::string& output,
+               size_t max_commits, std::ostream& out, std::ostream& err) {
+  auto fail = [&](const Status& status) {
+    err << "jobsync history: " << status.ToString() << "\n";
+    return kExitError;
+  };
+  StatusOr<JobSelector> selector = JobSelector::Parse(job);
+  if (!selector.ok()) return fail(selector.status());
+  SchemaValidator validator;
+  StatusOr<std::unique_ptr<GitSource>> source = NewGitSource(ToGitSourceOptions(git), validator);
+  if (!source.ok()) return fail(source.status());
+  StatusOr<std::string> tip = (*source)->Fetch();
+  if (!tip.ok()) return fail(tip.status());
+  StatusOr<std::vector<JobHistoryEntry>> history =
+      JobHistory(**source, *tip, *selector, max_commits);
+  if (!history.ok()) return fail(history.status());
+  if (output == "json") {
+    out << HistoryToJson(*selector, *history).dump(2) << "\n";
+  } else {
+    out << FormatHistoryText(*selector, *history);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  // Network operations of the Git source re-run this binary with a hidden command (see
+  // agent/git_source.h); it is not part of the interface people use.
+  if (argc == 2 && std::string_view(argv[1]) == kGitHelperCommand) {
+    return RunGitHelper(std::cin, out);
+  }
   CLI::App app{kDescription, "jobsync"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "jobsync 0.1.0");
@@ -51,6 +86,31 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   validate->add_option("paths", validate_paths, "Files or directories (*.yaml, *.yml, recursive)")
       ->required()
       ->type_name("PATH");
+
+  GitFlags history_git;
+  std::string history_job;
+  std::string history_output = "text";
+  size_t history_max_commits = 0;
+  CLI::App* history = app.add_subcommand(
+      "history",
+      "List the commits that changed one job, newest first: short id, date, author, summary,\n"
+      "and what changed (created, deleted, moved, image a -> b, worker replicas 2 -> 6, ...).\n"
+      "The job is found by namespace and name in every commit, so renames and moves between\n"
+      "files are followed. History follows first parents: what the branch itself saw.\n"
+      "Exit 0: listed (possibly nothing); 2: error.");
+  AddGitFlags(*history, history_git);
+  history->add_option("--output,-o", history_output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->default_val("text");
+  history
+      ->add_option("--max-commits", history_max_commits,
+                   "Look at the newest N commits only (default 0: all)")
+      ->type_name("N");
+  history
+      ->add_option("job", history_job,
+                   "The job: NAMESPACE/NAME, or BACKEND/NAMESPACE/NAME to pick one backend")
+      ->required()
+      ->type_name("JOB");
 
   try {
     app.parse(argc, argv);
@@ -68,6 +128,9 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     return kExitError;
   }
   if (validate->parsed()) return RunValidate(validate_paths, out, err);
+  if (history->parsed()) {
+    return RunHistory(history_git, history_job, history_output, history_max_commits, out, err);
+  }
   return kExitError;
 }
 
