@@ -1,0 +1,76 @@
+// Carries out a Plan against the backends, step by step in plan order, and records what happened
+// to each job as data (an ApplyReport), the way gitops-engine's sync records resource results.
+//
+// Rules:
+//   - A step runs on the backend of its key's kind; a kind with no backend configured fails that
+//     step (and only that step) with a message saying how to configure it.
+//   - One job's failure never stops the others. Jobs that depend (spec.dependsOn) on a job whose
+//     step failed are skipped, with the reason.
+//   - Before a create or update of a job with dependsOn, each dependency (same namespace) must
+//     be Healthy or Succeeded; the executor polls its health until dependency_timeout passes.
+//   - kNone steps are not sent to backends; their health is still read for the report.
+#ifndef JOBSYNC_AGENT_EXECUTOR_H_
+#define JOBSYNC_AGENT_EXECUTOR_H_
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "common/status.h"
+#include "diff/plan.h"
+
+namespace jobsync {
+
+// What happened to one job.
+struct StepOutcome {
+  PlanStep step;
+  Status status;                 // ok when the step was carried out (or had nothing to do)
+  bool skipped = false;          // not attempted; status says why
+  std::optional<Health> health;  // read after the step; absent when it could not be read
+};
+
+// The result of executing a plan. A plain value.
+struct ApplyReport {
+  std::vector<StepOutcome> outcomes;  // in plan order
+
+  // True when every step succeeded and no step was held back by an error.
+  bool ok() const;
+  // Keys of the jobs whose step failed, was skipped, or carried an error.
+  std::vector<JobKey> FailedJobs() const;
+};
+
+struct ExecutorOptions {
+  // How long a create waits for its dependencies to become Healthy or Succeeded.
+  std::chrono::milliseconds dependency_timeout = std::chrono::minutes(10);
+  std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  // Sleeps between polls; replaced in tests.
+  std::function<void(std::chrono::milliseconds)> sleep;
+  // Called after each step with its outcome (for progress output and logs); may be empty.
+  std::function<void(const StepOutcome&)> on_step;
+};
+
+// Executes plans. Holds non-owning pointers to the backends, which must outlive it. Not
+// thread-safe: one Execute at a time.
+class Executor {
+ public:
+  Executor(std::map<BackendKind, Backend*> backends, ExecutorOptions options);
+
+  ApplyReport Execute(const Plan& plan, const ApplyContext& context);
+
+ private:
+  // Ok when every dependency of `job` is Healthy or Succeeded within the timeout.
+  // `outcomes` holds the steps executed so far.
+  Status WaitForDependencies(const TrainingJob& job, const Plan& plan,
+                             const std::vector<StepOutcome>& outcomes);
+
+  std::map<BackendKind, Backend*> backends_;
+  ExecutorOptions options_;
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_EXECUTOR_H_

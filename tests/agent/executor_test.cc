@@ -1,0 +1,163 @@
+#include "agent/executor.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace jobsync {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A Backend that records the steps applied to it and reports health from a table.
+class FakeBackend : public Backend {
+ public:
+  explicit FakeBackend(BackendKind kind) : kind_(kind) {}
+
+  BackendKind kind() const override { return kind_; }
+  StatusOr<std::vector<LiveJob>> ListJobs() override { return std::vector<LiveJob>{}; }
+  Status Apply(const PlanStep& step, const ApplyContext& context) override {
+    applied.push_back(std::string(ActionName(step.action)) + " " + step.key.name + "@" +
+                      context.revision);
+    auto failure = fail.find(step.key.name);
+    if (failure != fail.end()) return failure->second;
+    if (step.action != Action::kDelete) health[step.key.name] = Health::kProgressing;
+    return OkStatus();
+  }
+  StatusOr<Health> GetHealth(const JobKey& key) override {
+    ++health_reads[key.name];
+    auto it = health.find(key.name);
+    if (it == health.end()) return Health::kMissing;
+    // A job becomes Healthy after `ready_after` reads, as pods would.
+    if (it->second == Health::kProgressing && health_reads[key.name] > ready_after) {
+      it->second = Health::kHealthy;
+    }
+    return it->second;
+  }
+
+  std::vector<std::string> applied;
+  std::map<std::string, Status> fail;
+  std::map<std::string, Health> health;
+  std::map<std::string, int> health_reads;
+  int ready_after = 0;
+
+ private:
+  BackendKind kind_;
+};
+
+PlanStep Step(Action action, const std::string& name, std::vector<std::string> depends_on = {},
+              BackendKind backend = BackendKind::kKubernetes) {
+  PlanStep step;
+  step.action = action;
+  step.key = {backend, "ns", name};
+  TrainingJob job;
+  job.name = name;
+  job.namespace_name = "ns";
+  job.backend = backend;
+  job.depends_on = std::move(depends_on);
+  if (action != Action::kDelete) step.desired = job;
+  return step;
+}
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  Executor MakeExecutor(bool with_ray = false) {
+    ExecutorOptions options;
+    options.dependency_timeout = std::chrono::milliseconds(5000);
+    options.poll_interval = std::chrono::milliseconds(1000);
+    options.sleep = [this](std::chrono::milliseconds d) { slept_ += d; };
+    std::map<BackendKind, Backend*> backends{{BackendKind::kKubernetes, &kube_}};
+    if (with_ray) backends[BackendKind::kRay] = &ray_;
+    return Executor(backends, options);
+  }
+
+  FakeBackend kube_{BackendKind::kKubernetes};
+  FakeBackend ray_{BackendKind::kRay};
+  std::chrono::milliseconds slept_{0};
+  ApplyContext context_{"agent", "abc123"};
+};
+
+TEST_F(ExecutorTest, RunsStepsInPlanOrderOnTheirBackend) {
+  Plan plan;
+  plan.steps = {Step(Action::kCreate, "a"), Step(Action::kCreate, "r", {}, BackendKind::kRay),
+                Step(Action::kDelete, "old"), Step(Action::kNone, "same")};
+  ApplyReport report = MakeExecutor(/*with_ray=*/true).Execute(plan, context_);
+  EXPECT_TRUE(report.ok());
+  EXPECT_THAT(kube_.applied, ElementsAre("create a@abc123", "delete old@abc123"));
+  EXPECT_THAT(ray_.applied, ElementsAre("create r@abc123"));
+  ASSERT_EQ(report.outcomes.size(), 4u);
+  EXPECT_EQ(report.outcomes[0].health, Health::kHealthy);
+  EXPECT_EQ(report.outcomes[2].health, Health::kMissing);
+}
+
+TEST_F(ExecutorTest, OneFailureDoesNotStopOtherJobs) {
+  kube_.fail["b"] = PermissionDeniedError("job kubernetes/ns/b: forbidden");
+  Plan plan;
+  plan.steps = {Step(Action::kCreate, "a"), Step(Action::kCreate, "b"), Step(Action::kCreate, "c")};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_FALSE(report.ok());
+  EXPECT_THAT(kube_.applied, ElementsAre("create a@abc123", "create b@abc123", "create c@abc123"));
+  ASSERT_EQ(report.FailedJobs().size(), 1u);
+  EXPECT_EQ(report.FailedJobs()[0].name, "b");
+  EXPECT_EQ(report.outcomes[1].status.code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(ExecutorTest, DependentOfAFailedJobIsSkipped) {
+  kube_.fail["prep"] = UnavailableError("apiserver down");
+  Plan plan;
+  plan.steps = {Step(Action::kCreate, "prep"), Step(Action::kCreate, "train", {"prep"})};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_THAT(kube_.applied, ElementsAre("create prep@abc123"));
+  EXPECT_TRUE(report.outcomes[1].skipped);
+  EXPECT_THAT(report.outcomes[1].status.message(),
+              HasSubstr("dependency kubernetes/ns/prep failed"));
+}
+
+TEST_F(ExecutorTest, WaitsForDependenciesToBecomeHealthy) {
+  kube_.ready_after = 3;  // prep turns Healthy on its fourth health read
+  Plan plan;
+  plan.steps = {Step(Action::kCreate, "prep"), Step(Action::kCreate, "train", {"prep"})};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_TRUE(report.ok()) << report.outcomes[1].status.ToString();
+  EXPECT_THAT(kube_.applied, ElementsAre("create prep@abc123", "create train@abc123"));
+  EXPECT_EQ(slept_, std::chrono::milliseconds(2000));
+}
+
+TEST_F(ExecutorTest, GivesUpOnADependencyThatNeverBecomesHealthy) {
+  kube_.health["prep"] = Health::kDegraded;
+  Plan plan;
+  plan.steps = {Step(Action::kNone, "prep"), Step(Action::kCreate, "train", {"prep"})};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_TRUE(report.outcomes[1].skipped);
+  EXPECT_EQ(report.outcomes[1].status.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(report.outcomes[1].status.message(), HasSubstr("health: Degraded"));
+  EXPECT_THAT(kube_.applied, ::testing::IsEmpty());
+}
+
+TEST_F(ExecutorTest, MissingBackendFailsOnlyItsJobs) {
+  Plan plan;
+  plan.steps = {Step(Action::kCreate, "r", {}, BackendKind::kRay), Step(Action::kCreate, "k")};
+  ApplyReport report = MakeExecutor(/*with_ray=*/false).Execute(plan, context_);
+  EXPECT_THAT(report.outcomes[0].status.message(), HasSubstr("set RAY_ADDRESS"));
+  EXPECT_TRUE(report.outcomes[1].status.ok());
+  EXPECT_THAT(kube_.applied, ElementsAre("create k@abc123"));
+}
+
+TEST_F(ExecutorTest, StepsWithErrorsAreNeverApplied) {
+  PlanStep broken = Step(Action::kNone, "broken");
+  broken.error = true;
+  broken.reason = "invalid manifest";
+  Plan plan;
+  plan.steps = {broken};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_FALSE(report.ok());
+  EXPECT_THAT(kube_.applied, ::testing::IsEmpty());
+  EXPECT_EQ(report.outcomes[0].status.message(), "invalid manifest");
+}
+
+}  // namespace
+}  // namespace jobsync
