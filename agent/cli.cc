@@ -2,6 +2,7 @@
 
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "agent/git_flags.h"
 #include "agent/git_source.h"
 #include "agent/history.h"
+#include "agent/sync_commands.h"
 #include "schemas/loader.h"
 #include "schemas/schema_validator.h"
 
@@ -112,6 +114,9 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
       ->required()
       ->type_name("JOB");
 
+  SyncCommands sync;
+  sync.Register(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -131,6 +136,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   if (history->parsed()) {
     return RunHistory(history_git, history_job, history_output, history_max_commits, out, err);
   }
+  if (std::optional<int> code = sync.RunParsed(out, err)) return *code;
   return kExitError;
 }
 

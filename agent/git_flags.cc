@@ -24,8 +24,9 @@ void AddGitFlags(CLI::App& command, GitFlags& flags) {
   CLI::Option* rev =
       command
           .add_option("--rev", flags.rev,
-                      "Commit to read instead of a branch (full or abbreviated id; must be on a "
-                      "branch or tag of the remote)")
+                      "Revision to read instead of a branch: a commit id (full or abbreviated), or "
+                      "a branch or tag with ~N or ^ (main~1), as git rev-parse reads it; it must "
+                      "be on a branch or tag of the remote")
           ->group(kGroup);
   branch->excludes(tag)->excludes(rev);
   tag->excludes(rev);

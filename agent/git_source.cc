@@ -1181,12 +1181,17 @@ StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
                                                   const SchemaValidator& validator) {
   int refs = !options.branch.empty() + !options.tag.empty() + !options.rev.empty();
   if (refs > 1) return InvalidArgumentError("pass at most one of --branch, --tag and --rev");
-  if (!options.rev.empty() && (options.rev.size() < 4 || options.rev.size() > GIT_OID_HEXSZ ||
+  // A revision is anything `git rev-parse` resolves (an id, main~1, v1.2^{commit}) among the
+  // remote's branches and tags; it is passed to libgit2, never to a shell.
+  if (!options.rev.empty() && (options.rev.size() > 200 || options.rev[0] == '-' ||
                                !std::all_of(options.rev.begin(), options.rev.end(), [](char c) {
-                                 return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                                 return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                                        std::string_view("~^./_-@{}:").find(c) !=
+                                            std::string_view::npos;
                                }))) {
-    return InvalidArgumentError("--rev " + options.rev +
-                                " is not a commit id (4 to 40 hexadecimal digits)");
+    return InvalidArgumentError(
+        "--rev " + options.rev +
+        " is not a revision (a commit id, or a branch or tag with ~N or ^)");
   }
   if (options.network_timeout <= std::chrono::milliseconds(0)) {
     return InvalidArgumentError("the network timeout must be positive");

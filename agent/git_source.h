@@ -52,7 +52,9 @@ struct GitSourceOptions {
   std::string repo;
   std::string branch;
   std::string tag;
-  std::string rev;   // a commit id (full, or abbreviated once fetched); a pinned rev never moves
+  // A revision as `git rev-parse` reads it, resolved among the remote's branches and tags: a
+  // commit id (full, or abbreviated once fetched), or main~1, v1.0^ and the like.
+  std::string rev;
   std::string path;  // sub-folder holding the manifests; empty: the whole repository
   // Root of the caches; one bare repository per remote URL below it. Empty: the default
   // ${XDG_CACHE_HOME:-~/.cache}/jobsync/git.

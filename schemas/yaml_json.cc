@@ -88,6 +88,84 @@ nlohmann::json YamlToJson(const YamlNode& node) {
   return nullptr;
 }
 
+namespace {
+
+// True when `text` can be written unquoted and reads back as the same string.
+bool IsPlainSafe(const std::string& text) {
+  static const std::regex kPlain(R"([A-Za-z_/][A-Za-z0-9_./-]*)");
+  if (!std::regex_match(text, kPlain)) return false;
+  YamlNode probe;
+  probe.kind = YamlNode::Kind::kScalar;
+  probe.scalar = text;
+  nlohmann::json read = ScalarToJson(probe);
+  // YAML 1.1 readers take these as booleans; quote them for every reader's sake.
+  static const char* const kAmbiguous[] = {"y",  "Y",  "yes", "Yes", "YES", "n",   "N",   "no",
+                                           "No", "NO", "on",  "On",  "ON",  "off", "Off", "OFF"};
+  for (const char* word : kAmbiguous) {
+    if (text == word) return false;
+  }
+  return read.is_string() && read.get<std::string>() == text;
+}
+
+std::string Scalar(const nlohmann::json& value) {
+  if (value.is_string()) {
+    const std::string& text = value.get_ref<const std::string&>();
+    return IsPlainSafe(text) ? text : value.dump();
+  }
+  return value.dump();
+}
+
+bool IsEmptyOrScalar(const nlohmann::json& value) { return value.is_primitive() || value.empty(); }
+
+void EmitBlock(const nlohmann::json& value, int indent, std::string& out);
+
+// Writes the part after "key:" or "- ": a scalar on the same line, a collection below.
+void EmitValue(const nlohmann::json& value, int indent, std::string& out) {
+  if (IsEmptyOrScalar(value)) {
+    out += " " + (value.is_primitive() ? Scalar(value) : value.is_array() ? "[]" : "{}") + "\n";
+    return;
+  }
+  out += "\n";
+  EmitBlock(value, value.is_array() ? indent : indent + 2, out);
+}
+
+void EmitBlock(const nlohmann::json& value, int indent, std::string& out) {
+  const std::string pad(indent, ' ');
+  if (value.is_object()) {
+    for (const auto& [key, child] : value.items()) {
+      out += pad + Scalar(key) + ":";
+      EmitValue(child, indent, out);
+    }
+    return;
+  }
+  for (const nlohmann::json& item : value) {
+    if (item.is_object() && !item.empty()) {
+      // The first key shares the "- " line; the rest align under it.
+      std::string nested;
+      EmitBlock(item, indent + 2, nested);
+      out += pad + "- " + nested.substr(indent + 2);
+    } else if (item.is_array() && !item.empty()) {
+      out += pad + "-\n";
+      EmitBlock(item, indent + 2, out);
+    } else {
+      out += pad + "-";
+      EmitValue(item, indent, out);
+    }
+  }
+}
+
+}  // namespace
+
+std::string JsonToYaml(const nlohmann::json& value) {
+  std::string out;
+  if (IsEmptyOrScalar(value)) {
+    EmitValue(value, 0, out);
+    return out.substr(1);
+  }
+  EmitBlock(value, 0, out);
+  return out;
+}
+
 YamlPosition Locate(const YamlNode& root, const std::vector<std::string>& path, bool at_key) {
   const YamlNode* node = &root;
   YamlPosition position{root.line, root.column, true};

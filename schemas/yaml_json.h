@@ -27,6 +27,11 @@ struct YamlPosition {
 YamlPosition Locate(const YamlNode& root, const std::vector<std::string>& path,
                     bool at_key = false);
 
+// Writes `value` as block-style YAML (one document, no "---"), the way kubectl prints objects.
+// Strings are plain when YAML would read them back as the same string, otherwise double-quoted
+// with JSON escapes (which YAML accepts), so YamlToJson(ReadYaml(JsonToYaml(v))) == v.
+std::string JsonToYaml(const nlohmann::json& value);
+
 }  // namespace jobsync
 
 #endif  // JOBSYNC_SCHEMAS_YAML_JSON_H_

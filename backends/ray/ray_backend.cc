@@ -411,11 +411,29 @@ Status RayBackend::StopAndWait(const std::vector<RaySubmission>& generations,
 }
 
 Status RayBackend::DeleteSubmission(const std::string& submission_id) {
+  // Ray (seen with 2.60) records the death of a stopped job's supervisor actor a few seconds
+  // after the job turned terminal, and that write brings a deleted submission back (as FAILED,
+  // without metadata). So the delete is checked over a short settle window and repeated when the
+  // submission reappears.
+  constexpr int kDeleteAttempts = 5;
+  constexpr int kSettlePolls = 8;
   HttpRequest request = Request("DELETE", kJobsPath + submission_id);
-  StatusOr<HttpResponse> response = SendWithAgentRetry(request);
-  if (!response.ok()) return response.status();
-  if (response->status == 200 || response->status == 404) return OkStatus();
-  return ResponseError(request, *response);
+  for (int attempt = 0; attempt < kDeleteAttempts; ++attempt) {
+    StatusOr<HttpResponse> response = SendWithAgentRetry(request);
+    if (!response.ok()) return response.status();
+    if (response->status != 200 && response->status != 404)
+      return ResponseError(request, *response);
+    bool reappeared = false;
+    for (int poll = 0; poll < kSettlePolls && !reappeared; ++poll) {
+      sleep_(options_.poll_interval);
+      StatusOr<HttpResponse> check = Send(Request("GET", kJobsPath + submission_id));
+      if (!check.ok()) return check.status();
+      reappeared = check->status == 200;
+    }
+    if (!reappeared) return OkStatus();
+  }
+  return UnavailableError("Ray submission " + submission_id + " keeps reappearing after " +
+                          std::to_string(kDeleteAttempts) + " deletes");
 }
 
 std::string RayBackend::Redact(std::string text) const {

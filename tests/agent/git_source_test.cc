@@ -299,7 +299,7 @@ TEST_F(GitSourceTest, RejectsContradictoryOptions) {
          o.tag = "v1";
        },
        "at most one"},
-      {"bad rev", [](GitSourceOptions& o) { o.rev = "main"; }, "is not a commit id"},
+      {"bad rev", [](GitSourceOptions& o) { o.rev = "--upload-pack=x"; }, "is not a revision"},
       {"bad scheme", [](GitSourceOptions& o) { o.repo = "ftp://host/repo"; }, "unsupported"},
       {"token over http",
        [](GitSourceOptions& o) {

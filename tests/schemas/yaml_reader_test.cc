@@ -144,5 +144,41 @@ TEST(YamlReaderTest, MalformedInputIsAnErrorWithAPosition) {
   }
 }
 
+TEST(JsonToYamlTest, WritesBlockStyleLikeKubectl) {
+  nlohmann::json object = {{"apiVersion", "batch/v1"},
+                           {"metadata", {{"name", "a"}, {"labels", {{"team", "x"}}}}},
+                           {"spec", {{"containers", {{{"name", "c"}, {"args", {"-v", "1"}}}}}}}};
+  EXPECT_EQ(JsonToYaml(object),
+            "apiVersion: batch/v1\n"
+            "metadata:\n"
+            "  labels:\n"
+            "    team: x\n"
+            "  name: a\n"
+            "spec:\n"
+            "  containers:\n"
+            "  - args:\n"
+            "    - \"-v\"\n"
+            "    - \"1\"\n"
+            "    name: c\n");
+}
+
+TEST(JsonToYamlTest, ReadsBackAsTheSameValue) {
+  nlohmann::json value = {
+      {"strings",
+       {"true", "yes", "on", "1", "1.5", "", " lead", "a: b", "# c", "null", "~", "multi\nline",
+        "quote\"d", "caf\u00e9", "-dash", "0x1f", "app.kubernetes.io/name"}},
+      {"numbers", {1, -2, 3.25, 0}},
+      {"booleans", {true, false}},
+      {"nothing", nullptr},
+      {"empty", {{"list", nlohmann::json::array()}, {"map", nlohmann::json::object()}}},
+      {"nested", {{{"a", {{"b", {1, {2, 3}}}}}}, {4}}},
+      {"weird key: #", "v"}};
+  std::string yaml = JsonToYaml(value);
+  YamlFile file = ReadYaml(yaml);
+  ASSERT_FALSE(file.error.has_value()) << file.error->message << "\n" << yaml;
+  ASSERT_EQ(file.documents.size(), 1u);
+  EXPECT_EQ(YamlToJson(*file.documents[0]), value) << yaml;
+}
+
 }  // namespace
 }  // namespace jobsync

@@ -1,0 +1,355 @@
+#include "agent/sync_commands.h"
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/executor.h"
+#include "agent/git_source.h"
+#include "backends/backend.h"
+#include "backends/kubernetes/kubernetes_backend.h"
+#include "backends/kubernetes/mapping.h"
+#include "backends/ray/ray_backend.h"
+#include "diff/plan.h"
+#include "diff/render.h"
+#include "schemas/loader.h"
+#include "schemas/yaml_json.h"
+
+namespace jobsync {
+namespace {
+
+void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
+  const char* group = "Clusters";
+  command
+      .add_option("--kubeconfig", flags.kubeconfig,
+                  "Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the "
+                  "in-cluster service account)")
+      ->group(group);
+  command.add_option("--context", flags.context, "Kubeconfig context (default: current-context)")
+      ->group(group);
+  command
+      .add_option("--ray-address", flags.ray_address,
+                  "Ray dashboard URL, http(s)://host:port (default: $RAY_ADDRESS)")
+      ->group(group);
+  command
+      .add_option("--ray-token-file", flags.ray_token_file,
+                  "File holding a bearer token for a Ray dashboard behind an authenticating "
+                  "proxy (default: $JOBSYNC_RAY_TOKEN_FILE)")
+      ->group(group);
+  command
+      .add_option("--instance", flags.instance,
+                  "This agent's name: the jobsync.dev/instance label on what it creates. Only "
+                  "jobs with this label are changed or pruned")
+      ->capture_default_str()
+      ->group(group);
+  const char* safety = "Safety";
+  command
+      .add_flag("--prune", flags.prune,
+                "Delete live jobs of this instance whose manifests are gone from Git (off by "
+                "default; a job annotated jobsync.dev/prune: \"false\" is never pruned)")
+      ->group(safety);
+  command
+      .add_flag("--allow-mass-delete", flags.allow_mass_delete,
+                "Allow a plan that deletes more than --max-delete-share of the owned jobs")
+      ->group(safety);
+  command
+      .add_option("--max-delete-share", flags.max_delete_share,
+                  "Largest share of this instance's live jobs one plan may delete, 0..1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(safety);
+}
+
+// Reads the manifests of `rev` (or of what the Git flags pin, when `rev` is empty).
+StatusOr<Snapshot> LoadRevision(GitFlags flags, const std::string& rev,
+                                const SchemaValidator& validator) {
+  if (!rev.empty()) {
+    flags.branch.clear();
+    flags.tag.clear();
+    flags.rev = rev;
+  }
+  StatusOr<std::unique_ptr<GitSource>> source = NewGitSource(ToGitSourceOptions(flags), validator);
+  if (!source.ok()) return source.status();
+  StatusOr<std::string> commit = (*source)->Fetch();
+  if (!commit.ok()) return commit.status();
+  return (*source)->LoadAt(*commit);
+}
+
+// The jobs of a snapshot as they would be live had `instance` applied them: the offline plan's
+// live side.
+std::vector<LiveJob> LiveFromSnapshot(const Snapshot& snapshot, const std::string& instance) {
+  std::vector<LiveJob> live;
+  for (const TrainingJob& job : snapshot.manifests.jobs) {
+    LiveJob entry;
+    entry.key = job.key();
+    entry.applied = job;
+    for (const auto& [name, role] : job.roles) entry.replicas[name] = role.replicas;
+    entry.phase = job.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
+    entry.instance = instance;
+    auto prune = job.annotations.find(kPruneAnnotation);
+    entry.prune_protected = prune != job.annotations.end() && prune->second == "false";
+    entry.source_path = job.source.path;
+    entry.revision = snapshot.commit.id;
+    live.push_back(std::move(entry));
+  }
+  return live;
+}
+
+// The live clusters: the backends that could be read, their jobs, and why others could not.
+struct Clusters {
+  std::unique_ptr<Backend> kubernetes;
+  std::unique_ptr<Backend> ray;
+  std::map<BackendKind, Backend*> readable;
+  std::map<BackendKind, Status> unavailable;
+  std::vector<LiveJob> live;
+};
+
+Clusters ConnectClusters(const ClusterFlags& flags) {
+  Clusters clusters;
+  KubernetesBackendOptions kube_options;
+  auto kube = KubernetesBackend::FromKubeconfig({flags.kubeconfig, flags.context},
+                                                KubeconfigEnvironment::FromProcess(), kube_options);
+  if (kube.ok()) {
+    clusters.kubernetes = std::move(*kube);
+  } else {
+    clusters.unavailable[BackendKind::kKubernetes] = kube.status();
+  }
+  RayBackendOptions ray_options;
+  ray_options.instance = flags.instance;
+  Status target =
+      ResolveRayTarget({flags.ray_address, flags.ray_token_file}, ProcessEnvironment, &ray_options);
+  if (target.ok() && ray_options.address.empty()) {
+    target = FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
+  }
+  if (target.ok()) {
+    auto ray = RayBackend::Create(ray_options);
+    if (ray.ok()) {
+      clusters.ray = std::move(*ray);
+    } else {
+      target = ray.status();
+    }
+  }
+  if (!target.ok()) clusters.unavailable[BackendKind::kRay] = target;
+
+  for (Backend* backend : {clusters.kubernetes.get(), clusters.ray.get()}) {
+    if (backend == nullptr) continue;
+    StatusOr<std::vector<LiveJob>> jobs = backend->ListJobs();
+    if (!jobs.ok()) {
+      clusters.unavailable[backend->kind()] = jobs.status();
+      continue;
+    }
+    clusters.readable[backend->kind()] = backend;
+    for (LiveJob& job : *jobs) clusters.live.push_back(std::move(job));
+  }
+  return clusters;
+}
+
+// Plans `desired` against readable clusters; the jobs of unreadable ones become error steps.
+StatusOr<Plan> PlanAgainstClusters(LoadResult desired, const Clusters& clusters,
+                                   const ClusterFlags& flags) {
+  std::vector<PlanStep> held_back;
+  std::vector<TrainingJob> plannable;
+  for (TrainingJob& job : desired.jobs) {
+    auto down = clusters.unavailable.find(job.backend);
+    if (down == clusters.unavailable.end()) {
+      plannable.push_back(std::move(job));
+      continue;
+    }
+    PlanStep step;
+    step.key = job.key();
+    step.error = true;
+    step.reason = std::string(BackendName(job.backend)) + " unavailable: " + down->second.message();
+    step.desired = std::move(job);
+    held_back.push_back(std::move(step));
+  }
+  desired.jobs = std::move(plannable);
+  PlanOptions options{flags.instance, flags.prune, flags.max_delete_share, flags.allow_mass_delete};
+  StatusOr<Plan> plan = BuildPlan(desired, clusters.live, options);
+  if (!plan.ok()) return plan;
+  for (PlanStep& step : held_back) plan->steps.push_back(std::move(step));
+  return plan;
+}
+
+bool UseColour(const std::string& mode, const std::ostream& out) {
+  if (mode == "always") return true;
+  if (mode == "never") return false;
+  return &out == &std::cout && isatty(STDOUT_FILENO) != 0;
+}
+
+void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
+  for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
+}
+
+int PlanExitCode(const Plan& plan) {
+  if (plan.ErrorCount() > 0) return kExitError;
+  return plan.HasChanges() ? kExitChanges : kExitOk;
+}
+
+}  // namespace
+
+void SyncCommands::Register(CLI::App& app) {
+  plan_ = app.add_subcommand(
+      "plan",
+      "Show what a sync would do, without changing anything.\n"
+      "With --from and --to: offline, between two revisions, for pull-request review (the jobs "
+      "at --from stand for the live clusters). Without: against the live clusters.\n"
+      "Exit 0: no changes; 1: changes; 2: errors (like kubectl diff).");
+  AddGitFlags(*plan_, plan_git_);
+  AddClusterFlags(*plan_, plan_cluster_);
+  plan_->add_option("--from", from_, "Offline plan: the revision taken as live")->group("Offline");
+  plan_->add_option("--to", to_, "Offline plan: the revision taken as desired")->group("Offline");
+  plan_->add_option("-o,--output", output_, "text, markdown (a pull-request comment) or json")
+      ->check(CLI::IsMember({"text", "markdown", "json"}))
+      ->capture_default_str();
+  plan_->add_option("--color", color_, "Colour text output: auto (on a terminal), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+
+  apply_ = app.add_subcommand(
+      "apply",
+      "Sync once: load the manifests at the revision, read the clusters, plan, carry the plan "
+      "out, and print what was done and each job's status.\n"
+      "Exit 0: the clusters match Git; 1: some jobs failed (listed); 2: nothing could be done.");
+  AddGitFlags(*apply_, apply_git_);
+  AddClusterFlags(*apply_, apply_cluster_);
+  apply_->add_flag("--dry-run", dry_run_, "Print the plan and stop");
+
+  render_ = app.add_subcommand(
+      "render",
+      "Print the Kubernetes objects jobsync would create for the manifests, as YAML documents, "
+      "to inspect them or feed them to other tools (kubectl apply -f -).");
+  render_->add_option("paths", render_paths_, "Manifest files or directories")
+      ->required()
+      ->type_name("PATH");
+  render_->add_option("--instance", render_instance_, "The jobsync.dev/instance label value")
+      ->capture_default_str();
+  render_->add_option("--revision", render_revision_,
+                      "The Git revision recorded in the objects' annotations");
+}
+
+std::optional<int> SyncCommands::RunParsed(std::ostream& out, std::ostream& err) {
+  if (plan_ != nullptr && plan_->parsed()) return RunPlan(out, err);
+  if (apply_ != nullptr && apply_->parsed()) return RunApply(out, err);
+  if (render_ != nullptr && render_->parsed()) return RunRender(out, err);
+  return std::nullopt;
+}
+
+int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
+  auto fail = [&](const Status& status) {
+    err << "jobsync plan: " << status.message() << "\n";
+    return kExitError;
+  };
+  if (from_.empty() != to_.empty()) {
+    return fail(InvalidArgumentError("--from and --to go together (offline plan)"));
+  }
+  SchemaValidator validator;
+  StatusOr<Plan> plan = InvalidArgumentError("unreachable");
+  if (!from_.empty()) {
+    StatusOr<Snapshot> before = LoadRevision(plan_git_, from_, validator);
+    if (!before.ok()) return fail(before.status());
+    StatusOr<Snapshot> after = LoadRevision(plan_git_, to_, validator);
+    if (!after.ok()) return fail(after.status());
+    PrintDiagnostics(after->manifests, err);
+    PlanOptions options{plan_cluster_.instance, plan_cluster_.prune, plan_cluster_.max_delete_share,
+                        plan_cluster_.allow_mass_delete};
+    plan = BuildPlan(after->manifests, LiveFromSnapshot(*before, plan_cluster_.instance), options);
+  } else {
+    StatusOr<Snapshot> snapshot = LoadRevision(plan_git_, "", validator);
+    if (!snapshot.ok()) return fail(snapshot.status());
+    PrintDiagnostics(snapshot->manifests, err);
+    Clusters clusters = ConnectClusters(plan_cluster_);
+    plan = PlanAgainstClusters(snapshot->manifests, clusters, plan_cluster_);
+  }
+  if (!plan.ok()) return fail(plan.status());
+  if (output_ == "json") {
+    out << RenderJson(*plan);
+  } else if (output_ == "markdown") {
+    out << RenderMarkdown(*plan);
+  } else {
+    out << RenderText(*plan, UseColour(color_, out));
+  }
+  return PlanExitCode(*plan);
+}
+
+int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
+  auto fail = [&](const Status& status) {
+    err << "jobsync apply: " << status.message() << "\n";
+    return kExitError;
+  };
+  SchemaValidator validator;
+  StatusOr<Snapshot> snapshot = LoadRevision(apply_git_, "", validator);
+  if (!snapshot.ok()) return fail(snapshot.status());
+  const CommitInfo& commit = snapshot->commit;
+  out << "revision " << commit.ShortId() << " by " << commit.author_name << ": " << commit.summary
+      << "\n";
+  PrintDiagnostics(snapshot->manifests, err);
+  Clusters clusters = ConnectClusters(apply_cluster_);
+  for (const auto& [kind, status] : clusters.unavailable) {
+    err << "note: " << BackendName(kind) << ": " << status.message() << "\n";
+  }
+  StatusOr<Plan> plan = PlanAgainstClusters(snapshot->manifests, clusters, apply_cluster_);
+  if (!plan.ok()) return fail(plan.status());
+  out << RenderText(*plan, UseColour("auto", out));
+  if (dry_run_) return plan->ErrorCount() > 0 ? kExitError : kExitOk;
+
+  ExecutorOptions options;
+  options.on_step = [&out](const StepOutcome& outcome) {
+    if (outcome.step.action == Action::kNone) return;
+    out << "  " << (outcome.status.ok() ? "done   " : "FAILED ") << ActionName(outcome.step.action)
+        << " " << outcome.step.key.ToString();
+    if (!outcome.status.ok()) out << ": " << outcome.status.message();
+    out << "\n" << std::flush;
+  };
+  Executor executor(clusters.readable, options);
+  ApplyReport report = executor.Execute(*plan, {apply_cluster_.instance, commit.id});
+
+  out << "\nJOB\tACTION\tRESULT\tHEALTH\n";
+  for (const StepOutcome& outcome : report.outcomes) {
+    out << outcome.step.key.ToString() << "\t" << ActionName(outcome.step.action) << "\t"
+        << (outcome.skipped       ? "skipped"
+            : outcome.status.ok() ? "ok"
+                                  : "failed")
+        << "\t" << (outcome.health ? HealthName(*outcome.health) : "-") << "\n";
+  }
+  std::vector<JobKey> failed = report.FailedJobs();
+  if (failed.empty()) {
+    out << "\nin sync with " << commit.ShortId() << "\n";
+    return kExitOk;
+  }
+  err << "\n" << failed.size() << " job" << (failed.size() == 1 ? "" : "s") << " not in sync:\n";
+  for (const StepOutcome& outcome : report.outcomes) {
+    if (outcome.status.ok() && !outcome.skipped && !outcome.step.error) continue;
+    err << "  " << outcome.step.key.ToString() << ": "
+        << (outcome.step.error ? outcome.step.reason : outcome.status.message()) << "\n";
+  }
+  return kExitChanges;
+}
+
+int SyncCommands::RunRender(std::ostream& out, std::ostream& err) {
+  SchemaValidator validator;
+  LoadResult result = LoadManifestPaths(render_paths_, validator);
+  PrintDiagnostics(result, err);
+  if (!result.ok()) return kExitError;
+  ApplyContext context{render_instance_, render_revision_};
+  for (const TrainingJob& job : result.jobs) {
+    if (job.backend != BackendKind::kKubernetes) {
+      out << "# " << job.key().ToString()
+          << " runs on Ray: it is a Ray Jobs API submission, not Kubernetes objects\n";
+      continue;
+    }
+    StatusOr<std::vector<nlohmann::json>> objects = RenderObjects(job, context);
+    if (!objects.ok()) {
+      err << "jobsync render: " << objects.status().message() << "\n";
+      return kExitError;
+    }
+    for (const nlohmann::json& object : *objects) out << "---\n" << JsonToYaml(object);
+  }
+  return kExitOk;
+}
+
+}  // namespace jobsync

@@ -1,0 +1,327 @@
+#include "diff/diff.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+// Map keys made only of these characters join a path with '.'; others are bracketed.
+bool IsPlainKey(const std::string& key) {
+  if (key.empty()) return false;
+  for (char c : key) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '_' || c == '-';
+    if (!plain) return false;
+  }
+  return true;
+}
+
+std::string JoinPath(const std::string& parent, const std::string& key) {
+  if (IsPlainKey(key)) return parent.empty() ? key : parent + "." + key;
+  return parent + "[" + json(key).dump(-1, ' ', false, json::error_handler_t::replace) + "]";
+}
+
+bool IsEmptyContainer(const json* value) {
+  return value == nullptr || ((value->is_object() || value->is_array()) && value->empty());
+}
+
+// Appends the changes from `from` to `to` under `path`; nullptr stands for an absent field.
+void DiffInto(const json* from, const json* to, const std::string& path,
+              std::vector<FieldChange>* out) {
+  if (from != nullptr && to != nullptr && *from == *to) return;
+  if (IsEmptyContainer(from) && IsEmptyContainer(to)) return;
+  const bool from_walkable = from == nullptr || from->is_object();
+  const bool to_walkable = to == nullptr || to->is_object();
+  if (from_walkable && to_walkable) {
+    std::set<std::string> keys;
+    if (from != nullptr) {
+      for (const auto& item : from->items()) keys.insert(item.key());
+    }
+    if (to != nullptr) {
+      for (const auto& item : to->items()) keys.insert(item.key());
+    }
+    for (const std::string& key : keys) {
+      const json* from_value = nullptr;
+      const json* to_value = nullptr;
+      if (from != nullptr) {
+        auto it = from->find(key);
+        if (it != from->end()) from_value = &*it;
+      }
+      if (to != nullptr) {
+        auto it = to->find(key);
+        if (it != to->end()) to_value = &*it;
+      }
+      DiffInto(from_value, to_value, JoinPath(path, key), out);
+    }
+    return;
+  }
+  FieldChange change;
+  change.field = path;
+  if (from != nullptr) change.from = *from;
+  if (to != nullptr) change.to = *to;
+  out->push_back(std::move(change));
+}
+
+// The live side of a comparison: the applied spec with the replica counts the cluster runs and,
+// unless the job has finished, the suspend state its phase shows.
+TrainingJob EffectiveLiveJob(const LiveJob& live) {
+  TrainingJob job = *live.applied;
+  for (auto& [name, role] : job.roles) {
+    auto it = live.replicas.find(name);
+    if (it != live.replicas.end()) role.replicas = it->second;
+  }
+  if (!IsFinished(live.phase)) job.suspend = live.phase == LivePhase::kSuspended;
+  return job;
+}
+
+// Canonical JSON without the fields a scale step changes: spec.suspend and the replica counts.
+json MaskScaleFields(json canonical) {
+  json& spec = canonical["spec"];
+  spec.erase("suspend");
+  for (auto& [name, role] : spec["roles"].items()) role.erase("replicas");
+  return canonical;
+}
+
+// Why a scale step scales: suspend and/or replica changes, telling drift (the cluster moved away
+// from the applied spec) from a manifest change.
+std::string ScaleReason(const TrainingJob& desired, const TrainingJob& effective,
+                        const TrainingJob& applied) {
+  std::vector<std::string> parts;
+  if (desired.suspend != effective.suspend) {
+    std::string part = desired.suspend ? "suspend: scale to zero" : "resume";
+    if (applied.suspend == desired.suspend) {
+      part += desired.suspend ? " (running although the applied spec is suspended)"
+                              : " (suspended outside jobsync)";
+    }
+    parts.push_back(std::move(part));
+  }
+  bool replicas_differ = false;
+  bool applied_matches = true;
+  auto replicas_of = [](const TrainingJob& job, const std::string& role) {
+    auto it = job.roles.find(role);
+    return it == job.roles.end() ? 0 : it->second.replicas;
+  };
+  for (const auto& [name, role] : desired.roles) {
+    if (replicas_of(effective, name) != role.replicas) replicas_differ = true;
+    if (replicas_of(applied, name) != role.replicas) applied_matches = false;
+  }
+  if (replicas_differ) {
+    parts.push_back(applied_matches
+                        ? "live replica counts drifted from the applied spec: scale back"
+                        : "replica counts changed");
+  }
+  std::string reason;
+  for (const std::string& part : parts) reason += (reason.empty() ? "" : "; ") + part;
+  return reason;
+}
+
+// Everything DiffJobs knows about the inputs beyond one pair.
+struct Context {
+  std::string_view instance;
+  std::set<std::string> unreadable_files;
+  std::set<std::string> files_with_errors;
+};
+
+// The canonical JSON as change lists show it: without the identity fields (apiVersion, kind,
+// metadata.name, metadata.namespace, spec.backend), which every step carries in its key and which
+// never differ within a pair.
+json ChangeView(json canonical) {
+  if (canonical.is_null()) return canonical;
+  canonical.erase("apiVersion");
+  canonical.erase("kind");
+  canonical["metadata"].erase("name");
+  canonical["metadata"].erase("namespace");
+  canonical["spec"].erase("backend");
+  return canonical;
+}
+
+// The changes a step lists: from the live side to the desired side, null for an absent side.
+std::vector<FieldChange> StepChanges(const json& live, const json& desired) {
+  return DiffCanonical(ChangeView(live), ChangeView(desired));
+}
+
+PlanStep NoneStep(PlanStep step, std::string reason, bool error) {
+  step.action = Action::kNone;
+  step.reason = std::move(reason);
+  step.error = error;
+  return step;
+}
+
+// A job Git no longer has, live and owned by this instance.
+PlanStep ClassifyRemoved(PlanStep step, const LiveJob& live, const Context& context) {
+  if (context.unreadable_files.count(live.source_path) != 0) {
+    return NoneStep(std::move(step),
+                    "its source file " + live.source_path + " could not be read: not pruned", true);
+  }
+  if (context.files_with_errors.count(live.source_path) != 0) {
+    return NoneStep(
+        std::move(step),
+        "its source file " + live.source_path + " has errors: not pruned until they are fixed",
+        true);
+  }
+  step.action = Action::kDelete;
+  step.reason = "no manifest in Git";
+  const json from = live.applied ? CanonicalSpec(EffectiveLiveJob(live)) : json();
+  step.changes = StepChanges(from, json());
+  return step;
+}
+
+// A job Git has, against the live job with its key (or none).
+PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJob* live,
+                         const Context& context) {
+  const json want = CanonicalSpec(desired);
+  if (live == nullptr) {
+    if (desired.suspend) {
+      return NoneStep(std::move(step), "suspended: nothing to run, so nothing is created", false);
+    }
+    step.action = Action::kCreate;
+    step.reason = "no live job";
+    step.changes = StepChanges(json(), want);
+    return step;
+  }
+  if (live->instance != context.instance) {
+    const std::string owner = live->instance.empty()
+                                  ? "is not managed by jobsync"
+                                  : "is owned by jobsync instance '" + live->instance + "'";
+    return NoneStep(std::move(step),
+                    "conflict: the live job with this key " + owner + ", not by '" +
+                        std::string(context.instance) +
+                        "'; it is left alone (rename the job or remove the other one)",
+                    true);
+  }
+  if (!live->applied) {
+    step.action = Action::kUpdate;
+    step.reason = "the live job carries no readable applied spec: recreate";
+    step.changes = StepChanges(json(), want);
+    return step;
+  }
+  if (IsFinished(live->phase)) {
+    // What a finished job ran is its applied spec; the replica counts it reports no longer matter.
+    const json applied = CanonicalSpec(*live->applied);
+    json applied_unsuspended = applied;
+    json wanted_unsuspended = want;
+    applied_unsuspended["spec"].erase("suspend");
+    wanted_unsuspended["spec"].erase("suspend");
+    if (applied_unsuspended == wanted_unsuspended) {
+      return NoneStep(
+          std::move(step),
+          "finished (" + std::string(LivePhaseName(live->phase)) + ") at this spec: not re-run",
+          false);
+    }
+    step.action = Action::kUpdate;
+    step.reason =
+        "finished (" + std::string(LivePhaseName(live->phase)) + ") and its spec changed: recreate";
+    step.changes = StepChanges(applied, want);
+    return step;
+  }
+  const json have = CanonicalSpec(EffectiveLiveJob(*live));
+  if (MaskScaleFields(have) != MaskScaleFields(want)) {
+    step.action = Action::kUpdate;
+    step.reason = "spec changed: recreate";
+    step.changes = StepChanges(have, want);
+    return step;
+  }
+  if (have != want) {
+    step.action = Action::kScale;
+    step.reason = ScaleReason(desired, EffectiveLiveJob(*live), *live->applied);
+    step.changes = StepChanges(have, want);
+    return step;
+  }
+  return NoneStep(std::move(step), "in sync", false);
+}
+
+}  // namespace
+
+const char* ActionName(Action action) {
+  switch (action) {
+    case Action::kCreate:
+      return "create";
+    case Action::kScale:
+      return "scale";
+    case Action::kUpdate:
+      return "update";
+    case Action::kDelete:
+      return "delete";
+    case Action::kNone:
+      return "none";
+  }
+  return "none";
+}
+
+std::vector<FieldChange> DiffCanonical(const json& from, const json& to) {
+  std::vector<FieldChange> out;
+  DiffInto(from.is_null() ? nullptr : &from, to.is_null() ? nullptr : &to, "", &out);
+  return out;
+}
+
+StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
+                                         const std::vector<LiveJob>& live,
+                                         std::string_view instance) {
+  if (instance.empty()) {
+    return InvalidArgumentError(
+        "the jobsync instance name is empty: it decides which live jobs this agent owns");
+  }
+  std::map<JobKey, const TrainingJob*> wanted;
+  for (const TrainingJob& job : desired.jobs) {
+    if (!wanted.emplace(job.key(), &job).second) {
+      return InvalidArgumentError("job " + job.key().ToString() + " is desired twice");
+    }
+  }
+  std::map<JobKey, const LiveJob*> found;
+  for (const LiveJob& job : live) {
+    if (!found.emplace(job.key, &job).second) {
+      return InvalidArgumentError("live job " + job.key.ToString() +
+                                  " is reported twice; a backend reports one job per key");
+    }
+  }
+  Context context;
+  context.instance = instance;
+  context.unreadable_files.insert(desired.unreadable_files.begin(), desired.unreadable_files.end());
+  for (const Diagnostic& diagnostic : desired.diagnostics) {
+    if (!diagnostic.location.path.empty()) {
+      context.files_with_errors.insert(diagnostic.location.path);
+    }
+  }
+  const std::set<JobKey> invalid(desired.invalid_jobs.begin(), desired.invalid_jobs.end());
+
+  std::set<JobKey> keys = invalid;
+  for (const auto& [key, job] : wanted) keys.insert(key);
+  for (const auto& [key, job] : found) {
+    if (job->instance == instance) keys.insert(key);
+  }
+
+  std::vector<PlanStep> steps;
+  steps.reserve(keys.size());
+  for (const JobKey& key : keys) {
+    PlanStep step;
+    step.key = key;
+    auto live_it = found.find(key);
+    const LiveJob* live_job = live_it == found.end() ? nullptr : live_it->second;
+    if (live_job != nullptr) step.live = *live_job;
+    if (invalid.count(key) != 0) {
+      steps.push_back(NoneStep(std::move(step),
+                               live_job != nullptr
+                                   ? "manifest is invalid (see the diagnostics); the live job is "
+                                     "left as it is"
+                                   : "manifest is invalid (see the diagnostics)",
+                               true));
+      continue;
+    }
+    auto wanted_it = wanted.find(key);
+    if (wanted_it == wanted.end()) {
+      steps.push_back(ClassifyRemoved(std::move(step), *live_job, context));
+      continue;
+    }
+    step.desired = *wanted_it->second;
+    steps.push_back(ClassifyDesired(std::move(step), *wanted_it->second, live_job, context));
+  }
+  return steps;
+}
+
+}  // namespace jobsync

@@ -1,0 +1,218 @@
+#include "diff/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <set>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace jobsync {
+namespace {
+
+// A step's place in the plan; see "Ordering" in plan.h.
+struct StepOrder {
+  int wave = 0;
+  int depth = 0;
+  const JobKey* key = nullptr;
+  size_t index = 0;  // into the unordered steps
+};
+
+// The one comparator that orders a plan: wave ascending; in wave 0 dependency depth ascending
+// (dependencies first), in wave 1 depth descending (dependents deleted first); then key. Keys
+// are unique, so this is a strict total order and the sort is deterministic.
+bool ExecutesBefore(const StepOrder& a, const StepOrder& b) {
+  if (a.wave != b.wave) return a.wave < b.wave;
+  if (a.depth != b.depth) return a.wave == 0 ? a.depth < b.depth : a.depth > b.depth;
+  return *a.key < *b.key;
+}
+
+// The dependsOn names that order a step: the desired spec's, else the applied spec's.
+std::vector<std::string> DependsOn(const PlanStep& step) {
+  if (step.desired) return step.desired->depends_on;
+  if (step.live && step.live->applied) return step.live->applied->depends_on;
+  return {};
+}
+
+// Longest-path depth of each node in the graph `depends_on` (node -> nodes it depends on), by
+// Kahn's algorithm, so it ends on any input. Nodes never released (on a cycle, or depending on
+// one) get a depth past every other node's.
+std::vector<int> DependencyDepths(const std::vector<std::set<size_t>>& depends_on) {
+  const size_t n = depends_on.size();
+  std::vector<std::vector<size_t>> dependents(n);
+  std::vector<size_t> waiting(n);
+  for (size_t i = 0; i < n; ++i) {
+    waiting[i] = depends_on[i].size();
+    for (size_t dependency : depends_on[i]) dependents[dependency].push_back(i);
+  }
+  std::vector<int> depth(n, 0);
+  std::vector<bool> released(n, false);
+  std::deque<size_t> ready;
+  for (size_t i = 0; i < n; ++i) {
+    if (waiting[i] == 0) ready.push_back(i);
+  }
+  int deepest = 0;
+  while (!ready.empty()) {
+    const size_t node = ready.front();
+    ready.pop_front();
+    released[node] = true;
+    deepest = std::max(deepest, depth[node]);
+    for (size_t dependent : dependents[node]) {
+      depth[dependent] = std::max(depth[dependent], depth[node] + 1);
+      if (--waiting[dependent] == 0) ready.push_back(dependent);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!released[i]) depth[i] = deepest + 1;
+  }
+  return depth;
+}
+
+// Orders `steps` by ExecutesBefore.
+std::vector<PlanStep> OrderSteps(std::vector<PlanStep> steps) {
+  std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_name;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    by_name[{steps[i].key.namespace_name, steps[i].key.name}].push_back(i);
+  }
+  std::vector<std::set<size_t>> depends_on(steps.size());
+  std::vector<bool> has_dependents(steps.size(), false);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (const std::string& name : DependsOn(steps[i])) {
+      auto it = by_name.find({steps[i].key.namespace_name, name});
+      if (it == by_name.end()) continue;
+      for (size_t dependency : it->second) {
+        if (dependency == i) continue;
+        depends_on[i].insert(dependency);
+        has_dependents[dependency] = true;
+      }
+    }
+  }
+  const std::vector<int> depth = DependencyDepths(depends_on);
+  std::vector<StepOrder> order(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    order[i].wave = steps[i].action == Action::kDelete && has_dependents[i] ? 1 : 0;
+    order[i].depth = depth[i];
+    order[i].key = &steps[i].key;
+    order[i].index = i;
+  }
+  std::sort(order.begin(), order.end(), ExecutesBefore);
+  std::vector<PlanStep> ordered;
+  ordered.reserve(steps.size());
+  for (const StepOrder& o : order) ordered.push_back(std::move(steps[o.index]));
+  return ordered;
+}
+
+// Where pruning of a live job is switched off by annotation, or nullptr when it is not.
+const char* ProtectionSource(const LiveJob& live) {
+  if (live.prune_protected) return "the live object";
+  if (live.applied) {
+    auto it = live.applied->annotations.find(kPruneAnnotation);
+    if (it != live.applied->annotations.end() && it->second == "false") {
+      return "its last applied manifest";
+    }
+  }
+  return nullptr;
+}
+
+// Turns deletes that the prune switches forbid into none steps.
+void ApplyPruneRules(const PlanOptions& options, std::vector<PlanStep>* steps) {
+  for (PlanStep& step : *steps) {
+    if (step.action != Action::kDelete) continue;
+    const char* protection = ProtectionSource(*step.live);
+    if (!options.prune) {
+      step.reason = "prune disabled";
+    } else if (protection != nullptr) {
+      step.reason = std::string("protected: ") + kPruneAnnotation + ": \"false\" on " + protection;
+    } else {
+      continue;
+    }
+    step.action = Action::kNone;
+    step.changes.clear();
+  }
+}
+
+// "50%", "33.3%": a share as a percentage, rounded to one decimal, with integer arithmetic so that
+// no locale can change the text.
+std::string Percent(double share) {
+  const long long tenths = std::llround(share * 1000.0);
+  std::string text = std::to_string(tenths / 10);
+  if (tenths % 10 != 0) text += "." + std::to_string(tenths % 10);
+  return text + "%";
+}
+
+// Refuses a plan that deletes more than the allowed share of the owned live jobs.
+Status CheckMassDelete(const std::vector<PlanStep>& steps, const std::vector<LiveJob>& live,
+                       const PlanOptions& options) {
+  if (options.allow_mass_delete) return OkStatus();
+  std::vector<std::string> deleted;
+  for (const PlanStep& step : steps) {
+    if (step.action == Action::kDelete) deleted.push_back(step.key.ToString());
+  }
+  if (deleted.empty()) return OkStatus();
+  const auto owned =
+      static_cast<size_t>(std::count_if(live.begin(), live.end(), [&](const LiveJob& job) {
+        return job.instance == options.instance;
+      }));
+  // The tolerance keeps "exactly at the share" allowed despite binary rounding (0.29 * 100).
+  constexpr double kTolerance = 1e-9;
+  if (static_cast<double>(deleted.size()) <=
+      options.max_delete_share * static_cast<double>(owned) + kTolerance) {
+    return OkStatus();
+  }
+  constexpr size_t kListed = 5;
+  std::string listed;
+  for (size_t i = 0; i < deleted.size() && i < kListed; ++i) {
+    listed += (i == 0 ? "" : ", ") + deleted[i];
+  }
+  if (deleted.size() > kListed) {
+    listed += " and " + std::to_string(deleted.size() - kListed) + " more";
+  }
+  return FailedPreconditionError(
+      "plan refused: it would delete " + std::to_string(deleted.size()) + " of the " +
+      std::to_string(owned) + " live jobs owned by instance '" + options.instance + "' (" +
+      Percent(static_cast<double>(deleted.size()) / static_cast<double>(owned)) +
+      "), more than the allowed " + Percent(options.max_delete_share) + " (" + listed +
+      "); check that the repository, path and revision are the intended ones, or pass "
+      "--allow-mass-delete to delete them");
+}
+
+}  // namespace
+
+int Plan::Count(Action action) const {
+  return static_cast<int>(std::count_if(steps.begin(), steps.end(),
+                                        [&](const PlanStep& s) { return s.action == action; }));
+}
+
+int Plan::ErrorCount() const {
+  return static_cast<int>(
+      std::count_if(steps.begin(), steps.end(), [](const PlanStep& s) { return s.error; }));
+}
+
+bool Plan::HasChanges() const {
+  return std::any_of(steps.begin(), steps.end(),
+                     [](const PlanStep& s) { return s.action != Action::kNone; });
+}
+
+StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
+                         const PlanOptions& options) {
+  // The negated comparison also rejects NaN.
+  if (!(options.max_delete_share >= 0.0 && options.max_delete_share <= 1.0)) {
+    return InvalidArgumentError("max_delete_share must be between 0 and 1, got " +
+                                nlohmann::json(options.max_delete_share).dump());
+  }
+  // Pair and classify.
+  StatusOr<std::vector<PlanStep>> steps = DiffJobs(desired, live, options.instance);
+  if (!steps.ok()) return steps.status();
+  // Hold back the deletes that pruning switches forbid.
+  ApplyPruneRules(options, &*steps);
+  // Refuse a plan that would delete too much.
+  JOBSYNC_RETURN_IF_ERROR(CheckMassDelete(*steps, live, options));
+  // Order the steps.
+  Plan plan;
+  plan.steps = OrderSteps(std::move(*steps));
+  return plan;
+}
+
+}  // namespace jobsync

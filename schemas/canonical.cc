@@ -1,0 +1,361 @@
+#include "schemas/canonical.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <openssl/evp.h>
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+// How a quantity is spelt canonically: cpu in cores, memory in bytes.
+enum class QuantityUnit { kCores, kBytes };
+
+// The one spelling of a quantity's value; see the canonical.h header comment.
+std::string CanonicalQuantity(const Quantity& quantity, QuantityUnit unit) {
+  const int64_t milli = quantity.milli();
+  if (milli % 1000 != 0) return std::to_string(milli) + "m";
+  const int64_t units = milli / 1000;
+  if (unit == QuantityUnit::kCores || units == 0) return std::to_string(units);
+  static constexpr std::array<const char*, 6> kBinary = {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+  static constexpr std::array<const char*, 6> kDecimal = {"k", "M", "G", "T", "P", "E"};
+  for (int power = static_cast<int>(kBinary.size()); power >= 1; --power) {
+    const int64_t divisor = int64_t{1} << (10 * power);
+    if (units % divisor == 0) return std::to_string(units / divisor) + kBinary[power - 1];
+  }
+  for (int power = static_cast<int>(kDecimal.size()); power >= 1; --power) {
+    int64_t divisor = 1;
+    for (int i = 0; i < power; ++i) divisor *= 1000;
+    if (units % divisor == 0) return std::to_string(units / divisor) + kDecimal[power - 1];
+  }
+  return std::to_string(units);
+}
+
+json CanonicalResources(const Resources& resources) {
+  json out = json::object();
+  if (resources.cpu) out["cpu"] = CanonicalQuantity(*resources.cpu, QuantityUnit::kCores);
+  if (resources.memory) out["memory"] = CanonicalQuantity(*resources.memory, QuantityUnit::kBytes);
+  if (resources.gpu) out["gpu"] = *resources.gpu;
+  return out;
+}
+
+json CanonicalRay(const RaySpec& ray) {
+  json out = json::object();
+  out["entrypoint"] = ray.entrypoint;
+  out["runtimeEnv"] = ray.runtime_env.is_null() ? json::object() : ray.runtime_env;
+  json resources = json::object();
+  const RayEntrypointResources& r = ray.entrypoint_resources;
+  if (r.cpu) resources["cpu"] = *r.cpu;
+  if (r.gpu) resources["gpu"] = *r.gpu;
+  if (r.memory) resources["memory"] = CanonicalQuantity(*r.memory, QuantityUnit::kBytes);
+  out["entrypointResources"] = std::move(resources);
+  return out;
+}
+
+// Reads fields of canonical JSON with type checks, so that malformed input becomes a Status and
+// never a nlohmann exception. `where` is the dotted path of the object being read.
+class FieldReader {
+ public:
+  FieldReader(const json& object, std::string where) : object_(object), where_(std::move(where)) {}
+
+  // The object's field `key`, or nullptr when absent.
+  const json* Find(const std::string& key) const {
+    auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+
+  std::string Path(const std::string& key) const {
+    return where_.empty() ? key : where_ + "." + key;
+  }
+
+  Status Missing(const std::string& key) const {
+    return InvalidArgumentError("canonical spec: " + Path(key) + " is missing");
+  }
+
+  Status WrongType(const std::string& key, const char* expected) const {
+    return InvalidArgumentError("canonical spec: " + Path(key) + " must be " + expected);
+  }
+
+  // The object field `key`, or nullptr after setting `*error` when it is absent or not an object.
+  const json* RequiredObject(const std::string& key, Status* error) const {
+    const json* value = Find(key);
+    if (value == nullptr) {
+      *error = Missing(key);
+      return nullptr;
+    }
+    if (!value->is_object()) {
+      *error = WrongType(key, "an object");
+      return nullptr;
+    }
+    return value;
+  }
+
+  // The object field `key` in `*out`, or nullptr when absent; an error when it is not an object.
+  Status OptionalObject(const std::string& key, const json** out) const {
+    *out = nullptr;
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_object()) return WrongType(key, "an object");
+    *out = value;
+    return OkStatus();
+  }
+
+  Status String(const std::string& key, bool required, std::string* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return required ? Missing(key) : OkStatus();
+    if (!value->is_string()) return WrongType(key, "a string");
+    *out = value->get<std::string>();
+    return OkStatus();
+  }
+
+  Status Bool(const std::string& key, bool* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_boolean()) return WrongType(key, "a boolean");
+    *out = value->get<bool>();
+    return OkStatus();
+  }
+
+  Status Int64(const std::string& key, std::optional<int64_t>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_number_integer()) return WrongType(key, "an integer");
+    *out = value->get<int64_t>();
+    return OkStatus();
+  }
+
+  Status Int(const std::string& key, std::optional<int>* out) const {
+    std::optional<int64_t> wide;
+    JOBSYNC_RETURN_IF_ERROR(Int64(key, &wide));
+    if (!wide) return OkStatus();
+    if (*wide < 0 || *wide > std::numeric_limits<int>::max()) {
+      return WrongType(key, "a non-negative int");
+    }
+    *out = static_cast<int>(*wide);
+    return OkStatus();
+  }
+
+  Status Double(const std::string& key, std::optional<double>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_number()) return WrongType(key, "a number");
+    *out = value->get<double>();
+    return OkStatus();
+  }
+
+  Status QuantityField(const std::string& key, std::optional<Quantity>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_string() && !value->is_number()) return WrongType(key, "a quantity");
+    StatusOr<Quantity> parsed =
+        Quantity::Parse(value->is_string() ? value->get<std::string>() : value->dump());
+    if (!parsed.ok()) {
+      return InvalidArgumentError("canonical spec: " + Path(key) + ": " +
+                                  parsed.status().message());
+    }
+    *out = std::move(*parsed);
+    return OkStatus();
+  }
+
+  Status StringList(const std::string& key, std::vector<std::string>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_array()) return WrongType(key, "an array of strings");
+    out->clear();
+    for (const json& item : *value) {
+      if (!item.is_string()) return WrongType(key, "an array of strings");
+      out->push_back(item.get<std::string>());
+    }
+    return OkStatus();
+  }
+
+  Status StringMap(const std::string& key, std::map<std::string, std::string>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_object()) return WrongType(key, "an object of strings");
+    out->clear();
+    for (const auto& [name, item] : value->items()) {
+      if (!item.is_string()) return WrongType(key, "an object of strings");
+      out->emplace(name, item.get<std::string>());
+    }
+    return OkStatus();
+  }
+
+ private:
+  const json& object_;
+  std::string where_;
+};
+
+Status ReadRole(const json& object, const std::string& where, Role* role) {
+  FieldReader reader(object, where);
+  std::optional<int> replicas;
+  JOBSYNC_RETURN_IF_ERROR(reader.Int("replicas", &replicas));
+  if (!replicas) return reader.Missing("replicas");
+  role->replicas = *replicas;
+  JOBSYNC_RETURN_IF_ERROR(reader.Int("minReplicas", &role->min_replicas));
+  JOBSYNC_RETURN_IF_ERROR(reader.Int("maxReplicas", &role->max_replicas));
+  const json* resources = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(reader.OptionalObject("resources", &resources));
+  if (resources != nullptr) {
+    FieldReader r(*resources, reader.Path("resources"));
+    JOBSYNC_RETURN_IF_ERROR(r.QuantityField("cpu", &role->resources.cpu));
+    JOBSYNC_RETURN_IF_ERROR(r.QuantityField("memory", &role->resources.memory));
+    JOBSYNC_RETURN_IF_ERROR(r.Int64("gpu", &role->resources.gpu));
+  }
+  return OkStatus();
+}
+
+Status ReadRay(const json& object, const std::string& where, RaySpec* ray) {
+  FieldReader reader(object, where);
+  JOBSYNC_RETURN_IF_ERROR(reader.String("entrypoint", true, &ray->entrypoint));
+  const json* runtime_env = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(reader.OptionalObject("runtimeEnv", &runtime_env));
+  if (runtime_env != nullptr) ray->runtime_env = *runtime_env;
+  const json* resources = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(reader.OptionalObject("entrypointResources", &resources));
+  if (resources != nullptr) {
+    FieldReader r(*resources, reader.Path("entrypointResources"));
+    JOBSYNC_RETURN_IF_ERROR(r.Double("cpu", &ray->entrypoint_resources.cpu));
+    JOBSYNC_RETURN_IF_ERROR(r.Double("gpu", &ray->entrypoint_resources.gpu));
+    JOBSYNC_RETURN_IF_ERROR(r.QuantityField("memory", &ray->entrypoint_resources.memory));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+json CanonicalSpec(const TrainingJob& job) {
+  json metadata = json::object();
+  metadata["name"] = job.name;
+  metadata["namespace"] = job.namespace_name;
+  metadata["labels"] = job.labels;
+  metadata["annotations"] = job.annotations;
+
+  json spec = json::object();
+  spec["backend"] = BackendName(job.backend);
+  spec["suspend"] = job.suspend;
+  std::vector<std::string> depends_on = job.depends_on;
+  std::sort(depends_on.begin(), depends_on.end());
+  depends_on.erase(std::unique(depends_on.begin(), depends_on.end()), depends_on.end());
+  spec["dependsOn"] = depends_on;
+  if (!job.image.empty()) spec["image"] = job.image;
+  spec["command"] = job.command;
+  spec["env"] = job.env;
+  json roles = json::object();
+  for (const auto& [name, role] : job.roles) {
+    json r = json::object();
+    r["replicas"] = role.replicas;
+    if (role.min_replicas) r["minReplicas"] = *role.min_replicas;
+    if (role.max_replicas) r["maxReplicas"] = *role.max_replicas;
+    r["resources"] = CanonicalResources(role.resources);
+    roles[name] = std::move(r);
+  }
+  spec["roles"] = std::move(roles);
+  if (job.ray) spec["ray"] = CanonicalRay(*job.ray);
+
+  json out = json::object();
+  out["apiVersion"] = kApiVersion;
+  out["kind"] = kKind;
+  out["metadata"] = std::move(metadata);
+  out["spec"] = std::move(spec);
+  return out;
+}
+
+std::string CanonicalSpecText(const TrainingJob& job) {
+  return CanonicalSpec(job).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+StatusOr<TrainingJob> TrainingJobFromCanonical(const json& canonical) {
+  if (!canonical.is_object()) return InvalidArgumentError("canonical spec: not a JSON object");
+  FieldReader top(canonical, "");
+  std::string api_version;
+  std::string kind;
+  JOBSYNC_RETURN_IF_ERROR(top.String("apiVersion", true, &api_version));
+  JOBSYNC_RETURN_IF_ERROR(top.String("kind", true, &kind));
+  if (api_version != kApiVersion || kind != kKind) {
+    return InvalidArgumentError("canonical spec: " + api_version + " " + kind +
+                                " is not this version's " + kApiVersion + " " + kKind);
+  }
+
+  TrainingJob job;
+  Status error;
+  const json* metadata = top.RequiredObject("metadata", &error);
+  if (metadata == nullptr) return error;
+  FieldReader meta(*metadata, "metadata");
+  JOBSYNC_RETURN_IF_ERROR(meta.String("name", true, &job.name));
+  JOBSYNC_RETURN_IF_ERROR(meta.String("namespace", false, &job.namespace_name));
+  JOBSYNC_RETURN_IF_ERROR(meta.StringMap("labels", &job.labels));
+  JOBSYNC_RETURN_IF_ERROR(meta.StringMap("annotations", &job.annotations));
+
+  const json* spec_object = top.RequiredObject("spec", &error);
+  if (spec_object == nullptr) return error;
+  FieldReader spec(*spec_object, "spec");
+  std::string backend;
+  JOBSYNC_RETURN_IF_ERROR(spec.String("backend", true, &backend));
+  if (backend == "ray") {
+    job.backend = BackendKind::kRay;
+  } else if (backend == "kubernetes") {
+    job.backend = BackendKind::kKubernetes;
+  } else {
+    return InvalidArgumentError("canonical spec: spec.backend '" + backend +
+                                "' is neither kubernetes nor ray");
+  }
+  JOBSYNC_RETURN_IF_ERROR(spec.Bool("suspend", &job.suspend));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringList("dependsOn", &job.depends_on));
+  JOBSYNC_RETURN_IF_ERROR(spec.String("image", false, &job.image));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringList("command", &job.command));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringMap("env", &job.env));
+  const json* roles = spec.RequiredObject("roles", &error);
+  if (roles == nullptr) return error;
+  for (const auto& [name, role_json] : roles->items()) {
+    const std::string where = spec.Path("roles") + "." + name;
+    if (!role_json.is_object()) {
+      return InvalidArgumentError("canonical spec: " + where + " must be an object");
+    }
+    Role role;
+    JOBSYNC_RETURN_IF_ERROR(ReadRole(role_json, where, &role));
+    job.roles.emplace(name, std::move(role));
+  }
+  const json* ray = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(spec.OptionalObject("ray", &ray));
+  if (ray != nullptr) {
+    RaySpec ray_spec;
+    JOBSYNC_RETURN_IF_ERROR(ReadRay(*ray, spec.Path("ray"), &ray_spec));
+    job.ray = std::move(ray_spec);
+  }
+  return job;
+}
+
+StatusOr<TrainingJob> TrainingJobFromCanonicalText(std::string_view text) {
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return InvalidArgumentError("canonical spec: not valid JSON");
+  return TrainingJobFromCanonical(parsed);
+}
+
+std::string SpecHash(const TrainingJob& job) {
+  const std::string text = CanonicalSpecText(job);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    std::abort();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(static_cast<size_t>(length) * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0xf]);
+  }
+  return hex;
+}
+
+}  // namespace jobsync

@@ -1,0 +1,297 @@
+#include "diff/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "diff/render.h"
+#include "plan_fixtures.h"
+
+namespace jobsync {
+namespace {
+
+using ::jobsync::testing::Desired;
+using ::jobsync::testing::FindStep;
+using ::jobsync::testing::K8sJob;
+using ::jobsync::testing::kInstance;
+using ::jobsync::testing::Live;
+using ::jobsync::testing::Options;
+using ::jobsync::testing::RayJob;
+using ::jobsync::testing::StepKeys;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TrainingJob DependsOn(TrainingJob job, std::vector<std::string> names) {
+  job.depends_on = std::move(names);
+  return job;
+}
+
+Plan MustPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
+              const PlanOptions& options = Options()) {
+  StatusOr<Plan> plan = BuildPlan(desired, live, options);
+  EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+  return plan.ok() ? *plan : Plan{};
+}
+
+// n owned live jobs named j0..j(n-1), none of them in Git.
+std::vector<LiveJob> OwnedLiveJobs(int n) {
+  std::vector<LiveJob> live;
+  for (int i = 0; i < n; ++i) live.push_back(Live(K8sJob("j" + std::to_string(i))));
+  return live;
+}
+
+// The desired set that keeps the first `kept` of OwnedLiveJobs.
+LoadResult Keeping(int kept) {
+  std::vector<TrainingJob> jobs;
+  for (int i = 0; i < kept; ++i) jobs.push_back(K8sJob("j" + std::to_string(i)));
+  return Desired(jobs);
+}
+
+TEST(PlannerOrderTest, CreatesDependenciesBeforeDependents) {
+  // Names sort against the dependency order: "alpha" depends on "beta" depends on "gamma".
+  const Plan plan = MustPlan(Desired({DependsOn(K8sJob("alpha"), {"beta"}),
+                                      DependsOn(K8sJob("beta"), {"gamma"}), K8sJob("gamma")}),
+                             {});
+  EXPECT_THAT(StepKeys(plan), ElementsAre("kubernetes/default/gamma", "kubernetes/default/beta",
+                                          "kubernetes/default/alpha"));
+}
+
+TEST(PlannerOrderTest, OrdersADiamondByDepthThenKey) {
+  // d depends on b and c, which depend on a; z depends on nothing.
+  const Plan plan =
+      MustPlan(Desired({DependsOn(K8sJob("d"), {"c", "b"}), DependsOn(K8sJob("c"), {"a"}),
+                        DependsOn(K8sJob("b"), {"a"}), K8sJob("a"), K8sJob("z")}),
+               {});
+  EXPECT_THAT(StepKeys(plan),
+              ElementsAre("kubernetes/default/a", "kubernetes/default/z", "kubernetes/default/b",
+                          "kubernetes/default/c", "kubernetes/default/d"));
+}
+
+TEST(PlannerOrderTest, DependsOnMatchesAnyBackendInTheSameNamespaceOnly) {
+  const Plan plan = MustPlan(
+      Desired({DependsOn(K8sJob("a", "ml"), {"prep"}), RayJob("prep", "ml"), K8sJob("prep", "x")}),
+      {});
+  EXPECT_THAT(StepKeys(plan), ElementsAre("kubernetes/x/prep", "ray/ml/prep", "kubernetes/ml/a"));
+}
+
+TEST(PlannerOrderTest, DeletesJobsOthersDependOnLast) {
+  // Live: c depends on b depends on a; all three leave Git, and "new" arrives.
+  const std::vector<LiveJob> live = {Live(K8sJob("a")), Live(DependsOn(K8sJob("b"), {"a"})),
+                                     Live(DependsOn(K8sJob("c"), {"b"}))};
+  const Plan plan = MustPlan(Desired({K8sJob("new")}), live, [] {
+    PlanOptions o = Options();
+    o.allow_mass_delete = true;
+    return o;
+  }());
+  EXPECT_THAT(StepKeys(plan), ElementsAre("kubernetes/default/new", "kubernetes/default/c",
+                                          "kubernetes/default/b", "kubernetes/default/a"));
+  EXPECT_EQ(plan.steps[3].action, Action::kDelete);
+}
+
+TEST(PlannerOrderTest, UpdatesFollowDependsOnToo) {
+  const TrainingJob prep = K8sJob("zprep");
+  const TrainingJob train = DependsOn(K8sJob("atrain"), {"zprep"});
+  TrainingJob prep_v2 = prep;
+  prep_v2.image = "trainer:v2";
+  TrainingJob train_v2 = train;
+  train_v2.image = "trainer:v2";
+  const Plan plan = MustPlan(Desired({prep_v2, train_v2}), {Live(prep), Live(train)});
+  EXPECT_THAT(StepKeys(plan), ElementsAre("kubernetes/default/zprep", "kubernetes/default/atrain"));
+  EXPECT_EQ(plan.steps[0].action, Action::kUpdate);
+  EXPECT_EQ(plan.steps[1].action, Action::kUpdate);
+}
+
+// The loader rejects cycles; the planner must still end, with every job in the plan.
+TEST(PlannerOrderTest, EndsOnADependencyCycle) {
+  const Plan plan =
+      MustPlan(Desired({DependsOn(K8sJob("a"), {"b"}), DependsOn(K8sJob("b"), {"a"}),
+                        DependsOn(K8sJob("c"), {"c"}), DependsOn(K8sJob("d"), {"a"}), K8sJob("e")}),
+               {});
+  // e is free; c depends only on itself (ignored); a, b and d are on or behind the cycle.
+  EXPECT_THAT(StepKeys(plan),
+              ElementsAre("kubernetes/default/c", "kubernetes/default/e", "kubernetes/default/a",
+                          "kubernetes/default/b", "kubernetes/default/d"));
+}
+
+TEST(PlannerOrderTest, SameInputsInAnyOrderGiveTheSameBytes) {
+  std::vector<TrainingJob> desired = {DependsOn(K8sJob("train", "ml"), {"prep"}),
+                                      K8sJob("prep", "ml"), RayJob("sweep", "ml"),
+                                      K8sJob("eval", "ml"), RayJob("tune", "rl")};
+  desired[3].image = "trainer:v2";
+  std::vector<LiveJob> live = {Live(K8sJob("eval", "ml")), Live(K8sJob("old", "ml")),
+                               Live(DependsOn(K8sJob("older", "ml"), {"old"})),
+                               Live(RayJob("tune", "rl"), LivePhase::kSucceeded),
+                               Live(K8sJob("foreign", "ml"), LivePhase::kRunning, "staging")};
+  live[3].replicas["worker"] = 4;
+  PlanOptions options = Options();
+  options.allow_mass_delete = true;
+  const Plan reference = MustPlan(Desired(desired), live, options);
+  const std::string reference_json = RenderJson(reference);
+  const std::string reference_text = RenderText(reference, false);
+  std::mt19937 random(20240601);
+  for (int round = 0; round < 50; ++round) {
+    std::shuffle(desired.begin(), desired.end(), random);
+    std::shuffle(live.begin(), live.end(), random);
+    LoadResult shuffled;
+    shuffled.jobs = desired;  // deliberately not in key order
+    const Plan plan = MustPlan(shuffled, live, options);
+    ASSERT_EQ(RenderJson(plan), reference_json);
+    ASSERT_EQ(RenderText(plan, false), reference_text);
+  }
+}
+
+TEST(PlannerSafetyTest, PrunesOnlyOwnedJobs) {
+  const Plan plan = MustPlan(
+      Keeping(0),
+      {Live(K8sJob("ours")), Live(K8sJob("theirs"), {}, "staging"), Live(K8sJob("manual"), {}, "")},
+      [] {
+        PlanOptions o = Options();
+        o.allow_mass_delete = true;
+        return o;
+      }());
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].key.ToString(), "kubernetes/default/ours");
+  EXPECT_EQ(plan.steps[0].action, Action::kDelete);
+}
+
+TEST(PlannerSafetyTest, PruneDisabledGloballyKeepsEveryJob) {
+  PlanOptions options = Options();
+  options.prune = false;
+  const Plan plan = MustPlan(Keeping(0), OwnedLiveJobs(4), options);
+  ASSERT_EQ(plan.steps.size(), 4u);
+  for (const PlanStep& step : plan.steps) {
+    EXPECT_EQ(step.action, Action::kNone);
+    EXPECT_EQ(step.reason, "prune disabled");
+    EXPECT_FALSE(step.error);
+    EXPECT_TRUE(step.changes.empty());
+  }
+  EXPECT_FALSE(plan.HasChanges());
+}
+
+TEST(PlannerSafetyTest, PruneAnnotationOnTheLiveObjectProtects) {
+  std::vector<LiveJob> live = OwnedLiveJobs(4);
+  live[3].prune_protected = true;
+  const Plan plan = MustPlan(Keeping(3), live);
+  const PlanStep* step = FindStep(plan, "kubernetes/default/j3");
+  ASSERT_NE(step, nullptr);
+  EXPECT_EQ(step->action, Action::kNone);
+  EXPECT_EQ(step->reason, R"(protected: jobsync.dev/prune: "false" on the live object)");
+  EXPECT_EQ(plan.Count(Action::kDelete), 0);
+}
+
+TEST(PlannerSafetyTest, PruneAnnotationInTheAppliedManifestProtects) {
+  std::vector<LiveJob> live = OwnedLiveJobs(4);
+  live[3].applied->annotations[kPruneAnnotation] = "false";
+  live[2].applied->annotations[kPruneAnnotation] = "true";
+  const Plan plan = MustPlan(Keeping(2), live);
+  EXPECT_EQ(FindStep(plan, "kubernetes/default/j3")->action, Action::kNone);
+  EXPECT_THAT(FindStep(plan, "kubernetes/default/j3")->reason,
+              HasSubstr("on its last applied manifest"));
+  EXPECT_EQ(FindStep(plan, "kubernetes/default/j2")->action, Action::kDelete);
+}
+
+TEST(PlannerSafetyTest, AllowsDeletingExactlyTheMaximumShare) {
+  const Plan plan = MustPlan(Keeping(2), OwnedLiveJobs(4));
+  EXPECT_EQ(plan.Count(Action::kDelete), 2);
+}
+
+TEST(PlannerSafetyTest, RefusesDeletingJustOverTheMaximumShare) {
+  StatusOr<Plan> plan = BuildPlan(Keeping(1), OwnedLiveJobs(4), Options());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(plan.status().message(), HasSubstr("delete 3 of the 4 live jobs owned by "
+                                                 "instance 'prod' (75%), more than the allowed "
+                                                 "50%"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("kubernetes/default/j1, kubernetes/default/j2"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("--allow-mass-delete"));
+}
+
+TEST(PlannerSafetyTest, RefusalRoundsTheShareToOneDecimal) {
+  StatusOr<Plan> plan = BuildPlan(Keeping(1), OwnedLiveJobs(3), Options());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("delete 2 of the 3 live jobs owned by instance "
+                                                 "'prod' (66.7%), more than the allowed 50%"));
+}
+
+TEST(PlannerSafetyTest, AllowMassDeleteLetsTheDeletesThrough) {
+  PlanOptions options = Options();
+  options.allow_mass_delete = true;
+  const Plan plan = MustPlan(Keeping(0), OwnedLiveJobs(4), options);
+  EXPECT_EQ(plan.Count(Action::kDelete), 4);
+}
+
+struct ShareCase {
+  double share;
+  int owned;
+  int kept;
+  bool allowed;
+
+  // Names the case in failure messages instead of dumping its bytes.
+  friend void PrintTo(const ShareCase& c, std::ostream* os) {
+    *os << c.owned - c.kept << " of " << c.owned << " at share " << c.share;
+  }
+};
+
+class MassDeleteShareTest : public ::testing::TestWithParam<ShareCase> {};
+
+TEST_P(MassDeleteShareTest, RefusesOnlyStrictlyAboveTheShare) {
+  const ShareCase& c = GetParam();
+  PlanOptions options = Options();
+  options.max_delete_share = c.share;
+  StatusOr<Plan> plan = BuildPlan(Keeping(c.kept), OwnedLiveJobs(c.owned), options);
+  EXPECT_EQ(plan.ok(), c.allowed) << plan.status().ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Thresholds, MassDeleteShareTest,
+    ::testing::Values(ShareCase{0.25, 4, 3, true}, ShareCase{0.25, 4, 2, false},
+                      ShareCase{0.0, 4, 3, false}, ShareCase{0.0, 4, 4, true},
+                      ShareCase{1.0, 4, 0, true}, ShareCase{0.29, 100, 71, true},
+                      ShareCase{0.29, 100, 70, false}, ShareCase{0.5, 1, 0, false},
+                      ShareCase{0.5, 3, 2, true}, ShareCase{0.5, 3, 1, false}));
+
+TEST(PlannerSafetyTest, ProtectedAndForeignJobsDoNotCountAsDeletes) {
+  std::vector<LiveJob> live = OwnedLiveJobs(4);
+  live[0].prune_protected = true;
+  live[1].prune_protected = true;
+  live.push_back(Live(K8sJob("foreign"), {}, "staging"));
+  // Two deletes of four owned jobs: at the share, so allowed.
+  const Plan plan = MustPlan(Keeping(0), live);
+  EXPECT_EQ(plan.Count(Action::kDelete), 2);
+  EXPECT_EQ(plan.Count(Action::kNone), 2);
+}
+
+TEST(PlannerSafetyTest, RejectsBadOptions) {
+  PlanOptions no_instance = Options();
+  no_instance.instance.clear();
+  EXPECT_EQ(BuildPlan(Keeping(0), {}, no_instance).status().code(), StatusCode::kInvalidArgument);
+  for (double share : {-0.1, 1.5, std::nan("")}) {
+    PlanOptions options = Options();
+    options.max_delete_share = share;
+    EXPECT_EQ(BuildPlan(Keeping(0), {}, options).status().code(), StatusCode::kInvalidArgument)
+        << share;
+  }
+}
+
+TEST(PlanTest, CountsAndChangesSummariseTheSteps) {
+  TrainingJob scaled = K8sJob("s");
+  scaled.roles["worker"].replicas = 5;
+  LoadResult desired = Desired({K8sJob("c"), scaled, K8sJob("same")});
+  desired.invalid_jobs = {K8sJob("bad").key()};
+  const Plan plan = MustPlan(desired, {Live(K8sJob("s")), Live(K8sJob("same"))});
+  EXPECT_EQ(plan.Count(Action::kCreate), 1);
+  EXPECT_EQ(plan.Count(Action::kScale), 1);
+  EXPECT_EQ(plan.Count(Action::kNone), 2);
+  EXPECT_EQ(plan.ErrorCount(), 1);
+  EXPECT_TRUE(plan.HasChanges());
+  EXPECT_FALSE(MustPlan(Desired({K8sJob("same")}), {Live(K8sJob("same"))}).HasChanges());
+}
+
+}  // namespace
+}  // namespace jobsync
