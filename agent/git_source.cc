@@ -498,6 +498,7 @@ HelperOutcome HelperFetch(const std::string& url, const RefSpec& ref, const std:
 
   // 2. Download over the open connection and move the cache's refs.
   std::vector<char*> specs;
+  specs.reserve(refspecs.size());
   for (std::string& s : refspecs) specs.push_back(s.data());
   git_strarray array = {specs.data(), specs.size()};
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;

@@ -1,5 +1,6 @@
 #include "agent/history.h"
 
+#include <cstdint>
 #include <ctime>
 #include <iomanip>
 #include <map>
@@ -87,7 +88,7 @@ std::string Pad2(int value) { return (value < 10 ? "0" : "") + std::to_string(va
 
 // The author's local time as a broken-down UTC time shifted by the offset.
 std::tm LocalTime(const CommitInfo& commit) {
-  std::time_t shifted = static_cast<std::time_t>(commit.time + commit.offset_minutes * 60);
+  std::time_t shifted = static_cast<std::time_t>(commit.time + int64_t{commit.offset_minutes} * 60);
   std::tm tm{};
   gmtime_r(&shifted, &tm);
   return tm;

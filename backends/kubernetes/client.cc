@@ -135,7 +135,7 @@ Status StatusFromHttp(int status, std::string_view body, const std::string& what
 
 KubernetesClient::KubernetesClient(std::unique_ptr<HttpClient> http,
                                    KubernetesClientOptions options)
-    : http_(std::move(http)), options_(std::move(options)), random_(std::random_device{}()) {}
+    : http_(std::move(http)), options_(options), random_(std::random_device{}()) {}
 
 void KubernetesClient::Acquire() {
   std::unique_lock<std::mutex> lock(mutex_);

@@ -128,6 +128,7 @@ bool HasCondition(const json& object, const char* type) {
 
 LivePhase GroupPhase(const std::vector<const json*>& jobs) {
   std::vector<LivePhase> phases;
+  phases.reserve(jobs.size());
   for (const json* job : jobs) phases.push_back(JobObjectPhase(*job));
   auto any = [&](LivePhase phase) {
     return std::find(phases.begin(), phases.end(), phase) != phases.end();
@@ -304,6 +305,7 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
                          std::chrono::system_clock::time_point now,
                          std::chrono::seconds pending_grace) {
   std::vector<const json*> jobs;
+  jobs.reserve(job_objects.size());
   for (const json& object : job_objects) jobs.push_back(&object);
   if (jobs.empty()) return Health::kMissing;
   switch (GroupPhase(jobs)) {

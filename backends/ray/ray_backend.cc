@@ -21,7 +21,7 @@ constexpr std::size_t kMaxExcerpt = 300;
 // What Redact puts in place of the token.
 constexpr std::string_view kRedacted = "<redacted>";
 
-std::string Trim(std::string text) {
+std::string Trim(const std::string& text) {
   const char* space = " \t\r\n";
   std::size_t begin = text.find_first_not_of(space);
   if (begin == std::string::npos) return "";

@@ -59,7 +59,7 @@ inline constexpr const char* kRayNamespaceKey = "jobsync.dev/namespace";
 // Metadata key set to "true" on a suspend marker (see the header comment).
 inline constexpr const char* kRaySuspendedKey = "jobsync.dev/suspended";
 // Largest metadata, as compact JSON, jobsync submits (see the header comment).
-inline constexpr std::size_t kMaxRayMetadataBytes = 64 * 1024;
+inline constexpr std::size_t kMaxRayMetadataBytes = std::size_t{64} * 1024;
 // Environment variables jobsync adds to every submission's runtime_env.env_vars.
 inline constexpr const char* kRayEnvJob = "JOBSYNC_JOB";
 inline constexpr const char* kRayEnvNamespace = "JOBSYNC_NAMESPACE";
