@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Crash recovery against the real cluster: the kube-apiserver is killed (SIGKILL) in the middle of
+# a `jobsync apply` of 40 jobs and restarted; the next apply completes the sync, and nothing is
+# created twice. Usage: restart_test.sh JOBSYNC_BINARY SOURCE_DIR   (needs `scripts/cluster up`)
+set -uo pipefail
+jobsync=$1
+src=$2
+cluster=$src/scripts/cluster
+eval "$("$cluster" env)" || { echo "FAIL: run: scripts/cluster up"; exit 1; }
+kubectl version --request-timeout=5s >/dev/null 2>&1 || {
+  echo "FAIL: kube-apiserver unreachable; run: scripts/cluster up && eval \"\$(scripts/cluster env)\""
+  echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then
+    passed=$((passed + 1)); echo "ok   $1"
+  else
+    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
+  fi
+}
+
+run=$$
+ns="t$run-restart"
+instance="restart-test-$run"
+work=$(mktemp -d)
+trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1; rm -rf "$work"' EXIT
+jobs=40
+mkdir -p "$work/repo"
+for i in $(seq -w 1 $jobs); do
+  cat > "$work/repo/job-$i.yaml" <<YAML
+apiVersion: jobsync.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: job-$i, namespace: $ns}
+spec:
+  backend: kubernetes
+  image: trainer:v1
+  roles:
+    worker: {replicas: 2}
+    ps: {replicas: 1}
+YAML
+done
+git -C "$work/repo" init -q -b main && git -C "$work/repo" add -A &&
+  git -C "$work/repo" -c user.name=Ada -c user.email=ada@example.com commit -qm "40 jobs"
+args=(--repo "$work/repo" --cache-dir "$work/cache" --instance "$instance")
+
+# Apply in the background; kill the apiserver as soon as some Jobs exist.
+"$jobsync" apply "${args[@]}" >"$work/first.log" 2>&1 &
+apply_pid=$!
+for _ in $(seq 1 200); do
+  count=$(kubectl get jobs -n "$ns" -o name 2>/dev/null | wc -l)
+  [ "$count" -ge 6 ] && break
+  sleep 0.05
+done
+apiserver_pid=$("$cluster" status | awk '$1 == "kube-apiserver" {print $4}')
+kill -9 "$apiserver_pid"
+echo "killed kube-apiserver (pid $apiserver_pid) with $count Jobs created"
+check "apiserver killed mid-apply (some, not all, Jobs created)" yes \
+  "$([ "$count" -ge 1 ] && [ "$count" -lt $((jobs * 2)) ] && echo yes || echo "no: $count")"
+timeout 300 tail --pid="$apply_pid" -f /dev/null
+wait "$apply_pid"
+code=$?
+check "the interrupted apply reports failure" yes "$([ "$code" -ne 0 ] && echo yes || echo "no: exit $code")"
+
+"$cluster" up >/dev/null
+eval "$("$cluster" env)"
+out=$("$jobsync" apply "${args[@]}" 2>&1)
+code=$?
+check "the next apply completes" 0 "$code"
+[ "$code" -eq 0 ] || printf '%s\n' "$out" | tail -20
+check "every role has exactly one Job" $((jobs * 2)) "$(kubectl get jobs -n "$ns" -o name | wc -l)"
+check "no Job name twice" 0 "$(kubectl get jobs -n "$ns" -o name | sort | uniq -d | wc -l)"
+check "one Service per job" "$jobs" "$(kubectl get services -n "$ns" -o name | wc -l)"
+out=$("$jobsync" apply "${args[@]}" 2>&1)
+check "a third apply changes nothing" \
+  "Plan: 0 to create, 0 to scale, 0 to update, 0 to delete, $jobs unchanged, 0 errors." \
+  "$(printf '%s\n' "$out" | grep '^Plan:')"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
