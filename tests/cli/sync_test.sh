@@ -111,6 +111,25 @@ check "second apply changes nothing" \
   "Plan: 0 to create, 0 to scale, 0 to update, 0 to delete, 7 unchanged, 0 errors." \
   "$(printf '%s\n' "$out" | grep '^Plan:')"
 
+# An unreachable Ray dashboard holds back the Ray jobs only; Kubernetes jobs proceed, and
+# nothing on Ray is deleted (at B the Ray jobs are gone from Git).
+steps_of() {  # the given jobs' "name=action:error" from a JSON plan on stdin
+  python3 -c "
+import json, sys
+steps = {s['job'].split('/')[2]: s for s in json.load(sys.stdin)['steps']}
+print(' '.join(n + '=' + (steps[n]['action'] + ':' + str(steps[n].get('error', False)) if n in steps else 'absent')
+               for n in sys.argv[1:]))" "$@"
+}
+json=$(RAY_ADDRESS=http://127.0.0.1:9 "$jobsync" plan "${repo[@]}" --rev "$rev_a" -o json 2>/dev/null); code=$?
+check "plan with Ray unreachable: exit 2" 2 "$code"
+check "Ray jobs are held back as errors, Kubernetes jobs planned" \
+  "resnet50=none:False lr-sweep=none:True ppo-cartpole=none:True" \
+  "$(printf '%s' "$json" | steps_of resnet50 lr-sweep ppo-cartpole)"
+json=$(RAY_ADDRESS=http://127.0.0.1:9 "$jobsync" plan "${repo[@]}" --rev "$rev_b" --prune -o json 2>/dev/null); code=$?
+check "pruning plan with Ray unreachable: exit 1 (Kubernetes changes only)" 1 "$code"
+check "no Ray deletes while Ray cannot be read" "resnet50=scale:False lr-sweep=absent ppo-cartpole=absent" \
+  "$(printf '%s' "$json" | steps_of resnet50 lr-sweep ppo-cartpole)"
+
 # The live plan at B, then apply it.
 "$jobsync" plan "${repo[@]}" --rev "$rev_b" --prune >/dev/null 2>&1
 check "live plan with changes: exit 1" 1 $?
