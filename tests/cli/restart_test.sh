@@ -6,20 +6,8 @@ set -uo pipefail
 jobsync=$1
 src=$2
 cluster=$src/scripts/cluster
-eval "$("$cluster" env)" || { echo "FAIL: run: scripts/cluster up"; exit 1; }
-kubectl version --request-timeout=5s >/dev/null 2>&1 || {
-  echo "FAIL: kube-apiserver unreachable; run: scripts/cluster up && eval \"\$(scripts/cluster env)\""
-  echo "0 passed, 1 failed"; exit 1; }
-
-passed=0
-failed=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1)); echo "ok   $1"
-  else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
-  fi
-}
+source "$(dirname "$0")/testlib.sh"
+require_cluster "$src"
 
 run=$$
 ns="t$run-restart"
@@ -77,5 +65,4 @@ check "a third apply changes nothing" \
   "Plan: 0 to create, 0 to scale, 0 to update, 0 to delete, $jobs unchanged, 0 errors." \
   "$(printf '%s\n' "$out" | grep '^Plan:')"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,33 +6,8 @@
 set -uo pipefail
 jobsync=$1
 src=$2
-eval "$("$src/scripts/cluster" env)" || { echo "FAIL: run: scripts/cluster up"; exit 1; }
-kubectl version --request-timeout=5s >/dev/null 2>&1 || {
-  echo "FAIL: kube-apiserver unreachable; run: scripts/cluster up && eval \"\$(scripts/cluster env)\""
-  echo "0 passed, 1 failed"; exit 1; }
-curl -sf "$RAY_ADDRESS/api/version" >/dev/null || {
-  echo "FAIL: Ray dashboard unreachable at $RAY_ADDRESS; run: scripts/cluster up"
-  echo "0 passed, 1 failed"; exit 1; }
-
-passed=0
-failed=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1)); echo "ok   $1"
-  else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
-  fi
-}
-wait_for() {  # wait_for NAME EXPECTED COMMAND...: polls COMMAND's output for up to 60 s
-  local name=$1 expected=$2 actual=""
-  shift 2
-  for _ in $(seq 1 60); do
-    actual=$("$@" 2>/dev/null)
-    [ "$actual" == "$expected" ] && break
-    sleep 1
-  done
-  check "$name" "$expected" "$actual"
-}
+source "$(dirname "$0")/testlib.sh"
+require_cluster "$src" ray
 
 run=$$
 instance="cli-test-$run"
@@ -158,5 +133,4 @@ check "mass delete allowed: exit 0" 0 $?
 wait_for "all Jobs of the instance gone" 0 \
   bash -c "kubectl get jobs -A -l jobsync.dev/instance=$instance -o name | wc -l"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

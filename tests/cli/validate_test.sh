@@ -4,16 +4,7 @@
 set -uo pipefail
 jobsync=$1
 src=$2
-passed=0
-failed=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
-  fi
-}
+source "$(dirname "$0")/testlib.sh"
 
 out=$("$jobsync" validate "$src/examples/repo" 2>&1); code=$?
 check "examples/repo is valid" 0 "$code"
@@ -44,5 +35,4 @@ for command in $(printf '%s\n' "$help" | awk '/^Subcommands:/{on=1; next} on && 
   check "$command --help exits 0" 0 "$?"
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

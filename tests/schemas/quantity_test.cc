@@ -1,5 +1,7 @@
 #include "schemas/quantity.h"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace jobsync {
@@ -25,7 +27,10 @@ INSTANTIATE_TEST_SUITE_P(Spellings, QuantityEqualTest,
                                            EqualCase{"0.5", "500m"}, EqualCase{"1k", "1000"},
                                            EqualCase{"1e3", "1k"}, EqualCase{"+2", "2"},
                                            EqualCase{"1Ki", "1024"}, EqualCase{"1.5Gi", "1536Mi"},
-                                           EqualCase{"100n", "1m"}, EqualCase{".5", "0.5"}));
+                                           EqualCase{"100n", "1m"}, EqualCase{".5", "0.5"}),
+                         [](const ::testing::TestParamInfo<EqualCase>& info) {
+                           return "Case" + std::to_string(info.index);
+                         });
 
 TEST(QuantityTest, MilliValues) {
   EXPECT_EQ(Quantity::Parse("250m")->milli(), 250);

@@ -1,0 +1,46 @@
+# Shared by the command-line tests: assertions that count, and the check that the local cluster
+# answers. Source it; then call `finish` last. Prints one line per check and, at the end,
+# "N passed, M failed".
+
+passed=0
+failed=0
+
+# check NAME EXPECTED ACTUAL
+check() {
+  if [ "$2" == "$3" ]; then
+    passed=$((passed + 1)); echo "ok   $1"
+  else
+    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
+  fi
+}
+
+# wait_for NAME EXPECTED COMMAND...: polls COMMAND's output once a second for up to 60 s.
+wait_for() {
+  local name=$1 expected=$2 actual=""
+  shift 2
+  for _ in $(seq 1 60); do
+    actual=$("$@" 2>/dev/null)
+    [ "$actual" == "$expected" ] && break
+    sleep 1
+  done
+  check "$name" "$expected" "$actual"
+}
+
+# require_cluster SOURCE_DIR [ray]: exports the local cluster's environment and fails the test,
+# saying how to start it, when the kube-apiserver (or, with "ray", the Ray dashboard) is down.
+require_cluster() {
+  local how="run: scripts/cluster up && eval \"\$(scripts/cluster env)\""
+  eval "$("$1/scripts/cluster" env)" || { echo "FAIL: no local cluster; $how"; echo "0 passed, 1 failed"; exit 1; }
+  kubectl version --request-timeout=5s >/dev/null 2>&1 ||
+    { echo "FAIL: kube-apiserver unreachable; $how"; echo "0 passed, 1 failed"; exit 1; }
+  if [ "${2:-}" == ray ]; then
+    curl -sf "$RAY_ADDRESS/api/version" >/dev/null ||
+      { echo "FAIL: Ray dashboard unreachable at $RAY_ADDRESS; $how"; echo "0 passed, 1 failed"; exit 1; }
+  fi
+}
+
+# finish: prints the totals; the test's exit status is whether nothing failed.
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
