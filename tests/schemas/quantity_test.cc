@@ -28,8 +28,8 @@ INSTANTIATE_TEST_SUITE_P(Spellings, QuantityEqualTest,
                                            EqualCase{"1e3", "1k"}, EqualCase{"+2", "2"},
                                            EqualCase{"1Ki", "1024"}, EqualCase{"1.5Gi", "1536Mi"},
                                            EqualCase{"100n", "1m"}, EqualCase{".5", "0.5"}),
-                         [](const ::testing::TestParamInfo<EqualCase>& info) {
-                           return "Case" + std::to_string(info.index);
+                         [](const ::testing::TestParamInfo<EqualCase>& case_info) {
+                           return "Case" + std::to_string(case_info.index);
                          });
 
 TEST(QuantityTest, MilliValues) {
