@@ -102,6 +102,10 @@ ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
     if (target != nullptr && !outcome.skipped) {
       StatusOr<Health> health = target->GetHealth(step.key);
       if (health.ok()) outcome.health = *health;
+      // A suspended manifest with nothing live is exactly what Git asks for.
+      if (outcome.health == Health::kMissing && step.desired && step.desired->suspend) {
+        outcome.health = Health::kSuspended;
+      }
     }
     if (options_.on_step) options_.on_step(outcome);
     report.outcomes.push_back(std::move(outcome));

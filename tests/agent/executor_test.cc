@@ -159,5 +159,16 @@ TEST_F(ExecutorTest, StepsWithErrorsAreNeverApplied) {
   EXPECT_EQ(report.outcomes[0].status.message(), "invalid manifest");
 }
 
+TEST_F(ExecutorTest, SuspendedJobWithNothingLiveIsReportedSuspended) {
+  PlanStep step = Step(Action::kNone, "paused");
+  step.desired->suspend = true;
+  PlanStep gone = Step(Action::kDelete, "gone");
+  Plan plan;
+  plan.steps = {step, gone};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_EQ(report.outcomes[0].health, Health::kSuspended);
+  EXPECT_EQ(report.outcomes[1].health, Health::kMissing);
+}
+
 }  // namespace
 }  // namespace jobsync
