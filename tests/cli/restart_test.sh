@@ -60,6 +60,14 @@ check "the next apply completes" 0 "$code"
 check "every role has exactly one Job" $((jobs * 2)) "$(kubectl get jobs -n "$ns" -o name | wc -l)"
 check "no Job name twice" 0 "$(kubectl get jobs -n "$ns" -o name | sort | uniq -d | wc -l)"
 check "one Service per job" "$jobs" "$(kubectl get services -n "$ns" -o name | wc -l)"
+# Pods run again once the scheduler and controllers have found the new apiserver (their
+# reconnect backoff can take a minute); waiting here also hands a settled cluster to the next test.
+running_pods() { kubectl get pods -n "$ns" --field-selector=status.phase=Running -o name | wc -l; }
+for _ in $(seq 1 240); do
+  [ "$(running_pods)" -eq $((jobs * 3)) ] && break
+  sleep 1
+done
+check "every pod runs after the restart" $((jobs * 3)) "$(running_pods)"
 out=$("$jobsync" apply "${args[@]}" 2>&1)
 check "a third apply changes nothing" \
   "Plan: 0 to create, 0 to scale, 0 to update, 0 to delete, $jobs unchanged, 0 errors." \
