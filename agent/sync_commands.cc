@@ -149,6 +149,10 @@ Clusters ConnectClusters(const ClusterFlags& flags) {
   return clusters;
 }
 
+PlanOptions ToPlanOptions(const ClusterFlags& flags) {
+  return {flags.instance, flags.prune, flags.max_delete_share, flags.allow_mass_delete};
+}
+
 // Plans `desired` against readable clusters; the jobs of unreadable ones become error steps.
 StatusOr<Plan> PlanAgainstClusters(LoadResult desired, const Clusters& clusters,
                                    const ClusterFlags& flags) {
@@ -168,8 +172,7 @@ StatusOr<Plan> PlanAgainstClusters(LoadResult desired, const Clusters& clusters,
     held_back.push_back(std::move(step));
   }
   desired.jobs = std::move(plannable);
-  PlanOptions options{flags.instance, flags.prune, flags.max_delete_share, flags.allow_mass_delete};
-  StatusOr<Plan> plan = BuildPlan(desired, clusters.live, options);
+  StatusOr<Plan> plan = BuildPlan(desired, clusters.live, ToPlanOptions(flags));
   if (!plan.ok()) return plan;
   for (PlanStep& step : held_back) plan->steps.push_back(std::move(step));
   return plan;
@@ -255,9 +258,8 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
     StatusOr<Snapshot> after = LoadRevision(plan_git_, to_, validator);
     if (!after.ok()) return fail(after.status());
     PrintDiagnostics(after->manifests, err);
-    PlanOptions options{plan_cluster_.instance, plan_cluster_.prune, plan_cluster_.max_delete_share,
-                        plan_cluster_.allow_mass_delete};
-    plan = BuildPlan(after->manifests, LiveFromSnapshot(*before, plan_cluster_.instance), options);
+    plan = BuildPlan(after->manifests, LiveFromSnapshot(*before, plan_cluster_.instance),
+                     ToPlanOptions(plan_cluster_));
   } else {
     StatusOr<Snapshot> snapshot = LoadRevision(plan_git_, "", validator);
     if (!snapshot.ok()) return fail(snapshot.status());
