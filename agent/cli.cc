@@ -12,6 +12,7 @@
 #include "agent/git_flags.h"
 #include "agent/git_source.h"
 #include "agent/history.h"
+#include "agent/run_command.h"
 #include "agent/sync_commands.h"
 #include "schemas/loader.h"
 #include "schemas/schema_validator.h"
@@ -116,6 +117,8 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
 
   SyncCommands sync;
   sync.Register(app);
+  RunCommands agent;
+  agent.Register(app);
 
   try {
     app.parse(argc, argv);
@@ -137,6 +140,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     return RunHistory(history_git, history_job, history_output, history_max_commits, out, err);
   }
   if (std::optional<int> code = sync.RunParsed(out, err)) return *code;
+  if (std::optional<int> code = agent.RunParsed(out, err)) return *code;
   return kExitError;
 }
 

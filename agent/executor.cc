@@ -66,6 +66,7 @@ Status Executor::WaitForDependencies(const TrainingJob& job, const Plan& plan,
               std::to_string(options_.dependency_timeout.count() / 1000) + "s (health: " +
               (health.ok() ? HealthName(*health) : health.status().message()) + ")");
         }
+        if (options_.interrupted) JOBSYNC_RETURN_IF_ERROR(options_.interrupted());
         options_.sleep(options_.poll_interval);
         waited += options_.poll_interval;
       }
@@ -76,9 +77,20 @@ Status Executor::WaitForDependencies(const TrainingJob& job, const Plan& plan,
 
 ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
   ApplyReport report;
+  Status interruption;
   for (const PlanStep& step : plan.steps) {
     StepOutcome outcome;
     outcome.step = step;
+    if (interruption.ok() && options_.interrupted && step.action != Action::kNone) {
+      interruption = options_.interrupted();
+    }
+    if (!interruption.ok()) {
+      outcome.status = interruption;
+      outcome.skipped = true;
+      if (options_.on_step) options_.on_step(outcome);
+      report.outcomes.push_back(std::move(outcome));
+      continue;
+    }
     auto backend = backends_.find(step.key.backend);
     Backend* target = backend == backends_.end() ? nullptr : backend->second;
     if (step.error) {
@@ -96,10 +108,15 @@ ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
           outcome.status = ready;
           outcome.skipped = true;
         }
+        if (options_.interrupted && !ready.ok()) {
+          Status now = options_.interrupted();
+          if (!now.ok()) interruption = outcome.status = now;
+        }
       }
       if (!outcome.skipped) outcome.status = target->Apply(step, context);
     }
-    if (target != nullptr && !outcome.skipped) {
+    bool read_health = step.action != Action::kNone || options_.health_of_unchanged;
+    if (target != nullptr && !outcome.skipped && read_health) {
       StatusOr<Health> health = target->GetHealth(step.key);
       if (health.ok()) outcome.health = *health;
       // A suspended manifest with nothing live is exactly what Git asks for.

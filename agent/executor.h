@@ -51,6 +51,13 @@ struct ExecutorOptions {
   std::function<void(std::chrono::milliseconds)> sleep;
   // Called after each step with its outcome (for progress output and logs); may be empty.
   std::function<void(const StepOutcome&)> on_step;
+  // False: kNone steps are not asked for their health (the caller has it from the watch
+  // cache); their outcome's health stays empty. Dependencies are still polled.
+  bool health_of_unchanged = true;
+  // Asked before each step and between dependency polls; when it returns a non-ok Status the
+  // execution stops there and every step not yet run is reported skipped with that Status (a
+  // newer commit superseded this one, or the agent is shutting down). May be empty.
+  std::function<Status()> interrupted;
 };
 
 // Executes plans. Holds non-owning pointers to the backends, which must outlive it. Not

@@ -6,13 +6,13 @@
 
 namespace jobsync {
 
-void AddGitFlags(CLI::App& command, GitFlags& flags) {
+void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
   constexpr const char* kGroup = "Git source";
   command
       .add_option("--repo", flags.repo,
                   "Repository holding the manifests: a local path, or a file://, git://, "
                   "https://, ssh:// or scp-like (git@host:org/repo) URL")
-      ->required()
+      ->required(repo_required)
       ->group(kGroup);
   CLI::Option* branch =
       command

@@ -31,11 +31,12 @@ struct GitFlags {
   double timeout_seconds = 60;
 };
 
-// Registers --repo (required), --branch/--tag/--rev (mutually exclusive), --path, --cache-dir,
+// Registers --repo, --branch/--tag/--rev (mutually exclusive), --path, --cache-dir,
 // --ssh-key, --known-hosts, --insecure-ignore-host-key, --token-file/--token-env (mutually
 // exclusive), --ca-file and --git-timeout on `command`, in a "Git source" group. Parsed values
 // are stored in `flags`, which must outlive the parse.
-void AddGitFlags(CLI::App& command, GitFlags& flags);
+// `repo_required` false leaves --repo optional (the agent may read it from its config file).
+void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required = true);
 
 // The GitSource options the flags describe; NewGitSource checks them.
 GitSourceOptions ToGitSourceOptions(const GitFlags& flags);

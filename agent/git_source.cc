@@ -590,8 +590,17 @@ StatusOr<ChildOutput> RunChild(const std::string& binary, const std::string& inp
   std::string arg0 = binary;
   std::string arg1 = kGitHelperCommand;
   char* argv[] = {arg0.data(), arg1.data(), nullptr};
+  // The agent blocks SIGTERM and SIGINT in its threads to take them with sigwait; the helper
+  // starts with an empty mask so that it can be stopped like any process.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t empty;
+  sigemptyset(&empty);
+  posix_spawnattr_setsigmask(&attributes, &empty);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv, environ);
+  int rc = posix_spawn(&pid, binary.c_str(), &actions, &attributes, argv, environ);
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   close(in_pipe[0]);
   close(out_pipe[1]);

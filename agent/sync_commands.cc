@@ -9,12 +9,11 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/clusters.h"
 #include "agent/executor.h"
 #include "agent/git_source.h"
 #include "backends/backend.h"
-#include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
-#include "backends/ray/ray_backend.h"
 #include "diff/plan.h"
 #include "diff/render.h"
 #include "schemas/loader.h"
@@ -22,48 +21,6 @@
 
 namespace jobsync {
 namespace {
-
-void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
-  const char* group = "Clusters";
-  command
-      .add_option("--kubeconfig", flags.kubeconfig,
-                  "Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the "
-                  "in-cluster service account)")
-      ->group(group);
-  command.add_option("--context", flags.context, "Kubeconfig context (default: current-context)")
-      ->group(group);
-  command
-      .add_option("--ray-address", flags.ray_address,
-                  "Ray dashboard URL, http(s)://host:port (default: $RAY_ADDRESS)")
-      ->group(group);
-  command
-      .add_option("--ray-token-file", flags.ray_token_file,
-                  "File holding a bearer token for a Ray dashboard behind an authenticating "
-                  "proxy (default: $JOBSYNC_RAY_TOKEN_FILE)")
-      ->group(group);
-  command
-      .add_option("--instance", flags.instance,
-                  "This agent's name: the jobsync.dev/instance label on what it creates. Only "
-                  "jobs with this label are changed or pruned")
-      ->capture_default_str()
-      ->group(group);
-  const char* safety = "Safety";
-  command
-      .add_flag("--prune", flags.prune,
-                "Delete live jobs of this instance whose manifests are gone from Git (off by "
-                "default; a job annotated jobsync.dev/prune: \"false\" is never pruned)")
-      ->group(safety);
-  command
-      .add_flag("--allow-mass-delete", flags.allow_mass_delete,
-                "Allow a plan that deletes more than --max-delete-share of the owned jobs")
-      ->group(safety);
-  command
-      .add_option("--max-delete-share", flags.max_delete_share,
-                  "Largest share of this instance's live jobs one plan may delete, 0..1")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0))
-      ->group(safety);
-}
 
 // Reads the manifests of `rev` (or of what the Git flags pin, when `rev` is empty).
 StatusOr<Snapshot> LoadRevision(GitFlags flags, const std::string& rev,
@@ -98,84 +55,6 @@ std::vector<LiveJob> LiveFromSnapshot(const Snapshot& snapshot, const std::strin
     live.push_back(std::move(entry));
   }
   return live;
-}
-
-// The live clusters: the backends that could be read, their jobs, and why others could not.
-struct Clusters {
-  std::unique_ptr<Backend> kubernetes;
-  std::unique_ptr<Backend> ray;
-  std::map<BackendKind, Backend*> readable;
-  std::map<BackendKind, Status> unavailable;
-  std::vector<LiveJob> live;
-};
-
-Clusters ConnectClusters(const ClusterFlags& flags) {
-  Clusters clusters;
-  KubernetesBackendOptions kube_options;
-  auto kube = KubernetesBackend::FromKubeconfig({flags.kubeconfig, flags.context},
-                                                KubeconfigEnvironment::FromProcess(), kube_options);
-  if (kube.ok()) {
-    clusters.kubernetes = std::move(*kube);
-  } else {
-    clusters.unavailable[BackendKind::kKubernetes] = kube.status();
-  }
-  RayBackendOptions ray_options;
-  ray_options.instance = flags.instance;
-  Status target =
-      ResolveRayTarget({flags.ray_address, flags.ray_token_file}, ProcessEnvironment, &ray_options);
-  if (target.ok() && ray_options.address.empty()) {
-    target = FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
-  }
-  if (target.ok()) {
-    auto ray = RayBackend::Create(ray_options);
-    if (ray.ok()) {
-      clusters.ray = std::move(*ray);
-    } else {
-      target = ray.status();
-    }
-  }
-  if (!target.ok()) clusters.unavailable[BackendKind::kRay] = target;
-
-  for (Backend* backend : {clusters.kubernetes.get(), clusters.ray.get()}) {
-    if (backend == nullptr) continue;
-    StatusOr<std::vector<LiveJob>> jobs = backend->ListJobs();
-    if (!jobs.ok()) {
-      clusters.unavailable[backend->kind()] = jobs.status();
-      continue;
-    }
-    clusters.readable[backend->kind()] = backend;
-    for (LiveJob& job : *jobs) clusters.live.push_back(std::move(job));
-  }
-  return clusters;
-}
-
-PlanOptions ToPlanOptions(const ClusterFlags& flags) {
-  return {flags.instance, flags.prune, flags.max_delete_share, flags.allow_mass_delete};
-}
-
-// Plans `desired` against readable clusters; the jobs of unreadable ones become error steps.
-StatusOr<Plan> PlanAgainstClusters(LoadResult desired, const Clusters& clusters,
-                                   const ClusterFlags& flags) {
-  std::vector<PlanStep> held_back;
-  std::vector<TrainingJob> plannable;
-  for (TrainingJob& job : desired.jobs) {
-    auto down = clusters.unavailable.find(job.backend);
-    if (down == clusters.unavailable.end()) {
-      plannable.push_back(std::move(job));
-      continue;
-    }
-    PlanStep step;
-    step.key = job.key();
-    step.error = true;
-    step.reason = std::string(BackendName(job.backend)) + " unavailable: " + down->second.message();
-    step.desired = std::move(job);
-    held_back.push_back(std::move(step));
-  }
-  desired.jobs = std::move(plannable);
-  StatusOr<Plan> plan = BuildPlan(desired, clusters.live, ToPlanOptions(flags));
-  if (!plan.ok()) return plan;
-  for (PlanStep& step : held_back) plan->steps.push_back(std::move(step));
-  return plan;
 }
 
 bool UseColour(const std::string& mode, const std::ostream& out) {
@@ -265,7 +144,7 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
     if (!snapshot.ok()) return fail(snapshot.status());
     PrintDiagnostics(snapshot->manifests, err);
     Clusters clusters = ConnectClusters(plan_cluster_);
-    plan = PlanAgainstClusters(snapshot->manifests, clusters, plan_cluster_);
+    plan = PlanAgainstLive(snapshot->manifests, ReadLive(clusters), ToPlanOptions(plan_cluster_));
   }
   if (!plan.ok()) return fail(plan.status());
   if (output_ == "json") {
@@ -291,10 +170,11 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
       << "\n";
   PrintDiagnostics(snapshot->manifests, err);
   Clusters clusters = ConnectClusters(apply_cluster_);
-  for (const auto& [kind, status] : clusters.unavailable) {
+  LiveState live = ReadLive(clusters);
+  for (const auto& [kind, status] : live.unavailable) {
     err << "note: " << BackendName(kind) << ": " << status.message() << "\n";
   }
-  StatusOr<Plan> plan = PlanAgainstClusters(snapshot->manifests, clusters, apply_cluster_);
+  StatusOr<Plan> plan = PlanAgainstLive(snapshot->manifests, live, ToPlanOptions(apply_cluster_));
   if (!plan.ok()) return fail(plan.status());
   out << RenderText(*plan, UseColour("auto", out));
   if (dry_run_) return plan->ErrorCount() > 0 ? kExitError : kExitOk;
@@ -307,7 +187,7 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     if (!outcome.status.ok()) out << ": " << outcome.status.message();
     out << "\n" << std::flush;
   };
-  Executor executor(clusters.readable, options);
+  Executor executor(live.readable, options);
   ApplyReport report = executor.Execute(*plan, {apply_cluster_.instance, commit.id});
 
   out << "\nJOB\tACTION\tRESULT\tHEALTH\n";

@@ -6,10 +6,7 @@
 //   jobsync apply --repo R [--path P] [--rev REV] [--prune] [--dry-run]   one sync.
 //   jobsync render [--instance NAME] PATH...                the Kubernetes objects, as YAML.
 //
-// A backend that is configured but cannot be read (its ListJobs fails) holds back every job of
-// its kind as an error and deletes nothing there; the other backends proceed. A backend that is
-// not configured at all (no kubeconfig; no RAY_ADDRESS) is an error only for the jobs Git has on
-// it.
+// Connecting to the clusters and planning against them: agent/clusters.h.
 #ifndef JOBSYNC_AGENT_SYNC_COMMANDS_H_
 #define JOBSYNC_AGENT_SYNC_COMMANDS_H_
 
@@ -18,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/clusters.h"
 #include "agent/git_flags.h"
 
 namespace CLI {
@@ -25,18 +23,6 @@ class App;
 }  // namespace CLI
 
 namespace jobsync {
-
-// Flags shared by plan and apply: which clusters, which instance, and the safety rules.
-struct ClusterFlags {
-  std::string kubeconfig;
-  std::string context;
-  std::string ray_address;
-  std::string ray_token_file;
-  std::string instance = "jobsync";
-  bool prune = false;
-  bool allow_mass_delete = false;
-  double max_delete_share = 0.5;
-};
 
 // Registers plan, apply and render on `app` and runs whichever was parsed. Owns the flag values,
 // so it must outlive the parse. Not thread-safe.

@@ -60,6 +60,15 @@ class Backend {
 
   // The job's health now; kMissing when the cluster has no such job.
   virtual StatusOr<Health> GetHealth(const JobKey& key) = 0;
+
+  // Records, where the cluster's users look, that jobsync acted on the job (`reason` is one
+  // CamelCase word such as "Scaled"; `message` one line). Kubernetes posts Events on the job's
+  // objects; backends without such a place do nothing. Best effort: the caller logs a failure.
+  virtual Status RecordEvent(const PlanStep& step, const ApplyContext& context,
+                             const std::string& reason, const std::string& message, bool warning) {
+    (void)step, (void)context, (void)reason, (void)message, (void)warning;
+    return OkStatus();
+  }
 };
 
 }  // namespace jobsync

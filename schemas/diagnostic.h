@@ -2,8 +2,11 @@
 #ifndef JOBSYNC_SCHEMAS_DIAGNOSTIC_H_
 #define JOBSYNC_SCHEMAS_DIAGNOSTIC_H_
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "schemas/model.h"
 
@@ -27,6 +30,42 @@ struct Diagnostic {
            std::tie(b.location.path, b.location.line, b.location.column, b.message);
   }
 };
+
+// Levenshtein distance between two names.
+inline size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The hint for an unknown name: "did you mean 'x'?" for a known name within two edits, else
+// `list_intro` followed by every known name ("" when there are none).
+inline std::string UnknownNameHint(const std::string& name, const std::vector<std::string>& known,
+                                   const std::string& list_intro) {
+  std::string hint;
+  size_t best = 3;
+  for (const std::string& candidate : known) {
+    size_t distance = EditDistance(name, candidate);
+    if (distance < best) {
+      best = distance;
+      hint = "did you mean '" + candidate + "'?";
+    }
+  }
+  if (hint.empty() && !known.empty()) {
+    hint = list_intro;
+    for (const std::string& candidate : known) hint += " " + candidate;
+  }
+  return hint;
+}
 
 }  // namespace jobsync
 

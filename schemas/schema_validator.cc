@@ -60,21 +60,6 @@ std::string Quote(const nlohmann::json& value) {
   return text;
 }
 
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // Resolves a local "$ref" ("#/definitions/role") against the root schema.
 const nlohmann::json& Resolve(const nlohmann::json& root, const nlohmann::json& schema) {
   const nlohmann::json* current = &schema;
@@ -276,19 +261,7 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
     }
     for (const auto& [key, unused] : value->items()) {
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      std::string hint;
-      size_t best = 3;
-      for (const std::string& candidate : known) {
-        size_t distance = EditDistance(key, candidate);
-        if (distance < best) {
-          best = distance;
-          hint = "did you mean '" + candidate + "'?";
-        }
-      }
-      if (hint.empty() && !known.empty()) {
-        hint = "allowed fields here:";
-        for (const std::string& candidate : known) hint += " " + candidate;
-      }
+      std::string hint = UnknownNameHint(key, known, "allowed fields here:");
       std::vector<std::string> key_path = path;
       key_path.push_back(key);
       std::string where = path.empty() ? "at the top level" : "in " + field;

@@ -40,6 +40,12 @@ const char* ResourceKindName(ResourceKind kind) {
       return "v1 Namespace";
     case ResourceKind::kPod:
       return "v1 Pod";
+    case ResourceKind::kConfigMap:
+      return "v1 ConfigMap";
+    case ResourceKind::kEvent:
+      return "v1 Event";
+    case ResourceKind::kLease:
+      return "coordination.k8s.io/v1 Lease";
   }
   return "object";
 }
@@ -64,6 +70,18 @@ std::string ResourcePath(ResourceKind kind, const std::string& namespace_name,
     case ResourceKind::kPod:
       path = "/api/v1";
       plural = "pods";
+      break;
+    case ResourceKind::kConfigMap:
+      path = "/api/v1";
+      plural = "configmaps";
+      break;
+    case ResourceKind::kEvent:
+      path = "/api/v1";
+      plural = "events";
+      break;
+    case ResourceKind::kLease:
+      path = "/apis/coordination.k8s.io/v1";
+      plural = "leases";
       break;
   }
   if (kind != ResourceKind::kNamespace && !namespace_name.empty()) {

@@ -29,7 +29,7 @@
 namespace jobsync {
 
 // The resources jobsync reads or writes.
-enum class ResourceKind { kJob, kService, kNamespace, kPod };
+enum class ResourceKind { kJob, kService, kNamespace, kPod, kConfigMap, kEvent, kLease };
 
 // "batch/v1 Job", "v1 Service", ... for messages.
 const char* ResourceKindName(ResourceKind kind);

@@ -1,6 +1,7 @@
 #include "backends/kubernetes/kubernetes_backend.h"
 
 #include <charconv>
+#include <ctime>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -55,18 +56,25 @@ bool OwnedBy(const json& object, const std::string& instance) {
 
 }  // namespace
 
+StatusOr<std::unique_ptr<KubernetesClient>> NewKubernetesClient(
+    KubeCredentials credentials, const KubernetesClientOptions& options) {
+  credentials.http.default_timeout = options.request_timeout;
+  StatusOr<std::unique_ptr<HttpClient>> http = NewHttpClient(credentials.http);
+  if (!http.ok()) {
+    return Status(http.status().code(), credentials.source + ": " + http.status().message());
+  }
+  return std::make_unique<KubernetesClient>(std::move(*http), options);
+}
+
 StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::FromKubeconfig(
     const KubeconfigOptions& kubeconfig, const KubeconfigEnvironment& environment,
     const KubernetesBackendOptions& options) {
   StatusOr<KubeCredentials> credentials = LoadKubeconfig(kubeconfig, environment);
   if (!credentials.ok()) return credentials.status();
-  credentials->http.default_timeout = options.client.request_timeout;
-  StatusOr<std::unique_ptr<HttpClient>> http = NewHttpClient(credentials->http);
-  if (!http.ok()) {
-    return Status(http.status().code(), credentials->source + ": " + http.status().message());
-  }
-  return std::make_unique<KubernetesBackend>(
-      std::make_unique<KubernetesClient>(std::move(*http), options.client), options);
+  StatusOr<std::unique_ptr<KubernetesClient>> client =
+      NewKubernetesClient(std::move(*credentials), options.client);
+  if (!client.ok()) return client.status();
+  return std::make_unique<KubernetesBackend>(std::move(*client), options);
 }
 
 KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
@@ -183,6 +191,10 @@ void KubernetesBackend::WatchLoop() {
             cache_.erase(CacheKey(object));
           } else if (type == "ADDED" || type == "MODIFIED") {
             Remember(object);
+          }
+          if (type == "DELETED" || type == "ADDED" || type == "MODIFIED") {
+            std::lock_guard<std::mutex> lock(listener_mutex_);
+            if (change_listener_) change_listener_();
           }
           failures = 0;
           return true;
@@ -425,6 +437,71 @@ StatusOr<Health> KubernetesBackend::GetHealth(const JobKey& key) {
   if (!pods.ok()) return ForJob(key, pods.status());
   return HealthFromObjects(live, pods->items, std::chrono::system_clock::now(),
                            options_.pending_grace);
+}
+
+}  // namespace jobsync
+
+namespace jobsync {
+namespace {
+
+// RFC 3339 in UTC with seconds, as Event timestamps are written.
+std::string NowRfc3339() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+void KubernetesBackend::SetChangeListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listener_mutex_);
+  change_listener_ = std::move(listener);
+}
+
+Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& context,
+                                      const std::string& reason, const std::string& message,
+                                      bool warning) {
+  const TrainingJob* job = step.desired                        ? &*step.desired
+                           : (step.live && step.live->applied) ? &*step.live->applied
+                                                               : nullptr;
+  if (job == nullptr) return OkStatus();  // nothing names the Jobs
+  const std::string& namespace_name = step.key.namespace_name;
+  Status result;
+  for (const auto& [role, spec] : job->roles) {
+    const std::string name = RoleJobName(job->name, role);
+    json involved = {
+        {"apiVersion", "batch/v1"}, {"kind", "Job"}, {"namespace", namespace_name}, {"name", name}};
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto cached = cache_.find(namespace_name + "/" + name);
+      if (cached != cache_.end()) {
+        const json& uid = cached->second["metadata"]["uid"];
+        if (uid.is_string()) involved["uid"] = uid;
+      }
+    }
+    const std::string now = NowRfc3339();
+    json event = {
+        {"apiVersion", "v1"},
+        {"kind", "Event"},
+        {"metadata", {{"generateName", name + "."}, {"namespace", namespace_name}}},
+        {"involvedObject", involved},
+        {"reason", reason},
+        {"message", message},
+        {"type", warning ? "Warning" : "Normal"},
+        {"source", {{"component", "jobsync"}}},
+        {"reportingComponent", "jobsync.dev/agent"},
+        {"reportingInstance", context.instance},
+        {"firstTimestamp", now},
+        {"lastTimestamp", now},
+        {"count", 1},
+    };
+    StatusOr<json> created = client_->Create(ResourceKind::kEvent, namespace_name, event);
+    if (!created.ok()) result = created.status();
+  }
+  return result;
 }
 
 }  // namespace jobsync

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,11 @@ struct KubernetesBackendOptions {
   std::chrono::seconds pending_grace{300};      // a pod Pending longer is Degraded health
 };
 
+// A client for the cluster `credentials` describe (LoadKubeconfig), with per-request timeout
+// options.client.request_timeout. Fails as NewHttpClient does, naming credentials.source.
+StatusOr<std::unique_ptr<KubernetesClient>> NewKubernetesClient(
+    KubeCredentials credentials, const KubernetesClientOptions& options);
+
 class KubernetesBackend : public Backend {
  public:
   // Reads the kubeconfig (kubeconfig.h) and builds a backend for its cluster. Fails as
@@ -77,6 +83,18 @@ class KubernetesBackend : public Backend {
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;
+  // A v1 Event on each role's Job (involvedObject with the Job's uid when the cache has it, so
+  // `kubectl describe job` lists it), source component "jobsync".
+  Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
+                     const std::string& message, bool warning) override;
+
+  // Calls `listener` (on the watcher thread) after each change the watch delivers, so a loop can
+  // react to live changes (drift) at once instead of at its next poll. Replaces any previous one;
+  // once it returns, the previous listener is not running and will not be called again.
+  void SetChangeListener(std::function<void()> listener);
+
+  // The client this backend talks through, for the agent's other calls (Events, Leases, state).
+  KubernetesClient& client() { return *client_; }
 
   // Number of Job list requests the cache has sent (the first list and every re-list).
   int64_t list_requests() const { return list_requests_.load(); }
@@ -109,6 +127,8 @@ class KubernetesBackend : public Backend {
   bool stopping_ = false;
   Status last_error_;                            // why the cache is not in sync
   std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
+  std::mutex listener_mutex_;                    // held while the listener runs
+  std::function<void()> change_listener_;        // guarded by listener_mutex_
   HttpCancellation cancel_;
   std::thread watcher_;
 };

@@ -5,12 +5,13 @@
 passed=0
 failed=0
 
-# check NAME EXPECTED ACTUAL
+# check NAME EXPECTED ACTUAL: returns 1 when they differ, so a test can stop early (`|| stop`).
 check() {
   if [ "$2" == "$3" ]; then
     passed=$((passed + 1)); echo "ok   $1"
   else
     failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
+    return 1
   fi
 }
 
@@ -43,4 +44,11 @@ require_cluster() {
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
+}
+
+# stop: ends the test after a failure that makes the rest meaningless.
+stop() {
+  echo "stopping: the checks after this one depend on it"
+  finish
+  exit 1
 }

@@ -1,0 +1,133 @@
+#include "agent/clusters.h"
+
+#include <utility>
+
+#include <CLI/CLI.hpp>
+
+#include "backends/ray/ray_backend.h"
+
+namespace jobsync {
+
+void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
+  const char* group = "Clusters";
+  command
+      .add_option("--kubeconfig", flags.kubeconfig,
+                  "Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the "
+                  "in-cluster service account)")
+      ->group(group);
+  command.add_option("--context", flags.context, "Kubeconfig context (default: current-context)")
+      ->group(group);
+  command
+      .add_option("--ray-address", flags.ray_address,
+                  "Ray dashboard URL, http(s)://host:port (default: $RAY_ADDRESS)")
+      ->group(group);
+  command
+      .add_option("--ray-token-file", flags.ray_token_file,
+                  "File holding a bearer token for a Ray dashboard behind an authenticating "
+                  "proxy (default: $JOBSYNC_RAY_TOKEN_FILE)")
+      ->group(group);
+  command
+      .add_option("--instance", flags.instance,
+                  "This agent's name: the jobsync.dev/instance label on what it creates. Only "
+                  "jobs with this label are changed or pruned")
+      ->capture_default_str()
+      ->group(group);
+  const char* safety = "Safety";
+  command
+      .add_flag("--prune", flags.prune,
+                "Delete live jobs of this instance whose manifests are gone from Git (off by "
+                "default; a job annotated jobsync.dev/prune: \"false\" is never pruned)")
+      ->group(safety);
+  command
+      .add_flag("--allow-mass-delete", flags.allow_mass_delete,
+                "Allow a plan that deletes more than --max-delete-share of the owned jobs")
+      ->group(safety);
+  command
+      .add_option("--max-delete-share", flags.max_delete_share,
+                  "Largest share of this instance's live jobs one plan may delete, 0..1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(safety);
+}
+
+PlanOptions ToPlanOptions(const ClusterFlags& flags) {
+  return {flags.instance, flags.prune, flags.max_delete_share, flags.allow_mass_delete};
+}
+
+Clusters ConnectClusters(const ClusterFlags& flags) {
+  Clusters clusters;
+  KubernetesBackendOptions kube_options;
+  auto kube = KubernetesBackend::FromKubeconfig({flags.kubeconfig, flags.context},
+                                                KubeconfigEnvironment::FromProcess(), kube_options);
+  if (kube.ok()) {
+    clusters.kubernetes = std::move(*kube);
+  } else {
+    clusters.unconfigured[BackendKind::kKubernetes] = kube.status();
+  }
+  RayBackendOptions ray_options;
+  ray_options.instance = flags.instance;
+  Status target =
+      ResolveRayTarget({flags.ray_address, flags.ray_token_file}, ProcessEnvironment, &ray_options);
+  if (target.ok() && ray_options.address.empty()) {
+    target = FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
+  }
+  if (target.ok()) {
+    auto ray = RayBackend::Create(ray_options);
+    if (ray.ok()) {
+      clusters.ray = std::move(*ray);
+    } else {
+      target = ray.status();
+    }
+  }
+  if (!target.ok()) clusters.unconfigured[BackendKind::kRay] = target;
+  return clusters;
+}
+
+LiveState ReadLive(const Clusters& clusters) {
+  std::vector<Backend*> backends;
+  if (clusters.kubernetes) backends.push_back(clusters.kubernetes.get());
+  if (clusters.ray) backends.push_back(clusters.ray.get());
+  return ReadLive(backends, clusters.unconfigured);
+}
+
+LiveState ReadLive(const std::vector<Backend*>& backends,
+                   const std::map<BackendKind, Status>& unconfigured) {
+  LiveState live;
+  live.unavailable = unconfigured;
+  for (Backend* backend : backends) {
+    StatusOr<std::vector<LiveJob>> jobs = backend->ListJobs();
+    if (!jobs.ok()) {
+      live.unavailable[backend->kind()] = jobs.status();
+      continue;
+    }
+    live.readable[backend->kind()] = backend;
+    for (LiveJob& job : *jobs) live.jobs.push_back(std::move(job));
+  }
+  return live;
+}
+
+StatusOr<Plan> PlanAgainstLive(LoadResult desired, const LiveState& live,
+                               const PlanOptions& options) {
+  std::vector<PlanStep> held_back;
+  std::vector<TrainingJob> plannable;
+  for (TrainingJob& job : desired.jobs) {
+    auto down = live.unavailable.find(job.backend);
+    if (down == live.unavailable.end()) {
+      plannable.push_back(std::move(job));
+      continue;
+    }
+    PlanStep step;
+    step.key = job.key();
+    step.error = true;
+    step.reason = std::string(BackendName(job.backend)) + " unavailable: " + down->second.message();
+    step.desired = std::move(job);
+    held_back.push_back(std::move(step));
+  }
+  desired.jobs = std::move(plannable);
+  StatusOr<Plan> plan = BuildPlan(desired, live.jobs, options);
+  if (!plan.ok()) return plan;
+  for (PlanStep& step : held_back) plan->steps.push_back(std::move(step));
+  return plan;
+}
+
+}  // namespace jobsync

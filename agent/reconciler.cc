@@ -1,0 +1,606 @@
+#include "agent/reconciler.h"
+
+#include <ctime>
+#include <random>
+#include <set>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/clusters.h"
+#include "agent/logging.h"
+#include "diff/render.h"
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+constexpr const char* kSyncRuns = "jobsync_sync_runs_total";
+constexpr const char* kSyncDuration = "jobsync_sync_duration_seconds";
+constexpr const char* kJobs = "jobsync_jobs";
+constexpr const char* kActions = "jobsync_applied_actions_total";
+constexpr const char* kGitDuration = "jobsync_git_duration_seconds";
+constexpr const char* kGitErrors = "jobsync_git_errors_total";
+constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
+constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
+constexpr const char* kWriter = "jobsync_writer";
+
+void DeclareMetrics(Metrics& metrics) {
+  metrics.Declare(kSyncRuns, MetricType::kCounter, "Sync cycles run, by result");
+  metrics.Declare(kSyncDuration, MetricType::kHistogram, "Duration of sync cycles, by result",
+                  DurationBuckets());
+  metrics.Declare(kJobs, MetricType::kGauge, "Jobs by sync state and health, after the last cycle");
+  metrics.Declare(kActions, MetricType::kCounter, "Actions applied to the clusters, by result");
+  metrics.Declare(kGitDuration, MetricType::kHistogram,
+                  "Duration of Git operations (check: ls-remote, fetch, load)", DurationBuckets());
+  metrics.Declare(kGitErrors, MetricType::kCounter, "Failed Git operations");
+  metrics.Declare(kRevisionInfo, MetricType::kGauge,
+                  "The last revision applied completely (value 1; the revision is a label)");
+  metrics.Declare(kDriftDetected, MetricType::kCounter,
+                  "Jobs found changed outside Git, by drift policy");
+  metrics.Declare(kWriter, MetricType::kGauge,
+                  "1 when this replica writes to the clusters (leader, or no election)");
+}
+
+// Health as the watch cache tells it, for jobs this cycle did not touch (GetHealth would cost
+// requests per job; pods are read only for jobs acted upon).
+std::string HealthFromPhase(const PlanStep& step) {
+  if (!step.live) {
+    return step.desired && step.desired->suspend ? HealthName(Health::kSuspended)
+                                                 : HealthName(Health::kMissing);
+  }
+  switch (step.live->phase) {
+    case LivePhase::kPending:
+      return HealthName(Health::kProgressing);
+    case LivePhase::kRunning:
+      return HealthName(Health::kHealthy);
+    case LivePhase::kSucceeded:
+      return HealthName(Health::kSucceeded);
+    case LivePhase::kFailed:
+      return HealthName(Health::kFailed);
+    case LivePhase::kSuspended:
+      return HealthName(Health::kSuspended);
+    case LivePhase::kUnknown:
+      break;
+  }
+  return "Unknown";
+}
+
+const char* EventReason(Action action) {
+  switch (action) {
+    case Action::kCreate:
+      return "Created";
+    case Action::kScale:
+      return "Scaled";
+    case Action::kUpdate:
+      return "Recreated";
+    case Action::kDelete:
+      return "Pruned";
+    case Action::kNone:
+      break;
+  }
+  return "Synced";
+}
+
+// "spec.roles.worker.replicas: 4 -> 6, spec.suspend: false -> true" (first few changes).
+std::string ChangeSummary(const PlanStep& step) {
+  std::string out;
+  size_t shown = 0;
+  for (const FieldChange& change : step.changes) {
+    if (shown == 3) {
+      out += ", ...";
+      break;
+    }
+    if (!out.empty()) out += ", ";
+    out += change.field + ": " + (change.from ? change.from->dump() : "(none)") + " -> " +
+           (change.to ? change.to->dump() : "(none)");
+    ++shown;
+  }
+  return out.empty() ? step.reason : out;
+}
+
+std::map<std::string, int> Replicas(const TrainingJob& job) {
+  std::map<std::string, int> out;
+  for (const auto& [name, role] : job.roles) out[name] = role.replicas;
+  return out;
+}
+
+std::string Short(const std::string& revision) { return revision.substr(0, 7); }
+
+nlohmann::json CommitJson(const CommitInfo& commit) {
+  return {{"id", commit.id},
+          {"short", commit.ShortId()},
+          {"author", commit.author_name},
+          {"summary", commit.summary},
+          {"time", commit.time}};
+}
+
+}  // namespace
+
+const char* DriftPolicyName(DriftPolicy policy) {
+  switch (policy) {
+    case DriftPolicy::kHeal:
+      return "heal";
+    case DriftPolicy::kWarn:
+      return "warn";
+    case DriftPolicy::kOff:
+      return "off";
+  }
+  return "heal";
+}
+
+std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name) {
+  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn, DriftPolicy::kOff}) {
+    if (name == DriftPolicyName(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
+Reconciler::Reconciler(GitSource& git, std::vector<Backend*> backends,
+                       std::map<BackendKind, Status> unconfigured, StateStore& state,
+                       Metrics& metrics, ReconcilerOptions options)
+    : git_(git),
+      backends_(std::move(backends)),
+      unconfigured_(std::move(unconfigured)),
+      state_store_(state),
+      metrics_(metrics),
+      options_(std::move(options)) {
+  DeclareMetrics(metrics_);
+}
+
+Status Reconciler::Start() {
+  StatusOr<AgentState> loaded = state_store_.Load();
+  if (!loaded.ok()) return loaded.status();
+  state_ = std::move(*loaded);
+  if (!state_.last_applied_revision.empty()) {
+    metrics_.Set(kRevisionInfo, {{"revision", state_.last_applied_revision}}, 1);
+  }
+  spdlog::info("state from {}: last applied {}, last attempted {}, {} jobs in the inventory",
+               state_store_.Describe(),
+               state_.last_applied_revision.empty() ? "-" : Short(state_.last_applied_revision),
+               state_.last_attempted_revision.empty() ? "-" : Short(state_.last_attempted_revision),
+               state_.inventory.size());
+  return OkStatus();
+}
+
+const CommitInfo* Reconciler::FindCommit(const std::string& revision) const {
+  auto found = commits_.find(revision);
+  return found == commits_.end() ? nullptr : &found->second;
+}
+
+Status Reconciler::Interrupted(const std::string& applying) {
+  bool check_now = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return UnavailableError("the agent is shutting down");
+    if (options_.may_write && !options_.may_write()) {
+      return UnavailableError("this replica lost the leader election");
+    }
+    if (triggered_) {
+      triggered_ = false;
+      check_now = true;
+    }
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!check_now && now - last_git_check_ < options_.interval) return OkStatus();
+  last_git_check_ = now;
+  StatusOr<std::string> head = git_.CheckForChange();
+  if (head.ok() && *head != applying) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      triggered_ = true;  // start the next cycle at once
+    }
+    return FailedPreconditionError("superseded by commit " + Short(*head));
+  }
+  return OkStatus();
+}
+
+Status Reconciler::SyncOnce() {
+  const auto start = std::chrono::steady_clock::now();
+  auto timed_git = [&](const char* operation, auto call) {
+    auto began = std::chrono::steady_clock::now();
+    auto result = call();
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+    metrics_.Observe(kGitDuration, {{"operation", operation}}, took.count());
+    if (!result.ok()) metrics_.Add(kGitErrors, {{"operation", operation}});
+    return result;
+  };
+
+  // 1. Git.
+  Status git_status;
+  last_git_check_ = std::chrono::steady_clock::now();
+  StatusOr<std::string> head = timed_git("check", [&] { return git_.CheckForChange(); });
+  if (head.ok() && (!snapshot_ || snapshot_->commit.id != *head)) {
+    StatusOr<std::string> fetched = timed_git("fetch", [&] { return git_.Fetch(); });
+    StatusOr<Snapshot> loaded = fetched.ok()
+                                    ? timed_git("load", [&] { return git_.LoadAt(*fetched); })
+                                    : StatusOr<Snapshot>(fetched.status());
+    if (loaded.ok()) {
+      for (const Diagnostic& d : loaded->manifests.diagnostics) {
+        LogEvent(spdlog::level::warn, "invalid manifest",
+                 {{"commit", loaded->commit.ShortId()}, {"error", d.ToString()}});
+      }
+      LogEvent(spdlog::level::info, "new revision",
+               {{"commit", loaded->commit.ShortId()},
+                {"author", loaded->commit.author_name},
+                {"summary", loaded->commit.summary},
+                {"jobs", std::to_string(loaded->manifests.jobs.size())}});
+      StatusOr<std::vector<CommitInfo>> log = git_.FirstParentLog(loaded->commit.id, 1000);
+      if (log.ok()) {
+        commits_.clear();
+        for (CommitInfo& commit : *log) commits_[commit.id] = std::move(commit);
+      }
+      snapshot_ = std::move(*loaded);
+    } else {
+      git_status = loaded.status();
+    }
+  } else if (!head.ok()) {
+    git_status = head.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    git_status_ = git_status;
+  }
+  if (!git_status.ok()) {
+    LogEvent(spdlog::level::err, "git failed", {{"error", git_status.message()}});
+  }
+  if (!snapshot_) {
+    RecordCycle(git_status, start);
+    return git_status;
+  }
+  const CommitInfo& commit = snapshot_->commit;
+
+  // 2. Live.
+  LiveState live = ReadLive(backends_, unconfigured_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    backend_status_.clear();
+    for (Backend* backend : backends_) backend_status_[backend->kind()] = OkStatus();
+    for (const auto& [kind, status] : live.unavailable) {
+      if (unconfigured_.count(kind) == 0) backend_status_[kind] = status;
+    }
+  }
+
+  // 3. Plan.
+  StatusOr<Plan> planned = PlanAgainstLive(snapshot_->manifests, live, options_.plan);
+  if (!planned.ok()) {
+    LogEvent(spdlog::level::err, "plan refused",
+             {{"commit", commit.ShortId()}, {"error", planned.status().message()}});
+    Publish({}, "plan refused: " + planned.status().message() + "\n", nullptr);
+    RecordCycle(planned.status(), start);
+    return planned.status();
+  }
+  Plan plan = std::move(*planned);
+  std::set<JobKey> drifted;
+  std::set<JobKey> withheld;
+  for (PlanStep& step : plan.steps) {
+    if (step.error || !step.desired) continue;
+    auto entry = state_.inventory.find(step.key);
+    if (entry == state_.inventory.end()) continue;
+    const bool same_spec = entry->second.spec_hash == SpecHash(*step.desired);
+    if (same_spec && entry->second.finished && step.action == Action::kCreate) {
+      step.action = Action::kNone;
+      step.reason = "finished at this spec; not run again";
+      step.changes.clear();
+      continue;
+    }
+    if (!same_spec || step.action == Action::kNone) continue;
+    drifted.insert(step.key);
+    metrics_.Add(kDriftDetected, {{"policy", DriftPolicyName(options_.drift)}});
+    if (options_.drift == DriftPolicy::kHeal) {
+      LogEvent(spdlog::level::warn, "drift: healing",
+               {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
+      continue;
+    }
+    if (options_.drift == DriftPolicy::kWarn) {
+      LogEvent(spdlog::level::warn, "drift: changed outside Git (drift policy warn: not reverted)",
+               {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
+    }
+    step.reason = "changed outside Git (" + ChangeSummary(step) + "); drift policy " +
+                  DriftPolicyName(options_.drift);
+    step.action = Action::kNone;
+    step.changes.clear();
+    withheld.insert(step.key);
+  }
+
+  // 4. Apply.
+  const bool may_write = !options_.may_write || options_.may_write();
+  metrics_.Set(kWriter, {}, may_write ? 1 : 0);
+  if (may_write && !was_writer_ && options_.may_write) {
+    // A standby that just became leader: the previous leader wrote the state since Start().
+    StatusOr<AgentState> loaded = state_store_.Load();
+    if (!loaded.ok()) {
+      RecordCycle(loaded.status(), start);
+      return loaded.status();
+    }
+    state_ = std::move(*loaded);
+  }
+  was_writer_ = may_write;
+  std::map<JobKey, StepOutcome> outcomes;
+  Status result = git_status;
+  if (may_write && plan.HasChanges()) {
+    if (state_.last_attempted_revision != commit.id) {
+      state_.last_attempted_revision = commit.id;
+      Status saved = state_store_.Save(state_);
+      if (!saved.ok()) {
+        RecordCycle(saved, start);
+        return saved;
+      }
+    }
+    std::map<BackendKind, Backend*> writable = live.readable;
+    ExecutorOptions executor_options = options_.executor;
+    executor_options.health_of_unchanged = false;
+    executor_options.interrupted = [&] { return Interrupted(commit.id); };
+    executor_options.on_step = [&](const StepOutcome& outcome) {
+      if (outcome.step.action == Action::kNone) return;
+      const std::string action = ActionName(outcome.step.action);
+      const std::string result_name =
+          outcome.skipped ? "skipped" : (outcome.status.ok() ? "ok" : "failed");
+      metrics_.Add(kActions, {{"action", action}, {"result", result_name}});
+      LogFields fields = {{"job", outcome.step.key.ToString()},
+                          {"action", action},
+                          {"commit", commit.ShortId()},
+                          {"result", result_name}};
+      if (!outcome.status.ok()) fields.emplace_back("error", outcome.status.message());
+      LogEvent(outcome.status.ok() ? spdlog::level::info : spdlog::level::warn, "apply", fields);
+      if (outcome.skipped) return;
+      auto backend = writable.find(outcome.step.key.backend);
+      if (backend == writable.end()) return;
+      std::string message = "jobsync " + options_.plan.instance + " " + action + " at " +
+                            commit.ShortId() + ": " + ChangeSummary(outcome.step);
+      if (!outcome.status.ok()) message += ": " + outcome.status.message();
+      Status recorded = backend->second->RecordEvent(
+          outcome.step, {options_.plan.instance, commit.id},
+          outcome.status.ok() ? EventReason(outcome.step.action) : "SyncFailed", message,
+          !outcome.status.ok());
+      if (!recorded.ok()) spdlog::debug("event not recorded: {}", recorded.message());
+    };
+    Executor executor(writable, executor_options);
+    ApplyReport report = executor.Execute(plan, {options_.plan.instance, commit.id});
+    for (StepOutcome& outcome : report.outcomes) {
+      outcomes[outcome.step.key] = std::move(outcome);
+    }
+  }
+
+  // Inventory: what this instance applied, as it stands now.
+  bool all_in_sync = git_status.ok() && plan.ErrorCount() == 0 && withheld.empty() &&
+                     live.unavailable.size() == unconfigured_.size();
+  for (const PlanStep& step : plan.steps) {
+    auto outcome = outcomes.find(step.key);
+    const bool acted = outcome != outcomes.end() && step.action != Action::kNone;
+    const bool done = acted && outcome->second.status.ok() && !outcome->second.skipped;
+    if (acted && !done) all_in_sync = false;
+    if (!may_write && step.action != Action::kNone) all_in_sync = false;
+    if (step.error || withheld.count(step.key) != 0) continue;
+    if (done && step.action == Action::kDelete) {
+      state_.inventory.erase(step.key);
+    } else if (done && step.desired) {
+      state_.inventory[step.key] = {SpecHash(*step.desired), commit.id, false};
+    } else if (step.action == Action::kNone && step.desired && step.live &&
+               step.live->instance == options_.plan.instance) {
+      InventoryEntry& entry = state_.inventory[step.key];
+      entry.spec_hash = SpecHash(*step.desired);
+      if (entry.revision.empty()) entry.revision = step.live->revision;
+      entry.finished = IsFinished(step.live->phase);
+    }
+  }
+  if (all_in_sync) {
+    if (state_.last_applied_revision != commit.id) {
+      LogEvent(spdlog::level::info, "in sync", {{"commit", commit.ShortId()}});
+      metrics_.Clear(kRevisionInfo);
+      metrics_.Set(kRevisionInfo, {{"revision", commit.id}}, 1);
+    }
+    state_.last_applied_revision = commit.id;
+  }
+  if (may_write) {
+    Status saved = state_store_.Save(state_);
+    if (!saved.ok()) {
+      LogEvent(spdlog::level::err, "state not saved",
+               {{"store", state_store_.Describe()}, {"error", saved.message()}});
+      if (result.ok()) result = saved;
+    }
+  }
+
+  // 5. Status.
+  std::vector<JobStatus> jobs;
+  metrics_.Clear(kJobs);
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (const PlanStep& step : plan.steps) {
+    JobStatus job;
+    job.key = step.key;
+    if (step.desired) job.desired_replicas = Replicas(*step.desired);
+    if (step.live) {
+      job.live_replicas = step.live->applied ? Replicas(*step.live->applied) : job.live_replicas;
+      for (const auto& [role, count] : step.live->replicas) job.live_replicas[role] = count;
+      job.applied_revision = step.live->revision;
+      job.source_path = step.live->source_path;
+    }
+    if (step.desired) job.source_path = step.desired->source.path;
+    job.health = HealthFromPhase(step);
+    auto outcome = outcomes.find(step.key);
+    if (step.error) {
+      job.sync = "Error";
+      job.last_error = step.reason;
+    } else if (withheld.count(step.key) != 0) {
+      job.sync = options_.drift == DriftPolicy::kWarn ? "Drifted" : "OutOfSync";
+      job.last_error = step.reason;
+    } else if (step.action == Action::kNone) {
+      job.sync = "Synced";
+    } else if (outcome == outcomes.end()) {
+      job.sync = "OutOfSync";
+      job.last_action = std::string(ActionName(step.action)) + " pending: " + step.reason;
+    } else {
+      const StepOutcome& done = outcome->second;
+      const bool ok = done.status.ok() && !done.skipped;
+      job.sync = ok ? "Synced" : "OutOfSync";
+      job.last_action = std::string(ActionName(step.action)) + (ok ? " ok" : " failed");
+      if (!ok) job.last_error = done.status.message();
+      if (done.health) job.health = HealthName(*done.health);
+      if (ok && step.action != Action::kDelete) {
+        job.applied_revision = commit.id;
+        if (step.desired) job.live_replicas = Replicas(*step.desired);
+      }
+      if (ok && step.action == Action::kDelete) job.live_replicas.clear();
+    }
+    if (drifted.count(step.key) != 0 && job.sync == "Synced") job.last_action += " (drift healed)";
+    if (const CommitInfo* info = FindCommit(job.applied_revision)) {
+      job.applied_author = info->author_name;
+      job.applied_summary = info->summary;
+    }
+    ++counts[{job.sync, job.health}];
+    if (job.sync != "Synced" && result.ok() && withheld.count(step.key) == 0) {
+      result = FailedPreconditionError(step.key.ToString() + ": " +
+                                       (job.last_error.empty() ? job.sync : job.last_error));
+    }
+    jobs.push_back(std::move(job));
+  }
+  for (const auto& [labels, count] : counts) {
+    metrics_.Set(kJobs, {{"sync", labels.first}, {"health", labels.second}}, count);
+  }
+  for (const auto& [kind, status] : live.unavailable) {
+    if (!result.ok() || unconfigured_.count(kind) != 0) continue;
+    result = Status(status.code(), std::string(BackendName(kind)) + ": " + status.message());
+  }
+  Publish(jobs, RenderText(plan, false), nlohmann::json::parse(RenderJson(plan), nullptr, false));
+  RecordCycle(result, start);
+  return result;
+}
+
+void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::time_point start) {
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  const char* name = result.ok() ? "ok" : "failed";
+  metrics_.Add(kSyncRuns, {{"result", name}});
+  metrics_.Observe(kSyncDuration, {{"result", name}}, took.count());
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++cycles_;
+  status_["lastSync"] = {{"time", static_cast<int64_t>(std::time(nullptr))},
+                         {"durationSeconds", took.count()},
+                         {"result", name},
+                         {"message", result.ok() ? "" : result.message()}};
+  nlohmann::json git = {{"ok", git_status_.ok()}};
+  if (!git_status_.ok()) git["error"] = git_status_.message();
+  status_["git"] = git;
+  nlohmann::json backends = nlohmann::json::object();
+  for (const auto& [kind, status] : backend_status_) {
+    nlohmann::json entry = {{"ok", status.ok()}};
+    if (!status.ok()) entry["error"] = status.message();
+    backends[BackendName(kind)] = entry;
+  }
+  status_["backends"] = backends;
+  status_["lastAppliedRevision"] = state_.last_applied_revision;
+  status_["lastAttemptedRevision"] = state_.last_attempted_revision;
+  status_["writer"] = !options_.may_write || options_.may_write();
+  if (snapshot_) {
+    status_["revision"] = CommitJson(snapshot_->commit);
+    synced_once_ = true;
+  }
+}
+
+void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
+                         const nlohmann::json& plan_json) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const JobStatus& job : jobs) {
+    list.push_back({{"key", job.key.ToString()},
+                    {"backend", BackendName(job.key.backend)},
+                    {"namespace", job.key.namespace_name},
+                    {"name", job.key.name},
+                    {"sync", job.sync},
+                    {"health", job.health},
+                    {"desiredReplicas", job.desired_replicas},
+                    {"liveReplicas", job.live_replicas},
+                    {"appliedRevision", job.applied_revision},
+                    {"appliedAuthor", job.applied_author},
+                    {"appliedSummary", job.applied_summary},
+                    {"source", job.source_path},
+                    {"lastAction", job.last_action},
+                    {"lastError", job.last_error}});
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  status_["instance"] = options_.plan.instance;
+  status_["repo"] = git_.display_url();
+  status_["branch"] = options_.branch;
+  status_["path"] = options_.path;
+  status_["drift"] = DriftPolicyName(options_.drift);
+  status_["prune"] = options_.plan.prune;
+  status_["jobs"] = std::move(list);
+  status_["plan"] = {{"text", plan_text}, {"steps", plan_json}};
+}
+
+void Reconciler::Run() {
+  std::mt19937 random(std::random_device{}());
+  std::uniform_real_distribution<double> spread(1 - options_.jitter, 1 + options_.jitter);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      triggered_ = false;
+    }
+    Status result = SyncOnce();
+    if (!result.ok()) spdlog::debug("cycle: {}", result.message());
+    auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.interval * spread(random));
+    std::unique_lock<std::mutex> lock(mutex_);
+    // Changes the cycle itself made come back through the watch: they are not a reason to run
+    // again.
+    live_changed_ = false;
+    wake_.wait_for(lock, wait, [this] { return stopping_ || triggered_ || live_changed_; });
+    if (triggered_ && !trigger_reason_.empty()) {
+      spdlog::info("sync triggered: {}", trigger_reason_);
+      trigger_reason_.clear();
+    } else if (live_changed_ && !triggered_) {
+      // Let a burst of watch events (a kubectl apply of many objects) settle into one cycle.
+      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
+    }
+    live_changed_ = false;
+  }
+}
+
+void Reconciler::Trigger(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    triggered_ = true;
+    trigger_reason_ = why;
+  }
+  wake_.notify_all();
+}
+
+void Reconciler::LiveChanged() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_changed_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Reconciler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+}
+
+nlohmann::json Reconciler::StatusJson() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_;
+}
+
+Readiness Reconciler::Ready() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!synced_once_) {
+    return {false, git_status_.ok() ? "no sync has completed yet"
+                                    : "no sync has completed yet: git: " + git_status_.message()};
+  }
+  if (!git_status_.ok()) return {false, "git: " + git_status_.message()};
+  for (const auto& [kind, status] : backend_status_) {
+    if (!status.ok()) return {false, std::string(BackendName(kind)) + ": " + status.message()};
+  }
+  return {true, "ok"};
+}
+
+int64_t Reconciler::cycles() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cycles_;
+}
+
+}  // namespace jobsync

@@ -1,0 +1,329 @@
+// Unit tests of the reconcile loop's logic: a real Git repository (read through the real
+// GitSource), the real file state store, and an in-memory backend that behaves like a cluster
+// (applies change its live jobs). The same behaviours run against the real apiserver and Ray head
+// in tests/cli/agent_test.sh.
+#include "agent/reconciler.h"
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "agent/git_source.h"
+#include "agent/metrics.h"
+#include "agent/state_store.h"
+#include "git_test_util.h"
+#include "schemas/schema_validator.h"
+
+namespace jobsync {
+namespace {
+
+using ::jobsync::testing::JobYaml;
+using ::jobsync::testing::TempDir;
+using ::jobsync::testing::TestOptions;
+using ::jobsync::testing::TestRepo;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// A cluster in memory: Apply changes the live jobs as a real backend would.
+class MemoryCluster : public Backend {
+ public:
+  BackendKind kind() const override { return BackendKind::kKubernetes; }
+  StatusOr<std::vector<LiveJob>> ListJobs() override {
+    if (!list_error.ok()) return list_error;
+    std::vector<LiveJob> out;
+    for (const auto& [key, job] : live) out.push_back(job);
+    return out;
+  }
+  Status Apply(const PlanStep& step, const ApplyContext& context) override {
+    applied.push_back(std::string(ActionName(step.action)) + " " + step.key.name);
+    if (before_apply) before_apply(step);
+    if (step.action == Action::kDelete) {
+      live.erase(step.key);
+      return OkStatus();
+    }
+    LiveJob& job = live[step.key];
+    job.key = step.key;
+    job.applied = *step.desired;
+    job.replicas.clear();
+    for (const auto& [name, role] : step.desired->roles) job.replicas[name] = role.replicas;
+    job.phase = step.desired->suspend ? LivePhase::kSuspended : LivePhase::kRunning;
+    job.instance = context.instance;
+    job.revision = context.revision;
+    job.source_path = step.desired->source.path;
+    return OkStatus();
+  }
+  StatusOr<Health> GetHealth(const JobKey& key) override {
+    return live.count(key) != 0 ? Health::kHealthy : Health::kMissing;
+  }
+
+  std::map<JobKey, LiveJob> live;
+  std::vector<std::string> applied;
+  Status list_error;
+  std::function<void(const PlanStep&)> before_apply;
+};
+
+JobKey Key(const std::string& name) { return {BackendKind::kKubernetes, "default", name}; }
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest() : repo_(dir_.path() / "repo") {
+    repo_.Write("jobs/a.yaml", JobYaml("a"));
+    repo_.Write("jobs/b.yaml", JobYaml("b"));
+    head_ = repo_.Commit("Add a and b");
+  }
+
+  // A reconciler over the repository, the memory cluster and the state file (a new one per
+  // call, like a restarted agent).
+  std::unique_ptr<Reconciler> NewReconciler(DriftPolicy drift = DriftPolicy::kHeal) {
+    auto source =
+        NewGitSource(TestOptions(repo_.dir().string(), dir_.path() / "cache"), validator_);
+    EXPECT_TRUE(source.ok()) << source.status().ToString();
+    source_ = std::move(*source);
+    store_ = NewFileStateStore((dir_.path() / "state.json").string());
+    metrics_ = std::make_unique<Metrics>();
+    ReconcilerOptions options;
+    options.plan = {"test", /*prune=*/true, 1.0, false};
+    options.drift = drift;
+    options.interval = interval_;
+    options.may_write = may_write_;
+    auto reconciler =
+        std::make_unique<Reconciler>(*source_, std::vector<Backend*>{&cluster_},
+                                     std::map<BackendKind, Status>{}, *store_, *metrics_, options);
+    Status started = reconciler->Start();
+    EXPECT_TRUE(started.ok()) << started.ToString();
+    return reconciler;
+  }
+
+  // The job's entry in the status document.
+  nlohmann::json JobStatusOf(const Reconciler& reconciler, const std::string& name) {
+    const nlohmann::json status = reconciler.StatusJson();
+    for (const nlohmann::json& job : status["jobs"]) {
+      if (job["name"] == name) return job;
+    }
+    return nullptr;
+  }
+
+  TempDir dir_;
+  TestRepo repo_;
+  std::string head_;
+  SchemaValidator validator_;
+  std::unique_ptr<GitSource> source_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Metrics> metrics_;
+  MemoryCluster cluster_;
+  std::chrono::milliseconds interval_{30000};
+  std::function<bool()> may_write_;
+};
+
+TEST_F(ReconcilerTest, FirstCycleCreatesEverythingAndTheNextDoesNothing) {
+  auto reconciler = NewReconciler();
+  Status first = reconciler->SyncOnce();
+  ASSERT_TRUE(first.ok()) << first.ToString();
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+  EXPECT_EQ(cluster_.live[Key("a")].revision, head_);
+
+  cluster_.applied.clear();
+  EXPECT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  nlohmann::json status = reconciler->StatusJson();
+  EXPECT_EQ(status["lastAppliedRevision"], head_);
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["appliedAuthor"], "Alice Example");
+  EXPECT_EQ(
+      metrics_->Value("jobsync_applied_actions_total", {{"action", "create"}, {"result", "ok"}}),
+      2);
+  EXPECT_TRUE(reconciler->Ready().ready) << reconciler->Ready().reason;
+}
+
+TEST_F(ReconcilerTest, FollowsANewCommit) {
+  auto reconciler = NewReconciler(DriftPolicy::kWarn);
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  repo_.Write("jobs/a.yaml", JobYaml("a", "default", "trainer:v1", 5));
+  repo_.Git("rm -q jobs/b.yaml");
+  std::string second = repo_.Commit("Scale a, drop b", "Bob Example");
+  cluster_.applied.clear();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  // A change in Git is not drift, whatever the drift policy.
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a", "delete b"));
+  EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 5);
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["appliedAuthor"], "Bob Example");
+  EXPECT_EQ(reconciler->StatusJson()["lastAppliedRevision"], second);
+}
+
+TEST_F(ReconcilerTest, HealsDriftByDefault) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live[Key("a")].replicas["worker"] = 7;  // scaled by hand
+  cluster_.live.erase(Key("b"));                   // deleted by hand
+  cluster_.applied.clear();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a", "create b"));
+  EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 2);
+  EXPECT_EQ(metrics_->Value("jobsync_drift_detected_total", {{"policy", "heal"}}), 2);
+}
+
+TEST_F(ReconcilerTest, WarnReportsDriftWithoutRevertingIt) {
+  auto reconciler = NewReconciler(DriftPolicy::kWarn);
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live[Key("a")].replicas["worker"] = 7;
+  cluster_.applied.clear();
+  EXPECT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 7);
+  nlohmann::json a = JobStatusOf(*reconciler, "a");
+  EXPECT_EQ(a["sync"], "Drifted");
+  EXPECT_THAT(a["lastError"].get<std::string>(), HasSubstr("changed outside Git"));
+  EXPECT_EQ(JobStatusOf(*reconciler, "b")["sync"], "Synced");
+}
+
+TEST_F(ReconcilerTest, OffLeavesDriftAlone) {
+  auto reconciler = NewReconciler(DriftPolicy::kOff);
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live.erase(Key("b"));
+  cluster_.applied.clear();
+  (void)reconciler->SyncOnce();
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  EXPECT_EQ(JobStatusOf(*reconciler, "b")["sync"], "OutOfSync");
+}
+
+TEST_F(ReconcilerTest, AFinishedJobThatDisappearsIsNotRunAgain) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live[Key("a")].phase = LivePhase::kSucceeded;
+  ASSERT_TRUE(reconciler->SyncOnce().ok());  // the inventory notes that `a` finished
+  cluster_.live.erase(Key("a"));             // a TTL controller, or a person, removed it
+  cluster_.applied.clear();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  // A changed spec runs it again: that is what the commit asks for.
+  repo_.Write("jobs/a.yaml", JobYaml("a", "default", "trainer:v2"));
+  repo_.Commit("New image for a");
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a"));
+}
+
+TEST_F(ReconcilerTest, ARestartedAgentRerunsNothingAndStillKnowsItsInventory) {
+  {
+    auto reconciler = NewReconciler();
+    ASSERT_TRUE(reconciler->SyncOnce().ok());
+    cluster_.live[Key("a")].phase = LivePhase::kSucceeded;
+    ASSERT_TRUE(reconciler->SyncOnce().ok());
+  }
+  cluster_.live.erase(Key("a"));
+  cluster_.applied.clear();
+  auto restarted = NewReconciler();
+  ASSERT_TRUE(restarted->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  cluster_.live[Key("b")].replicas["worker"] = 9;
+  ASSERT_TRUE(restarted->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale b"));
+}
+
+TEST_F(ReconcilerTest, AnUnreachableRemoteKeepsTheLastSnapshotAndDeletesNothing) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  std::filesystem::rename(repo_.dir(), dir_.path() / "moved");
+  cluster_.live[Key("a")].replicas["worker"] = 7;
+  cluster_.applied.clear();
+  Status result = reconciler->SyncOnce();
+  EXPECT_FALSE(result.ok());
+  // Drift is still healed from the last snapshot; nothing is taken for deleted.
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a"));
+  nlohmann::json status = reconciler->StatusJson();
+  EXPECT_EQ(status["git"]["ok"], false);
+  EXPECT_FALSE(reconciler->Ready().ready);
+  EXPECT_THAT(reconciler->Ready().reason, HasSubstr("git"));
+  EXPECT_EQ(metrics_->Value("jobsync_git_errors_total", {{"operation", "check"}}), 1);
+}
+
+TEST_F(ReconcilerTest, WithoutAnySnapshotNothingIsPlanned) {
+  std::filesystem::rename(repo_.dir(), dir_.path() / "moved");
+  auto reconciler = NewReconciler();
+  cluster_.live[Key("old")] = {};
+  cluster_.live[Key("old")].key = Key("old");
+  cluster_.live[Key("old")].instance = "test";
+  EXPECT_FALSE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  EXPECT_FALSE(reconciler->Ready().ready);
+}
+
+TEST_F(ReconcilerTest, AnUnreadableClusterIsReportedAndNotWritten) {
+  auto reconciler = NewReconciler();
+  cluster_.list_error = UnavailableError("connection refused");
+  Status result = reconciler->SyncOnce();
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(result.message(), HasSubstr("connection refused"));
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  EXPECT_EQ(reconciler->StatusJson()["backends"]["kubernetes"]["ok"], false);
+  EXPECT_FALSE(reconciler->Ready().ready);
+}
+
+TEST_F(ReconcilerTest, ANewCommitSupersedesTheSyncInFlight) {
+  repo_.Write("jobs/c.yaml", JobYaml("c"));
+  repo_.Commit("Add c");
+  interval_ = std::chrono::milliseconds(0);  // check Git before every step
+  auto reconciler = NewReconciler();
+  std::string newer;
+  cluster_.before_apply = [&](const PlanStep& step) {
+    if (step.key.name != "a") return;
+    repo_.Write("jobs/c.yaml", JobYaml("c", "default", "trainer:v1", 4));
+    newer = repo_.Commit("Scale c");
+  };
+  Status result = reconciler->SyncOnce();
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(result.message(), HasSubstr("superseded by commit " + newer.substr(0, 7)));
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a"));
+  cluster_.before_apply = nullptr;
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "create c"));
+  EXPECT_EQ(cluster_.live[Key("c")].replicas["worker"], 4);
+}
+
+TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
+  bool leader = false;
+  may_write_ = [&] { return leader; };
+  auto reconciler = NewReconciler();
+  (void)reconciler->SyncOnce();
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "OutOfSync");
+  EXPECT_EQ(reconciler->StatusJson()["writer"], false);
+  leader = true;
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+}
+
+TEST_F(ReconcilerTest, RunCyclesOnTriggerAndStops) {
+  interval_ = std::chrono::hours(1);
+  auto reconciler = NewReconciler();
+  std::thread loop([&] { reconciler->Run(); });
+  auto wait_cycles = [&](int64_t count) {
+    for (int i = 0; i < 500 && reconciler->cycles() < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return reconciler->cycles();
+  };
+  EXPECT_EQ(wait_cycles(1), 1);
+  reconciler->Trigger("test");
+  EXPECT_EQ(wait_cycles(2), 2);
+  reconciler->Stop();
+  loop.join();
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+}
+
+TEST(DriftPolicyTest, NamesRoundTrip) {
+  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn, DriftPolicy::kOff}) {
+    EXPECT_EQ(ParseDriftPolicy(DriftPolicyName(policy)), policy);
+  }
+  EXPECT_EQ(ParseDriftPolicy("repair"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace jobsync
