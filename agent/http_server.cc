@@ -129,7 +129,7 @@ struct AgentHttpServer::Impl {
         }));
     // Exceptions from httplib's own routing; those of our handlers are caught in Route.
     server.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
-                                    std::exception_ptr) {
+                                    const std::exception_ptr& /*error*/) {
       spdlog::error("http: {} {} failed inside the server library", request.method, request.path);
       response = httplib::Response();
       response.status = 500;

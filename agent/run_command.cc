@@ -60,25 +60,35 @@ std::string PodNamespace() {
   return name;
 }
 
-// Blocks SIGTERM and SIGINT in this thread and every thread it starts, and takes them on a
-// thread of its own that calls `on_signal` once.
+// Takes SIGTERM and SIGINT on a thread of its own. The constructor blocks them in this thread,
+// and so in every thread started after it (cpprestsdk's pool, the watcher, the server): make it
+// before anything starts a thread, or the signal may land in a thread that does not block it and
+// end the process. Start() begins waiting; `on_signal` is called once.
 class SignalWaiter {
  public:
-  explicit SignalWaiter(std::function<void(int)> on_signal) {
+  SignalWaiter() {
     sigemptyset(&set_);
     sigaddset(&set_, SIGTERM);
     sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGUSR1);  // used to end the waiter itself
+    sigaddset(&set_, SIGUSR1);  // ends the waiter itself
     pthread_sigmask(SIG_BLOCK, &set_, &previous_);
+  }
+  void Start(std::function<void(int)> on_signal) {
     thread_ = std::thread([this, on_signal = std::move(on_signal)] {
       int signal = 0;
       sigwait(&set_, &signal);
       if (signal != SIGUSR1) on_signal(signal);
     });
   }
+  // Ends the waiting thread (after which `on_signal` is not called). Idempotent.
+  void Stop() {
+    if (thread_.joinable()) {
+      pthread_kill(thread_.native_handle(), SIGUSR1);
+      thread_.join();
+    }
+  }
   ~SignalWaiter() {
-    pthread_kill(thread_.native_handle(), SIGUSR1);
-    thread_.join();
+    Stop();
     pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
   }
   SignalWaiter(const SignalWaiter&) = delete;
@@ -246,6 +256,7 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     err << "jobsync run: " << status.message() << "\n";
     return kExitError;
   };
+  SignalWaiter signals;  // first: before any thread exists
   if (!config_file_.empty()) {
     Status applied = ApplyConfigFile(config_file_, *run_);
     if (!applied.ok()) return fail(applied);
@@ -396,6 +407,16 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   Status started = reconciler->Start();
   if (!started.ok()) return fail(started);
 
+  signals.Start([&reconciler](int signal) {
+    spdlog::info("{} received: stopping after the step in flight",
+                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    reconciler->Stop();
+  });
+  // The waiter's callback uses the reconciler: it stops before the reconciler goes.
+  struct WaiterStopper {
+    SignalWaiter& waiter;
+    ~WaiterStopper() { waiter.Stop(); }
+  } waiter_stopper{signals};
   if (once_) {
     if (elector) return fail(InvalidArgumentError("--once and --leader-elect do not go together"));
     Status result = reconciler->SyncOnce();
@@ -403,13 +424,6 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     err << "jobsync run: not in sync: " << result.message() << "\n";
     return kExitChanges;
   }
-
-  // Signals go to a thread of their own; every thread started below inherits the blocked mask.
-  SignalWaiter signals([&reconciler](int signal) {
-    spdlog::info("{} received: stopping after the step in flight",
-                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    reconciler->Stop();
-  });
 
   std::string watched_ref = !git_.branch.empty() ? "refs/heads/" + git_.branch
                             : !git_.tag.empty()  ? "refs/tags/" + git_.tag

@@ -156,8 +156,12 @@ LivePhase PhaseOf(const std::vector<RaySubmission>& generations) {
     case RayJobStatus::kSucceeded:
       return LivePhase::kSucceeded;
     case RayJobStatus::kFailed:
-    case RayJobStatus::kStopped:
       return LivePhase::kFailed;
+    case RayJobStatus::kStopped:
+      // Stopped, and not by jobsync (its suspend leaves a marker; its restarts submit a newer
+      // generation): someone stopped a job Git says should run. As a suspended job, the plan
+      // resumes it, and the agent treats that as drift (heal, warn or off).
+      return LivePhase::kSuspended;
     case RayJobStatus::kPending:
     case RayJobStatus::kRunning:
     case RayJobStatus::kUnknown:
@@ -168,7 +172,11 @@ LivePhase PhaseOf(const std::vector<RaySubmission>& generations) {
 
 Health HealthOf(const std::vector<RaySubmission>& generations) {
   if (generations.empty()) return Health::kMissing;
-  switch (PhaseOf(generations)) {
+  const LivePhase phase = PhaseOf(generations);
+  if (phase == LivePhase::kSuspended && !generations.back().suspend_marker) {
+    return Health::kDegraded;  // stopped outside jobsync
+  }
+  switch (phase) {
     case LivePhase::kPending:
     case LivePhase::kUnknown:
       return Health::kProgressing;
@@ -181,7 +189,7 @@ Health HealthOf(const std::vector<RaySubmission>& generations) {
     case LivePhase::kFailed:
       break;
   }
-  return generations.back().status == RayJobStatus::kStopped ? Health::kDegraded : Health::kFailed;
+  return Health::kFailed;
 }
 
 LiveJob ToLiveJob(const std::vector<RaySubmission>& generations) {

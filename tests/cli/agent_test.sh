@@ -171,6 +171,19 @@ wait_for "wide-deep recreated with the new image" tensorflow/tensorflow:2.18.0 \
 check "wide-deep Job is a new object" 0 $?
 wait_for "bert-pretrain suspended" true kubectl get job -n "a$run-nlp" bert-pretrain-worker -o jsonpath='{.spec.suspend}'
 
+# A Ray job stopped by hand is resumed: a new submission runs.
+running_lr_sweep() {  # the submission id of lr-sweep that is RUNNING now
+  curl -s "$RAY_ADDRESS/api/jobs/" | python3 -c "
+import json, sys
+for j in json.load(sys.stdin):
+    m = j.get('metadata') or {}
+    if m.get('jobsync.dev/instance') == '$instance' and m.get('jobsync.dev/job') == 'lr-sweep' and j['status'] == 'RUNNING':
+        print(j['submission_id'])"
+}
+stopped=$(running_lr_sweep)
+curl -s -X POST "$RAY_ADDRESS/api/jobs/$stopped/stop" >/dev/null
+resubmitted() { local now; now=$(running_lr_sweep); [ -n "$now" ] && [ "$now" != "$stopped" ] && echo yes; }
+wait_for "a Ray job stopped by hand runs again (a new submission)" yes resubmitted
 git -C "$work/wc" rm -q ray/tuning.yaml
 commit "Drop the Ray jobs"
 wait_for "Ray jobs pruned" "" ray_jobs
@@ -265,11 +278,13 @@ created=$(kubectl get jobs -n "a$run-batch" -o name | wc -l)
 [ "$created" -ge 1 ] && [ "$created" -lt 30 ]
 check "SIGKILL landed in the middle of the sync ($created of 30 created)" 0 $?
 start_agent b2 "$port_b" --interval 1h --state "$work/state-a.json" --webhook-secret-file "$work/webhook-secret"
-wait_for "restarted agent finishes the sync" yes all_synced "$port_b"
+wait_seconds=240 wait_for "restarted agent finishes the sync" yes all_synced "$port_b"
 check "after the restart: one Job per role, none orphaned" ok "$(one_job_per_role "$expected")"
 check "the finished job was not re-run by the restart" "" "$(kubectl get jobs -n "a$run-batch" -l jobsync.dev/job=prep -o name)"
 kill -TERM "$(cat "$work/b2.pid")"
 wait "$(cat "$work/b2.pid")"
+
+check "the webhook secret appears in no log" 0 "$(cat "$work"/*.log | grep -c -F -- "$secret")"
 
 # ---- 3. leader election ------------------------------------------------------------------------
 port_c=$(free_port)

@@ -15,11 +15,12 @@ check() {
   fi
 }
 
-# wait_for NAME EXPECTED COMMAND...: polls COMMAND's output once a second for up to 60 s.
+# wait_for NAME EXPECTED COMMAND...: polls COMMAND's output once a second for up to
+# $wait_seconds (default 60) seconds.
 wait_for() {
   local name=$1 expected=$2 actual=""
   shift 2
-  for _ in $(seq 1 60); do
+  for _ in $(seq 1 "${wait_seconds:-60}"); do
     actual=$("$@" 2>/dev/null)
     [ "$actual" == "$expected" ] && break
     sleep 1

@@ -284,12 +284,15 @@ TEST_F(RayBackendTest, SuspendStopsAndReportsSuspendedThenResumeResubmits) {
   EXPECT_FALSE(PlanFor({job}).HasChanges());
 }
 
-TEST_F(RayBackendTest, JobStoppedOutsideJobsyncIsDegradedAndNotRerun) {
+TEST_F(RayBackendTest, JobStoppedOutsideJobsyncIsDegradedAndResumedByThePlan) {
   TrainingJob job = RayTrainingJob("bert");
   PlanAndApply({job}, Action::kCreate);
   fake_.jobs.begin()->second.status = "STOPPED";
   EXPECT_EQ(HealthOf(job), Health::kDegraded);
-  EXPECT_FALSE(PlanFor({job}).HasChanges());
+  Plan plan = PlanFor({job});
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].action, Action::kScale);  // resume: a new submission
+  // A job that failed by itself has finished: it is not run again.
   fake_.jobs.begin()->second.status = "FAILED";
   EXPECT_EQ(HealthOf(job), Health::kFailed);
   EXPECT_FALSE(PlanFor({job}).HasChanges());
