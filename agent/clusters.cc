@@ -106,6 +106,24 @@ LiveState ReadLive(const std::vector<Backend*>& backends,
   return live;
 }
 
+std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& instance) {
+  std::vector<LiveJob> live;
+  for (const TrainingJob& job : snapshot.manifests.jobs) {
+    LiveJob entry;
+    entry.key = job.key();
+    entry.applied = job;
+    for (const auto& [name, role] : job.roles) entry.replicas[name] = role.replicas;
+    entry.phase = job.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
+    entry.instance = instance;
+    auto prune = job.annotations.find(kPruneAnnotation);
+    entry.prune_protected = prune != job.annotations.end() && prune->second == "false";
+    entry.source_path = job.source.path;
+    entry.revision = snapshot.commit.id;
+    live.push_back(std::move(entry));
+  }
+  return live;
+}
+
 StatusOr<Plan> PlanAgainstLive(LoadResult desired, const LiveState& live,
                                const PlanOptions& options) {
   std::vector<PlanStep> held_back;

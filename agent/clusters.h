@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/git_source.h"
 #include "backends/backend.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "common/status.h"
@@ -64,6 +65,10 @@ LiveState ReadLive(const std::vector<Backend*>& backends,
                    const std::map<BackendKind, Status>& unconfigured);
 // The same for every backend of `clusters`.
 LiveState ReadLive(const Clusters& clusters);
+
+// The jobs of a snapshot as they would be live had `instance` applied them at its commit: the
+// live side of an offline plan (`jobsync plan --from --to`).
+std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& instance);
 
 // Plans `desired` against the readable clusters; the jobs of unavailable ones become error
 // steps ("<backend> unavailable: <why>"). Fails as BuildPlan.

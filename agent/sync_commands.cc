@@ -37,26 +37,6 @@ StatusOr<Snapshot> LoadRevision(GitFlags flags, const std::string& rev,
   return (*source)->LoadAt(*commit);
 }
 
-// The jobs of a snapshot as they would be live had `instance` applied them: the offline plan's
-// live side.
-std::vector<LiveJob> LiveFromSnapshot(const Snapshot& snapshot, const std::string& instance) {
-  std::vector<LiveJob> live;
-  for (const TrainingJob& job : snapshot.manifests.jobs) {
-    LiveJob entry;
-    entry.key = job.key();
-    entry.applied = job;
-    for (const auto& [name, role] : job.roles) entry.replicas[name] = role.replicas;
-    entry.phase = job.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
-    entry.instance = instance;
-    auto prune = job.annotations.find(kPruneAnnotation);
-    entry.prune_protected = prune != job.annotations.end() && prune->second == "false";
-    entry.source_path = job.source.path;
-    entry.revision = snapshot.commit.id;
-    live.push_back(std::move(entry));
-  }
-  return live;
-}
-
 bool UseColour(const std::string& mode, const std::ostream& out) {
   if (mode == "always") return true;
   if (mode == "never") return false;
@@ -137,7 +117,7 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
     StatusOr<Snapshot> after = LoadRevision(plan_git_, to_, validator);
     if (!after.ok()) return fail(after.status());
     PrintDiagnostics(after->manifests, err);
-    plan = BuildPlan(after->manifests, LiveFromSnapshot(*before, plan_cluster_.instance),
+    plan = BuildPlan(after->manifests, LiveAsApplied(*before, plan_cluster_.instance),
                      ToPlanOptions(plan_cluster_));
   } else {
     StatusOr<Snapshot> snapshot = LoadRevision(plan_git_, "", validator);

@@ -1,0 +1,219 @@
+// In-process benchmarks of the plan path and of the agent's no-op cycle, on a repository made by
+// bench/generate_repo.py (its last commit changes one file):
+//
+//   cold plan      a new Git source (empty parse cache) loads HEAD~1 and HEAD and plans HEAD
+//                  against HEAD~1 as if applied: parse + validate + diff, as `jobsync plan
+//                  --from HEAD~1 --to HEAD` does after its fetch.
+//   warm re-plan   the same source loads HEAD again (nothing changed: every file from the blob
+//                  cache) and plans.
+//   one-file change  a source warmed at HEAD~1 loads HEAD (one file changed) and plans: the time
+//                  from a new commit (fetched) to its plan.
+//   no-op cycle    the agent's Reconciler::SyncOnce with the repository unchanged and every job
+//                  live as applied (an in-memory backend standing for the watch cache): Git
+//                  ls-remote (a child process), plan, status. CPU time of the process and of its
+//                  children.
+//   peak RSS       of the whole run (getrusage), after the above at this N.
+//
+// Usage: plan_bench REPO JOBSYNC_BINARY [REPEAT]
+// (the jobsync binary runs the Git source's network operations). Prints one JSON object per
+// scenario: median, min and max in ms over the runs.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "agent/clusters.h"
+#include "agent/git_source.h"
+#include "agent/metrics.h"
+#include "agent/reconciler.h"
+#include "agent/state_store.h"
+#include "diff/plan.h"
+#include "schemas/schema_validator.h"
+
+namespace jobsync {
+namespace {
+
+// Live jobs held in memory: what ListJobs returns from a watch cache, without the network.
+class CachedBackend : public Backend {
+ public:
+  CachedBackend(BackendKind kind, std::vector<LiveJob> jobs) : kind_(kind), jobs_(std::move(jobs)) {}
+  BackendKind kind() const override { return kind_; }
+  StatusOr<std::vector<LiveJob>> ListJobs() override { return jobs_; }
+  Status Apply(const PlanStep& step, const ApplyContext&) override {
+    ++applies;
+    return InternalError("the benchmark's cycle must be a no-op, but planned " +
+                         std::string(ActionName(step.action)) + " " + step.key.ToString());
+  }
+  StatusOr<Health> GetHealth(const JobKey&) override { return Health::kHealthy; }
+  int applies = 0;
+
+ private:
+  BackendKind kind_;
+  std::vector<LiveJob> jobs_;
+};
+
+double Ms(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+double CpuMs(int who) {
+  rusage usage{};
+  getrusage(who, &usage);
+  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000.0 +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000.0;
+}
+
+nlohmann::json Summary(const std::string& name, std::vector<double> samples,
+                       nlohmann::json extra = nlohmann::json::object()) {
+  std::sort(samples.begin(), samples.end());
+  extra["scenario"] = name;
+  extra["median_ms"] = samples[samples.size() / 2];
+  extra["min_ms"] = samples.front();
+  extra["max_ms"] = samples.back();
+  extra["runs"] = samples.size();
+  return extra;
+}
+
+void Check(const Status& status, const char* what) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "plan_bench: %s: %s\n", what, status.ToString().c_str());
+  std::exit(1);
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: plan_bench REPO JOBSYNC_BINARY [REPEAT]\n");
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  const std::string repo = std::filesystem::absolute(argv[1]).string();
+  const std::string helper = std::filesystem::absolute(argv[2]).string();
+  const int repeat = argc > 3 ? std::max(1, std::atoi(argv[3])) : 5;
+  const std::filesystem::path scratch =
+      std::filesystem::temp_directory_path() / ("jobsync-bench-" + std::to_string(getpid()));
+  SchemaValidator validator;
+  auto make_source = [&](const std::string& rev) {
+    GitSourceOptions options;
+    options.repo = repo;
+    options.rev = rev;
+    options.cache_root = (scratch / "cache").string();
+    options.helper_binary = helper;
+    StatusOr<std::unique_ptr<GitSource>> source = NewGitSource(options, validator);
+    Check(source.status(), "git source");
+    return std::move(*source);
+  };
+  // The two commits, fetched once into the cache (fetching is not what is measured).
+  std::string head;
+  std::string base;
+  {
+    auto source = make_source("main");
+    StatusOr<std::string> fetched = source->Fetch();
+    Check(fetched.status(), "fetch");
+    head = *fetched;
+    auto previous = make_source("main~1");
+    StatusOr<std::string> fetched_base = previous->Fetch();
+    Check(fetched_base.status(), "fetch HEAD~1");
+    base = *fetched_base;
+  }
+  const PlanOptions options{"bench", true, 1.0, false};
+  size_t jobs = 0;
+  int changes = 0;
+
+  std::vector<double> cold;
+  std::vector<double> warm;
+  std::vector<double> one_file;
+  for (int r = 0; r < repeat; ++r) {
+    auto source = make_source(head);
+    auto start = std::chrono::steady_clock::now();
+    StatusOr<Snapshot> before = source->LoadAt(base);
+    StatusOr<Snapshot> after = source->LoadAt(head);
+    Check(before.status(), "load HEAD~1");
+    Check(after.status(), "load HEAD");
+    StatusOr<Plan> plan = BuildPlan(after->manifests, LiveAsApplied(*before, "bench"), options);
+    Check(plan.status(), "plan");
+    cold.push_back(Ms(std::chrono::steady_clock::now() - start));
+    jobs = after->manifests.jobs.size();
+    changes = plan->Count(Action::kScale) + plan->Count(Action::kUpdate);
+
+    start = std::chrono::steady_clock::now();
+    StatusOr<Snapshot> again = source->LoadAt(head);
+    Check(again.status(), "load HEAD again");
+    StatusOr<Plan> replan = BuildPlan(again->manifests, LiveAsApplied(*before, "bench"), options);
+    Check(replan.status(), "re-plan");
+    warm.push_back(Ms(std::chrono::steady_clock::now() - start));
+
+    auto incremental = make_source(head);
+    StatusOr<Snapshot> warmed = incremental->LoadAt(base);
+    Check(warmed.status(), "warm up at HEAD~1");
+    std::vector<LiveJob> live = LiveAsApplied(*warmed, "bench");
+    start = std::chrono::steady_clock::now();
+    StatusOr<Snapshot> next = incremental->LoadAt(head);
+    Check(next.status(), "load the new commit");
+    StatusOr<Plan> next_plan = BuildPlan(next->manifests, live, options);
+    Check(next_plan.status(), "plan the new commit");
+    one_file.push_back(Ms(std::chrono::steady_clock::now() - start));
+  }
+  std::printf("%s\n", Summary("cold plan (parse + validate + diff)", cold,
+                              {{"jobs", jobs}, {"changes", changes}})
+                          .dump()
+                          .c_str());
+  std::printf("%s\n", Summary("warm re-plan (nothing changed)", warm).dump().c_str());
+  std::printf("%s\n", Summary("one-file change: new commit to plan", one_file).dump().c_str());
+
+  // The agent's no-op cycle: live == Git at HEAD, applied by this instance.
+  {
+    auto source = make_source(head);
+    StatusOr<Snapshot> snapshot = source->LoadAt(head);
+    Check(snapshot.status(), "load HEAD for the agent");
+    std::vector<LiveJob> kube;
+    std::vector<LiveJob> ray;
+    for (LiveJob& job : LiveAsApplied(*snapshot, "bench")) {
+      (job.key.backend == BackendKind::kRay ? ray : kube).push_back(std::move(job));
+    }
+    CachedBackend kube_backend(BackendKind::kKubernetes, std::move(kube));
+    CachedBackend ray_backend(BackendKind::kRay, std::move(ray));
+    std::unique_ptr<StateStore> store = NewFileStateStore((scratch / "state.json").string());
+    Metrics metrics;
+    ReconcilerOptions agent;
+    agent.plan = options;
+    Reconciler reconciler(*source, {&kube_backend, &ray_backend}, {}, *store, metrics, agent);
+    Check(reconciler.Start(), "agent start");
+    Check(reconciler.SyncOnce(), "first cycle");  // loads the snapshot: not a no-op
+    std::vector<double> wall;
+    std::vector<double> cpu;
+    for (int r = 0; r < repeat * 4; ++r) {
+      double cpu_before = CpuMs(RUSAGE_SELF) + CpuMs(RUSAGE_CHILDREN);
+      auto start = std::chrono::steady_clock::now();
+      Check(reconciler.SyncOnce(), "no-op cycle");
+      wall.push_back(Ms(std::chrono::steady_clock::now() - start));
+      cpu.push_back(CpuMs(RUSAGE_SELF) + CpuMs(RUSAGE_CHILDREN) - cpu_before);
+    }
+    if (kube_backend.applies + ray_backend.applies != 0) return 1;
+    std::printf("%s\n", Summary("agent no-op cycle: wall", wall).dump().c_str());
+    std::printf("%s\n",
+                Summary("agent no-op cycle: CPU (process + git child)", cpu).dump().c_str());
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("%s\n", nlohmann::json{{"scenario", "peak RSS"}, {"mb", usage.ru_maxrss / 1024.0}}
+                          .dump()
+                          .c_str());
+  std::filesystem::remove_all(scratch);
+  return 0;
+}
+
+}  // namespace
+}  // namespace jobsync
+
+int main(int argc, char** argv) { return jobsync::Main(argc, argv); }
