@@ -24,6 +24,7 @@ class InstrumentedBackend : public Backend {
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;
+  std::optional<uint64_t> LiveVersion() override { return inner_.LiveVersion(); }
   Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
                      const std::string& message, bool warning) override;
 

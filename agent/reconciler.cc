@@ -250,7 +250,23 @@ Status Reconciler::SyncOnce() {
   }
   const CommitInfo& commit = snapshot_->commit;
 
-  // 2. Live.
+  // 2. Live. Versions are read before listing, so a change during the listing shows next time.
+  const bool may_write = !options_.may_write || options_.may_write();
+  std::vector<std::optional<uint64_t>> versions;
+  bool all_versioned = true;
+  for (Backend* backend : backends_) {
+    versions.push_back(backend->LiveVersion());
+    all_versioned = all_versioned && versions.back().has_value();
+  }
+  if (all_versioned && git_status.ok() && quiet_commit_ == commit.id &&
+      quiet_versions_ == versions && quiet_writer_ == may_write) {
+    // Same commit, same live state, same role as a cycle that had nothing to do: the plan would be
+    // the same, so it is not made again (the no-op cycle of a large repository costs one
+    // ls-remote).
+    RecordCycle(OkStatus(), start);
+    return OkStatus();
+  }
+  quiet_commit_.clear();
   LiveState live = ReadLive(backends_, unconfigured_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -275,6 +291,7 @@ Status Reconciler::SyncOnce() {
   std::set<JobKey> withheld;
   for (PlanStep& step : plan.steps) {
     if (step.error || !step.desired) continue;
+    if (step.action == Action::kNone) continue;
     auto entry = state_.inventory.find(step.key);
     if (entry == state_.inventory.end()) continue;
     const bool same_spec = entry->second.spec_hash == SpecHash(*step.desired);
@@ -284,7 +301,7 @@ Status Reconciler::SyncOnce() {
       step.changes.clear();
       continue;
     }
-    if (!same_spec || step.action == Action::kNone) continue;
+    if (!same_spec) continue;
     drifted.insert(step.key);
     metrics_.Add(kDriftDetected, {{"policy", DriftPolicyName(options_.drift)}});
     if (options_.drift == DriftPolicy::kHeal) {
@@ -304,7 +321,6 @@ Status Reconciler::SyncOnce() {
   }
 
   // 4. Apply.
-  const bool may_write = !options_.may_write || options_.may_write();
   metrics_.Set(kWriter, {}, may_write ? 1 : 0);
   if (may_write && !was_writer_ && options_.may_write) {
     // A standby that just became leader: the previous leader wrote the state since Start().
@@ -363,6 +379,7 @@ Status Reconciler::SyncOnce() {
   }
 
   // Inventory: what this instance applied, as it stands now.
+  const AgentState saved_state = state_;
   bool all_in_sync = git_status.ok() && plan.ErrorCount() == 0 && withheld.empty() &&
                      live.unavailable.size() == unconfigured_.size();
   for (const PlanStep& step : plan.steps) {
@@ -378,10 +395,14 @@ Status Reconciler::SyncOnce() {
       state_.inventory[step.key] = {SpecHash(*step.desired), commit.id, false};
     } else if (step.action == Action::kNone && step.desired && step.live &&
                step.live->instance == options_.plan.instance) {
-      InventoryEntry& entry = state_.inventory[step.key];
-      entry.spec_hash = SpecHash(*step.desired);
-      if (entry.revision.empty()) entry.revision = step.live->revision;
-      entry.finished = IsFinished(step.live->phase);
+      // In sync: the live job runs the desired spec. Its hash is computed only for a job the
+      // inventory does not know yet (adopted after a lost state, or from before the inventory).
+      auto [entry, added] = state_.inventory.try_emplace(step.key);
+      if (added) {
+        entry->second.spec_hash = SpecHash(*step.desired);
+        entry->second.revision = step.live->revision;
+      }
+      entry->second.finished = IsFinished(step.live->phase);
     }
   }
   if (all_in_sync) {
@@ -392,7 +413,7 @@ Status Reconciler::SyncOnce() {
     }
     state_.last_applied_revision = commit.id;
   }
-  if (may_write) {
+  if (may_write && !(state_ == saved_state)) {
     Status saved = state_store_.Save(state_);
     if (!saved.ok()) {
       LogEvent(spdlog::level::err, "state not saved",
@@ -463,6 +484,11 @@ Status Reconciler::SyncOnce() {
   }
   Publish(jobs, RenderText(plan, false), nlohmann::json::parse(RenderJson(plan), nullptr, false));
   RecordCycle(result, start);
+  if (result.ok() && outcomes.empty() && !plan.HasChanges() && all_versioned) {
+    quiet_commit_ = commit.id;
+    quiet_versions_ = std::move(versions);
+    quiet_writer_ = may_write;
+  }
   return result;
 }
 

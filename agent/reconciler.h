@@ -140,6 +140,10 @@ class Reconciler {
   std::map<std::string, CommitInfo> commits_;  // id -> info, for applied revisions
   std::chrono::steady_clock::time_point last_git_check_;
   bool was_writer_ = false;  // may_write in the previous cycle
+  // The inputs of the last cycle that found nothing to do; equal inputs skip planning.
+  std::string quiet_commit_;
+  std::vector<std::optional<uint64_t>> quiet_versions_;
+  bool quiet_writer_ = false;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

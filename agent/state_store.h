@@ -28,6 +28,8 @@ struct InventoryEntry {
   std::string spec_hash;  // SpecHash of the spec applied
   std::string revision;   // commit it was applied from
   bool finished = false;  // last seen Succeeded or Failed at that spec
+
+  friend bool operator==(const InventoryEntry&, const InventoryEntry&) = default;
 };
 
 struct AgentState {
@@ -35,6 +37,12 @@ struct AgentState {
   std::string last_attempted_revision;  // last commit a sync started to apply
   std::map<JobKey, InventoryEntry> inventory;
   int64_t updated_unix = 0;  // seconds since the epoch of the last Save
+
+  // Equal content; updated_unix is not compared.
+  friend bool operator==(const AgentState& a, const AgentState& b) {
+    return a.last_applied_revision == b.last_applied_revision &&
+           a.last_attempted_revision == b.last_attempted_revision && a.inventory == b.inventory;
+  }
 };
 
 // {"version":1,"lastAppliedRevision":...,"lastAttemptedRevision":...,"updated":...,

@@ -4,6 +4,8 @@
 #ifndef JOBSYNC_BACKENDS_BACKEND_H_
 #define JOBSYNC_BACKENDS_BACKEND_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,11 @@ class Backend {
 
   // The job's health now; kMissing when the cluster has no such job.
   virtual StatusOr<Health> GetHealth(const JobKey& key) = 0;
+
+  // A number that changes whenever what ListJobs would return may have changed (a watch cache's
+  // generation), so a caller that saw the same number before may skip listing and planning; or
+  // nullopt when the backend cannot tell (it must then be listed every time). Cheap.
+  virtual std::optional<uint64_t> LiveVersion() { return std::nullopt; }
 
   // Records, where the cluster's users look, that jobsync acted on the job (`reason` is one
   // CamelCase word such as "Scaled"; `message` one line). Kubernetes posts Events on the job's

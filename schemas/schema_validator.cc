@@ -1,6 +1,8 @@
 #include "schemas/schema_validator.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <utility>
@@ -128,10 +130,12 @@ std::string PatternMeaning(const std::string& pattern) {
 
 // valijson 1.0 checks "propertyNames" but records no error for it, so keys are checked here:
 // appends a diagnostic for every mapping key that breaks its schema's propertyNames rule.
+// `patterns` caches compiled regular expressions by source: compiling a std::regex costs far more
+// than matching one.
 void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json& schema,
                         const nlohmann::json& value, std::vector<std::string>& path,
                         const YamlNode& root, const std::string& file,
-                        std::vector<Diagnostic>* out) {
+                        std::map<std::string, std::regex>& patterns, std::vector<Diagnostic>* out) {
   if (value.is_object()) {
     if (schema.contains("propertyNames")) {
       const nlohmann::json& rule = schema["propertyNames"];
@@ -139,9 +143,13 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
         std::string problem;
         if (rule.contains("maxLength") && key.size() > rule["maxLength"].get<size_t>()) {
           problem = "is longer than " + rule["maxLength"].dump() + " characters";
-        } else if (rule.contains("pattern") &&
-                   !std::regex_search(key, std::regex(rule["pattern"].get<std::string>()))) {
-          problem = PatternMeaning(rule["pattern"].get<std::string>());
+        } else if (rule.contains("pattern")) {
+          const std::string pattern = rule["pattern"].get<std::string>();
+          auto compiled = patterns.find(pattern);
+          if (compiled == patterns.end()) {
+            compiled = patterns.emplace(pattern, std::regex(pattern)).first;
+          }
+          if (!std::regex_search(key, compiled->second)) problem = PatternMeaning(pattern);
         }
         if (problem.empty()) continue;
         path.push_back(key);
@@ -163,14 +171,14 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
       if (child_schema == nullptr) continue;
       path.push_back(key);
       CheckPropertyNames(root_schema, Resolve(root_schema, *child_schema), child, path, root, file,
-                         out);
+                         patterns, out);
       path.pop_back();
     }
   } else if (value.is_array() && schema.contains("items") && schema["items"].is_object()) {
     const nlohmann::json& items = Resolve(root_schema, schema["items"]);
     for (size_t i = 0; i < value.size(); ++i) {
       path.push_back(std::to_string(i));
-      CheckPropertyNames(root_schema, items, value[i], path, root, file, out);
+      CheckPropertyNames(root_schema, items, value[i], path, root, file, patterns, out);
       path.pop_back();
     }
   }
@@ -181,6 +189,12 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
 struct SchemaValidator::Impl {
   nlohmann::json schema_json;
   valijson::Schema compiled;
+  // One valijson validator for every document, so its cache of compiled "pattern" regexes is
+  // kept (a validator per document recompiled them each time: most of the cost of loading).
+  // Guarded by mutex, with the property-name patterns.
+  std::mutex mutex;
+  valijson::Validator validator{valijson::Validator::kStrongTypes};
+  std::map<std::string, std::regex> name_patterns;
 
   std::vector<Diagnostic> Describe(const valijson::ValidationResults::Error& error,
                                    const nlohmann::json& document, const YamlNode& root,
@@ -201,14 +215,17 @@ const nlohmann::json& SchemaValidator::schema() const { return impl_->schema_jso
 std::vector<Diagnostic> SchemaValidator::Validate(const nlohmann::json& document,
                                                   const YamlNode& root,
                                                   const std::string& path) const {
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
-  bool valid = validator.validate(impl_->compiled, adapter, &results);
   std::vector<Diagnostic> diagnostics;
-  std::vector<std::string> walk_path;
-  CheckPropertyNames(impl_->schema_json, Resolve(impl_->schema_json, impl_->schema_json), document,
-                     walk_path, root, path, &diagnostics);
+  bool valid = false;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    valid = impl_->validator.validate(impl_->compiled, adapter, &results);
+    std::vector<std::string> walk_path;
+    CheckPropertyNames(impl_->schema_json, Resolve(impl_->schema_json, impl_->schema_json),
+                       document, walk_path, root, path, impl_->name_patterns, &diagnostics);
+  }
   if (valid) return diagnostics;
 
   std::set<std::pair<std::vector<std::string>, std::string>> seen;

@@ -126,7 +126,14 @@ void KubernetesBackend::Remember(const json& object) {
   json& slot = cache_[CacheKey(object)];
   if (slot.is_null() || VersionOf(object) < 0 || VersionOf(slot) <= VersionOf(object)) {
     slot = object;
+    ++cache_generation_;
   }
+}
+
+std::optional<uint64_t> KubernetesBackend::LiveVersion() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!started_ || !synced_) return std::nullopt;
+  return cache_generation_;
 }
 
 bool KubernetesBackend::SleepUnlessStopping(std::chrono::milliseconds delay) {
@@ -165,6 +172,7 @@ void KubernetesBackend::WatchLoop() {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         cache_.clear();
+        ++cache_generation_;
         for (json& item : list->items) {
           // The key first: json's operator= takes its argument by value, moving `item` early.
           const std::string key = CacheKey(item);
@@ -189,6 +197,7 @@ void KubernetesBackend::WatchLoop() {
           if (type == "DELETED") {
             std::lock_guard<std::mutex> lock(mutex_);
             cache_.erase(CacheKey(object));
+            ++cache_generation_;
           } else if (type == "ADDED" || type == "MODIFIED") {
             Remember(object);
           }

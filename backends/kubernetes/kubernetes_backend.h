@@ -83,6 +83,9 @@ class KubernetesBackend : public Backend {
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;
+  // The cache's generation while it is in sync (counts every change the watch or a write made);
+  // nullopt while it is not, or before the first ListJobs started the watch.
+  std::optional<uint64_t> LiveVersion() override;
   // A v1 Event on each role's Job (involvedObject with the Job's uid when the cache has it, so
   // `kubectl describe job` lists it), source component "jobsync".
   Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
@@ -127,6 +130,7 @@ class KubernetesBackend : public Backend {
   bool stopping_ = false;
   Status last_error_;                            // why the cache is not in sync
   std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
+  uint64_t cache_generation_ = 0;                // incremented on every change of cache_
   std::mutex listener_mutex_;                    // held while the listener runs
   std::function<void()> change_listener_;        // guarded by listener_mutex_
   HttpCancellation cancel_;

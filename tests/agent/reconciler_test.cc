@@ -37,6 +37,7 @@ class MemoryCluster : public Backend {
  public:
   BackendKind kind() const override { return BackendKind::kKubernetes; }
   StatusOr<std::vector<LiveJob>> ListJobs() override {
+    ++lists;
     if (!list_error.ok()) return list_error;
     std::vector<LiveJob> out;
     for (const auto& [key, job] : live) out.push_back(job);
@@ -63,8 +64,11 @@ class MemoryCluster : public Backend {
   StatusOr<Health> GetHealth(const JobKey& key) override {
     return live.count(key) != 0 ? Health::kHealthy : Health::kMissing;
   }
+  std::optional<uint64_t> LiveVersion() override { return version; }
 
   std::map<JobKey, LiveJob> live;
+  int lists = 0;
+  std::optional<uint64_t> version;  // as a watch cache would report; none by default
   std::vector<std::string> applied;
   Status list_error;
   std::function<void(const PlanStep&)> before_apply;
@@ -141,6 +145,29 @@ TEST_F(ReconcilerTest, FirstCycleCreatesEverythingAndTheNextDoesNothing) {
       metrics_->Value("jobsync_applied_actions_total", {{"action", "create"}, {"result", "ok"}}),
       2);
   EXPECT_TRUE(reconciler->Ready().ready) << reconciler->Ready().reason;
+}
+
+TEST_F(ReconcilerTest, NothingChangedMeansNoListingAndNoPlanning) {
+  cluster_.version = 7;
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());  // creates
+  ASSERT_TRUE(reconciler->SyncOnce().ok());  // plans: nothing to do
+  int lists = cluster_.lists;
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(cluster_.lists, lists);  // same commit, same live version: not even listed
+  // A live change (the watch moved the version) is seen at once.
+  cluster_.live[Key("a")].replicas["worker"] = 7;
+  cluster_.version = 8;
+  cluster_.applied.clear();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a"));
+  // So is a new commit.
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  repo_.Write("jobs/b.yaml", JobYaml("b", "default", "trainer:v1", 3));
+  repo_.Commit("Scale b");
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a", "scale b"));
 }
 
 TEST_F(ReconcilerTest, FollowsANewCommit) {
