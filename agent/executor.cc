@@ -1,5 +1,8 @@
 #include "agent/executor.h"
 
+#include <algorithm>
+#include <atomic>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -75,58 +78,114 @@ Status Executor::WaitForDependencies(const TrainingJob& job, const Plan& plan,
   return OkStatus();
 }
 
-ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
-  ApplyReport report;
-  Status interruption;
-  for (const PlanStep& step : plan.steps) {
-    StepOutcome outcome;
-    outcome.step = step;
-    if (interruption.ok() && options_.interrupted && step.action != Action::kNone) {
-      interruption = options_.interrupted();
-    }
-    if (!interruption.ok()) {
-      outcome.status = interruption;
+Status Executor::CheckInterrupted() {
+  std::lock_guard<std::mutex> lock(callback_mutex_);
+  if (interruption_.ok() && options_.interrupted) interruption_ = options_.interrupted();
+  return interruption_;
+}
+
+void Executor::Report(const StepOutcome& outcome) {
+  if (!options_.on_step) return;
+  std::lock_guard<std::mutex> lock(callback_mutex_);
+  options_.on_step(outcome);
+}
+
+StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
+                              const std::vector<StepOutcome>& before, const ApplyContext& context) {
+  StepOutcome outcome;
+  outcome.step = step;
+  if (step.action != Action::kNone) {
+    Status interrupted = CheckInterrupted();
+    if (!interrupted.ok()) {
+      outcome.status = interrupted;
       outcome.skipped = true;
-      if (options_.on_step) options_.on_step(outcome);
-      report.outcomes.push_back(std::move(outcome));
-      continue;
+      return outcome;
     }
-    auto backend = backends_.find(step.key.backend);
-    Backend* target = backend == backends_.end() ? nullptr : backend->second;
-    if (step.error) {
-      outcome.status = FailedPreconditionError(step.reason);
-      outcome.skipped = true;
-    } else if (target == nullptr) {
-      outcome.status =
-          FailedPreconditionError("no " + std::string(BackendName(step.key.backend)) +
-                                  " backend configured: " + KindHint(step.key.backend));
-      outcome.skipped = step.action == Action::kNone;
-    } else if (step.action != Action::kNone) {
-      if ((step.action == Action::kCreate || step.action == Action::kUpdate) && step.desired) {
-        Status ready = WaitForDependencies(*step.desired, plan, report.outcomes);
-        if (!ready.ok()) {
-          outcome.status = ready;
-          outcome.skipped = true;
-        }
-        if (options_.interrupted && !ready.ok()) {
-          Status now = options_.interrupted();
-          if (!now.ok()) interruption = outcome.status = now;
-        }
-      }
-      if (!outcome.skipped) outcome.status = target->Apply(step, context);
-    }
-    bool read_health = step.action != Action::kNone || options_.health_of_unchanged;
-    if (target != nullptr && !outcome.skipped && read_health) {
-      StatusOr<Health> health = target->GetHealth(step.key);
-      if (health.ok()) outcome.health = *health;
-      // A suspended manifest with nothing live is exactly what Git asks for.
-      if (outcome.health == Health::kMissing && step.desired && step.desired->suspend) {
-        outcome.health = Health::kSuspended;
-      }
-    }
-    if (options_.on_step) options_.on_step(outcome);
-    report.outcomes.push_back(std::move(outcome));
   }
+  auto backend = backends_.find(step.key.backend);
+  Backend* target = backend == backends_.end() ? nullptr : backend->second;
+  if (step.error) {
+    outcome.status = FailedPreconditionError(step.reason);
+    outcome.skipped = true;
+  } else if (target == nullptr) {
+    outcome.status = FailedPreconditionError("no " + std::string(BackendName(step.key.backend)) +
+                                             " backend configured: " + KindHint(step.key.backend));
+    outcome.skipped = step.action == Action::kNone;
+  } else if (step.action != Action::kNone) {
+    if ((step.action == Action::kCreate || step.action == Action::kUpdate) && step.desired) {
+      Status ready = WaitForDependencies(*step.desired, plan, before);
+      if (!ready.ok()) {
+        outcome.status = ready;
+        outcome.skipped = true;
+        Status now = CheckInterrupted();
+        if (!now.ok()) outcome.status = now;
+      }
+    }
+    if (!outcome.skipped) outcome.status = target->Apply(step, context);
+  }
+  bool read_health = step.action != Action::kNone || options_.health_of_unchanged;
+  if (target != nullptr && !outcome.skipped && read_health) {
+    StatusOr<Health> health = target->GetHealth(step.key);
+    if (health.ok()) outcome.health = *health;
+    // A suspended manifest with nothing live is exactly what Git asks for.
+    if (outcome.health == Health::kMissing && step.desired && step.desired->suspend) {
+      outcome.health = Health::kSuspended;
+    }
+  }
+  return outcome;
+}
+
+ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
+  interruption_ = OkStatus();
+  // Jobs in a dependsOn relation, either side: their steps keep the plan's order.
+  std::set<std::pair<std::string, std::string>> related;
+  for (const PlanStep& step : plan.steps) {
+    const TrainingJob* job = step.desired                        ? &*step.desired
+                             : (step.live && step.live->applied) ? &*step.live->applied
+                                                                 : nullptr;
+    if (job == nullptr || job->depends_on.empty()) continue;
+    related.emplace(step.key.namespace_name, step.key.name);
+    for (const std::string& name : job->depends_on) related.emplace(step.key.namespace_name, name);
+  }
+  // Steps that change a job no other step waits for, on a backend that takes concurrent calls,
+  // run first and side by side; the rest follow one by one in plan order.
+  std::vector<size_t> side_by_side;
+  std::vector<size_t> in_order;
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const PlanStep& step = plan.steps[i];
+    auto backend = backends_.find(step.key.backend);
+    bool concurrent = options_.parallelism > 1 && backend != backends_.end() &&
+                      backend->second->concurrent() && !step.error &&
+                      step.action != Action::kNone &&
+                      related.count({step.key.namespace_name, step.key.name}) == 0;
+    (concurrent ? side_by_side : in_order).push_back(i);
+  }
+  std::vector<StepOutcome> outcomes(plan.steps.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t k = next++; k < side_by_side.size(); k = next++) {
+      StepOutcome outcome = RunStep(plan.steps[side_by_side[k]], plan, {}, context);
+      Report(outcome);
+      outcomes[side_by_side[k]] = std::move(outcome);
+    }
+  };
+  std::vector<std::thread> workers;
+  const size_t threads =
+      std::min(side_by_side.size(), static_cast<size_t>(std::max(1, options_.parallelism)));
+  for (size_t t = 1; t < threads; ++t) workers.emplace_back(worker);
+  if (threads > 0) worker();
+  for (std::thread& thread : workers) thread.join();
+
+  std::vector<StepOutcome> finished;
+  for (size_t index : side_by_side) finished.push_back(outcomes[index]);
+  for (size_t index : in_order) {
+    StepOutcome outcome = RunStep(plan.steps[index], plan, finished, context);
+    Report(outcome);
+    finished.push_back(outcome);
+    outcomes[index] = std::move(outcome);
+  }
+  ApplyReport report;
+  report.outcomes = std::move(outcomes);
   return report;
 }
 

@@ -4,6 +4,8 @@
 // Rules:
 //   - A step runs on the backend of its key's kind; a kind with no backend configured fails that
 //     step (and only that step) with a message saying how to configure it.
+//   - Steps of jobs outside any dependsOn relation run side by side on backends that allow it
+//     (ExecutorOptions::parallelism); the others run one at a time, in plan order.
 //   - One job's failure never stops the others. Jobs that depend (spec.dependsOn) on a job whose
 //     step failed are skipped, with the reason.
 //   - Before a create or update of a job with dependsOn, each dependency (same namespace) must
@@ -15,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +54,10 @@ struct ExecutorOptions {
   std::function<void(std::chrono::milliseconds)> sleep;
   // Called after each step with its outcome (for progress output and logs); may be empty.
   std::function<void(const StepOutcome&)> on_step;
+  // Steps run side by side, at most this many at once, when they change jobs that no other step
+  // of the plan depends on (and that depend on none) and their backend says it takes concurrent
+  // calls (Backend::concurrent). Everything else runs one step at a time, in plan order, after.
+  int parallelism = 8;
   // False: kNone steps are not asked for their health (the caller has it from the watch
   // cache); their outcome's health stays empty. Dependencies are still polled.
   bool health_of_unchanged = true;
@@ -61,7 +68,8 @@ struct ExecutorOptions {
 };
 
 // Executes plans. Holds non-owning pointers to the backends, which must outlive it. Not
-// thread-safe: one Execute at a time.
+// thread-safe: one Execute at a time. on_step and interrupted are called one at a time (under a
+// lock), possibly from the executor's worker threads.
 class Executor {
  public:
   Executor(std::map<BackendKind, Backend*> backends, ExecutorOptions options);
@@ -74,8 +82,17 @@ class Executor {
   Status WaitForDependencies(const TrainingJob& job, const Plan& plan,
                              const std::vector<StepOutcome>& outcomes);
 
+  // One step, with `before` the outcomes of the steps executed so far (for dependencies).
+  StepOutcome RunStep(const PlanStep& step, const Plan& plan,
+                      const std::vector<StepOutcome>& before, const ApplyContext& context);
+  // options_.interrupted, remembered once it said stop.
+  Status CheckInterrupted();
+  void Report(const StepOutcome& outcome);
+
   std::map<BackendKind, Backend*> backends_;
   ExecutorOptions options_;
+  std::mutex callback_mutex_;
+  Status interruption_;  // guarded by callback_mutex_
 };
 
 }  // namespace jobsync

@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -554,106 +555,140 @@ void RemoveStaleLocks(const std::string& cache) {
 }
 
 struct ChildOutput {
-  std::string stdout_text;
+  std::string stdout_text;  // the reply line, or what the child wrote before it ended
   bool timed_out = false;
-  int wait_status = 0;
+  int wait_status = 0;  // when the child ended without a reply
 };
 
-// Starts `binary kGitHelperCommand` with `input` on its stdin and collects its stdout until it
-// exits or `timeout` passes, when it is killed.
-StatusOr<ChildOutput> RunChild(const std::string& binary, const std::string& input,
-                               std::chrono::milliseconds timeout) {
-  // The request is written into the pipe before the child exists: it fits in the pipe's buffer,
-  // so the write neither blocks nor can raise SIGPIPE.
-  constexpr size_t kPipeCapacity = 60000;
-  if (input.size() > kPipeCapacity) return InternalError("git helper request too large");
-  int in_pipe[2];
-  int out_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) != 0) return InternalError("pipe: " + std::string(strerror(errno)));
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    close(in_pipe[0]);
-    close(in_pipe[1]);
-    return InternalError("pipe: " + std::string(strerror(errno)));
-  }
-  ssize_t written = write(in_pipe[1], input.data(), input.size());
-  close(in_pipe[1]);
-  if (written != static_cast<ssize_t>(input.size())) {
-    close(in_pipe[0]);
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return InternalError("cannot write the git helper request");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  std::string arg0 = binary;
-  std::string arg1 = kGitHelperCommand;
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
-  // The agent blocks SIGTERM and SIGINT in its threads to take them with sigwait; the helper
-  // starts with an empty mask so that it can be stopped like any process.
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t empty;
-  sigemptyset(&empty);
-  posix_spawnattr_setsigmask(&attributes, &empty);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, binary.c_str(), &actions, &attributes, argv, environ);
-  posix_spawnattr_destroy(&attributes);
-  posix_spawn_file_actions_destroy(&actions);
-  close(in_pipe[0]);
-  close(out_pipe[1]);
-  if (rc != 0) {
-    close(out_pipe[0]);
-    return InternalError("cannot start the git helper " + binary + ": " + strerror(rc));
+// The helper child, kept running between network operations: starting the jobsync binary costs
+// more CPU than a local ls-remote does (about 8 ms of dynamic linking and start-up, measured in
+// bench/), and the agent asks every cycle. Requests and replies are JSON lines over a socket pair;
+// the parent sends with MSG_NOSIGNAL, so a helper that died cannot raise SIGPIPE in the agent. A
+// request that passes its deadline kills the child; the next request starts a new one.
+class HelperProcess {
+ public:
+  explicit HelperProcess(std::string binary) : binary_(std::move(binary)) {}
+  // Closes the socket: the child reads the end of its input and exits; one that lingers is killed.
+  ~HelperProcess() { Stop(/*kill_now=*/false); }
+  HelperProcess(const HelperProcess&) = delete;
+  HelperProcess& operator=(const HelperProcess&) = delete;
+
+  // Sends `request` (one line of JSON) and returns the reply line, or timed_out when `timeout`
+  // passed first.
+  StatusOr<ChildOutput> Call(const std::string& request, std::chrono::milliseconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    const std::string line = request + "\n";
+    // A child that ended since the last call (it should not, but may) is started again, once.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (pid_ < 0) JOBSYNC_RETURN_IF_ERROR(Start());
+      if (SendAll(line)) break;
+      Stop(/*kill_now=*/true);
+      if (attempt == 1) return InternalError("cannot send a request to the git helper " + binary_);
+    }
+    ChildOutput output;
+    while (true) {
+      size_t newline = buffer_.find('\n');
+      if (newline != std::string::npos) {
+        output.stdout_text = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+        return output;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd fd = {fd_, POLLIN, 0};
+      int ready = left.count() <= 0 ? 0 : poll(&fd, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) {
+        output.timed_out = true;
+        Stop(/*kill_now=*/true);
+        return output;
+      }
+      char chunk[4096];
+      ssize_t n = ready < 0 ? -1 : recv(fd_, chunk, sizeof chunk, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || buffer_.size() > (1u << 20)) {  // the child ended, or babbles
+        output.stdout_text = buffer_;
+        output.wait_status = Stop(/*kill_now=*/n > 0);
+        return output;
+      }
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
   }
 
-  ChildOutput output;
-  const Clock::time_point deadline = Clock::now() + timeout;
-  auto remaining_ms = [&] {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    return static_cast<int>(std::max<int64_t>(0, left.count()));
-  };
-  constexpr size_t kMaxOutput = 1 << 20;
-  bool eof = false;
-  while (!eof && !output.timed_out) {
-    pollfd fd = {out_pipe[0], POLLIN, 0};
-    int ready = poll(&fd, 1, remaining_ms());
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      output.timed_out = ready == 0;
-      if (ready < 0) eof = true;
-      continue;
+  int64_t starts() const { return starts_; }
+
+ private:
+  Status Start() {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      return InternalError("socketpair: " + std::string(strerror(errno)));
     }
-    char buffer[4096];
-    ssize_t n = read(out_pipe[0], buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      eof = true;
-    } else if (output.stdout_text.size() < kMaxOutput) {
-      output.stdout_text.append(buffer, static_cast<size_t>(n));
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pair[1], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, pair[1], STDOUT_FILENO);
+    // The agent blocks SIGTERM and SIGINT in its threads to take them with sigwait; the helper
+    // starts with an empty mask so that it can be stopped like any process.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigmask(&attributes, &empty);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+    std::string arg0 = binary_;
+    std::string arg1 = kGitHelperCommand;
+    char* argv[] = {arg0.data(), arg1.data(), nullptr};
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, binary_.c_str(), &actions, &attributes, argv, environ);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    close(pair[1]);
+    if (rc != 0) {
+      close(pair[0]);
+      return InternalError("cannot start the git helper " + binary_ + ": " + strerror(rc));
     }
+    pid_ = pid;
+    fd_ = pair[0];
+    buffer_.clear();
+    ++starts_;
+    return OkStatus();
   }
-  close(out_pipe[0]);
-  // The child closed its stdout when it exited; a child that closed it early still gets the
-  // rest of the deadline to exit.
-  while (!output.timed_out) {
-    pid_t done = waitpid(pid, &output.wait_status, WNOHANG);
-    if (done == pid) return output;
-    if (done < 0 && errno != EINTR)
-      return InternalError("waitpid: " + std::string(strerror(errno)));
-    if (remaining_ms() == 0) {
-      output.timed_out = true;
-    } else {
+
+  bool SendAll(const std::string& data) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+      ssize_t n = send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // Ends the child (at once, or by closing its input and waiting up to a second) and reaps it;
+  // returns its wait status.
+  int Stop(bool kill_now) {
+    if (pid_ < 0) return 0;
+    if (kill_now) kill(pid_, SIGKILL);
+    close(fd_);
+    fd_ = -1;
+    int status = 0;
+    for (int waited_ms = 0;; waited_ms += 5) {
+      pid_t done = waitpid(pid_, &status, WNOHANG);
+      if (done == pid_ || (done < 0 && errno != EINTR)) break;
+      if (waited_ms == 1000) kill(pid_, SIGKILL);
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    pid_ = -1;
+    buffer_.clear();
+    return status;
   }
-  kill(pid, SIGKILL);
-  while (waitpid(pid, &output.wait_status, 0) < 0 && errno == EINTR) {
-  }
-  return output;
-}
+
+  std::string binary_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string buffer_;  // bytes received after the last reply line
+  int64_t starts_ = 0;
+};
 
 StatusCode CodeFromInt(int code) {
   if (code <= static_cast<int>(StatusCode::kOk) || code > static_cast<int>(StatusCode::kInternal)) {
@@ -755,6 +790,7 @@ class LibGitSource final : public GitSource {
   FileMap loaded_files_;
   // Parsed files by "<blob id>:<path>": the path is part of the key because messages name it.
   std::unordered_map<std::string, std::shared_ptr<const ManifestFile>> parse_cache_;
+  std::unique_ptr<HelperProcess> helper_;  // started by the first network operation
   GitSourceStats stats_;
 };
 
@@ -788,8 +824,9 @@ HelperOutcome LibGitSource::RunNetworkOp(const std::string& op) {
       {"ca_file", c.ca_file},
       {"max_attempts", options_.max_credential_attempts},
   };
-  StatusOr<ChildOutput> child =
-      RunChild(options_.helper_binary, request.dump(), options_.network_timeout);
+  if (!helper_) helper_ = std::make_unique<HelperProcess>(options_.helper_binary);
+  StatusOr<ChildOutput> child = helper_->Call(request.dump(), options_.network_timeout);
+  stats_.helper_starts = helper_->starts();
   if (!child.ok()) return {child.status(), "", false};
   if (child->timed_out) {
     if (op == "fetch") RemoveStaleLocks(cache_dir_);
@@ -1244,8 +1281,10 @@ StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
       new LibGitSource(std::move(options), std::move(*url), std::move(cache_dir), validator));
 }
 
-int RunGitHelper(std::istream& in, std::ostream& out) {
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+namespace {
+
+// One request of the helper: parses it, runs it, writes the reply line.
+int RunGitHelperRequest(const std::string& text, std::ostream& out) {
   nlohmann::json request = nlohmann::json::parse(text, nullptr, false);
   auto reply = [&](const HelperOutcome& outcome) {
     nlohmann::json answer = {{"ok", outcome.status.ok()},
@@ -1259,7 +1298,6 @@ int RunGitHelper(std::istream& in, std::ostream& out) {
   if (request.is_discarded() || !request.is_object()) {
     return reply({InternalError("the git helper got a malformed request"), "", false});
   }
-  LibGit2 libgit2;
   HelperContext ctx;
   ctx.display = request.value("display", "");
   ctx.host = request.value("host", "");
@@ -1287,6 +1325,18 @@ int RunGitHelper(std::istream& in, std::ostream& out) {
   if (op == "ls-remote") return reply(HelperLsRemote(url, ref, ctx));
   if (op == "fetch") return reply(HelperFetch(url, ref, request.value("cache", ""), ctx));
   return reply({InternalError("the git helper got an unknown operation '" + op + "'"), "", false});
+}
+
+}  // namespace
+
+int RunGitHelper(std::istream& in, std::ostream& out) {
+  // One JSON request per line, one reply line each, until the parent closes the socket.
+  LibGit2 libgit2;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) RunGitHelperRequest(line, out);
+  }
+  return 0;
 }
 
 }  // namespace jobsync

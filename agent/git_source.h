@@ -14,7 +14,8 @@
 //
 // Network operations run in a child process (the jobsync binary re-executed with the hidden
 // command kGitHelperCommand) that is killed when the network timeout passes: libgit2 1.5 has no
-// timeouts of its own. Messages that leave this adapter are scrubbed of credentials.
+// timeouts of its own. The child serves one operation after another until then, so a poll does not
+// pay for starting a process. Messages that leave this adapter are scrubbed of credentials.
 #ifndef JOBSYNC_AGENT_GIT_SOURCE_H_
 #define JOBSYNC_AGENT_GIT_SOURCE_H_
 
@@ -95,6 +96,7 @@ struct GitSourceStats {
   int64_t cache_rebuilds = 0;    // caches found damaged, deleted and cloned again
   int64_t files_parsed = 0;      // manifest files parsed
   int64_t parse_cache_hits = 0;  // manifest files reused from the blob cache
+  int64_t helper_starts = 0;     // helper processes started (one serves many operations)
 };
 
 // A Git repository followed at one ref. Not thread-safe: one caller at a time; separate sources
@@ -147,8 +149,8 @@ std::string ScrubSecrets(std::string_view text, const std::vector<std::string>& 
 // The hidden command that runs one network operation in a child process. Not for people.
 inline constexpr const char* kGitHelperCommand = "__git-remote";
 
-// Body of the hidden command: runs the request the parent wrote to `in` (JSON) and writes one
-// JSON line with the outcome to `out`. Returns the process exit code.
+// Body of the hidden command: runs each request the parent writes to `in` (one JSON line each)
+// and writes one JSON line with its outcome to `out`, until `in` ends. Returns the exit code.
 int RunGitHelper(std::istream& in, std::ostream& out);
 
 }  // namespace jobsync

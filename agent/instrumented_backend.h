@@ -21,6 +21,7 @@ class InstrumentedBackend : public Backend {
   InstrumentedBackend(Backend& inner, Metrics& metrics);
 
   BackendKind kind() const override { return inner_.kind(); }
+  bool concurrent() const override { return inner_.concurrent(); }
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;

@@ -63,6 +63,10 @@ class Backend {
   // The job's health now; kMissing when the cluster has no such job.
   virtual StatusOr<Health> GetHealth(const JobKey& key) = 0;
 
+  // True when Apply and GetHealth may be called from several threads at once (the executor then
+  // runs independent steps side by side).
+  virtual bool concurrent() const { return false; }
+
   // A number that changes whenever what ListJobs would return may have changed (a watch cache's
   // generation), so a caller that saw the same number before may skip listing and planning; or
   // nullopt when the backend cannot tell (it must then be listed every time). Cheap.

@@ -21,8 +21,8 @@ ROLE_SETS = [["worker"], ["worker"], ["worker"], ["chief", "worker"], ["ps", "wo
              ["chief", "evaluator", "ps", "worker"]]
 
 
-def kubernetes_job(name, namespace, rng):
-    roles = rng.choice(ROLE_SETS)
+def kubernetes_job(name, namespace, rng, one_replica=False):
+    roles = ["worker"] if one_replica else rng.choice(ROLE_SETS)
     lines = [
         "# %s: generated for the benchmarks" % name,
         "apiVersion: jobsync.dev/v1alpha1",
@@ -45,7 +45,7 @@ def kubernetes_job(name, namespace, rng):
         "  roles:",
     ]
     for role in roles:
-        replicas = rng.randrange(1, 5) if role == "worker" else 1
+        replicas = rng.randrange(1, 5) if role == "worker" and not one_replica else 1
         lines += ["    %s:" % role, "      replicas: %d" % replicas]
         if role == "worker":
             lines += ["      minReplicas: 1", "      maxReplicas: 16"]
@@ -95,6 +95,8 @@ def main():
     parser.add_argument("--namespaces", type=int, default=20)
     parser.add_argument("--namespace-prefix", default="team")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--one-replica", action="store_true",
+                        help="one role with one replica per job (cluster benchmarks: fewer pods)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = pathlib.Path(args.dir)
@@ -104,7 +106,8 @@ def main():
         namespace = "%s-%02d" % (args.namespace_prefix, i % args.namespaces)
         name = "job-%05d" % i
         ray = not args.kubernetes_only and rng.random() < 0.3
-        text = ray_job(name, namespace, rng) if ray else kubernetes_job(name, namespace, rng)
+        text = (ray_job(name, namespace, rng) if ray
+                else kubernetes_job(name, namespace, rng, args.one_replica))
         path = root / namespace / (name + ".yaml")
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)

@@ -80,6 +80,7 @@ class KubernetesBackend : public Backend {
 
   // Backend:
   BackendKind kind() const override { return BackendKind::kKubernetes; }
+  bool concurrent() const override { return true; }
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;

@@ -1,7 +1,11 @@
 #include "agent/executor.h"
 
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -168,6 +172,73 @@ TEST_F(ExecutorTest, SuspendedJobWithNothingLiveIsReportedSuspended) {
   ApplyReport report = MakeExecutor().Execute(plan, context_);
   EXPECT_EQ(report.outcomes[0].health, Health::kSuspended);
   EXPECT_EQ(report.outcomes[1].health, Health::kMissing);
+}
+
+}  // namespace
+}  // namespace jobsync
+
+namespace jobsync {
+namespace {
+
+// A backend that takes concurrent calls and records how many overlapped.
+class SlowConcurrentBackend : public Backend {
+ public:
+  BackendKind kind() const override { return BackendKind::kKubernetes; }
+  bool concurrent() const override { return true; }
+  StatusOr<std::vector<LiveJob>> ListJobs() override { return std::vector<LiveJob>{}; }
+  Status Apply(const PlanStep& step, const ApplyContext&) override {
+    int now = ++in_flight;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      order.push_back(step.key.name);
+    }
+    --in_flight;
+    return OkStatus();
+  }
+  StatusOr<Health> GetHealth(const JobKey&) override { return Health::kHealthy; }
+
+  std::atomic<int> in_flight{0};
+  std::atomic<int> max_in_flight{0};
+  std::mutex mutex;
+  std::vector<std::string> order;
+};
+
+TEST(ExecutorConcurrencyTest, IndependentStepsRunSideBySideAndDependentOnesInOrder) {
+  SlowConcurrentBackend backend;
+  ExecutorOptions options;
+  options.parallelism = 4;
+  Executor executor({{BackendKind::kKubernetes, &backend}}, options);
+  Plan plan;
+  for (int i = 0; i < 8; ++i)
+    plan.steps.push_back(Step(Action::kCreate, "free" + std::to_string(i)));
+  plan.steps.push_back(Step(Action::kCreate, "base"));
+  plan.steps.push_back(Step(Action::kCreate, "top", {"base"}));
+  ApplyReport report = executor.Execute(plan, {"test", "rev"});
+  ASSERT_TRUE(report.ok());
+  EXPECT_GT(backend.max_in_flight.load(), 1);
+  EXPECT_LE(backend.max_in_flight.load(), 4);
+  // The report keeps plan order; the related pair ran last, one after the other.
+  ASSERT_EQ(report.outcomes.size(), 10u);
+  EXPECT_EQ(report.outcomes[9].step.key.name, "top");
+  ASSERT_EQ(backend.order.size(), 10u);
+  EXPECT_EQ(backend.order[8], "base");
+  EXPECT_EQ(backend.order[9], "top");
+}
+
+TEST(ExecutorConcurrencyTest, BackendsWithoutConcurrencyRunOneStepAtATime) {
+  SlowConcurrentBackend backend;
+  ExecutorOptions options;
+  options.parallelism = 1;
+  Executor executor({{BackendKind::kKubernetes, &backend}}, options);
+  Plan plan;
+  for (int i = 0; i < 4; ++i) plan.steps.push_back(Step(Action::kCreate, "j" + std::to_string(i)));
+  ASSERT_TRUE(executor.Execute(plan, {"test", "rev"}).ok());
+  EXPECT_EQ(backend.max_in_flight.load(), 1);
+  EXPECT_THAT(backend.order, ElementsAre("j0", "j1", "j2", "j3"));
 }
 
 }  // namespace

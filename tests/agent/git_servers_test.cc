@@ -131,6 +131,8 @@ TEST_F(GitServerTest, HangingRemoteTimesOut) {
     EXPECT_GE(elapsed, std::chrono::milliseconds(1400));
     EXPECT_LT(elapsed, std::chrono::milliseconds(4000));
   }
+  // Each timeout killed the helper; the next operation started a new one.
+  EXPECT_EQ(source->stats().helper_starts, 2);
 }
 
 // An unprivileged-style sshd on a random port, with its own ed25519 host key and one authorized

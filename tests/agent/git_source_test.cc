@@ -121,6 +121,8 @@ TEST_F(GitSourceTest, ChecksForChangeWithoutDownloading) {
   ASSERT_TRUE(fetched.ok());
   EXPECT_EQ(*fetched, second);
   EXPECT_GT(CountObjects(cache), objects);
+  // One helper process served the two fetches and the two checks.
+  EXPECT_EQ(source->stats().helper_starts, 1);
 }
 
 TEST_F(GitSourceTest, ReparsesOnlyChangedBlobs) {

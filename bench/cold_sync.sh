@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Scenario 3 of bench/RESULTS.md: a cold sync of N Kubernetes jobs into the local control plane
+# (every object created), by three clients in the same run, each into namespaces of its own:
+#   jobsync    `jobsync apply` of a Git repository of N manifests (load, list, plan, create, read
+#              each job's health)
+#   kubectl    `kubectl apply --server-side -f` of exactly the objects `jobsync render` prints
+#   plain      bench/plain_client.py: the same create requests, 16 at a time, nothing else
+# Namespaces are created beforehand (not timed). Every client runs REPEAT times, in rotating
+# order; each run gets new namespaces, and the old ones are deleted in the background.
+# Usage: bench/cold_sync.sh [N] [REPEAT]    (needs scripts/cluster up; prints JSON lines)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000}
+repeat=${2:-3}
+eval "$(scripts/cluster env)"
+kubectl version --request-timeout=5s >/dev/null || { echo "no cluster: run scripts/cluster up" >&2; exit 1; }
+jobsync=$PWD/build/jobsync
+python=$(dirname "$(readlink -f "$(command -v ray)")")/python
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+namespaces=10
+
+prepare() {  # prepare TAG: a repository, its rendered objects, and its namespaces
+  local tag=$1
+  python3 bench/generate_repo.py "$n" "$work/$tag" --kubernetes-only --one-replica --commits 0 \
+    --namespaces "$namespaces" --namespace-prefix "$tag" >/dev/null
+  "$jobsync" render --instance "bench-$tag" "$work/$tag" >"$work/$tag.yaml"
+  for i in $(seq -f '%02g' 0 $((namespaces - 1))); do echo "$tag-$i"; done |
+    xargs -n 1 kubectl create namespace >/dev/null
+}
+timed() {  # timed TOOL COMMAND...: runs it, prints {"tool":..., "seconds":...}
+  local tool=$1 start end
+  shift
+  start=$(date +%s.%N)
+  "$@" >"$work/last.log" 2>&1 || { echo "$tool failed:" >&2; tail -5 "$work/last.log" >&2; exit 1; }
+  end=$(date +%s.%N)
+  printf '{"tool": "%s", "jobs": %d, "seconds": %.3f}\n' "$tool" "$n" "$(echo "$end - $start" | bc)"
+}
+cleanup_namespaces() {
+  kubectl get namespaces -o name | grep -E "^namespace/(js|kc|pc)$$-" |
+    xargs -r kubectl delete --wait=false >/dev/null 2>&1 || true
+}
+
+tools=(jobsync kubectl plain)
+for r in $(seq 1 "$repeat"); do
+  for k in 0 1 2; do
+    tool=${tools[$(((k + r) % 3))]}
+    case $tool in
+      jobsync)
+        tag="js$$-$r"
+        prepare "$tag"
+        timed jobsync "$jobsync" apply --repo "$work/$tag" --instance "bench-$tag" \
+          --cache-dir "$work/cache" ;;
+      kubectl)
+        tag="kc$$-$r"
+        prepare "$tag"
+        timed kubectl kubectl apply --server-side --field-manager=bench -f "$work/$tag.yaml" ;;
+      plain)
+        tag="pc$$-$r"
+        prepare "$tag"
+        timed plain "$python" bench/plain_client.py "$KUBECONFIG" "$work/$tag.yaml" 16 ;;
+    esac
+  done
+  cleanup_namespaces
+done
