@@ -124,6 +124,13 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
     if (!outcome.skipped) outcome.status = target->Apply(step, context);
   }
   bool read_health = step.action != Action::kNone || options_.health_of_unchanged;
+  if (step.action == Action::kCreate && outcome.status.ok() && !outcome.skipped && step.desired &&
+      !step.desired->suspend) {
+    // Just created: nothing of it can run yet, and asking would cost the cluster a list of
+    // pods per job in a large sync.
+    outcome.health = Health::kProgressing;
+    read_health = false;
+  }
   if (target != nullptr && !outcome.skipped && read_health) {
     StatusOr<Health> health = target->GetHealth(step.key);
     if (health.ok()) outcome.health = *health;

@@ -261,15 +261,24 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
 }
 
 Status KubernetesBackend::EnsureNamespace(const std::string& namespace_name) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (known_namespaces_.count(namespace_name) != 0) return OkStatus();
+  }
+  auto remember = [&] {
+    std::lock_guard<std::mutex> lock(mutex_);
+    known_namespaces_.insert(namespace_name);
+    return OkStatus();
+  };
   StatusOr<json> existing = client_->Get(ResourceKind::kNamespace, "", namespace_name);
-  if (existing.ok()) return OkStatus();
+  if (existing.ok()) return remember();
   // An identity limited to its namespaces may not read Namespace objects: go on and let the
   // creates below say whether the namespace is usable.
   if (existing.status().code() == StatusCode::kPermissionDenied) return OkStatus();
   if (existing.status().code() != StatusCode::kNotFound) return existing.status();
   StatusOr<json> created =
       client_->Create(ResourceKind::kNamespace, "", NamespaceObject(namespace_name));
-  if (created.ok() || created.status().code() == StatusCode::kAlreadyExists) return OkStatus();
+  if (created.ok() || created.status().code() == StatusCode::kAlreadyExists) return remember();
   return created.status();
 }
 
@@ -346,11 +355,16 @@ Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& con
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
   if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
-  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context));
-  for (const auto& [role, spec] : job.roles) {
-    JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
+  Status created = EnsureService(job, context);
+  for (auto role = job.roles.begin(); created.ok() && role != job.roles.end(); ++role) {
+    created = CreateRoleJob(job, role->first, context);
   }
-  return OkStatus();
+  if (created.code() == StatusCode::kNotFound) {
+    // The namespace was deleted since it was seen: look again next time.
+    std::lock_guard<std::mutex> lock(mutex_);
+    known_namespaces_.erase(job.namespace_name);
+  }
+  return created;
 }
 
 Status KubernetesBackend::Scale(const TrainingJob& job, const ApplyContext& context) {

@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +133,9 @@ class KubernetesBackend : public Backend {
   Status last_error_;                            // why the cache is not in sync
   std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
   uint64_t cache_generation_ = 0;                // incremented on every change of cache_
+  // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
+  // create in it finds it gone.
+  std::set<std::string> known_namespaces_;
   std::mutex listener_mutex_;                    // held while the listener runs
   std::function<void()> change_listener_;        // guarded by listener_mutex_
   HttpCancellation cancel_;

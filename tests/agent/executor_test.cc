@@ -94,7 +94,9 @@ TEST_F(ExecutorTest, RunsStepsInPlanOrderOnTheirBackend) {
   EXPECT_THAT(kube_.applied, ElementsAre("create a@abc123", "delete old@abc123"));
   EXPECT_THAT(ray_.applied, ElementsAre("create r@abc123"));
   ASSERT_EQ(report.outcomes.size(), 4u);
-  EXPECT_EQ(report.outcomes[0].health, Health::kHealthy);
+  // A job just created is Progressing without asking the cluster; others are read.
+  EXPECT_EQ(report.outcomes[0].health, Health::kProgressing);
+  EXPECT_EQ(kube_.health_reads["a"], 0);
   EXPECT_EQ(report.outcomes[2].health, Health::kMissing);
 }
 
@@ -122,13 +124,13 @@ TEST_F(ExecutorTest, DependentOfAFailedJobIsSkipped) {
 }
 
 TEST_F(ExecutorTest, WaitsForDependenciesToBecomeHealthy) {
-  kube_.ready_after = 3;  // prep turns Healthy on its fourth health read
+  kube_.ready_after = 3;  // prep turns Healthy on its fourth health read: the wait's fourth poll
   Plan plan;
   plan.steps = {Step(Action::kCreate, "prep"), Step(Action::kCreate, "train", {"prep"})};
   ApplyReport report = MakeExecutor().Execute(plan, context_);
   EXPECT_TRUE(report.ok()) << report.outcomes[1].status.ToString();
   EXPECT_THAT(kube_.applied, ElementsAre("create prep@abc123", "create train@abc123"));
-  EXPECT_EQ(slept_, std::chrono::milliseconds(2000));
+  EXPECT_EQ(slept_, std::chrono::milliseconds(3000));
 }
 
 TEST_F(ExecutorTest, GivesUpOnADependencyThatNeverBecomesHealthy) {
