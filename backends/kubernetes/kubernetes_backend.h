@@ -136,8 +136,8 @@ class KubernetesBackend : public Backend {
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.
   std::set<std::string> known_namespaces_;
-  std::mutex listener_mutex_;                    // held while the listener runs
-  std::function<void()> change_listener_;        // guarded by listener_mutex_
+  std::mutex listener_mutex_;              // held while the listener runs
+  std::function<void()> change_listener_;  // guarded by listener_mutex_
   HttpCancellation cancel_;
   std::thread watcher_;
 };
