@@ -482,7 +482,19 @@ Status Reconciler::SyncOnce() {
     if (!result.ok() || unconfigured_.count(kind) != 0) continue;
     result = Status(status.code(), std::string(BackendName(kind)) + ": " + status.message());
   }
-  Publish(jobs, RenderText(plan, false), nlohmann::json::parse(RenderJson(plan), nullptr, false));
+  // The status shows the steps that do something or report a problem; thousands of "in sync"
+  // lines would hide them (and cost memory on every cycle).
+  Plan shown;
+  for (const PlanStep& step : plan.steps) {
+    if (step.action != Action::kNone || step.error || withheld.count(step.key) != 0) {
+      shown.steps.push_back(step);
+    }
+  }
+  const size_t unchanged = plan.steps.size() - shown.steps.size();
+  Publish(jobs,
+          RenderText(shown, false) + std::to_string(unchanged) + " job" +
+              (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
+          nlohmann::json::parse(RenderJson(shown), nullptr, false));
   RecordCycle(result, start);
   if (result.ok() && outcomes.empty() && !plan.HasChanges() && all_versioned) {
     quiet_commit_ = commit.id;

@@ -6,7 +6,8 @@
 #   kubectl    `kubectl apply --server-side -f` of exactly the objects `jobsync render` prints
 #   plain      bench/plain_client.py: the same create requests, 16 at a time, nothing else
 # Namespaces are created beforehand (not timed). Every client runs REPEAT times, in rotating
-# order; each run gets new namespaces, and the old ones are deleted in the background.
+# order; each run gets new namespaces; after each round they are deleted, and the next round waits
+# until they are gone (with their pods), so that it starts on a quiet control plane.
 # Usage: bench/cold_sync.sh [N] [REPEAT]    (needs scripts/cluster up; prints JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +37,16 @@ timed() {  # timed TOOL COMMAND...: runs it, prints {"tool":..., "seconds":...}
   end=$(date +%s.%N)
   printf '{"tool": "%s", "jobs": %d, "seconds": %.3f}\n' "$tool" "$n" "$(echo "$end - $start" | bc)"
 }
-cleanup_namespaces() {
-  kubectl get namespaces -o name | grep -E "^namespace/(js|kc|pc)$$-" |
-    xargs -r kubectl delete --wait=false >/dev/null 2>&1 || true
+cleanup_namespaces() {  # deletes this run's namespaces and waits until they are gone
+  local ns
+  for ns in $(kubectl get namespaces -o name | grep -E "^namespace/(js|kc|pc)$$-"); do
+    kubectl delete "$ns" --wait=false >/dev/null || echo "could not delete $ns" >&2
+  done
+  for _ in $(seq 1 600); do
+    kubectl get namespaces -o name | grep -qE "^namespace/(js|kc|pc)$$-" || return 0
+    sleep 1
+  done
+  echo "namespaces of this run still terminating after 10 minutes" >&2
 }
 
 tools=(jobsync kubectl plain)
