@@ -21,6 +21,7 @@
 
 #include "backends/kubernetes/kubeconfig.h"
 #include "backends/kubernetes/kubernetes_backend.h"
+#include "kube_test_util.h"
 
 namespace jobsync {
 namespace {
@@ -31,7 +32,6 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 using ::testing::MatchesRegex;
 
-constexpr const char* kHowToStart = "run: scripts/cluster up && eval \"$(scripts/cluster env)\"";
 constexpr const char* kNamespace = "default";
 
 // Polls `condition` every 20 ms for up to `timeout`.
@@ -66,20 +66,9 @@ class ChangeLog {
 class LeaderElectionKubeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* kubeconfig = std::getenv("KUBECONFIG");
-    ASSERT_TRUE(kubeconfig != nullptr && *kubeconfig != '\0')
-        << "KUBECONFIG is not set; " << kHowToStart;
-    StatusOr<KubeCredentials> credentials =
-        LoadKubeconfig({kubeconfig, ""}, KubeconfigEnvironment::FromProcess());
-    ASSERT_TRUE(credentials.ok()) << credentials.status().ToString() << "; " << kHowToStart;
     KubernetesClientOptions options;
     options.request_timeout = seconds(5);
-    StatusOr<std::unique_ptr<KubernetesClient>> client = NewKubernetesClient(*credentials, options);
-    ASSERT_TRUE(client.ok()) << client.status().ToString();
-    client_ = std::move(*client);
-    StatusOr<json> ns = client_->Get(ResourceKind::kNamespace, "", kNamespace);
-    ASSERT_TRUE(ns.ok()) << "the kube-apiserver does not answer: " << ns.status().ToString() << "; "
-                         << kHowToStart;
+    ASSERT_TRUE(testing::ConnectTestCluster(options, kNamespace, &client_));
     static std::atomic<int> counter{0};
     lease_name_ =
         "jobsync-test-lease-" + std::to_string(getpid()) + "-" + std::to_string(++counter);

@@ -13,6 +13,7 @@
 #include "agent/state_store.h"
 #include "backends/kubernetes/kubeconfig.h"
 #include "backends/kubernetes/kubernetes_backend.h"
+#include "kube_test_util.h"
 
 namespace jobsync {
 namespace {
@@ -20,7 +21,6 @@ namespace {
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
-constexpr const char* kHowToStart = "run: scripts/cluster up && eval \"$(scripts/cluster env)\"";
 constexpr const char* kNamespace = "default";
 
 AgentState SampleState() {
@@ -42,19 +42,7 @@ json Contents(const AgentState& state) {
 class StateStoreKubeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* kubeconfig = std::getenv("KUBECONFIG");
-    ASSERT_TRUE(kubeconfig != nullptr && *kubeconfig != '\0')
-        << "KUBECONFIG is not set; " << kHowToStart;
-    StatusOr<KubeCredentials> credentials =
-        LoadKubeconfig({kubeconfig, ""}, KubeconfigEnvironment::FromProcess());
-    ASSERT_TRUE(credentials.ok()) << credentials.status().ToString() << "; " << kHowToStart;
-    StatusOr<std::unique_ptr<KubernetesClient>> client =
-        NewKubernetesClient(*credentials, KubernetesClientOptions{});
-    ASSERT_TRUE(client.ok()) << client.status().ToString();
-    client_ = std::move(*client);
-    StatusOr<json> ns = client_->Get(ResourceKind::kNamespace, "", kNamespace);
-    ASSERT_TRUE(ns.ok()) << "the kube-apiserver does not answer: " << ns.status().ToString() << "; "
-                         << kHowToStart;
+    ASSERT_TRUE(testing::ConnectTestCluster(KubernetesClientOptions{}, kNamespace, &client_));
     static std::atomic<int> counter{0};
     name_ = "jobsync-test-state-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
     store_ = NewConfigMapStateStore(*client_, kNamespace, name_);
