@@ -184,6 +184,7 @@ ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
   for (std::thread& thread : workers) thread.join();
 
   std::vector<StepOutcome> finished;
+  finished.reserve(plan.steps.size());
   for (size_t index : side_by_side) finished.push_back(outcomes[index]);
   for (size_t index : in_order) {
     StepOutcome outcome = RunStep(plan.steps[index], plan, finished, context);
