@@ -27,7 +27,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include <fcntl.h>
 #include <git2.h>
 #include <libssh2.h>
 #include <nlohmann/json.hpp>
@@ -154,9 +153,11 @@ StatusOr<RemoteUrl> ParseRepo(const std::string& repo) {
   return url;
 }
 
+}  // namespace
+
 // The token for HTTPS, read fresh for each operation so that rotated secrets are picked up.
 // Empty when none is configured.
-StatusOr<std::string> ReadToken(const GitCredentials& credentials) {
+StatusOr<std::string> ReadGitToken(const GitCredentials& credentials) {
   if (!credentials.token_file.empty()) {
     std::ifstream in(credentials.token_file, std::ios::binary);
     std::string token;
@@ -181,6 +182,8 @@ StatusOr<std::string> ReadToken(const GitCredentials& credentials) {
   }
   return std::string();
 }
+
+namespace {
 
 std::string TokenSourceName(const GitCredentials& credentials) {
   if (!credentials.token_file.empty()) return "the token in file " + credentials.token_file;
@@ -802,7 +805,7 @@ RefSpec LibGitSource::Ref() const {
 }
 
 HelperOutcome LibGitSource::RunNetworkOp(const std::string& op) {
-  StatusOr<std::string> token = ReadToken(options_.credentials);
+  StatusOr<std::string> token = ReadGitToken(options_.credentials);
   if (!token.ok()) return {token.status(), "", false};
   std::vector<std::string> secrets = {*token};
   const GitCredentials& c = options_.credentials;
@@ -1309,7 +1312,7 @@ int RunGitHelperRequest(const std::string& text, std::ostream& out) {
   ctx.credentials.token_env = request.value("token_env", "");
   ctx.credentials.ca_file = request.value("ca_file", "");
   ctx.max_attempts = request.value("max_attempts", 3);
-  StatusOr<std::string> token = ReadToken(ctx.credentials);
+  StatusOr<std::string> token = ReadGitToken(ctx.credentials);
   if (!token.ok()) return reply({token.status(), "", false});
   ctx.token = *token;
   if (!ctx.credentials.ca_file.empty() &&

@@ -138,6 +138,11 @@ class GitSource {
 StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
                                                   const SchemaValidator& validator);
 
+// The HTTPS token `credentials` name: the first line of token_file (trailing space removed), or
+// the value of the variable token_env; "" when neither is set. Fails with kInvalidArgument naming
+// the file or variable (never the value) when it cannot be read or is empty.
+StatusOr<std::string> ReadGitToken(const GitCredentials& credentials);
+
 // ${XDG_CACHE_HOME:-$HOME/.cache}/jobsync/git.
 std::string DefaultGitCacheRoot();
 

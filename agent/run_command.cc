@@ -292,14 +292,9 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     webhook_secret = value;
   }
   RegisterSecret(webhook_secret);
-  if (!git_.token_file.empty()) {
-    StatusOr<std::string> token = ReadFirstLine(git_.token_file, "Git token");
-    if (token.ok()) RegisterSecret(*token);
-  }
-  if (!git_.token_env.empty()) {
-    if (const char* value = std::getenv(git_.token_env.c_str()); value != nullptr) {
-      RegisterSecret(value);
-    }
+  if (StatusOr<std::string> token = ReadGitToken(ToGitSourceOptions(git_).credentials);
+      token.ok()) {
+    RegisterSecret(*token);
   }
 
   SchemaValidator validator;
