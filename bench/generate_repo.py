@@ -21,9 +21,9 @@ ROLE_SETS = [["worker"], ["worker"], ["worker"], ["chief", "worker"], ["ps", "wo
              ["chief", "evaluator", "ps", "worker"]]
 
 
-def kubernetes_job(name, namespace, rng, one_replica=False):
-    roles = ["worker"] if one_replica else rng.choice(ROLE_SETS)
-    lines = [
+def header(name, namespace):
+    """The lines every generated manifest starts with, up to its labels."""
+    return [
         "# %s: generated for the benchmarks" % name,
         "apiVersion: jobsync.dev/v1alpha1",
         "kind: TrainingJob",
@@ -32,6 +32,12 @@ def kubernetes_job(name, namespace, rng, one_replica=False):
         "  namespace: %s" % namespace,
         "  labels:",
         "    team: %s" % namespace,
+    ]
+
+
+def kubernetes_job(name, namespace, rng, one_replica=False):
+    roles = ["worker"] if one_replica else rng.choice(ROLE_SETS)
+    lines = header(name, namespace) + [
         "    project: p%d" % rng.randrange(50),
         "spec:",
         "  backend: kubernetes",
@@ -56,15 +62,7 @@ def kubernetes_job(name, namespace, rng, one_replica=False):
 
 
 def ray_job(name, namespace, rng):
-    return "\n".join([
-        "# %s: generated for the benchmarks" % name,
-        "apiVersion: jobsync.dev/v1alpha1",
-        "kind: TrainingJob",
-        "metadata:",
-        "  name: %s" % name,
-        "  namespace: %s" % namespace,
-        "  labels:",
-        "    team: %s" % namespace,
+    return "\n".join(header(name, namespace) + [
         "spec:",
         "  backend: ray",
         "  env:",
