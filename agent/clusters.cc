@@ -1,5 +1,7 @@
 #include "agent/clusters.h"
 
+#include <algorithm>
+#include <string>
 #include <utility>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +9,25 @@
 #include "backends/ray/ray_backend.h"
 
 namespace jobsync {
+namespace {
+
+// Accepts a DNS-1123 label, the form of a Kubernetes namespace name.
+CLI::Validator NamespaceName() {
+  return CLI::Validator(
+      [](const std::string& name) -> std::string {
+        const bool valid = !name.empty() && name.size() <= 63 && name.front() != '-' &&
+                           name.back() != '-' && std::all_of(name.begin(), name.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                           });
+        if (valid) return "";
+        return "'" + name +
+               "' is not a namespace name: lower-case letters, digits and '-', starting and ending "
+               "with a letter or digit, at most 63 characters";
+      },
+      "", "namespace name");
+}
+
+}  // namespace
 
 void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
   const char* group = "Clusters";
@@ -25,6 +46,11 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
       .add_option("--ray-token-file", flags.ray_token_file,
                   "File holding a bearer token for a Ray dashboard behind an authenticating "
                   "proxy (default: $JOBSYNC_RAY_TOKEN_FILE)")
+      ->group(group);
+  command
+      .add_option("--ray-ca-file", flags.ray_ca_file,
+                  "PEM file of the CAs trusted for an https:// Ray dashboard, instead of the "
+                  "system's (default: $JOBSYNC_RAY_CA_FILE)")
       ->group(group);
   command
       .add_option("--instance", flags.instance,
@@ -48,15 +74,49 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0))
       ->group(safety);
+  command
+      .add_option(
+          "--allow-namespace", flags.allow_namespaces,
+          "Only manage jobs in these namespaces (repeat the flag, or give a comma-separated "
+          "list). A manifest in another namespace is refused with an error, and live jobs "
+          "in other namespaces are never changed or pruned. With one namespace, Kubernetes "
+          "Jobs are listed and watched in it only (RBAC in it is enough). Default: every "
+          "namespace")
+      ->delimiter(',')
+      ->check(NamespaceName())
+      ->type_name("NS")
+      ->group(safety);
+  command
+      .add_option("--allow-backend", flags.allow_backends,
+                  "Only manage jobs on these backends: kubernetes, ray (repeat the flag, or give a "
+                  "comma-separated list). A manifest for another backend is refused with an error; "
+                  "Ray, when left out, is not contacted. Default: both")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"kubernetes", "ray"}))
+      ->type_name("BACKEND")
+      ->group(safety);
 }
 
 PlanOptions ToPlanOptions(const ClusterFlags& flags) {
-  return {flags.instance, flags.prune, flags.max_delete_share, flags.allow_mass_delete};
+  PlanOptions options;
+  options.instance = flags.instance;
+  options.prune = flags.prune;
+  options.max_delete_share = flags.max_delete_share;
+  options.allow_mass_delete = flags.allow_mass_delete;
+  options.allowed_namespaces.insert(flags.allow_namespaces.begin(), flags.allow_namespaces.end());
+  for (const std::string& name : flags.allow_backends) {
+    options.allowed_backends.insert(name == "ray" ? BackendKind::kRay : BackendKind::kKubernetes);
+  }
+  return options;
 }
 
 Clusters ConnectClusters(const ClusterFlags& flags) {
   Clusters clusters;
+  const PlanOptions allowlists = ToPlanOptions(flags);
   KubernetesBackendOptions kube_options;
+  if (allowlists.allowed_namespaces.size() == 1) {
+    kube_options.namespace_name = *allowlists.allowed_namespaces.begin();
+  }
   auto kube = KubernetesBackend::FromKubeconfig({flags.kubeconfig, flags.context},
                                                 KubeconfigEnvironment::FromProcess(), kube_options);
   if (kube.ok()) {
@@ -64,10 +124,14 @@ Clusters ConnectClusters(const ClusterFlags& flags) {
   } else {
     clusters.unconfigured[BackendKind::kKubernetes] = kube.status();
   }
+  if (!allowlists.allowed_backends.empty() &&
+      allowlists.allowed_backends.count(BackendKind::kRay) == 0) {
+    return clusters;
+  }
   RayBackendOptions ray_options;
   ray_options.instance = flags.instance;
-  Status target =
-      ResolveRayTarget({flags.ray_address, flags.ray_token_file}, ProcessEnvironment, &ray_options);
+  Status target = ResolveRayTarget({flags.ray_address, flags.ray_token_file, flags.ray_ca_file},
+                                   ProcessEnvironment, &ray_options);
   if (target.ok() && ray_options.address.empty()) {
     target = FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
   }
@@ -130,7 +194,7 @@ StatusOr<Plan> PlanAgainstLive(LoadResult desired, const LiveState& live,
   std::vector<TrainingJob> plannable;
   for (TrainingJob& job : desired.jobs) {
     auto down = live.unavailable.find(job.backend);
-    if (down == live.unavailable.end()) {
+    if (down == live.unavailable.end() || !options.Allows(job.key())) {
       plannable.push_back(std::move(job));
       continue;
     }

@@ -32,10 +32,14 @@ struct ClusterFlags {
   std::string context;
   std::string ray_address;
   std::string ray_token_file;
+  std::string ray_ca_file;
   std::string instance = "jobsync";
   bool prune = false;
   bool allow_mass_delete = false;
   double max_delete_share = 0.5;
+  // Allowlists: empty allows every namespace / backend. Values are checked by the flags.
+  std::vector<std::string> allow_namespaces;
+  std::vector<std::string> allow_backends;  // "kubernetes", "ray"
 };
 
 // Registers the flags above on `command` (groups "Clusters" and "Safety").
@@ -51,6 +55,11 @@ struct Clusters {
   std::map<BackendKind, Status> unconfigured;
 };
 
+// Builds the backends `flags` name. Ray is not built when --allow-backend leaves it out (it is
+// not contacted at all); Kubernetes always is, as it also holds the state ConfigMap and the Lease.
+// With exactly one --allow-namespace, the Kubernetes backend lists and watches Jobs in that
+// namespace only, so a Role there is enough; with several, it lists them cluster-wide and the
+// planner leaves out those of other namespaces.
 Clusters ConnectClusters(const ClusterFlags& flags);
 
 // What the clusters run now.
@@ -71,7 +80,8 @@ LiveState ReadLive(const Clusters& clusters);
 std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& instance);
 
 // Plans `desired` against the readable clusters; the jobs of unavailable ones become error
-// steps ("<backend> unavailable: <why>"). Fails as BuildPlan.
+// steps ("<backend> unavailable: <why>"), except those outside the allowlists, which BuildPlan
+// refuses as such. Fails as BuildPlan.
 StatusOr<Plan> PlanAgainstLive(LoadResult desired, const LiveState& live,
                                const PlanOptions& options);
 

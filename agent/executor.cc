@@ -62,12 +62,19 @@ Status Executor::WaitForDependencies(const TrainingJob& job, const Plan& plan,
       std::chrono::milliseconds waited{0};
       while (true) {
         StatusOr<Health> health = backend->second->GetHealth(key);
-        if (health.ok() && IsHealthyEnough(*health)) break;
+        // A failed read has been retried by the backend's client already: waiting on would
+        // only hold the step for the whole timeout while the cluster is down.
+        if (!health.ok()) {
+          return Status(health.status().code(),
+                        "dependency " + key.ToString() +
+                            ": cannot read its health: " + health.status().message());
+        }
+        if (IsHealthyEnough(*health)) break;
         if (waited >= options_.dependency_timeout) {
-          return DeadlineExceededError(
-              "dependency " + key.ToString() + " is not Healthy or Succeeded after " +
-              std::to_string(options_.dependency_timeout.count() / 1000) + "s (health: " +
-              (health.ok() ? HealthName(*health) : health.status().message()) + ")");
+          return DeadlineExceededError("dependency " + key.ToString() +
+                                       " is not Healthy or Succeeded after " +
+                                       std::to_string(options_.dependency_timeout.count() / 1000) +
+                                       "s (health: " + HealthName(*health) + ")");
         }
         if (options_.interrupted) JOBSYNC_RETURN_IF_ERROR(options_.interrupted());
         options_.sleep(options_.poll_interval);
@@ -82,6 +89,28 @@ Status Executor::CheckInterrupted() {
   std::lock_guard<std::mutex> lock(callback_mutex_);
   if (interruption_.ok() && options_.interrupted) interruption_ = options_.interrupted();
   return interruption_;
+}
+
+Status Executor::Unreachable(BackendKind kind) {
+  std::lock_guard<std::mutex> lock(callback_mutex_);
+  auto it = unreachable_.find(kind);
+  return it == unreachable_.end() ? OkStatus() : it->second;
+}
+
+void Executor::CountReachability(BackendKind kind, const Status& status) {
+  std::lock_guard<std::mutex> lock(callback_mutex_);
+  const bool no_answer =
+      status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kDeadlineExceeded;
+  if (!no_answer) {
+    unanswered_[kind] = 0;
+    return;
+  }
+  if (++unanswered_[kind] >= kUnansweredBeforeGivingUp && unreachable_.count(kind) == 0) {
+    unreachable_[kind] =
+        Status(status.code(), "not attempted: " + std::string(BackendName(kind)) +
+                                  " did not answer " + std::to_string(kUnansweredBeforeGivingUp) +
+                                  " steps in a row (last: " + status.message() + ")");
+  }
 }
 
 void Executor::Report(const StepOutcome& outcome) {
@@ -104,6 +133,12 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
   }
   auto backend = backends_.find(step.key.backend);
   Backend* target = backend == backends_.end() ? nullptr : backend->second;
+  Status unreachable = Unreachable(step.key.backend);
+  if (step.action != Action::kNone && target != nullptr && !unreachable.ok()) {
+    outcome.status = unreachable;
+    outcome.skipped = true;
+    return outcome;
+  }
   if (step.error) {
     outcome.status = FailedPreconditionError(step.reason);
     outcome.skipped = true;
@@ -121,7 +156,10 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
         if (!now.ok()) outcome.status = now;
       }
     }
-    if (!outcome.skipped) outcome.status = target->Apply(step, context);
+    if (!outcome.skipped) {
+      outcome.status = target->Apply(step, context);
+      CountReachability(step.key.backend, outcome.status);
+    }
   }
   bool read_health = step.action != Action::kNone || options_.health_of_unchanged;
   if (step.action == Action::kCreate && outcome.status.ok() && !outcome.skipped && step.desired &&
@@ -144,6 +182,8 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
 
 ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
   interruption_ = OkStatus();
+  unanswered_.clear();
+  unreachable_.clear();
   // Jobs in a dependsOn relation, either side: their steps keep the plan's order.
   std::set<std::pair<std::string, std::string>> related;
   for (const PlanStep& step : plan.steps) {

@@ -10,7 +10,12 @@
 //     step failed are skipped, with the reason.
 //   - Before a create or update of a job with dependsOn, each dependency (same namespace) must
 //     be Healthy or Succeeded; the executor polls its health until dependency_timeout passes.
+//     A health read that fails (after the backend client's own retries) fails the step at once.
 //   - kNone steps are not sent to backends; their health is still read for the report.
+//   - A backend that did not answer (Unavailable or DeadlineExceeded, after its client's own
+//     retries) kUnansweredBeforeGivingUp steps in a row is given up on for the rest of the
+//     execution: its remaining steps are skipped at once, saying why, instead of each waiting
+//     out its retries against a server that is down. The next execution tries again.
 #ifndef JOBSYNC_AGENT_EXECUTOR_H_
 #define JOBSYNC_AGENT_EXECUTOR_H_
 
@@ -87,12 +92,19 @@ class Executor {
                       const std::vector<StepOutcome>& before, const ApplyContext& context);
   // options_.interrupted, remembered once it said stop.
   Status CheckInterrupted();
+  // Ok unless the backend of `kind` was given up on in this execution.
+  Status Unreachable(BackendKind kind);
+  // Counts a step's result towards giving up on its backend.
+  void CountReachability(BackendKind kind, const Status& status);
   void Report(const StepOutcome& outcome);
 
   std::map<BackendKind, Backend*> backends_;
   ExecutorOptions options_;
   std::mutex callback_mutex_;
   Status interruption_;  // guarded by callback_mutex_
+  static constexpr int kUnansweredBeforeGivingUp = 3;
+  std::map<BackendKind, int> unanswered_;      // steps in a row without an answer; guarded
+  std::map<BackendKind, Status> unreachable_;  // backends given up on; guarded by callback_mutex_
 };
 
 }  // namespace jobsync

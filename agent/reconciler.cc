@@ -195,8 +195,7 @@ Status Reconciler::Interrupted(const std::string& applying) {
   return OkStatus();
 }
 
-Status Reconciler::SyncOnce() {
-  const auto start = std::chrono::steady_clock::now();
+Status Reconciler::CheckGit() {
   auto timed_git = [&](const char* operation, auto call) {
     auto began = std::chrono::steady_clock::now();
     auto result = call();
@@ -205,8 +204,6 @@ Status Reconciler::SyncOnce() {
     if (!result.ok()) metrics_.Add(kGitErrors, {{"operation", operation}});
     return result;
   };
-
-  // 1. Git.
   Status git_status;
   last_git_check_ = std::chrono::steady_clock::now();
   StatusOr<std::string> head = timed_git("check", [&] { return git_.CheckForChange(); });
@@ -244,6 +241,25 @@ Status Reconciler::SyncOnce() {
   if (!git_status.ok()) {
     LogEvent(spdlog::level::err, "git failed", {{"error", git_status.message()}});
   }
+  return git_status;
+}
+
+Status Reconciler::SyncOnce() {
+  const auto start = std::chrono::steady_clock::now();
+
+  // 1. Git. A cycle woken only by a live change (a watch event) within an interval of the last
+  // look at the remote goes by what that look found: a busy cluster must not become one
+  // ls-remote per burst of events against the Git host.
+  Status git_status;
+  const bool reuse_git =
+      only_live_changed_ && snapshot_ && start - last_git_check_ < options_.interval;
+  only_live_changed_ = false;
+  if (reuse_git) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    git_status = git_status_;
+  } else {
+    git_status = CheckGit();
+  }
   if (!snapshot_) {
     RecordCycle(git_status, start);
     return git_status;
@@ -270,10 +286,22 @@ Status Reconciler::SyncOnce() {
   LiveState live = ReadLive(backends_, unconfigured_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    std::map<BackendKind, Status> before = std::move(backend_status_);
     backend_status_.clear();
     for (Backend* backend : backends_) backend_status_[backend->kind()] = OkStatus();
     for (const auto& [kind, status] : live.unavailable) {
       if (unconfigured_.count(kind) == 0) backend_status_[kind] = status;
+    }
+    // Logged when a backend stops or starts answering, not on every cycle in between.
+    for (const auto& [kind, status] : backend_status_) {
+      auto was = before.find(kind);
+      const bool was_ok = was == before.end() || was->second.ok();
+      if (was_ok && !status.ok()) {
+        LogEvent(spdlog::level::err, "backend unavailable",
+                 {{"backend", BackendName(kind)}, {"error", status.message()}});
+      } else if (!was_ok && status.ok()) {
+        LogEvent(spdlog::level::info, "backend available again", {{"backend", BackendName(kind)}});
+      }
     }
   }
 
@@ -359,6 +387,13 @@ Status Reconciler::SyncOnce() {
                           {"result", result_name}};
       if (!outcome.status.ok()) fields.emplace_back("error", outcome.status.message());
       LogEvent(outcome.status.ok() ? spdlog::level::info : spdlog::level::warn, "apply", fields);
+      const StatusCode code = outcome.status.code();
+      if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+        // The backend did not answer: say so now, not when the cycle ends, and do not send it
+        // an Event it would not answer either.
+        NoteBackendTrouble(outcome.step.key.backend, outcome.status);
+        return;
+      }
       if (outcome.skipped) return;
       auto backend = writable.find(outcome.step.key.backend);
       if (backend == writable.end()) return;
@@ -534,6 +569,12 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
   }
 }
 
+void Reconciler::NoteBackendTrouble(BackendKind kind, const Status& status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  backend_status_[kind] = status;
+  status_["backends"][BackendName(kind)] = {{"ok", false}, {"error", status.message()}};
+}
+
 void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
                          const nlohmann::json& plan_json) {
   nlohmann::json list = nlohmann::json::array();
@@ -589,6 +630,7 @@ void Reconciler::Run() {
       // Let a burst of watch events (a kubectl apply of many objects) settle into one cycle.
       wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
     }
+    only_live_changed_ = live_changed_ && !triggered_;
     live_changed_ = false;
   }
 }

@@ -124,6 +124,11 @@ class Reconciler {
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
                const nlohmann::json& plan_json);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
+  // Step 1 of a cycle: asks the remote for the branch's head and, when it moved, fetches and
+  // loads it into snapshot_. Sets git_status_ and returns it.
+  Status CheckGit();
+  // Marks a backend as not answering in the status at once, while the cycle goes on.
+  void NoteBackendTrouble(BackendKind kind, const Status& status);
   // Author and summary of `revision`, from the first-parent log of the current snapshot.
   const CommitInfo* FindCommit(const std::string& revision) const;
 
@@ -139,7 +144,8 @@ class Reconciler {
   std::optional<Snapshot> snapshot_;
   std::map<std::string, CommitInfo> commits_;  // id -> info, for applied revisions
   std::chrono::steady_clock::time_point last_git_check_;
-  bool was_writer_ = false;  // may_write in the previous cycle
+  bool only_live_changed_ = false;  // this cycle was woken by a live change alone
+  bool was_writer_ = false;         // may_write in the previous cycle
   // The inputs of the last cycle that found nothing to do; equal inputs skip planning.
   std::string quiet_commit_;
   std::vector<std::optional<uint64_t>> quiet_versions_;

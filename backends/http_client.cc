@@ -11,6 +11,8 @@
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace jobsync {
 
@@ -55,6 +57,14 @@ Status ConfigureTls(const HttpClientConfig& config, ssl::context& context) {
 
 bool IsTimeout(const std::error_code& code, std::string_view what) {
   return code == std::errc::timed_out || what.find("timed out") != std::string_view::npos;
+}
+
+// True when cpprestsdk reports a failed TLS handshake for OpenSSL's `reason`: it throws
+// "Error in SSL handshake" with OpenSSL's packed error code as the value.
+bool IsHandshakeFailure(const std::error_code& code, std::string_view what, int reason) {
+  const auto packed = static_cast<unsigned long>(static_cast<unsigned int>(code.value()));
+  return what.find("SSL handshake") != std::string_view::npos &&
+         ERR_GET_LIB(packed) == ERR_LIB_SSL && ERR_GET_REASON(packed) == reason;
 }
 
 std::string Lower(std::string text) {
@@ -170,12 +180,38 @@ class CppRestHttpClient : public HttpClient {
     return request.method + " " + config_.base_url + request.path;
   }
 
-  static Status Failure(const std::string& where, const std::error_code& code,
-                        const std::string& what) {
+  Status Failure(const std::string& where, const std::error_code& code,
+                 const std::string& what) const {
     if (IsTimeout(code, what)) {
       return DeadlineExceededError(where + ": no response within the timeout (" + what + ")");
     }
+    // OpenSSL's verification covers both the chain and (cpprestsdk's callback) the host name.
+    if (IsHandshakeFailure(code, what, SSL_R_CERTIFICATE_VERIFY_FAILED)) {
+      const std::string trusted = config_.ca_pem.empty()
+                                      ? "a certificate authority of the system's trust store"
+                                      : "the configured certificate authority";
+      const std::string hint = config_.ca_hint.empty()
+                                   ? "trust the certificate authority that signed it"
+                                   : config_.ca_hint;
+      return PermissionDeniedError(where +
+                                   ": TLS certificate verification failed: the server's "
+                                   "certificate is not signed by " +
+                                   trusted + ", or not issued for host " + Host() + "; " + hint);
+    }
+    if (IsHandshakeFailure(code, what, SSL_R_WRONG_VERSION_NUMBER)) {
+      return UnavailableError(where +
+                              ": TLS handshake failed: the server does not speak TLS (is its "
+                              "address http:// rather than https://?)");
+    }
     return UnavailableError(where + ": " + what);
+  }
+
+  std::string Host() const {
+    try {
+      return web::uri(config_.base_url).host();
+    } catch (const std::exception&) {
+      return config_.base_url;
+    }
   }
 
   const HttpClientConfig config_;

@@ -30,6 +30,10 @@ struct HttpClientConfig {
   std::string bearer_token;
   // True turns off server certificate verification. Only when the user's configuration asks.
   bool insecure_skip_tls_verify = false;
+  // How the user sets ca_pem (a flag, a kubeconfig field), ending the message of a failed
+  // certificate verification, e.g. "pass the CA certificate that signed it with --ca-file".
+  // Empty: a generic hint.
+  std::string ca_hint;
   // Inactivity limit of a request when the request sets none.
   std::chrono::milliseconds default_timeout{30000};
 };
@@ -77,7 +81,10 @@ class HttpClient {
 
   // Sends `request` and reads the whole response. Any HTTP status is a successful result: the
   // caller interprets it. Fails with kDeadlineExceeded when the server went silent for longer
-  // than the timeout, and kUnavailable when the connection could not be made or broke.
+  // than the timeout, kPermissionDenied when the server's TLS certificate fails verification
+  // (the message says "TLS certificate verification failed", names the server and the trust
+  // store used, and ends with HttpClientConfig::ca_hint), and kUnavailable when the connection
+  // could not be made or broke.
   virtual StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
 
   // Sends a GET-like `request` whose response body is a stream of lines (a watch). When the

@@ -165,7 +165,9 @@ int Main(int argc, char** argv) {
     Check(fetched_base.status(), "fetch HEAD~1");
     base = *fetched_base;
   }
-  const PlanOptions options{"bench", true, 1.0, false};
+  PlanOptions options;
+  options.instance = "bench";
+  options.max_delete_share = 1.0;
   const bool agent_only = argc > 4 && std::string(argv[4]) == "agent";
   size_t jobs = 0;
   int changes = 0;

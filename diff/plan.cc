@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "schemas/diagnostic.h"
 
 namespace jobsync {
 namespace {
@@ -178,7 +184,83 @@ Status CheckMassDelete(const std::vector<PlanStep>& steps, const std::vector<Liv
       "--allow-mass-delete to delete them");
 }
 
+// `parts` joined by `separator`.
+std::string Join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : separator) + part;
+  return out;
+}
+
+// Why `job` is outside the allowlists: a located message with a hint, as loader diagnostics are.
+// Lists are spelt as the flags take them ("--allow-namespace team-a,team-b").
+std::string AllowlistRefusal(const TrainingJob& job, const PlanOptions& options) {
+  std::string what = "job " + job.name;
+  std::vector<std::string> allowlists;
+  std::vector<std::string> fixes;
+  std::vector<std::string> moves;
+  if (!options.allowed_namespaces.empty() &&
+      options.allowed_namespaces.count(job.namespace_name) == 0) {
+    what += " in namespace " + job.namespace_name;
+    allowlists.push_back(
+        "--allow-namespace " +
+        Join({options.allowed_namespaces.begin(), options.allowed_namespaces.end()}, ","));
+    fixes.push_back("add " + job.namespace_name + " to --allow-namespace");
+    moves.emplace_back("namespace");
+  }
+  if (!options.allowed_backends.empty() && options.allowed_backends.count(job.backend) == 0) {
+    what += " on backend " + std::string(BackendName(job.backend));
+    std::vector<std::string> backends;
+    for (BackendKind kind : options.allowed_backends) backends.emplace_back(BackendName(kind));
+    allowlists.push_back("--allow-backend " + Join(backends, ","));
+    fixes.push_back("add " + std::string(BackendName(job.backend)) + " to --allow-backend");
+    moves.emplace_back("backend");
+  }
+  Diagnostic diagnostic;
+  diagnostic.location = job.source;
+  diagnostic.message = what + " is outside the allowlist (" + Join(allowlists, "; ") +
+                       "): nothing is created, changed or deleted for it";
+  diagnostic.hint =
+      Join(fixes, " and ") + ", or move the job to an allowed " + Join(moves, " and ");
+  return diagnostic.ToString();
+}
+
+// What the allowlists let the planner see: desired and live jobs inside them, and an error step
+// for each desired job outside them. Used only when an allowlist is set.
+struct Allowed {
+  LoadResult desired;
+  std::vector<LiveJob> live;
+  std::vector<PlanStep> refused;
+};
+
+Allowed ApplyAllowlists(const LoadResult& desired, const std::vector<LiveJob>& live,
+                        const PlanOptions& options) {
+  Allowed allowed;
+  allowed.desired.invalid_jobs = desired.invalid_jobs;
+  allowed.desired.unreadable_files = desired.unreadable_files;
+  allowed.desired.diagnostics = desired.diagnostics;
+  for (const TrainingJob& job : desired.jobs) {
+    if (options.Allows(job.key())) {
+      allowed.desired.jobs.push_back(job);
+      continue;
+    }
+    PlanStep step;
+    step.key = job.key();
+    step.error = true;
+    step.reason = AllowlistRefusal(job, options);
+    step.desired = job;
+    allowed.refused.push_back(std::move(step));
+  }
+  std::copy_if(live.begin(), live.end(), std::back_inserter(allowed.live),
+               [&](const LiveJob& job) { return options.Allows(job.key); });
+  return allowed;
+}
+
 }  // namespace
+
+bool PlanOptions::Allows(const JobKey& key) const {
+  return (allowed_namespaces.empty() || allowed_namespaces.count(key.namespace_name) != 0) &&
+         (allowed_backends.empty() || allowed_backends.count(key.backend) != 0);
+}
 
 int Plan::Count(Action action) const {
   return static_cast<int>(std::count_if(steps.begin(), steps.end(),
@@ -202,13 +284,24 @@ StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& 
     return InvalidArgumentError("max_delete_share must be between 0 and 1, got " +
                                 nlohmann::json(options.max_delete_share).dump());
   }
+  // Set aside what the allowlists exclude (nothing is copied without an allowlist).
+  std::optional<Allowed> allowed;
+  if (!options.allowed_namespaces.empty() || !options.allowed_backends.empty()) {
+    allowed = ApplyAllowlists(desired, live, options);
+  }
+  const LoadResult& planned_desired = allowed ? allowed->desired : desired;
+  const std::vector<LiveJob>& planned_live = allowed ? allowed->live : live;
   // Pair and classify.
-  StatusOr<std::vector<PlanStep>> steps = DiffJobs(desired, live, options.instance);
+  StatusOr<std::vector<PlanStep>> steps = DiffJobs(planned_desired, planned_live, options.instance);
   if (!steps.ok()) return steps.status();
   // Hold back the deletes that pruning switches forbid.
   ApplyPruneRules(options, &*steps);
   // Refuse a plan that would delete too much.
-  JOBSYNC_RETURN_IF_ERROR(CheckMassDelete(*steps, live, options));
+  JOBSYNC_RETURN_IF_ERROR(CheckMassDelete(*steps, planned_live, options));
+  // Report the refused jobs beside the others.
+  if (allowed) {
+    std::move(allowed->refused.begin(), allowed->refused.end(), std::back_inserter(*steps));
+  }
   // Order the steps.
   Plan plan;
   plan.steps = OrderSteps(std::move(*steps));

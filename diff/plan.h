@@ -10,6 +10,14 @@
 //    means create, no manifest means prune. Live jobs owned by another instance (the
 //    jobsync.dev/instance label differs, or is absent) take part only when Git has their key.
 //
+//    Allowlists (PlanOptions::allowed_namespaces and allowed_backends, when not empty) act
+//    before pairing: a valid manifest whose namespace or backend is outside them becomes a none
+//    step with error set, whose reason names the job, the namespace or backend, the allowlist,
+//    the manifest's file:line:column and what to change; live jobs outside them are left out of
+//    the plan, whoever owns them, so they are never changed, scaled or pruned. A refused job
+//    therefore never turns into a delete, and the mass-delete guard counts only allowed jobs.
+//    Invalid manifests stay errors as the table says, whatever their namespace.
+//
 // 2. Classification (DiffJobs in diff.h), first matching row wins. Specs are compared as canonical
 //    JSON (schemas/canonical.h): defaults filled, maps ordered, quantities by value, so an
 //    unchanged manifest never shows a change. "Masked" means with spec.suspend and every
@@ -49,7 +57,8 @@
 //      (strictly more: exactly at the share is allowed), the whole plan is refused with
 //      kFailedPrecondition naming the count, the share and --allow-mass-delete, unless
 //      allow_mass_delete is set.
-//    Invalid manifests and jobs from unreadable files never reach the delete row (see the table).
+//    Invalid manifests and jobs from unreadable files never reach the delete row (see the table),
+//    and jobs outside the allowlists never reach the planner's tables at all (see Pairing).
 //
 // 5. Ordering: one comparator, ExecutesBefore in plan.cc, over (wave, depth, key):
 //    - depth: the job's place in the dependsOn graph, 0 for a job that depends on nothing, else one
@@ -66,6 +75,7 @@
 #ifndef JOBSYNC_DIFF_PLAN_H_
 #define JOBSYNC_DIFF_PLAN_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,6 +97,13 @@ struct PlanOptions {
   double max_delete_share = 0.5;
   // True lets a plan delete more than max_delete_share (--allow-mass-delete).
   bool allow_mass_delete = false;
+  // The only namespaces and backends the plan may touch (--allow-namespace, --allow-backend);
+  // an empty set allows every one. See "1. Pairing" above.
+  std::set<std::string> allowed_namespaces;
+  std::set<BackendKind> allowed_backends;
+
+  // True when `key`'s namespace and backend are both allowed.
+  bool Allows(const JobKey& key) const;
 };
 
 // An ordered list of steps that makes the live jobs match Git; steps run in vector order.

@@ -29,20 +29,28 @@ struct ReadStopped {
 };
 
 // Finds the first byte that makes `text` not UTF-8 text (a NUL, or an invalid sequence) and
-// returns its 1-based line and column, or nullopt when the text is clean.
+// returns its 1-based line and column, or nullopt when the text is clean. UTF-8 as RFC 3629
+// defines it: overlong forms, surrogates and code points above U+10FFFF are invalid, as they are
+// for nlohmann::json, which refuses to write such strings (every manifest string is written as
+// JSON: messages, the canonical spec).
 std::optional<YamlError> FindBinary(std::string_view text) {
   int line = 1;
   int column = 1;
   for (size_t i = 0; i < text.size();) {
     auto byte = static_cast<unsigned char>(text[i]);
-    size_t length = byte < 0x80           ? 1
-                    : (byte >> 5) == 0x6  ? 2
-                    : (byte >> 4) == 0xe  ? 3
-                    : (byte >> 3) == 0x1e ? 4
-                                          : 0;
+    size_t length = byte < 0x80                    ? 1
+                    : byte >= 0xc2 && byte <= 0xdf ? 2
+                    : byte >= 0xe0 && byte <= 0xef ? 3
+                    : byte >= 0xf0 && byte <= 0xf4 ? 4
+                                                   : 0;
+    // The range of the second byte; narrower after the lead bytes of overlong forms (E0, F0),
+    // of surrogates (ED) and of code points past U+10FFFF (F4).
+    const unsigned char low = byte == 0xe0 ? 0xa0 : byte == 0xf0 ? 0x90 : 0x80;
+    const unsigned char high = byte == 0xed ? 0x9f : byte == 0xf4 ? 0x8f : 0xbf;
     bool valid = length != 0 && i + length <= text.size() && byte != 0;
     for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+      auto next = static_cast<unsigned char>(text[i + k]);
+      valid = k == 1 ? next >= low && next <= high : (next & 0xc0) == 0x80;
     }
     if (!valid) {
       return YamlError{

@@ -28,6 +28,21 @@ StatusOr<json> ParseBody(const HttpResponse& response, const std::string& what) 
 
 bool Is2xx(int status) { return status >= 200 && status <= 299; }
 
+// `object[key]` when `object` is an object holding a string there, else `otherwise`: answers are
+// untrusted, and json::value() throws on a value of another type.
+std::string StringMember(const json& object, const char* key, const char* otherwise = "") {
+  if (!object.is_object()) return otherwise;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+
+// `object[key]` when `object` is an object holding an integer there, else 0.
+int64_t IntMember(const json& object, const char* key) {
+  if (!object.is_object()) return 0;
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
 }  // namespace
 
 const char* ResourceKindName(ResourceKind kind) {
@@ -121,10 +136,8 @@ Status StatusFromHttp(int status, std::string_view body, const std::string& what
   std::string message;
   std::string reason;
   json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_object()) {
-    message = parsed.value("message", "");
-    reason = parsed.value("reason", "");
-  }
+  message = StringMember(parsed, "message");
+  reason = StringMember(parsed, "reason");
   if (message.empty()) {
     message = std::string(body.substr(0, 300));
     if (message.empty()) message = "no message";
@@ -173,6 +186,7 @@ StatusOr<HttpResponse> KubernetesClient::Call(HttpRequest request) {
   request.headers["Accept"] = kJsonType;
   if (request.timeout.count() == 0) request.timeout = options_.request_timeout;
   const int attempts = std::max(1, options_.retry.max_attempts);
+  int timeouts = 0;
   for (int attempt = 1;; ++attempt) {
     Acquire();
     StatusOr<HttpResponse> response = http_->Send(request);
@@ -181,7 +195,9 @@ StatusOr<HttpResponse> KubernetesClient::Call(HttpRequest request) {
     bool retry = false;
     if (!response.ok()) {
       const StatusCode code = response.status().code();
-      retry = code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded;
+      if (code == StatusCode::kDeadlineExceeded) ++timeouts;
+      retry = code == StatusCode::kUnavailable ||
+              (code == StatusCode::kDeadlineExceeded && timeouts < options_.retry.max_timeouts);
     } else if (IsRetryableHttpStatus(response->status)) {
       retry = true;
       auto header = response->headers.find("retry-after");
@@ -219,12 +235,15 @@ StatusOr<ObjectList> KubernetesClient::List(ResourceKind kind, const std::string
   if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
   StatusOr<json> body = ParseBody(*response, what);
   if (!body.ok()) return body.status();
-  ObjectList out;
-  out.resource_version = body->value(json::json_pointer("/metadata/resourceVersion"), "");
-  auto items = body->find("items");
-  if (items != body->end() && items->is_array()) {
-    for (json& item : *items) out.items.push_back(std::move(item));
+  // An answer without an items list is not an empty list: callers take a list as the truth.
+  auto items = body->is_object() ? body->find("items") : body->end();
+  if (items == body->end() || !items->is_array()) {
+    return InternalError(what + ": the server's answer is not a list (no items array)");
   }
+  ObjectList out;
+  auto metadata = body->find("metadata");
+  if (metadata != body->end()) out.resource_version = StringMember(*metadata, "resourceVersion");
+  for (json& item : *items) out.items.push_back(std::move(item));
   return out;
 }
 
@@ -310,11 +329,12 @@ Status KubernetesClient::Watch(ResourceKind kind, const std::string& namespace_n
           ended = InternalError(what + ": a watch event is not JSON");
           return false;
         }
-        if (event.value("type", "") == "ERROR") {
+        if (StringMember(event, "type") == "ERROR") {
           const json object = event.value("object", json::object());
-          ended = FailedPreconditionError(what + ": " + object.value("message", "watch error") +
-                                          " (" + std::to_string(object.value("code", 0)) +
-                                          (object.value("code", 0) == 410 ? " Gone)" : ")"));
+          const int64_t code = IntMember(object, "code");
+          ended =
+              FailedPreconditionError(what + ": " + StringMember(object, "message", "watch error") +
+                                      " (" + std::to_string(code) + (code == 410 ? " Gone)" : ")"));
           return false;
         }
         return on_event(event);

@@ -46,6 +46,9 @@ struct RetryPolicy {
   std::chrono::milliseconds max_backoff{5000};       // cap of the exponential growth
   double jitter = 0.2;                               // delays vary by up to this share, +/-
   std::chrono::milliseconds max_retry_after{30000};  // cap of a server's Retry-After
+  // Attempts that ran into the request timeout, at most: a server that hangs (the apiserver
+  // waiting on an unavailable etcd) is not waited on max_attempts times over.
+  int max_timeouts = 2;
 };
 
 // True for the HTTP statuses worth retrying: 429 and 5xx.
@@ -93,7 +96,8 @@ class KubernetesClient {
   StatusOr<nlohmann::json> Get(ResourceKind kind, const std::string& namespace_name,
                                const std::string& name);
 
-  // Lists objects matching `label_selector` (empty: all) in `namespace_name` (empty: all).
+  // Lists objects matching `label_selector` (empty: all) in `namespace_name` (empty: all). Fails
+  // with kInternal when the answer is not a JSON object with an items list.
   StatusOr<ObjectList> List(ResourceKind kind, const std::string& namespace_name,
                             const std::string& label_selector);
 

@@ -113,6 +113,9 @@ StatusOr<KubeCredentials> InCluster(const KubeconfigEnvironment& environment) {
   while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
   out.http.bearer_token = std::move(*token);
   out.http.ca_pem = std::move(*ca);
+  out.http.ca_hint = "the service account's CA " + (dir / "ca.crt").string() +
+                     " does not sign the apiserver's certificate: check the pod's service "
+                     "account mount, or pass --kubeconfig";
   std::optional<std::string> ns = ReadFile(dir / "namespace");
   out.default_namespace = ns && !ns->empty() ? *ns : "default";
   out.source = "in-cluster service account";
@@ -178,6 +181,10 @@ StatusOr<KubeCredentials> ParseKubeconfig(std::string_view text, const std::stri
   JOBSYNC_RETURN_IF_ERROR(ReadSecret(*cluster, "certificate-authority-data",
                                      "certificate-authority", cluster_where, base,
                                      &out.http.ca_pem));
+  out.http.ca_hint = "set certificate-authority or certificate-authority-data of cluster \"" +
+                     cluster_name + "\" in " + path +
+                     " to the CA that signed the apiserver's certificate, or pass --kubeconfig "
+                     "with this cluster's kubeconfig";
 
   if (!user_name.empty()) {
     const json* user = FindNamed(root, "users", "user", user_name);

@@ -190,7 +190,7 @@ void KubernetesBackend::WatchLoop() {
         ResourceKind::kJob, options_.namespace_name, ManagedSelector(), version,
         options_.watch_timeout,
         [&](const json& event) {
-          const std::string type = event.value("type", "");
+          const std::string type = StringAt(event, "/type");
           const json object = event.value("object", json::object());
           const std::string seen = StringAt(object, "/metadata/resourceVersion");
           if (!seen.empty()) version = seen;

@@ -119,7 +119,8 @@ bool HasCondition(const json& object, const char* type) {
   const json::json_pointer pointer("/status/conditions");
   if (!object.contains(pointer) || !object.at(pointer).is_array()) return false;
   for (const json& condition : object.at(pointer)) {
-    if (condition.value("type", "") == type && condition.value("status", "") == "True") {
+    if (StringAt(condition, json::json_pointer("/type")) == type &&
+        StringAt(condition, json::json_pointer("/status")) == "True") {
       return true;
     }
   }

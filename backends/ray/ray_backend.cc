@@ -131,6 +131,20 @@ Status ResolveRayTarget(const RayTargetFlags& flags, const EnvLookup& environmen
   } else {
     options->bearer_token = Trim(environment(kRayTokenEnv).value_or(""));
   }
+
+  std::string ca_file = flags.ca_file;
+  if (ca_file.empty()) ca_file = environment(kRayCaFileEnv).value_or("");
+  if (!ca_file.empty()) {
+    std::ifstream in(ca_file, std::ios::binary);
+    if (!in) return InvalidArgumentError("cannot read the Ray CA file " + ca_file);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return InvalidArgumentError("cannot read the Ray CA file " + ca_file);
+    if (text.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return InvalidArgumentError("the Ray CA file " + ca_file + " holds no PEM certificate");
+    }
+    options->ca_pem = text.str();
+  }
   return OkStatus();
 }
 
@@ -151,6 +165,8 @@ StatusOr<std::unique_ptr<RayBackend>> RayBackend::Create(RayBackendOptions optio
   config.bearer_token = options.bearer_token;
   config.ca_pem = options.ca_pem;
   config.insecure_skip_tls_verify = options.insecure_skip_tls_verify;
+  config.ca_hint = "pass the CA certificate that signed it with --ray-ca-file (or $" +
+                   std::string(kRayCaFileEnv) + ")";
   config.default_timeout = options.request_timeout;
   StatusOr<std::unique_ptr<HttpClient>> http = make_client(config);
   if (!http.ok()) return Annotate(http.status(), "Ray dashboard " + options.address);
@@ -282,6 +298,10 @@ StatusOr<HttpResponse> RayBackend::Send(const HttpRequest& request) {
   timed.timeout = options_.request_timeout;
   StatusOr<HttpResponse> response = http_->Send(timed);
   if (response.ok()) return response;
+  if (response.status().code() == StatusCode::kPermissionDenied) {  // an untrusted certificate
+    return PermissionDeniedError("Ray dashboard " + options_.address + ": " +
+                                 Redact(response.status().message()));
+  }
   StatusCode code = response.status().code() == StatusCode::kDeadlineExceeded
                         ? StatusCode::kDeadlineExceeded
                         : StatusCode::kUnavailable;

@@ -23,8 +23,10 @@
 // A submit, stop or delete answered with "No available agent" (the dashboard has just started)
 // is retried with doubling backoff, agent_retries times at most.
 //
-// Errors: an unreachable dashboard is kUnavailable naming the address (never the token); server
-// refusals carry the server's last message line. Apply errors start with "job ray/<ns>/<name>: ".
+// Errors: an unreachable dashboard is kUnavailable naming the address (never the token); one
+// whose TLS certificate fails verification is kPermissionDenied saying so and naming
+// --ray-ca-file; server refusals carry the server's last message line. Apply errors start with
+// "job ray/<ns>/<name>: ".
 //
 // Thread-safe if the HttpClient is: the backend holds no mutable state. Two concurrent Applys for
 // the same job are not coordinated beyond the duplicate-id adoption.
@@ -76,6 +78,8 @@ struct RayBackendOptions {
 struct RayTargetFlags {
   std::string address;     // --ray-address
   std::string token_file;  // --ray-token-file
+  // --ray-ca-file. Initialised, so that callers that set only the fields above may omit it.
+  std::string ca_file = {};
 };
 
 // Looks up an environment variable; std::nullopt when unset.
@@ -87,13 +91,17 @@ std::optional<std::string> ProcessEnvironment(const std::string& name);
 // Environment variables ResolveRayTarget reads besides RAY_ADDRESS.
 inline constexpr const char* kRayTokenFileEnv = "JOBSYNC_RAY_TOKEN_FILE";
 inline constexpr const char* kRayTokenEnv = "JOBSYNC_RAY_TOKEN";
+inline constexpr const char* kRayCaFileEnv = "JOBSYNC_RAY_CA_FILE";
 
-// Sets options->address from flags.address, else RAY_ADDRESS, and options->bearer_token from the
+// Sets options->address from flags.address, else RAY_ADDRESS, options->bearer_token from the
 // file flags.token_file, else the file named by JOBSYNC_RAY_TOKEN_FILE, else JOBSYNC_RAY_TOKEN
-// (surrounding whitespace trimmed; none of them: no token). Fails with kInvalidArgument when no
+// (surrounding whitespace trimmed; none of them: no token), and options->ca_pem (the CA trusted
+// for an https dashboard) from the file flags.ca_file, else the file named by
+// JOBSYNC_RAY_CA_FILE (none: the system's trust store). Fails with kInvalidArgument when no
 // address is given, when it is not an http(s) URL without user info and path (Ray's own
-// "ray://" and GCS "host:port" addresses are not the dashboard), or when the token file cannot be
-// read or is empty; messages name the file, never the token.
+// "ray://" and GCS "host:port" addresses are not the dashboard), when the token file cannot be
+// read or is empty, or when the CA file cannot be read or holds no PEM certificate; messages
+// name the file, never the token.
 Status ResolveRayTarget(const RayTargetFlags& flags, const EnvLookup& environment,
                         RayBackendOptions* options);
 

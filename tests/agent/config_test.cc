@@ -1,11 +1,14 @@
 #include "agent/config.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "agent/clusters.h"
 
 namespace jobsync {
 namespace {
@@ -96,6 +99,63 @@ TEST_F(ConfigTest, RefusesShapesThatAreNotSettings) {
 TEST_F(ConfigTest, EmptyFileSetsNothing) {
   ASSERT_TRUE(Parse({}, "").ok());
   EXPECT_EQ(interval_, "30s");
+}
+
+// The allowlist settings as `jobsync run` registers them (AddClusterFlags).
+class AllowlistConfigTest : public ::testing::Test {
+ protected:
+  AllowlistConfigTest() { AddClusterFlags(command_, flags_); }
+
+  Status Parse(const std::vector<std::string>& args, const std::string& yaml) {
+    std::vector<const char*> argv = {"run"};
+    for (const std::string& arg : args) argv.push_back(arg.c_str());
+    command_.parse(static_cast<int>(argv.size()), argv.data());
+    return ApplyConfigText(yaml, "agent.yaml", command_);
+  }
+
+  CLI::App command_{"test", "run"};
+  ClusterFlags flags_;
+};
+
+TEST_F(AllowlistConfigTest, ReadsTheAllowlistsAsYamlLists) {
+  Status status = Parse({},
+                        "allow-namespace: [team-a, team-b]\n"
+                        "allow-backend:\n"
+                        "  - kubernetes\n");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(flags_.allow_namespaces, (std::vector<std::string>{"team-a", "team-b"}));
+  EXPECT_EQ(flags_.allow_backends, (std::vector<std::string>{"kubernetes"}));
+  const PlanOptions options = ToPlanOptions(flags_);
+  EXPECT_EQ(options.allowed_namespaces, (std::set<std::string>{"team-a", "team-b"}));
+  EXPECT_EQ(options.allowed_backends, (std::set<BackendKind>{BackendKind::kKubernetes}));
+}
+
+TEST_F(AllowlistConfigTest, ReadsACommaListAndTheCommandLineWins) {
+  Status status = Parse({"--allow-namespace", "team-c,team-d", "--allow-namespace", "team-e"},
+                        "allow-namespace: team-a,team-b\n"
+                        "allow-backend: ray,kubernetes\n");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(flags_.allow_namespaces, (std::vector<std::string>{"team-c", "team-d", "team-e"}));
+  EXPECT_EQ(flags_.allow_backends, (std::vector<std::string>{"ray", "kubernetes"}));
+}
+
+TEST_F(AllowlistConfigTest, UnsetAllowlistsAllowEverything) {
+  ASSERT_TRUE(Parse({}, "instance: prod\n").ok());
+  const PlanOptions options = ToPlanOptions(flags_);
+  EXPECT_TRUE(options.allowed_namespaces.empty());
+  EXPECT_TRUE(options.allowed_backends.empty());
+  EXPECT_TRUE(options.Allows({BackendKind::kRay, "anything", "job"}));
+}
+
+TEST_F(AllowlistConfigTest, BadItemsAreLocated) {
+  Status status = Parse({}, "allow-namespace: [team-a, Team_B]\n");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("agent.yaml:1:18: allow-namespace: "));
+  EXPECT_THAT(status.message(), HasSubstr("'Team_B' is not a namespace name"));
+  EXPECT_THAT(Parse({}, "allow-backend: [slurm]\n").message(),
+              HasSubstr("agent.yaml:1:16: allow-backend: "));
+  EXPECT_THAT(Parse({}, "allow-namespace: [[team-a]]\n").message(),
+              HasSubstr("agent.yaml:1:19: allow-namespace: items must be plain values"));
 }
 
 TEST(ConfigFileTest, MissingFileIsNotFound) {

@@ -34,6 +34,7 @@ class FakeBackend : public Backend {
   }
   StatusOr<Health> GetHealth(const JobKey& key) override {
     ++health_reads[key.name];
+    if (!health_error.ok()) return health_error;
     auto it = health.find(key.name);
     if (it == health.end()) return Health::kMissing;
     // A job becomes Healthy after `ready_after` reads, as pods would.
@@ -48,6 +49,7 @@ class FakeBackend : public Backend {
   std::map<std::string, Health> health;
   std::map<std::string, int> health_reads;
   int ready_after = 0;
+  Status health_error;
 
  private:
   BackendKind kind_;
@@ -142,6 +144,53 @@ TEST_F(ExecutorTest, GivesUpOnADependencyThatNeverBecomesHealthy) {
   EXPECT_EQ(report.outcomes[1].status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_THAT(report.outcomes[1].status.message(), HasSubstr("health: Degraded"));
   EXPECT_THAT(kube_.applied, ::testing::IsEmpty());
+}
+
+TEST_F(ExecutorTest, AnUnreadableDependencyFailsAtOnceInsteadOfWaitingOutTheTimeout) {
+  kube_.health_error = UnavailableError("connection refused");
+  Plan plan;
+  plan.steps = {Step(Action::kNone, "prep"), Step(Action::kCreate, "train", {"prep"})};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_TRUE(report.outcomes[1].skipped);
+  EXPECT_EQ(report.outcomes[1].status.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(
+      report.outcomes[1].status.message(),
+      HasSubstr("dependency kubernetes/ns/prep: cannot read its health: connection refused"));
+  EXPECT_EQ(slept_, std::chrono::milliseconds(0));
+  EXPECT_THAT(kube_.applied, ::testing::IsEmpty());
+}
+
+TEST_F(ExecutorTest, GivesUpOnABackendThatStopsAnsweringAndGoesOnWithTheOthers) {
+  for (const char* name : {"a", "b", "c", "d", "e"}) {
+    kube_.fail[name] = UnavailableError("connection refused");
+  }
+  Plan plan;
+  plan.steps = {Step(Action::kCreate, "a"), Step(Action::kCreate, "b"),
+                Step(Action::kCreate, "c"), Step(Action::kCreate, "d"),
+                Step(Action::kCreate, "e"), Step(Action::kCreate, "r", {}, BackendKind::kRay)};
+  ApplyReport report = MakeExecutor(/*with_ray=*/true).Execute(plan, context_);
+  EXPECT_THAT(kube_.applied, ElementsAre("create a@abc123", "create b@abc123", "create c@abc123"));
+  EXPECT_TRUE(report.outcomes[3].skipped);
+  EXPECT_EQ(report.outcomes[3].status.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(report.outcomes[3].status.message(),
+              HasSubstr("not attempted: kubernetes did not answer 3 steps in a row (last: "
+                        "connection refused)"));
+  EXPECT_TRUE(report.outcomes[4].skipped);
+  EXPECT_TRUE(report.outcomes[5].status.ok()) << "the Ray backend still answers";
+}
+
+TEST_F(ExecutorTest, AnAnswerBetweenFailuresKeepsTheBackendInUse) {
+  kube_.fail["a"] = UnavailableError("timeout");
+  kube_.fail["b"] = UnavailableError("timeout");
+  kube_.fail["d"] = UnavailableError("timeout");
+  kube_.fail["e"] = UnavailableError("timeout");
+  Plan plan;
+  for (const char* name : {"a", "b", "c", "d", "e", "f"}) {
+    plan.steps.push_back(Step(Action::kCreate, name));
+  }
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_EQ(kube_.applied.size(), 6u);
+  EXPECT_TRUE(report.outcomes[5].status.ok());
 }
 
 TEST_F(ExecutorTest, MissingBackendFailsOnlyItsJobs) {

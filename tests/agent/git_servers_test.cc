@@ -13,6 +13,7 @@
 
 #include "agent/git_source.h"
 #include "tests/agent/git_test_util.h"
+#include "tests/test_secrets.h"
 
 namespace jobsync {
 namespace {
@@ -24,6 +25,8 @@ using ::testing::HasSubstr;
 using testing::Installed;
 using testing::JobYaml;
 using ::testing::Not;
+using testing::RegisterTestPrivateKey;
+using testing::RegisterTestSecret;
 using testing::RunShell;
 using testing::ServerProcess;
 using testing::ShellQuote;
@@ -34,6 +37,7 @@ using testing::WaitForPort;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kToken = "s3cret-token-0123456789";
+constexpr const char* kWrongToken = "wrong-token-9876543210";
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path);
@@ -152,6 +156,7 @@ class SshServerTest : public GitServerTest {
                          &output),
                 0)
           << output;
+      RegisterTestPrivateKey(std::string("git test ssh ") + key, (d / key).string());
     }
     fs::copy_file(d / "client_key.pub", d / "authorized_keys");
     port_ = FreePort();
@@ -239,9 +244,13 @@ class HttpsServerTest : public GitServerTest {
                        &output),
               0)
         << output;
+    RegisterTestPrivateKey("git test https CA key", (d / "ca.key").string());
+    RegisterTestPrivateKey("git test https server key", (d / "server.key").string());
+    RegisterTestSecret("git test token", kToken);
+    RegisterTestSecret("git test wrong token", kWrongToken);
     std::ofstream(d / "users") << "git:" << kToken << "\n";
     std::ofstream(d / "token") << kToken << "\n";
-    std::ofstream(d / "wrong_token") << "wrong-token-9876543210\n";
+    std::ofstream(d / "wrong_token") << kWrongToken << "\n";
     fs::create_directories(d / "www");
     port_ = FreePort();
     std::ofstream(d / "lighttpd.conf")
@@ -301,7 +310,7 @@ TEST_F(HttpsServerTest, HttpsWrongTokenFailsAfterBoundedAttempts) {
   ExpectBothFail(
       *source, StatusCode::kPermissionDenied,
       "after 3 attempts: check the token in file " + (dir_.path() / "wrong_token").string(),
-      "wrong-token-9876543210");
+      kWrongToken);
 }
 
 TEST_F(HttpsServerTest, HttpsWithoutTokenAsksForOne) {
@@ -327,6 +336,23 @@ TEST_F(HttpsServerTest, HttpsRefusesUntrustedCertificate) {
   options.credentials.ca_file.clear();
   auto source = Source(options);
   ExpectBothFail(*source, StatusCode::kPermissionDenied, "--ca-file");
+}
+
+TEST_F(HttpsServerTest, HttpsRefusesACertificateOfAnotherCa) {
+  std::string output;
+  ASSERT_EQ(RunShell("cd " + ShellQuote(dir_.path().string()) +
+                         " && openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key "
+                         "-out other-ca.crt -days 2 -subj /CN=jobsync-other-ca",
+                     &output),
+            0)
+      << output;
+  RegisterTestPrivateKey("git test other CA key", (dir_.path() / "other-ca.key").string());
+  GitSourceOptions options = HttpsOptions("token");
+  options.credentials.ca_file = (dir_.path() / "other-ca.crt").string();
+  auto source = Source(options);
+  ExpectBothFail(*source, StatusCode::kPermissionDenied,
+                 "the TLS certificate of 127.0.0.1 is not trusted (" + url_ +
+                     "): pass --ca-file with the CA that signed it");
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #endif
 #include <httplib.h>
 
+#include "tests/test_secrets.h"
+
 namespace jobsync {
 namespace {
 
@@ -104,7 +106,9 @@ TEST_F(HttpServerEndpointsTest, PassesWebhooksToTheHandlerAndAnswersItsResult) {
   webhook_answer_ = {202, "ignored: push to refs/heads/x, watching refs/heads/y", false, "", ""};
   StartServer(AllHandlers());
 
-  auto response = client_->Post("/hooks/gitlab", {{"X-Gitlab-Token", "t0ken"}},
+  constexpr const char* kToken = "gitlab-t0ken-3e7a91";
+  testing::RegisterTestSecret("http_server_test GitLab token", kToken);
+  auto response = client_->Post("/hooks/gitlab", {{"X-Gitlab-Token", kToken}},
                                 R"({"ref":"refs/heads/x"})", "application/json");
   ASSERT_TRUE(response) << httplib::to_string(response.error());
   EXPECT_EQ(response->status, 202);
@@ -113,7 +117,7 @@ TEST_F(HttpServerEndpointsTest, PassesWebhooksToTheHandlerAndAnswersItsResult) {
   const std::vector<WebhookCall> calls = Calls();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].kind, WebhookKind::kGitLab);
-  EXPECT_EQ(calls[0].token, "t0ken");
+  EXPECT_EQ(calls[0].token, kToken);
   EXPECT_EQ(calls[0].body, R"({"ref":"refs/heads/x"})");
 
   for (const char* path : {"/hooks/github", "/hooks/generic"}) {

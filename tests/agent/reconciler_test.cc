@@ -94,7 +94,8 @@ class ReconcilerTest : public ::testing::Test {
     store_ = NewFileStateStore((dir_.path() / "state.json").string());
     metrics_ = std::make_unique<Metrics>();
     ReconcilerOptions options;
-    options.plan = {"test", /*prune=*/true, 1.0, false};
+    options.plan.instance = "test";
+    options.plan.max_delete_share = 1.0;
     options.drift = drift;
     options.interval = interval_;
     options.may_write = may_write_;
@@ -343,6 +344,32 @@ TEST_F(ReconcilerTest, RunCyclesOnTriggerAndStops) {
   reconciler->Stop();
   loop.join();
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+}
+
+TEST_F(ReconcilerTest, LiveChangesWithinAnIntervalDoNotAskTheRemoteAgain) {
+  interval_ = std::chrono::hours(1);
+  auto reconciler = NewReconciler();
+  std::thread loop([&] { reconciler->Run(); });
+  auto wait_cycles = [&](int64_t count) {
+    for (int i = 0; i < 500 && reconciler->cycles() < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return reconciler->cycles();
+  };
+  ASSERT_EQ(wait_cycles(1), 1);
+  const int64_t checks = source_->stats().remote_checks;
+  cluster_.live[Key("a")].replicas["worker"] = 7;  // drift, seen through a watch event
+  reconciler->LiveChanged();
+  EXPECT_EQ(wait_cycles(2), 2);
+  reconciler->LiveChanged();
+  EXPECT_EQ(wait_cycles(3), 3);
+  EXPECT_EQ(source_->stats().remote_checks, checks) << "watch events must not cost an ls-remote";
+  reconciler->Trigger("webhook");
+  EXPECT_EQ(wait_cycles(4), 4);
+  EXPECT_EQ(source_->stats().remote_checks, checks + 1) << "a webhook always looks at the remote";
+  reconciler->Stop();
+  loop.join();
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "scale a"));
 }
 
 TEST(DriftPolicyTest, NamesRoundTrip) {

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_secrets.h"
+
 namespace jobsync {
 namespace {
 
@@ -390,6 +392,7 @@ std::vector<Case> Cases() {
 }
 
 TEST(WebhookTest, AcceptsAndRejectsPerKind) {
+  testing::RegisterTestSecret("webhook_test secret", kSecret);
   for (const Case& c : Cases()) {
     SCOPED_TRACE(c.name);
     const WebhookResult result = HandleWebhook(c.kind, c.headers, c.body, c.secret, c.watched_ref);
@@ -403,6 +406,7 @@ TEST(WebhookTest, AcceptsAndRejectsPerKind) {
 }
 
 TEST(WebhookTest, ReportsThePushedRefAndCommit) {
+  testing::RegisterTestSecret("webhook_test secret", kSecret);
   const std::string body = GitHubPush("refs/heads/main");
   const Headers headers = {{"X-Hub-Signature-256", SignWebhookBody(kSecret, body)},
                            {"X-GitHub-Event", "push"}};
@@ -414,6 +418,7 @@ TEST(WebhookTest, ReportsThePushedRefAndCommit) {
 }
 
 TEST(WebhookTest, KeepsEchoedRefsOnOneLine) {
+  testing::RegisterTestSecret("webhook_test secret", kSecret);
   const std::string body = R"({"ref":"refs/heads/a\nb"})";
   const Headers headers = {{"X-Jobsync-Signature-256", SignWebhookBody(kSecret, body)}};
   const WebhookResult result =

@@ -60,6 +60,15 @@ TEST(RetryPolicyTest, RetriesTooManyRequestsAndServerErrorsOnly) {
   EXPECT_FALSE(IsRetryableHttpStatus(422));
 }
 
+// Found by fuzzing (tests/fuzz/regressions/live/): a message or reason that is not a string threw.
+TEST(StatusFromHttpTest, FieldsOfTheWrongTypeFallBackToTheRawBody) {
+  const std::string body = R"({"message":5,"reason":["AlreadyExists"]})";
+  Status status = StatusFromHttp(409, body, "create batch/v1 Job ns/a-worker");
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr(body));
+  EXPECT_EQ(StatusFromHttp(500, "[1]", "w").code(), StatusCode::kUnavailable);
+}
+
 TEST(StatusFromHttpTest, MapsCodesAndKeepsTheServersMessage) {
   const std::string forbidden =
       R"({"kind":"Status","message":"jobs.batch is forbidden: User \"x\" cannot create",)"
@@ -124,13 +133,14 @@ HttpResponse Answer(int status, std::string body, std::map<std::string, std::str
 
 // A client over a script, with retries fast enough for a unit test.
 struct Fixture {
-  explicit Fixture(std::deque<StatusOr<HttpResponse>> answers) {
+  explicit Fixture(std::deque<StatusOr<HttpResponse>> answers, int max_attempts = 3) {
     auto http = std::make_unique<ScriptedHttpClient>(std::move(answers));
     fake = http.get();
     KubernetesClientOptions options;
     options.retry.initial_backoff = milliseconds(1);
     options.retry.max_backoff = milliseconds(2);
-    options.retry.max_attempts = 3;
+    options.retry.max_attempts = max_attempts;
+    options.retry.max_timeouts = 2;
     client = std::make_unique<KubernetesClient>(std::move(http), options);
   }
   ScriptedHttpClient* fake = nullptr;
@@ -154,6 +164,17 @@ TEST(KubernetesClientTest, GivesUpAfterMaxAttempts) {
   EXPECT_EQ(object.status().code(), StatusCode::kUnavailable);
   EXPECT_THAT(object.status().message(), HasSubstr("etcd unavailable"));
   EXPECT_EQ(f.fake->requests.size(), 3u);
+}
+
+TEST(KubernetesClientTest, AHungServerIsAskedAtMostMaxTimeoutsTimes) {
+  Fixture f({DeadlineExceededError("no response within the timeout"),
+             UnavailableError("connection reset"),
+             DeadlineExceededError("no response within the timeout"), Answer(200, "{}")},
+            /*max_attempts=*/5);
+  StatusOr<json> object = f.client->Get(ResourceKind::kJob, "ns", "a");
+  ASSERT_FALSE(object.ok());
+  EXPECT_EQ(object.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(f.fake->requests.size(), 3u) << "two timeouts (max_timeouts), one refusal between";
 }
 
 TEST(KubernetesClientTest, DoesNotRetryForbidden) {
@@ -198,6 +219,51 @@ TEST(KubernetesClientTest, ListReturnsItemsAndResourceVersion) {
   EXPECT_EQ(list->items.size(), 2u);
   ASSERT_EQ(f.fake->requests[0].query.size(), 1u);
   EXPECT_EQ(f.fake->requests[0].query[0].second, "x=y");
+}
+
+// Found by fuzzing (tests/fuzz/regressions/live/): a JSON answer that was not an object threw, and
+// one without items read as an empty list, which a caller would take for "no Jobs".
+TEST(KubernetesClientTest, ListRefusesAnswersThatAreNotLists) {
+  for (const char* body :
+       {"[]", "null", R"("items")", R"({"metadata":[]})", R"({"items":{}})", R"({"items":null})"}) {
+    Fixture f({Answer(200, body)});
+    StatusOr<ObjectList> list = f.client->List(ResourceKind::kJob, "", "");
+    ASSERT_FALSE(list.ok()) << body;
+    EXPECT_EQ(list.status().code(), StatusCode::kInternal);
+    EXPECT_THAT(list.status().message(), HasSubstr("not a list")) << body;
+  }
+}
+
+TEST(KubernetesClientTest, ListIgnoresAResourceVersionOfTheWrongShape) {
+  for (const char* body :
+       {R"({"metadata":{"resourceVersion":42},"items":[]})",
+        R"({"metadata":["resourceVersion"],"items":[]})", R"({"metadata":"42","items":[]})"}) {
+    Fixture f({Answer(200, body)});
+    StatusOr<ObjectList> list = f.client->List(ResourceKind::kJob, "", "");
+    ASSERT_TRUE(list.ok()) << body;
+    EXPECT_EQ(list->resource_version, "") << body;
+  }
+}
+
+// Found by fuzzing (tests/fuzz/regressions/live/): ERROR events of the wrong shape threw.
+TEST(KubernetesClientTest, WatchReadsMalformedEventsWithoutThrowing) {
+  for (const char* error :
+       {R"({"type":"ERROR","object":[410]})",
+        R"({"type":"ERROR","object":{"code":"410","message":7}})", R"({"type":"ERROR"})"}) {
+    Fixture f({});
+    f.fake->stream_lines = {R"({"type":5,"object":[]})", error};
+    int delivered = 0;
+    Status status = f.client->Watch(
+        ResourceKind::kJob, "", "", "7", std::chrono::seconds(5),
+        [&](const json&) {
+          ++delivered;
+          return true;
+        },
+        HttpCancellation());
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition) << error;
+    EXPECT_THAT(status.message(), HasSubstr("watch error (0)")) << error;
+    EXPECT_EQ(delivered, 1) << error;
+  }
 }
 
 TEST(KubernetesClientTest, WatchDeliversEventsAndStopsWithGoneOnErrorEvents) {

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/test_secrets.h"
+
 namespace jobsync {
 namespace {
 
@@ -30,6 +32,7 @@ class KubeconfigTest : public ::testing::Test {
          "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    testing::RegisterTestSecret("kubeconfig_test token", kToken);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -90,6 +93,12 @@ TEST_F(KubeconfigTest, ReadsInlineDataOfTheCurrentContext) {
   EXPECT_EQ(credentials->default_namespace, "default");
   EXPECT_EQ(credentials->context, "admin");
   EXPECT_EQ(credentials->source, path);
+  // What a failed certificate verification tells the user to fix.
+  EXPECT_EQ(credentials->http.ca_hint,
+            "set certificate-authority or certificate-authority-data of cluster \"local\" in " +
+                path +
+                " to the CA that signed the apiserver's certificate, or pass --kubeconfig with "
+                "this cluster's kubeconfig");
 }
 
 TEST_F(KubeconfigTest, ReadsFilesRelativeToTheKubeconfigForAnotherContext) {
@@ -144,6 +153,7 @@ TEST_F(KubeconfigTest, FallsBackToTheInClusterServiceAccount) {
   EXPECT_EQ(credentials->http.base_url, "https://10.0.0.1:443");
   EXPECT_EQ(credentials->http.bearer_token, kToken);
   EXPECT_EQ(credentials->http.ca_pem, "SA-CA");
+  EXPECT_THAT(credentials->http.ca_hint, HasSubstr((dir_ / "sa" / "ca.crt").string()));
   EXPECT_EQ(credentials->default_namespace, "jobs");
 
   environment.service_host.clear();

@@ -8,8 +8,11 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,12 +22,15 @@
 #include "backends/kubernetes/mapping.h"
 #include "schemas/canonical.h"
 #include "test_jobs.h"
+#include "tests/test_secrets.h"
 
 namespace jobsync {
 namespace {
 
 using ::jobsync::testing::SampleJob;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using json = nlohmann::json;
 
 constexpr const char* kHowToStart = "run: scripts/cluster up && eval \"$(scripts/cluster env)\"";
@@ -368,6 +374,79 @@ TEST_F(KubernetesIntegrationTest, LimitedIdentityGetsPermissionDeniedNamingTheJo
   EXPECT_TRUE(found);
   Status deleted = scoped->Apply(Step(Action::kDelete, allowed), kOurs);
   EXPECT_TRUE(deleted.ok()) << deleted.ToString();
+}
+
+// Which apiserver certificate is trusted is the kubeconfig's certificate-authority: the cluster's
+// own CA connects; a CA made here, or none (the system's trust store), fails at once with a
+// message that says so, names the server, the kubeconfig and the field to fix, and holds no
+// credential of the kubeconfig.
+TEST_F(KubernetesIntegrationTest, VerifiesTheApiserverCertificateWithTheKubeconfigCa) {
+  const std::string dir = ::testing::TempDir() + "jobsync-k8s-ca-" + std::to_string(getpid());
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { (void)Shell("rm -rf '" + path + "'"); }
+  } remove{dir};
+  const std::string in_dir = "mkdir -p '" + dir + "' && cd '" + dir + "' && ";
+  ASSERT_TRUE(Shell(in_dir +
+                    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                    "-keyout wrong-ca.key -out wrong-ca.crt -days 1 -subj /CN=jobsync-wrong-ca")
+                  .has_value());
+  testing::RegisterTestPrivateKey("kubernetes test wrong CA key", dir + "/wrong-ca.key");
+  const std::string view = "kubectl config view --raw --minify -o jsonpath=";
+  ASSERT_TRUE(Shell(in_dir + view +
+                    "'{.clusters[0].cluster.certificate-authority-data}' | base64 -d >right-ca.crt")
+                  .has_value());
+  const std::optional<std::string> cluster = Shell(view + "'{.clusters[0].name}'");
+  const std::optional<std::string> server = Shell(view + "'{.clusters[0].cluster.server}'");
+  const std::optional<std::string> key =
+      Shell(view + "'{.users[0].user.client-key-data}' | base64 -d");
+  ASSERT_TRUE(cluster && server && key && !key->empty());
+
+  struct Case {
+    std::string name;
+    std::string ca_file;  // empty: no certificate authority in the kubeconfig
+    std::string trusted;  // what the message says was trusted; empty: the connection works
+  };
+  const std::vector<Case> cases = {
+      {"right", "right-ca.crt", ""},
+      {"wrong", "wrong-ca.crt", "the configured certificate authority"},
+      {"none", "", "the system's trust store"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name + " CA");
+    // The cluster's kubeconfig, with its certificate authority replaced.
+    const std::string kubeconfig = dir + "/" + c.name + ".kubeconfig";
+    const std::string edit = "KUBECONFIG='" + kubeconfig + "' kubectl config ";
+    ASSERT_TRUE(
+        Shell("kubectl config view --raw --minify >'" + kubeconfig + "' && " + edit +
+              "unset clusters." + *cluster + ".certificate-authority-data" +
+              (c.ca_file.empty() ? ""
+                                 : " && " + edit + "set-cluster " + *cluster +
+                                       " --certificate-authority='" + dir + "/" + c.ca_file + "'"))
+            .has_value());
+    std::unique_ptr<KubernetesBackend> backend = NewBackend(kubeconfig, "");
+    ASSERT_NE(backend, nullptr);
+    const auto start = std::chrono::steady_clock::now();
+    StatusOr<std::vector<LiveJob>> live = backend->ListJobs();
+    if (c.trusted.empty()) {
+      EXPECT_TRUE(live.ok()) << live.status().ToString();
+      continue;
+    }
+    ASSERT_FALSE(live.ok());
+    // A refusal, not an outage: neither retried nor waited out.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    EXPECT_EQ(live.status().code(), StatusCode::kPermissionDenied) << live.status().ToString();
+    EXPECT_THAT(live.status().message(),
+                AllOf(HasSubstr("TLS certificate verification failed"), HasSubstr(*server),
+                      HasSubstr(c.trusted), HasSubstr("certificate-authority"),
+                      HasSubstr(kubeconfig), HasSubstr("--kubeconfig")));
+    std::istringstream key_lines(*key);
+    for (std::string line; std::getline(key_lines, line);) {
+      if (!line.empty()) {
+        EXPECT_THAT(live.status().message(), Not(HasSubstr(line)));
+      }
+    }
+  }
 }
 
 }  // namespace

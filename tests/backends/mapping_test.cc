@@ -232,7 +232,18 @@ INSTANTIATE_TEST_SUITE_P(
                   LivePhase::kSucceeded},
         PhaseCase{"Suspended", {{"active", 0}}, true, LivePhase::kSuspended},
         PhaseCase{"Running", {{"active", 2}}, false, LivePhase::kRunning},
-        PhaseCase{"Pending", json::object(), false, LivePhase::kPending}),
+        PhaseCase{"Pending", json::object(), false, LivePhase::kPending},
+        // Found by fuzzing (tests/fuzz/regressions/live/): conditions of the wrong shape threw.
+        PhaseCase{
+            "MalformedConditionsAreSkipped",
+            {{"conditions",
+              {"Complete", 5, nullptr, {{"type", 1}, {"status", true}}, Condition("Failed")}}},
+            false,
+            LivePhase::kFailed},
+        PhaseCase{"OnlyMalformedConditions",
+                  {{"conditions", {"Failed", json::array({"Complete", "True"})}}, {"active", 1}},
+                  false,
+                  LivePhase::kRunning}),
     [](const ::testing::TestParamInfo<PhaseCase>& param_info) { return param_info.param.name; });
 
 const auto kNow = std::chrono::system_clock::from_time_t(1735689600);  // 2025-01-01T00:00:00Z

@@ -39,6 +39,7 @@ for j in json.load(sys.stdin):
   if [ "$failed" -ne 0 ]; then
     for log in "$work"/*.log; do echo "--- $log (last 40 lines)"; tail -n 40 "$log"; done
   fi
+  keep_logs "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -208,6 +209,7 @@ check "SIGTERM: agent A exits 0" 0 $?
 
 # ---- 2. webhooks, SIGKILL mid-sync --------------------------------------------------------------
 secret="wh-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+register_secret "agent_test webhook secret" "$secret"
 printf '%s\n' "$secret" >"$work/webhook-secret"
 port_b=$(free_port)
 start_agent b "$port_b" --interval 1h --state "$work/state-a.json" --webhook-secret-file "$work/webhook-secret"

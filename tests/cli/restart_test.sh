@@ -2,6 +2,10 @@
 # Crash recovery against the real cluster: the kube-apiserver is killed (SIGKILL) in the middle of
 # a `jobsync apply` of 40 jobs and restarted; the next apply completes the sync, and nothing is
 # created twice. Usage: restart_test.sh JOBSYNC_BINARY SOURCE_DIR   (needs `scripts/cluster up`)
+#
+# Twenty jobs are independent and are created at once, concurrently; the other twenty form a
+# dependsOn chain, each created only when the one before runs. The chain paces the apply by pod
+# start-up, not by how fast this machine is, so the kill always lands in the middle.
 set -uo pipefail
 jobsync=$1
 src=$2
@@ -13,15 +17,19 @@ run=$$
 ns="t$run-restart"
 instance="restart-test-$run"
 work=$(mktemp -d)
-trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1; keep_logs "$work"; rm -rf "$work"' EXIT
 jobs=40
+independent=20
 mkdir -p "$work/repo"
 for i in $(seq -w 1 $jobs); do
+  depends=""
+  [ "$((10#$i))" -gt $((independent + 1)) ] && depends="  dependsOn: [job-$(printf '%02d' $((10#$i - 1)))]"
   cat > "$work/repo/job-$i.yaml" <<YAML
 apiVersion: jobsync.dev/v1alpha1
 kind: TrainingJob
 metadata: {name: job-$i, namespace: $ns}
 spec:
+$depends
   backend: kubernetes
   image: trainer:v1
   roles:
@@ -33,12 +41,13 @@ git -C "$work/repo" init -q -b main && git -C "$work/repo" add -A &&
   git -C "$work/repo" -c user.name=Ada -c user.email=ada@example.com commit -qm "40 jobs"
 args=(--repo "$work/repo" --cache-dir "$work/cache" --instance "$instance")
 
-# Apply in the background; kill the apiserver as soon as some Jobs exist.
+# Apply in the background; kill the apiserver once the independent jobs and the head of the
+# chain exist (two Jobs per job).
 "$jobsync" apply "${args[@]}" >"$work/first.log" 2>&1 &
 apply_pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 600); do
   count=$(kubectl get jobs -n "$ns" -o name 2>/dev/null | wc -l)
-  [ "$count" -ge 6 ] && break
+  [ "$count" -ge $(((independent + 3) * 2)) ] && break
   sleep 0.05
 done
 apiserver_pid=$("$cluster" status | awk '$1 == "kube-apiserver" {print $4}')

@@ -53,3 +53,23 @@ stop() {
   finish
   exit 1
 }
+
+# register_secret LABEL VALUE: records a secret this test uses (a token, a webhook secret) for
+# scripts/scan-secrets, which fails the suite when one appears in a log. Appends
+# "LABEL<TAB>VALUE" to the file named by $JOBSYNC_TEST_SECRETS; does nothing when it is unset
+# or VALUE is empty (a command that should have made the secret failed: the test reports that).
+register_secret() {
+  [ -n "${JOBSYNC_TEST_SECRETS:-}" ] && [ -n "$2" ] || return 0
+  printf '%s\t%s\n' "$1" "$2" >>"$JOBSYNC_TEST_SECRETS"
+}
+
+# keep_logs DIR: when $JOBSYNC_TEST_LOGS is set, copies DIR's *.log files (the agents' logs) to
+# $JOBSYNC_TEST_LOGS/<test script name>/ for scripts/scan-secrets. Call it in the test's cleanup,
+# before DIR is removed.
+keep_logs() {
+  [ -n "${JOBSYNC_TEST_LOGS:-}" ] || return 0
+  local kept
+  kept="$JOBSYNC_TEST_LOGS/$(basename "$0" .sh)"
+  mkdir -p "$kept" && cp -p "$1"/*.log "$kept/" 2>/dev/null
+  return 0
+}

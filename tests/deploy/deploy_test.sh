@@ -19,6 +19,7 @@ cleanup() {
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1
   kubectl delete configmap -n jobsync-system "state-$run" >/dev/null 2>&1
   kubectl delete lease -n jobsync-system "lease-$run" >/dev/null 2>&1
+  keep_logs "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,6 +38,7 @@ check "the configuration turns leader election on" 0 $?
 
 # A kubeconfig holding the ServiceAccount's token: the agent's identity in a pod.
 token=$(kubectl create token jobsync -n jobsync-system --duration=10m)
+register_secret "deploy_test ServiceAccount token" "$token"
 server=$(kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
 kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' \
   | base64 -d >"$work/ca.crt"

@@ -127,6 +127,23 @@ TEST(YamlReaderTest, BinaryAndInvalidUtf8AreRefused) {
   EXPECT_FALSE(ReadYaml("name: caf\xc3\xa9\n").error.has_value());
 }
 
+// Found by fuzzing (tests/fuzz/regressions/loader/): sequences a lenient check let through made
+// nlohmann::json throw when a message quoted the value. RFC 3629 forbids them all.
+TEST(YamlReaderTest, OverlongSurrogateAndOutOfRangeUtf8AreRefused) {
+  for (const char* text :
+       {"a: \xc0\xaf\n", "a: \xc1\x90\n", "a: \xe0\x80\xaf\n", "a: \xed\xa0\x80\n",
+        "a: \xf0\x80\x80\xaf\n", "a: \xf4\x90\x80\x80\n", "a: \xf5\x80\x80\x80\n"}) {
+    YamlFile file = ReadYaml(text);
+    ASSERT_TRUE(file.error.has_value()) << text;
+    EXPECT_THAT(file.error->message, HasSubstr("not valid UTF-8"));
+    EXPECT_EQ(file.error->column, 4);
+  }
+  for (const char* text : {"a: \xed\x9f\xbf\n", "a: \xee\x80\x80\n", "a: \xf0\x90\x80\x80\n",
+                           "a: \xf4\x8f\xbf\xbf\n"}) {
+    EXPECT_FALSE(ReadYaml(text).error.has_value()) << text;
+  }
+}
+
 TEST(YamlReaderTest, ReadsEveryDocumentAndDropsEmptyOnes) {
   YamlFile file = ReadYaml("a: 1\n---\n---\nb: 2\n...\n");
   ASSERT_FALSE(file.error);

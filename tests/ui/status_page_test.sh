@@ -20,6 +20,7 @@ pid=""
 cleanup() {
   [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1
+  keep_logs "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT

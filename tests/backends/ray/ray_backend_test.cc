@@ -19,6 +19,7 @@
 #include "diff/plan.h"
 #include "schemas/canonical.h"
 #include "tests/backends/ray/fake_ray.h"
+#include "tests/test_secrets.h"
 
 namespace jobsync {
 namespace {
@@ -41,6 +42,7 @@ constexpr const char* kToken = "s3cr3t-t0ken-value";
 const ApplyContext kContext{"prod", "rev1"};
 
 RayBackendOptions TestOptions() {
+  testing::RegisterTestSecret("ray_backend_test token", kToken);
   RayBackendOptions options;
   options.address = kAddress;
   options.instance = "prod";
@@ -393,6 +395,7 @@ TEST(RayBackendCreateTest, PassesAddressTokenAndTimeoutToTheClient) {
   std::optional<HttpClientConfig> seen;
   RayBackendOptions options = TestOptions();
   options.address = "https://ray.example:8443/";
+  options.ca_pem = "-----BEGIN CERTIFICATE-----";
   StatusOr<std::unique_ptr<RayBackend>> backend =
       RayBackend::Create(options, [&seen](const HttpClientConfig& config) {
         seen = config;
@@ -403,6 +406,8 @@ TEST(RayBackendCreateTest, PassesAddressTokenAndTimeoutToTheClient) {
   EXPECT_EQ(seen->base_url, "https://ray.example:8443");
   EXPECT_EQ(seen->bearer_token, kToken);
   EXPECT_EQ(seen->default_timeout, options.request_timeout);
+  EXPECT_EQ(seen->ca_pem, options.ca_pem);
+  EXPECT_THAT(seen->ca_hint, HasSubstr("--ray-ca-file"));
   EXPECT_EQ((*backend)->kind(), BackendKind::kRay);
 }
 
@@ -485,6 +490,32 @@ TEST(ResolveRayTargetTest, TokenFromFileOrEnvironment) {
   Status missing = ResolveRayTarget({"http://h:1", path}, Environment({}), &options);
   EXPECT_EQ(missing.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(missing.message(), HasSubstr(path));
+}
+
+TEST(ResolveRayTargetTest, CaFileFromFlagOrEnvironment) {
+  const std::string base = ::testing::TempDir() + "/ray-ca-" + std::to_string(::getpid());
+  const std::string pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  std::ofstream(base + ".crt") << pem;
+  std::ofstream(base + ".txt") << "not a certificate\n";
+  RayBackendOptions options;
+  ASSERT_TRUE(ResolveRayTarget({"https://h:1", "", base + ".crt"},
+                               Environment({{kRayCaFileEnv, base + ".txt"}}), &options)
+                  .ok());
+  EXPECT_EQ(options.ca_pem, pem);
+  options.ca_pem.clear();
+  ASSERT_TRUE(
+      ResolveRayTarget({"https://h:1", ""}, Environment({{kRayCaFileEnv, base + ".crt"}}), &options)
+          .ok());
+  EXPECT_EQ(options.ca_pem, pem);
+
+  Status not_pem = ResolveRayTarget({"https://h:1", "", base + ".txt"}, Environment({}), &options);
+  EXPECT_EQ(not_pem.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(not_pem.message(), HasSubstr(base + ".txt holds no PEM certificate"));
+  std::remove((base + ".crt").c_str());
+  std::remove((base + ".txt").c_str());
+  Status missing = ResolveRayTarget({"https://h:1", "", base + ".crt"}, Environment({}), &options);
+  EXPECT_EQ(missing.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(missing.message(), HasSubstr("cannot read the Ray CA file " + base + ".crt"));
 }
 
 }  // namespace
