@@ -67,6 +67,12 @@ bool IsHandshakeFailure(const std::error_code& code, std::string_view what, int 
          ERR_GET_LIB(packed) == ERR_LIB_SSL && ERR_GET_REASON(packed) == reason;
 }
 
+// "16 MiB" for whole mebibytes, else "N bytes".
+std::string Bytes(size_t n) {
+  return n % (size_t{1} << 20) == 0 ? std::to_string(n >> 20) + " MiB"
+                                    : std::to_string(n) + " bytes";
+}
+
 std::string Lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
@@ -83,7 +89,9 @@ class CppRestHttpClient : public HttpClient {
       std::shared_ptr<http::client::http_client> client = ClientFor(request.timeout);
       http::http_response response = client->request(Build(request)).get();
       HttpResponse out = Head(response);
-      out.body = response.extract_utf8string(true).get();
+      StatusOr<std::string> body = ReadBody(response, where);
+      if (!body.ok()) return body.status();
+      out.body = std::move(*body);
       return out;
     } catch (const http::http_exception& e) {
       return Failure(where, e.error_code(), e.what());
@@ -105,22 +113,37 @@ class CppRestHttpClient : public HttpClient {
       http::http_response response = client->request(Build(request), own.get_token()).get();
       HttpResponse out = Head(response);
       if (out.status < 200 || out.status > 299) {
-        out.body = response.extract_utf8string(true).get();
+        StatusOr<std::string> body = ReadBody(response, where);
+        if (!body.ok()) return body.status();
+        out.body = std::move(*body);
         return out;
       }
       concurrency::streams::istream body = response.body();
+      std::string pending;  // bytes read past the last complete line
       while (true) {
-        concurrency::streams::container_buffer<std::string> line;
-        const size_t read = body.read_line(line).get();
-        if (read == 0 && body.is_eof()) break;
-        std::string text = std::move(line.collection());
-        if (!text.empty() && text.back() == '\r') text.pop_back();
-        if (text.empty()) continue;
-        if (!on_line(text)) {
-          own.cancel();
-          break;
+        concurrency::streams::container_buffer<std::string> chunk;
+        const size_t read = body.read(chunk, kChunkBytes).get();
+        if (read == 0) break;
+        pending.append(chunk.collection().data(), read);  // the buffer is sized to the request
+        size_t begin = 0;
+        for (size_t end = pending.find('\n'); end != std::string::npos;
+             end = pending.find('\n', begin)) {
+          std::string_view text(pending.data() + begin, end - begin);
+          begin = end + 1;
+          if (text.size() > config_.max_line_bytes) return LineTooLong(where, own);
+          if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+          if (text.empty()) continue;
+          if (!on_line(text)) {
+            own.cancel();
+            return out;
+          }
         }
+        pending.erase(0, begin);
+        if (pending.size() > config_.max_line_bytes) return LineTooLong(where, own);
       }
+      std::string_view last(pending);
+      if (!last.empty() && last.back() == '\r') last.remove_suffix(1);
+      if (!last.empty()) on_line(last);
       return out;
     } catch (const http::http_exception& e) {
       if (cancel.cancelled()) return UnavailableError(where + ": cancelled");
@@ -134,6 +157,32 @@ class CppRestHttpClient : public HttpClient {
   }
 
  private:
+  static constexpr size_t kChunkBytes = 64 * 1024;
+
+  // Ends a stream whose line is beyond config_.max_line_bytes.
+  Status LineTooLong(const std::string& where, pplx::cancellation_token_source& stream) const {
+    stream.cancel();
+    return ResourceExhaustedError(where + ": a line of the stream is longer than " +
+                                  Bytes(config_.max_line_bytes) + "; refusing it");
+  }
+
+  // The whole body of `response`, refused beyond config_.max_body_bytes.
+  StatusOr<std::string> ReadBody(const http::http_response& response, const std::string& where) {
+    concurrency::streams::istream body = response.body();
+    std::string out;
+    while (true) {
+      concurrency::streams::container_buffer<std::string> chunk;
+      const size_t read = body.read(chunk, kChunkBytes).get();
+      if (read == 0) break;
+      out.append(chunk.collection().data(), read);  // the buffer is sized to the request
+      if (out.size() > config_.max_body_bytes) {
+        return ResourceExhaustedError(where + ": the response is larger than " +
+                                      Bytes(config_.max_body_bytes) + "; refusing it");
+      }
+    }
+    return out;
+  }
+
   // A cpprestsdk client per timeout, because cpprestsdk sets the timeout per client; each client
   // keeps its own pool of connections.
   std::shared_ptr<http::client::http_client> ClientFor(std::chrono::milliseconds timeout) {
