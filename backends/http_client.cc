@@ -157,7 +157,7 @@ class CppRestHttpClient : public HttpClient {
   }
 
  private:
-  static constexpr size_t kChunkBytes = 64 * 1024;
+  static constexpr size_t kChunkBytes = size_t{64} << 10;
 
   // Ends a stream whose line is beyond config_.max_line_bytes.
   Status LineTooLong(const std::string& where, pplx::cancellation_token_source& stream) const {
