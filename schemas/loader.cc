@@ -1,6 +1,7 @@
 #include "schemas/loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,7 +19,75 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxObjectName = 63;
 
-// Builds the typed job from a document that passed the schema, filling in defaults.
+// Adds a diagnostic for every number in `value` (at `at` in the document) that is not finite:
+// YAML's .inf and .nan, which the schema's types accept. JSON cannot carry them (Kubernetes and
+// Ray would get null), and a spec holding NaN never equals itself, so it would be re-applied on
+// every sync.
+void CheckFinite(const nlohmann::json& value, std::vector<std::string>* at, const YamlNode& root,
+                 const std::string& path, std::vector<Diagnostic>* out) {
+  if (value.is_number_float() && !std::isfinite(value.get<double>())) {
+    std::string name;
+    for (const std::string& step : *at) name += (name.empty() ? "" : ".") + step;
+    YamlPosition position = Locate(root, *at);
+    out->push_back(
+        {{path, position.line, position.column},
+         name + ": " + (std::isnan(value.get<double>()) ? "NaN" : "infinity") + " is not allowed",
+         "write a finite number; JSON, and so Kubernetes and Ray, cannot carry it"});
+  } else if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      at->push_back(std::to_string(i));
+      CheckFinite(value[i], at, root, path, out);
+      at->pop_back();
+    }
+  } else if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      at->push_back(key);
+      CheckFinite(item, at, root, path, out);
+      at->pop_back();
+    }
+  }
+}
+
+// The text of a quantity field as Quantity::Parse reads it (the schema allows numbers too).
+std::string QuantityText(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+// The quantities Quantity::Parse refuses although the schema's pattern allows them: too large
+// (over 2^53 units), too many digits, or an exponent of more than three digits. Runs on a
+// document that passed the schema, before ToTrainingJob, which needs every quantity parsed.
+std::vector<Diagnostic> CheckQuantities(const nlohmann::json& doc, const YamlNode& root,
+                                        const std::string& path) {
+  std::vector<Diagnostic> out;
+  auto check = [&](const nlohmann::json& resources, std::vector<std::string> at,
+                   const char* field) {
+    if (!resources.contains(field)) return;
+    StatusOr<Quantity> quantity = Quantity::Parse(QuantityText(resources[field]));
+    if (quantity.ok()) return;
+    at.emplace_back(field);
+    std::string name;
+    for (const std::string& step : at) name += (name.empty() ? "" : ".") + step;
+    YamlPosition position = Locate(root, at);
+    out.push_back({{path, position.line, position.column},
+                   name + ": " + quantity.status().message(),
+                   "quantities go up to 2^53 units (9 PB of memory), with at most 19 integer "
+                   "digits and a three-digit exponent"});
+  };
+  const nlohmann::json& spec = doc["spec"];
+  for (const auto& [role_name, role] : spec["roles"].items()) {
+    if (role.contains("resources")) {
+      check(role["resources"], {"spec", "roles", role_name, "resources"}, "cpu");
+      check(role["resources"], {"spec", "roles", role_name, "resources"}, "memory");
+    }
+  }
+  if (spec.contains("ray") && spec["ray"].contains("entrypointResources")) {
+    check(spec["ray"]["entrypointResources"], {"spec", "ray", "entrypointResources"}, "memory");
+  }
+  return out;
+}
+
+// Builds the typed job from a document that passed the schema and CheckQuantities, filling in
+// defaults.
 TrainingJob ToTrainingJob(const nlohmann::json& doc) {
   TrainingJob job;
   const nlohmann::json& metadata = doc["metadata"];
@@ -37,9 +106,7 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc) {
   job.image = spec.value("image", "");
   if (spec.contains("command")) job.command = spec["command"].get<std::vector<std::string>>();
   if (spec.contains("env")) job.env = spec["env"].get<std::map<std::string, std::string>>();
-  auto quantity = [](const nlohmann::json& value) {
-    return *Quantity::Parse(value.is_string() ? value.get<std::string>() : value.dump());
-  };
+  auto quantity = [](const nlohmann::json& value) { return *Quantity::Parse(QuantityText(value)); };
   for (const auto& [role_name, r] : spec["roles"].items()) {
     Role role;
     role.replicas = r["replicas"].get<int>();
@@ -172,8 +239,13 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
   for (const YamlNodePtr& root : yaml.documents) {
     SourceLocation start{path, root->line, root->column};
     nlohmann::json doc = YamlToJson(*root);
-    std::vector<Diagnostic> problems = validator.Validate(doc, *root, path);
+    // Non-finite numbers first: the schema would report them as null.
+    std::vector<Diagnostic> problems;
+    std::vector<std::string> at;
+    CheckFinite(doc, &at, *root, path, &problems);
+    if (problems.empty()) problems = validator.Validate(doc, *root, path);
     std::optional<TrainingJob> job;
+    if (problems.empty()) problems = CheckQuantities(doc, *root, path);
     if (problems.empty()) {
       job = ToTrainingJob(doc);
       problems = CheckJob(*job, *root, path);

@@ -54,6 +54,13 @@ bool OwnedBy(const json& object, const std::string& instance) {
          LabelOf(object, kInstanceLabel) == instance;
 }
 
+// True when `object[key]` is a mapping or absent, so that operator[] may write into it: json
+// throws on a server's answer that has something else there.
+bool WritableAt(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it == object.end() || it->is_object() || it->is_null();
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<KubernetesClient>> NewKubernetesClient(
@@ -381,6 +388,11 @@ Status KubernetesBackend::Scale(const TrainingJob& job, const ApplyContext& cont
           if (!OwnedBy(object, context.instance)) {
             return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
                                            " is not this instance's; not scaling it");
+          }
+          if (!WritableAt(object, "spec") || !WritableAt(object["metadata"], "annotations")) {
+            return InternalError("Job " + job.namespace_name + "/" + name +
+                                 " as the server returned it has no spec or annotations "
+                                 "mapping; not scaling it");
           }
           object["spec"]["parallelism"] = replicas;
           object["spec"]["completions"] = replicas;

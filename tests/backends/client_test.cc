@@ -8,6 +8,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "backends/kubernetes/kubernetes_backend.h"
+#include "backends/kubernetes/mapping.h"
+#include "test_jobs.h"
+
 namespace jobsync {
 namespace {
 
@@ -283,6 +287,29 @@ TEST(KubernetesClientTest, WatchDeliversEventsAndStopsWithGoneOnErrorEvents) {
   EXPECT_THAT(status.message(), HasSubstr("410 Gone"));
   EXPECT_EQ(seen, std::vector<std::string>{"a"});
   EXPECT_EQ(f.fake->requests[0].timeout, milliseconds(35000));
+}
+
+// Found by fuzzing (tests/fuzz/regressions/apply/): scaling a Job whose spec, as the server
+// returned it, was not a mapping threw out of Apply.
+TEST(KubernetesBackendTest, ScaleRefusesAJobTheServerReturnsMalformed) {
+  const ApplyContext context{"agent-a", "0123abcd"};
+  const TrainingJob job = ::jobsync::testing::SampleJob("a", "ns");
+  json existing = *RoleJobObject(job, "ps", context);
+  existing["spec"] = json::array({1});
+  auto http = std::make_unique<ScriptedHttpClient>(std::deque<StatusOr<HttpResponse>>{
+      Answer(201, "{}"),               // the Service
+      Answer(200, existing.dump())});  // the ps Job, read to be scaled
+  KubernetesBackendOptions options;
+  options.client.retry.max_attempts = 1;
+  KubernetesBackend backend(std::make_unique<KubernetesClient>(std::move(http), options.client),
+                            options);
+  PlanStep step;
+  step.action = Action::kScale;
+  step.key = job.key();
+  step.desired = job;
+  Status status = backend.Apply(step, context);
+  EXPECT_EQ(status.code(), StatusCode::kInternal);
+  EXPECT_THAT(status.message(), HasSubstr("no spec or annotations mapping"));
 }
 
 }  // namespace

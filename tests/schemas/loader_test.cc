@@ -231,5 +231,52 @@ TEST_F(LoaderTest, AllowsQuantitiesAsNumbersAndStrings) {
   EXPECT_EQ(result.jobs[0].roles.at("w").resources.memory->milli(), 1000000000000LL);
 }
 
+// Found by fuzzing (tests/fuzz/regressions/plan/): a quantity the schema's pattern allows but
+// Quantity cannot hold was dereferenced unparsed (an assertion; undefined behaviour without one).
+TEST_F(LoaderTest, QuantitiesTooLargeToHoldAreErrorsAtTheirPosition) {
+  const std::string text =
+      "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: a}\n"
+      "spec:\n  backend: ray\n  roles:\n"
+      "    w: {replicas: 1, resources: {cpu: \"99999999999999999999\", memory: 64Ei}}\n"
+      "    x: {replicas: 1, resources: {memory: \"1e0001\"}}\n"
+      "  ray: {entrypoint: python x.py, entrypointResources: {memory: 10Ei}}\n";
+  LoadResult result = LoadText("a.yaml", text);
+  EXPECT_THAT(result.jobs, IsEmpty());
+  EXPECT_THAT(result.invalid_jobs, ElementsAre(JobKey{BackendKind::kRay, "default", "a"}));
+  std::vector<std::string> reports;
+  for (const Diagnostic& d : result.diagnostics) reports.push_back(d.ToString());
+  EXPECT_THAT(
+      reports,
+      ElementsAre(HasSubstr("a.yaml:7:39: spec.roles.w.resources.cpu: '99999999999999999999' is "
+                            "not a quantity"),
+                  HasSubstr("a.yaml:7:71: spec.roles.w.resources.memory: quantity '64Ei' is too "
+                            "large (hint: quantities go up to 2^53 units"),
+                  HasSubstr("a.yaml:8:42: spec.roles.x.resources.memory: '1e0001' is not a "
+                            "quantity"),
+                  HasSubstr("a.yaml:9:64: spec.ray.entrypointResources.memory: quantity '10Ei' is "
+                            "too large")));
+}
+
+// Found with the loader fuzz target's round-trip check (tests/fuzz/regressions/loader/): .inf
+// and .nan passed the schema; the applied spec then read back differently (null), and a NaN
+// never equals itself.
+TEST_F(LoaderTest, InfinityAndNaNAreErrorsAtTheirPosition) {
+  const std::string text =
+      "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: a}\n"
+      "spec:\n  backend: ray\n  roles: {w: {replicas: 1, resources: {cpu: .inf}}}\n"
+      "  ray:\n    entrypoint: python x.py\n    entrypointResources: {gpu: -.inf}\n"
+      "    runtimeEnv: {env_vars: {A: \"1\"}, config: [1, .nan]}\n";
+  LoadResult result = LoadText("a.yaml", text);
+  EXPECT_THAT(result.jobs, IsEmpty());
+  std::vector<std::string> reports;
+  for (const Diagnostic& d : result.diagnostics) reports.push_back(d.ToString());
+  EXPECT_THAT(reports,
+              ElementsAre(HasSubstr("a.yaml:6:45: spec.roles.w.resources.cpu: infinity is not "
+                                    "allowed (hint: write a finite number"),
+                          HasSubstr("a.yaml:9:32: spec.ray.entrypointResources.gpu: infinity"),
+                          HasSubstr("a.yaml:10:50: spec.ray.runtimeEnv.config.1: NaN is not "
+                                    "allowed")));
+}
+
 }  // namespace
 }  // namespace jobsync

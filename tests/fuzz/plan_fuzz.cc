@@ -1,0 +1,278 @@
+// Fuzz target: the planner (diff/plan.h) and the plan renderers (diff/render.h), over desired
+// jobs loaded from fuzzed YAML and live jobs built from fuzzed YAML and bytes.
+//
+// Input layout (text, so that seeds stay readable):
+//   line 1      choice bytes, read one at a time (0 once used up): plan options, and per live job
+//               its owner, phase, protection, replica drift, source file and whether its applied
+//               spec is readable;
+//   "#! live"   starts a file of jobs applied earlier: loaded by the same loader, every valid job
+//               in it becomes a live job running that spec;
+//   "#! <path>" starts a desired manifest file at <path>; text before the first marker is the
+//               desired file "a.yaml".
+// Desired jobs and the keys of invalid manifests that no "#! live" file has may get a live job
+// too (a choice byte says), running the desired spec or with no readable applied spec.
+//
+// What must hold, from plan.h and diff.h; a violation aborts (a finding):
+//   - BuildPlan succeeds, unless the mass-delete guard refuses (kFailedPrecondition, only without
+//     allow_mass_delete); a plan it allows deletes at most max_delete_share of the owned jobs;
+//   - one step per key of a desired job, of an invalid manifest and of an owned live job; other
+//     owners' live jobs appear only when Git has their key;
+//   - an invalid manifest's job gets none with error; an error step is none; none has no changes;
+//   - create only where no live job has the key; scale and update only on owned live jobs that
+//     Git has; delete only of an owned job Git does not have (neither valid nor invalid), not
+//     from an unreadable file or one with errors, not protected by the live object or by its
+//     applied spec, and only when pruning is on;
+//   - the same plan, rendered byte for byte, whatever the order of the live jobs;
+//   - the JSON rendering is JSON and its summary counts the plan's steps.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diff/live_job.h"
+#include "diff/plan.h"
+#include "diff/render.h"
+#include "schemas/loader.h"
+#include "schemas/model.h"
+#include "schemas/schema_validator.h"
+
+namespace jobsync {
+namespace {
+
+constexpr const char* kFuzzInstance = "prod";
+constexpr std::string_view kMarker = "#! ";
+
+void Check(bool condition) {
+  if (!condition) std::abort();
+}
+
+// Choice bytes, consumed in order; 0 once used up.
+class Choices {
+ public:
+  explicit Choices(std::string_view bytes) : bytes_(bytes) {}
+  uint8_t Next() { return next_ < bytes_.size() ? static_cast<uint8_t>(bytes_[next_++]) : 0; }
+
+ private:
+  std::string_view bytes_;
+  size_t next_ = 0;
+};
+
+struct Sections {
+  std::string_view choices;
+  std::vector<std::pair<std::string, std::string>> desired;  // path, text
+  std::vector<std::pair<std::string, std::string>> applied;  // path, text
+};
+
+// Splits the input as the header comment describes.
+Sections Split(std::string_view data) {
+  Sections sections;
+  const size_t end_of_choices = data.find('\n');
+  sections.choices = data.substr(0, end_of_choices);
+  data = end_of_choices == std::string_view::npos ? std::string_view()
+                                                  : data.substr(end_of_choices + 1);
+  std::vector<std::pair<std::string, std::string>>* current = &sections.desired;
+  current->emplace_back("a.yaml", "");
+  while (!data.empty()) {
+    const size_t end_of_line = data.find('\n');
+    const std::string_view line = data.substr(0, end_of_line);
+    data =
+        end_of_line == std::string_view::npos ? std::string_view() : data.substr(end_of_line + 1);
+    if (line.substr(0, kMarker.size()) != kMarker) {
+      current->back().second.append(line).push_back('\n');
+      continue;
+    }
+    const std::string_view name = line.substr(kMarker.size());
+    if (name == "live") {
+      current = &sections.applied;
+      current->emplace_back("applied-" + std::to_string(current->size()) + ".yaml", "");
+    } else {
+      current = &sections.desired;
+      current->emplace_back(name.empty() ? "a.yaml" : std::string(name), "");
+    }
+  }
+  return sections;
+}
+
+LoadResult Load(const std::vector<std::pair<std::string, std::string>>& files) {
+  static const SchemaValidator validator;
+  std::vector<ManifestFile> parsed;
+  parsed.reserve(files.size());
+  for (const auto& [path, text] : files) parsed.push_back(ParseManifestFile(path, text, validator));
+  return CheckManifests(std::move(parsed));
+}
+
+// A live job for `key`, running `applied` (or with no readable applied spec), as the choices say.
+LiveJob MakeLive(const JobKey& key, const std::optional<TrainingJob>& applied,
+                 const std::vector<std::string>& paths, Choices* choices) {
+  static constexpr LivePhase kPhases[] = {LivePhase::kRunning,   LivePhase::kPending,
+                                          LivePhase::kSucceeded, LivePhase::kFailed,
+                                          LivePhase::kSuspended, LivePhase::kUnknown};
+  LiveJob live;
+  live.key = key;
+  const uint8_t owner = choices->Next() % 4;
+  live.instance = owner < 2 ? kFuzzInstance : owner == 2 ? "staging" : "";
+  live.phase = kPhases[choices->Next() % std::size(kPhases)];
+  const uint8_t flags = choices->Next();
+  live.prune_protected = (flags & 1) != 0;
+  const uint8_t source = choices->Next();
+  if (source % 4 != 0 && !paths.empty()) live.source_path = paths[(source / 4) % paths.size()];
+  live.revision = "0123abc";
+  if (applied && (flags & 2) == 0) {
+    live.applied = *applied;
+    live.applied->source = {live.source_path, 0, 0};
+    for (const auto& [role, spec] : applied->roles) {
+      const uint8_t drift = choices->Next();
+      live.replicas[role] = drift < 0xc0 ? spec.replicas : drift - 0xc0;
+    }
+  }
+  return live;
+}
+
+struct FuzzInput {
+  LoadResult desired;
+  std::vector<LiveJob> live;
+  PlanOptions options;
+};
+
+FuzzInput Build(std::string_view data) {
+  const Sections sections = Split(data);
+  Choices choices(sections.choices);
+  FuzzInput input;
+  input.options.instance = kFuzzInstance;
+  const uint8_t switches = choices.Next();
+  input.options.prune = (switches & 1) == 0;
+  input.options.allow_mass_delete = (switches & 2) != 0;
+  input.options.max_delete_share = 1.0 - choices.Next() / 255.0;
+  input.desired = Load(sections.desired);
+
+  std::vector<std::string> paths;
+  for (const auto& [path, text] : sections.desired) paths.push_back(path);
+  std::map<JobKey, LiveJob> live;
+  for (const TrainingJob& job : Load(sections.applied).jobs) {
+    live.emplace(job.key(), MakeLive(job.key(), job, paths, &choices));
+  }
+  for (const TrainingJob& job : input.desired.jobs) {
+    if (live.count(job.key()) == 0 && (choices.Next() & 1) != 0) {
+      live.emplace(job.key(), MakeLive(job.key(), job, paths, &choices));
+    }
+  }
+  for (const JobKey& key : input.desired.invalid_jobs) {
+    if (live.count(key) == 0 && (choices.Next() & 1) != 0) {
+      live.emplace(key, MakeLive(key, std::nullopt, paths, &choices));
+    }
+  }
+  for (auto& [key, job] : live) input.live.push_back(std::move(job));
+  return input;
+}
+
+bool ProtectedByAppliedSpec(const LiveJob& live) {
+  if (!live.applied) return false;
+  auto it = live.applied->annotations.find(kPruneAnnotation);
+  return it != live.applied->annotations.end() && it->second == "false";
+}
+
+void CheckSteps(const Plan& plan, const FuzzInput& input) {
+  std::set<JobKey> wanted;
+  for (const TrainingJob& job : input.desired.jobs) wanted.insert(job.key());
+  const std::set<JobKey> invalid(input.desired.invalid_jobs.begin(),
+                                 input.desired.invalid_jobs.end());
+  std::map<JobKey, const LiveJob*> found;
+  for (const LiveJob& job : input.live) found[job.key] = &job;
+  const std::set<std::string> unreadable(input.desired.unreadable_files.begin(),
+                                         input.desired.unreadable_files.end());
+  std::set<std::string> with_errors;
+  for (const Diagnostic& diagnostic : input.desired.diagnostics) {
+    with_errors.insert(diagnostic.location.path);
+  }
+
+  std::set<JobKey> planned;
+  for (const PlanStep& step : plan.steps) {
+    Check(planned.insert(step.key).second);
+    auto it = found.find(step.key);
+    const LiveJob* live = it == found.end() ? nullptr : it->second;
+    const bool owned = live != nullptr && live->instance == input.options.instance;
+    const bool in_git = wanted.count(step.key) != 0;
+    const bool is_invalid = invalid.count(step.key) != 0;
+    if (!in_git && !is_invalid) Check(owned);
+    if (is_invalid) Check(step.action == Action::kNone && step.error);
+    if (step.error) Check(step.action == Action::kNone);
+    switch (step.action) {
+      case Action::kCreate:
+        Check(live == nullptr && in_git);
+        break;
+      case Action::kScale:
+      case Action::kUpdate:
+        Check(owned && in_git);
+        break;
+      case Action::kDelete:
+        Check(owned && !in_git && !is_invalid && input.options.prune);
+        Check(!live->prune_protected && !ProtectedByAppliedSpec(*live));
+        Check(unreadable.count(live->source_path) == 0 &&
+              with_errors.count(live->source_path) == 0);
+        break;
+      case Action::kNone:
+        Check(step.changes.empty());
+        break;
+    }
+  }
+  for (const JobKey& key : wanted) Check(planned.count(key) != 0);
+  for (const JobKey& key : invalid) Check(planned.count(key) != 0);
+  int owned = 0;
+  for (const LiveJob& job : input.live) {
+    if (job.instance != input.options.instance) continue;
+    ++owned;
+    Check(planned.count(job.key) != 0);
+  }
+  if (!input.options.allow_mass_delete) {
+    Check(plan.Count(Action::kDelete) <= input.options.max_delete_share * owned + 1e-9);
+  }
+}
+
+void CheckJsonRendering(const Plan& plan, const std::string& text) {
+  const nlohmann::json rendered = nlohmann::json::parse(text, nullptr, false);
+  Check(rendered.is_object() && rendered.contains("summary") && rendered["summary"].is_object());
+  const nlohmann::json& summary = rendered["summary"];
+  for (Action action :
+       {Action::kCreate, Action::kScale, Action::kUpdate, Action::kDelete, Action::kNone}) {
+    Check(summary.value(ActionName(action), -1) == plan.Count(action));
+  }
+  Check(summary.value("errors", -1) == plan.ErrorCount());
+}
+
+}  // namespace
+}  // namespace jobsync
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using jobsync::Check;
+  jobsync::FuzzInput input =
+      jobsync::Build(std::string_view(reinterpret_cast<const char*>(data), size));
+  const jobsync::StatusOr<jobsync::Plan> plan =
+      jobsync::BuildPlan(input.desired, input.live, input.options);
+  std::reverse(input.live.begin(), input.live.end());
+  const jobsync::StatusOr<jobsync::Plan> again =
+      jobsync::BuildPlan(input.desired, input.live, input.options);
+  if (!plan.ok()) {
+    Check(plan.status().code() == jobsync::StatusCode::kFailedPrecondition &&
+          !input.options.allow_mass_delete);
+    Check(!again.ok() && again.status().message() == plan.status().message());
+    return 0;
+  }
+  Check(again.ok());
+  jobsync::CheckSteps(*plan, input);
+  const std::string json = jobsync::RenderJson(*plan);
+  jobsync::CheckJsonRendering(*plan, json);
+  Check(jobsync::RenderJson(*again) == json);
+  Check(jobsync::RenderText(*again, true) == jobsync::RenderText(*plan, true));
+  Check(jobsync::RenderMarkdown(*again) == jobsync::RenderMarkdown(*plan));
+  jobsync::RenderText(*plan, false);
+  return 0;
+}
