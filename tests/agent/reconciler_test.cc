@@ -107,6 +107,14 @@ class ReconcilerTest : public ::testing::Test {
     return reconciler;
   }
 
+  // The reconciler's cycle count once it reaches `count`, or after 10 s (a running loop).
+  static int64_t WaitForCycles(Reconciler& reconciler, int64_t count) {
+    for (int i = 0; i < 500 && reconciler.cycles() < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return reconciler.cycles();
+  }
+
   // The job's entry in the status document.
   nlohmann::json JobStatusOf(const Reconciler& reconciler, const std::string& name) {
     const nlohmann::json status = reconciler.StatusJson();
@@ -332,12 +340,7 @@ TEST_F(ReconcilerTest, RunCyclesOnTriggerAndStops) {
   interval_ = std::chrono::hours(1);
   auto reconciler = NewReconciler();
   std::thread loop([&] { reconciler->Run(); });
-  auto wait_cycles = [&](int64_t count) {
-    for (int i = 0; i < 500 && reconciler->cycles() < count; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return reconciler->cycles();
-  };
+  auto wait_cycles = [&](int64_t count) { return WaitForCycles(*reconciler, count); };
   EXPECT_EQ(wait_cycles(1), 1);
   reconciler->Trigger("test");
   EXPECT_EQ(wait_cycles(2), 2);
@@ -350,12 +353,7 @@ TEST_F(ReconcilerTest, LiveChangesWithinAnIntervalDoNotAskTheRemoteAgain) {
   interval_ = std::chrono::hours(1);
   auto reconciler = NewReconciler();
   std::thread loop([&] { reconciler->Run(); });
-  auto wait_cycles = [&](int64_t count) {
-    for (int i = 0; i < 500 && reconciler->cycles() < count; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return reconciler->cycles();
-  };
+  auto wait_cycles = [&](int64_t count) { return WaitForCycles(*reconciler, count); };
   ASSERT_EQ(wait_cycles(1), 1);
   const int64_t checks = source_->stats().remote_checks;
   cluster_.live[Key("a")].replicas["worker"] = 7;  // drift, seen through a watch event

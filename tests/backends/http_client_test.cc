@@ -51,6 +51,19 @@ class HttpClientLimitsTest : public ::testing::Test {
     return std::move(*client);
   }
 
+  // Streams `path`, collecting its lines into `lines`.
+  StatusOr<HttpResponse> StreamLines(const std::string& path, std::vector<std::string>* lines) {
+    HttpRequest request;
+    request.path = path;
+    return Client()->Stream(
+        request,
+        [&](std::string_view line) {
+          lines->emplace_back(line);
+          return true;
+        },
+        HttpCancellation());
+  }
+
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
@@ -77,31 +90,15 @@ TEST_F(HttpClientLimitsTest, ABodyBeyondTheLimitIsRefused) {
 }
 
 TEST_F(HttpClientLimitsTest, StreamDeliversEveryLineIncludingAnUnterminatedLastOne) {
-  HttpRequest request;
-  request.path = "/lines";
   std::vector<std::string> lines;
-  StatusOr<HttpResponse> response = Client()->Stream(
-      request,
-      [&](std::string_view line) {
-        lines.emplace_back(line);
-        return true;
-      },
-      HttpCancellation());
+  StatusOr<HttpResponse> response = StreamLines("/lines", &lines);
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   EXPECT_THAT(lines, ElementsAre("{\"a\":1}", "{\"b\":2}", "{\"c\":3}"));
 }
 
 TEST_F(HttpClientLimitsTest, AStreamLineBeyondTheLimitIsRefused) {
-  HttpRequest request;
-  request.path = "/long-line";
   std::vector<std::string> lines;
-  StatusOr<HttpResponse> response = Client()->Stream(
-      request,
-      [&](std::string_view line) {
-        lines.emplace_back(line);
-        return true;
-      },
-      HttpCancellation());
+  StatusOr<HttpResponse> response = StreamLines("/long-line", &lines);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kResourceExhausted);
   EXPECT_THAT(response.status().message(),
