@@ -118,32 +118,21 @@ class CppRestHttpClient : public HttpClient {
         out.body = std::move(*body);
         return out;
       }
+      // Line by line: istream::read would wait for a whole chunk, holding back watch events.
       concurrency::streams::istream body = response.body();
-      std::string pending;  // bytes read past the last complete line
       while (true) {
-        concurrency::streams::container_buffer<std::string> chunk;
-        const size_t read = body.read(chunk, kChunkBytes).get();
-        if (read == 0) break;
-        pending.append(chunk.collection().data(), read);  // the buffer is sized to the request
-        size_t begin = 0;
-        for (size_t end = pending.find('\n'); end != std::string::npos;
-             end = pending.find('\n', begin)) {
-          std::string_view text(pending.data() + begin, end - begin);
-          begin = end + 1;
-          if (text.size() > config_.max_line_bytes) return LineTooLong(where, own);
-          if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-          if (text.empty()) continue;
-          if (!on_line(text)) {
-            own.cancel();
-            return out;
-          }
+        concurrency::streams::container_buffer<std::string> line;
+        const size_t read = body.read_line(line).get();
+        if (read == 0 && body.is_eof()) break;
+        std::string_view text(line.collection());
+        if (text.size() > config_.max_line_bytes) return LineTooLong(where, own);
+        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+        if (text.empty()) continue;
+        if (!on_line(text)) {
+          own.cancel();
+          break;
         }
-        pending.erase(0, begin);
-        if (pending.size() > config_.max_line_bytes) return LineTooLong(where, own);
       }
-      std::string_view last(pending);
-      if (!last.empty() && last.back() == '\r') last.remove_suffix(1);
-      if (!last.empty()) on_line(last);
       return out;
     } catch (const http::http_exception& e) {
       if (cancel.cancelled()) return UnavailableError(where + ": cancelled");

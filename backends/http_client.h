@@ -36,10 +36,11 @@ struct HttpClientConfig {
   std::string ca_hint;
   // Inactivity limit of a request when the request sets none.
   std::chrono::milliseconds default_timeout{30000};
-  // A response body beyond this many bytes is refused (ResourceExhausted), as is one line of a
-  // stream beyond max_line_bytes: a broken or hostile server cannot make the agent hold an
-  // unbounded answer. A list of 10,000 Jobs is about 50 MB; one Kubernetes object is at most
-  // etcd's 1.5 MiB.
+  // A response body beyond this many bytes is refused (ResourceExhausted) while it is read, so a
+  // broken or hostile server cannot make the agent hold an unbounded answer; a line of a stream
+  // beyond max_line_bytes ends the stream the same way (checked once the line is read: streams
+  // are read line by line so that each watch event arrives at once). A list of 10,000 Jobs is
+  // about 50 MB; one Kubernetes object is at most etcd's 1.5 MiB.
   size_t max_body_bytes = size_t{512} << 20;
   size_t max_line_bytes = size_t{16} << 20;
 };
