@@ -330,6 +330,12 @@ Status Reconciler::SyncOnce() {
       continue;
     }
     if (!same_spec) continue;
+    // A live job that says it was applied at another spec runs a commit whose run ended before
+    // its state was saved (a crash): a change from Git to finish, not drift.
+    if (step.live && step.live->applied &&
+        SpecHash(*step.live->applied) != entry->second.spec_hash) {
+      continue;
+    }
     drifted.insert(step.key);
     metrics_.Add(kDriftDetected, {{"policy", DriftPolicyName(options_.drift)}});
     if (options_.drift == DriftPolicy::kHeal) {

@@ -80,6 +80,17 @@ TrainingJob EffectiveLiveJob(const LiveJob& live) {
   return job;
 }
 
+// True when the two jobs have the same spec field for field (their source locations aside), so
+// that their canonical forms are equal without building them: the planner's fast path for the
+// common case, a job in sync. False does not mean the canonical forms differ (dependsOn in
+// another order, say); the caller then compares those.
+bool SameSpec(const TrainingJob& a, const TrainingJob& b) {
+  return a.name == b.name && a.namespace_name == b.namespace_name && a.backend == b.backend &&
+         a.suspend == b.suspend && a.image == b.image && a.roles == b.roles &&
+         a.depends_on == b.depends_on && a.command == b.command && a.env == b.env &&
+         a.labels == b.labels && a.annotations == b.annotations && a.ray == b.ray;
+}
+
 // Canonical JSON without the fields a scale step changes: spec.suspend and the replica counts.
 json MaskScaleFields(json canonical) {
   json& spec = canonical["spec"];
@@ -175,14 +186,13 @@ PlanStep ClassifyRemoved(PlanStep step, const LiveJob& live, const Context& cont
 // A job Git has, against the live job with its key (or none).
 PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJob* live,
                          const Context& context) {
-  const json want = CanonicalSpec(desired);
   if (live == nullptr) {
     if (desired.suspend) {
       return NoneStep(std::move(step), "suspended: nothing to run, so nothing is created", false);
     }
     step.action = Action::kCreate;
     step.reason = "no live job";
-    step.changes = StepChanges(json(), want);
+    step.changes = StepChanges(json(), CanonicalSpec(desired));
     return step;
   }
   if (live->instance != context.instance) {
@@ -198,9 +208,16 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
   if (!live->applied) {
     step.action = Action::kUpdate;
     step.reason = "the live job carries no readable applied spec: recreate";
-    step.changes = StepChanges(json(), want);
+    step.changes = StepChanges(json(), CanonicalSpec(desired));
     return step;
   }
+  const std::string in_sync_reason =
+      IsFinished(live->phase)
+          ? "finished (" + std::string(LivePhaseName(live->phase)) + ") at this spec: not re-run"
+          : "in sync";
+  const TrainingJob effective = IsFinished(live->phase) ? *live->applied : EffectiveLiveJob(*live);
+  if (SameSpec(effective, desired)) return NoneStep(std::move(step), in_sync_reason, false);
+  const json want = CanonicalSpec(desired);
   if (IsFinished(live->phase)) {
     // What a finished job ran is its applied spec; the replica counts it reports no longer matter.
     const json applied = CanonicalSpec(*live->applied);
@@ -209,10 +226,7 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     applied_unsuspended["spec"].erase("suspend");
     wanted_unsuspended["spec"].erase("suspend");
     if (applied_unsuspended == wanted_unsuspended) {
-      return NoneStep(
-          std::move(step),
-          "finished (" + std::string(LivePhaseName(live->phase)) + ") at this spec: not re-run",
-          false);
+      return NoneStep(std::move(step), in_sync_reason, false);
     }
     step.action = Action::kUpdate;
     step.reason =
@@ -220,7 +234,7 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     step.changes = StepChanges(applied, want);
     return step;
   }
-  const json have = CanonicalSpec(EffectiveLiveJob(*live));
+  const json have = CanonicalSpec(effective);
   if (MaskScaleFields(have) != MaskScaleFields(want)) {
     step.action = Action::kUpdate;
     step.reason = "spec changed: recreate";
@@ -229,11 +243,11 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
   }
   if (have != want) {
     step.action = Action::kScale;
-    step.reason = ScaleReason(desired, EffectiveLiveJob(*live), *live->applied);
+    step.reason = ScaleReason(desired, effective, *live->applied);
     step.changes = StepChanges(have, want);
     return step;
   }
-  return NoneStep(std::move(step), "in sync", false);
+  return NoneStep(std::move(step), in_sync_reason, false);
 }
 
 }  // namespace

@@ -220,6 +220,24 @@ TEST_F(ReconcilerTest, WarnReportsDriftWithoutRevertingIt) {
   EXPECT_EQ(JobStatusOf(*reconciler, "b")["sync"], "Synced");
 }
 
+TEST_F(ReconcilerTest, ACommitAppliedByARunThatCrashedBeforeSavingIsNotDrift) {
+  ASSERT_TRUE(NewReconciler(DriftPolicy::kWarn)->SyncOnce().ok());  // the inventory: a at 2
+  repo_.Write("jobs/a.yaml", JobYaml("a", "default", "trainer:v1", 5));
+  repo_.Commit("Scale a to 5");
+  // A run applied that commit and was killed before it saved its state.
+  LiveJob& a = cluster_.live[Key("a")];
+  a.applied->roles["worker"].replicas = 5;
+  a.replicas["worker"] = 5;
+  repo_.Write("jobs/a.yaml", JobYaml("a"));
+  repo_.Commit("Scale a back to 2");
+  cluster_.applied.clear();
+  auto restarted = NewReconciler(DriftPolicy::kWarn);
+  ASSERT_TRUE(restarted->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a"));
+  EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 2);
+  EXPECT_EQ(metrics_->Value("jobsync_drift_detected_total", {{"policy", "warn"}}), 0);
+}
+
 TEST_F(ReconcilerTest, OffLeavesDriftAlone) {
   auto reconciler = NewReconciler(DriftPolicy::kOff);
   ASSERT_TRUE(reconciler->SyncOnce().ok());

@@ -4,13 +4,15 @@
 
 passed=0
 failed=0
+failed_names=()
 
 # check NAME EXPECTED ACTUAL: returns 1 when they differ, so a test can stop early (`|| stop`).
 check() {
   if [ "$2" == "$3" ]; then
     passed=$((passed + 1)); echo "ok   $1"
   else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
+    failed=$((failed + 1)); failed_names+=("$1")
+    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
     return 1
   fi
 }
@@ -45,6 +47,14 @@ require_cluster() {
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
+}
+
+# failure_summary: the names of the checks that failed, one per line; for a test that prints more
+# (logs) after `finish`, to repeat last, where a truncated output still shows it.
+failure_summary() {
+  [ "$failed" -eq 0 ] && return 0
+  echo "$failed failed checks:"
+  printf '  FAIL %s\n' "${failed_names[@]}"
 }
 
 # stop: ends the test after a failure that makes the rest meaningless.

@@ -146,6 +146,19 @@ std::vector<ClassificationCase> ClassificationCases() {
        false,
        "in sync",
        {}},
+      // Field for field different, canonically equal: not the planner's fast path.
+      {"DependsOnInAnotherOrderIsInSync",
+       [=](LoadResult* d, std::vector<LiveJob>* l) {
+         TrainingJob listed = job;
+         listed.depends_on = {"prep", "data"};
+         *d = Desired({listed});
+         listed.depends_on = {"data", "prep", "data"};
+         l->push_back(Live(listed));
+       },
+       Action::kNone,
+       false,
+       "in sync",
+       {}},
       {"PendingAtSameSpecIsNone",
        [=](LoadResult* d, std::vector<LiveJob>* l) {
          *d = Desired({job});

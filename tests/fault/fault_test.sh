@@ -65,8 +65,15 @@ for j in json.load(sys.stdin):
         print(j['submission_id'])" 2>/dev/null | while read -r id; do
     curl -s -X POST "$RAY_ADDRESS/api/jobs/$id/stop" >/dev/null
   done
+  # The agents' logs, kept short: CTest cuts a failed test's output at 300 KB, and the summary of
+  # what failed must come out last, after them.
   if [ "$failed" -ne 0 ]; then
-    for log in "$work"/*.log; do echo "--- $log (last 60 lines)"; tail -n 60 "$log"; done
+    for log in "$work"/*.log; do
+      case $(basename "$log") in kill-*) lines=8 ;; *) lines=60 ;; esac
+      echo "--- $log (last $lines lines, each cut at 400 characters)"
+      tail -n "$lines" "$log" | cut -c 1-400
+    done
+    failure_summary
   fi
   keep_logs "$work"
   rm -rf "$work"
@@ -351,12 +358,13 @@ for round in $(seq 1 20); do
     # anywhere from start-up through Git, planning and the state save
     sleep "$((RANDOM % 2)).$((RANDOM % 10))"
   else
-    # within the first 200 ms after the first step was applied
-    for _ in $(seq 1 100); do
-      grep -q '"msg":"apply"' "$work/kill-$round.log" && break
-      sleep 0.1
+    # right after its K-th applied step, K random among the round's 20 steps (checked every
+    # 10 ms, so that on a fast machine too the kill lands before the last step)
+    applied_before_kill=$((1 + RANDOM % 12))
+    for _ in $(seq 1 1000); do
+      [ "$(grep -c '"msg":"apply"' "$work/kill-$round.log")" -ge "$applied_before_kill" ] && break
+      sleep 0.01
     done
-    sleep "$(printf '0.%03d' $((RANDOM % 200)))"
   fi
   kill -9 "$agent_pid"
   wait "$agent_pid" 2>/dev/null
