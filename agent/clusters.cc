@@ -188,25 +188,34 @@ std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& 
   return live;
 }
 
-StatusOr<Plan> PlanAgainstLive(LoadResult desired, const LiveState& live,
+StatusOr<Plan> PlanAgainstLive(const LoadResult& desired, const LiveState& live,
                                const PlanOptions& options) {
+  auto held_back_job = [&](const TrainingJob& job) {
+    return live.unavailable.count(job.backend) != 0 && options.Allows(job.key());
+  };
+  // No job on an unavailable backend (the common case): nothing to set aside, nothing copied.
+  if (std::none_of(desired.jobs.begin(), desired.jobs.end(), held_back_job)) {
+    return BuildPlan(desired, live.jobs, options);
+  }
+  LoadResult plannable;
+  plannable.invalid_jobs = desired.invalid_jobs;
+  plannable.unreadable_files = desired.unreadable_files;
+  plannable.diagnostics = desired.diagnostics;
   std::vector<PlanStep> held_back;
-  std::vector<TrainingJob> plannable;
-  for (TrainingJob& job : desired.jobs) {
-    auto down = live.unavailable.find(job.backend);
-    if (down == live.unavailable.end() || !options.Allows(job.key())) {
-      plannable.push_back(std::move(job));
+  for (const TrainingJob& job : desired.jobs) {
+    if (!held_back_job(job)) {
+      plannable.jobs.push_back(job);
       continue;
     }
+    const Status& down = live.unavailable.at(job.backend);
     PlanStep step;
     step.key = job.key();
     step.error = true;
-    step.reason = std::string(BackendName(job.backend)) + " unavailable: " + down->second.message();
-    step.desired = std::move(job);
+    step.reason = std::string(BackendName(job.backend)) + " unavailable: " + down.message();
+    step.desired = job;
     held_back.push_back(std::move(step));
   }
-  desired.jobs = std::move(plannable);
-  StatusOr<Plan> plan = BuildPlan(desired, live.jobs, options);
+  StatusOr<Plan> plan = BuildPlan(plannable, live.jobs, options);
   if (!plan.ok()) return plan;
   for (PlanStep& step : held_back) plan->steps.push_back(std::move(step));
   return plan;

@@ -82,7 +82,7 @@ std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& 
 // Plans `desired` against the readable clusters; the jobs of unavailable ones become error
 // steps ("<backend> unavailable: <why>"), except those outside the allowlists, which BuildPlan
 // refuses as such. Fails as BuildPlan.
-StatusOr<Plan> PlanAgainstLive(LoadResult desired, const LiveState& live,
+StatusOr<Plan> PlanAgainstLive(const LoadResult& desired, const LiveState& live,
                                const PlanOptions& options);
 
 }  // namespace jobsync

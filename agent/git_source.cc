@@ -1124,10 +1124,10 @@ StatusOr<Snapshot> LibGitSource::LoadAt(const std::string& commit_id) {
 
   Snapshot snapshot;
   snapshot.commit = CommitInfoOf(commit.get());
-  std::vector<ManifestFile> manifest_files;
+  std::vector<const ManifestFile*> manifest_files;
   manifest_files.reserve(loaded_files_.size());
-  for (const auto& [path, file] : loaded_files_) manifest_files.push_back(*file);
-  snapshot.manifests = CheckManifests(std::move(manifest_files));
+  for (const auto& [path, file] : loaded_files_) manifest_files.push_back(file.get());
+  snapshot.manifests = CheckManifests(manifest_files);
   return snapshot;
 }
 

@@ -270,15 +270,23 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
   return file;
 }
 
-LoadResult CheckManifests(std::vector<ManifestFile> files) {
+LoadResult CheckManifests(const std::vector<ManifestFile>& files) {
+  std::vector<const ManifestFile*> pointers;
+  pointers.reserve(files.size());
+  for (const ManifestFile& file : files) pointers.push_back(&file);
+  return CheckManifests(pointers);
+}
+
+LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
   LoadResult result;
   std::set<JobKey> invalid;
   std::vector<const ParsedJob*> jobs;
   // Every definition of each key, valid or not, in file order: duplicates are reported either way.
   std::map<JobKey, std::vector<SourceLocation>> definitions;
-  for (ManifestFile& file : files) {
+  for (const ManifestFile* file_pointer : files) {
+    const ManifestFile& file = *file_pointer;
     if (file.unreadable) result.unreadable_files.push_back(file.path);
-    for (Diagnostic& d : file.diagnostics) result.diagnostics.push_back(std::move(d));
+    for (const Diagnostic& d : file.diagnostics) result.diagnostics.push_back(d);
     for (const InvalidManifest& m : file.invalid) {
       if (!m.key) continue;
       invalid.insert(*m.key);
@@ -359,11 +367,18 @@ LoadResult CheckManifests(std::vector<ManifestFile> files) {
     if (colour[job] == 0) visit(visit, job);
   }
 
+  // Ordered by key before copying: the comparison reads the key's fields in place (JobKey's order).
+  std::vector<const TrainingJob*> valid;
+  valid.reserve(jobs.size());
   for (const ParsedJob* job : jobs) {
-    if (!invalid.count(job->job.key())) result.jobs.push_back(job->job);
+    if (invalid.empty() || !invalid.count(job->job.key())) valid.push_back(&job->job);
   }
-  std::sort(result.jobs.begin(), result.jobs.end(),
-            [](const TrainingJob& a, const TrainingJob& b) { return a.key() < b.key(); });
+  std::sort(valid.begin(), valid.end(), [](const TrainingJob* a, const TrainingJob* b) {
+    return std::tie(a->backend, a->namespace_name, a->name) <
+           std::tie(b->backend, b->namespace_name, b->name);
+  });
+  result.jobs.reserve(valid.size());
+  for (const TrainingJob* job : valid) result.jobs.push_back(*job);
   result.invalid_jobs.assign(invalid.begin(), invalid.end());
   std::sort(result.unreadable_files.begin(), result.unreadable_files.end());
   std::sort(result.diagnostics.begin(), result.diagnostics.end());

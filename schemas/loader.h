@@ -61,7 +61,9 @@ struct LoadResult {
 };
 
 // Runs the cross-file checks over parsed files and splits valid from invalid jobs.
-LoadResult CheckManifests(std::vector<ManifestFile> files);
+LoadResult CheckManifests(const std::vector<ManifestFile>& files);
+// The same over files held elsewhere (a parse cache), each job copied once.
+LoadResult CheckManifests(const std::vector<const ManifestFile*>& files);
 
 // Loads files and directory trees from disk: *.yaml and *.yml files, recursively, in name
 // order; hidden entries (".git") and other files are skipped; symlinked directories are not
