@@ -30,7 +30,7 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   LoadResult result = LoadManifestPaths(paths, validator);
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
   std::map<BackendKind, int> by_backend;
-  for (const TrainingJob& job : result.jobs) ++by_backend[job.backend];
+  for (const auto& job : result.jobs) ++by_backend[job->backend];
   std::string counts = std::to_string(result.jobs.size()) + " valid job" +
                        (result.jobs.size() == 1 ? "" : "s") + " (" +
                        std::to_string(by_backend[BackendKind::kKubernetes]) + " kubernetes, " +

@@ -1,6 +1,7 @@
 #include "agent/clusters.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -172,7 +173,8 @@ LiveState ReadLive(const std::vector<Backend*>& backends,
 
 std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& instance) {
   std::vector<LiveJob> live;
-  for (const TrainingJob& job : snapshot.manifests.jobs) {
+  for (const std::shared_ptr<const TrainingJob>& desired : snapshot.manifests.jobs) {
+    const TrainingJob& job = *desired;
     LiveJob entry;
     entry.key = job.key();
     entry.applied = job;
@@ -190,8 +192,8 @@ std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& 
 
 StatusOr<Plan> PlanAgainstLive(const LoadResult& desired, const LiveState& live,
                                const PlanOptions& options) {
-  auto held_back_job = [&](const TrainingJob& job) {
-    return live.unavailable.count(job.backend) != 0 && options.Allows(job.key());
+  auto held_back_job = [&](const std::shared_ptr<const TrainingJob>& job) {
+    return live.unavailable.count(job->backend) != 0 && options.Allows(job->key());
   };
   // No job on an unavailable backend (the common case): nothing to set aside, nothing copied.
   if (std::none_of(desired.jobs.begin(), desired.jobs.end(), held_back_job)) {
@@ -202,16 +204,16 @@ StatusOr<Plan> PlanAgainstLive(const LoadResult& desired, const LiveState& live,
   plannable.unreadable_files = desired.unreadable_files;
   plannable.diagnostics = desired.diagnostics;
   std::vector<PlanStep> held_back;
-  for (const TrainingJob& job : desired.jobs) {
+  for (const std::shared_ptr<const TrainingJob>& job : desired.jobs) {
     if (!held_back_job(job)) {
       plannable.jobs.push_back(job);
       continue;
     }
-    const Status& down = live.unavailable.at(job.backend);
+    const Status& down = live.unavailable.at(job->backend);
     PlanStep step;
-    step.key = job.key();
+    step.key = job->key();
     step.error = true;
-    step.reason = std::string(BackendName(job.backend)) + " unavailable: " + down.message();
+    step.reason = std::string(BackendName(job->backend)) + " unavailable: " + down.message();
     step.desired = job;
     held_back.push_back(std::move(step));
   }

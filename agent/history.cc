@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iomanip>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -20,10 +21,10 @@ struct JobState {
 
 JobState FindJob(const LoadResult& manifests, const JobSelector& selector) {
   JobState state;
-  for (const TrainingJob& job : manifests.jobs) {
-    if (selector.Matches(job.key())) {
+  for (const std::shared_ptr<const TrainingJob>& job : manifests.jobs) {
+    if (selector.Matches(job->key())) {
       state.kind = JobState::Kind::kValid;
-      state.job = job;
+      state.job = *job;
       return state;
     }
   }

@@ -198,13 +198,13 @@ int SyncCommands::RunRender(std::ostream& out, std::ostream& err) {
   PrintDiagnostics(result, err);
   if (!result.ok()) return kExitError;
   ApplyContext context{render_instance_, render_revision_};
-  for (const TrainingJob& job : result.jobs) {
-    if (job.backend != BackendKind::kKubernetes) {
-      out << "# " << job.key().ToString()
+  for (const std::shared_ptr<const TrainingJob>& job : result.jobs) {
+    if (job->backend != BackendKind::kKubernetes) {
+      out << "# " << job->key().ToString()
           << " runs on Ray: it is a Ray Jobs API submission, not Kubernetes objects\n";
       continue;
     }
-    StatusOr<std::vector<nlohmann::json>> objects = RenderObjects(job, context);
+    StatusOr<std::vector<nlohmann::json>> objects = RenderObjects(*job, context);
     if (!objects.ok()) {
       err << "jobsync render: " << objects.status().message() << "\n";
       return kExitError;

@@ -69,7 +69,8 @@ class Backend {
 
   // A number that changes whenever what ListJobs would return may have changed (a watch cache's
   // generation), so a caller that saw the same number before may skip listing and planning; or
-  // nullopt when the backend cannot tell (it must then be listed every time). Cheap.
+  // nullopt when the backend cannot tell (it must then be listed every time). Cheap: no more than
+  // one listing request (a backend without a watch digests a listing).
   virtual std::optional<uint64_t> LiveVersion() { return std::nullopt; }
 
   // Records, where the cluster's users look, that jobsync acted on the job (`reason` is one

@@ -1,6 +1,8 @@
 #include "diff/diff.h"
 
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -281,19 +283,39 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
     return InvalidArgumentError(
         "the jobsync instance name is empty: it decides which live jobs this agent owns");
   }
-  std::map<JobKey, const TrainingJob*> wanted;
-  for (const TrainingJob& job : desired.jobs) {
-    if (!wanted.emplace(job.key(), &job).second) {
-      return InvalidArgumentError("job " + job.key().ToString() + " is desired twice");
+  // Both sides ordered by key (the loader's jobs already are), then walked side by side: no map
+  // of 10,000 keys is built. A key twice on one side is an error.
+  std::vector<std::pair<JobKey, const std::shared_ptr<const TrainingJob>*>> wanted;
+  wanted.reserve(desired.jobs.size());
+  for (const std::shared_ptr<const TrainingJob>& job : desired.jobs) {
+    wanted.emplace_back(job->key(), &job);
+  }
+  auto first_less = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (!std::is_sorted(wanted.begin(), wanted.end(), first_less)) {
+    std::stable_sort(wanted.begin(), wanted.end(), first_less);
+  }
+  for (size_t i = 1; i < wanted.size(); ++i) {
+    if (wanted[i - 1].first == wanted[i].first) {
+      return InvalidArgumentError("job " + wanted[i].first.ToString() + " is desired twice");
     }
   }
-  std::map<JobKey, const LiveJob*> found;
-  for (const LiveJob& job : live) {
-    if (!found.emplace(job.key, &job).second) {
-      return InvalidArgumentError("live job " + job.key.ToString() +
+  std::vector<const LiveJob*> found;
+  found.reserve(live.size());
+  for (const LiveJob& job : live) found.push_back(&job);
+  auto key_less = [](const LiveJob* a, const LiveJob* b) { return a->key < b->key; };
+  if (!std::is_sorted(found.begin(), found.end(), key_less)) {
+    std::stable_sort(found.begin(), found.end(), key_less);
+  }
+  for (size_t i = 1; i < found.size(); ++i) {
+    if (found[i - 1]->key == found[i]->key) {
+      return InvalidArgumentError("live job " + found[i]->key.ToString() +
                                   " is reported twice; a backend reports one job per key");
     }
   }
+  std::vector<JobKey> invalid = desired.invalid_jobs;
+  std::sort(invalid.begin(), invalid.end());
+  invalid.erase(std::unique(invalid.begin(), invalid.end()), invalid.end());
+
   Context context;
   context.instance = instance;
   context.unreadable_files.insert(desired.unreadable_files.begin(), desired.unreadable_files.end());
@@ -302,23 +324,39 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
       context.files_with_errors.insert(diagnostic.location.path);
     }
   }
-  const std::set<JobKey> invalid(desired.invalid_jobs.begin(), desired.invalid_jobs.end());
 
-  std::set<JobKey> keys = invalid;
-  for (const auto& [key, job] : wanted) keys.insert(key);
-  for (const auto& [key, job] : found) {
-    if (job->instance == instance) keys.insert(key);
-  }
-
+  // One step per key of Git (valid or not) and per live job this instance owns; a live job of
+  // another owner only beside a key of Git. Keys in order.
   std::vector<PlanStep> steps;
-  steps.reserve(keys.size());
-  for (const JobKey& key : keys) {
+  steps.reserve(wanted.size() + invalid.size());
+  size_t w = 0;
+  size_t l = 0;
+  size_t v = 0;
+  while (true) {
+    const JobKey* git_key = nullptr;
+    if (w < wanted.size()) git_key = &wanted[w].first;
+    if (v < invalid.size() && (git_key == nullptr || invalid[v] < *git_key)) git_key = &invalid[v];
+    // Live jobs of other owners before the next key of Git are none of this plan's business.
+    while (l < found.size() && found[l]->instance != instance &&
+           (git_key == nullptr || found[l]->key < *git_key)) {
+      ++l;
+    }
+    const JobKey* key = git_key;
+    if (l < found.size() && found[l]->instance == instance &&
+        (key == nullptr || found[l]->key < *key)) {
+      key = &found[l]->key;
+    }
+    if (key == nullptr) break;
     PlanStep step;
-    step.key = key;
-    auto live_it = found.find(key);
-    const LiveJob* live_job = live_it == found.end() ? nullptr : live_it->second;
-    if (live_job != nullptr) step.live = *live_job;
-    if (invalid.count(key) != 0) {
+    step.key = *key;
+    const LiveJob* live_job = nullptr;
+    if (l < found.size() && found[l]->key == step.key) live_job = found[l++];
+    const std::shared_ptr<const TrainingJob>* wanted_job = nullptr;
+    if (w < wanted.size() && wanted[w].first == step.key) wanted_job = wanted[w++].second;
+    const bool is_invalid = v < invalid.size() && invalid[v] == step.key;
+    if (is_invalid) ++v;
+    if (live_job != nullptr) step.live = std::make_shared<const LiveJob>(*live_job);
+    if (is_invalid) {
       steps.push_back(NoneStep(std::move(step),
                                live_job != nullptr
                                    ? "manifest is invalid (see the diagnostics); the live job is "
@@ -327,13 +365,12 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
                                true));
       continue;
     }
-    auto wanted_it = wanted.find(key);
-    if (wanted_it == wanted.end()) {
+    if (wanted_job == nullptr) {
       steps.push_back(ClassifyRemoved(std::move(step), *live_job, context));
       continue;
     }
-    step.desired = *wanted_it->second;
-    steps.push_back(ClassifyDesired(std::move(step), *wanted_it->second, live_job, context));
+    step.desired = *wanted_job;
+    steps.push_back(ClassifyDesired(std::move(step), **wanted_job, live_job, context));
   }
   return steps;
 }

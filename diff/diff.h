@@ -5,6 +5,7 @@
 #ifndef JOBSYNC_DIFF_DIFF_H_
 #define JOBSYNC_DIFF_DIFF_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,7 +50,8 @@ struct FieldChange {
 std::vector<FieldChange> DiffCanonical(const nlohmann::json& from, const nlohmann::json& to);
 
 // The decision for one job: what to do, why, and which fields change. Produced by DiffJobs and
-// ordered into a Plan by BuildPlan; renderers and executors read it. A plain, copyable value.
+// ordered into a Plan by BuildPlan; renderers and executors read it. A copyable value whose copies
+// share the desired and live jobs, which are immutable.
 struct PlanStep {
   Action action = Action::kNone;
   JobKey key;
@@ -70,10 +72,12 @@ struct PlanStep {
   // Empty for kNone.
   std::vector<FieldChange> changes;
 
-  // The job as Git has it (create, scale, update, and none when the manifest is valid).
-  std::optional<TrainingJob> desired;
-  // The job as the cluster has it (scale, update, delete, and none when there is a live job).
-  std::optional<LiveJob> live;
+  // The job as Git has it (create, scale, update, and none when the manifest is valid); null
+  // otherwise. Shared with LoadResult::jobs and immutable: to change it, point at a modified copy.
+  std::shared_ptr<const TrainingJob> desired;
+  // The job as the cluster has it (scale, update, delete, and none when there is a live job); null
+  // otherwise. Immutable and shared by the copies of the step.
+  std::shared_ptr<const LiveJob> live;
 };
 
 // Pairs `desired` with `live` by key and classifies every pair as plan.h's table says, before the
@@ -81,7 +85,8 @@ struct PlanStep {
 // step per key in `desired.jobs`, `desired.invalid_jobs`, and live jobs owned by `instance`
 // (live jobs of other owners appear only when Git has a job with their key: as a conflict), in key
 // order. Fails with kInvalidArgument when `instance` is empty or when a key appears twice in
-// `live` or in `desired.jobs` (a backend reports one LiveJob per key).
+// `live` or in `desired.jobs` (a backend reports one LiveJob per key). Steps share the desired
+// jobs of `desired.jobs`; each live job a step keeps is copied once.
 StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
                                          const std::vector<LiveJob>& live,
                                          std::string_view instance);

@@ -5,6 +5,7 @@
 #include <deque>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -238,15 +239,15 @@ Allowed ApplyAllowlists(const LoadResult& desired, const std::vector<LiveJob>& l
   allowed.desired.invalid_jobs = desired.invalid_jobs;
   allowed.desired.unreadable_files = desired.unreadable_files;
   allowed.desired.diagnostics = desired.diagnostics;
-  for (const TrainingJob& job : desired.jobs) {
-    if (options.Allows(job.key())) {
+  for (const std::shared_ptr<const TrainingJob>& job : desired.jobs) {
+    if (options.Allows(job->key())) {
       allowed.desired.jobs.push_back(job);
       continue;
     }
     PlanStep step;
-    step.key = job.key();
+    step.key = job->key();
     step.error = true;
-    step.reason = AllowlistRefusal(job, options);
+    step.reason = AllowlistRefusal(*job, options);
     step.desired = job;
     allowed.refused.push_back(std::move(step));
   }

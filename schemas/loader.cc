@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -264,7 +265,7 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       parsed.depends_on_locations.push_back({path, dep.line, dep.column});
     }
     job->source = start;
-    parsed.job = std::move(*job);
+    parsed.job = std::make_shared<const TrainingJob>(std::move(*job));
     file.jobs.push_back(std::move(parsed));
   }
   return file;
@@ -294,7 +295,7 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
     }
     for (const ParsedJob& job : file.jobs) {
       jobs.push_back(&job);
-      definitions[job.job.key()].push_back(job.name_location);
+      definitions[job.job->key()].push_back(job.name_location);
     }
   }
 
@@ -316,17 +317,17 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
   // dependsOn: names in the same namespace (any backend) that exist, and no cycle.
   std::map<std::pair<std::string, std::string>, std::vector<const ParsedJob*>> by_name;
   for (const ParsedJob* job : jobs)
-    by_name[{job->job.namespace_name, job->job.name}].push_back(job);
+    by_name[{job->job->namespace_name, job->job->name}].push_back(job);
   for (const ParsedJob* job : jobs) {
-    for (size_t i = 0; i < job->job.depends_on.size(); ++i) {
-      const std::string& dep = job->job.depends_on[i];
-      if (by_name.count({job->job.namespace_name, dep})) continue;
+    for (size_t i = 0; i < job->job->depends_on.size(); ++i) {
+      const std::string& dep = job->job->depends_on[i];
+      if (by_name.count({job->job->namespace_name, dep})) continue;
       result.diagnostics.push_back(
           {job->depends_on_locations[i],
            "spec.dependsOn: job '" + dep + "' does not exist in namespace '" +
-               job->job.namespace_name + "'",
+               job->job->namespace_name + "'",
            "dependsOn names jobs of the same namespace; check the spelling or add the job"});
-      invalid.insert(job->job.key());
+      invalid.insert(job->job->key());
     }
   }
   // Depth-first search with colours; a grey node met again closes a cycle.
@@ -336,18 +337,18 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
   auto visit = [&](auto&& self, const ParsedJob* job) -> void {
     colour[job] = 1;
     stack.push_back(job);
-    for (const std::string& dep : job->job.depends_on) {
-      auto it = by_name.find({job->job.namespace_name, dep});
+    for (const std::string& dep : job->job->depends_on) {
+      auto it = by_name.find({job->job->namespace_name, dep});
       if (it == by_name.end()) continue;
       for (const ParsedJob* next : it->second) {
         if (colour[next] == 1) {
           auto begin = std::find(stack.begin(), stack.end(), next);
           std::vector<std::string> cycle;
-          for (auto p = begin; p != stack.end(); ++p) cycle.push_back((*p)->job.name);
+          for (auto p = begin; p != stack.end(); ++p) cycle.push_back((*p)->job->name);
           std::vector<std::string> canonical = cycle;
           std::rotate(canonical.begin(), std::min_element(canonical.begin(), canonical.end()),
                       canonical.end());
-          for (auto p = begin; p != stack.end(); ++p) invalid.insert((*p)->job.key());
+          for (auto p = begin; p != stack.end(); ++p) invalid.insert((*p)->job->key());
           if (!reported.insert(canonical).second) continue;
           std::string text;
           for (const std::string& name : canonical) text += name + " -> ";
@@ -367,18 +368,15 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
     if (colour[job] == 0) visit(visit, job);
   }
 
-  // Ordered by key before copying: the comparison reads the key's fields in place (JobKey's order).
-  std::vector<const TrainingJob*> valid;
-  valid.reserve(jobs.size());
+  // Ordered by key: the comparison reads the key's fields in place (JobKey's order).
+  result.jobs.reserve(jobs.size());
   for (const ParsedJob* job : jobs) {
-    if (invalid.empty() || !invalid.count(job->job.key())) valid.push_back(&job->job);
+    if (invalid.empty() || !invalid.count(job->job->key())) result.jobs.push_back(job->job);
   }
-  std::sort(valid.begin(), valid.end(), [](const TrainingJob* a, const TrainingJob* b) {
+  std::sort(result.jobs.begin(), result.jobs.end(), [](const auto& a, const auto& b) {
     return std::tie(a->backend, a->namespace_name, a->name) <
            std::tie(b->backend, b->namespace_name, b->name);
   });
-  result.jobs.reserve(valid.size());
-  for (const TrainingJob* job : valid) result.jobs.push_back(*job);
   result.invalid_jobs.assign(invalid.begin(), invalid.end());
   std::sort(result.unreadable_files.begin(), result.unreadable_files.end());
   std::sort(result.diagnostics.begin(), result.diagnostics.end());

@@ -10,6 +10,7 @@
 #ifndef JOBSYNC_SCHEMAS_LOADER_H_
 #define JOBSYNC_SCHEMAS_LOADER_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,9 +24,11 @@
 
 namespace jobsync {
 
-// A job that passed the per-file checks, with the positions the cross-file checks report.
+// A job that passed the per-file checks, with the positions the cross-file checks report. The job
+// is made once, by ParseManifestFile, and is immutable from then on: a parse cache, LoadResult and
+// plan steps share it instead of copying it.
 struct ParsedJob {
-  TrainingJob job;
+  std::shared_ptr<const TrainingJob> job;            // never null
   SourceLocation name_location;                      // metadata.name
   std::vector<SourceLocation> depends_on_locations;  // one per spec.dependsOn entry
 };
@@ -52,7 +55,9 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
 
 // The outcome of loading a set of manifests.
 struct LoadResult {
-  std::vector<TrainingJob> jobs;              // valid jobs, ordered by key
+  // Valid jobs, ordered by key; never null. Shared and immutable: the same objects the parsed
+  // files hold.
+  std::vector<std::shared_ptr<const TrainingJob>> jobs;
   std::vector<JobKey> invalid_jobs;           // keys of jobs with problems, ordered, unique
   std::vector<std::string> unreadable_files;  // files whose jobs cannot all be known
   std::vector<Diagnostic> diagnostics;        // every problem, ordered by file and position
@@ -62,7 +67,7 @@ struct LoadResult {
 
 // Runs the cross-file checks over parsed files and splits valid from invalid jobs.
 LoadResult CheckManifests(const std::vector<ManifestFile>& files);
-// The same over files held elsewhere (a parse cache), each job copied once.
+// The same over files held elsewhere (a parse cache); the jobs are shared, not copied.
 LoadResult CheckManifests(const std::vector<const ManifestFile*>& files);
 
 // Loads files and directory trees from disk: *.yaml and *.yml files, recursively, in name

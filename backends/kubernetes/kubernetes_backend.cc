@@ -129,10 +129,11 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
 }
 
 void KubernetesBackend::Remember(const json& object) {
+  json compact = CompactJobObject(object);
   std::lock_guard<std::mutex> lock(mutex_);
-  json& slot = cache_[CacheKey(object)];
-  if (slot.is_null() || VersionOf(object) < 0 || VersionOf(slot) <= VersionOf(object)) {
-    slot = object;
+  json& slot = cache_[CacheKey(compact)];
+  if (slot.is_null() || VersionOf(compact) < 0 || VersionOf(slot) <= VersionOf(compact)) {
+    slot = std::move(compact);
     ++cache_generation_;
   }
 }
@@ -180,10 +181,10 @@ void KubernetesBackend::WatchLoop() {
         std::lock_guard<std::mutex> lock(mutex_);
         cache_.clear();
         ++cache_generation_;
-        for (json& item : list->items) {
-          // The key first: json's operator= takes its argument by value, moving `item` early.
+        for (const json& item : list->items) {
+          // The key first: json's operator= takes its argument by value, moving it early.
           const std::string key = CacheKey(item);
-          cache_[key] = std::move(item);
+          cache_[key] = CompactJobObject(item);
         }
         synced_ = true;
         last_error_ = OkStatus();

@@ -66,6 +66,13 @@ StatusOr<std::vector<nlohmann::json>> RenderObjects(const TrainingJob& job,
 // Running when pods are active, else Pending.
 LivePhase JobObjectPhase(const nlohmann::json& job_object);
 
+// The parts of a Job object that LiveJobsFromObjects, JobObjectPhase and the backend's watch
+// cache read: metadata name, namespace, uid, resourceVersion, deletionTimestamp, labels and the
+// jobsync.dev/ annotations; spec parallelism, completions and suspend; status active, failed,
+// succeeded and the conditions' type and status. The pod template, managedFields and other
+// annotations are dropped: at 10,000 Jobs, whole objects held 1.2 GB.
+nlohmann::json CompactJobObject(const nlohmann::json& job_object);
+
 // Groups listed Job objects by (namespace, jobsync.dev/job) into LiveJobs (backend kubernetes),
 // ordered by key. Objects without the job label or being deleted are skipped. Per group: the
 // applied spec from the first Job (by name) whose annotation TrainingJobFromCanonicalText reads;

@@ -190,6 +190,34 @@ StatusOr<std::vector<LiveJob>> RayBackend::ListJobs() {
   return jobs;
 }
 
+std::optional<uint64_t> RayBackend::LiveVersion() {
+  StatusOr<std::vector<RaySubmission>> submissions = ListSubmissions();
+  if (!submissions.ok()) return std::nullopt;
+  // FNV-1a over every field ToLiveJob reads, each one terminated so that fields cannot run into
+  // each other, in submission id order (the server's order is not promised).
+  std::vector<const RaySubmission*> ordered;
+  ordered.reserve(submissions->size());
+  for (const RaySubmission& submission : *submissions) ordered.push_back(&submission);
+  std::sort(ordered.begin(), ordered.end(), [](const RaySubmission* a, const RaySubmission* b) {
+    return a->submission_id < b->submission_id;
+  });
+  uint64_t digest = 14695981039346656037ULL;
+  auto mix = [&digest](std::string_view text) {
+    for (char c : text) digest = (digest ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    digest = (digest ^ 0xffU) * 1099511628211ULL;
+  };
+  for (const RaySubmission* submission : ordered) {
+    mix(submission->submission_id);
+    mix(std::to_string(static_cast<int>(submission->status)));
+    mix(std::to_string(submission->start_time_ms));
+    for (const auto& [key, value] : submission->metadata) {
+      mix(key);
+      mix(value);
+    }
+  }
+  return digest;
+}
+
 Status RayBackend::Apply(const PlanStep& step, const ApplyContext& context) {
   return Annotate(ApplyStep(step, context), "job " + step.key.ToString());
 }

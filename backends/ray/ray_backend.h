@@ -2,9 +2,11 @@
 // (`POST /api/jobs/` and friends), through HttpClient. ray_mapping.h says how a job maps onto
 // submissions: generations, submission ids, metadata, environment variables, suspend markers.
 //
-// Live state: every ListJobs and GetHealth sends one `GET /api/jobs/` and keeps the submissions
-// that carry jobsync's managed-by mark; other jobs on the cluster are invisible to jobsync and
-// never touched. The newest generation of each job is its live job (ToLiveJob).
+// Live state: every ListJobs, LiveVersion and GetHealth sends one `GET /api/jobs/` and keeps the
+// submissions that carry jobsync's managed-by mark; other jobs on the cluster are invisible to
+// jobsync and never touched. The newest generation of each job is its live job (ToLiveJob).
+// Ray has no watch, so LiveVersion is a digest of that listing: an agent whose Ray jobs did not
+// change pays one request per cycle, not a plan of every job.
 //
 // Apply, per action; only submissions whose jobsync.dev/instance is this instance are stopped or
 // deleted, and every step is idempotent (re-running it after a crash finishes it):
@@ -129,6 +131,9 @@ class RayBackend : public Backend {
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;
+  // A digest of the managed submissions (ids, statuses, start times, metadata), read with one
+  // listing; nullopt when the listing fails (ListJobs then reports why).
+  std::optional<uint64_t> LiveVersion() override;
 
  private:
   // What a submit found: a new submission, or one with that id already there.

@@ -1,5 +1,6 @@
 #include "agent/clusters.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,7 @@ TrainingJob RayJob(const std::string& name) {
 
 TEST(PlanAgainstLiveTest, ReportsABackendOutsideTheAllowlistRatherThanUnavailable) {
   LoadResult desired;
-  desired.jobs = {RayJob("sweep")};
+  desired.jobs = {std::make_shared<const TrainingJob>(RayJob("sweep"))};
   LiveState live;
   live.unavailable[BackendKind::kRay] = FailedPreconditionError("no Ray cluster configured");
   ClusterFlags flags;

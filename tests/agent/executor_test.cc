@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -65,7 +66,7 @@ PlanStep Step(Action action, const std::string& name, std::vector<std::string> d
   job.namespace_name = "ns";
   job.backend = backend;
   job.depends_on = std::move(depends_on);
-  if (action != Action::kDelete) step.desired = job;
+  if (action != Action::kDelete) step.desired = std::make_shared<const TrainingJob>(std::move(job));
   return step;
 }
 
@@ -216,7 +217,9 @@ TEST_F(ExecutorTest, StepsWithErrorsAreNeverApplied) {
 
 TEST_F(ExecutorTest, SuspendedJobWithNothingLiveIsReportedSuspended) {
   PlanStep step = Step(Action::kNone, "paused");
-  step.desired->suspend = true;
+  TrainingJob suspended = *step.desired;
+  suspended.suspend = true;
+  step.desired = std::make_shared<const TrainingJob>(std::move(suspended));
   PlanStep gone = Step(Action::kDelete, "gone");
   Plan plan;
   plan.steps = {step, gone};

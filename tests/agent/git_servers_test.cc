@@ -79,7 +79,7 @@ class GitServerTest : public ::testing::Test {
     StatusOr<Snapshot> snapshot = source.LoadAt(*fetched);
     ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
     ASSERT_EQ(snapshot->manifests.jobs.size(), 1u);
-    EXPECT_EQ(snapshot->manifests.jobs[0].name, "a");
+    EXPECT_EQ(snapshot->manifests.jobs[0]->name, "a");
   }
   // Both network operations fail with `code` and a message containing `part` and not `secret`.
   void ExpectBothFail(GitSource& source, StatusCode code, const std::string& part,

@@ -36,7 +36,7 @@ class GitSourceTest : public ::testing::Test {
 
   std::vector<std::string> JobNames(const Snapshot& snapshot) {
     std::vector<std::string> names;
-    for (const TrainingJob& job : snapshot.manifests.jobs) names.push_back(job.name);
+    for (const auto& job : snapshot.manifests.jobs) names.push_back(job->name);
     return names;
   }
 
@@ -59,7 +59,7 @@ TEST_F(GitSourceTest, LoadsManifestsOfTheFetchedCommit) {
   EXPECT_EQ(snapshot->commit.id, commit);
   EXPECT_EQ(snapshot->commit.author_name, "Bob Builder");
   EXPECT_EQ(snapshot->commit.summary, "Add jobs");
-  EXPECT_EQ(snapshot->manifests.jobs[0].source.path, "jobs/a.yaml");
+  EXPECT_EQ(snapshot->manifests.jobs[0]->source.path, "jobs/a.yaml");
   // The cache is a bare repository, never a work tree.
   EXPECT_TRUE(fs::exists(OnlyCacheDir(cache_root()) / "HEAD"));
   EXPECT_FALSE(fs::exists(OnlyCacheDir(cache_root()) / "jobs"));
@@ -145,14 +145,14 @@ TEST_F(GitSourceTest, ReparsesOnlyChangedBlobs) {
   ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
   EXPECT_EQ(source->stats().files_parsed, 6);  // b and e only
   EXPECT_THAT(JobNames(*snapshot), ::testing::ElementsAre("a", "b", "c", "e"));
-  EXPECT_EQ(snapshot->manifests.jobs[1].image, "trainer:v2");
+  EXPECT_EQ(snapshot->manifests.jobs[1]->image, "trainer:v2");
 
   // Going back reuses the parses of the first commit by blob id.
   StatusOr<Snapshot> back = source->LoadAt(first);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(source->stats().files_parsed, 6);
   EXPECT_THAT(JobNames(*back), ::testing::ElementsAre("a", "b", "c", "d"));
-  EXPECT_EQ(back->manifests.jobs[1].image, "trainer:v1");
+  EXPECT_EQ(back->manifests.jobs[1]->image, "trainer:v1");
 }
 
 TEST_F(GitSourceTest, FollowsForcePushedBranch) {

@@ -1,6 +1,7 @@
 #include "backends/kubernetes/client.h"
 
 #include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -306,7 +307,7 @@ TEST(KubernetesBackendTest, ScaleRefusesAJobTheServerReturnsMalformed) {
   PlanStep step;
   step.action = Action::kScale;
   step.key = job.key();
-  step.desired = job;
+  step.desired = std::make_shared<const TrainingJob>(job);
   Status status = backend.Apply(step, context);
   EXPECT_EQ(status.code(), StatusCode::kInternal);
   EXPECT_THAT(status.message(), HasSubstr("no spec or annotations mapping"));

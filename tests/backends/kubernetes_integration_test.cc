@@ -70,7 +70,7 @@ PlanStep Step(Action action, const TrainingJob& job) {
   PlanStep step;
   step.action = action;
   step.key = job.key();
-  if (action != Action::kDelete) step.desired = job;
+  if (action != Action::kDelete) step.desired = std::make_shared<const TrainingJob>(job);
   return step;
 }
 

@@ -181,6 +181,50 @@ TEST(MappingTest, GroupsByNamespaceAndJobAndSkipsUnlabelledAndDeletedObjects) {
   EXPECT_EQ(live[1].instance, "agent-b");
 }
 
+TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
+  std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
+  for (json& object : ListedJobs(SampleJob("b", "ns"), kContext)) objects.push_back(object);
+  objects[0]["metadata"]["uid"] = "uid-0";
+  objects[0]["metadata"]["resourceVersion"] = "42";
+  objects[0]["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
+  objects[0]["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+      std::string(4096, 'x');
+  objects[1]["status"] = {
+      {"active", 2},
+      {"ready", 2},
+      {"conditions",
+       json::array({{{"type", "Complete"}, {"status", "True"}, {"reason", "Done"}}})}};
+  objects[2]["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z";
+  objects[3]["spec"]["suspend"] = true;
+  std::vector<json> compact;
+  for (const json& object : objects) {
+    compact.push_back(CompactJobObject(object));
+    EXPECT_EQ(JobObjectPhase(compact.back()), JobObjectPhase(object));
+  }
+  const std::vector<LiveJob> whole = LiveJobsFromObjects(objects);
+  const std::vector<LiveJob> kept = LiveJobsFromObjects(compact);
+  ASSERT_EQ(kept.size(), whole.size());
+  for (size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i].key, whole[i].key);
+    ASSERT_TRUE(kept[i].applied.has_value());
+    EXPECT_EQ(CanonicalSpec(*kept[i].applied), CanonicalSpec(*whole[i].applied));
+    EXPECT_EQ(kept[i].replicas, whole[i].replicas);
+    EXPECT_EQ(kept[i].phase, whole[i].phase);
+    EXPECT_EQ(kept[i].instance, whole[i].instance);
+    EXPECT_EQ(kept[i].prune_protected, whole[i].prune_protected);
+    EXPECT_EQ(kept[i].source_path, whole[i].source_path);
+    EXPECT_EQ(kept[i].revision, whole[i].revision);
+  }
+  // What the cache needs stays; the pod template, managedFields and others' annotations go.
+  EXPECT_EQ(compact[0]["metadata"]["uid"], "uid-0");
+  EXPECT_EQ(compact[0]["metadata"]["resourceVersion"], "42");
+  EXPECT_FALSE(compact[0]["spec"].contains("template"));
+  EXPECT_FALSE(compact[0]["metadata"].contains("managedFields"));
+  EXPECT_FALSE(compact[0]["metadata"]["annotations"].contains(
+      "kubectl.kubernetes.io/last-applied-configuration"));
+  EXPECT_LT(compact[0].dump().size(), objects[0].dump().size() / 2);
+}
+
 TEST(MappingTest, ARoleWithoutItsJobCountsAsZeroReplicas) {
   std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
   objects.pop_back();  // the worker Job was never created

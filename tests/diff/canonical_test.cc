@@ -96,7 +96,7 @@ spec:
   ASSERT_TRUE(short_form.ok());
   ASSERT_EQ(explicit_form.jobs.size(), 1u);
   ASSERT_EQ(short_form.jobs.size(), 1u);
-  EXPECT_EQ(CanonicalSpecText(explicit_form.jobs[0]), CanonicalSpecText(short_form.jobs[0]));
+  EXPECT_EQ(CanonicalSpecText(*explicit_form.jobs[0]), CanonicalSpecText(*short_form.jobs[0]));
 }
 
 TEST(CanonicalSpecTest, AnyAppliedChangeChangesTheHash) {
@@ -171,7 +171,7 @@ TEST(CanonicalSpecTest, CanonicalFormIsAValidManifest) {
     LoadResult loaded = LoadYaml({{"canonical.yaml", CanonicalSpecText(job)}});
     ASSERT_TRUE(loaded.ok()) << loaded.diagnostics.front().ToString();
     ASSERT_EQ(loaded.jobs.size(), 1u);
-    EXPECT_EQ(CanonicalSpecText(loaded.jobs[0]), CanonicalSpecText(job));
+    EXPECT_EQ(CanonicalSpecText(*loaded.jobs[0]), CanonicalSpecText(job));
   }
 }
 

@@ -491,7 +491,7 @@ spec:
   ASSERT_EQ(steps->size(), 1u);
   EXPECT_EQ((*steps)[0].action, Action::kNone);
   EXPECT_TRUE((*steps)[0].error);
-  EXPECT_FALSE((*steps)[0].desired.has_value());
+  EXPECT_EQ((*steps)[0].desired, nullptr);
 }
 
 TEST(DiffJobsTest, UnchangedManifestThroughTheLoaderShowsNoChange) {

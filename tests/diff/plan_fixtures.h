@@ -4,6 +4,7 @@
 #define JOBSYNC_TESTS_DIFF_PLAN_FIXTURES_H_
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -79,10 +80,12 @@ inline LiveJob Live(const TrainingJob& applied, LivePhase phase = LivePhase::kRu
 
 // A desired set of valid jobs, ordered by key as the loader orders it.
 inline LoadResult Desired(std::vector<TrainingJob> jobs) {
-  LoadResult result;
-  result.jobs = std::move(jobs);
-  std::sort(result.jobs.begin(), result.jobs.end(),
+  std::sort(jobs.begin(), jobs.end(),
             [](const TrainingJob& a, const TrainingJob& b) { return a.key() < b.key(); });
+  LoadResult result;
+  for (TrainingJob& job : jobs) {
+    result.jobs.push_back(std::make_shared<const TrainingJob>(std::move(job)));
+  }
   return result;
 }
 

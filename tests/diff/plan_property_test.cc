@@ -3,6 +3,7 @@
 // another owner's job, and leaves nothing more to do.
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -174,7 +175,7 @@ TEST(PlannerPropertyTest, ApplyingThePlanYieldsTheDesiredSet) {
         desired.invalid_jobs.push_back(key);
       } else if (random.Chance(0.7)) {
         job = random.Job(key, earlier[key.namespace_name]);
-        desired.jobs.push_back(*job);
+        desired.jobs.push_back(std::make_shared<const TrainingJob>(*job));
         earlier[key.namespace_name].push_back(key.name);
       }
       if (random.Chance(0.6)) live.push_back(random.Live(key, job));
@@ -197,7 +198,7 @@ TEST(PlannerPropertyTest, ApplyingThePlanYieldsTheDesiredSet) {
     std::map<JobKey, const LiveJob*> before;
     for (const LiveJob& job : live) before[job.key] = &job;
     std::set<JobKey> wanted;
-    for (const TrainingJob& job : desired.jobs) wanted.insert(job.key());
+    for (const auto& job : desired.jobs) wanted.insert(job->key());
     const std::set<JobKey> invalid(desired.invalid_jobs.begin(), desired.invalid_jobs.end());
 
     // Other owners' jobs are exactly as they were.
@@ -208,7 +209,8 @@ TEST(PlannerPropertyTest, ApplyingThePlanYieldsTheDesiredSet) {
       EXPECT_EQ(world.at(job.key).phase, job.phase);
     }
     // Every valid desired job runs as desired, or is one of the documented exceptions.
-    for (const TrainingJob& job : desired.jobs) {
+    for (const std::shared_ptr<const TrainingJob>& desired_job : desired.jobs) {
+      const TrainingJob& job = *desired_job;
       auto had = before.find(job.key());
       if (had != before.end() && had->second->instance != kInstance) continue;  // conflict
       auto now = world.find(job.key());

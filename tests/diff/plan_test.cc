@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <ostream>
 #include <random>
 #include <string>
@@ -139,7 +140,9 @@ TEST(PlannerOrderTest, SameInputsInAnyOrderGiveTheSameBytes) {
     std::shuffle(desired.begin(), desired.end(), random);
     std::shuffle(live.begin(), live.end(), random);
     LoadResult shuffled;
-    shuffled.jobs = desired;  // deliberately not in key order
+    for (const TrainingJob& job : desired) {  // deliberately not in key order
+      shuffled.jobs.push_back(std::make_shared<const TrainingJob>(job));
+    }
     const Plan plan = MustPlan(shuffled, live, options);
     ASSERT_EQ(RenderJson(plan), reference_json);
     ASSERT_EQ(RenderText(plan, false), reference_text);

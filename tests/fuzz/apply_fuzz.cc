@@ -97,10 +97,11 @@ TrainingJob RayJob() {
 // The steps of every action for `job`: create, scale (more workers), suspend, update (another
 // entrypoint or image), delete.
 std::vector<PlanStep> Steps(const TrainingJob& job) {
-  LiveJob live;
-  live.key = job.key();
-  live.applied = job;
-  live.instance = "prod";
+  LiveJob running;
+  running.key = job.key();
+  running.applied = job;
+  running.instance = "prod";
+  const auto live = std::make_shared<const LiveJob>(std::move(running));
   std::vector<PlanStep> steps;
   TrainingJob scaled = job;
   scaled.roles["worker"].replicas = 3;
@@ -112,11 +113,14 @@ std::vector<PlanStep> Steps(const TrainingJob& job) {
   } else {
     changed.image = "trainer:v2";
   }
-  steps.push_back({Action::kCreate, job.key(), "", false, {}, job, std::nullopt});
-  steps.push_back({Action::kScale, job.key(), "", false, {}, scaled, live});
-  steps.push_back({Action::kScale, job.key(), "", false, {}, suspended, live});
-  steps.push_back({Action::kUpdate, job.key(), "", false, {}, changed, live});
-  steps.push_back({Action::kDelete, job.key(), "", false, {}, std::nullopt, live});
+  auto shared = [](const TrainingJob& desired) {
+    return std::make_shared<const TrainingJob>(desired);
+  };
+  steps.push_back({Action::kCreate, job.key(), "", false, {}, shared(job), nullptr});
+  steps.push_back({Action::kScale, job.key(), "", false, {}, shared(scaled), live});
+  steps.push_back({Action::kScale, job.key(), "", false, {}, shared(suspended), live});
+  steps.push_back({Action::kUpdate, job.key(), "", false, {}, shared(changed), live});
+  steps.push_back({Action::kDelete, job.key(), "", false, {}, nullptr, live});
   return steps;
 }
 

@@ -33,13 +33,13 @@ void Check(bool condition) {
 
 void CheckShape(const LoadResult& result) {
   for (size_t i = 1; i < result.jobs.size(); ++i) {
-    Check(result.jobs[i - 1].key() < result.jobs[i].key());
+    Check(result.jobs[i - 1]->key() < result.jobs[i]->key());
   }
   for (size_t i = 1; i < result.invalid_jobs.size(); ++i) {
     Check(result.invalid_jobs[i - 1] < result.invalid_jobs[i]);
   }
   const std::set<JobKey> invalid(result.invalid_jobs.begin(), result.invalid_jobs.end());
-  for (const TrainingJob& job : result.jobs) Check(invalid.count(job.key()) == 0);
+  for (const auto& job : result.jobs) Check(invalid.count(job->key()) == 0);
   if (!result.unreadable_files.empty()) Check(!result.diagnostics.empty());
   if (result.ok()) Check(result.invalid_jobs.empty() && result.unreadable_files.empty());
 }
@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     files.push_back(jobsync::ParseManifestFile("jobs/fuzz.yaml", text, validator, limits));
     const jobsync::LoadResult result = jobsync::CheckManifests(std::move(files));
     jobsync::CheckShape(result);
-    for (const jobsync::TrainingJob& job : result.jobs) jobsync::CheckRoundTrip(job);
+    for (const auto& job : result.jobs) jobsync::CheckRoundTrip(*job);
   }
   return 0;
 }

@@ -157,12 +157,12 @@ FuzzInput Build(std::string_view data) {
   std::vector<std::string> paths;
   for (const auto& [path, text] : sections.desired) paths.push_back(path);
   std::map<JobKey, LiveJob> live;
-  for (const TrainingJob& job : Load(sections.applied).jobs) {
-    live.emplace(job.key(), MakeLive(job.key(), job, paths, &choices));
+  for (const auto& job : Load(sections.applied).jobs) {
+    live.emplace(job->key(), MakeLive(job->key(), *job, paths, &choices));
   }
-  for (const TrainingJob& job : input.desired.jobs) {
-    if (live.count(job.key()) == 0 && (choices.Next() & 1) != 0) {
-      live.emplace(job.key(), MakeLive(job.key(), job, paths, &choices));
+  for (const auto& job : input.desired.jobs) {
+    if (live.count(job->key()) == 0 && (choices.Next() & 1) != 0) {
+      live.emplace(job->key(), MakeLive(job->key(), *job, paths, &choices));
     }
   }
   for (const JobKey& key : input.desired.invalid_jobs) {
@@ -182,7 +182,7 @@ bool ProtectedByAppliedSpec(const LiveJob& live) {
 
 void CheckSteps(const Plan& plan, const FuzzInput& input) {
   std::set<JobKey> wanted;
-  for (const TrainingJob& job : input.desired.jobs) wanted.insert(job.key());
+  for (const auto& job : input.desired.jobs) wanted.insert(job->key());
   const std::set<JobKey> invalid(input.desired.invalid_jobs.begin(),
                                  input.desired.invalid_jobs.end());
   std::map<JobKey, const LiveJob*> found;

@@ -93,12 +93,12 @@ TEST_F(LoaderTest, ExampleRepositoryIsValid) {
   for (const Diagnostic& d : result.diagnostics) ADD_FAILURE() << d.ToString();
   ASSERT_EQ(result.jobs.size(), 7u);
   std::vector<std::string> keys;
-  for (const TrainingJob& job : result.jobs) keys.push_back(job.key().ToString());
+  for (const auto& job : result.jobs) keys.push_back(job->key().ToString());
   EXPECT_THAT(keys, ElementsAre("kubernetes/nlp/bert-pretrain", "kubernetes/nlp/corpus-prep",
                                 "kubernetes/recsys/wide-deep", "kubernetes/vision/resnet50",
                                 "kubernetes/vision/vit-large", "ray/research/lr-sweep",
                                 "ray/research/ppo-cartpole"));
-  const TrainingJob& resnet = result.jobs[3];
+  const TrainingJob& resnet = *result.jobs[3];
   EXPECT_EQ(resnet.roles.at("worker").replicas, 4);
   EXPECT_EQ(resnet.roles.at("worker").min_replicas, 2);
   EXPECT_EQ(resnet.roles.at("worker").max_replicas, 8);
@@ -106,14 +106,14 @@ TEST_F(LoaderTest, ExampleRepositoryIsValid) {
   EXPECT_EQ(resnet.roles.at("worker").resources.cpu->milli(), 4000);
   EXPECT_EQ(resnet.roles.at("worker").resources.gpu, 1);
   EXPECT_EQ(resnet.env.at("EPOCHS"), "90");
-  EXPECT_TRUE(result.jobs[4].suspend);
-  EXPECT_EQ(result.jobs[4].annotations.at(kPruneAnnotation), "false");
-  EXPECT_THAT(result.jobs[0].depends_on, ElementsAre("corpus-prep"));
-  ASSERT_TRUE(result.jobs[5].ray.has_value());
-  EXPECT_EQ(result.jobs[5].ray->entrypoint_resources.cpu, 0.1);
-  EXPECT_EQ(result.jobs[5].ray->runtime_env["env_vars"]["RAY_DEDUP_LOGS"], "0");
-  EXPECT_EQ(result.jobs[0].source.path, (kSourceDir / "examples/repo/nlp/pipeline.yaml").string());
-  EXPECT_EQ(result.jobs[0].source.line, 16);
+  EXPECT_TRUE(result.jobs[4]->suspend);
+  EXPECT_EQ(result.jobs[4]->annotations.at(kPruneAnnotation), "false");
+  EXPECT_THAT(result.jobs[0]->depends_on, ElementsAre("corpus-prep"));
+  ASSERT_TRUE(result.jobs[5]->ray.has_value());
+  EXPECT_EQ(result.jobs[5]->ray->entrypoint_resources.cpu, 0.1);
+  EXPECT_EQ(result.jobs[5]->ray->runtime_env["env_vars"]["RAY_DEDUP_LOGS"], "0");
+  EXPECT_EQ(result.jobs[0]->source.path, (kSourceDir / "examples/repo/nlp/pipeline.yaml").string());
+  EXPECT_EQ(result.jobs[0]->source.line, 16);
 }
 
 TEST_F(LoaderTest, FillsDefaults) {
@@ -124,10 +124,10 @@ TEST_F(LoaderTest, FillsDefaults) {
                "spec: {backend: kubernetes, image: x, roles: {w: {replicas: 1}}}\n");
   ASSERT_TRUE(result.ok());
   ASSERT_EQ(result.jobs.size(), 1u);
-  EXPECT_EQ(result.jobs[0].namespace_name, "default");
-  EXPECT_FALSE(result.jobs[0].suspend);
-  EXPECT_THAT(result.jobs[0].command, IsEmpty());
-  EXPECT_FALSE(result.jobs[0].roles.at("w").resources.cpu.has_value());
+  EXPECT_EQ(result.jobs[0]->namespace_name, "default");
+  EXPECT_FALSE(result.jobs[0]->suspend);
+  EXPECT_THAT(result.jobs[0]->command, IsEmpty());
+  EXPECT_FALSE(result.jobs[0]->roles.at("w").resources.cpu.has_value());
 }
 
 TEST_F(LoaderTest, WalksDirectoriesAndSkipsOtherFiles) {
@@ -141,7 +141,7 @@ TEST_F(LoaderTest, WalksDirectoriesAndSkipsOtherFiles) {
   LoadResult result = LoadManifestPaths({dir.path().string()}, validator_);
   EXPECT_TRUE(result.ok()) << result.diagnostics[0].ToString();
   std::vector<std::string> names;
-  for (const TrainingJob& job : result.jobs) names.push_back(job.name);
+  for (const auto& job : result.jobs) names.push_back(job->name);
   EXPECT_THAT(names, ElementsAre("one", "three", "two"));
 }
 
@@ -175,7 +175,7 @@ TEST_F(LoaderTest, InvalidDocumentKeepsItsKeyAndSparesTheRest) {
   LoadResult result =
       LoadText("a.yaml", Job("good") + "---\n" + Job("bad", "default", "  suspend: maybe\n"));
   ASSERT_EQ(result.jobs.size(), 1u);
-  EXPECT_EQ(result.jobs[0].name, "good");
+  EXPECT_EQ(result.jobs[0]->name, "good");
   ASSERT_EQ(result.invalid_jobs.size(), 1u);
   EXPECT_EQ(result.invalid_jobs[0].ToString(), "kubernetes/default/bad");
   EXPECT_THAT(result.unreadable_files, IsEmpty());
@@ -227,8 +227,8 @@ TEST_F(LoaderTest, AllowsQuantitiesAsNumbersAndStrings) {
                "spec:\n  backend: kubernetes\n  image: x\n  roles:\n"
                "    w: {replicas: 1, resources: {cpu: 0.5, memory: \"1e9\"}}\n");
   ASSERT_TRUE(result.ok()) << result.diagnostics[0].ToString();
-  EXPECT_EQ(result.jobs[0].roles.at("w").resources.cpu->milli(), 500);
-  EXPECT_EQ(result.jobs[0].roles.at("w").resources.memory->milli(), 1000000000000LL);
+  EXPECT_EQ(result.jobs[0]->roles.at("w").resources.cpu->milli(), 500);
+  EXPECT_EQ(result.jobs[0]->roles.at("w").resources.memory->milli(), 1000000000000LL);
 }
 
 // Found by fuzzing (tests/fuzz/regressions/plan/): a quantity the schema's pattern allows but

@@ -75,14 +75,16 @@ class RayBackendTest : public ::testing::Test {
     PlanStep step;
     step.action = action;
     step.key = desired.key();
-    step.desired = desired;
+    step.desired = std::make_shared<const TrainingJob>(desired);
     return backend_->Apply(step, kContext);
   }
 
   // Plans `desired` against the backend's live jobs, as the agent does.
   Plan PlanFor(const std::vector<TrainingJob>& desired) {
     LoadResult load;
-    load.jobs = desired;
+    for (const TrainingJob& job : desired) {
+      load.jobs.push_back(std::make_shared<const TrainingJob>(job));
+    }
     StatusOr<std::vector<LiveJob>> live = backend_->ListJobs();
     EXPECT_TRUE(live.ok()) << live.status().ToString();
     PlanOptions options;
@@ -152,6 +154,23 @@ TEST_F(RayBackendTest, CreateSubmitsTheJobAndListJobsReportsIt) {
   EXPECT_EQ(SpecHash(*live.applied), SpecHash(job));
   EXPECT_EQ(HealthOf(job), Health::kHealthy);
   EXPECT_FALSE(PlanFor({job}).HasChanges());
+}
+
+TEST_F(RayBackendTest, LiveVersionChangesWhenTheManagedSubmissionsDo) {
+  TrainingJob job = RayTrainingJob("bert");
+  PlanAndApply({job}, Action::kCreate);
+  const std::optional<uint64_t> version = backend_->LiveVersion();
+  ASSERT_TRUE(version.has_value());
+  EXPECT_EQ(backend_->LiveVersion(), version);
+  // Jobs jobsync does not manage are not part of it.
+  fake_.Add("someone-elses", json::object(), "RUNNING", 5);
+  EXPECT_EQ(backend_->LiveVersion(), version);
+  for (auto& [id, submission] : fake_.jobs) submission.status = "SUCCEEDED";
+  const std::optional<uint64_t> finished = backend_->LiveVersion();
+  ASSERT_TRUE(finished.has_value());
+  EXPECT_NE(finished, version);
+  fake_.down = true;
+  EXPECT_EQ(backend_->LiveVersion(), std::nullopt);
 }
 
 TEST_F(RayBackendTest, ApplyingTheSameCreateTwiceSubmitsOnce) {
@@ -350,7 +369,7 @@ TEST_F(RayBackendTest, ApplyRefusesAnotherInstanceAndAnotherBackend) {
   PlanStep step;
   step.action = Action::kCreate;
   step.key = job.key();
-  step.desired = job;
+  step.desired = std::make_shared<const TrainingJob>(job);
   Status status = backend_->Apply(step, {"staging", "rev"});
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   step.key.backend = BackendKind::kKubernetes;

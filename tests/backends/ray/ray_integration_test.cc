@@ -122,7 +122,9 @@ class RayIntegrationTest : public ::testing::Test {
   // Plans `desired` against the cluster as this instance.
   Plan PlanFor(const std::vector<TrainingJob>& desired) {
     LoadResult load;
-    load.jobs = desired;
+    for (const TrainingJob& job : desired) {
+      load.jobs.push_back(std::make_shared<const TrainingJob>(job));
+    }
     StatusOr<std::vector<LiveJob>> live = backend_->ListJobs();
     EXPECT_TRUE(live.ok()) << live.status().ToString();
     PlanOptions options;
