@@ -164,6 +164,19 @@ for line in sys.stdin:
 done
 
 [ -n "$perf_pid" ] && kill -INT "$perf_pid" && wait "$perf_pid"
+# The agent's own histograms over the whole run: mean seconds per Git operation and per cycle.
+curl -sf "http://127.0.0.1:$port/metrics" | python3 -c "
+import json, re, sys
+sums, counts = {}, {}
+for line in sys.stdin:
+    m = re.match(r'(jobsync_(?:git|sync)_duration_seconds)_(sum|count)\{(.*)\} (\S+)', line)
+    if not m:
+        continue
+    labels = dict(re.findall(r'(\w+)=\"([^\"]*)\"', m.group(3)))
+    key = m.group(1).split('_')[1] + ' ' + (labels.get('operation') or labels.get('result', ''))
+    (sums if m.group(2) == 'sum' else counts)[key] = float(m.group(4))
+print(json.dumps({'scenario': 'agent histograms over the run: mean ms (count)', 'jobs': $n,
+                  **{k: '%.1f (%d)' % (1000 * sums[k] / counts[k], counts[k]) for k in sorted(sums) if counts.get(k)}}))"
 
 # ---- memory -----------------------------------------------------------------------------------
 awk -v n="$n" '/^VmHWM|^VmRSS/ {v[$1] = $2} END {printf "{\"scenario\": \"agent memory, watch cache included\", \"jobs\": %d, \"peak_rss_mb\": %.0f, \"rss_mb\": %.0f}\n", n, v["VmHWM:"] / 1024, v["VmRSS:"] / 1024}' "/proc/$agent_pid/status"

@@ -125,7 +125,8 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   objects.reserve(cache_.size());
   for (const auto& [key, object] : cache_) objects.push_back(object);
   lock.unlock();
-  return LiveJobsFromObjects(objects);
+  std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
+  return LiveJobsFromObjects(objects, &applied_specs_);
 }
 
 void KubernetesBackend::Remember(const json& object) {

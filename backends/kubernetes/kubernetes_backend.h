@@ -46,6 +46,7 @@
 #include "backends/http_client.h"
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubeconfig.h"
+#include "backends/kubernetes/mapping.h"
 
 namespace jobsync {
 
@@ -132,7 +133,10 @@ class KubernetesBackend : public Backend {
   bool stopping_ = false;
   Status last_error_;                            // why the cache is not in sync
   std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
-  uint64_t cache_generation_ = 0;                // incremented on every change of cache_
+  // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
+  std::mutex applied_specs_mutex_;
+  AppliedSpecCache applied_specs_;
+  uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.
   std::set<std::string> known_namespaces_;

@@ -302,7 +302,25 @@ json CompactJobObject(const json& job_object) {
   return out;
 }
 
-std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects) {
+std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
+                                         AppliedSpecCache* parsed) {
+  AppliedSpecCache seen;
+  // The applied spec of one Job object, from `parsed` when this version was read before.
+  auto applied_of = [&](const json& member) -> std::optional<TrainingJob> {
+    const std::string version = StringAt(member, json::json_pointer("/metadata/resourceVersion"));
+    std::string id;
+    if (parsed != nullptr && !version.empty()) {
+      id = StringAt(member, json::json_pointer("/metadata/namespace")) + "/" +
+           StringAt(member, json::json_pointer("/metadata/name")) + "@" + version;
+      auto known = parsed->find(id);
+      if (known != parsed->end()) return seen.emplace(id, known->second).first->second;
+    }
+    StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(member, kSpecAnnotation));
+    std::optional<TrainingJob> applied;
+    if (read.ok()) applied = std::move(*read);
+    if (!id.empty()) seen.emplace(id, applied);
+    return applied;
+  };
   std::map<std::pair<std::string, std::string>, std::vector<const json*>> groups;
   for (const json& object : job_objects) {
     const std::string job = Label(object, kJobLabel);
@@ -330,11 +348,7 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects) {
         live.replicas[role] =
             static_cast<int>(IntAt(*member, json::json_pointer("/spec/parallelism")));
       }
-      if (!live.applied) {
-        StatusOr<TrainingJob> applied =
-            TrainingJobFromCanonicalText(Annotation(*member, kSpecAnnotation));
-        if (applied.ok()) live.applied = std::move(*applied);
-      }
+      if (!live.applied) live.applied = applied_of(*member);
     }
     if (live.applied) {
       for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
@@ -343,6 +357,7 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects) {
     live.phase = GroupPhase(members);
     out.push_back(std::move(live));
   }
+  if (parsed != nullptr) *parsed = std::move(seen);
   return out;
 }
 

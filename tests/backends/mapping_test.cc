@@ -225,6 +225,29 @@ TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
   EXPECT_LT(compact[0].dump().size(), objects[0].dump().size() / 2);
 }
 
+TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
+  std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);  // a-ps, a-worker
+  for (size_t i = 0; i < objects.size(); ++i) {
+    objects[i]["metadata"]["resourceVersion"] = std::to_string(10 + i);
+  }
+  AppliedSpecCache parsed;
+  const std::vector<LiveJob> first = LiveJobsFromObjects(objects, &parsed);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(parsed.size(), 1u);  // the group's spec is read from its first Job only
+  EXPECT_EQ(parsed.begin()->first, "ns/a-ps@10");
+  // A second listing of the same versions takes the spec from `parsed`: a marked copy shows it.
+  TrainingJob marked = *first[0].applied;
+  marked.image = "from-the-cache";
+  parsed.begin()->second = marked;
+  EXPECT_EQ(LiveJobsFromObjects(objects, &parsed)[0].applied->image, "from-the-cache");
+  // A new version is read again, and the old one is forgotten.
+  objects[0]["metadata"]["resourceVersion"] = "99";
+  const std::vector<LiveJob> again = LiveJobsFromObjects(objects, &parsed);
+  EXPECT_EQ(again[0].applied->image, first[0].applied->image);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed.begin()->first, "ns/a-ps@99");
+}
+
 TEST(MappingTest, ARoleWithoutItsJobCountsAsZeroReplicas) {
   std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
   objects.pop_back();  // the worker Job was never created
