@@ -35,9 +35,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,7 +48,7 @@
 #include "backends/http_client.h"
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubeconfig.h"
-#include "backends/kubernetes/mapping.h"
+#include "schemas/model.h"
 
 namespace jobsync {
 
@@ -135,7 +137,7 @@ class KubernetesBackend : public Backend {
   std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
-  AppliedSpecCache applied_specs_;
+  std::unordered_map<std::string, std::optional<TrainingJob>> applied_specs_;
   uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.
