@@ -633,8 +633,13 @@ void Reconciler::Run() {
       spdlog::info("sync triggered: {}", trigger_reason_);
       trigger_reason_.clear();
     } else if (live_changed_ && !triggered_) {
-      // Let a burst of watch events (a kubectl apply of many objects) settle into one cycle.
-      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
+      // Let a burst of watch events (a kubectl apply of many objects) settle into one cycle; a
+      // webhook arriving meanwhile is not made to wait for it.
+      wake_.wait_for(lock, options_.settle, [this] { return stopping_ || triggered_; });
+      if (triggered_ && !trigger_reason_.empty()) {
+        spdlog::info("sync triggered: {}", trigger_reason_);
+        trigger_reason_.clear();
+      }
     }
     only_live_changed_ = live_changed_ && !triggered_;
     live_changed_ = false;

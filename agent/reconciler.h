@@ -62,6 +62,9 @@ struct ReconcilerOptions {
   DriftPolicy drift = DriftPolicy::kHeal;
   std::chrono::milliseconds interval{30000};
   double jitter = 0.1;  // each wait is interval * (1 +/- jitter)
+  // After a live change, how long further watch events may gather into the same cycle; a
+  // webhook or Stop() ends the wait at once.
+  std::chrono::milliseconds settle{500};
   // Dependency waits and the like; on_step and interrupted are set by the reconciler.
   ExecutorOptions executor;
   // False while this replica must not write (a standby under leader election): it still plans
@@ -108,7 +111,7 @@ class Reconciler {
   // Asks for a cycle now (a webhook arrived); a running cycle checks Git at its next step.
   void Trigger(const std::string& why);
   // Asks for a cycle soon because a live object changed (the watch saw it): drift is healed
-  // without waiting for the interval. Changes within settle_ are taken by one cycle.
+  // without waiting for the interval. Changes within options.settle are taken by one cycle.
   void LiveChanged();
   // Makes Run() return after the step in flight. Thread-safe.
   void Stop();

@@ -98,6 +98,7 @@ class ReconcilerTest : public ::testing::Test {
     options.plan.max_delete_share = 1.0;
     options.drift = drift;
     options.interval = interval_;
+    options.settle = settle_;
     options.may_write = may_write_;
     auto reconciler =
         std::make_unique<Reconciler>(*source_, std::vector<Backend*>{&cluster_},
@@ -133,6 +134,7 @@ class ReconcilerTest : public ::testing::Test {
   std::unique_ptr<Metrics> metrics_;
   MemoryCluster cluster_;
   std::chrono::milliseconds interval_{30000};
+  std::chrono::milliseconds settle_{500};
   std::function<bool()> may_write_;
 };
 
@@ -365,6 +367,20 @@ TEST_F(ReconcilerTest, RunCyclesOnTriggerAndStops) {
   reconciler->Stop();
   loop.join();
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+}
+
+TEST_F(ReconcilerTest, AWebhookIsServedAtOnceWhileLiveChangesSettle) {
+  interval_ = std::chrono::hours(1);
+  settle_ = std::chrono::hours(1);
+  auto reconciler = NewReconciler();
+  std::thread loop([&] { reconciler->Run(); });
+  ASSERT_EQ(WaitForCycles(*reconciler, 1), 1);
+  reconciler->LiveChanged();  // the loop now lets further watch events gather for an hour
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  reconciler->Trigger("webhook");
+  EXPECT_EQ(WaitForCycles(*reconciler, 2), 2);
+  reconciler->Stop();
+  loop.join();
 }
 
 TEST_F(ReconcilerTest, LiveChangesWithinAnIntervalDoNotAskTheRemoteAgain) {
