@@ -52,7 +52,8 @@ for p in json.load(sys.stdin)['items']:
     m = p['metadata']
     if m.get('deletionTimestamp') and m.get('finalizers') and re.match(r'(js|kc|pc)$$-', m['namespace']):
         print(m['namespace'], m['name'])" |
-      xargs -r -P 8 -n 2 sh -c 'kubectl patch pod -n "$0" "$1" --type merge -p "{\"metadata\":{\"finalizers\":null}}" >/dev/null 2>&1'
+      xargs -r -P 8 -n 2 sh -c 'kubectl patch pod -n "$0" "$1" --type merge -p "{\"metadata\":{\"finalizers\":null}}" >/dev/null 2>&1' ||
+      true  # a pod gone meanwhile is what we wanted
     sleep 1
   done
   echo "namespaces of this run still terminating after 10 minutes" >&2
