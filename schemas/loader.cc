@@ -442,7 +442,7 @@ LoadResult LoadManifestPaths(const std::vector<std::string>& paths,
     std::sort(found.begin(), found.end());
     for (const fs::path& p : found) load_file(p);
   }
-  LoadResult result = CheckManifests(std::move(files));
+  LoadResult result = CheckManifests(files);
   for (Diagnostic& d : access_errors) result.diagnostics.push_back(std::move(d));
   std::sort(result.diagnostics.begin(), result.diagnostics.end());
   return result;

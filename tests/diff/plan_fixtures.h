@@ -94,7 +94,7 @@ inline LoadResult LoadYaml(const std::vector<std::pair<std::string, std::string>
   static const SchemaValidator validator;
   std::vector<ManifestFile> parsed;
   for (const auto& [path, text] : files) parsed.push_back(ParseManifestFile(path, text, validator));
-  return CheckManifests(std::move(parsed));
+  return CheckManifests(parsed);
 }
 
 inline PlanOptions Options() {

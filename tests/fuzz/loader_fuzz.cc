@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const jobsync::YamlLimits& limits : {jobsync::YamlLimits{}, kTight}) {
     std::vector<jobsync::ManifestFile> files;
     files.push_back(jobsync::ParseManifestFile("jobs/fuzz.yaml", text, validator, limits));
-    const jobsync::LoadResult result = jobsync::CheckManifests(std::move(files));
+    const jobsync::LoadResult result = jobsync::CheckManifests(files);
     jobsync::CheckShape(result);
     for (const auto& job : result.jobs) jobsync::CheckRoundTrip(*job);
   }

@@ -107,7 +107,7 @@ LoadResult Load(const std::vector<std::pair<std::string, std::string>>& files) {
   std::vector<ManifestFile> parsed;
   parsed.reserve(files.size());
   for (const auto& [path, text] : files) parsed.push_back(ParseManifestFile(path, text, validator));
-  return CheckManifests(std::move(parsed));
+  return CheckManifests(parsed);
 }
 
 // A live job for `key`, running `applied` (or with no readable applied spec), as the choices say.

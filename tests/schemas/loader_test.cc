@@ -55,7 +55,7 @@ class LoaderTest : public ::testing::Test {
   LoadResult LoadText(const std::string& path, const std::string& text) {
     std::vector<ManifestFile> files;
     files.push_back(ParseManifestFile(path, text, validator_));
-    return CheckManifests(std::move(files));
+    return CheckManifests(files);
   }
 
   SchemaValidator validator_;
