@@ -49,7 +49,8 @@ python3 bench/generate_repo.py "$n" "$work/repo" --kubernetes-only --one-replica
   --namespaces "$namespaces" --namespace-prefix "$prefix" >/dev/null
 git clone -q --bare "$work/repo" "$work/srv/jobs.git"
 git clone -q "$work/srv/jobs.git" "$work/wc"
-git_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+git_port=$(free_port)
 git daemon --reuseaddr --base-path="$work/srv" --export-all --enable=receive-pack \
   --listen=127.0.0.1 --port="$git_port" --pid-file="$work/daemon.pid" --detach "$work/srv"
 sleep 0.5
@@ -59,7 +60,7 @@ for i in $(seq -f '%02g' 0 $((namespaces - 1))) peer; do echo "$prefix-$i"; done
   xargs -n 1 kubectl create namespace >/dev/null
 kill -STOP "$kcm"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 head -c 32 /dev/urandom | base64 >"$work/secret"
 start=$(date +%s.%N)
 "$jobsync" run --repo "git://127.0.0.1:$git_port/jobs.git" --branch main --instance "$prefix" \

@@ -82,17 +82,6 @@ TrainingJob EffectiveLiveJob(const LiveJob& live) {
   return job;
 }
 
-// True when the two jobs have the same spec field for field (their source locations aside), so
-// that their canonical forms are equal without building them: the planner's fast path for the
-// common case, a job in sync. False does not mean the canonical forms differ (dependsOn in
-// another order, say); the caller then compares those.
-bool SameSpec(const TrainingJob& a, const TrainingJob& b) {
-  return a.name == b.name && a.namespace_name == b.namespace_name && a.backend == b.backend &&
-         a.suspend == b.suspend && a.image == b.image && a.roles == b.roles &&
-         a.depends_on == b.depends_on && a.command == b.command && a.env == b.env &&
-         a.labels == b.labels && a.annotations == b.annotations && a.ray == b.ray;
-}
-
 // Canonical JSON without the fields a scale step changes: spec.suspend and the replica counts.
 json MaskScaleFields(json canonical) {
   json& spec = canonical["spec"];
@@ -218,7 +207,7 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
           ? "finished (" + std::string(LivePhaseName(live->phase)) + ") at this spec: not re-run"
           : "in sync";
   const TrainingJob effective = IsFinished(live->phase) ? *live->applied : EffectiveLiveJob(*live);
-  if (SameSpec(effective, desired)) return NoneStep(std::move(step), in_sync_reason, false);
+  if (effective.SameSpecAs(desired)) return NoneStep(std::move(step), in_sync_reason, false);
   const json want = CanonicalSpec(desired);
   if (IsFinished(live->phase)) {
     // What a finished job ran is its applied spec; the replica counts it reports no longer matter.

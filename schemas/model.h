@@ -104,6 +104,17 @@ struct TrainingJob {
   SourceLocation source;
 
   JobKey key() const { return {backend, namespace_name, name}; }
+
+  // True when every field above but `source` is equal, so that the canonical forms
+  // (schemas/canonical.h) are equal without building them: the planner's fast path for a job in
+  // sync. False does not mean the canonical forms differ (dependsOn in another order, say).
+  // A field added to TrainingJob must be compared here too.
+  bool SameSpecAs(const TrainingJob& other) const {
+    return name == other.name && namespace_name == other.namespace_name && labels == other.labels &&
+           annotations == other.annotations && backend == other.backend &&
+           suspend == other.suspend && depends_on == other.depends_on && image == other.image &&
+           command == other.command && env == other.env && roles == other.roles && ray == other.ray;
+  }
 };
 
 }  // namespace jobsync
