@@ -152,6 +152,7 @@ class Reconciler {
   // The inputs of the last cycle that found nothing to do; equal inputs skip planning.
   std::string quiet_commit_;
   std::vector<std::optional<uint64_t>> quiet_versions_;
+  bool planned_ = false;  // the last cycle got past the quiet check (Run() then trims the heap)
   bool quiet_writer_ = false;
 
   mutable std::mutex mutex_;
