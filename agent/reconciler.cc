@@ -640,17 +640,14 @@ void Reconciler::Run() {
     // again.
     live_changed_ = false;
     wake_.wait_for(lock, wait, [this] { return stopping_ || triggered_ || live_changed_; });
-    if (triggered_ && !trigger_reason_.empty()) {
-      spdlog::info("sync triggered: {}", trigger_reason_);
-      trigger_reason_.clear();
-    } else if (live_changed_ && !triggered_) {
+    if (live_changed_ && !triggered_) {
       // Let a burst of watch events (a kubectl apply of many objects) settle into one cycle; a
       // webhook arriving meanwhile is not made to wait for it.
       wake_.wait_for(lock, options_.settle, [this] { return stopping_ || triggered_; });
-      if (triggered_ && !trigger_reason_.empty()) {
-        spdlog::info("sync triggered: {}", trigger_reason_);
-        trigger_reason_.clear();
-      }
+    }
+    if (triggered_ && !trigger_reason_.empty()) {
+      spdlog::info("sync triggered: {}", trigger_reason_);
+      trigger_reason_.clear();
     }
     only_live_changed_ = live_changed_ && !triggered_;
     live_changed_ = false;
