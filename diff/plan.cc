@@ -306,6 +306,7 @@ StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& 
   // Order the steps.
   Plan plan;
   plan.steps = OrderSteps(std::move(*steps));
+  plan.diagnostics = desired.diagnostics;
   return plan;
 }
 

@@ -110,16 +110,24 @@ struct PlanOptions {
 // A plain, copyable value; not synchronised.
 struct Plan {
   std::vector<PlanStep> steps;
+  // Every problem found in the manifests the plan was made from (LoadResult::diagnostics), with
+  // file:line:column, message and hint, ordered as the loader orders them. Carried in the plan so
+  // that every rendering (a pull-request comment too) says why the plan has errors; a problem
+  // here need not hold back any step (a file that does not parse names no job).
+  std::vector<Diagnostic> diagnostics;
 
   // Number of steps with `action`.
   int Count(Action action) const;
   // Number of steps with error set.
   int ErrorCount() const;
+  // True when a step has an error or a manifest has a problem: `jobsync plan` exits 2.
+  bool HasErrors() const { return ErrorCount() > 0 || !diagnostics.empty(); }
   // True when some step is not kNone.
   bool HasChanges() const;
 };
 
-// Builds the plan for `desired` against `live`, as the header comment describes. Fails with
+// Builds the plan for `desired` against `live`, as the header comment describes, with
+// desired.diagnostics copied into Plan::diagnostics. Fails with
 // kInvalidArgument on bad options (empty instance, max_delete_share outside [0, 1]) or bad input
 // (see DiffJobs), and with kFailedPrecondition when the mass-delete guard refuses the plan.
 StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,

@@ -1,36 +1,58 @@
 // Renderings of a Plan for people and programs: terminal text, a pull-request comment in
 // Markdown, and JSON. Pure functions of the plan: the same plan renders to the same bytes, and
-// steps appear in plan order. Field values are shown as compact JSON ("trainer:v2" quoted, 6 not),
-// so a string "1" and a number 1 stay distinguishable.
+// steps appear in plan order. Every rendering carries the plan's manifest problems
+// (Plan::diagnostics: file:line:column, message, hint), so that a pull-request comment says why a
+// check failed, and ends with the resource impact of the plan (diff/impact.h). Field values are
+// shown as compact JSON ("trainer:v2" quoted, 6 not), so a string "1" and a number 1 stay
+// distinguishable.
 #ifndef JOBSYNC_DIFF_RENDER_H_
 #define JOBSYNC_DIFF_RENDER_H_
 
+#include <cstddef>
 #include <string>
 
 #include "diff/plan.h"
 
 namespace jobsync {
 
+// The most a Markdown plan may hold: GitHub refuses comments over 65,536 characters (GitLab's
+// notes have a limit too). 64,000 bytes leaves room for the marker line and heading a CI job
+// adds to find and update its comment. Counted in bytes, which are never fewer than characters.
+inline constexpr size_t kMarkdownCommentLimit = 64000;
+
 // Text like `terraform plan`: one line per step, "<symbol> <job>: <action> (<reason>)", with
 // symbols '+' create, '~' scale and update, '-' delete, '!' a step held back by an error, ' ' other
 // none steps; each field change indented below it ("~ field: from -> to", "+ field: to",
-// "- field: from"); then a summary line. `colour` adds ANSI colours (green adds, yellow changes,
-// red deletes and errors, a bold summary); the caller decides, e.g. from whether stdout is a
-// terminal.
+// "- field: from"); then the manifest problems, a summary line, and the resource impact per
+// namespace ("vision: +32 GPUs (0 -> 32)", or "no change in requested resources"). `colour` adds
+// ANSI colours (green adds, yellow changes, red deletes and errors, a bold summary); the caller
+// decides, e.g. from whether stdout is a terminal.
 std::string RenderText(const Plan& plan, bool colour);
 
-// A pull-request comment: a heading, a table of step counts per action, the errors, one section
-// per changed job with its reason and a ```diff block of its field changes, and a collapsed list
-// of the jobs without changes.
-std::string RenderMarkdown(const Plan& plan);
+// A pull-request comment: a heading, a table of step counts per action, the manifest problems
+// (each with file:line:column, message and hint), the jobs held back by errors, one section per
+// changed job with its reason and a ```diff block of its field changes, a collapsed list of the
+// jobs without changes, and the resource impact.
+//
+// At most `max_bytes` long (a plan that fits is rendered in full). A bigger plan is summarised,
+// deterministically: the heading, counts, every manifest problem, every job with an error, the
+// resource impact and every delete are listed, then the other changed jobs one line each in plan
+// order as long as they fit, and a line counting those left out. Should even the problems,
+// errors and deletes not fit, they too are cut at the limit with a count of what was left out.
+std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownCommentLimit);
 
 // JSON for programs, pretty-printed with two-space indents and a final newline:
 //   {"steps": [{"action": "create|scale|update|delete|none", "job": "<backend>/<namespace>/<name>",
 //               "reason": "...", "error": false,
 //               "changes": [{"field": "...", "from": <json>, "to": <json>}]}],
+//    "diagnostics": [{"file": "...", "line": n, "column": n, "message": "...", "hint": "..."}],
 //    "summary": {"create": n, "scale": n, "update": n, "delete": n, "none": n, "errors": n,
-//                "changes": true|false}}
-// "from" is left out for an added field, "to" for a removed one.
+//                "diagnostics": n, "changes": true|false},
+//    "impact": [{"namespace": "...", "queue": "",
+//                "before": {"gpus": n, "cpus": "0.5", "memory": "64Gi"}, "after": {...},
+//                "beforeElasticMax": {...}, "afterElasticMax": {...}}]}
+// "from" is left out for an added field, "to" for a removed one; "hint" when there is none.
+// "cpus" and "memory" are exact Kubernetes quantities; "gpus" a number (a string past 2^63).
 std::string RenderJson(const Plan& plan);
 
 }  // namespace jobsync
