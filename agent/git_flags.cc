@@ -10,23 +10,27 @@ void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
   constexpr const char* kGroup = "Git source";
   command
       .add_option("--repo", flags.repo,
-                  "Repository holding the manifests: a local path, or a file://, git://, "
-                  "https://, ssh:// or scp-like (git@host:org/repo) URL")
+                  "Repository holding the manifests: a local path (a clone, read in place: its "
+                  "own refs and objects, nothing fetched), or a file://, git://, https://, "
+                  "ssh:// or scp-like (git@host:org/repo) URL (fetched into a cache)")
       ->required(repo_required)
       ->group(kGroup);
   CLI::Option* branch =
       command
           .add_option("--branch", flags.branch,
-                      "Branch to follow (default: the remote's default branch, its HEAD)")
+                      "Branch to follow (default: the remote's default branch, its HEAD; for a "
+                      "local path, the checked-out HEAD)")
           ->group(kGroup);
   CLI::Option* tag =
       command.add_option("--tag", flags.tag, "Tag to read instead of a branch")->group(kGroup);
   CLI::Option* rev =
       command
           .add_option("--rev", flags.rev,
-                      "Revision to read instead of a branch: a commit id (full or abbreviated), or "
-                      "a branch or tag with ~N or ^ (main~1), as git rev-parse reads it; it must "
-                      "be on a branch or tag of the remote")
+                      "Revision to read instead of a branch, as git rev-parse reads it. With a "
+                      "local --repo path: anything rev-parse resolves there (HEAD, HEAD~1, "
+                      "HEAD^2, origin/main, FETCH_HEAD, refs/pull/1/merge, a tag, an abbreviated "
+                      "id), detached HEADs and shallow clones included. With a URL: a commit id, "
+                      "or a branch or tag with ~N or ^ (main~1) on a branch or tag of the remote")
           ->group(kGroup);
   branch->excludes(tag)->excludes(rev);
   tag->excludes(rev);

@@ -38,6 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/local_repo.h"
+
 extern char** environ;  // NOLINT(readability-redundant-declaration): handed to posix_spawn
 
 namespace jobsync {
@@ -61,7 +63,6 @@ using TreeEntryPtr = GitPtr<git_tree_entry, git_tree_entry_free>;
 using BlobPtr = GitPtr<git_blob, git_blob_free>;
 using ObjectPtr = GitPtr<git_object, git_object_free>;
 using DiffPtr = GitPtr<git_diff, git_diff_free>;
-using RevwalkPtr = GitPtr<git_revwalk, git_revwalk_free>;
 
 // Keeps libgit2's global state alive while an instance exists (libgit2 counts the calls).
 class LibGit2 {
@@ -749,7 +750,8 @@ class LibGitSource final : public GitSource {
                const SchemaValidator& validator)
       : options_(std::move(options)),
         url_(std::move(url)),
-        display_url_(ScrubSecrets(options_.repo)),
+        // A local path as an absolute one: "." would name nothing in a message.
+        display_url_(url_.scheme == "path" ? url_.location : ScrubSecrets(options_.repo)),
         cache_dir_(std::move(cache_dir)),
         validator_(validator) {}
 
@@ -763,6 +765,11 @@ class LibGitSource final : public GitSource {
   GitSourceStats stats() const override { return stats_; }
 
  private:
+  // True when --repo is a local path: its own refs and objects are read in place (local_repo.h)
+  // and there is no cache to fetch into, verify or rebuild.
+  bool local() const { return url_.scheme == "path"; }
+  // Resolves the followed ref in the local repository, reopened so that new commits are seen.
+  StatusOr<std::string> ResolveLocal();
   RefSpec Ref() const;
   // Runs one operation ("ls-remote" or "fetch") in the helper process, within the timeout.
   HelperOutcome RunNetworkOp(const std::string& op);
@@ -858,7 +865,18 @@ HelperOutcome LibGitSource::RunNetworkOp(const std::string& op) {
   return outcome;
 }
 
+StatusOr<std::string> LibGitSource::ResolveLocal() {
+  repo_.reset();
+  JOBSYNC_RETURN_IF_ERROR(OpenCache());
+  RefSpec ref = Ref();
+  return ResolveLocalRevision(repo_.get(), ref.kind, ref.name, display_url_);
+}
+
 StatusOr<std::string> LibGitSource::CheckForChange() {
+  if (local()) {
+    ++stats_.remote_checks;
+    return ResolveLocal();
+  }
   RefSpec ref = Ref();
   if (ref.kind == "rev") {
     if (IsFullCommitId(ref.name)) return ref.name;
@@ -882,6 +900,7 @@ StatusOr<std::string> LibGitSource::CheckForChange() {
 }
 
 StatusOr<std::string> LibGitSource::Fetch() {
+  if (local()) return ResolveLocal();
   if (cache_suspect_) RebuildCache("a read from it failed");
   for (int attempt = 0;; ++attempt) {
     ++stats_.fetches;
@@ -901,6 +920,11 @@ StatusOr<std::string> LibGitSource::Fetch() {
 Status LibGitSource::OpenCache() {
   if (repo_ != nullptr) return OkStatus();
   git_repository* raw = nullptr;
+  if (local()) {
+    JOBSYNC_RETURN_IF_ERROR(OpenLocalRepository(url_.location, &raw));
+    repo_.reset(raw);
+    return OkStatus();
+  }
   if (git_repository_open_bare(&raw, cache_dir_.c_str()) != 0) {
     return NotFoundError("no git cache for " + display_url_ + " at " + cache_dir_ +
                          ": fetch first (" + LastGitMessage() + ")");
@@ -971,6 +995,7 @@ void LibGitSource::RebuildCache(const std::string& reason) {
 }
 
 Status LibGitSource::CacheReadError(const std::string& what) {
+  if (local()) return InternalError(what + " in " + display_url_ + ": " + LastGitMessage());
   cache_suspect_ = true;
   return InternalError(what + " in the git cache " + cache_dir_ + ": " + LastGitMessage() +
                        "; the cache will be rebuilt on the next fetch");
@@ -1072,7 +1097,8 @@ StatusOr<Snapshot> LibGitSource::LoadAt(const std::string& commit_id) {
   int rc = git_commit_lookup(&raw_commit, repo_.get(), &oid);
   CommitPtr commit(raw_commit);
   if (rc == GIT_ENOTFOUND) {
-    return NotFoundError("commit " + commit_id + " is not in the cache of " + display_url_ +
+    return NotFoundError("commit " + commit_id +
+                         (local() ? " is not in " : " is not in the cache of ") + display_url_ +
                          ": fetch it first");
   }
   if (rc != 0) return CacheReadError("cannot read commit " + commit_id);
@@ -1138,27 +1164,25 @@ StatusOr<std::vector<CommitInfo>> LibGitSource::FirstParentLog(const std::string
   if (!IsFullCommitId(commit_id) || git_oid_fromstr(&oid, commit_id.c_str()) != 0) {
     return InvalidArgumentError("'" + commit_id + "' is not a full commit id");
   }
-  git_revwalk* raw = nullptr;
-  if (git_revwalk_new(&raw, repo_.get()) != 0) return CacheReadError("cannot walk history");
-  RevwalkPtr walk(raw);
-  git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL);
-  if (git_revwalk_push(walk.get(), &oid) != 0) {
-    return NotFoundError("commit " + commit_id + " is not in the cache of " + display_url_);
-  }
-  git_revwalk_simplify_first_parent(walk.get());
+  // The first-parent chain, one commit at a time. libgit2 1.5's revwalk reads every parent
+  // before it yields a commit, so it fails at once in a shallow clone, whose oldest commits name
+  // parents it does not have: there the log ends, as `git log --first-parent` does.
   std::vector<CommitInfo> log;
-  git_oid next;
-  int rc = 0;
-  while ((max_count == 0 || log.size() < max_count) &&
-         (rc = git_revwalk_next(&next, walk.get())) == 0) {
+  git_oid next = oid;
+  while (max_count == 0 || log.size() < max_count) {
     git_commit* raw_commit = nullptr;
-    if (git_commit_lookup(&raw_commit, repo_.get(), &next) != 0) {
-      return CacheReadError("cannot read commit " + OidHex(next));
-    }
+    int rc = git_commit_lookup(&raw_commit, repo_.get(), &next);
     CommitPtr commit(raw_commit);
+    if (rc == GIT_ENOTFOUND && log.empty()) {
+      return NotFoundError("commit " + commit_id +
+                           (local() ? " is not in " : " is not in the cache of ") + display_url_);
+    }
+    if (rc == GIT_ENOTFOUND && local() && IsShallowRepository(repo_.get())) break;
+    if (rc != 0) return CacheReadError("cannot read commit " + OidHex(next));
     log.push_back(CommitInfoOf(commit.get()));
+    if (git_commit_parentcount(commit.get()) == 0) break;
+    next = *git_commit_parent_id(commit.get(), 0);
   }
-  if (rc != 0 && rc != GIT_ITEROVER) return CacheReadError("cannot walk history");
   return log;
 }
 
@@ -1241,7 +1265,8 @@ StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
                                }))) {
     return InvalidArgumentError(
         "--rev " + options.rev +
-        " is not a revision (a commit id, or a branch or tag with ~N or ^)");
+        " is not a revision (a commit id, a branch, tag or ref such as origin/main or "
+        "refs/pull/1/merge, HEAD, with ~N or ^N)");
   }
   if (options.network_timeout <= std::chrono::milliseconds(0)) {
     return InvalidArgumentError("the network timeout must be positive");
@@ -1258,6 +1283,13 @@ StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
   }
   StatusOr<RemoteUrl> url = ParseRepo(options.repo);
   if (!url.ok()) return url.status();
+  if (url->scheme == "path") {
+    // Named now, not on the first read: a missing folder, or one outside any repository.
+    LibGit2 libgit2;
+    git_repository* raw = nullptr;
+    JOBSYNC_RETURN_IF_ERROR(OpenLocalRepository(options.repo, &raw));
+    RepoPtr checked(raw);
+  }
   const GitCredentials& c = options.credentials;
   if (!c.token_file.empty() && !c.token_env.empty()) {
     return InvalidArgumentError("pass one of --token-file and --token-env, not both");

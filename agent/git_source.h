@@ -1,6 +1,8 @@
 // The Git source: where jobsync's desired state comes from. It follows one ref of one remote
 // repository, keeps a bare cache of it (never a work tree), and reads manifests straight from the
-// tree of a commit. This header and git_source.cc are the only code that uses libgit2 (and the
+// tree of a commit. A --repo that is a local path (a CI job's checkout, a developer's clone) is
+// read in place instead: its own refs and objects, shallow or not, with no cache and no fetch
+// (local_repo.h). git_source.cc and local_repo.cc are the only code that uses libgit2 (and the
 // libssh2 known_hosts API it is built on).
 //
 // The life of a reconcile loop:
@@ -53,8 +55,10 @@ struct GitSourceOptions {
   std::string repo;
   std::string branch;
   std::string tag;
-  // A revision as `git rev-parse` reads it, resolved among the remote's branches and tags: a
-  // commit id (full, or abbreviated once fetched), or main~1, v1.0^ and the like.
+  // A revision as `git rev-parse` reads it. For a local path, anything rev-parse resolves in
+  // that repository: HEAD, HEAD~2, HEAD^2, origin/main, FETCH_HEAD, refs/pull/1/merge, tags,
+  // abbreviated ids. For a URL, resolved among the remote's branches and tags: a commit id
+  // (full, or abbreviated once fetched), or main~1, v1.0^ and the like.
   std::string rev;
   std::string path;  // sub-folder holding the manifests; empty: the whole repository
   // Root of the caches; one bare repository per remote URL below it. Empty: the default
@@ -105,16 +109,18 @@ class GitSource {
  public:
   virtual ~GitSource() = default;
 
-  // Returns the commit the ref points at on the remote now, without downloading objects. A
-  // full 40-hex rev is returned as is; an abbreviated one resolved through the cache when it was
-  // fetched before, else returned as given. Fails with NotFound when the branch or tag does not
-  // exist (deleted), FailedPrecondition when the repository is empty, Unavailable when the
-  // remote cannot be reached, DeadlineExceeded past the network timeout, PermissionDenied when
-  // credentials or the host's identity are refused.
+  // Returns the commit the ref points at on the remote now, without downloading objects (for a
+  // local path: in the repository itself, as Fetch does). A full 40-hex rev is returned as is; an
+  // abbreviated one resolved through the cache when it was fetched before, else returned as given.
+  // Fails with NotFound when the branch or tag does not exist (deleted), FailedPrecondition when
+  // the repository is empty, Unavailable when the remote cannot be reached, DeadlineExceeded past
+  // the network timeout, PermissionDenied when credentials or the host's identity are refused.
   virtual StatusOr<std::string> CheckForChange() = 0;
 
   // Brings the ref into the cache (force-pushed branches are followed) and returns the commit it
   // resolves to. A damaged cache is deleted and cloned again, once. Fails as CheckForChange.
+  // For a local path nothing is fetched: the ref is resolved in the repository, and a revision
+  // a shallow clone lacks fails with NotFound naming the `git fetch` that brings it.
   virtual StatusOr<std::string> Fetch() = 0;
 
   // Reads and parses the manifests under the path at `commit` (from the cache: Fetch first).
@@ -123,7 +129,8 @@ class GitSource {
   virtual StatusOr<Snapshot> LoadAt(const std::string& commit) = 0;
 
   // The commits from `commit` back along first parents (what the followed branch saw), newest
-  // first, at most `max_count` of them (0: all).
+  // first, at most `max_count` of them (0: all). In a shallow local clone the log ends at the
+  // oldest commit the clone holds.
   virtual StatusOr<std::vector<CommitInfo>> FirstParentLog(const std::string& commit,
                                                            size_t max_count) = 0;
 
@@ -134,7 +141,8 @@ class GitSource {
 };
 
 // Checks `options` and creates a source. `validator` must outlive the source. Nothing is read
-// from the network until the first call.
+// from the network until the first call. A local path that does not exist fails with NotFound,
+// one outside any Git repository with InvalidArgument, each naming the path.
 StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
                                                   const SchemaValidator& validator);
 

@@ -48,7 +48,7 @@ void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
 }
 
 int PlanExitCode(const Plan& plan) {
-  if (plan.ErrorCount() > 0) return kExitError;
+  if (plan.HasErrors()) return kExitError;
   return plan.HasChanges() ? kExitChanges : kExitOk;
 }
 
@@ -60,11 +60,24 @@ void SyncCommands::Register(CLI::App& app) {
       "Show what a sync would do, without changing anything.\n"
       "With --from and --to: offline, between two revisions, for pull-request review (the jobs "
       "at --from stand for the live clusters). Without: against the live clusters.\n"
-      "Exit 0: no changes; 1: changes; 2: errors (like kubectl diff).");
+      "Every output lists each manifest problem (file:line:column, message, hint) and ends "
+      "with the resource impact per namespace: GPUs, CPUs and memory requested before and "
+      "after (replicas x per-replica resources; elastic maxima beside). Markdown stays within "
+      "GitHub's comment limit: a plan too big for it is summarised (counts, every problem, "
+      "error and delete, then as many other changes as fit).\n"
+      "Exit 0: no changes; 1: changes; 2: errors or manifest problems (like kubectl diff).");
   AddGitFlags(*plan_, plan_git_);
   AddClusterFlags(*plan_, plan_cluster_);
-  plan_->add_option("--from", from_, "Offline plan: the revision taken as live")->group("Offline");
-  plan_->add_option("--to", to_, "Offline plan: the revision taken as desired")->group("Offline");
+  plan_
+      ->add_option("--from", from_,
+                   "Offline plan: the revision taken as live, as git rev-parse reads it (e.g. "
+                   "origin/main, the pull request's base)")
+      ->group("Offline");
+  plan_
+      ->add_option("--to", to_,
+                   "Offline plan: the revision taken as desired (e.g. HEAD, the pull request's "
+                   "merge commit)")
+      ->group("Offline");
   plan_->add_option("-o,--output", output_, "text, markdown (a pull-request comment) or json")
       ->check(CLI::IsMember({"text", "markdown", "json"}))
       ->capture_default_str();
@@ -111,22 +124,29 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
   }
   SchemaValidator validator;
   StatusOr<Plan> plan = InvalidArgumentError("unreachable");
+  LoadResult loaded;  // the desired side, whose problems the plan carries
   if (!from_.empty()) {
     StatusOr<Snapshot> before = LoadRevision(plan_git_, from_, validator);
     if (!before.ok()) return fail(before.status());
     StatusOr<Snapshot> after = LoadRevision(plan_git_, to_, validator);
     if (!after.ok()) return fail(after.status());
-    PrintDiagnostics(after->manifests, err);
+    loaded = after->manifests;
     plan = BuildPlan(after->manifests, LiveAsApplied(*before, plan_cluster_.instance),
                      ToPlanOptions(plan_cluster_));
   } else {
     StatusOr<Snapshot> snapshot = LoadRevision(plan_git_, "", validator);
     if (!snapshot.ok()) return fail(snapshot.status());
-    PrintDiagnostics(snapshot->manifests, err);
+    loaded = snapshot->manifests;
     Clusters clusters = ConnectClusters(plan_cluster_);
     plan = PlanAgainstLive(snapshot->manifests, ReadLive(clusters), ToPlanOptions(plan_cluster_));
   }
-  if (!plan.ok()) return fail(plan.status());
+  if (!plan.ok()) {
+    PrintDiagnostics(loaded, err);
+    return fail(plan.status());
+  }
+  // The problems are in every rendering; for Markdown and JSON, whose output a CI job usually
+  // posts or parses, they go to stderr too so that the job's log shows them.
+  if (output_ != "text") PrintDiagnostics(loaded, err);
   if (output_ == "json") {
     out << RenderJson(*plan);
   } else if (output_ == "markdown") {
@@ -148,16 +168,18 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
   const CommitInfo& commit = snapshot->commit;
   out << "revision " << commit.ShortId() << " by " << commit.author_name << ": " << commit.summary
       << "\n";
-  PrintDiagnostics(snapshot->manifests, err);
   Clusters clusters = ConnectClusters(apply_cluster_);
   LiveState live = ReadLive(clusters);
   for (const auto& [kind, status] : live.unavailable) {
     err << "note: " << BackendName(kind) << ": " << status.message() << "\n";
   }
   StatusOr<Plan> plan = PlanAgainstLive(snapshot->manifests, live, ToPlanOptions(apply_cluster_));
-  if (!plan.ok()) return fail(plan.status());
-  out << RenderText(*plan, UseColour("auto", out));
-  if (dry_run_) return plan->ErrorCount() > 0 ? kExitError : kExitOk;
+  if (!plan.ok()) {
+    PrintDiagnostics(snapshot->manifests, err);
+    return fail(plan.status());
+  }
+  out << RenderText(*plan, UseColour("auto", out));  // the manifests' problems included
+  if (dry_run_) return plan->HasErrors() ? kExitError : kExitOk;
 
   ExecutorOptions options;
   options.on_step = [&out](const StepOutcome& outcome) {

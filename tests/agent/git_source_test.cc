@@ -31,7 +31,9 @@ class GitSourceTest : public ::testing::Test {
     return source.ok() ? std::move(*source) : nullptr;
   }
   std::unique_ptr<GitSource> Source() { return Source(Options()); }
-  GitSourceOptions Options() { return TestOptions(repo_.dir().string(), cache_root()); }
+  // A file:// URL, so that these tests go through fetching and the cache (a plain path is read in
+  // place: local_repo_test.cc).
+  GitSourceOptions Options() { return TestOptions("file://" + repo_.dir().string(), cache_root()); }
   fs::path cache_root() const { return dir_.path() / "cache"; }
 
   std::vector<std::string> JobNames(const Snapshot& snapshot) {
@@ -203,7 +205,7 @@ TEST_F(GitSourceTest, EmptyRepositoryIsAnError) {
 }
 
 TEST_F(GitSourceTest, MissingRepositoryIsAnErrorNotAnEmptySet) {
-  auto source = Source(TestOptions((dir_.path() / "absent").string(), cache_root()));
+  auto source = Source(TestOptions("file://" + (dir_.path() / "absent").string(), cache_root()));
   StatusOr<std::string> fetched = source->Fetch();
   ASSERT_FALSE(fetched.ok());
   EXPECT_THAT(fetched.status().message(), HasSubstr("absent"));

@@ -87,8 +87,10 @@ class ReconcilerTest : public ::testing::Test {
   // A reconciler over the repository, the memory cluster and the state file (a new one per
   // call, like a restarted agent).
   std::unique_ptr<Reconciler> NewReconciler(DriftPolicy drift = DriftPolicy::kHeal) {
-    auto source =
-        NewGitSource(TestOptions(repo_.dir().string(), dir_.path() / "cache"), validator_);
+    // A file:// URL: a remote that is fetched and can become unreachable (a local path is read
+    // in place and must exist when the source is made).
+    auto source = NewGitSource(TestOptions("file://" + repo_.dir().string(), dir_.path() / "cache"),
+                               validator_);
     EXPECT_TRUE(source.ok()) << source.status().ToString();
     source_ = std::move(*source);
     store_ = NewFileStateStore((dir_.path() / "state.json").string());
