@@ -55,9 +55,10 @@ void Add(const Totals& from, ResourceTotals& requested, ResourceTotals& max) {
   max.memory_milli += from.max.memory_milli;
 }
 
-// Decimal digits of a non-negative amount.
+// Decimal digits of an amount (negative only from a live spec no manifest could hold).
 std::string Digits(ResourceAmount value) {
   if (value == 0) return "0";
+  if (value < 0) return "-" + Digits(-value);
   std::string out;
   for (; value > 0; value /= 10)
     out.push_back(static_cast<char>('0' + static_cast<int>(value % 10)));
@@ -67,6 +68,7 @@ std::string Digits(ResourceAmount value) {
 
 // `milli` thousandths as a decimal number without trailing zeros: 1500 -> "1.5".
 std::string Thousandths(ResourceAmount milli) {
+  if (milli < 0) return "-" + Thousandths(-milli);
   std::string out = Digits(milli / 1000);
   const int fraction = static_cast<int>(milli % 1000);
   if (fraction == 0) return out;

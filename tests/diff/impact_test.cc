@@ -106,6 +106,9 @@ TEST(ImpactFormatTest, FormatsExactly) {
   EXPECT_EQ(FormatMemory(500), "0.5");
   EXPECT_EQ(FormatDelta(-1500, FormatCpus), "-1.5");
   EXPECT_EQ(FormatDelta(0, FormatCount), "+0");
+  // Negative only from a live spec no manifest could hold; shown, not mangled.
+  EXPECT_EQ(FormatCpus(-1500), "-1.5");
+  EXPECT_EQ(FormatCount(-3), "-3");
 }
 
 }  // namespace
