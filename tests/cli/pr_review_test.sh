@@ -164,4 +164,12 @@ mkdir -p "$work/plain"
 err=$("$jobsync" plan --repo "$work/plain" --from main --to main 2>&1)
 check "a folder that is no repository is named as such" 1 "$(grep -c 'plain is not a Git repository' <<<"$err")"
 
+# --- README's "Reviewing pull requests" shows the workflow as examples/ci has it. ---
+readme_steps=$(awk '/^### Reviewing pull requests/{on=1} on && /^```yaml/{body=1; next} body && /^```/{exit} body' "$src/README.md")
+missing=$(while IFS= read -r line; do
+  grep -qxF -- "$line" "$ci/github-actions.yml" || echo "$line"
+done <<<"$readme_steps")
+check "README's workflow steps are examples/ci/github-actions.yml's" "" "$missing"
+check "README shows the workflow" yes "$([ "$(wc -l <<<"$readme_steps")" -gt 10 ] && echo yes)"
+
 finish
