@@ -5,7 +5,8 @@
 #   1. a signed GitHub push delivered to the STANDBY wakes the leader, which applies the pushed
 #      commit at once (the standby answers 200 and says it woke the leader);
 #   2. each commit's result reaches a commit-status API (a loopback recorder checking GitHub's
-#      request shape), sent by the leader only, once per commit and outcome; the token is in no log;
+#      request shape) and a chat webhook, sent by the leader only, once per commit and outcome;
+#      the token and the webhook URL are in no log;
 #   3. with the Git server down, /readyz stays 200 on both replicas (the status page stays
 #      reachable) and the status reports the outage as the condition GitUnavailable.
 # Usage: standby_test.sh JOBSYNC_BINARY SOURCE_DIR   (needs `scripts/cluster up`; fails without it)
@@ -64,6 +65,10 @@ HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 PY
 python3 "$work/recorder.py" "$status_port" "$work/statuses.jsonl" &
 pids+=($!)
+# The chat webhook's URL, a credential, kept in a file like the token.
+chat_url="http://127.0.0.1:$status_port/services/T0/B0/chat$(openssl rand -hex 8)"
+register_secret "standby_test chat webhook URL" "$chat_url"
+printf '%s\n' "$chat_url" >"$work/chat-url"
 
 git_port=$(free_port)
 mkdir -p "$work/srv"
@@ -93,6 +98,7 @@ start_agent() {  # start_agent NAME PORT
     --webhook-secret-file "$work/webhook-secret" \
     --status-provider github --status-api-url "http://127.0.0.1:$status_port" \
     --status-repo ml/jobs --status-token-file "$work/status-token" \
+    --notify-webhook-url-file "$work/chat-url" \
     >"$work/$1.log" 2>&1 &
   echo $! >"$work/$1.pid"
   pids+=($!)
@@ -151,7 +157,7 @@ statuses() {  # "sha state" of each recorded request, in order
 import json
 for line in open('$work/statuses.jsonl'):
     r = json.loads(line)
-    print(r['path'].rsplit('/', 1)[-1][:7], r['body']['state'])" 2>/dev/null
+    if r['path'].startswith('/repos/'): print(r['path'].rsplit('/', 1)[-1][:7], r['body']['state'])" 2>/dev/null
 }
 wait_for "one success status per commit, from the leader only" \
   "$(printf '%s success\n%s success' "${first:0:7}" "${second:0:7}")" statuses
@@ -161,11 +167,23 @@ bad = []
 for line in open('$work/statuses.jsonl'):
     r = json.loads(line)
     h = {k.lower(): v for k, v in r['headers'].items()}
+    if r['path'].startswith('/services/'): continue
     if not r['path'].startswith('/repos/ml/jobs/statuses/'): bad.append(r['path'])
     if h.get('authorization') != 'Bearer ' + open('$work/status-token').read().strip(): bad.append('authorization')
     if h.get('accept') != 'application/vnd.github+json': bad.append('accept')
     if r['body'].get('context') != 'jobsync/$instance': bad.append('context')
 print('ok' if not bad else ' '.join(sorted(set(bad))))")"
+
+chat() {  # "event result commit" of each message to the chat webhook
+  python3 -c "
+import json
+for line in open('$work/statuses.jsonl'):
+    r = json.loads(line)
+    if r['path'].startswith('/services/') and 'text' in r['body']:
+        print(r['body']['event'], r['body']['result'], r['body']['commit'][:7])" 2>/dev/null
+}
+wait_for "one chat message (with a Slack-style text) per commit" \
+  "$(printf 'sync success %s\nsync success %s' "${first:0:7}" "${second:0:7}")" chat
 
 # ---- 3. Git down: still ready ----------------------------------------------------------------
 kill "$(cat "$work/daemon.pid")"
@@ -186,7 +204,7 @@ check "/readyz of the leader stays 200 while Git is down" 200 "$(ready "$leader_
 check "/readyz of the standby stays 200 while Git is down" 200 "$(ready "$standby_port")"
 check "the status page is served" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$leader_port/")"
 
-check "neither the token nor the webhook secret appears in a log" 0 \
-  "$(cat "$work"/*.log | grep -c -F -e "$token" -e "$secret")"
+check "neither the token, the webhook secret nor the chat URL appears in a log" 0 \
+  "$(cat "$work"/*.log | grep -c -F -e "$token" -e "$secret" -e "$chat_url")"
 for name in c d; do kill -TERM "$(cat "$work/$name.pid")"; done
 finish
