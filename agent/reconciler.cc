@@ -566,8 +566,9 @@ Status Reconciler::SyncOnce() {
           nlohmann::json::parse(RenderJson(shown), nullptr, false));
   RecordCycle(result, start);
 
-  // 6. Notify.
-  if (options_.notifier != nullptr && may_write && git_status.ok()) {
+  // 6. Notify, unless a newer commit cut this one short (the newer one's outcome follows).
+  const bool superseded = result.message().find("superseded by commit") != std::string::npos;
+  if (options_.notifier != nullptr && may_write && git_status.ok() && !superseded) {
     SyncReport report{
         commit.id, commit.summary, result.ok(), result.ok() ? "" : result.message(), {}};
     for (const JobStatus& job : jobs) {

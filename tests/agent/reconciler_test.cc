@@ -388,6 +388,8 @@ TEST_F(ReconcilerTest, ANewCommitSupersedesTheSyncInFlight) {
   repo_.Write("jobs/c.yaml", JobYaml("c"));
   repo_.Commit("Add c");
   interval_ = std::chrono::milliseconds(0);  // check Git before every step
+  RecordingNotifier recorder;
+  notifier_ = &recorder;
   auto reconciler = NewReconciler();
   std::string newer;
   cluster_.before_apply = [&](const PlanStep& step) {
@@ -399,10 +401,15 @@ TEST_F(ReconcilerTest, ANewCommitSupersedesTheSyncInFlight) {
   EXPECT_FALSE(result.ok());
   EXPECT_THAT(result.message(), HasSubstr("superseded by commit " + newer.substr(0, 7)));
   EXPECT_THAT(cluster_.applied, ElementsAre("create a"));
+  // A superseded commit did not fail: no status says so.
+  EXPECT_TRUE(recorder.reports.empty());
   cluster_.before_apply = nullptr;
   ASSERT_TRUE(reconciler->SyncOnce().ok());
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "create c"));
   EXPECT_EQ(cluster_.live[Key("c")].replicas["worker"], 4);
+  ASSERT_EQ(recorder.reports.size(), 1u);
+  EXPECT_EQ(recorder.reports[0].commit, newer);
+  EXPECT_TRUE(recorder.reports[0].ok);
 }
 
 TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
