@@ -228,7 +228,7 @@ struct AgentHttpServer::Impl {
       });
     }
     if (handlers.webhook) {
-      for (WebhookKind kind : {WebhookKind::kGitHub, WebhookKind::kGitLab, WebhookKind::kGeneric}) {
+      for (WebhookKind kind : kWebhookKinds) {
         Route(std::string("/hooks/") + WebhookKindName(kind), "POST",
               [this, kind](const httplib::Request& request, httplib::Response& response) {
                 HandleWebhookRequest(kind, request, response);

@@ -3,11 +3,12 @@
 //
 //   GET  /healthz              200 "ok" while the process runs
 //   GET  /readyz               200 when Handlers::ready says so, else 503 with the reason
+//                              (the agent's: ready while it serves, see Reconciler::Ready)
 //   GET  /metrics              Prometheus text (text/plain; version=0.0.4)
 //   GET  /api/v1/status        JSON from Handlers::status
 //   GET  /                     the status page (text/html) from Handlers::index_html
-//   POST /hooks/github|gitlab|generic   webhooks (webhook.h); the response is the result's
-//                              status and message
+//   POST /hooks/github|gitlab|gitea|bitbucket|generic   webhooks (webhook.h); the response is
+//                              the result's status and message
 //
 // Limits: request bodies above max_body_bytes get 413; a POST without Content-Length (or chunked)
 // gets 411 and one with a Content-Encoding 415, as their size could not be bounded before reading;

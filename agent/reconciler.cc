@@ -118,6 +118,30 @@ nlohmann::json CommitJson(const CommitInfo& commit) {
           {"time", commit.time}};
 }
 
+// The Ready condition of the status (Flux's shape: type, status, reason, message) after a cycle
+// that ended with `result`.
+nlohmann::json ReadyCondition(const Status& result, const Status& git,
+                              const std::map<BackendKind, Status>& backends) {
+  std::string reason = "Synced";
+  std::string message = result.ok() ? "every job is in sync" : result.message();
+  if (!git.ok()) {
+    reason = "GitUnavailable";
+    message = git.message();
+  } else {
+    for (const auto& [kind, status] : backends) {
+      if (status.ok()) continue;
+      reason = "BackendUnavailable";
+      message = std::string(BackendName(kind)) + ": " + status.message();
+      break;
+    }
+    if (reason == "Synced" && !result.ok()) reason = "SyncFailed";
+  }
+  return {{"type", "Ready"},
+          {"status", reason == "Synced" ? "True" : "False"},
+          {"reason", reason},
+          {"message", message}};
+}
+
 }  // namespace
 
 const char* DriftPolicyName(DriftPolicy policy) {
@@ -541,6 +565,17 @@ Status Reconciler::SyncOnce() {
               (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
           nlohmann::json::parse(RenderJson(shown), nullptr, false));
   RecordCycle(result, start);
+
+  // 6. Notify, unless a newer commit cut this one short (the newer one's outcome follows).
+  const bool superseded = result.message().find("superseded by commit") != std::string::npos;
+  if (options_.notifier != nullptr && may_write && git_status.ok() && !superseded) {
+    SyncReport report{
+        commit.id, commit.summary, result.ok(), result.ok() ? "" : result.message(), {}};
+    for (const JobStatus& job : jobs) {
+      report.jobs.push_back({job.key.ToString(), job.health, job.last_error});
+    }
+    options_.notifier->SyncFinished(report);
+  }
   if (result.ok() && outcomes.empty() && !plan.HasChanges() && all_versioned) {
     quiet_commit_ = commit.id;
     quiet_versions_ = std::move(versions);
@@ -570,12 +605,13 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
     backends[BackendName(kind)] = entry;
   }
   status_["backends"] = backends;
+  status_["conditions"] =
+      nlohmann::json::array({ReadyCondition(result, git_status_, backend_status_)});
   status_["lastAppliedRevision"] = state_.last_applied_revision;
   status_["lastAttemptedRevision"] = state_.last_attempted_revision;
   status_["writer"] = !options_.may_write || options_.may_write();
   if (snapshot_) {
     status_["revision"] = CommitJson(snapshot_->commit);
-    synced_once_ = true;
   }
 }
 
@@ -685,15 +721,12 @@ nlohmann::json Reconciler::StatusJson() const {
 }
 
 Readiness Reconciler::Ready() const {
+  // Readiness is "can serve" (as Argo CD's and Flux's controllers answer it): a Git or cluster
+  // outage would make every replica unready at once and take the status page, /metrics and the
+  // webhooks out of service just when they are needed. Those failures are in the status's
+  // conditions instead.
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!synced_once_) {
-    return {false, git_status_.ok() ? "no sync has completed yet"
-                                    : "no sync has completed yet: git: " + git_status_.message()};
-  }
-  if (!git_status_.ok()) return {false, "git: " + git_status_.message()};
-  for (const auto& [kind, status] : backend_status_) {
-    if (!status.ok()) return {false, std::string(BackendName(kind)) + ": " + status.message()};
-  }
+  if (stopping_) return {false, "shutting down"};
   return {true, "ok"};
 }
 

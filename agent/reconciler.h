@@ -21,6 +21,7 @@
 //      starts at the new commit. Then the inventory and, when every job is in sync, the last
 //      applied revision are saved; a Kubernetes Event records each action on its Job.
 //   5. Status and metrics are replaced by the cycle's outcome.
+//   6. The notifier (when configured) hears the outcome; it queues, never blocks the cycle.
 //
 // Run() repeats cycles every interval (with jitter), at once on Trigger() (webhook), until Stop().
 // A restarted agent loads its state and carries on: the labels on live objects say what it owns,
@@ -45,6 +46,7 @@
 #include "agent/git_source.h"
 #include "agent/http_server.h"
 #include "agent/metrics.h"
+#include "agent/notifier.h"
 #include "agent/state_store.h"
 #include "backends/backend.h"
 #include "diff/plan.h"
@@ -70,6 +72,9 @@ struct ReconcilerOptions {
   // False while this replica must not write (a standby under leader election): it still plans
   // and reports. Empty: always true.
   std::function<bool()> may_write;
+  // Told the outcome of each cycle that planned, when this replica writes and Git could be read
+  // (notifier.h); must outlive the reconciler. Null: no notifications.
+  SyncNotifier* notifier = nullptr;
   // What the status shows about the source.
   std::string branch;
   std::string path;
@@ -116,7 +121,10 @@ class Reconciler {
   // Makes Run() return after the step in flight. Thread-safe.
   void Stop();
 
-  // Thread-safe views for the HTTP endpoints.
+  // Thread-safe views for the HTTP endpoints. The status carries, after each cycle, a Ready
+  // condition (status True/False; reason Synced, GitUnavailable, BackendUnavailable or
+  // SyncFailed; message). Ready() is true from Start() until Stop(): readiness means the agent
+  // can serve, and Git or cluster outages are reported in the condition, not by readiness.
   nlohmann::json StatusJson() const;
   Readiness Ready() const;
   int64_t cycles() const;
@@ -163,7 +171,6 @@ class Reconciler {
   std::string trigger_reason_;
   // Published for readers.
   nlohmann::json status_ = nlohmann::json::object();
-  bool synced_once_ = false;
   Status git_status_ = UnavailableError("no sync yet");
   std::map<BackendKind, Status> backend_status_;
   int64_t cycles_ = 0;

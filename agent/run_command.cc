@@ -21,9 +21,11 @@
 #include "agent/leader_election.h"
 #include "agent/logging.h"
 #include "agent/metrics.h"
+#include "agent/notifier.h"
 #include "agent/reconciler.h"
 #include "agent/state_store.h"
 #include "agent/status_page.h"
+#include "agent/wake_relay.h"
 #include "agent/webhook.h"
 #include "backends/http_client.h"
 
@@ -169,7 +171,9 @@ void RunCommands::Register(CLI::App& app) {
       "run",
       "Run the agent: keep Kubernetes and Ray equal to a Git branch. Polls the repository every "
       "--interval (or at once on a webhook), plans, applies, heals drift, and serves /healthz, "
-      "/readyz, /metrics, /api/v1/status and a status page on --listen.\n"
+      "/readyz, /metrics, /api/v1/status and a status page on --listen. Under --leader-elect a "
+      "webhook that reaches a standby wakes the leader. Reports each commit's result as a commit "
+      "status and to a chat webhook when configured (Notifications).\n"
       "Every flag can also be set in a YAML file given with --config (keys are the flag names "
       "without dashes); the command line wins.");
   AddGitFlags(*run_, git_, /*repo_required=*/false);
@@ -218,12 +222,45 @@ void RunCommands::Register(CLI::App& app) {
       ->group(ha);
   const char* hooks = "Webhooks";
   run_->add_option("--webhook-secret-file", webhook_secret_file_,
-                   "File holding the webhook secret (GitHub/generic HMAC key, GitLab token)")
+                   "File holding the webhook secret: the HMAC key of /hooks/github, /hooks/gitea "
+                   "(Gitea, Forgejo), /hooks/bitbucket (Cloud, Server) and /hooks/generic; the "
+                   "token of /hooks/gitlab")
       ->group(hooks);
   run_->add_option("--webhook-secret-env", webhook_secret_env_,
                    "Environment variable holding the webhook secret, when no file is given")
       ->capture_default_str()
       ->group(hooks);
+  const char* notify = "Notifications";
+  run_->add_option("--status-provider", status_provider_,
+                   "Report each commit's sync result as a commit status on this Git host: github "
+                   "or gitlab (default: off)")
+      ->check(CLI::IsMember({"github", "gitlab"}))
+      ->group(notify);
+  run_->add_option("--status-api-url", status_api_url_,
+                   "API base URL of the Git host (default https://api.github.com or "
+                   "https://gitlab.com/api/v4; GitHub Enterprise: https://HOST/api/v3)")
+      ->group(notify);
+  run_->add_option("--status-repo", status_repo_,
+                   "Repository of the commit statuses: owner/repo on GitHub, the project id or "
+                   "group/project on GitLab")
+      ->group(notify);
+  run_->add_option("--status-token-file", status_token_file_,
+                   "File holding the API token (GitHub: repo:status or statuses write; GitLab: api "
+                   "scope)")
+      ->group(notify);
+  run_->add_option("--status-context", status_context_,
+                   "Context (GitHub) or name (GitLab) of the status (default jobsync/<instance>)")
+      ->group(notify);
+  run_->add_option("--status-target-url", status_target_url_,
+                   "Link shown with the status, e.g. the agent's status page")
+      ->group(notify);
+  run_->add_option("--status-ca-file", status_ca_file_,
+                   "PEM CA certificates to trust for the Git host's API (default: the system's)")
+      ->group(notify);
+  run_->add_option("--notify-webhook-url-file", notify_webhook_url_file_,
+                   "File holding a URL to POST a JSON message to (Slack-compatible \"text\") for "
+                   "each commit's sync result and each job that becomes Degraded or Failed")
+      ->group(notify);
   const char* logs = "Logging";
   run_->add_option("--log-format", log_format_, "text, or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}))
@@ -297,6 +334,9 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     RegisterSecret(*token);
   }
 
+  StatusOr<NotifierOptions> notify = NotifierFromFlags();
+  if (!notify.ok()) return fail(notify.status());
+
   SchemaValidator validator;
   StatusOr<std::unique_ptr<GitSource>> git = NewGitSource(ToGitSourceOptions(git_), validator);
   if (!git.ok()) return fail(git.status());
@@ -340,9 +380,18 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     store = NewFileStateStore(state.empty() ? DefaultStateFile(cluster_.instance) : state);
   }
 
+  // Notifications go out on a thread of their own; off unless configured.
+  std::unique_ptr<HttpNotifier> notifier;
+  if (!notify->api_url.empty() || !notify->webhook_url.empty()) {
+    notifier = std::make_unique<HttpNotifier>(*notify, metrics);
+    Status started = notifier->Start();
+    if (!started.ok()) return fail(started);
+  }
+
   std::unique_ptr<KubernetesClient> lease_client;
   std::unique_ptr<LeaderElector> elector;
   std::unique_ptr<Reconciler> reconciler;
+  std::unique_ptr<WakeRelay> relay;  // stops before the reconciler goes
   if (leader_elect_) {
     if (!clusters.kubernetes) {
       return fail(
@@ -376,6 +425,13 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
                    {{"identity", identity}});
           if (leader && reconciler) reconciler->Trigger("became leader");
         });
+    relay = std::make_unique<WakeRelay>(
+        *lease_client, election.namespace_name, election.lease_name, election.identity,
+        [&reconciler, &elector](const std::string& request) {
+          if (elector->is_leader() && reconciler) {
+            reconciler->Trigger("webhook received by a standby (" + request + ")");
+          }
+        });
   }
 
   ReconcilerOptions options;
@@ -386,6 +442,7 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;
   options.path = git_.path;
   if (elector) options.may_write = [&elector] { return elector->is_leader(); };
+  options.notifier = notifier.get();
   reconciler = std::make_unique<Reconciler>(**git, backends, clusters.unconfigured, *store, metrics,
                                             options);
   // Live changes seen by the watch wake the loop; the listener is removed (and no call of it is
@@ -415,6 +472,7 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   if (once_) {
     if (elector) return fail(InvalidArgumentError("--once and --leader-elect do not go together"));
     Status result = reconciler->SyncOnce();
+    if (notifier) notifier->Drain(std::chrono::seconds(30));
     if (result.ok()) return kExitOk;
     err << "jobsync run: not in sync: " << result.message() << "\n";
     return kExitChanges;
@@ -442,7 +500,22 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
              {{"kind", WebhookKindName(kind)},
               {"status", std::to_string(result.http_status)},
               {"result", result.message}});
-    if (result.trigger) reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
+    if (!result.trigger) return result;
+    reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
+    if (relay && !elector->is_leader()) {
+      // A standby writes nothing: the leader must hear of the push (wake_relay.h).
+      Status woken = relay->RequestWake();
+      if (woken.ok()) {
+        result.message += "; this replica is a standby: the leader was woken";
+      } else {
+        result.http_status = 503;
+        result.message =
+            "this replica is a standby and could not wake the leader: " + woken.message() +
+            "; redeliver the webhook";
+      }
+      LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
+               {{"result", result.message}});
+    }
     return result;
   };
   HttpServerOptions server_options;
@@ -454,6 +527,8 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   if (elector) {
     Status elect = elector->Start();
     if (!elect.ok()) return fail(elect);
+    Status watching = relay->Start();
+    if (!watching.ok()) return fail(watching);
   }
   LogEvent(spdlog::level::info, "agent started",
            {{"instance", cluster_.instance},
@@ -464,10 +539,50 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
             {"prune", cluster_.prune ? "true" : "false"},
             {"state", store->Describe()}});
   reconciler->Run();
+  if (relay) relay->Stop();
   if (elector) elector->Stop();
   server.Stop();
+  if (notifier) notifier->Stop();
   spdlog::info("stopped");
   return kExitOk;
+}
+
+StatusOr<NotifierOptions> RunCommands::NotifierFromFlags() const {
+  NotifierOptions options;
+  options.instance = cluster_.instance;
+  if (!status_provider_.empty()) {
+    options.provider = *ParseCommitStatusProvider(status_provider_);
+    options.api_url = status_api_url_.empty() ? DefaultApiUrl(options.provider) : status_api_url_;
+    options.repository = status_repo_;
+    if (status_token_file_.empty()) {
+      return InvalidArgumentError("--status-provider " + status_provider_ +
+                                  " needs --status-token-file, a file holding the API token");
+    }
+    StatusOr<std::string> token = ReadFirstLine(status_token_file_, "status token");
+    if (!token.ok()) return token.status();
+    options.token = *token;
+    RegisterSecret(options.token);
+    options.context = status_context_.empty() ? "jobsync/" + cluster_.instance : status_context_;
+    options.target_url = status_target_url_;
+    if (!status_ca_file_.empty()) {
+      std::ifstream in(status_ca_file_);
+      if (!in) return NotFoundError("cannot read the --status-ca-file " + status_ca_file_);
+      std::stringstream pem;
+      pem << in.rdbuf();
+      options.ca_pem = pem.str();
+    }
+  } else if (!status_repo_.empty() || !status_token_file_.empty() || !status_api_url_.empty()) {
+    return InvalidArgumentError(
+        "--status-repo, --status-token-file and --status-api-url need --status-provider "
+        "(github or gitlab)");
+  }
+  if (!notify_webhook_url_file_.empty()) {
+    StatusOr<std::string> url = ReadFirstLine(notify_webhook_url_file_, "notification webhook URL");
+    if (!url.ok()) return url.status();
+    options.webhook_url = *url;
+    RegisterSecret(options.webhook_url);
+  }
+  return options;
 }
 
 int RunCommands::RunStatus(std::ostream& out, std::ostream& err) {

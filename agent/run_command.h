@@ -1,5 +1,6 @@
 // `jobsync run`: the agent (reconciler.h) with its HTTP endpoints (http_server.h), state
-// (state_store.h), leader election (leader_election.h), webhooks and signal handling; and
+// (state_store.h), leader election (leader_election.h) and the standby's wake relay
+// (wake_relay.h), webhooks, notifications (notifier.h) and signal handling; and
 // `jobsync status`, which prints a running agent's /api/v1/status as a table.
 //
 // Shutdown: SIGTERM or SIGINT stops the loop after the step in flight (the executor asks between
@@ -15,6 +16,7 @@
 
 #include "agent/clusters.h"
 #include "agent/git_flags.h"
+#include "agent/notifier.h"
 
 namespace CLI {
 class App;
@@ -31,6 +33,8 @@ class RunCommands {
  private:
   int RunAgent(std::ostream& out, std::ostream& err);
   int RunStatus(std::ostream& out, std::ostream& err);
+  // The notifier's settings from the Notifications flags (reads and registers the secrets).
+  StatusOr<NotifierOptions> NotifierFromFlags() const;
 
   CLI::App* run_ = nullptr;
   CLI::App* status_ = nullptr;
@@ -50,6 +54,14 @@ class RunCommands {
   std::string webhook_secret_file_;
   std::string webhook_secret_env_ = "JOBSYNC_WEBHOOK_SECRET";
   std::string dependency_timeout_ = "10m";
+  std::string status_provider_;
+  std::string status_api_url_;
+  std::string status_repo_;
+  std::string status_token_file_;
+  std::string status_context_;
+  std::string status_target_url_;
+  std::string status_ca_file_;
+  std::string notify_webhook_url_file_;
   std::string log_format_ = "text";
   std::string log_level_ = "info";
   bool once_ = false;

@@ -153,7 +153,7 @@ TEST_F(HttpServerEndpointsTest, AnswersUnknownPathsWith404AndOtherMethodsWith405
   const std::vector<Case> cases = {
       {"GET", "/nope", 404, ""},
       {"GET", "/healthz/more", 404, ""},
-      {"GET", "/hooks/bitbucket", 404, ""},
+      {"GET", "/hooks/gogs", 404, ""},
       {"POST", "/nope", 404, ""},
       {"PUT", "/nope", 404, ""},
       {"GET", "/hooks/github", 405, "POST"},

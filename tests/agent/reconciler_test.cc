@@ -46,6 +46,7 @@ class MemoryCluster : public Backend {
   Status Apply(const PlanStep& step, const ApplyContext& context) override {
     applied.push_back(std::string(ActionName(step.action)) + " " + step.key.name);
     if (before_apply) before_apply(step);
+    if (!apply_error.ok()) return apply_error;
     if (step.action == Action::kDelete) {
       live.erase(step.key);
       return OkStatus();
@@ -71,6 +72,7 @@ class MemoryCluster : public Backend {
   std::optional<uint64_t> version;  // as a watch cache would report; none by default
   std::vector<std::string> applied;
   Status list_error;
+  Status apply_error;
   std::function<void(const PlanStep&)> before_apply;
 };
 
@@ -102,6 +104,7 @@ class ReconcilerTest : public ::testing::Test {
     options.interval = interval_;
     options.settle = settle_;
     options.may_write = may_write_;
+    options.notifier = notifier_;
     auto reconciler =
         std::make_unique<Reconciler>(*source_, std::vector<Backend*>{&cluster_},
                                      std::map<BackendKind, Status>{}, *store_, *metrics_, options);
@@ -138,6 +141,13 @@ class ReconcilerTest : public ::testing::Test {
   std::chrono::milliseconds interval_{30000};
   std::chrono::milliseconds settle_{500};
   std::function<bool()> may_write_;
+  SyncNotifier* notifier_ = nullptr;
+};
+
+// Records what the reconciler reports.
+struct RecordingNotifier : SyncNotifier {
+  void SyncFinished(const SyncReport& report) override { reports.push_back(report); }
+  std::vector<SyncReport> reports;
 };
 
 TEST_F(ReconcilerTest, FirstCycleCreatesEverythingAndTheNextDoesNothing) {
@@ -297,8 +307,11 @@ TEST_F(ReconcilerTest, AnUnreachableRemoteKeepsTheLastSnapshotAndDeletesNothing)
   EXPECT_THAT(cluster_.applied, ElementsAre("scale a"));
   nlohmann::json status = reconciler->StatusJson();
   EXPECT_EQ(status["git"]["ok"], false);
-  EXPECT_FALSE(reconciler->Ready().ready);
-  EXPECT_THAT(reconciler->Ready().reason, HasSubstr("git"));
+  // A Git outage is a condition, not unreadiness: every replica would leave service at once.
+  EXPECT_TRUE(reconciler->Ready().ready);
+  EXPECT_EQ(status["conditions"][0]["type"], "Ready");
+  EXPECT_EQ(status["conditions"][0]["status"], "False");
+  EXPECT_EQ(status["conditions"][0]["reason"], "GitUnavailable");
   EXPECT_EQ(metrics_->Value("jobsync_git_errors_total", {{"operation", "check"}}), 1);
 }
 
@@ -310,7 +323,8 @@ TEST_F(ReconcilerTest, WithoutAnySnapshotNothingIsPlanned) {
   cluster_.live[Key("old")].instance = "test";
   EXPECT_FALSE(reconciler->SyncOnce().ok());
   EXPECT_THAT(cluster_.applied, IsEmpty());
-  EXPECT_FALSE(reconciler->Ready().ready);
+  EXPECT_TRUE(reconciler->Ready().ready);
+  EXPECT_EQ(reconciler->StatusJson()["conditions"][0]["reason"], "GitUnavailable");
 }
 
 TEST_F(ReconcilerTest, AnUnreadableClusterIsReportedAndNotWritten) {
@@ -321,13 +335,63 @@ TEST_F(ReconcilerTest, AnUnreadableClusterIsReportedAndNotWritten) {
   EXPECT_THAT(result.message(), HasSubstr("connection refused"));
   EXPECT_THAT(cluster_.applied, IsEmpty());
   EXPECT_EQ(reconciler->StatusJson()["backends"]["kubernetes"]["ok"], false);
+  EXPECT_TRUE(reconciler->Ready().ready);
+  EXPECT_EQ(reconciler->StatusJson()["conditions"][0]["reason"], "BackendUnavailable");
+  EXPECT_EQ(reconciler->StatusJson()["conditions"][0]["status"], "False");
+}
+
+TEST_F(ReconcilerTest, TellsTheNotifierTheOutcomeWhenItWritesAndGitAnswered) {
+  RecordingNotifier recorder;
+  notifier_ = &recorder;
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  ASSERT_EQ(recorder.reports.size(), 1u);
+  EXPECT_EQ(recorder.reports[0].commit, head_);
+  EXPECT_TRUE(recorder.reports[0].ok);
+  ASSERT_EQ(recorder.reports[0].jobs.size(), 2u);
+  EXPECT_EQ(recorder.reports[0].jobs[0].key, Key("a").ToString());
+
+  cluster_.apply_error = InternalError("quota exceeded");
+  repo_.Write("jobs/c.yaml", JobYaml("c"));
+  repo_.Commit("Add c");
+  EXPECT_FALSE(reconciler->SyncOnce().ok());
+  ASSERT_EQ(recorder.reports.size(), 2u);
+  EXPECT_FALSE(recorder.reports[1].ok);
+  EXPECT_NE(recorder.reports[1].commit, head_);
+  EXPECT_THAT(recorder.reports[1].message, HasSubstr("quota exceeded"));
+
+  // Git unreachable: no outcome of a commit to report.
+  std::filesystem::rename(repo_.dir(), dir_.path() / "moved");
+  EXPECT_FALSE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(recorder.reports.size(), 2u);
+
+  // A standby reports nothing: the leader does.
+  std::filesystem::rename(dir_.path() / "moved", repo_.dir());
+  RecordingNotifier standby_recorder;
+  notifier_ = &standby_recorder;
+  may_write_ = [] { return false; };
+  auto standby = NewReconciler();
+  (void)standby->SyncOnce();  // plans, writes nothing
+  EXPECT_TRUE(standby_recorder.reports.empty());
+}
+
+TEST_F(ReconcilerTest, IsReadyUntilStoppedWhateverTheCycleFound) {
+  auto reconciler = NewReconciler();
+  EXPECT_TRUE(reconciler->Ready().ready);
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(reconciler->StatusJson()["conditions"][0]["status"], "True");
+  EXPECT_EQ(reconciler->StatusJson()["conditions"][0]["reason"], "Synced");
+  reconciler->Stop();
   EXPECT_FALSE(reconciler->Ready().ready);
+  EXPECT_EQ(reconciler->Ready().reason, "shutting down");
 }
 
 TEST_F(ReconcilerTest, ANewCommitSupersedesTheSyncInFlight) {
   repo_.Write("jobs/c.yaml", JobYaml("c"));
   repo_.Commit("Add c");
   interval_ = std::chrono::milliseconds(0);  // check Git before every step
+  RecordingNotifier recorder;
+  notifier_ = &recorder;
   auto reconciler = NewReconciler();
   std::string newer;
   cluster_.before_apply = [&](const PlanStep& step) {
@@ -339,10 +403,15 @@ TEST_F(ReconcilerTest, ANewCommitSupersedesTheSyncInFlight) {
   EXPECT_FALSE(result.ok());
   EXPECT_THAT(result.message(), HasSubstr("superseded by commit " + newer.substr(0, 7)));
   EXPECT_THAT(cluster_.applied, ElementsAre("create a"));
+  // A superseded commit did not fail: no status says so.
+  EXPECT_TRUE(recorder.reports.empty());
   cluster_.before_apply = nullptr;
   ASSERT_TRUE(reconciler->SyncOnce().ok());
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "create c"));
   EXPECT_EQ(cluster_.live[Key("c")].replicas["worker"], 4);
+  ASSERT_EQ(recorder.reports.size(), 1u);
+  EXPECT_EQ(recorder.reports[0].commit, newer);
+  EXPECT_TRUE(recorder.reports[0].ok);
 }
 
 TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {

@@ -442,7 +442,7 @@ TEST(WebhookTest, ConstantTimeEqualsComparesBytesAndLengths) {
 }
 
 TEST(WebhookTest, ParsesKindNames) {
-  for (WebhookKind kind : {WebhookKind::kGitHub, WebhookKind::kGitLab, WebhookKind::kGeneric}) {
+  for (WebhookKind kind : kWebhookKinds) {
     EXPECT_EQ(ParseWebhookKind(WebhookKindName(kind)), kind);
   }
   EXPECT_STREQ(WebhookKindName(WebhookKind::kGitHub), "github");
@@ -450,7 +450,9 @@ TEST(WebhookTest, ParsesKindNames) {
   EXPECT_STREQ(WebhookKindName(WebhookKind::kGeneric), "generic");
   EXPECT_EQ(ParseWebhookKind("GitHub"), std::nullopt);
   EXPECT_EQ(ParseWebhookKind(""), std::nullopt);
-  EXPECT_EQ(ParseWebhookKind("bitbucket"), std::nullopt);
+  EXPECT_STREQ(WebhookKindName(WebhookKind::kGitea), "gitea");
+  EXPECT_STREQ(WebhookKindName(WebhookKind::kBitbucket), "bitbucket");
+  EXPECT_EQ(ParseWebhookKind("forgejo"), std::nullopt);
 }
 
 }  // namespace
