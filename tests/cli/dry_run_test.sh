@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kubernetes' naming rules at their boundaries, against the real kube-apiserver: what
 # `jobsync validate` accepts, rendered by `jobsync render`, passes a server-side dry run
-# (kubectl apply --dry-run=server); for each value `validate` refuses, the same objects with that
+# (kubectl apply --server-side --dry-run=server: server-side, because a client-side apply adds
+# kubectl's last-applied annotation, a copy of the object, which jobsync does not); for each value `validate` refuses, the same objects with that
 # value put in by hand are refused by the apiserver too. Quantities Kubernetes reads in its own
 # way (1500u, 1e0000, 0.0000000001, 10Ei) are accepted by both.
 # Usage: dry_run_test.sh JOBSYNC_BINARY SOURCE_DIR   (needs `scripts/cluster up`; fails without it)
@@ -41,7 +42,7 @@ accepted() {
     cat "$work/$1.out"
   "$jobsync" render --instance dry-run "$file" >"$work/$1.rendered.yaml" 2>"$work/$1.err"
   check "$1: the apiserver accepts the rendered objects (server-side dry run)" "0" \
-    "$(kubectl apply --dry-run=server -f "$work/$1.rendered.yaml" >"$work/$1.kubectl" 2>&1; echo $?)" ||
+    "$(kubectl apply --server-side --field-manager=dry-run-test --dry-run=server -f "$work/$1.rendered.yaml" >"$work/$1.kubectl" 2>&1; echo $?)" ||
     cat "$work/$1.kubectl"
 }
 
@@ -68,7 +69,7 @@ json.dump({"apiVersion": "v1", "kind": "List",
           open(path, "w"))
 PY
   check "$1: the apiserver refuses the same value (server-side dry run)" "refused" \
-    "$(kubectl apply --dry-run=server -f "$work/$1.json" >"$work/$1.kubectl" 2>&1 && cat "$work/$1.kubectl" || echo refused)"
+    "$(kubectl apply --server-side --field-manager=dry-run-test --dry-run=server -f "$work/$1.json" >"$work/$1.kubectl" 2>&1 && cat "$work/$1.kubectl" || echo refused)"
 }
 
 # What validate accepts, the apiserver accepts.
