@@ -18,7 +18,7 @@ inline constexpr size_t kMaxLabelValueLength = 63;
 inline constexpr size_t kMaxDns1123LabelLength = 63;
 inline constexpr size_t kMaxDns1123SubdomainLength = 253;
 // The apiserver's limit on the sum of the lengths of an object's annotation keys and values.
-inline constexpr size_t kMaxAnnotationBytes = 256 * 1024;
+inline constexpr size_t kMaxAnnotationBytes = size_t{256} * 1024;
 
 // Lower-case letters, digits and '-', starting and ending with a letter or digit, <= 63.
 std::string CheckDns1123Label(std::string_view value);
