@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "backends/ray/ray_backend.h"
+#include "schemas/k8s_names.h"
 
 namespace jobsync {
 namespace {
@@ -29,6 +30,17 @@ CLI::Validator NamespaceName() {
 }
 
 }  // namespace
+
+CLI::Validator InstanceName() {
+  return CLI::Validator(
+      [](const std::string& name) -> std::string {
+        std::string problem = name.empty() ? "must not be empty" : CheckLabelValue(name);
+        if (problem.empty()) return "";
+        return "'" + name + "' is not an instance name: it is the jobsync.dev/instance label " +
+               "value, which " + problem;
+      },
+      "", "instance name");
+}
 
 void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
   const char* group = "Clusters";
@@ -56,8 +68,10 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
   command
       .add_option("--instance", flags.instance,
                   "This agent's name: the jobsync.dev/instance label on what it creates. Only "
-                  "jobs with this label are changed or pruned")
+                  "jobs with this label are changed or pruned. A label value: at most 63 "
+                  "letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
       ->capture_default_str()
+      ->check(InstanceName())
       ->group(group);
   const char* safety = "Safety";
   command

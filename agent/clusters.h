@@ -22,6 +22,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }  // namespace CLI
 
 namespace jobsync {
@@ -44,6 +45,11 @@ struct ClusterFlags {
 
 // Registers the flags above on `command` (groups "Clusters" and "Safety").
 void AddClusterFlags(CLI::App& command, ClusterFlags& flags);
+
+// The check of an --instance value: a non-empty Kubernetes label value (it becomes the
+// jobsync.dev/instance label of everything the instance creates, and its selector), so that a
+// bad name fails at the command line instead of at the apiserver, per object.
+CLI::Validator InstanceName();
 
 PlanOptions ToPlanOptions(const ClusterFlags& flags);
 

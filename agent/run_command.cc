@@ -28,6 +28,7 @@
 #include "agent/wake_relay.h"
 #include "agent/webhook.h"
 #include "backends/http_client.h"
+#include "schemas/k8s_names.h"
 
 namespace jobsync {
 namespace {
@@ -415,6 +416,13 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
                               : !pod_namespace.empty()  ? pod_namespace
                                                         : "default";
     election.lease_name = lease_name_.empty() ? "jobsync-" + cluster_.instance : lease_name_;
+    // A Lease name is a DNS-1123 subdomain; an instance name is a label value, which may hold
+    // upper-case letters and '_'.
+    if (std::string problem = CheckDns1123Subdomain(election.lease_name); !problem.empty()) {
+      return fail(InvalidArgumentError(
+          "the Lease name '" + election.lease_name + "' " + problem +
+          (lease_name_.empty() ? "; it derives from --instance: pass --lease-name" : "")));
+    }
     election.identity = identity_.empty() ? DefaultIdentity() : identity_;
     election.lease_duration = *lease_duration;
     election.renew_deadline = *lease_duration * 2 / 3;

@@ -101,8 +101,12 @@ void SyncCommands::Register(CLI::App& app) {
   render_->add_option("paths", render_paths_, "Manifest files or directories")
       ->required()
       ->type_name("PATH");
-  render_->add_option("--instance", render_instance_, "The jobsync.dev/instance label value")
-      ->capture_default_str();
+  render_
+      ->add_option("--instance", render_instance_,
+                   "The jobsync.dev/instance label value (a label value: at most 63 letters, "
+                   "digits, '-', '_' and '.', starting and ending with a letter or digit)")
+      ->capture_default_str()
+      ->check(InstanceName());
   render_->add_option("--revision", render_revision_,
                       "The Git revision recorded in the objects' annotations");
 }

@@ -20,9 +20,15 @@ using nlohmann::json;
 // How a quantity is spelt canonically: cpu in cores, memory in bytes.
 enum class QuantityUnit { kCores, kBytes };
 
+// Quantities up to 2^53 units whose value is a whole number of thousandths keep the spelling
+// they have had since the first release (so that the spec hashes of jobs applied then do not
+// change); every other value is spelt exactly (Quantity::ExactText). See the canonical.h header.
+constexpr int64_t kLegacyMilliLimit = (int64_t{1} << 53) * 1000;
+
 // The one spelling of a quantity's value; see the canonical.h header comment.
 std::string CanonicalQuantity(const Quantity& quantity, QuantityUnit unit) {
-  const int64_t milli = quantity.milli();
+  int64_t milli = 0;
+  if (!quantity.ExactMilli(&milli) || milli > kLegacyMilliLimit) return quantity.ExactText();
   if (milli % 1000 != 0) return std::to_string(milli) + "m";
   const int64_t units = milli / 1000;
   if (unit == QuantityUnit::kCores || units == 0) return std::to_string(units);

@@ -11,7 +11,10 @@
 //   - quantities spelt by value, not as written: cpu as whole cores ("4") or millicores ("500m"),
 //     memory with the largest exact binary suffix ("1Gi"), else decimal suffix ("1G"), else plain
 //     bytes, or thousandths ("500m") when fractional. So "1Gi" and "1024Mi" both become "1Gi", and
-//     cpu "1" and "1000m" both become "1";
+//     cpu "1" and "1000m" both become "1". Values that are not a whole number of thousandths or
+//     are above 2^53 units are spelt exactly instead: nano-units ("1500000n" for "1500u") or
+//     "<digits>e<exponent>". Equal quantities (Kubernetes' Cmp) always give the same spelling and
+//     unequal ones never do;
 //   - metadata name, namespace, labels and annotations included (they are applied with the job);
 //     the source location excluded (moving a manifest to another file changes nothing).
 //

@@ -11,6 +11,9 @@
 #include <system_error>
 #include <tuple>
 
+#include "schemas/canonical.h"
+#include "schemas/k8s_names.h"
+#include "schemas/object_names.h"
 #include "schemas/yaml_json.h"
 
 namespace jobsync {
@@ -49,47 +52,90 @@ void CheckFinite(const nlohmann::json& value, std::vector<std::string>* at, cons
   }
 }
 
-// The text of a quantity field as Quantity::Parse reads it (the schema allows numbers too).
-std::string QuantityText(const nlohmann::json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump();
+// The text of a quantity field as Quantity::Parse reads it. The schema allows numbers too: for
+// those the decimal scalar as written in the YAML at `at`, not the number's JSON spelling, so
+// that 123456789012345678901234 keeps its digits (a double would round them).
+std::string QuantityText(const nlohmann::json& value, const YamlNode& root,
+                         const std::vector<std::string>& at) {
+  if (value.is_string()) return value.get<std::string>();
+  const YamlNode* node = &root;
+  for (const std::string& step : at) {
+    const YamlMapEntry* entry = node->kind == YamlNode::Kind::kMapping ? node->Find(step) : nullptr;
+    if (entry == nullptr) return value.dump();
+    node = entry->value.get();
+  }
+  // Decimal spellings only: 0x10 and 0o7 are YAML integers that no quantity grammar knows.
+  const bool decimal = node->kind == YamlNode::Kind::kScalar &&
+                       node->scalar.find_first_not_of("0123456789+-.eE") == std::string::npos;
+  return decimal ? node->scalar : value.dump();
 }
 
-// The quantities Quantity::Parse refuses although the schema's pattern allows them: too large
-// (over 2^53 units), too many digits, or an exponent of more than three digits. Runs on a
-// document that passed the schema, before ToTrainingJob, which needs every quantity parsed.
-std::vector<Diagnostic> CheckQuantities(const nlohmann::json& doc, const YamlNode& root,
-                                        const std::string& path) {
-  std::vector<Diagnostic> out;
-  auto check = [&](const nlohmann::json& resources, std::vector<std::string> at,
-                   const char* field) {
-    if (!resources.contains(field)) return;
-    StatusOr<Quantity> quantity = Quantity::Parse(QuantityText(resources[field]));
-    if (quantity.ok()) return;
-    at.emplace_back(field);
-    std::string name;
-    for (const std::string& step : at) name += (name.empty() ? "" : ".") + step;
-    YamlPosition position = Locate(root, at);
-    out.push_back({{path, position.line, position.column},
-                   name + ": " + quantity.status().message(),
-                   "quantities go up to 2^53 units (9 PB of memory), with at most 19 integer "
-                   "digits and a three-digit exponent"});
+// The paths of the quantity fields of a document: those whose value is a string or a number,
+// wherever the document has the shape to hold them (it may have failed the schema elsewhere).
+std::vector<std::vector<std::string>> QuantityPaths(const nlohmann::json& doc) {
+  std::vector<std::vector<std::string>> out;
+  auto object_at = [](const nlohmann::json& parent, const char* key) -> const nlohmann::json* {
+    if (!parent.is_object()) return nullptr;
+    auto it = parent.find(key);
+    return it != parent.end() && it->is_object() ? &*it : nullptr;
   };
-  const nlohmann::json& spec = doc["spec"];
-  for (const auto& [role_name, role] : spec["roles"].items()) {
-    if (role.contains("resources")) {
-      check(role["resources"], {"spec", "roles", role_name, "resources"}, "cpu");
-      check(role["resources"], {"spec", "roles", role_name, "resources"}, "memory");
+  auto add = [&](const nlohmann::json* resources, std::vector<std::string> at, const char* field) {
+    if (resources == nullptr) return;
+    auto it = resources->find(field);
+    if (it == resources->end() || !(it->is_string() || it->is_number())) return;
+    at.emplace_back(field);
+    out.push_back(std::move(at));
+  };
+  const nlohmann::json* spec = object_at(doc, "spec");
+  if (spec == nullptr) return out;
+  if (const nlohmann::json* roles = object_at(*spec, "roles")) {
+    for (const auto& [role_name, role] : roles->items()) {
+      const nlohmann::json* resources = object_at(role, "resources");
+      add(resources, {"spec", "roles", role_name, "resources"}, "cpu");
+      add(resources, {"spec", "roles", role_name, "resources"}, "memory");
     }
   }
-  if (spec.contains("ray") && spec["ray"].contains("entrypointResources")) {
-    check(spec["ray"]["entrypointResources"], {"spec", "ray", "entrypointResources"}, "memory");
+  if (const nlohmann::json* ray = object_at(*spec, "ray")) {
+    add(object_at(*ray, "entrypointResources"), {"spec", "ray", "entrypointResources"}, "memory");
   }
   return out;
 }
 
-// Builds the typed job from a document that passed the schema and CheckQuantities, filling in
-// defaults.
-TrainingJob ToTrainingJob(const nlohmann::json& doc) {
+std::string Dotted(const std::vector<std::string>& path) {
+  std::string name;
+  for (const std::string& step : path) name += (name.empty() ? "" : ".") + step;
+  return name;
+}
+
+// Parses every quantity of a document (QuantityPaths), keyed by dotted path; a diagnostic, at
+// the field, for each one Quantity::Parse refuses. Numbers the schema refuses (negative ones)
+// are left to its diagnostic.
+std::map<std::string, Quantity> ParseQuantities(const nlohmann::json& doc, const YamlNode& root,
+                                                const std::string& path,
+                                                std::vector<Diagnostic>* out) {
+  std::map<std::string, Quantity> parsed;
+  for (const std::vector<std::string>& at : QuantityPaths(doc)) {
+    const nlohmann::json* value = &doc;
+    for (const std::string& step : at) value = &(*value)[step];
+    if (value->is_number() && value->get<double>() < 0) continue;
+    StatusOr<Quantity> quantity = Quantity::Parse(QuantityText(*value, root, at));
+    if (quantity.ok()) {
+      parsed.emplace(Dotted(at), std::move(*quantity));
+      continue;
+    }
+    YamlPosition position = Locate(root, at);
+    out->push_back({{path, position.line, position.column},
+                    Dotted(at) + ": " + quantity.status().message(),
+                    "quantities are read as Kubernetes reads them; see \"Quantities\" in "
+                    "docs/manifest-reference.md"});
+  }
+  return parsed;
+}
+
+// Builds the typed job from a document that passed the schema and whose quantities all parsed
+// (`quantities`, from ParseQuantities), filling in defaults.
+TrainingJob ToTrainingJob(const nlohmann::json& doc,
+                          const std::map<std::string, Quantity>& quantities) {
   TrainingJob job;
   const nlohmann::json& metadata = doc["metadata"];
   const nlohmann::json& spec = doc["spec"];
@@ -107,7 +153,7 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc) {
   job.image = spec.value("image", "");
   if (spec.contains("command")) job.command = spec["command"].get<std::vector<std::string>>();
   if (spec.contains("env")) job.env = spec["env"].get<std::map<std::string, std::string>>();
-  auto quantity = [](const nlohmann::json& value) { return *Quantity::Parse(QuantityText(value)); };
+  auto quantity = [&](const std::string& dotted) { return quantities.at(dotted); };
   for (const auto& [role_name, r] : spec["roles"].items()) {
     Role role;
     role.replicas = r["replicas"].get<int>();
@@ -115,8 +161,9 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc) {
     if (r.contains("maxReplicas")) role.max_replicas = r["maxReplicas"].get<int>();
     if (r.contains("resources")) {
       const nlohmann::json& res = r["resources"];
-      if (res.contains("cpu")) role.resources.cpu = quantity(res["cpu"]);
-      if (res.contains("memory")) role.resources.memory = quantity(res["memory"]);
+      const std::string prefix = "spec.roles." + role_name + ".resources.";
+      if (res.contains("cpu")) role.resources.cpu = quantity(prefix + "cpu");
+      if (res.contains("memory")) role.resources.memory = quantity(prefix + "memory");
       if (res.contains("gpu")) role.resources.gpu = res["gpu"].get<int64_t>();
     }
     job.roles.emplace(role_name, role);
@@ -130,7 +177,9 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc) {
       const nlohmann::json& res = ray["entrypointResources"];
       if (res.contains("cpu")) ray_spec.entrypoint_resources.cpu = res["cpu"].get<double>();
       if (res.contains("gpu")) ray_spec.entrypoint_resources.gpu = res["gpu"].get<double>();
-      if (res.contains("memory")) ray_spec.entrypoint_resources.memory = quantity(res["memory"]);
+      if (res.contains("memory")) {
+        ray_spec.entrypoint_resources.memory = quantity("spec.ray.entrypointResources.memory");
+      }
     }
     job.ray = std::move(ray_spec);
   }
@@ -225,6 +274,97 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
   return out;
 }
 
+// Label and annotation keys that are jobsync's own: a manifest that set them could forge the
+// ownership of objects (instance, job, role) or jobsync's bookkeeping (applied spec, hash).
+// Allowed are exactly the documented user-facing keys: the annotation kPruneAnnotation (README,
+// "Safety"), and the local test cluster's kwok completion label and delay annotation (README,
+// "The local cluster"), which only kwok reads.
+constexpr std::string_view kOwnPrefix = "jobsync.dev/";
+constexpr std::string_view kManagedByKey = "app.kubernetes.io/managed-by";
+constexpr std::string_view kKwokCompleteLabel = "jobsync.dev/kwok-complete";
+constexpr std::string_view kKwokDelayAnnotation = "jobsync.dev/kwok-complete-delay";
+
+bool IsOwnKey(const std::string& key, bool annotation) {
+  if (annotation && (key == kPruneAnnotation || key == kKwokDelayAnnotation)) return false;
+  if (!annotation && key == kKwokCompleteLabel) return false;
+  return key.rfind(kOwnPrefix, 0) == 0 || key == kManagedByKey;
+}
+
+// What jobsync adds to the annotations of each Kubernetes Job besides the manifest's own and
+// the applied spec: the keys and values of the spec hash (64), the source path and the revision
+// (a commit id, 64 at most), rounded up.
+constexpr size_t kOwnAnnotationsReserve = 512;
+
+// Kubernetes' rules for the job's labels and annotations (the apiserver refuses an object that
+// breaks them, later and without a location), and jobsync's reserved keys. Each problem is
+// located at the key or value.
+std::vector<Diagnostic> CheckMetadata(const TrainingJob& job, const YamlNode& root,
+                                      const std::string& path) {
+  std::vector<Diagnostic> out;
+  auto at = [&](const char* map, const std::string& key, bool at_key) {
+    YamlPosition position = Locate(root, {"metadata", map, key}, at_key);
+    return SourceLocation{path, position.line, position.column};
+  };
+  auto quote = [](const std::string& text) {
+    return "'" + (text.size() > 80 ? text.substr(0, 77) + "..." : text) + "'";
+  };
+  for (const auto& [key, value] : job.labels) {
+    const std::string field = "metadata.labels." + key;
+    if (std::string problem = CheckQualifiedName(key); !problem.empty()) {
+      out.push_back({at("labels", key, true), "metadata.labels: key " + quote(key) + " " + problem,
+                     "label keys are [prefix/]name, e.g. team or example.com/team"});
+    } else if (IsOwnKey(key, false)) {
+      out.push_back({at("labels", key, true),
+                     "metadata.labels: key '" + key +
+                         "' is jobsync's own (it marks who owns an "
+                         "object) and cannot be set in a manifest",
+                     "use a key of your own, e.g. example.com/" + key.substr(key.find('/') + 1)});
+    }
+    if (std::string problem = CheckLabelValue(value); !problem.empty()) {
+      out.push_back({at("labels", key, false), field + ": value " + quote(value) + " " + problem,
+                     "put longer or free-form text in an annotation"});
+    }
+  }
+  for (const auto& [key, value] : job.annotations) {
+    if (std::string problem = CheckAnnotationKey(key); !problem.empty()) {
+      out.push_back({at("annotations", key, true),
+                     "metadata.annotations: key " + quote(key) + " " + problem,
+                     "annotation keys are [prefix/]name, e.g. example.com/owner"});
+    } else if (IsOwnKey(key, true)) {
+      out.push_back({at("annotations", key, true),
+                     "metadata.annotations: key '" + key +
+                         "' is jobsync's own and cannot be set "
+                         "in a manifest; the jobsync.dev/ annotation a manifest may set is " +
+                         std::string(kPruneAnnotation),
+                     "use a key of your own, e.g. example.com/" + key.substr(key.find('/') + 1)});
+    }
+  }
+  const size_t own = AnnotationBytes(job.annotations);
+  size_t total = own;
+  std::string detail;
+  if (job.backend == BackendKind::kKubernetes) {
+    // Each Job carries the manifest's annotations plus the applied spec (which holds them again,
+    // with env and command) and jobsync's bookkeeping.
+    const size_t spec =
+        std::string_view("jobsync.dev/applied-spec").size() + CanonicalSpecText(job).size();
+    total += spec + job.source.path.size() + kOwnAnnotationsReserve;
+    detail = " (the manifest's " + std::to_string(own) + ", the applied spec " +
+             std::to_string(spec) + ", jobsync's bookkeeping " +
+             std::to_string(job.source.path.size() + kOwnAnnotationsReserve) + ")";
+  }
+  if (total > kMaxAnnotationBytes) {
+    YamlPosition position = Locate(root, {"metadata", "annotations"});
+    out.push_back({{path, position.line, position.column},
+                   "metadata.annotations: the annotations of this job's Kubernetes objects would "
+                   "take " +
+                       std::to_string(total) + " bytes" + detail + "; Kubernetes allows " +
+                       std::to_string(kMaxAnnotationBytes),
+                   "shorten large annotations, env values or commands (a large configuration "
+                   "belongs in a ConfigMap or the image)"});
+  }
+  return out;
+}
+
 }  // namespace
 
 ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
@@ -244,12 +384,17 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
     std::vector<Diagnostic> problems;
     std::vector<std::string> at;
     CheckFinite(doc, &at, *root, path, &problems);
-    if (problems.empty()) problems = validator.Validate(doc, *root, path);
-    std::optional<TrainingJob> job;
-    if (problems.empty()) problems = CheckQuantities(doc, *root, path);
+    std::map<std::string, Quantity> quantities;
     if (problems.empty()) {
-      job = ToTrainingJob(doc);
+      problems = validator.Validate(doc, *root, path);
+      quantities = ParseQuantities(doc, *root, path, &problems);
+    }
+    std::optional<TrainingJob> job;
+    if (problems.empty()) {
+      job = ToTrainingJob(doc, quantities);
+      job->source = start;
       problems = CheckJob(*job, *root, path);
+      for (Diagnostic& d : CheckMetadata(*job, *root, path)) problems.push_back(std::move(d));
     }
     YamlPosition name = Locate(*root, {"metadata", "name"});
     if (!problems.empty()) {
@@ -264,7 +409,6 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       YamlPosition dep = Locate(*root, {"spec", "dependsOn", std::to_string(i)});
       parsed.depends_on_locations.push_back({path, dep.line, dep.column});
     }
-    job->source = start;
     parsed.job = std::make_shared<const TrainingJob>(std::move(*job));
     file.jobs.push_back(std::move(parsed));
   }
@@ -312,6 +456,30 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
            "each backend/namespace/name must appear once; rename or remove one"});
     }
     if (locations.size() > 1) invalid.insert(key);
+  }
+
+  // Two jobs of a namespace that would make the same object (job "a" with role "b-c" and job
+  // "a-b" with role "c" both make the Job "a-b-c"): whatever happened next, one job adopting or
+  // deleting the other's object, would be wrong. Both are invalid, so neither is applied and
+  // nothing live is deleted for them; each diagnostic names the other job.
+  std::map<std::tuple<std::string, std::string, std::string>, const ParsedJob*> makers;
+  for (const ParsedJob* job : jobs) {
+    for (const GeneratedObject& object : GeneratedObjects(*job->job)) {
+      auto [it, first_maker] =
+          makers.try_emplace({job->job->namespace_name, object.kind, object.name}, job);
+      const ParsedJob* other = it->second;
+      if (first_maker || other->job->key() == job->job->key()) continue;  // duplicates: above
+      for (const auto& [here, there] : {std::pair{job, other}, std::pair{other, job}}) {
+        result.diagnostics.push_back(
+            {here->name_location,
+             "job " + here->job->key().ToString() + " would make the Kubernetes " + object.kind +
+                 " '" + object.name + "', which job " + there->job->key().ToString() + " (at " +
+                 there->name_location.ToString() + ") makes too",
+             "names are <job>-<role>: rename a job or a role so that the names differ"});
+      }
+      invalid.insert(job->job->key());
+      invalid.insert(other->job->key());
+    }
   }
 
   // dependsOn: names in the same namespace (any backend) that exist, and no cycle.

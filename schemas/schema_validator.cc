@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <utility>
 
@@ -13,6 +12,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "schemas/k8s_names.h"
 #include "schemas/yaml_json.h"
 
 namespace jobsync {
@@ -60,6 +60,11 @@ std::string Quote(const nlohmann::json& value) {
   std::string text = value.dump();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return text;
+}
+
+// `text` cut to 60 characters for a message.
+std::string Shorten(const std::string& text) {
+  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
 // Resolves a local "$ref" ("#/definitions/role") against the root schema.
@@ -124,18 +129,62 @@ std::string PatternMeaning(const std::string& pattern) {
     return "is not a valid environment variable name (letters, digits and '_', not starting "
            "with a digit)";
   }
-  if (pattern.rfind("^[+]?", 0) == 0) return "is not a quantity (examples: 4, \"500m\", \"16Gi\")";
   return "does not match the pattern " + pattern;
 }
 
-// valijson 1.0 checks "propertyNames" but records no error for it, so keys are checked here:
-// appends a diagnostic for every mapping key that breaks its schema's propertyNames rule.
-// `patterns` caches compiled regular expressions by source: compiling a std::regex costs far more
-// than matching one.
-void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json& schema,
-                        const nlohmann::json& value, std::vector<std::string>& path,
-                        const YamlNode& root, const std::string& file,
-                        std::map<std::string, std::regex>& patterns, std::vector<Diagnostic>* out) {
+// The schema's "pattern" rules, each matched by a loop instead of a regular expression:
+// std::regex matches by recursion one level per character, so a long string (a 26,000-character
+// name) overflowed the stack. Returns null for a pattern that has no matcher here.
+using PatternMatcher = bool (*)(std::string_view);
+PatternMatcher MatcherFor(const std::string& pattern) {
+  if (pattern == "^[a-z]([-a-z0-9]*[a-z0-9])?$") {
+    return [](std::string_view text) { return HasDnsLabelShape(text, /*letter_first=*/true); };
+  }
+  if (pattern == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$") {
+    return [](std::string_view text) { return HasDnsLabelShape(text, /*letter_first=*/false); };
+  }
+  if (pattern == "^[A-Za-z_][A-Za-z0-9_]*$") {
+    return [](std::string_view text) { return CheckEnvVarName(text).empty(); };
+  }
+  return nullptr;
+}
+
+// Removes every "pattern" keyword from `schema` (valijson would match them with std::regex) and
+// collects their texts in `patterns`. The schema is ours and a few levels deep: recursion here
+// follows the schema, never the input.
+void StripPatterns(nlohmann::json& schema, std::set<std::string>* patterns) {
+  if (schema.is_object()) {
+    auto it = schema.find("pattern");
+    if (it != schema.end() && it->is_string()) {
+      patterns->insert(it->get<std::string>());
+      schema.erase(it);
+    }
+    for (auto& [key, child] : schema.items()) {
+      if (key != "enum" && key != "const" && key != "default") StripPatterns(child, patterns);
+    }
+  } else if (schema.is_array()) {
+    for (nlohmann::json& child : schema) StripPatterns(child, patterns);
+  }
+}
+
+// Appends a diagnostic for every mapping key that breaks its schema's propertyNames rule
+// (valijson 1.0 checks "propertyNames" but records no error for it) and for every string that
+// breaks its "pattern" rule (stripped from what valijson sees, see MatcherFor).
+void CheckNamesAndPatterns(const nlohmann::json& root_schema, const nlohmann::json& schema,
+                           const nlohmann::json& value, std::vector<std::string>& path,
+                           const YamlNode& root, const std::string& file,
+                           std::vector<Diagnostic>* out) {
+  if (value.is_string() && schema.contains("pattern")) {
+    const std::string pattern = schema["pattern"].get<std::string>();
+    PatternMatcher matcher = MatcherFor(pattern);
+    const std::string& text = value.get_ref<const std::string&>();
+    if (matcher == nullptr || !matcher(text)) {
+      YamlPosition position = Locate(root, path);
+      out->push_back({{file, position.line, position.column},
+                      DottedPath(path) + ": '" + Shorten(text) + "' " + PatternMeaning(pattern),
+                      ""});
+    }
+  }
   if (value.is_object()) {
     if (schema.contains("propertyNames")) {
       const nlohmann::json& rule = schema["propertyNames"];
@@ -145,17 +194,14 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
           problem = "is longer than " + rule["maxLength"].dump() + " characters";
         } else if (rule.contains("pattern")) {
           const std::string pattern = rule["pattern"].get<std::string>();
-          auto compiled = patterns.find(pattern);
-          if (compiled == patterns.end()) {
-            compiled = patterns.emplace(pattern, std::regex(pattern)).first;
-          }
-          if (!std::regex_search(key, compiled->second)) problem = PatternMeaning(pattern);
+          PatternMatcher matcher = MatcherFor(pattern);
+          if (matcher == nullptr || !matcher(key)) problem = PatternMeaning(pattern);
         }
         if (problem.empty()) continue;
         path.push_back(key);
         YamlPosition position = Locate(root, path, /*at_key=*/true);
         out->push_back({{file, position.line, position.column},
-                        DottedPath(path) + ": name '" + key + "' " + problem,
+                        DottedPath(path) + ": name '" + Shorten(key) + "' " + problem,
                         ""});
         path.pop_back();
       }
@@ -170,15 +216,15 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
       }
       if (child_schema == nullptr) continue;
       path.push_back(key);
-      CheckPropertyNames(root_schema, Resolve(root_schema, *child_schema), child, path, root, file,
-                         patterns, out);
+      CheckNamesAndPatterns(root_schema, Resolve(root_schema, *child_schema), child, path, root,
+                            file, out);
       path.pop_back();
     }
   } else if (value.is_array() && schema.contains("items") && schema["items"].is_object()) {
     const nlohmann::json& items = Resolve(root_schema, schema["items"]);
     for (size_t i = 0; i < value.size(); ++i) {
       path.push_back(std::to_string(i));
-      CheckPropertyNames(root_schema, items, value[i], path, root, file, patterns, out);
+      CheckNamesAndPatterns(root_schema, items, value[i], path, root, file, out);
       path.pop_back();
     }
   }
@@ -189,12 +235,12 @@ void CheckPropertyNames(const nlohmann::json& root_schema, const nlohmann::json&
 struct SchemaValidator::Impl {
   nlohmann::json schema_json;
   valijson::Schema compiled;
-  // One valijson validator for every document, so its cache of compiled "pattern" regexes is
-  // kept (a validator per document recompiled them each time: most of the cost of loading).
-  // Guarded by mutex, with the property-name patterns.
+  // The schema's "pattern" texts, which valijson does not see (CheckNamesAndPatterns does).
+  std::set<std::string> patterns;
+  // One valijson validator for every document (valijson's validate is not const); guarded by
+  // mutex.
   std::mutex mutex;
   valijson::Validator validator{valijson::Validator::kStrongTypes};
-  std::map<std::string, std::regex> name_patterns;
 
   std::vector<Diagnostic> Describe(const valijson::ValidationResults::Error& error,
                                    const nlohmann::json& document, const YamlNode& root,
@@ -203,14 +249,24 @@ struct SchemaValidator::Impl {
 
 SchemaValidator::SchemaValidator() : impl_(std::make_unique<Impl>()) {
   impl_->schema_json = nlohmann::json::parse(TrainingJobSchemaText());
+  nlohmann::json without_patterns = impl_->schema_json;
+  StripPatterns(without_patterns, &impl_->patterns);
   valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-  valijson::adapters::NlohmannJsonAdapter adapter(impl_->schema_json);
+  valijson::adapters::NlohmannJsonAdapter adapter(without_patterns);
   parser.populateSchema(adapter, impl_->compiled);
 }
 
 SchemaValidator::~SchemaValidator() = default;
 
 const nlohmann::json& SchemaValidator::schema() const { return impl_->schema_json; }
+
+std::vector<std::string> SchemaValidator::PatternsWithoutMatcher() const {
+  std::vector<std::string> out;
+  for (const std::string& pattern : impl_->patterns) {
+    if (MatcherFor(pattern) == nullptr) out.push_back(pattern);
+  }
+  return out;
+}
 
 std::vector<Diagnostic> SchemaValidator::Validate(const nlohmann::json& document,
                                                   const YamlNode& root,
@@ -222,10 +278,10 @@ std::vector<Diagnostic> SchemaValidator::Validate(const nlohmann::json& document
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     valid = impl_->validator.validate(impl_->compiled, adapter, &results);
-    std::vector<std::string> walk_path;
-    CheckPropertyNames(impl_->schema_json, Resolve(impl_->schema_json, impl_->schema_json),
-                       document, walk_path, root, path, impl_->name_patterns, &diagnostics);
   }
+  std::vector<std::string> walk_path;
+  CheckNamesAndPatterns(impl_->schema_json, Resolve(impl_->schema_json, impl_->schema_json),
+                        document, walk_path, root, path, &diagnostics);
   if (valid) return diagnostics;
 
   std::set<std::pair<std::vector<std::string>, std::string>> seen;
@@ -322,23 +378,6 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
       allowed += (allowed.empty() ? "" : ", ") + option.dump();
     diagnostic.message =
         field + ": must be one of " + allowed + (value ? ", got " + Quote(*value) : "");
-  } else if (d.rfind("Failed to match regex", 0) == 0) {
-    // A pattern on a mapping's key (propertyNames) reports the key's path, not a string value.
-    bool key_name = value == nullptr || !value->is_string();
-    std::string text = key_name ? path.back() : value->get<std::string>();
-    const nlohmann::json* governing = key_name ? nullptr : schema;
-    if (key_name) {
-      std::vector<std::string> parent(path.begin(), path.end() - 1);
-      const nlohmann::json* parent_schema = SchemaAt(schema_json, parent);
-      if (parent_schema && parent_schema->contains("propertyNames")) {
-        governing = &(*parent_schema)["propertyNames"];
-      }
-      diagnostic.location = at(path, true);
-    }
-    std::string pattern = governing && governing->contains("pattern")
-                              ? (*governing)["pattern"].get<std::string>()
-                              : "";
-    diagnostic.message = field + ": '" + text + "' " + PatternMeaning(pattern);
   } else if (schema && (d.rfind("Expected number greater than", 0) == 0 ||
                         d.rfind("Expected number less than", 0) == 0)) {
     bool lower = d.rfind("Expected number greater than", 0) == 0;

@@ -36,6 +36,11 @@ class SchemaValidator {
   // The parsed schema, for tools that document it.
   const nlohmann::json& schema() const;
 
+  // The schema's "pattern" rules that this validator cannot check (each pattern is matched by a
+  // hand-written loop, never a regular expression, so that no input can exhaust the stack).
+  // Empty in a correct build; a pattern added to the schema needs its matcher first.
+  std::vector<std::string> PatternsWithoutMatcher() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

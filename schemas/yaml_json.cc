@@ -3,7 +3,6 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
-#include <regex>
 
 namespace jobsync {
 namespace {
@@ -34,8 +33,38 @@ bool ParseInt(const std::string& s, int64_t* out) {
   return true;
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// True when `s` is a YAML 1.2 core-schema float:
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? Matched by a loop: std::regex recursed once
+// per character and overflowed the stack on long scalars.
+bool IsCoreFloat(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    return i - start;
+  };
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  } else {
+    if (digits() == 0) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      digits();
+    }
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
+}
+
 bool ParseFloat(const std::string& s, double* out) {
-  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") {
     *out = std::numeric_limits<double>::infinity();
     return true;
@@ -48,7 +77,7 @@ bool ParseFloat(const std::string& s, double* out) {
     *out = std::numeric_limits<double>::quiet_NaN();
     return true;
   }
-  if (!std::regex_match(s, kFloat)) return false;
+  if (!IsCoreFloat(s)) return false;
   *out = std::strtod(s.c_str(), nullptr);
   return true;
 }
@@ -92,8 +121,12 @@ namespace {
 
 // True when `text` can be written unquoted and reads back as the same string.
 bool IsPlainSafe(const std::string& text) {
-  static const std::regex kPlain(R"([A-Za-z_/][A-Za-z0-9_./-]*)");
-  if (!std::regex_match(text, kPlain)) return false;
+  // [A-Za-z_/][A-Za-z0-9_./-]*, by a loop (see IsCoreFloat).
+  auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  if (text.empty() || !(letter(text[0]) || text[0] == '/')) return false;
+  for (char c : text) {
+    if (!(letter(c) || IsDigit(c) || c == '.' || c == '/' || c == '-')) return false;
+  }
   YamlNode probe;
   probe.kind = YamlNode::Kind::kScalar;
   probe.scalar = text;

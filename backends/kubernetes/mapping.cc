@@ -155,10 +155,6 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::s
 
 }  // namespace
 
-std::string RoleJobName(const std::string& job_name, const std::string& role) {
-  return job_name + "-" + role;
-}
-
 std::string ManagedSelector() { return std::string(kManagedByLabel) + "=" + kManagedByValue; }
 
 std::string JobSelector(const std::string& job_name) {

@@ -34,14 +34,12 @@
 #include "common/status.h"
 #include "diff/live_job.h"
 #include "schemas/model.h"
+#include "schemas/object_names.h"
 
 namespace jobsync {
 
 // Retries of one index before the index counts as failed.
 inline constexpr int kBackoffLimitPerIndex = 3;
-
-// "<job>-<role>": the name of the Job that runs `role`.
-std::string RoleJobName(const std::string& job_name, const std::string& role);
 
 // Label selectors: every object jobsync manages, and the objects of one job.
 std::string ManagedSelector();

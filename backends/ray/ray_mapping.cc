@@ -63,7 +63,10 @@ std::string CoresText(int64_t milli) {
 }
 
 // Bytes of a memory quantity, rounded up to a whole byte.
-int64_t Bytes(const Quantity& quantity) { return (quantity.milli() + 999) / 1000; }
+int64_t Bytes(const Quantity& quantity) {
+  const int64_t milli = quantity.milli();  // saturates at INT64_MAX: no overflow here
+  return milli / 1000 + (milli % 1000 != 0 ? 1 : 0);
+}
 
 Status CheckMetadataSize(const std::map<std::string, std::string>& metadata) {
   std::size_t size = json(metadata).dump().size();

@@ -28,6 +28,22 @@ check "missing path exits 2" 2 "$?"
 "$jobsync" validate >/dev/null 2>&1
 check "no path is a usage error" 2 "$?"
 
+# render: the issue-16 crash (a string value of some 26,000 characters or more exhausted the
+# stack; the old code crashes at 40,000 here), and
+# --instance checked as a label value before anything is rendered.
+out=$("$jobsync" render "$src/tests/fuzz/regressions/render/long-string-values.yaml" 2>&1); code=$?
+check "render of 40,000-character values exits 0" 0 "$code"
+check "render of 40,000-character values prints them" 1 \
+  "$(printf '%s\n' "$out" | awk '/^ *value: a+$/ && length($0) > 40000' | wc -l)"
+err=$("$jobsync" render --instance "has space" "$src/examples/repo" 2>&1 >/dev/null); code=$?
+check "render --instance 'has space' is refused" "yes" \
+  "$([ "$code" -ne 0 ] && printf '%s' "$err" | grep -q "not an instance name" && echo yes || echo "exit $code: $err")"
+for command in plan apply run; do
+  err=$("$jobsync" "$command" --instance=team_ --repo . 2>&1 >/dev/null); code=$?
+  check "$command --instance team_ is refused" "yes" \
+    "$([ "$code" -ne 0 ] && printf '%s' "$err" | grep -q "not an instance name" && echo yes || echo "exit $code: $err")"
+done
+
 help=$("$jobsync" --help); code=$?
 check "--help exits 0" 0 "$code"
 for command in $(printf '%s\n' "$help" | awk '/^Subcommands:/{on=1; next} on && /^  [a-z]/{print $1}'); do

@@ -47,7 +47,29 @@ INSTANTIATE_TEST_SUITE_P(
         QuantityCase{"1024Mi", "1073741824", "1Gi"}, QuantityCase{"1.5Gi", "1610612736", "1536Mi"},
         QuantityCase{"1G", "1000000000", "1G"}, QuantityCase{"1000M", "1000000000", "1G"},
         QuantityCase{"1e3", "1000", "1k"}, QuantityCase{"2048", "2048", "2Ki"},
-        QuantityCase{"1000Ki", "1024000", "1000Ki"}, QuantityCase{"999", "999", "999"}));
+        QuantityCase{"1000Ki", "1024000", "1000Ki"}, QuantityCase{"999", "999", "999"},
+        // Not a whole number of thousandths, or above 2^53: spelt exactly, as Kubernetes keeps it.
+        QuantityCase{"1500u", "1500000n", "1500000n"}, QuantityCase{"1n", "1n", "1n"},
+        QuantityCase{"0.1000000001", "100000001n", "100000001n"},
+        QuantityCase{"1e20", "1e20", "1e20"},
+        QuantityCase{"10Ei", "9223372036854775807e0", "9223372036854775807e0"}));
+
+// Kubernetes' Cmp decides: equal quantities give one hash (no plan), unequal ones two (a plan),
+// including those a comparison at milli precision, or in doubles, confused.
+TEST(CanonicalSpecTest, HashFollowsKubernetesQuantityEquality) {
+  auto hash_with = [](const char* cpu) {
+    TrainingJob job = K8sJob("a");
+    job.roles["worker"].resources.cpu = Q(cpu);
+    return SpecHash(job);
+  };
+  EXPECT_NE(hash_with("1500u"), hash_with("2m"));
+  EXPECT_NE(hash_with("0"), hash_with("1n"));
+  EXPECT_NE(hash_with("0.1"), hash_with("0.1000000001"));
+  EXPECT_NE(hash_with("9007199254740993"), hash_with("9007199254740992"));
+  EXPECT_EQ(hash_with("1e0000"), hash_with("1"));
+  EXPECT_EQ(hash_with("1500u"), hash_with("1.5m"));
+  EXPECT_EQ(hash_with("10Ei"), hash_with("9223372036854775807"));
+}
 
 TEST(CanonicalSpecTest, EquivalentSpellingsGiveEqualJsonAndHash) {
   TrainingJob a = K8sJob("a");

@@ -494,6 +494,39 @@ spec:
   EXPECT_EQ((*steps)[0].desired, nullptr);
 }
 
+// Job "a" with role "b-c" and job "a-b" with role "c" would both make the Job "a-b-c": both are
+// none with an error, the live one (which made it first) is not deleted and the new one is not
+// created.
+TEST(DiffJobsTest, JobsWhoseObjectsCollideAreNeitherAppliedNorPruned) {
+  LoadResult desired = LoadYaml({{"jobs.yaml", R"(
+apiVersion: jobsync.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: a}
+spec:
+  backend: kubernetes
+  image: trainer:v1
+  roles: {b-c: {replicas: 1}}
+---
+apiVersion: jobsync.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: a-b}
+spec:
+  backend: kubernetes
+  image: trainer:v1
+  roles: {c: {replicas: 1}}
+)"}});
+  ASSERT_EQ(desired.invalid_jobs.size(), 2u);
+  TrainingJob live_a = K8sJob("a");
+  live_a.roles = {{"b-c", Role{}}};
+  StatusOr<std::vector<PlanStep>> steps = DiffJobs(desired, {Live(live_a)}, kInstance);
+  ASSERT_TRUE(steps.ok());
+  ASSERT_EQ(steps->size(), 2u);
+  for (const PlanStep& step : *steps) {
+    EXPECT_EQ(step.action, Action::kNone) << step.key.ToString();
+    EXPECT_TRUE(step.error) << step.key.ToString();
+  }
+}
+
 TEST(DiffJobsTest, UnchangedManifestThroughTheLoaderShowsNoChange) {
   LoadResult desired = LoadYaml({{"a.yaml", R"(
 apiVersion: jobsync.dev/v1alpha1
