@@ -205,10 +205,17 @@ bool Quantity::ExactMilli(int64_t* milli) const {
     *milli = 0;
     return true;
   }
-  if (exponent_ < -3 || static_cast<int64_t>(digits_.size()) + exponent_ + 3 > 18) return false;
+  if (exponent_ < -3 || static_cast<int64_t>(digits_.size()) + exponent_ + 3 > 19) return false;
   int64_t value = 0;
-  for (char c : digits_) value = value * 10 + (c - '0');
-  for (int64_t i = 0; i < exponent_ + 3; ++i) value *= 10;
+  for (char c : digits_) {
+    if (__builtin_mul_overflow(value, 10, &value) ||
+        __builtin_add_overflow(value, c - '0', &value)) {
+      return false;
+    }
+  }
+  for (int64_t i = 0; i < exponent_ + 3; ++i) {
+    if (__builtin_mul_overflow(value, 10, &value)) return false;
+  }
   *milli = value;
   return true;
 }
