@@ -13,21 +13,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::steady_clock;
 
-// A Lease's MicroTime: RFC 3339 in UTC with microseconds, "2026-11-22T18:00:00.000000Z".
-std::string MicroTimeNow() {
-  const auto now = std::chrono::system_clock::now();
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char date[32];
-  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &utc);
-  char fraction[16];
-  std::snprintf(fraction, sizeof(fraction), ".%06dZ", static_cast<int>(micros % 1000000));
-  return std::string(date) + fraction;
-}
-
 std::string StringField(const json& object, const char* name) {
   auto it = object.find(name);
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
@@ -69,6 +54,20 @@ Status CheckOptions(const LeaderElectionOptions& options) {
 }
 
 }  // namespace
+
+std::string MicroTimeNow() {
+  const auto now = std::chrono::system_clock::now();
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &utc);
+  char fraction[16];
+  std::snprintf(fraction, sizeof(fraction), ".%06dZ", static_cast<int>(micros % 1000000));
+  return std::string(date) + fraction;
+}
 
 LeaderElector::LeaderElector(KubernetesClient& client, LeaderElectionOptions options,
                              std::function<void(bool)> on_change)

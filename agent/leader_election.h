@@ -30,6 +30,9 @@
 
 namespace jobsync {
 
+// Now as a Lease's MicroTime: RFC 3339 in UTC with microseconds, "2026-11-22T18:00:00.000000Z".
+std::string MicroTimeNow();
+
 struct LeaderElectionOptions {
   std::string namespace_name;  // where the Lease lives
   std::string lease_name;      // e.g. "jobsync-<instance>"

@@ -1,7 +1,10 @@
 // Revisions of a local repository, resolved in place. See local_repo.h.
 #include "agent/local_repo.h"
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -28,16 +31,22 @@ bool IsHexId(std::string_view text) {
 
 // How many commits behind its base a revision reaches: 3 for HEAD~3, 1 for HEAD^ and HEAD^2,
 // 0 for a plain name. Only the trailing ~N / ^N steps count; that is enough for a hint.
-int AncestorDepth(std::string_view spec, std::string_view* base) {
-  int depth = 0;
+int64_t AncestorDepth(std::string_view spec, std::string_view* base) {
+  constexpr int64_t kMany = int64_t{1} << 40;  // beyond any history; keeps the sum from overflowing
+  int64_t depth = 0;
   size_t end = spec.size();
   while (end > 0) {
     size_t digits = end;
     while (digits > 0 && std::isdigit(static_cast<unsigned char>(spec[digits - 1])) != 0) --digits;
     if (digits == 0 || (spec[digits - 1] != '~' && spec[digits - 1] != '^')) break;
     const bool tilde = spec[digits - 1] == '~';
-    const int n = digits == end ? 1 : std::stoi(std::string(spec.substr(digits, end - digits)));
-    depth += tilde ? n : 1;  // ^N picks a parent: one generation back whatever N is
+    int64_t n = 1;
+    if (digits != end) {
+      const char* first = spec.data() + digits;
+      const char* last = spec.data() + end;
+      if (std::from_chars(first, last, n).ec != std::errc() || n > kMany) n = kMany;
+    }
+    depth = std::min(kMany, depth + (tilde ? n : 1));  // ^N: one generation back whatever N is
     end = digits - 1;
   }
   *base = spec.substr(0, end);
@@ -47,7 +56,7 @@ int AncestorDepth(std::string_view spec, std::string_view* base) {
 // The `git fetch` that brings `spec` into a clone whose remote is origin.
 std::string FetchHint(const std::string& spec, bool shallow) {
   std::string_view base;
-  const int depth = AncestorDepth(spec, &base);
+  const int64_t depth = AncestorDepth(spec, &base);
   if (depth > 0) {
     return shallow ? "git fetch --deepen=" + std::to_string(depth)
                    : "git fetch origin (the commits before " + std::string(base) + ")";

@@ -1,12 +1,12 @@
 #include "agent/wake_relay.h"
 
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "agent/leader_election.h"
 
 namespace jobsync {
 namespace {
@@ -16,20 +16,6 @@ using nlohmann::json;
 // The server ends each watch after this long; the loop then reads the Lease and watches again.
 constexpr std::chrono::seconds kWatchSeconds{300};
 constexpr std::chrono::seconds kRetry{1};
-
-std::string NowText() {
-  const auto now = std::chrono::system_clock::now();
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char date[32];
-  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &utc);
-  char fraction[16];
-  std::snprintf(fraction, sizeof(fraction), ".%06dZ", static_cast<int>(micros % 1000000));
-  return std::string(date) + fraction;
-}
 
 std::string Annotation(const json& lease) {
   const json metadata = lease.is_object() ? lease.value("metadata", json::object()) : json();
@@ -73,7 +59,7 @@ void WakeRelay::Stop() {
 }
 
 Status WakeRelay::RequestWake() {
-  const std::string value = NowText() + " " + identity_;
+  const std::string value = MicroTimeNow() + " " + identity_;
   StatusOr<json> stored =
       client_.Update(ResourceKind::kLease, namespace_name_, lease_name_, [&](json& lease) {
         json& metadata = lease["metadata"];

@@ -184,6 +184,7 @@ TEST_F(LocalRepoTest, ARevisionAShallowCloneLacksNamesTheFetchThatBringsIt) {
   const Case cases[] = {
       {"HEAD~2", "git fetch --deepen=2"},  // HEAD~1 is main's tip, fetched for the base
       {"HEAD^2", "git fetch --deepen=1"},
+      {"HEAD~99999999999", "git fetch --deepen=99999999999"},  // beyond int: no std::out_of_range
       {"origin/main~1", "git fetch --deepen=1"},
       {"origin/feature", "git fetch --depth=1 origin feature"},
       {"refs/pull/2/merge", "git fetch --depth=1 origin +refs/pull/2/merge:refs/pull/2/merge"},
