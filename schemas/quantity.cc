@@ -192,6 +192,11 @@ StatusOr<Quantity> Quantity::Parse(std::string_view text) {
     exponent = -9;
     Normalize(&digits, &exponent);
   }
+  // ExactText spells the value with this exponent, and Parse keeps an exponent's low 32 bits:
+  // beyond them the spelling would not read back (10e2147483647 is 1e2147483648).
+  if (exponent > std::numeric_limits<int32_t>::max()) {
+    return refuse("its exponent is beyond 2147483647, surely a mistake for a resource amount");
+  }
   if (suffix.binary_exponent > 0 &&
       CompareValues(digits, exponent, std::string(kMaxBinary), 0) > 0) {
     digits = kMaxBinary;

@@ -79,7 +79,7 @@ TEST(QuantityTest, RoundsUpToTheNanoUnit) {
 
 TEST(QuantityTest, ExactTextReadsBackEqual) {
   for (const char* text : {"0", "1n", "1500u", "16Gi", "1e100", "10Ei", "0.3000000000000000444",
-                           "123456789012345678901234567890", "1e-20"}) {
+                           "123456789012345678901234567890", "1e-20", "1e2147483647"}) {
     auto q = Quantity::Parse(text);
     ASSERT_TRUE(q.ok()) << text;
     auto back = Quantity::Parse(q->ExactText());
@@ -110,6 +110,10 @@ TEST(QuantityTest, RefusesSureMistakes) {
   EXPECT_NE(Quantity::Parse("-0").status().message().find("negative zero"), std::string::npos);
   EXPECT_NE(Quantity::Parse("-0.0Gi").status().message().find("negative zero"), std::string::npos);
   EXPECT_NE(Quantity::Parse("-1").status().message().find("cannot be negative"), std::string::npos);
+  // Its exact spelling, 1e2147483648, would read back as 1n: the spec would never match live.
+  EXPECT_NE(Quantity::Parse("10e2147483647").status().message().find("exponent"),
+            std::string::npos);
+  EXPECT_TRUE(Quantity::Parse("1e2147483647").ok());
 }
 
 TEST(QuantityTest, AcceptsWhatKubernetesAccepts) {
