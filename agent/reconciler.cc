@@ -199,8 +199,12 @@ Status Reconciler::Interrupted(const std::string& applying) {
   bool check_now = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return UnavailableError("the agent is shutting down");
+    if (stopping_) {
+      cut_short_ = true;
+      return UnavailableError("the agent is shutting down");
+    }
     if (options_.may_write && !options_.may_write()) {
+      cut_short_ = true;
       return UnavailableError("this replica lost the leader election");
     }
     if (triggered_) {
@@ -217,6 +221,7 @@ Status Reconciler::Interrupted(const std::string& applying) {
       std::lock_guard<std::mutex> lock(mutex_);
       triggered_ = true;  // start the next cycle at once
     }
+    cut_short_ = true;
     return FailedPreconditionError("superseded by commit " + Short(*head));
   }
   return OkStatus();
@@ -273,6 +278,7 @@ Status Reconciler::CheckGit() {
 
 Status Reconciler::SyncOnce() {
   const auto start = std::chrono::steady_clock::now();
+  cut_short_ = false;
 
   // 1. Git. A cycle woken only by a live change (a watch event) within an interval of the last
   // look at the remote goes by what that look found: a busy cluster must not become one
@@ -566,9 +572,10 @@ Status Reconciler::SyncOnce() {
           nlohmann::json::parse(RenderJson(shown), nullptr, false));
   RecordCycle(result, start);
 
-  // 6. Notify, unless a newer commit cut this one short (the newer one's outcome follows).
-  const bool superseded = result.message().find("superseded by commit") != std::string::npos;
-  if (options_.notifier != nullptr && may_write && git_status.ok() && !superseded) {
+  // 6. Notify, unless the apply was cut short (a newer commit's outcome, or the next leader's,
+  // follows) or this replica stopped being the writer meanwhile.
+  const bool still_writer = !options_.may_write || options_.may_write();
+  if (options_.notifier != nullptr && may_write && still_writer && git_status.ok() && !cut_short_) {
     SyncReport report{
         commit.id, commit.summary, result.ok(), result.ok() ? "" : result.message(), {}};
     for (const JobStatus& job : jobs) {

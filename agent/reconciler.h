@@ -156,7 +156,11 @@ class Reconciler {
   std::map<std::string, CommitInfo> commits_;  // id -> info, for applied revisions
   std::chrono::steady_clock::time_point last_git_check_;
   bool only_live_changed_ = false;  // this cycle was woken by a live change alone
-  bool was_writer_ = false;         // may_write in the previous cycle
+  // Interrupted() stopped this cycle's apply (a newer commit, leadership lost, shutting down):
+  // its outcome is not the commit's, so nobody is notified of it. Set under the executor's lock,
+  // read after Execute returns.
+  bool cut_short_ = false;
+  bool was_writer_ = false;  // may_write in the previous cycle
   // The inputs of the last cycle that found nothing to do; equal inputs skip planning.
   std::string quiet_commit_;
   std::vector<std::optional<uint64_t>> quiet_versions_;

@@ -414,6 +414,21 @@ TEST_F(ReconcilerTest, ANewCommitSupersedesTheSyncInFlight) {
   EXPECT_TRUE(recorder.reports[0].ok);
 }
 
+TEST_F(ReconcilerTest, ACycleCutShortByLosingLeadershipNotifiesNobody) {
+  bool leader = true;
+  may_write_ = [&] { return leader; };
+  RecordingNotifier recorder;
+  notifier_ = &recorder;
+  auto reconciler = NewReconciler();
+  cluster_.before_apply = [&](const PlanStep&) { leader = false; };
+  Status result = reconciler->SyncOnce();
+  EXPECT_THAT(result.message(), HasSubstr("lost the leader election"));
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a"));
+  // The next leader finishes the commit and reports it; a late "failed" from here would stand
+  // against the commit after the new leader's success.
+  EXPECT_TRUE(recorder.reports.empty());
+}
+
 TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
   bool leader = false;
   may_write_ = [&] { return leader; };
