@@ -70,7 +70,6 @@ Status SplitUrl(std::string_view url, std::string* base, std::string* path) {
   if (slash == scheme + 3) return InvalidArgumentError("the URL has no host");
   *base = std::string(url.substr(0, slash));
   *path = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
-  while (!path->empty() && path->back() == '/') path->pop_back();
   return OkStatus();
 }
 
@@ -112,6 +111,7 @@ Status HttpNotifier::Start() {
     std::string prefix;
     Status split = SplitUrl(options_.api_url, &base, &prefix);
     if (!split.ok()) return InvalidArgumentError("--status-api-url: " + split.message());
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
     StatusOr<std::unique_ptr<HttpClient>> made = client(base, "--status-api-url");
     if (!made.ok()) return made.status();
     status_client_ = std::move(*made);
@@ -251,8 +251,10 @@ HttpNotifier::Delivery HttpNotifier::Webhook(const nlohmann::json& payload) cons
 std::string HttpNotifier::Redacted(std::string text) const {
   // A server may echo what it was sent; the log must not carry it (whatever the log's own
   // scrubbing does).
-  for (const std::string& secret : {options_.token, options_.webhook_url}) {
-    if (secret.empty()) continue;
+  // The webhook's path is its secret part (Slack: /services/T.../B.../key); the HTTP client's
+  // errors name it without the host.
+  for (const std::string& secret : {options_.token, options_.webhook_url, webhook_path_}) {
+    if (secret.empty() || secret == "/") continue;
     for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
       text.replace(at, secret.size(), "[redacted]");
     }

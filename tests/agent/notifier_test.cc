@@ -321,6 +321,33 @@ TEST(NotifierServerTest, NeverLogsTheTokenOrTheWebhookUrl) {
   EXPECT_EQ(logs.find("sl4ckS3cretPath77"), std::string::npos) << logs;
 }
 
+// Connection errors name the request ("POST http://host/services/..."): the URL as configured,
+// trailing slash included, is posted to and never logged.
+TEST(NotifierServerTest, NeverLogsAWebhookUrlEndingInASlash) {
+  std::string closed;
+  {
+    LoopbackServer server([](int) { return 200; });
+    closed = server.url();  // nothing listens there once the server is gone
+  }
+  const std::string webhook_url = closed + "/services/T8/B8/tr4ilingS3cret66/";
+  testing::RegisterTestSecret("notifier_test webhook URL with a slash", webhook_url);
+  ASSERT_TRUE(SetUpLogging("text", "debug").ok());
+  Metrics metrics;
+  NotifierOptions options;
+  options.webhook_url = webhook_url;
+  options.max_attempts = 1;
+  ::testing::internal::CaptureStderr();
+  {
+    HttpNotifier notifier(Fast(options), metrics);
+    ASSERT_TRUE(notifier.Start().ok());
+    notifier.SyncFinished(Report(false));
+    notifier.Drain(std::chrono::seconds(5));
+  }
+  const std::string logs = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(logs, HasSubstr("notification"));                         // the failure is logged...
+  EXPECT_EQ(logs.find("tr4ilingS3cret66"), std::string::npos) << logs;  // ...without the secret
+}
+
 TEST(NotifierTest, RefusesIncompleteSettingsAndSplitsUrls) {
   Metrics metrics;
   NotifierOptions options;
@@ -334,7 +361,7 @@ TEST(NotifierTest, RefusesIncompleteSettingsAndSplitsUrls) {
   std::string path;
   ASSERT_TRUE(SplitUrl("https://ghe.example.com/api/v3/", &base, &path).ok());
   EXPECT_EQ(base, "https://ghe.example.com");
-  EXPECT_EQ(path, "/api/v3");
+  EXPECT_EQ(path, "/api/v3/");  // as written: a webhook is posted to its URL exactly
   ASSERT_TRUE(SplitUrl("http://127.0.0.1:8080", &base, &path).ok());
   EXPECT_EQ(base, "http://127.0.0.1:8080");
   EXPECT_EQ(path, "");
