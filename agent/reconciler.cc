@@ -567,9 +567,9 @@ Status Reconciler::SyncOnce() {
   }
   const size_t unchanged = plan.steps.size() - shown.steps.size();
   Publish(jobs,
-          RenderText(shown, false) + std::to_string(unchanged) + " job" +
+          RenderText(shown, false, &plan) + std::to_string(unchanged) + " job" +
               (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
-          nlohmann::json::parse(RenderJson(shown), nullptr, false));
+          nlohmann::json::parse(RenderJson(shown, &plan), nullptr, false));
   RecordCycle(result, start);
 
   // 6. Notify, unless the apply was cut short (a newer commit's outcome, or the next leader's,

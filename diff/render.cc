@@ -285,7 +285,7 @@ std::string SummaryMarkdown(const Plan& plan, size_t max_bytes) {
 
 }  // namespace
 
-std::string RenderText(const Plan& plan, bool colour) {
+std::string RenderText(const Plan& plan, bool colour, const Plan* impact_of) {
   auto paint = [colour](const char* code, const std::string& text) {
     return colour && *code != '\0' ? code + text + kReset : text;
   };
@@ -312,7 +312,9 @@ std::string RenderText(const Plan& plan, bool colour) {
   }
   out += paint(kBold, "Plan:") + " " + SummaryLine(plan) + ".\n";
   out += "\n" + paint(kBold, "Resource impact") + " (requested per namespace, before -> after):\n";
-  for (const std::string& line : ImpactText(plan)) out += "  " + line + "\n";
+  for (const std::string& line : ImpactText(impact_of != nullptr ? *impact_of : plan)) {
+    out += "  " + line + "\n";
+  }
   return out;
 }
 
@@ -322,7 +324,7 @@ std::string RenderMarkdown(const Plan& plan, size_t max_bytes) {
   return SummaryMarkdown(plan, max_bytes);
 }
 
-std::string RenderJson(const Plan& plan) {
+std::string RenderJson(const Plan& plan, const Plan* impact_of) {
   ordered_json steps = ordered_json::array();
   for (const PlanStep& step : plan.steps) {
     ordered_json changes = ordered_json::array();
@@ -357,7 +359,7 @@ std::string RenderJson(const Plan& plan) {
   summary["diagnostics"] = plan.diagnostics.size();
   summary["changes"] = plan.HasChanges();
   ordered_json impact = ordered_json::array();
-  for (const ImpactRow& row : ComputeImpact(plan)) {
+  for (const ImpactRow& row : ComputeImpact(impact_of != nullptr ? *impact_of : plan)) {
     ordered_json item = ordered_json::object();
     item["namespace"] = row.key.namespace_name;
     item["queue"] = row.key.queue;

@@ -27,7 +27,11 @@ inline constexpr size_t kMarkdownCommentLimit = 64000;
 // namespace ("vision: +32 GPUs (0 -> 32)", or "no change in requested resources"). `colour` adds
 // ANSI colours (green adds, yellow changes, red deletes and errors, a bold summary); the caller
 // decides, e.g. from whether stdout is a terminal.
-std::string RenderText(const Plan& plan, bool colour);
+//
+// `impact_of`, when given, is the plan whose resource impact ends the rendering, for a caller that
+// renders part of it (the agent's status lists only the steps that do something, but the totals
+// before and after are those of every job); null: `plan` itself. RenderJson takes it too.
+std::string RenderText(const Plan& plan, bool colour, const Plan* impact_of = nullptr);
 
 // A pull-request comment: a heading, a table of step counts per action, the manifest problems
 // (each with file:line:column, message and hint), the jobs held back by errors, one section per
@@ -53,7 +57,7 @@ std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownComment
 //                "beforeElasticMax": {...}, "afterElasticMax": {...}}]}
 // "from" is left out for an added field, "to" for a removed one; "hint" when there is none.
 // "cpus" and "memory" are exact Kubernetes quantities; "gpus" a number (a string past 2^63).
-std::string RenderJson(const Plan& plan);
+std::string RenderJson(const Plan& plan, const Plan* impact_of = nullptr);
 
 }  // namespace jobsync
 

@@ -429,6 +429,28 @@ TEST_F(ReconcilerTest, ACycleCutShortByLosingLeadershipNotifiesNobody) {
   EXPECT_TRUE(recorder.reports.empty());
 }
 
+// The status lists only the steps that do something, but its resource totals are every job's.
+TEST_F(ReconcilerTest, StatusShowsTheResourceTotalsOfEveryJob) {
+  const auto gpu_job = [](const std::string& name, int workers) {
+    return "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata:\n  name: " + name +
+           "\nspec:\n  backend: kubernetes\n  image: trainer:v1\n  roles:\n    worker: "
+           "{replicas: " +
+           std::to_string(workers) + ", resources: {gpu: 1}}\n";
+  };
+  repo_.Write("jobs/a.yaml", gpu_job("a", 2));
+  repo_.Write("jobs/b.yaml", gpu_job("b", 2));
+  repo_.Commit("GPUs");
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  repo_.Write("jobs/b.yaml", gpu_job("b", 3));
+  repo_.Commit("Scale b");
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  const nlohmann::json plan = reconciler->StatusJson()["plan"];
+  EXPECT_THAT(plan["text"].get<std::string>(), HasSubstr("default: +1 GPUs (4 -> 5"));
+  EXPECT_EQ(plan["steps"]["impact"][0]["before"]["gpus"], 4);
+  EXPECT_EQ(plan["steps"]["impact"][0]["after"]["gpus"], 5);
+}
+
 TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
   bool leader = false;
   may_write_ = [&] { return leader; };
