@@ -17,6 +17,15 @@ using nlohmann::json;
 constexpr std::chrono::seconds kWatchSeconds{300};
 constexpr std::chrono::seconds kRetry{1};
 
+// metadata.<field> of `object` when it is a string, else "" (never throws on odd shapes).
+std::string MetadataString(const json& object, const char* field) {
+  if (!object.is_object()) return "";
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return "";
+  auto value = metadata->find(field);
+  return value != metadata->end() && value->is_string() ? value->get<std::string>() : "";
+}
+
 std::string Annotation(const json& lease) {
   const json metadata = lease.is_object() ? lease.value("metadata", json::object()) : json();
   if (!metadata.is_object()) return "";
@@ -110,16 +119,13 @@ void WakeRelay::Loop() {
       continue;
     }
     Observe(*lease);
-    const std::string version =
-        lease->value("metadata", json::object()).value("resourceVersion", std::string());
+    const std::string version = MetadataString(*lease, "resourceVersion");
     Status watched = client_.Watch(
         ResourceKind::kLease, namespace_name_, "", version, kWatchSeconds,
         [this](const json& event) {
-          const json object = event.value("object", json::object());
-          if (object.is_object() &&
-              object.value("metadata", json::object()).value("name", std::string()) ==
-                  lease_name_) {
-            Observe(object);
+          auto object = event.is_object() ? event.find("object") : event.end();
+          if (object != event.end() && MetadataString(*object, "name") == lease_name_) {
+            Observe(*object);
           }
           std::lock_guard<std::mutex> lock(mutex_);
           return !stopping_;
