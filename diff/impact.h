@@ -4,7 +4,9 @@
 // Pure and deterministic like the planner: a function of the Plan alone, no I/O.
 //
 // A job requests, per role, replicas x the role's per-replica resources (GPUs, CPU, memory), summed
-// exactly (quantities in thousandths of their unit, totals in 128 bits). A suspended job and a
+// in thousandths of their unit in 128 bits: exact for every per-replica amount in whole
+// thousandths up to about 8Pi (Quantity::milli; finer amounts are rounded up to a thousandth,
+// larger ones saturate). A suspended job and a
 // finished one request nothing. The elastic maximum is the same sum with each role at its
 // maxReplicas (replicas when it has none): what the job may grow to without a new commit.
 //
@@ -25,8 +27,8 @@
 
 namespace jobsync {
 
-// A resource amount (a count, or thousandths of a unit). 128 bits: a sum of replicas x 2^53-unit
-// quantities cannot overflow it. (__extension__: a GCC and Clang type that -Wpedantic names.)
+// A resource amount (a count, or thousandths of a unit). 128 bits: a sum of replicas x per-replica
+// amounts below 2^63 thousandths cannot overflow it. (__extension__: a GCC and Clang type that -Wpedantic names.)
 __extension__ typedef __int128 ResourceAmount;
 
 // Requested resources of some jobs. Values in thousandths: cpu in millicores, memory in
@@ -75,8 +77,8 @@ std::string FormatCount(ResourceAmount value);
 std::string FormatDelta(ResourceAmount delta, std::string (*format)(ResourceAmount));
 
 // One line per row that changes, e.g.
-//   "vision: GPUs 0 -> 32 (+32, elastic max 64), CPUs 0 -> 128 (+128), memory 0 -> 512Gi
-//   (+512Gi)".
+//   "vision: +32 GPUs (0 -> 32; elastic max 64), +128 CPUs (0 -> 128), +512Gi memory
+//   (0 -> 512Gi)".
 // Rows whose requests stay the same are left out; none at all gives an empty vector.
 std::vector<std::string> ImpactLines(const std::vector<ImpactRow>& rows);
 
