@@ -579,10 +579,12 @@ StatusOr<NotifierOptions> RunCommands::NotifierFromFlags() const {
       pem << in.rdbuf();
       options.ca_pem = pem.str();
     }
-  } else if (!status_repo_.empty() || !status_token_file_.empty() || !status_api_url_.empty()) {
+  } else if (!status_repo_.empty() || !status_token_file_.empty() || !status_api_url_.empty() ||
+             !status_context_.empty() || !status_target_url_.empty() ||
+             !status_ca_file_.empty()) {
     return InvalidArgumentError(
-        "--status-repo, --status-token-file and --status-api-url need --status-provider "
-        "(github or gitlab)");
+        "--status-repo, --status-token-file, --status-api-url, --status-context, "
+        "--status-target-url and --status-ca-file need --status-provider (github or gitlab)");
   }
   if (!notify_webhook_url_file_.empty()) {
     StatusOr<std::string> url = ReadFirstLine(notify_webhook_url_file_, "notification webhook URL");

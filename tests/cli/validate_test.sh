@@ -44,6 +44,13 @@ for command in plan apply run; do
     "$([ "$code" -ne 0 ] && printf '%s' "$err" | grep -q "not an instance name" && echo yes || echo "exit $code: $err")"
 done
 
+# A commit-status setting without --status-provider would be ignored: refused instead.
+for flag in --status-context=ci --status-target-url=http://x --status-ca-file=/dev/null; do
+  err=$("$jobsync" run "$flag" --repo "$src" --state /dev/null 2>&1 >/dev/null); code=$?
+  check "run $flag without --status-provider is refused" "yes" \
+    "$([ "$code" -eq 2 ] && printf '%s' "$err" | grep -q "need --status-provider" && echo yes || echo "exit $code: $err")"
+done
+
 help=$("$jobsync" --help); code=$?
 check "--help exits 0" 0 "$code"
 for command in $(printf '%s\n' "$help" | awk '/^Subcommands:/{on=1; next} on && /^  [a-z]/{print $1}'); do
