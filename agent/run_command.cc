@@ -580,8 +580,7 @@ StatusOr<NotifierOptions> RunCommands::NotifierFromFlags() const {
       options.ca_pem = pem.str();
     }
   } else if (!status_repo_.empty() || !status_token_file_.empty() || !status_api_url_.empty() ||
-             !status_context_.empty() || !status_target_url_.empty() ||
-             !status_ca_file_.empty()) {
+             !status_context_.empty() || !status_target_url_.empty() || !status_ca_file_.empty()) {
     return InvalidArgumentError(
         "--status-repo, --status-token-file, --status-api-url, --status-context, "
         "--status-target-url and --status-ca-file need --status-provider (github or gitlab)");

@@ -28,7 +28,8 @@
 namespace jobsync {
 
 // A resource amount (a count, or thousandths of a unit). 128 bits: a sum of replicas x per-replica
-// amounts below 2^63 thousandths cannot overflow it. (__extension__: a GCC and Clang type that -Wpedantic names.)
+// amounts below 2^63 thousandths cannot overflow it. (__extension__: a GCC and Clang type that
+// -Wpedantic names.)
 __extension__ typedef __int128 ResourceAmount;
 
 // Requested resources of some jobs. Values in thousandths: cpu in millicores, memory in
