@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "common/status.h"
-#include "diff/diff.h"
-#include "diff/live_job.h"
+#include "domain/health.h"
+#include "domain/live_job.h"
+#include "domain/plan_step.h"
 #include "schemas/model.h"
 
 namespace jobsync {
@@ -28,12 +29,6 @@ inline constexpr const char* kSpecAnnotation = "jobsync.dev/applied-spec";
 inline constexpr const char* kSpecHashAnnotation = "jobsync.dev/spec-hash";
 inline constexpr const char* kSourcePathAnnotation = "jobsync.dev/source-path";
 inline constexpr const char* kRevisionAnnotation = "jobsync.dev/revision";
-
-// Health of a job as a user sees it (STYLE.md rule 5).
-enum class Health { kProgressing, kHealthy, kDegraded, kSucceeded, kFailed, kSuspended, kMissing };
-
-// "Progressing", "Healthy", "Degraded", "Succeeded", "Failed", "Suspended" or "Missing".
-const char* HealthName(Health health);
 
 // What an apply needs besides the step: who applies, and from which commit.
 struct ApplyContext {

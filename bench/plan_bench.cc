@@ -36,11 +36,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "agent/clusters.h"
-#include "agent/git_source.h"
-#include "agent/metrics.h"
-#include "agent/reconciler.h"
-#include "agent/state_store.h"
+#include "agent/git/git_source.h"
+#include "agent/sync/clusters.h"
+#include "agent/sync/reconciler.h"
+#include "agent/sync/state_store.h"
+#include "common/metrics.h"
 #include "diff/plan.h"
 #include "schemas/schema_validator.h"
 

@@ -243,22 +243,6 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
 
 }  // namespace
 
-const char* ActionName(Action action) {
-  switch (action) {
-    case Action::kCreate:
-      return "create";
-    case Action::kScale:
-      return "scale";
-    case Action::kUpdate:
-      return "update";
-    case Action::kDelete:
-      return "delete";
-    case Action::kNone:
-      return "none";
-  }
-  return "none";
-}
-
 std::vector<FieldChange> DiffCanonical(const json& from, const json& to) {
   std::vector<FieldChange> out;
   DiffInto(from.is_null() ? nullptr : &from, to.is_null() ? nullptr : &to, "", &out);

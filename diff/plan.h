@@ -81,7 +81,7 @@
 
 #include "common/status.h"
 #include "diff/diff.h"
-#include "diff/live_job.h"
+#include "domain/live_job.h"
 #include "schemas/loader.h"
 
 namespace jobsync {

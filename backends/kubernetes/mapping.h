@@ -32,7 +32,7 @@
 
 #include "backends/backend.h"
 #include "common/status.h"
-#include "diff/live_job.h"
+#include "domain/live_job.h"
 #include "schemas/model.h"
 #include "schemas/object_names.h"
 

@@ -49,7 +49,7 @@
 
 #include "backends/backend.h"
 #include "common/status.h"
-#include "diff/live_job.h"
+#include "domain/live_job.h"
 #include "schemas/model.h"
 
 namespace jobsync {

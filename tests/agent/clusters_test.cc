@@ -1,4 +1,4 @@
-#include "agent/clusters.h"
+#include "agent/sync/clusters.h"
 
 #include <memory>
 #include <string>

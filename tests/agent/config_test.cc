@@ -1,4 +1,4 @@
-#include "agent/config.h"
+#include "agent/cli/config.h"
 
 #include <set>
 #include <string>
@@ -8,7 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "agent/clusters.h"
+#include "agent/sync/clusters.h"
 
 namespace jobsync {
 namespace {

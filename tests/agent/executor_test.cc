@@ -1,4 +1,4 @@
-#include "agent/executor.h"
+#include "agent/sync/executor.h"
 
 #include <atomic>
 #include <chrono>

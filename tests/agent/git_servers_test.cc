@@ -11,7 +11,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include "agent/git_source.h"
+#include "agent/git/git_source.h"
 #include "tests/agent/git_test_util.h"
 #include "tests/test_secrets.h"
 

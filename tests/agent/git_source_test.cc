@@ -1,4 +1,4 @@
-#include "agent/git_source.h"
+#include "agent/git/git_source.h"
 
 #include <filesystem>
 #include <fstream>
@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/secrets.h"
 #include "tests/agent/git_test_util.h"
 
 namespace jobsync {

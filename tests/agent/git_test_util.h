@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
-#include "agent/git_source.h"
+#include "agent/git/git_source.h"
 
 namespace jobsync::testing {
 

@@ -1,4 +1,4 @@
-#include "agent/history.h"
+#include "agent/git/history.h"
 
 #include <filesystem>
 

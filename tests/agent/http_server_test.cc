@@ -1,4 +1,4 @@
-#include "agent/http_server.h"
+#include "agent/server/http_server.h"
 
 #include <memory>
 #include <mutex>
@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-// The same definitions as the library was built with (see agent/http_server.cc).
+// The same definitions as the library was built with (see agent/server/http_server.cc).
 #if !defined(CPPHTTPLIB_OPENSSL_SUPPORT) || !defined(CPPHTTPLIB_ZLIB_SUPPORT) || \
     !defined(CPPHTTPLIB_BROTLI_SUPPORT)
 #error "build with the compile definitions of pkg-config cpp-httplib (PkgConfig::CPPHTTPLIB)"

@@ -1,7 +1,7 @@
 // LeaderElector against the real local kube-apiserver of scripts/cluster. Needs
 // `scripts/cluster up && eval "$(scripts/cluster env)"`; fails, never skips, when the cluster
 // cannot be reached. Each test uses its own Lease in namespace default, deleted after.
-#include "agent/leader_election.h"
+#include "agent/sync/leader_election.h"
 
 #include <algorithm>
 #include <atomic>

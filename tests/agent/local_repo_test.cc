@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "agent/git_source.h"
+#include "agent/git/git_source.h"
 #include "tests/agent/git_test_util.h"
 
 namespace jobsync {

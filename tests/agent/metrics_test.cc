@@ -1,4 +1,4 @@
-#include "agent/metrics.h"
+#include "common/metrics.h"
 
 #include <cmath>
 #include <limits>

@@ -1,7 +1,7 @@
 // The notifier against a loopback HTTP server (cpp-httplib) that checks each request against
 // the shapes GitHub's and GitLab's commit status APIs and a Slack-compatible webhook document:
 // method, path, headers (auth included) and JSON body fields; and its failure cases.
-#include "agent/notifier.h"
+#include "agent/sync/notifier.h"
 
 #include <atomic>
 #include <chrono>
@@ -21,7 +21,7 @@
 #endif
 #include <httplib.h>
 
-#include "agent/logging.h"
+#include "common/logging.h"
 #include "tests/test_secrets.h"
 
 namespace jobsync {

@@ -2,7 +2,7 @@
 // GitSource), the real file state store, and an in-memory backend that behaves like a cluster
 // (applies change its live jobs). The same behaviours run against the real apiserver and Ray head
 // in tests/cli/agent_test.sh.
-#include "agent/reconciler.h"
+#include "agent/sync/reconciler.h"
 
 #include <atomic>
 #include <functional>
@@ -15,9 +15,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "agent/git_source.h"
-#include "agent/metrics.h"
-#include "agent/state_store.h"
+#include "agent/git/git_source.h"
+#include "agent/sync/state_store.h"
+#include "common/metrics.h"
 #include "git_test_util.h"
 #include "schemas/schema_validator.h"
 

@@ -1,4 +1,4 @@
-#include "agent/state_store.h"
+#include "agent/sync/state_store.h"
 
 #include <cstdlib>
 #include <ctime>

@@ -2,7 +2,7 @@
 // LeaderElector and a WakeRelay as `jobsync run --leader-elect` wires them; a webhook accepted by
 // the standby must wake the leader within a second. Needs `scripts/cluster up && eval
 // "$(scripts/cluster env)"`; fails, never skips, when the cluster cannot be reached.
-#include "agent/wake_relay.h"
+#include "agent/sync/wake_relay.h"
 
 #include <chrono>
 #include <cstdio>
@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "agent/leader_election.h"
+#include "agent/sync/leader_election.h"
 #include "kube_test_util.h"
 
 namespace jobsync {

@@ -1,4 +1,4 @@
-#include "agent/webhook.h"
+#include "agent/server/webhook.h"
 
 #include <algorithm>
 #include <cctype>

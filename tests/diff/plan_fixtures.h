@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "diff/live_job.h"
 #include "diff/plan.h"
+#include "domain/live_job.h"
 #include "schemas/loader.h"
 #include "schemas/model.h"
 #include "schemas/quantity.h"

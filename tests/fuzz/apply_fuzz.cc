@@ -28,7 +28,7 @@
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/ray/ray_backend.h"
-#include "diff/diff.h"
+#include "domain/plan_step.h"
 #include "schemas/model.h"
 #include "schemas/quantity.h"
 

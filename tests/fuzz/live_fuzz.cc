@@ -40,7 +40,7 @@
 #include "backends/kubernetes/mapping.h"
 #include "backends/ray/ray_backend.h"
 #include "backends/ray/ray_mapping.h"
-#include "diff/live_job.h"
+#include "domain/live_job.h"
 #include "schemas/canonical.h"
 
 namespace jobsync {

@@ -38,9 +38,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diff/live_job.h"
 #include "diff/plan.h"
 #include "diff/render.h"
+#include "domain/live_job.h"
 #include "schemas/loader.h"
 #include "schemas/model.h"
 #include "schemas/schema_validator.h"

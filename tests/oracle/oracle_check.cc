@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diff/diff.h"
-#include "diff/live_job.h"
+#include "domain/live_job.h"
 #include "schemas/canonical.h"
 #include "schemas/k8s_names.h"
 #include "schemas/loader.h"

@@ -1,0 +1,632 @@
+#include "agent/cli/run_command.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "agent/cli/cli.h"
+#include "agent/cli/config.h"
+#include "agent/git/git_source.h"
+#include "agent/server/http_server.h"
+#include "agent/server/status_page.h"
+#include "agent/server/webhook.h"
+#include "agent/sync/instrumented_backend.h"
+#include "agent/sync/leader_election.h"
+#include "agent/sync/notifier.h"
+#include "agent/sync/reconciler.h"
+#include "agent/sync/state_store.h"
+#include "agent/sync/wake_relay.h"
+#include "backends/http_client.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "schemas/k8s_names.h"
+
+namespace jobsync {
+namespace {
+
+constexpr const char* kConfigMapPrefix = "configmap:";
+
+// The first line of a file, for secrets kept in files.
+StatusOr<std::string> ReadFirstLine(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError("cannot read the " + what + " file " + path);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return InvalidArgumentError("the " + what + " file " + path + " is empty");
+  return line;
+}
+
+std::string DefaultIdentity() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  return std::string(host) + "_" + std::to_string(getpid());
+}
+
+// The namespace a pod runs in, from the service account mount; empty outside Kubernetes.
+std::string PodNamespace() {
+  if (const char* value = std::getenv("POD_NAMESPACE"); value != nullptr && *value != '\0') {
+    return value;
+  }
+  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+// Takes SIGTERM and SIGINT on a thread of its own. The constructor blocks them in this thread,
+// and so in every thread started after it (cpprestsdk's pool, the watcher, the server): make it
+// before anything starts a thread, or the signal may land in a thread that does not block it and
+// end the process. Start() begins waiting; `on_signal` is called once.
+class SignalWaiter {
+ public:
+  SignalWaiter() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGUSR1);  // ends the waiter itself
+    pthread_sigmask(SIG_BLOCK, &set_, &previous_);
+  }
+  void Start(std::function<void(int)> on_signal) {
+    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+      int signal = 0;
+      sigwait(&set_, &signal);
+      if (signal != SIGUSR1) on_signal(signal);
+    });
+  }
+  // Ends the waiting thread (after which `on_signal` is not called). Idempotent.
+  void Stop() {
+    if (thread_.joinable()) {
+      pthread_kill(thread_.native_handle(), SIGUSR1);
+      thread_.join();
+    }
+  }
+  ~SignalWaiter() {
+    Stop();
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  SignalWaiter(const SignalWaiter&) = delete;
+  SignalWaiter& operator=(const SignalWaiter&) = delete;
+
+ private:
+  sigset_t set_;
+  sigset_t previous_;
+  std::thread thread_;
+};
+
+std::string ReplicaText(const nlohmann::json& replicas) {
+  if (!replicas.is_object() || replicas.empty()) return "-";
+  std::string out;
+  for (const auto& [role, count] : replicas.items()) {
+    if (!out.empty()) out += ",";
+    out += role + "=" + count.dump();
+  }
+  return out;
+}
+
+std::string Text(const nlohmann::json& document, const char* key, const std::string& fallback) {
+  auto found = document.find(key);
+  if (found == document.end() || !found->is_string() || found->get<std::string>().empty()) {
+    return fallback;
+  }
+  return found->get<std::string>();
+}
+
+}  // namespace
+
+std::string FormatStatusTable(const nlohmann::json& status) {
+  std::ostringstream out;
+  const nlohmann::json revision = status.value("revision", nlohmann::json::object());
+  out << "instance " << Text(status, "instance", "?") << ", repo " << Text(status, "repo", "?");
+  if (!Text(status, "branch", "").empty()) out << " branch " << Text(status, "branch", "");
+  out << "\n";
+  if (revision.is_object() && revision.contains("id")) {
+    out << "revision " << Text(revision, "short", "?") << " by " << Text(revision, "author", "?")
+        << ": " << Text(revision, "summary", "") << "\n";
+  }
+  const std::string applied = Text(status, "lastAppliedRevision", "");
+  out << "last applied " << (applied.empty() ? "-" : applied.substr(0, 7));
+  const nlohmann::json last = status.value("lastSync", nlohmann::json::object());
+  if (last.is_object() && last.contains("result")) {
+    out << ", last sync " << Text(last, "result", "?");
+    if (!Text(last, "message", "").empty()) out << ": " << Text(last, "message", "");
+  }
+  out << "\n\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"JOB", "SYNC", "HEALTH", "REPLICAS (LIVE/DESIRED)", "APPLIED", "AUTHOR", "LAST ERROR"}};
+  for (const nlohmann::json& job : status.value("jobs", nlohmann::json::array())) {
+    std::string applied_revision = Text(job, "appliedRevision", "-");
+    rows.push_back({Text(job, "key", "?"), Text(job, "sync", "?"), Text(job, "health", "?"),
+                    ReplicaText(job.value("liveReplicas", nlohmann::json())) + " / " +
+                        ReplicaText(job.value("desiredReplicas", nlohmann::json())),
+                    applied_revision.substr(0, 7), Text(job, "appliedAuthor", "-"),
+                    Text(job, "lastError", "")});
+  }
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+  return out.str();
+}
+
+void RunCommands::Register(CLI::App& app) {
+  run_ = app.add_subcommand(
+      "run",
+      "Run the agent: keep Kubernetes and Ray equal to a Git branch. Polls the repository every "
+      "--interval (or at once on a webhook), plans, applies, heals drift, and serves /healthz, "
+      "/readyz, /metrics, /api/v1/status and a status page on --listen. Under --leader-elect a "
+      "webhook that reaches a standby wakes the leader. Reports each commit's result as a commit "
+      "status and to a chat webhook when configured (Notifications).\n"
+      "Every flag can also be set in a YAML file given with --config (keys are the flag names "
+      "without dashes); the command line wins.");
+  AddGitFlags(*run_, git_, /*repo_required=*/false);
+  AddClusterFlags(*run_, cluster_);
+  const char* agent = "Agent";
+  run_->add_option("--config", config_file_, "YAML file with settings (flag names without --)")
+      ->group(agent);
+  run_->add_option("--interval", interval_, "Time between polls of Git and the clusters")
+      ->capture_default_str()
+      ->group(agent);
+  run_->add_option("--listen", listen_, "Address of the HTTP endpoints, host:port")
+      ->capture_default_str()
+      ->group(agent);
+  run_->add_option("--drift", drift_,
+                   "What to do with live changes made outside Git: heal (revert them), warn "
+                   "(report them), off")
+      ->check(CLI::IsMember({"heal", "warn", "off"}))
+      ->capture_default_str()
+      ->group(agent);
+  run_->add_option("--state", state_,
+                   "Where the agent remembers what it applied: a file path, or "
+                   "configmap:NAMESPACE/NAME (default: a ConfigMap in the pod's namespace when "
+                   "running in Kubernetes, else ~/.local/state/jobsync/<instance>.state.json)")
+      ->group(agent);
+  run_->add_option("--dependency-timeout", dependency_timeout_,
+                   "How long a job waits for its dependsOn jobs to become Healthy")
+      ->capture_default_str()
+      ->group(agent);
+  run_->add_flag("--once", once_, "Run one cycle and exit: 0 in sync, 1 not in sync, 2 error")
+      ->group(agent);
+  const char* ha = "High availability";
+  run_->add_flag("--leader-elect", leader_elect_,
+                 "Elect a leader among replicas through a coordination.k8s.io Lease; only the "
+                 "leader writes")
+      ->group(ha);
+  run_->add_option("--lease-namespace", lease_namespace_,
+                   "Namespace of the Lease (default: the pod's namespace, else default)")
+      ->group(ha);
+  run_->add_option("--lease-name", lease_name_, "Name of the Lease (default: jobsync-<instance>)")
+      ->group(ha);
+  run_->add_option("--lease-duration", lease_duration_,
+                   "How long a dead leader's Lease holds before a standby takes over")
+      ->capture_default_str()
+      ->group(ha);
+  run_->add_option("--identity", identity_, "This replica's name in the Lease (default: host_pid)")
+      ->group(ha);
+  const char* hooks = "Webhooks";
+  run_->add_option("--webhook-secret-file", webhook_secret_file_,
+                   "File holding the webhook secret: the HMAC key of /hooks/github, /hooks/gitea "
+                   "(Gitea, Forgejo), /hooks/bitbucket (Cloud, Server) and /hooks/generic; the "
+                   "token of /hooks/gitlab")
+      ->group(hooks);
+  run_->add_option("--webhook-secret-env", webhook_secret_env_,
+                   "Environment variable holding the webhook secret, when no file is given")
+      ->capture_default_str()
+      ->group(hooks);
+  const char* notify = "Notifications";
+  run_->add_option("--status-provider", status_provider_,
+                   "Report each commit's sync result as a commit status on this Git host: github "
+                   "or gitlab (default: off)")
+      ->check(CLI::IsMember({"github", "gitlab"}))
+      ->group(notify);
+  run_->add_option("--status-api-url", status_api_url_,
+                   "API base URL of the Git host (default https://api.github.com or "
+                   "https://gitlab.com/api/v4; GitHub Enterprise: https://HOST/api/v3)")
+      ->group(notify);
+  run_->add_option("--status-repo", status_repo_,
+                   "Repository of the commit statuses: owner/repo on GitHub, the project id or "
+                   "group/project on GitLab")
+      ->group(notify);
+  run_->add_option("--status-token-file", status_token_file_,
+                   "File holding the API token (GitHub: repo:status or statuses write; GitLab: api "
+                   "scope)")
+      ->group(notify);
+  run_->add_option("--status-context", status_context_,
+                   "Context (GitHub) or name (GitLab) of the status (default jobsync/<instance>)")
+      ->group(notify);
+  run_->add_option("--status-target-url", status_target_url_,
+                   "Link shown with the status, e.g. the agent's status page")
+      ->group(notify);
+  run_->add_option("--status-ca-file", status_ca_file_,
+                   "PEM CA certificates to trust for the Git host's API (default: the system's)")
+      ->group(notify);
+  run_->add_option("--notify-webhook-url-file", notify_webhook_url_file_,
+                   "File holding a URL to POST a JSON message to (Slack-compatible \"text\") for "
+                   "each commit's sync result and each job that becomes Degraded or Failed")
+      ->group(notify);
+  const char* logs = "Logging";
+  run_->add_option("--log-format", log_format_, "text, or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str()
+      ->group(logs);
+  run_->add_option("--log-level", log_level_, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str()
+      ->group(logs);
+
+  status_ = app.add_subcommand(
+      "status",
+      "Print a running agent's jobs as a table: sync state, health, replicas, the "
+      "commit applied and its author, the last error.");
+  status_->add_option("--server", server_, "The agent's address")->capture_default_str();
+  status_->add_option("-o,--output", status_output_, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
+std::optional<int> RunCommands::RunParsed(std::ostream& out, std::ostream& err) {
+  if (run_ != nullptr && run_->parsed()) return RunAgent(out, err);
+  if (status_ != nullptr && status_->parsed()) return RunStatus(out, err);
+  return std::nullopt;
+}
+
+int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
+  (void)out;
+  auto fail = [&](const Status& status) {
+    err << "jobsync run: " << status.message() << "\n";
+    return kExitError;
+  };
+  SignalWaiter signals;  // first: before any thread exists
+  if (!config_file_.empty()) {
+    Status applied = ApplyConfigFile(config_file_, *run_);
+    if (!applied.ok()) return fail(applied);
+  }
+  if (git_.repo.empty()) {
+    return fail(InvalidArgumentError("no repository: give --repo, or repo: in the --config file"));
+  }
+  Status logging = SetUpLogging(log_format_, log_level_);
+  if (!logging.ok()) return fail(logging);
+  StatusOr<std::chrono::milliseconds> interval = ParseDuration(interval_);
+  if (!interval.ok())
+    return fail(Status(interval.status().code(), "--interval: " + interval.status().message()));
+  StatusOr<std::chrono::milliseconds> lease_duration = ParseDuration(lease_duration_);
+  if (!lease_duration.ok()) {
+    return fail(Status(lease_duration.status().code(),
+                       "--lease-duration: " + lease_duration.status().message()));
+  }
+  StatusOr<std::chrono::milliseconds> dependency_timeout = ParseDuration(dependency_timeout_);
+  if (!dependency_timeout.ok()) {
+    return fail(Status(dependency_timeout.status().code(),
+                       "--dependency-timeout: " + dependency_timeout.status().message()));
+  }
+  if (interval->count() < 100)
+    return fail(InvalidArgumentError("--interval must be at least 100ms"));
+
+  // Secrets: read once, registered so that no log line can carry them.
+  std::string webhook_secret;
+  if (!webhook_secret_file_.empty()) {
+    StatusOr<std::string> secret = ReadFirstLine(webhook_secret_file_, "webhook secret");
+    if (!secret.ok()) return fail(secret.status());
+    webhook_secret = *secret;
+  } else if (const char* value = std::getenv(webhook_secret_env_.c_str()); value != nullptr) {
+    webhook_secret = value;
+  }
+  RegisterSecret(webhook_secret);
+  if (StatusOr<std::string> token = ReadGitToken(ToGitSourceOptions(git_).credentials);
+      token.ok()) {
+    RegisterSecret(*token);
+  }
+
+  StatusOr<NotifierOptions> notify = NotifierFromFlags();
+  if (!notify.ok()) return fail(notify.status());
+
+  SchemaValidator validator;
+  StatusOr<std::unique_ptr<GitSource>> git = NewGitSource(ToGitSourceOptions(git_), validator);
+  if (!git.ok()) return fail(git.status());
+
+  Metrics metrics;
+  DeclareBackendMetrics(metrics);
+  Clusters clusters = ConnectClusters(cluster_);
+  std::vector<std::unique_ptr<InstrumentedBackend>> wrapped;
+  std::vector<Backend*> backends;
+  for (Backend* backend : {static_cast<Backend*>(clusters.kubernetes.get()), clusters.ray.get()}) {
+    if (backend == nullptr) continue;
+    wrapped.push_back(std::make_unique<InstrumentedBackend>(*backend, metrics));
+    backends.push_back(wrapped.back().get());
+  }
+  for (const auto& [kind, status] : clusters.unconfigured) {
+    spdlog::warn("{} backend not configured: {}", BackendName(kind), status.message());
+  }
+
+  // State: a file, or a ConfigMap (the default inside Kubernetes, where disks are not kept).
+  std::string state = state_;
+  const std::string pod_namespace = PodNamespace();
+  if (state.empty() && !pod_namespace.empty() && clusters.kubernetes) {
+    state =
+        std::string(kConfigMapPrefix) + pod_namespace + "/jobsync-" + cluster_.instance + "-state";
+  }
+  std::unique_ptr<StateStore> store;
+  if (state.rfind(kConfigMapPrefix, 0) == 0) {
+    std::string where = state.substr(std::string(kConfigMapPrefix).size());
+    size_t slash = where.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == where.size()) {
+      return fail(InvalidArgumentError("--state " + state + ": use configmap:NAMESPACE/NAME"));
+    }
+    if (!clusters.kubernetes) {
+      return fail(
+          FailedPreconditionError("--state " + state + " needs a Kubernetes cluster: " +
+                                  clusters.unconfigured[BackendKind::kKubernetes].message()));
+    }
+    store = NewConfigMapStateStore(clusters.kubernetes->client(), where.substr(0, slash),
+                                   where.substr(slash + 1));
+  } else {
+    store = NewFileStateStore(state.empty() ? DefaultStateFile(cluster_.instance) : state);
+  }
+
+  // Notifications go out on a thread of their own; off unless configured.
+  std::unique_ptr<HttpNotifier> notifier;
+  if (!notify->api_url.empty() || !notify->webhook_url.empty()) {
+    notifier = std::make_unique<HttpNotifier>(*notify, metrics);
+    Status started = notifier->Start();
+    if (!started.ok()) return fail(started);
+  }
+
+  std::unique_ptr<KubernetesClient> lease_client;
+  std::unique_ptr<LeaderElector> elector;
+  std::unique_ptr<Reconciler> reconciler;
+  std::unique_ptr<WakeRelay> relay;  // stops before the reconciler goes
+  if (leader_elect_) {
+    if (!clusters.kubernetes) {
+      return fail(
+          FailedPreconditionError("--leader-elect needs a Kubernetes cluster for its Lease: " +
+                                  clusters.unconfigured[BackendKind::kKubernetes].message()));
+    }
+    // The Lease gets a client of its own whose calls end well within the renew deadline, so a
+    // hung apiserver cannot keep a leader that should have stepped down waiting on a request.
+    KubernetesClientOptions lease_options;
+    lease_options.request_timeout = *lease_duration / 5;
+    lease_options.retry.max_attempts = 2;
+    StatusOr<KubeCredentials> credentials = LoadKubeconfig({cluster_.kubeconfig, cluster_.context},
+                                                           KubeconfigEnvironment::FromProcess());
+    if (!credentials.ok()) return fail(credentials.status());
+    StatusOr<std::unique_ptr<KubernetesClient>> client =
+        NewKubernetesClient(std::move(*credentials), lease_options);
+    if (!client.ok()) return fail(client.status());
+    lease_client = std::move(*client);
+    LeaderElectionOptions election;
+    election.namespace_name = !lease_namespace_.empty() ? lease_namespace_
+                              : !pod_namespace.empty()  ? pod_namespace
+                                                        : "default";
+    election.lease_name = lease_name_.empty() ? "jobsync-" + cluster_.instance : lease_name_;
+    // A Lease name is a DNS-1123 subdomain; an instance name is a label value, which may hold
+    // upper-case letters and '_'.
+    if (std::string problem = CheckDns1123Subdomain(election.lease_name); !problem.empty()) {
+      return fail(InvalidArgumentError(
+          "the Lease name '" + election.lease_name + "' " + problem +
+          (lease_name_.empty() ? "; it derives from --instance: pass --lease-name" : "")));
+    }
+    election.identity = identity_.empty() ? DefaultIdentity() : identity_;
+    election.lease_duration = *lease_duration;
+    election.renew_deadline = *lease_duration * 2 / 3;
+    election.retry_period = std::max(std::chrono::milliseconds(200), *lease_duration / 7);
+    elector = std::make_unique<LeaderElector>(
+        *lease_client, election, [&reconciler, identity = election.identity](bool leader) {
+          LogEvent(spdlog::level::info, leader ? "became leader" : "not leader",
+                   {{"identity", identity}});
+          if (leader && reconciler) reconciler->Trigger("became leader");
+        });
+    relay = std::make_unique<WakeRelay>(
+        *lease_client, election.namespace_name, election.lease_name, election.identity,
+        [&reconciler, &elector](const std::string& request) {
+          if (elector->is_leader() && reconciler) {
+            reconciler->Trigger("webhook received by a standby (" + request + ")");
+          }
+        });
+  }
+
+  ReconcilerOptions options;
+  options.plan = ToPlanOptions(cluster_);
+  options.drift = *ParseDriftPolicy(drift_);
+  options.interval = *interval;
+  options.executor.dependency_timeout = *dependency_timeout;
+  options.branch = git_.branch.empty() ? git_.tag : git_.branch;
+  options.path = git_.path;
+  if (elector) options.may_write = [&elector] { return elector->is_leader(); };
+  options.notifier = notifier.get();
+  reconciler = std::make_unique<Reconciler>(**git, backends, clusters.unconfigured, *store, metrics,
+                                            options);
+  // Live changes seen by the watch wake the loop; the listener is removed (and no call of it is
+  // in flight) before the reconciler goes.
+  struct ListenerRemover {
+    KubernetesBackend* backend;
+    ~ListenerRemover() {
+      if (backend != nullptr) backend->SetChangeListener(nullptr);
+    }
+  } remover{clusters.kubernetes.get()};
+  if (clusters.kubernetes) {
+    clusters.kubernetes->SetChangeListener([&reconciler] { reconciler->LiveChanged(); });
+  }
+  Status started = reconciler->Start();
+  if (!started.ok()) return fail(started);
+
+  signals.Start([&reconciler](int signal) {
+    spdlog::info("{} received: stopping after the step in flight",
+                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    reconciler->Stop();
+  });
+  // The waiter's callback uses the reconciler: it stops before the reconciler goes.
+  struct WaiterStopper {
+    SignalWaiter& waiter;
+    ~WaiterStopper() { waiter.Stop(); }
+  } waiter_stopper{signals};
+  if (once_) {
+    if (elector) return fail(InvalidArgumentError("--once and --leader-elect do not go together"));
+    Status result = reconciler->SyncOnce();
+    if (notifier) notifier->Drain(std::chrono::seconds(30));
+    if (result.ok()) return kExitOk;
+    err << "jobsync run: not in sync: " << result.message() << "\n";
+    return kExitChanges;
+  }
+
+  std::string watched_ref = !git_.branch.empty() ? "refs/heads/" + git_.branch
+                            : !git_.tag.empty()  ? "refs/tags/" + git_.tag
+                                                 : "";
+  HttpHandlers handlers;
+  handlers.metrics = [&metrics] { return metrics.Render(); };
+  handlers.status = [&reconciler, &elector] {
+    nlohmann::json status = reconciler->StatusJson();
+    if (elector) {
+      status["leaderElection"] = {{"leader", elector->is_leader()}, {"holder", elector->holder()}};
+    }
+    return status;
+  };
+  handlers.ready = [&reconciler] { return reconciler->Ready(); };
+  handlers.index_html = [] { return std::string(kStatusPageHtml); };
+  handlers.webhook = [&](WebhookKind kind,
+                         const std::function<std::string(std::string_view)>& header,
+                         std::string_view body) {
+    WebhookResult result = HandleWebhook(kind, header, body, webhook_secret, watched_ref);
+    LogEvent(result.http_status == 401 ? spdlog::level::warn : spdlog::level::info, "webhook",
+             {{"kind", WebhookKindName(kind)},
+              {"status", std::to_string(result.http_status)},
+              {"result", result.message}});
+    if (!result.trigger) return result;
+    reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
+    if (relay && !elector->is_leader()) {
+      // A standby writes nothing: the leader must hear of the push (wake_relay.h).
+      Status woken = relay->RequestWake();
+      if (woken.ok()) {
+        result.message += "; this replica is a standby: the leader was woken";
+      } else {
+        result.http_status = 503;
+        result.message =
+            "this replica is a standby and could not wake the leader: " + woken.message() +
+            "; redeliver the webhook";
+      }
+      LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
+               {{"result", result.message}});
+    }
+    return result;
+  };
+  HttpServerOptions server_options;
+  server_options.listen = listen_;
+  AgentHttpServer server(server_options, handlers);
+  Status serving = server.Start();
+  if (!serving.ok()) return fail(serving);
+
+  if (elector) {
+    Status elect = elector->Start();
+    if (!elect.ok()) return fail(elect);
+    Status watching = relay->Start();
+    if (!watching.ok()) return fail(watching);
+  }
+  LogEvent(spdlog::level::info, "agent started",
+           {{"instance", cluster_.instance},
+            {"repo", (*git)->display_url()},
+            {"listen", listen_},
+            {"interval", interval_},
+            {"drift", drift_},
+            {"prune", cluster_.prune ? "true" : "false"},
+            {"state", store->Describe()}});
+  reconciler->Run();
+  if (relay) relay->Stop();
+  if (elector) elector->Stop();
+  server.Stop();
+  if (notifier) notifier->Stop();
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+StatusOr<NotifierOptions> RunCommands::NotifierFromFlags() const {
+  NotifierOptions options;
+  options.instance = cluster_.instance;
+  if (!status_provider_.empty()) {
+    options.provider = *ParseCommitStatusProvider(status_provider_);
+    options.api_url = status_api_url_.empty() ? DefaultApiUrl(options.provider) : status_api_url_;
+    options.repository = status_repo_;
+    if (status_token_file_.empty()) {
+      return InvalidArgumentError("--status-provider " + status_provider_ +
+                                  " needs --status-token-file, a file holding the API token");
+    }
+    StatusOr<std::string> token = ReadFirstLine(status_token_file_, "status token");
+    if (!token.ok()) return token.status();
+    options.token = *token;
+    RegisterSecret(options.token);
+    options.context = status_context_.empty() ? "jobsync/" + cluster_.instance : status_context_;
+    options.target_url = status_target_url_;
+    if (!status_ca_file_.empty()) {
+      std::ifstream in(status_ca_file_);
+      if (!in) return NotFoundError("cannot read the --status-ca-file " + status_ca_file_);
+      std::stringstream pem;
+      pem << in.rdbuf();
+      options.ca_pem = pem.str();
+    }
+  } else if (!status_repo_.empty() || !status_token_file_.empty() || !status_api_url_.empty() ||
+             !status_context_.empty() || !status_target_url_.empty() || !status_ca_file_.empty()) {
+    return InvalidArgumentError(
+        "--status-repo, --status-token-file, --status-api-url, --status-context, "
+        "--status-target-url and --status-ca-file need --status-provider (github or gitlab)");
+  }
+  if (!notify_webhook_url_file_.empty()) {
+    StatusOr<std::string> url = ReadFirstLine(notify_webhook_url_file_, "notification webhook URL");
+    if (!url.ok()) return url.status();
+    options.webhook_url = *url;
+    RegisterSecret(options.webhook_url);
+  }
+  return options;
+}
+
+int RunCommands::RunStatus(std::ostream& out, std::ostream& err) {
+  HttpClientConfig config;
+  config.base_url = server_;
+  while (!config.base_url.empty() && config.base_url.back() == '/') config.base_url.pop_back();
+  config.default_timeout = std::chrono::seconds(10);
+  StatusOr<std::unique_ptr<HttpClient>> client = NewHttpClient(config);
+  if (!client.ok()) {
+    err << "jobsync status: " << client.status().message() << "\n";
+    return kExitError;
+  }
+  HttpRequest request;
+  request.path = "/api/v1/status";
+  StatusOr<HttpResponse> response = (*client)->Send(request);
+  if (!response.ok()) {
+    err << "jobsync status: cannot reach the agent at " << server_ << ": "
+        << response.status().message() << " (is `jobsync run` running there? see --server)\n";
+    return kExitError;
+  }
+  if (response->status != 200) {
+    err << "jobsync status: " << server_ << " answered HTTP " << response->status << "\n";
+    return kExitError;
+  }
+  nlohmann::json status = nlohmann::json::parse(response->body, nullptr, false);
+  if (status.is_discarded() || !status.is_object()) {
+    err << "jobsync status: " << server_ << " did not answer with a status document\n";
+    return kExitError;
+  }
+  if (status_output_ == "json") {
+    out << status.dump(2) << "\n";
+  } else {
+    out << FormatStatusTable(status);
+  }
+  return kExitOk;
+}
+
+}  // namespace jobsync

@@ -1,0 +1,63 @@
+// The commands that compare Git with the clusters: `plan`, `apply` and `render`.
+//
+//   jobsync plan  --repo R [--path P] --from REV --to REV   offline, for pull-request review: the
+//                 live side is the jobs at --from, as if this instance had applied them.
+//   jobsync plan  --repo R [--path P] [--rev REV]           against the live clusters.
+//   jobsync apply --repo R [--path P] [--rev REV] [--prune] [--dry-run]   one sync.
+//   jobsync render [--instance NAME] PATH...                the Kubernetes objects, as YAML.
+//
+// Connecting to the clusters and planning against them: agent/clusters.h.
+#ifndef JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
+#define JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "agent/cli/git_flags.h"
+#include "agent/sync/clusters.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace jobsync {
+
+// Registers plan, apply and render on `app` and runs whichever was parsed. Owns the flag values,
+// so it must outlive the parse. Not thread-safe.
+class SyncCommands {
+ public:
+  void Register(CLI::App& app);
+
+  // The exit code of the command that was parsed, or nullopt when none of these was.
+  std::optional<int> RunParsed(std::ostream& out, std::ostream& err);
+
+ private:
+  int RunPlan(std::ostream& out, std::ostream& err);
+  int RunApply(std::ostream& out, std::ostream& err);
+  int RunRender(std::ostream& out, std::ostream& err);
+
+  CLI::App* plan_ = nullptr;
+  CLI::App* apply_ = nullptr;
+  CLI::App* render_ = nullptr;
+
+  GitFlags plan_git_;
+  ClusterFlags plan_cluster_;
+  std::string from_;
+  std::string to_;
+  std::string output_ = "text";
+  std::string color_ = "auto";
+
+  GitFlags apply_git_;
+  ClusterFlags apply_cluster_;
+  bool dry_run_ = false;
+
+  std::vector<std::string> render_paths_;
+  std::string render_instance_ = "jobsync";
+  std::string render_revision_;
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_

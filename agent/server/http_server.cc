@@ -1,0 +1,354 @@
+// The agent's adapter of cpp-httplib: nothing else in agent/ includes it.
+#include "agent/server/http_server.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <condition_variable>
+#include <csignal>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include <pthread.h>
+#include <sys/socket.h>
+
+// Debian's cpp-httplib is a compiled library (libcpp-httplib.so) built with these options, and
+// the header's class layouts depend on them (Request has an SSL pointer only with OpenSSL): every
+// file that includes httplib.h must see the same definitions, as pkg-config's cpp-httplib.pc
+// gives them.
+#if !defined(CPPHTTPLIB_OPENSSL_SUPPORT) || !defined(CPPHTTPLIB_ZLIB_SUPPORT) || \
+    !defined(CPPHTTPLIB_BROTLI_SUPPORT)
+#error "build with the compile definitions of pkg-config cpp-httplib (PkgConfig::CPPHTTPLIB)"
+#endif
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+namespace jobsync {
+namespace {
+
+// Webhook admission: `rate` tokens a second, at most max(rate, 1) saved up.
+class TokenBucket {
+ public:
+  explicit TokenBucket(double rate)
+      : rate_(rate),
+        capacity_(std::max(rate, 1.0)),
+        tokens_(capacity_),
+        last_(std::chrono::steady_clock::now()) {}
+
+  // Takes a token. Without one, returns false and the whole seconds until the next.
+  bool TryTake(int* retry_after_seconds) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> elapsed = now - last_;
+    last_ = now;
+    tokens_ = std::min(capacity_, tokens_ + elapsed.count() * rate_);
+    if (tokens_ >= 1) {
+      tokens_ -= 1;
+      return true;
+    }
+    // Clamped to a day so that a tiny rate cannot overflow the int.
+    *retry_after_seconds =
+        static_cast<int>(std::clamp(std::ceil((1 - tokens_) / rate_), 1.0, 86400.0));
+    return false;
+  }
+
+ private:
+  std::mutex mutex_;
+  const double rate_;
+  const double capacity_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+const char* ReasonText(int status) {
+  switch (status) {
+    case 400:
+      return "bad request";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 408:
+      return "request timeout";
+    case 411:
+      return "send the body with a Content-Length header, not chunked";
+    case 414:
+      return "request URI too long";
+    case 415:
+      return "send the body without a Content-Encoding";
+    case 429:
+      return "too many requests";
+    case 500:
+      return "internal error";
+    case 503:
+      return "not ready";
+  }
+  return "error";
+}
+
+// Only SO_REUSEADDR: httplib's default adds SO_REUSEPORT, which would let a second agent bind
+// the same port and silently share its requests instead of failing to start.
+void SetSocketOptions(int socket) {
+  int yes = 1;
+  setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+}
+
+}  // namespace
+
+struct AgentHttpServer::Impl {
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  using HandlerResponse = httplib::Server::HandlerResponse;
+
+  Impl(HttpServerOptions options_in, HttpHandlers handlers_in)
+      : options(std::move(options_in)),
+        handlers(std::move(handlers_in)),
+        webhook_bucket(options.webhook_rate_per_second) {
+    server.set_payload_max_length(options.max_body_bytes);
+    server.set_read_timeout(options.read_timeout);
+    server.set_write_timeout(options.write_timeout);
+    server.set_socket_options(SetSocketOptions);
+    const size_t threads = static_cast<size_t>(std::max(1, options.threads));
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_pre_routing_handler(
+        [this](const httplib::Request& request, httplib::Response& response) {
+          return Admit(request, response);
+        });
+    // Statuses httplib sets itself (404, 413, 400, ...) and ours without a body get a short one.
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [max_body_bytes = options.max_body_bytes](const httplib::Request&,
+                                                  httplib::Response& response) {
+          if (!response.body.empty()) return HandlerResponse::Unhandled;
+          response.set_content(
+              response.status == 413
+                  ? "request body larger than " + std::to_string(max_body_bytes) + " bytes"
+                  : std::string(ReasonText(response.status)),
+              "text/plain; charset=utf-8");
+          return HandlerResponse::Handled;
+        }));
+    // Exceptions from httplib's own routing; those of our handlers are caught in Route.
+    server.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
+                                    const std::exception_ptr& /*error*/) {
+      spdlog::error("http: {} {} failed inside the server library", request.method, request.path);
+      response = httplib::Response();
+      response.status = 500;
+    });
+    AddRoutes();
+  }
+
+  // Answers what needs no body: methods no route takes, and bodies httplib cannot bound.
+  HandlerResponse Admit(const httplib::Request& request, httplib::Response& response) {
+    if (request.method == "GET" || request.method == "HEAD") return HandlerResponse::Unhandled;
+    const auto route = routes.find(request.path);
+    if (request.method != "POST") {
+      if (route == routes.end()) {
+        response.status = 404;
+      } else {
+        NotAllowed(route->second, response);
+      }
+    } else if (request.has_header("Transfer-Encoding") || !request.has_header("Content-Length")) {
+      // httplib 0.11 enforces max_body_bytes only on a declared Content-Length: it would read a
+      // chunked or unframed body whole.
+      response.status = 411;
+    } else if (const std::string encoding = request.get_header_value("Content-Encoding");
+               !encoding.empty() && encoding != "identity") {
+      // ... and inflate a compressed one without bound.
+      response.status = 415;
+    } else {
+      return HandlerResponse::Unhandled;
+    }
+    // Any body is left unread and would be taken for the next request: ask the client not to
+    // reuse the connection (httplib 0.11 itself keeps it open).
+    response.set_header("Connection", "close");
+    return HandlerResponse::Handled;
+  }
+
+  static void NotAllowed(const std::string& allowed_method, httplib::Response& response) {
+    response.status = 405;
+    response.set_header("Allow", allowed_method == "GET" ? "GET, HEAD" : allowed_method);
+  }
+
+  // Serves `path` with `handler` for `method` (GET or POST), and 405 for the other one.
+  void Route(const std::string& path, const std::string& method, Handler handler) {
+    routes[path] = method;
+    Handler guarded = [handler = std::move(handler)](const httplib::Request& request,
+                                                     httplib::Response& response) {
+      try {
+        handler(request, response);
+      } catch (const std::exception& e) {
+        spdlog::error("http: {} {} failed: {}", request.method, request.path, e.what());
+        response = httplib::Response();
+        response.status = 500;
+      } catch (...) {
+        spdlog::error("http: {} {} failed with an unknown exception", request.method, request.path);
+        response = httplib::Response();
+        response.status = 500;
+      }
+    };
+    Handler not_allowed = [method](const httplib::Request&, httplib::Response& response) {
+      NotAllowed(method, response);
+    };
+    // httplib takes patterns as regular expressions; ours are plain paths with no metacharacters.
+    server.Get(path, method == "GET" ? guarded : not_allowed);
+    server.Post(path, method == "POST" ? guarded : not_allowed);
+  }
+
+  void AddRoutes() {
+    Route("/healthz", "GET", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content("ok", "text/plain; charset=utf-8");
+    });
+    if (handlers.ready) {
+      Route("/readyz", "GET", [this](const httplib::Request&, httplib::Response& response) {
+        const Readiness readiness = handlers.ready();
+        if (readiness.ready) {
+          response.set_content("ok", "text/plain; charset=utf-8");
+        } else {
+          response.status = 503;
+          response.set_content(readiness.reason, "text/plain; charset=utf-8");
+        }
+      });
+    }
+    if (handlers.metrics) {
+      Route("/metrics", "GET", [this](const httplib::Request&, httplib::Response& response) {
+        response.set_content(handlers.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+      });
+    }
+    if (handlers.status) {
+      Route("/api/v1/status", "GET", [this](const httplib::Request&, httplib::Response& response) {
+        // Invalid UTF-8 in a message (say, from a commit) must not turn the status into a 500.
+        response.set_content(
+            handlers.status().dump(2, ' ', false, nlohmann::json::error_handler_t::replace),
+            "application/json");
+      });
+    }
+    if (handlers.index_html) {
+      Route("/", "GET", [this](const httplib::Request&, httplib::Response& response) {
+        response.set_content(handlers.index_html(), "text/html; charset=utf-8");
+      });
+    }
+    if (handlers.webhook) {
+      for (WebhookKind kind : kWebhookKinds) {
+        Route(std::string("/hooks/") + WebhookKindName(kind), "POST",
+              [this, kind](const httplib::Request& request, httplib::Response& response) {
+                HandleWebhookRequest(kind, request, response);
+              });
+      }
+    }
+  }
+
+  void HandleWebhookRequest(WebhookKind kind, const httplib::Request& request,
+                            httplib::Response& response) {
+    int retry_after = 0;
+    if (options.webhook_rate_per_second > 0 && !webhook_bucket.TryTake(&retry_after)) {
+      response.status = 429;
+      response.set_header("Retry-After", std::to_string(retry_after));
+      return;
+    }
+    const WebhookResult result = handlers.webhook(
+        kind,
+        [&request](std::string_view name) { return request.get_header_value(std::string(name)); },
+        request.body);
+    response.status = result.http_status;
+    response.set_content(result.message, "text/plain; charset=utf-8");
+  }
+
+  HttpServerOptions options;
+  HttpHandlers handlers;
+  TokenBucket webhook_bucket;
+  std::map<std::string, std::string> routes;  // path -> the method it takes
+  httplib::Server server;
+  std::thread thread;
+  bool started = false;
+
+  // Set by the serving thread when httplib's listen returns.
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool listen_returned = false;
+};
+
+AgentHttpServer::AgentHttpServer(HttpServerOptions options, HttpHandlers handlers)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handlers))) {}
+
+AgentHttpServer::~AgentHttpServer() { Stop(); }
+
+Status AgentHttpServer::Start() {
+  if (impl_->started) return FailedPreconditionError("the HTTP server was already started");
+  std::string host;
+  int port = 0;
+  JOBSYNC_RETURN_IF_ERROR(ParseListenAddress(impl_->options.listen, &host, &port));
+  if (port == 0) {
+    port = impl_->server.bind_to_any_port(host);
+  } else if (!impl_->server.bind_to_port(host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    return UnavailableError("cannot listen on " + impl_->options.listen +
+                            ": the port is in use or the host is not an address of this machine; "
+                            "choose another address with --listen");
+  }
+  port_ = port;
+  impl_->started = true;
+  impl_->thread = std::thread([impl = impl_.get()] {
+    // httplib writes with send() without MSG_NOSIGNAL: a client that hangs up early must cost
+    // an EPIPE on this thread, not the whole process. The worker threads, started from this one,
+    // inherit the mask.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    impl->server.listen_after_bind();
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    impl->listen_returned = true;
+    impl->changed.notify_all();
+  });
+  // httplib's stop() does nothing until the accept loop runs: wait for it, so that a Stop()
+  // right after Start() cannot leave the thread serving forever.
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  while (!impl_->server.is_running() && !impl_->listen_returned) {
+    impl_->changed.wait_for(lock, std::chrono::milliseconds(1));
+  }
+  return OkStatus();
+}
+
+void AgentHttpServer::Stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+Status ParseListenAddress(std::string_view address, std::string* host, int* port) {
+  const auto invalid = [&] {
+    return InvalidArgumentError("listen address \"" + std::string(address) +
+                                "\" is not host:port or [ipv6]:port, e.g. 127.0.0.1:8080 or "
+                                "[::1]:8080");
+  };
+  std::string_view host_part;
+  std::string_view port_part;
+  if (address.starts_with('[')) {
+    const size_t close = address.find("]:");
+    if (close == std::string_view::npos) return invalid();
+    host_part = address.substr(1, close - 1);
+    port_part = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos) return invalid();
+    host_part = address.substr(0, colon);
+    port_part = address.substr(colon + 1);
+    // An unbracketed IPv6 address is ambiguous: which colon starts the port?
+    if (host_part.find(':') != std::string_view::npos) return invalid();
+  }
+  if (host_part.empty() || port_part.empty()) return invalid();
+  int value = 0;
+  const auto [end, error] =
+      std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
+  if (error != std::errc() || end != port_part.data() + port_part.size() || value < 0 ||
+      value > 65535) {
+    return invalid();
+  }
+  *host = std::string(host_part);
+  *port = value;
+  return OkStatus();
+}
+
+}  // namespace jobsync

@@ -1,0 +1,87 @@
+// The agent's HTTP endpoints, served with cpp-httplib (a server library made for it; cpprestsdk's
+// listener is not, see DESIGN.md), on one listen address:
+//
+//   GET  /healthz              200 "ok" while the process runs
+//   GET  /readyz               200 when Handlers::ready says so, else 503 with the reason
+//                              (the agent's: ready while it serves, see Reconciler::Ready)
+//   GET  /metrics              Prometheus text (text/plain; version=0.0.4)
+//   GET  /api/v1/status        JSON from Handlers::status
+//   GET  /                     the status page (text/html) from Handlers::index_html
+//   POST /hooks/github|gitlab|gitea|bitbucket|generic   webhooks (webhook.h); the response is
+//                              the result's status and message
+//
+// Limits: request bodies above max_body_bytes get 413; a POST without Content-Length (or chunked)
+// gets 411 and one with a Content-Encoding 415, as their size could not be bounded before reading;
+// read and write timeouts; webhook requests beyond webhook_rate_per_second (token bucket, burst of
+// the same size, at least 1) get 429 with Retry-After. Other methods and paths get 405/404; an
+// endpoint whose handler is empty answers 404. Handlers are called on the server's worker
+// threads, concurrently; an exception from one answers 500 with a generic message.
+#ifndef JOBSYNC_AGENT_SERVER_HTTP_SERVER_H_
+#define JOBSYNC_AGENT_SERVER_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/server/webhook.h"
+#include "common/readiness.h"
+#include "common/status.h"
+
+namespace jobsync {
+
+struct HttpServerOptions {
+  // "host:port"; port 0 picks a free port (see AgentHttpServer::port). "[::1]:8080" for IPv6.
+  std::string listen = "127.0.0.1:8080";
+  size_t max_body_bytes = 1 << 20;
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds write_timeout{10};
+  double webhook_rate_per_second = 10;  // 0 or less: no limit
+  int threads = 4;
+};
+
+struct HttpHandlers {
+  std::function<std::string()> metrics;
+  std::function<nlohmann::json()> status;
+  std::function<Readiness()> ready;
+  std::function<std::string()> index_html;
+  // Receives an authenticated-or-not webhook request; returns what to answer.
+  std::function<WebhookResult(WebhookKind, const std::function<std::string(std::string_view)>&,
+                              std::string_view body)>
+      webhook;
+};
+
+class AgentHttpServer {
+ public:
+  AgentHttpServer(HttpServerOptions options, HttpHandlers handlers);
+  // Stops the server if running.
+  ~AgentHttpServer();
+  AgentHttpServer(const AgentHttpServer&) = delete;
+  AgentHttpServer& operator=(const AgentHttpServer&) = delete;
+
+  // Binds the listen address and starts serving on a background thread. Fails with
+  // kInvalidArgument for a malformed address and kUnavailable (naming the address) when it
+  // cannot be bound, e.g. in use.
+  Status Start();
+  // Stops accepting, finishes requests in flight, and joins the thread. Idempotent.
+  void Stop();
+  // The bound port (after Start).
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+// Splits "host:port" / "[v6]:port"; kInvalidArgument with the expected form otherwise.
+Status ParseListenAddress(std::string_view address, std::string* host, int* port);
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_SERVER_HTTP_SERVER_H_

@@ -1,0 +1,240 @@
+#include "agent/sync/clusters.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+
+#include "backends/ray/ray_backend.h"
+#include "schemas/k8s_names.h"
+
+namespace jobsync {
+namespace {
+
+// Accepts a DNS-1123 label, the form of a Kubernetes namespace name.
+CLI::Validator NamespaceName() {
+  return CLI::Validator(
+      [](const std::string& name) -> std::string {
+        const bool valid = !name.empty() && name.size() <= 63 && name.front() != '-' &&
+                           name.back() != '-' && std::all_of(name.begin(), name.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                           });
+        if (valid) return "";
+        return "'" + name +
+               "' is not a namespace name: lower-case letters, digits and '-', starting and ending "
+               "with a letter or digit, at most 63 characters";
+      },
+      "", "namespace name");
+}
+
+}  // namespace
+
+CLI::Validator InstanceName() {
+  return CLI::Validator(
+      [](const std::string& name) -> std::string {
+        std::string problem = name.empty() ? "must not be empty" : CheckLabelValue(name);
+        if (problem.empty()) return "";
+        return "'" + name + "' is not an instance name: it is the jobsync.dev/instance label " +
+               "value, which " + problem;
+      },
+      "", "instance name");
+}
+
+void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
+  const char* group = "Clusters";
+  command
+      .add_option("--kubeconfig", flags.kubeconfig,
+                  "Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the "
+                  "in-cluster service account)")
+      ->group(group);
+  command.add_option("--context", flags.context, "Kubeconfig context (default: current-context)")
+      ->group(group);
+  command
+      .add_option("--ray-address", flags.ray_address,
+                  "Ray dashboard URL, http(s)://host:port (default: $RAY_ADDRESS)")
+      ->group(group);
+  command
+      .add_option("--ray-token-file", flags.ray_token_file,
+                  "File holding a bearer token for a Ray dashboard behind an authenticating "
+                  "proxy (default: $JOBSYNC_RAY_TOKEN_FILE)")
+      ->group(group);
+  command
+      .add_option("--ray-ca-file", flags.ray_ca_file,
+                  "PEM file of the CAs trusted for an https:// Ray dashboard, instead of the "
+                  "system's (default: $JOBSYNC_RAY_CA_FILE)")
+      ->group(group);
+  command
+      .add_option("--instance", flags.instance,
+                  "This agent's name: the jobsync.dev/instance label on what it creates. Only "
+                  "jobs with this label are changed or pruned. A label value: at most 63 "
+                  "letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+      ->capture_default_str()
+      ->check(InstanceName())
+      ->group(group);
+  const char* safety = "Safety";
+  command
+      .add_flag("--prune", flags.prune,
+                "Delete live jobs of this instance whose manifests are gone from Git (off by "
+                "default; a job annotated jobsync.dev/prune: \"false\" is never pruned)")
+      ->group(safety);
+  command
+      .add_flag("--allow-mass-delete", flags.allow_mass_delete,
+                "Allow a plan that deletes more than --max-delete-share of the owned jobs")
+      ->group(safety);
+  command
+      .add_option("--max-delete-share", flags.max_delete_share,
+                  "Largest share of this instance's live jobs one plan may delete, 0..1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(safety);
+  command
+      .add_option(
+          "--allow-namespace", flags.allow_namespaces,
+          "Only manage jobs in these namespaces (repeat the flag, or give a comma-separated "
+          "list). A manifest in another namespace is refused with an error, and live jobs "
+          "in other namespaces are never changed or pruned. With one namespace, Kubernetes "
+          "Jobs are listed and watched in it only (RBAC in it is enough). Default: every "
+          "namespace")
+      ->delimiter(',')
+      ->check(NamespaceName())
+      ->type_name("NS")
+      ->group(safety);
+  command
+      .add_option("--allow-backend", flags.allow_backends,
+                  "Only manage jobs on these backends: kubernetes, ray (repeat the flag, or give a "
+                  "comma-separated list). A manifest for another backend is refused with an error; "
+                  "Ray, when left out, is not contacted. Default: both")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"kubernetes", "ray"}))
+      ->type_name("BACKEND")
+      ->group(safety);
+}
+
+PlanOptions ToPlanOptions(const ClusterFlags& flags) {
+  PlanOptions options;
+  options.instance = flags.instance;
+  options.prune = flags.prune;
+  options.max_delete_share = flags.max_delete_share;
+  options.allow_mass_delete = flags.allow_mass_delete;
+  options.allowed_namespaces.insert(flags.allow_namespaces.begin(), flags.allow_namespaces.end());
+  for (const std::string& name : flags.allow_backends) {
+    options.allowed_backends.insert(name == "ray" ? BackendKind::kRay : BackendKind::kKubernetes);
+  }
+  return options;
+}
+
+Clusters ConnectClusters(const ClusterFlags& flags) {
+  Clusters clusters;
+  const PlanOptions allowlists = ToPlanOptions(flags);
+  KubernetesBackendOptions kube_options;
+  if (allowlists.allowed_namespaces.size() == 1) {
+    kube_options.namespace_name = *allowlists.allowed_namespaces.begin();
+  }
+  auto kube = KubernetesBackend::FromKubeconfig({flags.kubeconfig, flags.context},
+                                                KubeconfigEnvironment::FromProcess(), kube_options);
+  if (kube.ok()) {
+    clusters.kubernetes = std::move(*kube);
+  } else {
+    clusters.unconfigured[BackendKind::kKubernetes] = kube.status();
+  }
+  if (!allowlists.allowed_backends.empty() &&
+      allowlists.allowed_backends.count(BackendKind::kRay) == 0) {
+    return clusters;
+  }
+  RayBackendOptions ray_options;
+  ray_options.instance = flags.instance;
+  Status target = ResolveRayTarget({flags.ray_address, flags.ray_token_file, flags.ray_ca_file},
+                                   ProcessEnvironment, &ray_options);
+  if (target.ok() && ray_options.address.empty()) {
+    target = FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
+  }
+  if (target.ok()) {
+    auto ray = RayBackend::Create(ray_options);
+    if (ray.ok()) {
+      clusters.ray = std::move(*ray);
+    } else {
+      target = ray.status();
+    }
+  }
+  if (!target.ok()) clusters.unconfigured[BackendKind::kRay] = target;
+  return clusters;
+}
+
+LiveState ReadLive(const Clusters& clusters) {
+  std::vector<Backend*> backends;
+  if (clusters.kubernetes) backends.push_back(clusters.kubernetes.get());
+  if (clusters.ray) backends.push_back(clusters.ray.get());
+  return ReadLive(backends, clusters.unconfigured);
+}
+
+LiveState ReadLive(const std::vector<Backend*>& backends,
+                   const std::map<BackendKind, Status>& unconfigured) {
+  LiveState live;
+  live.unavailable = unconfigured;
+  for (Backend* backend : backends) {
+    StatusOr<std::vector<LiveJob>> jobs = backend->ListJobs();
+    if (!jobs.ok()) {
+      live.unavailable[backend->kind()] = jobs.status();
+      continue;
+    }
+    live.readable[backend->kind()] = backend;
+    for (LiveJob& job : *jobs) live.jobs.push_back(std::move(job));
+  }
+  return live;
+}
+
+std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& instance) {
+  std::vector<LiveJob> live;
+  for (const std::shared_ptr<const TrainingJob>& desired : snapshot.manifests.jobs) {
+    const TrainingJob& job = *desired;
+    LiveJob entry;
+    entry.key = job.key();
+    entry.applied = job;
+    for (const auto& [name, role] : job.roles) entry.replicas[name] = role.replicas;
+    entry.phase = job.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
+    entry.instance = instance;
+    auto prune = job.annotations.find(kPruneAnnotation);
+    entry.prune_protected = prune != job.annotations.end() && prune->second == "false";
+    entry.source_path = job.source.path;
+    entry.revision = snapshot.commit.id;
+    live.push_back(std::move(entry));
+  }
+  return live;
+}
+
+StatusOr<Plan> PlanAgainstLive(const LoadResult& desired, const LiveState& live,
+                               const PlanOptions& options) {
+  auto held_back_job = [&](const std::shared_ptr<const TrainingJob>& job) {
+    return live.unavailable.count(job->backend) != 0 && options.Allows(job->key());
+  };
+  // No job on an unavailable backend (the common case): nothing to set aside, nothing copied.
+  if (std::none_of(desired.jobs.begin(), desired.jobs.end(), held_back_job)) {
+    return BuildPlan(desired, live.jobs, options);
+  }
+  LoadResult plannable;
+  plannable.invalid_jobs = desired.invalid_jobs;
+  plannable.unreadable_files = desired.unreadable_files;
+  plannable.diagnostics = desired.diagnostics;
+  std::vector<PlanStep> held_back;
+  for (const std::shared_ptr<const TrainingJob>& job : desired.jobs) {
+    if (!held_back_job(job)) {
+      plannable.jobs.push_back(job);
+      continue;
+    }
+    const Status& down = live.unavailable.at(job->backend);
+    PlanStep step;
+    step.key = job->key();
+    step.error = true;
+    step.reason = std::string(BackendName(job->backend)) + " unavailable: " + down.message();
+    step.desired = job;
+    held_back.push_back(std::move(step));
+  }
+  StatusOr<Plan> plan = BuildPlan(plannable, live.jobs, options);
+  if (!plan.ok()) return plan;
+  for (PlanStep& step : held_back) plan->steps.push_back(std::move(step));
+  return plan;
+}
+
+}  // namespace jobsync

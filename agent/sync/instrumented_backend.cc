@@ -1,0 +1,58 @@
+#include "agent/sync/instrumented_backend.h"
+
+#include <chrono>
+
+namespace jobsync {
+namespace {
+
+constexpr const char* kDuration = "jobsync_backend_request_duration_seconds";
+constexpr const char* kErrors = "jobsync_backend_errors_total";
+
+bool Failed(const Status& status) { return !status.ok(); }
+template <typename T>
+bool Failed(const StatusOr<T>& result) {
+  return !result.ok();
+}
+
+}  // namespace
+
+void DeclareBackendMetrics(Metrics& metrics) {
+  metrics.Declare(kDuration, MetricType::kHistogram,
+                  "Duration of calls to a backend (list, apply, health, event)", DurationBuckets());
+  metrics.Declare(kErrors, MetricType::kCounter, "Failed calls to a backend");
+}
+
+InstrumentedBackend::InstrumentedBackend(Backend& inner, Metrics& metrics)
+    : inner_(inner), metrics_(metrics) {}
+
+template <typename Call>
+auto InstrumentedBackend::Timed(const char* operation, Call call) {
+  const MetricLabels labels = {{"backend", BackendName(inner_.kind())}, {"operation", operation}};
+  auto start = std::chrono::steady_clock::now();
+  auto result = call();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  metrics_.Observe(kDuration, labels, took.count());
+  if (Failed(result)) metrics_.Add(kErrors, labels);
+  return result;
+}
+
+StatusOr<std::vector<LiveJob>> InstrumentedBackend::ListJobs() {
+  return Timed("list", [&] { return inner_.ListJobs(); });
+}
+
+Status InstrumentedBackend::Apply(const PlanStep& step, const ApplyContext& context) {
+  return Timed("apply", [&] { return inner_.Apply(step, context); });
+}
+
+StatusOr<Health> InstrumentedBackend::GetHealth(const JobKey& key) {
+  return Timed("health", [&] { return inner_.GetHealth(key); });
+}
+
+Status InstrumentedBackend::RecordEvent(const PlanStep& step, const ApplyContext& context,
+                                        const std::string& reason, const std::string& message,
+                                        bool warning) {
+  return Timed("event",
+               [&] { return inner_.RecordEvent(step, context, reason, message, warning); });
+}
+
+}  // namespace jobsync

@@ -1,0 +1,745 @@
+#include "agent/sync/reconciler.h"
+
+#include <ctime>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <random>
+#include <set>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/sync/clusters.h"
+#include "common/logging.h"
+#include "diff/render.h"
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+constexpr const char* kSyncRuns = "jobsync_sync_runs_total";
+constexpr const char* kSyncDuration = "jobsync_sync_duration_seconds";
+constexpr const char* kJobs = "jobsync_jobs";
+constexpr const char* kActions = "jobsync_applied_actions_total";
+constexpr const char* kGitDuration = "jobsync_git_duration_seconds";
+constexpr const char* kGitErrors = "jobsync_git_errors_total";
+constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
+constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
+constexpr const char* kWriter = "jobsync_writer";
+
+void DeclareMetrics(Metrics& metrics) {
+  metrics.Declare(kSyncRuns, MetricType::kCounter, "Sync cycles run, by result");
+  metrics.Declare(kSyncDuration, MetricType::kHistogram, "Duration of sync cycles, by result",
+                  DurationBuckets());
+  metrics.Declare(kJobs, MetricType::kGauge, "Jobs by sync state and health, after the last cycle");
+  metrics.Declare(kActions, MetricType::kCounter, "Actions applied to the clusters, by result");
+  metrics.Declare(kGitDuration, MetricType::kHistogram,
+                  "Duration of Git operations (check: ls-remote, fetch, load)", DurationBuckets());
+  metrics.Declare(kGitErrors, MetricType::kCounter, "Failed Git operations");
+  metrics.Declare(kRevisionInfo, MetricType::kGauge,
+                  "The last revision applied completely (value 1; the revision is a label)");
+  metrics.Declare(kDriftDetected, MetricType::kCounter,
+                  "Jobs found changed outside Git, by drift policy");
+  metrics.Declare(kWriter, MetricType::kGauge,
+                  "1 when this replica writes to the clusters (leader, or no election)");
+}
+
+// Health as the watch cache tells it, for jobs this cycle did not touch (GetHealth would cost
+// requests per job; pods are read only for jobs acted upon).
+std::string HealthFromPhase(const PlanStep& step) {
+  if (!step.live) {
+    return step.desired && step.desired->suspend ? HealthName(Health::kSuspended)
+                                                 : HealthName(Health::kMissing);
+  }
+  switch (step.live->phase) {
+    case LivePhase::kPending:
+      return HealthName(Health::kProgressing);
+    case LivePhase::kRunning:
+      return HealthName(Health::kHealthy);
+    case LivePhase::kSucceeded:
+      return HealthName(Health::kSucceeded);
+    case LivePhase::kFailed:
+      return HealthName(Health::kFailed);
+    case LivePhase::kSuspended:
+      return HealthName(Health::kSuspended);
+    case LivePhase::kUnknown:
+      break;
+  }
+  return "Unknown";
+}
+
+const char* EventReason(Action action) {
+  switch (action) {
+    case Action::kCreate:
+      return "Created";
+    case Action::kScale:
+      return "Scaled";
+    case Action::kUpdate:
+      return "Recreated";
+    case Action::kDelete:
+      return "Pruned";
+    case Action::kNone:
+      break;
+  }
+  return "Synced";
+}
+
+// "spec.roles.worker.replicas: 4 -> 6, spec.suspend: false -> true" (first few changes).
+std::string ChangeSummary(const PlanStep& step) {
+  std::string out;
+  size_t shown = 0;
+  for (const FieldChange& change : step.changes) {
+    if (shown == 3) {
+      out += ", ...";
+      break;
+    }
+    if (!out.empty()) out += ", ";
+    out += change.field + ": " + (change.from ? change.from->dump() : "(none)") + " -> " +
+           (change.to ? change.to->dump() : "(none)");
+    ++shown;
+  }
+  return out.empty() ? step.reason : out;
+}
+
+std::map<std::string, int> Replicas(const TrainingJob& job) {
+  std::map<std::string, int> out;
+  for (const auto& [name, role] : job.roles) out[name] = role.replicas;
+  return out;
+}
+
+std::string Short(const std::string& revision) { return revision.substr(0, 7); }
+
+nlohmann::json CommitJson(const CommitInfo& commit) {
+  return {{"id", commit.id},
+          {"short", commit.ShortId()},
+          {"author", commit.author_name},
+          {"summary", commit.summary},
+          {"time", commit.time}};
+}
+
+// The Ready condition of the status (Flux's shape: type, status, reason, message) after a cycle
+// that ended with `result`.
+nlohmann::json ReadyCondition(const Status& result, const Status& git,
+                              const std::map<BackendKind, Status>& backends) {
+  std::string reason = "Synced";
+  std::string message = result.ok() ? "every job is in sync" : result.message();
+  if (!git.ok()) {
+    reason = "GitUnavailable";
+    message = git.message();
+  } else {
+    for (const auto& [kind, status] : backends) {
+      if (status.ok()) continue;
+      reason = "BackendUnavailable";
+      message = std::string(BackendName(kind)) + ": " + status.message();
+      break;
+    }
+    if (reason == "Synced" && !result.ok()) reason = "SyncFailed";
+  }
+  return {{"type", "Ready"},
+          {"status", reason == "Synced" ? "True" : "False"},
+          {"reason", reason},
+          {"message", message}};
+}
+
+}  // namespace
+
+const char* DriftPolicyName(DriftPolicy policy) {
+  switch (policy) {
+    case DriftPolicy::kHeal:
+      return "heal";
+    case DriftPolicy::kWarn:
+      return "warn";
+    case DriftPolicy::kOff:
+      return "off";
+  }
+  return "heal";
+}
+
+std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name) {
+  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn, DriftPolicy::kOff}) {
+    if (name == DriftPolicyName(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
+Reconciler::Reconciler(GitSource& git, std::vector<Backend*> backends,
+                       std::map<BackendKind, Status> unconfigured, StateStore& state,
+                       Metrics& metrics, ReconcilerOptions options)
+    : git_(git),
+      backends_(std::move(backends)),
+      unconfigured_(std::move(unconfigured)),
+      state_store_(state),
+      metrics_(metrics),
+      options_(std::move(options)) {
+  DeclareMetrics(metrics_);
+}
+
+Status Reconciler::Start() {
+  StatusOr<AgentState> loaded = state_store_.Load();
+  if (!loaded.ok()) return loaded.status();
+  state_ = std::move(*loaded);
+  if (!state_.last_applied_revision.empty()) {
+    metrics_.Set(kRevisionInfo, {{"revision", state_.last_applied_revision}}, 1);
+  }
+  spdlog::info("state from {}: last applied {}, last attempted {}, {} jobs in the inventory",
+               state_store_.Describe(),
+               state_.last_applied_revision.empty() ? "-" : Short(state_.last_applied_revision),
+               state_.last_attempted_revision.empty() ? "-" : Short(state_.last_attempted_revision),
+               state_.inventory.size());
+  return OkStatus();
+}
+
+const CommitInfo* Reconciler::FindCommit(const std::string& revision) const {
+  auto found = commits_.find(revision);
+  return found == commits_.end() ? nullptr : &found->second;
+}
+
+Status Reconciler::Interrupted(const std::string& applying) {
+  bool check_now = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      cut_short_ = true;
+      return UnavailableError("the agent is shutting down");
+    }
+    if (options_.may_write && !options_.may_write()) {
+      cut_short_ = true;
+      return UnavailableError("this replica lost the leader election");
+    }
+    if (triggered_) {
+      triggered_ = false;
+      check_now = true;
+    }
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!check_now && now - last_git_check_ < options_.interval) return OkStatus();
+  last_git_check_ = now;
+  StatusOr<std::string> head = git_.CheckForChange();
+  if (head.ok() && *head != applying) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      triggered_ = true;  // start the next cycle at once
+    }
+    cut_short_ = true;
+    return FailedPreconditionError("superseded by commit " + Short(*head));
+  }
+  return OkStatus();
+}
+
+Status Reconciler::CheckGit() {
+  auto timed_git = [&](const char* operation, auto call) {
+    auto began = std::chrono::steady_clock::now();
+    auto result = call();
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+    metrics_.Observe(kGitDuration, {{"operation", operation}}, took.count());
+    if (!result.ok()) metrics_.Add(kGitErrors, {{"operation", operation}});
+    return result;
+  };
+  Status git_status;
+  last_git_check_ = std::chrono::steady_clock::now();
+  StatusOr<std::string> head = timed_git("check", [&] { return git_.CheckForChange(); });
+  if (head.ok() && (!snapshot_ || snapshot_->commit.id != *head)) {
+    StatusOr<std::string> fetched = timed_git("fetch", [&] { return git_.Fetch(); });
+    StatusOr<Snapshot> loaded = fetched.ok()
+                                    ? timed_git("load", [&] { return git_.LoadAt(*fetched); })
+                                    : StatusOr<Snapshot>(fetched.status());
+    if (loaded.ok()) {
+      for (const Diagnostic& d : loaded->manifests.diagnostics) {
+        LogEvent(spdlog::level::warn, "invalid manifest",
+                 {{"commit", loaded->commit.ShortId()}, {"error", d.ToString()}});
+      }
+      LogEvent(spdlog::level::info, "new revision",
+               {{"commit", loaded->commit.ShortId()},
+                {"author", loaded->commit.author_name},
+                {"summary", loaded->commit.summary},
+                {"jobs", std::to_string(loaded->manifests.jobs.size())}});
+      StatusOr<std::vector<CommitInfo>> log = git_.FirstParentLog(loaded->commit.id, 1000);
+      if (log.ok()) {
+        commits_.clear();
+        for (CommitInfo& commit : *log) commits_[commit.id] = std::move(commit);
+      }
+      snapshot_ = std::move(*loaded);
+    } else {
+      git_status = loaded.status();
+    }
+  } else if (!head.ok()) {
+    git_status = head.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    git_status_ = git_status;
+  }
+  if (!git_status.ok()) {
+    LogEvent(spdlog::level::err, "git failed", {{"error", git_status.message()}});
+  }
+  return git_status;
+}
+
+Status Reconciler::SyncOnce() {
+  const auto start = std::chrono::steady_clock::now();
+  cut_short_ = false;
+
+  // 1. Git. A cycle woken only by a live change (a watch event) within an interval of the last
+  // look at the remote goes by what that look found: a busy cluster must not become one
+  // ls-remote per burst of events against the Git host.
+  Status git_status;
+  const bool reuse_git =
+      only_live_changed_ && snapshot_ && start - last_git_check_ < options_.interval;
+  only_live_changed_ = false;
+  if (reuse_git) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    git_status = git_status_;
+  } else {
+    git_status = CheckGit();
+  }
+  if (!snapshot_) {
+    RecordCycle(git_status, start);
+    return git_status;
+  }
+  const CommitInfo& commit = snapshot_->commit;
+
+  // 2. Live. Versions are read before listing, so a change during the listing shows next time.
+  const bool may_write = !options_.may_write || options_.may_write();
+  std::vector<std::optional<uint64_t>> versions;
+  bool all_versioned = true;
+  for (Backend* backend : backends_) {
+    versions.push_back(backend->LiveVersion());
+    all_versioned = all_versioned && versions.back().has_value();
+  }
+  if (all_versioned && git_status.ok() && quiet_commit_ == commit.id &&
+      quiet_versions_ == versions && quiet_writer_ == may_write) {
+    // Same commit, same live state, same role as a cycle that had nothing to do: the plan would be
+    // the same, so it is not made again (the no-op cycle of a large repository costs one
+    // ls-remote).
+    RecordCycle(OkStatus(), start);
+    return OkStatus();
+  }
+  quiet_commit_.clear();
+  planned_ = true;
+  LiveState live = ReadLive(backends_, unconfigured_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::map<BackendKind, Status> before = std::move(backend_status_);
+    backend_status_.clear();
+    for (Backend* backend : backends_) backend_status_[backend->kind()] = OkStatus();
+    for (const auto& [kind, status] : live.unavailable) {
+      if (unconfigured_.count(kind) == 0) backend_status_[kind] = status;
+    }
+    // Logged when a backend stops or starts answering, not on every cycle in between.
+    for (const auto& [kind, status] : backend_status_) {
+      auto was = before.find(kind);
+      const bool was_ok = was == before.end() || was->second.ok();
+      if (was_ok && !status.ok()) {
+        LogEvent(spdlog::level::err, "backend unavailable",
+                 {{"backend", BackendName(kind)}, {"error", status.message()}});
+      } else if (!was_ok && status.ok()) {
+        LogEvent(spdlog::level::info, "backend available again", {{"backend", BackendName(kind)}});
+      }
+    }
+  }
+
+  // 3. Plan.
+  StatusOr<Plan> planned = PlanAgainstLive(snapshot_->manifests, live, options_.plan);
+  if (!planned.ok()) {
+    LogEvent(spdlog::level::err, "plan refused",
+             {{"commit", commit.ShortId()}, {"error", planned.status().message()}});
+    Publish({}, "plan refused: " + planned.status().message() + "\n", nullptr);
+    RecordCycle(planned.status(), start);
+    return planned.status();
+  }
+  Plan plan = std::move(*planned);
+  std::set<JobKey> drifted;
+  std::set<JobKey> withheld;
+  for (PlanStep& step : plan.steps) {
+    if (step.error || !step.desired) continue;
+    if (step.action == Action::kNone) continue;
+    auto entry = state_.inventory.find(step.key);
+    if (entry == state_.inventory.end()) continue;
+    const bool same_spec = entry->second.spec_hash == SpecHash(*step.desired);
+    if (same_spec && entry->second.finished && step.action == Action::kCreate) {
+      step.action = Action::kNone;
+      step.reason = "finished at this spec; not run again";
+      step.changes.clear();
+      continue;
+    }
+    if (!same_spec) continue;
+    // A live job that says it was applied at another spec runs a commit whose run ended before
+    // its state was saved (a crash): a change from Git to finish, not drift.
+    if (step.live && step.live->applied &&
+        SpecHash(*step.live->applied) != entry->second.spec_hash) {
+      continue;
+    }
+    drifted.insert(step.key);
+    metrics_.Add(kDriftDetected, {{"policy", DriftPolicyName(options_.drift)}});
+    if (options_.drift == DriftPolicy::kHeal) {
+      LogEvent(spdlog::level::warn, "drift: healing",
+               {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
+      continue;
+    }
+    if (options_.drift == DriftPolicy::kWarn) {
+      LogEvent(spdlog::level::warn, "drift: changed outside Git (drift policy warn: not reverted)",
+               {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
+    }
+    step.reason = "changed outside Git (" + ChangeSummary(step) + "); drift policy " +
+                  DriftPolicyName(options_.drift);
+    step.action = Action::kNone;
+    step.changes.clear();
+    withheld.insert(step.key);
+  }
+
+  // 4. Apply.
+  metrics_.Set(kWriter, {}, may_write ? 1 : 0);
+  if (may_write && !was_writer_ && options_.may_write) {
+    // A standby that just became leader: the previous leader wrote the state since Start().
+    StatusOr<AgentState> loaded = state_store_.Load();
+    if (!loaded.ok()) {
+      RecordCycle(loaded.status(), start);
+      return loaded.status();
+    }
+    state_ = std::move(*loaded);
+  }
+  was_writer_ = may_write;
+  std::map<JobKey, StepOutcome> outcomes;
+  Status result = git_status;
+  if (may_write && plan.HasChanges()) {
+    if (state_.last_attempted_revision != commit.id) {
+      state_.last_attempted_revision = commit.id;
+      Status saved = state_store_.Save(state_);
+      if (!saved.ok()) {
+        RecordCycle(saved, start);
+        return saved;
+      }
+    }
+    std::map<BackendKind, Backend*> writable = live.readable;
+    ExecutorOptions executor_options = options_.executor;
+    executor_options.health_of_unchanged = false;
+    executor_options.interrupted = [&] { return Interrupted(commit.id); };
+    executor_options.on_step = [&](const StepOutcome& outcome) {
+      if (outcome.step.action == Action::kNone) return;
+      const std::string action = ActionName(outcome.step.action);
+      const std::string result_name =
+          outcome.skipped ? "skipped" : (outcome.status.ok() ? "ok" : "failed");
+      metrics_.Add(kActions, {{"action", action}, {"result", result_name}});
+      LogFields fields = {{"job", outcome.step.key.ToString()},
+                          {"action", action},
+                          {"commit", commit.ShortId()},
+                          {"result", result_name}};
+      if (!outcome.status.ok()) fields.emplace_back("error", outcome.status.message());
+      LogEvent(outcome.status.ok() ? spdlog::level::info : spdlog::level::warn, "apply", fields);
+      const StatusCode code = outcome.status.code();
+      if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+        // The backend did not answer: say so now, not when the cycle ends, and do not send it
+        // an Event it would not answer either.
+        NoteBackendTrouble(outcome.step.key.backend, outcome.status);
+        return;
+      }
+      if (outcome.skipped) return;
+      auto backend = writable.find(outcome.step.key.backend);
+      if (backend == writable.end()) return;
+      std::string message = "jobsync " + options_.plan.instance + " " + action + " at " +
+                            commit.ShortId() + ": " + ChangeSummary(outcome.step);
+      if (!outcome.status.ok()) message += ": " + outcome.status.message();
+      Status recorded = backend->second->RecordEvent(
+          outcome.step, {options_.plan.instance, commit.id},
+          outcome.status.ok() ? EventReason(outcome.step.action) : "SyncFailed", message,
+          !outcome.status.ok());
+      if (!recorded.ok()) spdlog::debug("event not recorded: {}", recorded.message());
+    };
+    Executor executor(writable, executor_options);
+    ApplyReport report = executor.Execute(plan, {options_.plan.instance, commit.id});
+    for (StepOutcome& outcome : report.outcomes) {
+      outcomes[outcome.step.key] = std::move(outcome);
+    }
+  }
+
+  // Inventory: what this instance applied, as it stands now.
+  const AgentState saved_state = state_;
+  bool all_in_sync = git_status.ok() && plan.ErrorCount() == 0 && withheld.empty() &&
+                     live.unavailable.size() == unconfigured_.size();
+  for (const PlanStep& step : plan.steps) {
+    auto outcome = outcomes.find(step.key);
+    const bool acted = outcome != outcomes.end() && step.action != Action::kNone;
+    const bool done = acted && outcome->second.status.ok() && !outcome->second.skipped;
+    if (acted && !done) all_in_sync = false;
+    if (!may_write && step.action != Action::kNone) all_in_sync = false;
+    if (step.error || withheld.count(step.key) != 0) continue;
+    if (done && step.action == Action::kDelete) {
+      state_.inventory.erase(step.key);
+    } else if (done && step.desired) {
+      state_.inventory[step.key] = {SpecHash(*step.desired), commit.id, false};
+    } else if (step.action == Action::kNone && step.desired && step.live &&
+               step.live->instance == options_.plan.instance) {
+      // In sync: the live job runs the desired spec. Its hash is computed only for a job the
+      // inventory does not know yet (adopted after a lost state, or from before the inventory).
+      auto [entry, added] = state_.inventory.try_emplace(step.key);
+      if (added) {
+        entry->second.spec_hash = SpecHash(*step.desired);
+        entry->second.revision = step.live->revision;
+      }
+      entry->second.finished = IsFinished(step.live->phase);
+    }
+  }
+  if (all_in_sync) {
+    if (state_.last_applied_revision != commit.id) {
+      LogEvent(spdlog::level::info, "in sync", {{"commit", commit.ShortId()}});
+      metrics_.Clear(kRevisionInfo);
+      metrics_.Set(kRevisionInfo, {{"revision", commit.id}}, 1);
+    }
+    state_.last_applied_revision = commit.id;
+  }
+  if (may_write && !(state_ == saved_state)) {
+    Status saved = state_store_.Save(state_);
+    if (!saved.ok()) {
+      LogEvent(spdlog::level::err, "state not saved",
+               {{"store", state_store_.Describe()}, {"error", saved.message()}});
+      if (result.ok()) result = saved;
+    }
+  }
+
+  // 5. Status.
+  std::vector<JobStatus> jobs;
+  metrics_.Clear(kJobs);
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (const PlanStep& step : plan.steps) {
+    JobStatus job;
+    job.key = step.key;
+    if (step.desired) job.desired_replicas = Replicas(*step.desired);
+    if (step.live) {
+      job.live_replicas = step.live->applied ? Replicas(*step.live->applied) : job.live_replicas;
+      for (const auto& [role, count] : step.live->replicas) job.live_replicas[role] = count;
+      job.applied_revision = step.live->revision;
+      job.source_path = step.live->source_path;
+    }
+    if (step.desired) job.source_path = step.desired->source.path;
+    job.health = HealthFromPhase(step);
+    auto outcome = outcomes.find(step.key);
+    if (step.error) {
+      job.sync = "Error";
+      job.last_error = step.reason;
+    } else if (withheld.count(step.key) != 0) {
+      job.sync = options_.drift == DriftPolicy::kWarn ? "Drifted" : "OutOfSync";
+      job.last_error = step.reason;
+    } else if (step.action == Action::kNone) {
+      job.sync = "Synced";
+    } else if (outcome == outcomes.end()) {
+      job.sync = "OutOfSync";
+      job.last_action = std::string(ActionName(step.action)) + " pending: " + step.reason;
+    } else {
+      const StepOutcome& done = outcome->second;
+      const bool ok = done.status.ok() && !done.skipped;
+      job.sync = ok ? "Synced" : "OutOfSync";
+      job.last_action = std::string(ActionName(step.action)) + (ok ? " ok" : " failed");
+      if (!ok) job.last_error = done.status.message();
+      if (done.health) job.health = HealthName(*done.health);
+      if (ok && step.action != Action::kDelete) {
+        job.applied_revision = commit.id;
+        if (step.desired) job.live_replicas = Replicas(*step.desired);
+      }
+      if (ok && step.action == Action::kDelete) job.live_replicas.clear();
+    }
+    if (drifted.count(step.key) != 0 && job.sync == "Synced") job.last_action += " (drift healed)";
+    if (const CommitInfo* info = FindCommit(job.applied_revision)) {
+      job.applied_author = info->author_name;
+      job.applied_summary = info->summary;
+    }
+    ++counts[{job.sync, job.health}];
+    if (job.sync != "Synced" && result.ok() && withheld.count(step.key) == 0) {
+      result = FailedPreconditionError(step.key.ToString() + ": " +
+                                       (job.last_error.empty() ? job.sync : job.last_error));
+    }
+    jobs.push_back(std::move(job));
+  }
+  for (const auto& [labels, count] : counts) {
+    metrics_.Set(kJobs, {{"sync", labels.first}, {"health", labels.second}}, count);
+  }
+  for (const auto& [kind, status] : live.unavailable) {
+    if (!result.ok() || unconfigured_.count(kind) != 0) continue;
+    result = Status(status.code(), std::string(BackendName(kind)) + ": " + status.message());
+  }
+  // The status shows the steps that do something or report a problem; thousands of "in sync"
+  // lines would hide them (and cost memory on every cycle).
+  Plan shown;
+  for (const PlanStep& step : plan.steps) {
+    if (step.action != Action::kNone || step.error || withheld.count(step.key) != 0) {
+      shown.steps.push_back(step);
+    }
+  }
+  const size_t unchanged = plan.steps.size() - shown.steps.size();
+  Publish(jobs,
+          RenderText(shown, false, &plan) + std::to_string(unchanged) + " job" +
+              (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
+          nlohmann::json::parse(RenderJson(shown, &plan), nullptr, false));
+  RecordCycle(result, start);
+
+  // 6. Notify, unless the apply was cut short (a newer commit's outcome, or the next leader's,
+  // follows) or this replica stopped being the writer meanwhile.
+  const bool still_writer = !options_.may_write || options_.may_write();
+  if (options_.notifier != nullptr && may_write && still_writer && git_status.ok() && !cut_short_) {
+    SyncReport report{
+        commit.id, commit.summary, result.ok(), result.ok() ? "" : result.message(), {}};
+    for (const JobStatus& job : jobs) {
+      report.jobs.push_back({job.key.ToString(), job.health, job.last_error});
+    }
+    options_.notifier->SyncFinished(report);
+  }
+  if (result.ok() && outcomes.empty() && !plan.HasChanges() && all_versioned) {
+    quiet_commit_ = commit.id;
+    quiet_versions_ = std::move(versions);
+    quiet_writer_ = may_write;
+  }
+  return result;
+}
+
+void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::time_point start) {
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  const char* name = result.ok() ? "ok" : "failed";
+  metrics_.Add(kSyncRuns, {{"result", name}});
+  metrics_.Observe(kSyncDuration, {{"result", name}}, took.count());
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++cycles_;
+  status_["lastSync"] = {{"time", static_cast<int64_t>(std::time(nullptr))},
+                         {"durationSeconds", took.count()},
+                         {"result", name},
+                         {"message", result.ok() ? "" : result.message()}};
+  nlohmann::json git = {{"ok", git_status_.ok()}};
+  if (!git_status_.ok()) git["error"] = git_status_.message();
+  status_["git"] = git;
+  nlohmann::json backends = nlohmann::json::object();
+  for (const auto& [kind, status] : backend_status_) {
+    nlohmann::json entry = {{"ok", status.ok()}};
+    if (!status.ok()) entry["error"] = status.message();
+    backends[BackendName(kind)] = entry;
+  }
+  status_["backends"] = backends;
+  status_["conditions"] =
+      nlohmann::json::array({ReadyCondition(result, git_status_, backend_status_)});
+  status_["lastAppliedRevision"] = state_.last_applied_revision;
+  status_["lastAttemptedRevision"] = state_.last_attempted_revision;
+  status_["writer"] = !options_.may_write || options_.may_write();
+  if (snapshot_) {
+    status_["revision"] = CommitJson(snapshot_->commit);
+  }
+}
+
+void Reconciler::NoteBackendTrouble(BackendKind kind, const Status& status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  backend_status_[kind] = status;
+  status_["backends"][BackendName(kind)] = {{"ok", false}, {"error", status.message()}};
+}
+
+void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
+                         const nlohmann::json& plan_json) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const JobStatus& job : jobs) {
+    list.push_back({{"key", job.key.ToString()},
+                    {"backend", BackendName(job.key.backend)},
+                    {"namespace", job.key.namespace_name},
+                    {"name", job.key.name},
+                    {"sync", job.sync},
+                    {"health", job.health},
+                    {"desiredReplicas", job.desired_replicas},
+                    {"liveReplicas", job.live_replicas},
+                    {"appliedRevision", job.applied_revision},
+                    {"appliedAuthor", job.applied_author},
+                    {"appliedSummary", job.applied_summary},
+                    {"source", job.source_path},
+                    {"lastAction", job.last_action},
+                    {"lastError", job.last_error}});
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  status_["instance"] = options_.plan.instance;
+  status_["repo"] = git_.display_url();
+  status_["branch"] = options_.branch;
+  status_["path"] = options_.path;
+  status_["drift"] = DriftPolicyName(options_.drift);
+  status_["prune"] = options_.plan.prune;
+  status_["jobs"] = std::move(list);
+  status_["plan"] = {{"text", plan_text}, {"steps", plan_json}};
+}
+
+void Reconciler::Run() {
+  std::mt19937 random(std::random_device{}());
+  std::uniform_real_distribution<double> spread(1 - options_.jitter, 1 + options_.jitter);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      triggered_ = false;
+    }
+    Status result = SyncOnce();
+    if (!result.ok()) spdlog::debug("cycle: {}", result.message());
+#ifdef __GLIBC__
+    // A cycle that planned freed a plan, a listing and a status of every job; glibc keeps freed
+    // memory in the arenas of the threads that used it (8 apply threads) unless asked to return
+    // it. Quiet cycles allocate next to nothing and skip this.
+    if (planned_) malloc_trim(0);
+#endif
+    planned_ = false;
+    auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.interval * spread(random));
+    std::unique_lock<std::mutex> lock(mutex_);
+    // Changes the cycle itself made come back through the watch: they are not a reason to run
+    // again.
+    live_changed_ = false;
+    wake_.wait_for(lock, wait, [this] { return stopping_ || triggered_ || live_changed_; });
+    if (live_changed_ && !triggered_) {
+      // Let a burst of watch events (a kubectl apply of many objects) settle into one cycle; a
+      // webhook arriving meanwhile is not made to wait for it.
+      wake_.wait_for(lock, options_.settle, [this] { return stopping_ || triggered_; });
+    }
+    if (triggered_ && !trigger_reason_.empty()) {
+      spdlog::info("sync triggered: {}", trigger_reason_);
+      trigger_reason_.clear();
+    }
+    only_live_changed_ = live_changed_ && !triggered_;
+    live_changed_ = false;
+  }
+}
+
+void Reconciler::Trigger(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    triggered_ = true;
+    trigger_reason_ = why;
+  }
+  wake_.notify_all();
+}
+
+void Reconciler::LiveChanged() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_changed_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Reconciler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+}
+
+nlohmann::json Reconciler::StatusJson() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_;
+}
+
+Readiness Reconciler::Ready() const {
+  // Readiness is "can serve" (as Argo CD's and Flux's controllers answer it): a Git or cluster
+  // outage would make every replica unready at once and take the status page, /metrics and the
+  // webhooks out of service just when they are needed. Those failures are in the status's
+  // conditions instead.
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return {false, "shutting down"};
+  return {true, "ok"};
+}
+
+int64_t Reconciler::cycles() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cycles_;
+}
+
+}  // namespace jobsync

@@ -1,0 +1,185 @@
+// The reconcile loop of `jobsync run`: keeps the clusters equal to a Git branch.
+//
+// One cycle (SyncOnce):
+//   1. Git: ls-remote the followed ref. Only when it moved: fetch and load the manifests (parses
+//      are cached by blob id). When Git cannot be reached, the cycle goes on with the last
+//      snapshot loaded (drift is still healed) and reports the Git error; before any snapshot
+//      exists it stops there: a failed fetch never looks like an empty repository.
+//   2. Live: ListJobs of every backend (Kubernetes reads its watch cache: no request).
+//   3. Plan: as `jobsync apply` plans (agent/clusters.h, diff/plan.h), then two rules that need
+//      the inventory (state_store.h):
+//      - drift: a step whose desired spec is the one this instance last applied to that job
+//        (same spec hash) means the live job was changed or deleted outside Git. Policy heal
+//        applies the step; warn holds it back, logs a warning and shows the job Drifted; off
+//        holds it back silently (the job shows OutOfSync).
+//      - a finished job that disappeared (the inventory saw it Succeeded or Failed at the same
+//        spec, and nothing is live) is not created again: it ran.
+//   4. Apply, when this replica may write (leader, or no election): the last attempted revision
+//      is saved first; the executor runs the plan, asking between steps whether to stop: the
+//      agent shuts down, or the followed ref moved (checked at most once per interval, or at
+//      once after a webhook), in which case the rest of the plan is dropped and the next cycle
+//      starts at the new commit. Then the inventory and, when every job is in sync, the last
+//      applied revision are saved; a Kubernetes Event records each action on its Job.
+//   5. Status and metrics are replaced by the cycle's outcome.
+//   6. The notifier (when configured) hears the outcome; it queues, never blocks the cycle.
+//
+// Run() repeats cycles every interval (with jitter), at once on Trigger() (webhook), until Stop().
+// A restarted agent loads its state and carries on: the labels on live objects say what it owns,
+// the inventory what it applied, and the plan of a job that is in sync is empty.
+#ifndef JOBSYNC_AGENT_SYNC_RECONCILER_H_
+#define JOBSYNC_AGENT_SYNC_RECONCILER_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/git/git_source.h"
+#include "agent/sync/executor.h"
+#include "agent/sync/notifier.h"
+#include "agent/sync/state_store.h"
+#include "backends/backend.h"
+#include "common/metrics.h"
+#include "common/readiness.h"
+#include "diff/plan.h"
+
+namespace jobsync {
+
+enum class DriftPolicy { kHeal, kWarn, kOff };
+
+// "heal", "warn", "off".
+const char* DriftPolicyName(DriftPolicy policy);
+std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name);
+
+struct ReconcilerOptions {
+  PlanOptions plan;
+  DriftPolicy drift = DriftPolicy::kHeal;
+  std::chrono::milliseconds interval{30000};
+  double jitter = 0.1;  // each wait is interval * (1 +/- jitter)
+  // After a live change, how long further watch events may gather into the same cycle; a
+  // webhook or Stop() ends the wait at once.
+  std::chrono::milliseconds settle{500};
+  // Dependency waits and the like; on_step and interrupted are set by the reconciler.
+  ExecutorOptions executor;
+  // False while this replica must not write (a standby under leader election): it still plans
+  // and reports. Empty: always true.
+  std::function<bool()> may_write;
+  // Told the outcome of each cycle that planned, when this replica writes and Git could be read
+  // (notifier.h); must outlive the reconciler. Null: no notifications.
+  SyncNotifier* notifier = nullptr;
+  // What the status shows about the source.
+  std::string branch;
+  std::string path;
+};
+
+// One job as the status page and `jobsync status` show it.
+struct JobStatus {
+  JobKey key;
+  std::string sync;    // Synced, OutOfSync, Drifted, Error
+  std::string health;  // HealthName, or "Unknown" when it could not be read
+  std::map<std::string, int> desired_replicas;
+  std::map<std::string, int> live_replicas;
+  std::string applied_revision;  // the commit the live job was applied from
+  std::string applied_author;
+  std::string applied_summary;
+  std::string source_path;
+  std::string last_action;  // the action of the last cycle that did something, with its result
+  std::string last_error;
+};
+
+class Reconciler {
+ public:
+  // Every reference must outlive the reconciler. `backends` are the built backends (already
+  // wrapped for metrics); `unconfigured` the kinds that could not be built, with why.
+  Reconciler(GitSource& git, std::vector<Backend*> backends,
+             std::map<BackendKind, Status> unconfigured, StateStore& state, Metrics& metrics,
+             ReconcilerOptions options);
+
+  // Loads the stored state; fails when it cannot be read (never starts from an empty state by
+  // mistake). Call once, before the first cycle.
+  Status Start();
+
+  // Runs one cycle. Returns ok when Git and every backend could be read and every job is in
+  // sync (or held back only by the drift policy); else the first problem.
+  Status SyncOnce();
+
+  // Runs cycles until Stop().
+  void Run();
+  // Asks for a cycle now (a webhook arrived); a running cycle checks Git at its next step.
+  void Trigger(const std::string& why);
+  // Asks for a cycle soon because a live object changed (the watch saw it): drift is healed
+  // without waiting for the interval. Changes within options.settle are taken by one cycle.
+  void LiveChanged();
+  // Makes Run() return after the step in flight. Thread-safe.
+  void Stop();
+
+  // Thread-safe views for the HTTP endpoints. The status carries, after each cycle, a Ready
+  // condition (status True/False; reason Synced, GitUnavailable, BackendUnavailable or
+  // SyncFailed; message). Ready() is true from construction until Stop(): readiness means the agent
+  // can serve, and Git or cluster outages are reported in the condition, not by readiness.
+  nlohmann::json StatusJson() const;
+  Readiness Ready() const;
+  int64_t cycles() const;
+
+ private:
+  // Whether the executor should stop before its next step (see the header comment).
+  Status Interrupted(const std::string& applying);
+  void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
+               const nlohmann::json& plan_json);
+  void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
+  // Step 1 of a cycle: asks the remote for the branch's head and, when it moved, fetches and
+  // loads it into snapshot_. Sets git_status_ and returns it.
+  Status CheckGit();
+  // Marks a backend as not answering in the status at once, while the cycle goes on.
+  void NoteBackendTrouble(BackendKind kind, const Status& status);
+  // Author and summary of `revision`, from the first-parent log of the current snapshot.
+  const CommitInfo* FindCommit(const std::string& revision) const;
+
+  GitSource& git_;
+  const std::vector<Backend*> backends_;
+  const std::map<BackendKind, Status> unconfigured_;
+  StateStore& state_store_;
+  Metrics& metrics_;
+  ReconcilerOptions options_;
+
+  // Owned by the cycle's thread.
+  AgentState state_;
+  std::optional<Snapshot> snapshot_;
+  std::map<std::string, CommitInfo> commits_;  // id -> info, for applied revisions
+  std::chrono::steady_clock::time_point last_git_check_;
+  bool only_live_changed_ = false;  // this cycle was woken by a live change alone
+  // Interrupted() stopped this cycle's apply (a newer commit, leadership lost, shutting down):
+  // its outcome is not the commit's, so nobody is notified of it. Set under the executor's lock,
+  // read after Execute returns.
+  bool cut_short_ = false;
+  bool was_writer_ = false;  // may_write in the previous cycle
+  // The inputs of the last cycle that found nothing to do; equal inputs skip planning.
+  std::string quiet_commit_;
+  std::vector<std::optional<uint64_t>> quiet_versions_;
+  bool planned_ = false;  // the last cycle got past the quiet check (Run() then trims the heap)
+  bool quiet_writer_ = false;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool triggered_ = false;
+  bool live_changed_ = false;
+  std::string trigger_reason_;
+  // Published for readers.
+  nlohmann::json status_ = nlohmann::json::object();
+  Status git_status_ = UnavailableError("no sync yet");
+  std::map<BackendKind, Status> backend_status_;
+  int64_t cycles_ = 0;
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_SYNC_RECONCILER_H_

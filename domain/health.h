@@ -1,0 +1,15 @@
+// Health of a job as a user sees it: what backends report and what status shows.
+#ifndef JOBSYNC_DOMAIN_HEALTH_H_
+#define JOBSYNC_DOMAIN_HEALTH_H_
+
+namespace jobsync {
+
+// Health of a job as a user sees it.
+enum class Health { kProgressing, kHealthy, kDegraded, kSucceeded, kFailed, kSuspended, kMissing };
+
+// "Progressing", "Healthy", "Degraded", "Succeeded", "Failed", "Suspended" or "Missing".
+const char* HealthName(Health health);
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_DOMAIN_HEALTH_H_

@@ -1,0 +1,21 @@
+#include "domain/plan_step.h"
+
+namespace jobsync {
+
+const char* ActionName(Action action) {
+  switch (action) {
+    case Action::kCreate:
+      return "create";
+    case Action::kScale:
+      return "scale";
+    case Action::kUpdate:
+      return "update";
+    case Action::kDelete:
+      return "delete";
+    case Action::kNone:
+      return "none";
+  }
+  return "none";
+}
+
+}  // namespace jobsync

@@ -1,0 +1,75 @@
+// The planner's decision for one job, shared by the planner (diff/), which makes it, and the
+// backends and executor, which carry it out. The rules that produce it are described once, in
+// diff/plan.h.
+#ifndef JOBSYNC_DOMAIN_PLAN_STEP_H_
+#define JOBSYNC_DOMAIN_PLAN_STEP_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "domain/live_job.h"
+#include "schemas/model.h"
+
+namespace jobsync {
+
+// What a step does to one job. Suspend and resume are kScale steps: see plan.h, "Suspend".
+enum class Action {
+  kCreate,  // start the job: no live job has its key
+  kScale,   // change replica counts and/or suspend in place (Kubernetes) or by restart (Ray)
+  kUpdate,  // recreate: delete the live job, then create the desired one
+  kDelete,  // prune: the live job is owned by this instance and has no manifest any more
+  kNone,    // leave the job as it is; the step's reason says why
+};
+
+// "create", "scale", "update", "delete" or "none": the names used in every rendering.
+const char* ActionName(Action action);
+
+// One field that differs between the live and the desired canonical JSON.
+struct FieldChange {
+  // Dotted path in the canonical JSON: "spec.roles.worker.replicas". Map keys that are not plain
+  // words are bracketed and quoted: metadata.annotations["jobsync.dev/prune"].
+  std::string field;
+  std::optional<nlohmann::json> from;  // absent: the field is added
+  std::optional<nlohmann::json> to;    // absent: the field is removed
+
+  friend bool operator==(const FieldChange&, const FieldChange&) = default;
+};
+
+// The decision for one job: what to do, why, and which fields change. Produced by DiffJobs and
+// ordered into a Plan by BuildPlan; renderers and executors read it. A copyable value whose copies
+// share the desired and live jobs, which are immutable.
+struct PlanStep {
+  Action action = Action::kNone;
+  JobKey key;
+
+  // Why this action, in a few words a person can act on ("spec changed: recreate").
+  std::string reason;
+
+  // True when the job is held back by a problem the user must fix (an invalid manifest, an
+  // ownership conflict, an unreadable source file); always with action kNone. `jobsync plan`
+  // exits 2 when any step has it.
+  bool error = false;
+
+  // For create, scale, update and delete: DiffCanonical from the live side (the applied spec, with
+  // the live replica counts and suspend state laid over it unless the job has finished; null when
+  // there is no live job or no readable applied spec) to the desired side (null for delete),
+  // leaving out the identity fields
+  // (apiVersion, kind, metadata.name, metadata.namespace, spec.backend) that `key` already says.
+  // Empty for kNone.
+  std::vector<FieldChange> changes;
+
+  // The job as Git has it (create, scale, update, and none when the manifest is valid); null
+  // otherwise. Shared with LoadResult::jobs and immutable: to change it, point at a modified copy.
+  std::shared_ptr<const TrainingJob> desired;
+  // The job as the cluster has it (scale, update, delete, and none when there is a live job); null
+  // otherwise. Immutable and shared by the copies of the step.
+  std::shared_ptr<const LiveJob> live;
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_DOMAIN_PLAN_STEP_H_
