@@ -19,31 +19,9 @@
 
 #include "backends/kubernetes/client.h"
 #include "common/status.h"
-#include "schemas/model.h"
+#include "domain/inventory.h"
 
 namespace jobsync {
-
-// One job this instance applied.
-struct InventoryEntry {
-  std::string spec_hash;  // SpecHash of the spec applied
-  std::string revision;   // commit it was applied from
-  bool finished = false;  // last seen Succeeded or Failed at that spec
-
-  friend bool operator==(const InventoryEntry&, const InventoryEntry&) = default;
-};
-
-struct AgentState {
-  std::string last_applied_revision;    // last commit whose sync completed without errors
-  std::string last_attempted_revision;  // last commit a sync started to apply
-  std::map<JobKey, InventoryEntry> inventory;
-  int64_t updated_unix = 0;  // seconds since the epoch of the last Save
-
-  // Equal content; updated_unix is not compared.
-  friend bool operator==(const AgentState& a, const AgentState& b) {
-    return a.last_applied_revision == b.last_applied_revision &&
-           a.last_attempted_revision == b.last_attempted_revision && a.inventory == b.inventory;
-  }
-};
 
 // {"version":1,"lastAppliedRevision":...,"lastAttemptedRevision":...,"updated":...,
 //  "inventory":[{"key":"kubernetes/ns/name","specHash":...,"revision":...,"finished":false}]}
