@@ -24,8 +24,8 @@ inline constexpr const char* kManagedByValue = "jobsync";
 inline constexpr const char* kJobLabel = "jobsync.dev/job";
 inline constexpr const char* kRoleLabel = "jobsync.dev/role";
 // Annotations carrying the applied spec (canonical JSON), its hash, the manifest path and the
-// Git commit it came from, so a live object can be traced back to a commit and its author.
-inline constexpr const char* kSpecAnnotation = "jobsync.dev/applied-spec";
+// Git commit it came from, so a live object can be traced back to a commit and its author
+// (kSpecAnnotation, the applied spec, is in schemas/model.h: the loader counts it too).
 inline constexpr const char* kSpecHashAnnotation = "jobsync.dev/spec-hash";
 inline constexpr const char* kSourcePathAnnotation = "jobsync.dev/source-path";
 inline constexpr const char* kRevisionAnnotation = "jobsync.dev/revision";

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 
+#include "schemas/ascii.h"
+
 namespace jobsync {
 namespace {
 
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlphanumeric(char c) { return IsLower(c) || IsDigit(c) || (c >= 'A' && c <= 'Z'); }
 
 }  // namespace

@@ -345,8 +345,7 @@ std::vector<Diagnostic> CheckMetadata(const TrainingJob& job, const YamlNode& ro
   if (job.backend == BackendKind::kKubernetes) {
     // Each Job carries the manifest's annotations plus the applied spec (which holds them again,
     // with env and command) and jobsync's bookkeeping.
-    const size_t spec =
-        std::string_view("jobsync.dev/applied-spec").size() + CanonicalSpecText(job).size();
+    const size_t spec = std::string_view(kSpecAnnotation).size() + CanonicalSpecText(job).size();
     total += spec + job.source.path.size() + kOwnAnnotationsReserve;
     detail = " (the manifest's " + std::to_string(own) + ", the applied spec " +
              std::to_string(spec) + ", jobsync's bookkeeping " +
@@ -422,133 +421,187 @@ LoadResult CheckManifests(const std::vector<ManifestFile>& files) {
   return CheckManifests(pointers);
 }
 
-LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
+namespace {
+
+// What CheckManifests builds up: the result, the keys found invalid so far, and every valid job.
+struct ManifestCheck {
   LoadResult result;
   std::set<JobKey> invalid;
   std::vector<const ParsedJob*> jobs;
-  // Every definition of each key, valid or not, in file order: duplicates are reported either way.
+};
+
+using JobsByName = std::map<std::pair<std::string, std::string>, std::vector<const ParsedJob*>>;
+
+// Gathers the files' diagnostics and jobs; returns every definition of each key, valid or not,
+// in file order: duplicates are reported either way.
+std::map<JobKey, std::vector<SourceLocation>> CollectFiles(
+    const std::vector<const ManifestFile*>& files, ManifestCheck& check) {
   std::map<JobKey, std::vector<SourceLocation>> definitions;
   for (const ManifestFile* file_pointer : files) {
     const ManifestFile& file = *file_pointer;
-    if (file.unreadable) result.unreadable_files.push_back(file.path);
-    for (const Diagnostic& d : file.diagnostics) result.diagnostics.push_back(d);
+    if (file.unreadable) check.result.unreadable_files.push_back(file.path);
+    for (const Diagnostic& d : file.diagnostics) check.result.diagnostics.push_back(d);
     for (const InvalidManifest& m : file.invalid) {
       if (!m.key) continue;
-      invalid.insert(*m.key);
+      check.invalid.insert(*m.key);
       definitions[*m.key].push_back(m.location);
     }
     for (const ParsedJob& job : file.jobs) {
-      jobs.push_back(&job);
+      check.jobs.push_back(&job);
       definitions[job.job->key()].push_back(job.name_location);
     }
   }
+  return definitions;
+}
 
-  // The same backend/namespace/name defined twice: report every extra definition, naming the first.
+// The same backend/namespace/name defined twice: reports every extra definition, naming the first.
+void ReportDuplicates(std::map<JobKey, std::vector<SourceLocation>>& definitions,
+                      ManifestCheck& check) {
   for (auto& [key, locations] : definitions) {
     std::sort(locations.begin(), locations.end(),
               [](const SourceLocation& a, const SourceLocation& b) {
                 return std::tie(a.path, a.line, a.column) < std::tie(b.path, b.line, b.column);
               });
     for (size_t i = 1; i < locations.size(); ++i) {
-      result.diagnostics.push_back(
+      check.result.diagnostics.push_back(
           {locations[i],
            "job " + key.ToString() + " is defined twice: first at " + locations[0].ToString(),
            "each backend/namespace/name must appear once; rename or remove one"});
     }
-    if (locations.size() > 1) invalid.insert(key);
+    if (locations.size() > 1) check.invalid.insert(key);
   }
+}
 
-  // Two jobs of a namespace that would make the same object (job "a" with role "b-c" and job
-  // "a-b" with role "c" both make the Job "a-b-c"): whatever happened next, one job adopting or
-  // deleting the other's object, would be wrong. Both are invalid, so neither is applied and
-  // nothing live is deleted for them; each diagnostic names the other job.
+// Two jobs of a namespace that would make the same object (job "a" with role "b-c" and job
+// "a-b" with role "c" both make the Job "a-b-c"): whatever happened next, one job adopting or
+// deleting the other's object, would be wrong. Both are invalid, so neither is applied and
+// nothing live is deleted for them; each diagnostic names the other job.
+void ReportObjectClashes(ManifestCheck& check) {
   std::map<std::tuple<std::string, std::string, std::string>, const ParsedJob*> makers;
-  for (const ParsedJob* job : jobs) {
+  for (const ParsedJob* job : check.jobs) {
     for (const GeneratedObject& object : GeneratedObjects(*job->job)) {
       auto [it, first_maker] =
           makers.try_emplace({job->job->namespace_name, object.kind, object.name}, job);
       const ParsedJob* other = it->second;
       if (first_maker || other->job->key() == job->job->key()) continue;  // duplicates: above
       for (const auto& [here, there] : {std::pair{job, other}, std::pair{other, job}}) {
-        result.diagnostics.push_back(
+        check.result.diagnostics.push_back(
             {here->name_location,
              "job " + here->job->key().ToString() + " would make the Kubernetes " + object.kind +
                  " '" + object.name + "', which job " + there->job->key().ToString() + " (at " +
                  there->name_location.ToString() + ") makes too",
              "names are <job>-<role>: rename a job or a role so that the names differ"});
       }
-      invalid.insert(job->job->key());
-      invalid.insert(other->job->key());
+      check.invalid.insert(job->job->key());
+      check.invalid.insert(other->job->key());
     }
   }
+}
 
-  // dependsOn: names in the same namespace (any backend) that exist, and no cycle.
-  std::map<std::pair<std::string, std::string>, std::vector<const ParsedJob*>> by_name;
-  for (const ParsedJob* job : jobs)
-    by_name[{job->job->namespace_name, job->job->name}].push_back(job);
-  for (const ParsedJob* job : jobs) {
+// dependsOn names jobs of the same namespace (any backend) that exist.
+void ReportMissingDependencies(const JobsByName& by_name, ManifestCheck& check) {
+  for (const ParsedJob* job : check.jobs) {
     for (size_t i = 0; i < job->job->depends_on.size(); ++i) {
       const std::string& dep = job->job->depends_on[i];
       if (by_name.count({job->job->namespace_name, dep})) continue;
-      result.diagnostics.push_back(
+      check.result.diagnostics.push_back(
           {job->depends_on_locations[i],
            "spec.dependsOn: job '" + dep + "' does not exist in namespace '" +
                job->job->namespace_name + "'",
            "dependsOn names jobs of the same namespace; check the spelling or add the job"});
-      invalid.insert(job->job->key());
+      check.invalid.insert(job->job->key());
     }
   }
-  // Depth-first search with colours; a grey node met again closes a cycle.
-  std::map<const ParsedJob*, int> colour;  // 0 white, 1 grey, 2 black
-  std::vector<const ParsedJob*> stack;
-  std::set<std::vector<std::string>> reported;
-  auto visit = [&](auto&& self, const ParsedJob* job) -> void {
-    colour[job] = 1;
-    stack.push_back(job);
+}
+
+// Finds dependsOn cycles by depth-first search with colours: a grey node met again closes a
+// cycle. Each cycle is reported once, from its alphabetically first job; its jobs are invalid.
+class CycleFinder {
+ public:
+  CycleFinder(const JobsByName& by_name, ManifestCheck& check) : by_name_(by_name), check_(check) {}
+
+  void Run() {
+    for (const ParsedJob* job : check_.jobs) {
+      if (colour_[job] == 0) Visit(job);
+    }
+  }
+
+ private:
+  void Visit(const ParsedJob* job) {
+    colour_[job] = 1;
+    stack_.push_back(job);
     for (const std::string& dep : job->job->depends_on) {
-      auto it = by_name.find({job->job->namespace_name, dep});
-      if (it == by_name.end()) continue;
+      auto it = by_name_.find({job->job->namespace_name, dep});
+      if (it == by_name_.end()) continue;
       for (const ParsedJob* next : it->second) {
-        if (colour[next] == 1) {
-          auto begin = std::find(stack.begin(), stack.end(), next);
-          std::vector<std::string> cycle;
-          for (auto p = begin; p != stack.end(); ++p) cycle.push_back((*p)->job->name);
-          std::vector<std::string> canonical = cycle;
-          std::rotate(canonical.begin(), std::min_element(canonical.begin(), canonical.end()),
-                      canonical.end());
-          for (auto p = begin; p != stack.end(); ++p) invalid.insert((*p)->job->key());
-          if (!reported.insert(canonical).second) continue;
-          std::string text;
-          for (const std::string& name : canonical) text += name + " -> ";
-          text += canonical.front();
-          result.diagnostics.push_back({(*begin)->name_location,
-                                        "spec.dependsOn: dependency cycle: " + text,
-                                        "remove one of the dependsOn entries to break the cycle"});
-        } else if (colour[next] == 0) {
-          self(self, next);
+        if (colour_[next] == 1) {
+          ReportCycle(std::find(stack_.begin(), stack_.end(), next));
+        } else if (colour_[next] == 0) {
+          Visit(next);
         }
       }
     }
-    stack.pop_back();
-    colour[job] = 2;
-  };
-  for (const ParsedJob* job : jobs) {
-    if (colour[job] == 0) visit(visit, job);
+    stack_.pop_back();
+    colour_[job] = 2;
   }
 
-  // Ordered by key: the comparison reads the key's fields in place (JobKey's order).
-  result.jobs.reserve(jobs.size());
-  for (const ParsedJob* job : jobs) {
-    if (invalid.empty() || !invalid.count(job->job->key())) result.jobs.push_back(job->job);
+  void ReportCycle(std::vector<const ParsedJob*>::const_iterator begin) {
+    std::vector<std::string> cycle;
+    for (auto p = begin; p != stack_.cend(); ++p) cycle.push_back((*p)->job->name);
+    std::vector<std::string> canonical = cycle;
+    std::rotate(canonical.begin(), std::min_element(canonical.begin(), canonical.end()),
+                canonical.end());
+    for (auto p = begin; p != stack_.cend(); ++p) check_.invalid.insert((*p)->job->key());
+    if (!reported_.insert(canonical).second) return;
+    std::string text;
+    for (const std::string& name : canonical) text += name + " -> ";
+    text += canonical.front();
+    check_.result.diagnostics.push_back({(*begin)->name_location,
+                                         "spec.dependsOn: dependency cycle: " + text,
+                                         "remove one of the dependsOn entries to break the cycle"});
+  }
+
+  const JobsByName& by_name_;
+  ManifestCheck& check_;
+  std::map<const ParsedJob*, int> colour_;  // 0 white, 1 grey, 2 black
+  std::vector<const ParsedJob*> stack_;
+  std::set<std::vector<std::string>> reported_;
+};
+
+// The valid jobs ordered by key (the comparison reads the key's fields in place: JobKey's
+// order), and everything else sorted.
+LoadResult Finish(ManifestCheck& check) {
+  LoadResult& result = check.result;
+  result.jobs.reserve(check.jobs.size());
+  for (const ParsedJob* job : check.jobs) {
+    if (check.invalid.empty() || !check.invalid.count(job->job->key())) {
+      result.jobs.push_back(job->job);
+    }
   }
   std::sort(result.jobs.begin(), result.jobs.end(), [](const auto& a, const auto& b) {
     return std::tie(a->backend, a->namespace_name, a->name) <
            std::tie(b->backend, b->namespace_name, b->name);
   });
-  result.invalid_jobs.assign(invalid.begin(), invalid.end());
+  result.invalid_jobs.assign(check.invalid.begin(), check.invalid.end());
   std::sort(result.unreadable_files.begin(), result.unreadable_files.end());
   std::sort(result.diagnostics.begin(), result.diagnostics.end());
-  return result;
+  return std::move(result);
+}
+
+}  // namespace
+
+LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
+  ManifestCheck check;
+  std::map<JobKey, std::vector<SourceLocation>> definitions = CollectFiles(files, check);
+  ReportDuplicates(definitions, check);
+  ReportObjectClashes(check);
+  JobsByName by_name;
+  for (const ParsedJob* job : check.jobs) {
+    by_name[{job->job->namespace_name, job->job->name}].push_back(job);
+  }
+  ReportMissingDependencies(by_name, check);
+  CycleFinder(by_name, check).Run();
+  return Finish(check);
 }
 
 LoadResult LoadManifestPaths(const std::vector<std::string>& paths,

@@ -19,6 +19,9 @@ inline constexpr const char* kApiVersion = "jobsync.dev/v1alpha1";
 inline constexpr const char* kKind = "TrainingJob";
 // Annotation that, set to "false" on a manifest or a live object, protects the job from pruning.
 inline constexpr const char* kPruneAnnotation = "jobsync.dev/prune";
+// Annotation on a live object carrying the spec applied (canonical JSON): written by the backends,
+// counted by the loader in the size of a job's annotations.
+inline constexpr const char* kSpecAnnotation = "jobsync.dev/applied-spec";
 
 enum class BackendKind { kKubernetes, kRay };
 

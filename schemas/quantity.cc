@@ -5,14 +5,14 @@
 #include <limits>
 #include <utility>
 
+#include "schemas/ascii.h"
+
 namespace jobsync {
 namespace {
 
 constexpr std::string_view kExamples = "examples: 4, \"500m\", \"16Gi\", \"1.5e3\"";
 // 2^63-1: Kubernetes caps binary-suffixed quantities here.
 constexpr std::string_view kMaxBinary = "9223372036854775807";
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // Multiplies the decimal digit string `digits` (most significant first) by `factor` (< 2^32).
 void MultiplyDigits(std::string* digits, uint64_t factor) {

@@ -1,6 +1,7 @@
 #include "schemas/schema_validator.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -306,6 +307,107 @@ std::vector<Diagnostic> SchemaValidator::Validate(const nlohmann::json& document
   return diagnostics;
 }
 
+namespace {
+
+// Where a schema error's path is in the YAML: at the key, or at the value.
+using Locator = std::function<SourceLocation(const std::vector<std::string>& path, bool at_key)>;
+
+// An object with keys the schema does not know: one diagnostic per unknown key, at the key, with
+// the nearest known name as a hint. `field` is `path` dotted.
+std::vector<Diagnostic> UnknownFields(const nlohmann::json& schema, const nlohmann::json& value,
+                                      const std::vector<std::string>& path,
+                                      const std::string& field, const Locator& at) {
+  // One diagnostic per unknown key, at the key, with the nearest known name as a hint.
+  std::vector<Diagnostic> out;
+  std::vector<std::string> known;
+  if (schema.contains("properties")) {
+    for (const auto& [name, unused] : schema["properties"].items()) known.push_back(name);
+  }
+  for (const auto& [key, unused] : value.items()) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string hint = UnknownNameHint(key, known, "allowed fields here:");
+    std::vector<std::string> key_path = path;
+    key_path.push_back(key);
+    std::string where = path.empty() ? "at the top level" : "in " + field;
+    out.push_back({at(key_path, true), "unknown field '" + key + "' " + where, hint});
+  }
+  return out;
+}
+
+// "Value type not permitted": what was expected and what was found, with a hint for the usual
+// slips (quoted numbers, unquoted strings, yes/no for booleans).
+void DescribeTypeMismatch(const nlohmann::json& schema, const nlohmann::json& value,
+                          const std::string& field, Diagnostic* diagnostic) {
+  std::string expected;
+  const nlohmann::json& type = schema["type"];
+  if (type.is_array()) {
+    for (const auto& t : type) expected += (expected.empty() ? "" : " or ") + t.get<std::string>();
+  } else {
+    expected = type.get<std::string>();
+  }
+  if (expected == "object") expected = "mapping";
+  if (expected == "array") expected = "list";
+  diagnostic->message =
+      field + ": expected " + expected + ", got " + JsonTypeName(value) + " " + Quote(value);
+  if (value.is_string() && (expected == "integer" || expected == "number") &&
+      nlohmann::json::accept(value.get<std::string>())) {
+    diagnostic->hint = "remove the quotes";
+  } else if (expected == "string" && (value.is_number() || value.is_boolean())) {
+    diagnostic->hint = "quote the value: \"" + value.dump() + "\"";
+  } else if (expected == "boolean" && value.is_string()) {
+    diagnostic->hint = "write true or false (YAML 1.2 reads yes/no/on/off as strings)";
+  }
+}
+
+// The message (and hint) of one schema error `d` of the field at `path` (dotted: `field`), whose
+// schema and value are `schema` and `value` when known.
+void DescribeError(const std::string& d, const nlohmann::json* schema, const nlohmann::json* value,
+                   const std::vector<std::string>& path, const std::string& field,
+                   Diagnostic* diagnostic) {
+  if (d.rfind("Missing required property '", 0) == 0) {
+    std::string name = d.substr(27, d.find('\'', 27) - 27);
+    diagnostic->message = path.empty() ? "missing required field '" + name + "'"
+                                       : field + ": missing required field '" + name + "'";
+  } else if (d.rfind("Value type not permitted", 0) == 0 && schema && value) {
+    DescribeTypeMismatch(*schema, *value, field, diagnostic);
+  } else if (d.rfind("Failed to match expected value set by 'const'", 0) == 0 && schema) {
+    diagnostic->message =
+        field + ": must be " + (*schema)["const"].dump() + (value ? ", got " + Quote(*value) : "");
+  } else if (d.rfind("Failed to match against any enum values", 0) == 0 && schema) {
+    std::string allowed;
+    for (const auto& option : (*schema)["enum"])
+      allowed += (allowed.empty() ? "" : ", ") + option.dump();
+    diagnostic->message =
+        field + ": must be one of " + allowed + (value ? ", got " + Quote(*value) : "");
+  } else if (schema && (d.rfind("Expected number greater than", 0) == 0 ||
+                        d.rfind("Expected number less than", 0) == 0)) {
+    bool lower = d.rfind("Expected number greater than", 0) == 0;
+    const char* bound = lower ? "minimum" : "maximum";
+    diagnostic->message = field + ": must be at " + (lower ? "least " : "most ") +
+                          (schema->contains(bound) ? (*schema)[bound].dump() : "the bound") +
+                          (value ? ", got " + Quote(*value) : "");
+  } else if (schema && d.rfind("String should be no fewer than", 0) == 0) {
+    diagnostic->message = field + ": must not be empty";
+  } else if (schema && d.rfind("String should be no more than", 0) == 0 && value &&
+             value->is_string()) {
+    diagnostic->message = field + ": " + Quote(*value) + " is " +
+                          std::to_string(value->get<std::string>().size()) +
+                          " characters long; the limit is " + (*schema)["maxLength"].dump();
+  } else if (schema && d.rfind("Object should have no fewer than", 0) == 0) {
+    diagnostic->message =
+        field + ": must have at least " + (*schema)["minProperties"].dump() + " entry";
+  } else {
+    std::string text = d;
+    if (!text.empty())
+      text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    if (!text.empty() && text.back() == '.') text.pop_back();
+    diagnostic->message = field + ": " + text;
+    if (value && (value->is_primitive())) diagnostic->message += ", got " + Quote(*value);
+  }
+}
+
+}  // namespace
+
 std::vector<Diagnostic> SchemaValidator::Impl::Describe(
     const valijson::ValidationResults::Error& error, const nlohmann::json& document,
     const YamlNode& root, const std::string& file) const {
@@ -318,91 +420,17 @@ std::vector<Diagnostic> SchemaValidator::Impl::Describe(
   const nlohmann::json* schema = SchemaAt(schema_json, path);
   const nlohmann::json* value = ValueAt(document, path);
   const std::string field = DottedPath(path);
-  auto at = [&](const std::vector<std::string>& p, bool at_key) {
+  Locator at = [&](const std::vector<std::string>& p, bool at_key) {
     YamlPosition position = Locate(root, p, at_key);
     return SourceLocation{file, position.line, position.column};
   };
   const std::string& d = error.description;
-
   if (d.rfind("Object contains a property that could not be validated", 0) == 0 && value &&
       value->is_object() && schema) {
-    // One diagnostic per unknown key, at the key, with the nearest known name as a hint.
-    std::vector<Diagnostic> out;
-    std::vector<std::string> known;
-    if (schema->contains("properties")) {
-      for (const auto& [name, unused] : (*schema)["properties"].items()) known.push_back(name);
-    }
-    for (const auto& [key, unused] : value->items()) {
-      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      std::string hint = UnknownNameHint(key, known, "allowed fields here:");
-      std::vector<std::string> key_path = path;
-      key_path.push_back(key);
-      std::string where = path.empty() ? "at the top level" : "in " + field;
-      out.push_back({at(key_path, true), "unknown field '" + key + "' " + where, hint});
-    }
-    return out;
+    return UnknownFields(*schema, *value, path, field, at);
   }
-
   Diagnostic diagnostic{at(path, false), "", ""};
-  if (d.rfind("Missing required property '", 0) == 0) {
-    std::string name = d.substr(27, d.find('\'', 27) - 27);
-    diagnostic.message = path.empty() ? "missing required field '" + name + "'"
-                                      : field + ": missing required field '" + name + "'";
-  } else if (d.rfind("Value type not permitted", 0) == 0 && schema && value) {
-    std::string expected;
-    const nlohmann::json& type = (*schema)["type"];
-    if (type.is_array()) {
-      for (const auto& t : type)
-        expected += (expected.empty() ? "" : " or ") + t.get<std::string>();
-    } else {
-      expected = type.get<std::string>();
-    }
-    if (expected == "object") expected = "mapping";
-    if (expected == "array") expected = "list";
-    diagnostic.message =
-        field + ": expected " + expected + ", got " + JsonTypeName(*value) + " " + Quote(*value);
-    if (value->is_string() && (expected == "integer" || expected == "number") &&
-        nlohmann::json::accept(value->get<std::string>())) {
-      diagnostic.hint = "remove the quotes";
-    } else if (expected == "string" && (value->is_number() || value->is_boolean())) {
-      diagnostic.hint = "quote the value: \"" + value->dump() + "\"";
-    } else if (expected == "boolean" && value->is_string()) {
-      diagnostic.hint = "write true or false (YAML 1.2 reads yes/no/on/off as strings)";
-    }
-  } else if (d.rfind("Failed to match expected value set by 'const'", 0) == 0 && schema) {
-    diagnostic.message =
-        field + ": must be " + (*schema)["const"].dump() + (value ? ", got " + Quote(*value) : "");
-  } else if (d.rfind("Failed to match against any enum values", 0) == 0 && schema) {
-    std::string allowed;
-    for (const auto& option : (*schema)["enum"])
-      allowed += (allowed.empty() ? "" : ", ") + option.dump();
-    diagnostic.message =
-        field + ": must be one of " + allowed + (value ? ", got " + Quote(*value) : "");
-  } else if (schema && (d.rfind("Expected number greater than", 0) == 0 ||
-                        d.rfind("Expected number less than", 0) == 0)) {
-    bool lower = d.rfind("Expected number greater than", 0) == 0;
-    const char* bound = lower ? "minimum" : "maximum";
-    diagnostic.message = field + ": must be at " + (lower ? "least " : "most ") +
-                         (schema->contains(bound) ? (*schema)[bound].dump() : "the bound") +
-                         (value ? ", got " + Quote(*value) : "");
-  } else if (schema && d.rfind("String should be no fewer than", 0) == 0) {
-    diagnostic.message = field + ": must not be empty";
-  } else if (schema && d.rfind("String should be no more than", 0) == 0 && value &&
-             value->is_string()) {
-    diagnostic.message = field + ": " + Quote(*value) + " is " +
-                         std::to_string(value->get<std::string>().size()) +
-                         " characters long; the limit is " + (*schema)["maxLength"].dump();
-  } else if (schema && d.rfind("Object should have no fewer than", 0) == 0) {
-    diagnostic.message =
-        field + ": must have at least " + (*schema)["minProperties"].dump() + " entry";
-  } else {
-    std::string text = d;
-    if (!text.empty())
-      text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-    if (!text.empty() && text.back() == '.') text.pop_back();
-    diagnostic.message = field + ": " + text;
-    if (value && (value->is_primitive())) diagnostic.message += ", got " + Quote(*value);
-  }
+  DescribeError(d, schema, value, path, field, &diagnostic);
   return {diagnostic};
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "schemas/ascii.h"
+
 namespace jobsync {
 namespace {
 
@@ -32,8 +34,6 @@ bool ParseInt(const std::string& s, int64_t* out) {
   *out = negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
   return true;
 }
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // True when `s` is a YAML 1.2 core-schema float:
 // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? Matched by a loop: std::regex recursed once

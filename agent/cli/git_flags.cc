@@ -5,9 +5,12 @@
 #include <CLI/CLI.hpp>
 
 namespace jobsync {
+namespace {
 
-void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
-  constexpr const char* kGroup = "Git source";
+constexpr const char* kGroup = "Git source";
+
+// --repo, the ref it follows (--branch, --tag, --rev), --path and --cache-dir.
+void AddRepoFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
   command
       .add_option("--repo", flags.repo,
                   "Repository holding the manifests: a local path (a clone, read in place: its "
@@ -44,6 +47,10 @@ void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
                   "Where bare cache repositories are kept, one per remote URL (default: "
                   "${XDG_CACHE_HOME:-~/.cache}/jobsync/git)")
       ->group(kGroup);
+}
+
+// How to authenticate to the remote and check its identity.
+void AddCredentialFlags(CLI::App& command, GitFlags& flags) {
   command
       .add_option("--ssh-key", flags.ssh_key,
                   "Private SSH key file for ssh:// and scp-like URLs (ed25519 or ecdsa; "
@@ -82,6 +89,13 @@ void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
                   "with a private CA)")
       ->type_name("FILE")
       ->group(kGroup);
+}
+
+}  // namespace
+
+void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
+  AddRepoFlags(command, flags, repo_required);
+  AddCredentialFlags(command, flags);
   command
       .add_option("--git-timeout", flags.timeout_seconds,
                   "Seconds one network operation (checking the ref, fetching) may take, "

@@ -2,8 +2,8 @@
 // repository, keeps a bare cache of it (never a work tree), and reads manifests straight from the
 // tree of a commit. A --repo that is a local path (a CI job's checkout, a developer's clone) is
 // read in place instead: its own refs and objects, shallow or not, with no cache and no fetch
-// (local_repo.h). git_source.cc and local_repo.cc are the only code that uses libgit2 (and the
-// libssh2 known_hosts API it is built on).
+// (local_repo.h). The files of agent/git/ are the only code that uses libgit2 (and the libssh2
+// known_hosts API it is built on); git_source.cc says which file holds which part.
 //
 // The life of a reconcile loop:
 //   1. CheckForChange(): ask the remote where the ref points now (ls-remote; no objects are
@@ -146,12 +146,13 @@ class GitSource {
 StatusOr<std::unique_ptr<GitSource>> NewGitSource(GitSourceOptions options,
                                                   const SchemaValidator& validator);
 
-// The HTTPS token `credentials` name: the first line of token_file (trailing space removed), or
-// the value of the variable token_env; "" when neither is set. Fails with kInvalidArgument naming
-// the file or variable (never the value) when it cannot be read or is empty.
+// The HTTPS token `credentials` name (defined in credentials.cc): the first line of token_file
+// (trailing space removed), or the value of the variable token_env; "" when neither is set. Fails
+// with kInvalidArgument naming the file or variable (never the value) when it cannot be read or is
+// empty.
 StatusOr<std::string> ReadGitToken(const GitCredentials& credentials);
 
-// ${XDG_CACHE_HOME:-$HOME/.cache}/jobsync/git.
+// ${XDG_CACHE_HOME:-$HOME/.cache}/jobsync/git (defined in git_cache.cc).
 std::string DefaultGitCacheRoot();
 
 // The hidden command that runs one network operation in a child process. Not for people.
@@ -159,6 +160,7 @@ inline constexpr const char* kGitHelperCommand = "__git-remote";
 
 // Body of the hidden command: runs each request the parent writes to `in` (one JSON line each)
 // and writes one JSON line with its outcome to `out`, until `in` ends. Returns the exit code.
+// The protocol is in remote_helper.h.
 int RunGitHelper(std::istream& in, std::ostream& out);
 
 }  // namespace jobsync

@@ -6,23 +6,14 @@
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <string_view>
+
+#include "agent/git/libgit2.h"
 
 namespace jobsync {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct ObjectFree {
-  void operator()(git_object* object) const { git_object_free(object); }
-};
-using ObjectPtr = std::unique_ptr<git_object, ObjectFree>;
-
-std::string LastMessage() {
-  const git_error* error = git_error_last();
-  return error != nullptr && error->message != nullptr ? error->message : "unknown libgit2 error";
-}
 
 bool IsHexId(std::string_view text) {
   return text.size() >= 4 && text.size() <= 40 &&
@@ -86,7 +77,7 @@ Status OpenLocalRepository(const std::string& path, git_repository** out) {
                          "(https://, ssh://, git://, file://) to fetch from");
   }
   if (git_repository_open_ext(out, path.c_str(), 0, nullptr) != 0) {
-    std::string why = LastMessage();
+    std::string why = LastGitMessage();
     *out = nullptr;
     return InvalidArgumentError("--repo " + path + " is not a Git repository (" + why +
                                 "): pass the folder of a clone (git clone URL) or a URL");
@@ -110,7 +101,7 @@ StatusOr<std::string> ResolveLocalRevision(git_repository* repo, const std::stri
   int rc = git_revparse_single(&raw, repo, spec.c_str());
   ObjectPtr object(raw);
   if (rc == GIT_EAMBIGUOUS) {
-    return InvalidArgumentError(what + " is ambiguous in " + display + " (" + LastMessage() +
+    return InvalidArgumentError(what + " is ambiguous in " + display + " (" + LastGitMessage() +
                                 "): give more digits of the commit id");
   }
   if (rc != 0) {
@@ -119,10 +110,10 @@ StatusOr<std::string> ResolveLocalRevision(git_repository* repo, const std::stri
     if (kind == "default") {
       message += ": HEAD points at no commit (an empty repository?); commit or check out one";
     } else if (shallow) {
-      message += ", a shallow clone that lacks it (" + LastMessage() + "); fetch it with `" +
+      message += ", a shallow clone that lacks it (" + LastGitMessage() + "); fetch it with `" +
                  FetchHint(spec, true) + "` and run again";
     } else {
-      message += " (" + LastMessage() + "): check the name (git rev-parse " + spec +
+      message += " (" + LastGitMessage() + "): check the name (git rev-parse " + spec +
                  "), or fetch it with `" + FetchHint(spec, false) + "`";
     }
     if (kind == "branch") message += "; a remote-tracking branch is --rev origin/" + name;
@@ -132,10 +123,10 @@ StatusOr<std::string> ResolveLocalRevision(git_repository* repo, const std::stri
   rc = git_object_peel(&raw_commit, object.get(), GIT_OBJECT_COMMIT);
   ObjectPtr commit(raw_commit);
   if (rc != 0) {
-    return InvalidArgumentError(what + " of " + display + " is not a commit (" + LastMessage() +
+    return InvalidArgumentError(what + " of " + display + " is not a commit (" + LastGitMessage() +
                                 ")");
   }
-  return std::string(git_oid_tostr_s(git_object_id(commit.get())));
+  return OidHex(*git_object_id(commit.get()));
 }
 
 }  // namespace jobsync

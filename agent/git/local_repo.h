@@ -4,8 +4,9 @@
 // rev-parse` resolves there resolves here too: HEAD, HEAD~2, HEAD^2, origin/main, FETCH_HEAD,
 // refs/pull/1/merge, tags, abbreviated ids. Nothing is fetched and no cache is made.
 //
-// Part of the libgit2 adapter with git_source.cc, which uses it for --repo paths; nothing else
-// includes this header. Functions are thread-compatible: one repository handle per thread.
+// Part of the libgit2 adapter of agent/git/: git_source.cc and git_cache.cc use it for --repo
+// paths; nothing outside agent/git/ includes this header. Functions are thread-compatible: one
+// repository handle per thread.
 #ifndef JOBSYNC_AGENT_GIT_LOCAL_REPO_H_
 #define JOBSYNC_AGENT_GIT_LOCAL_REPO_H_
 

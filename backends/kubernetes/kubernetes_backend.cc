@@ -150,48 +150,77 @@ bool KubernetesBackend::SleepUnlessStopping(std::chrono::milliseconds delay) {
   return !changed_.wait_for(lock, delay, [this] { return stopping_; });
 }
 
+bool KubernetesBackend::Stopping() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopping_;
+}
+
+StatusOr<std::string> KubernetesBackend::ListIntoCache() {
+  ++list_requests_;
+  StatusOr<ObjectList> list =
+      client_->List(ResourceKind::kJob, options_.namespace_name, ManagedSelector());
+  if (!list.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      synced_ = false;
+      last_error_ = list.status();
+    }
+    changed_.notify_all();
+    spdlog::warn("kubernetes: listing Jobs failed: {}", list.status().ToString());
+    return list.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cache_.clear();
+    ++cache_generation_;
+    for (const json& item : list->items) {
+      // The key first: json's operator= takes its argument by value, moving it early.
+      const std::string key = CacheKey(item);
+      cache_[key] = CompactJobObject(item);
+    }
+    synced_ = true;
+    last_error_ = OkStatus();
+  }
+  changed_.notify_all();
+  return list->resource_version;
+}
+
+void KubernetesBackend::ApplyWatchEvent(const json& event, std::string& version) {
+  const std::string type = StringAt(event, "/type");
+  const json object = event.value("object", json::object());
+  const std::string seen = StringAt(object, "/metadata/resourceVersion");
+  if (!seen.empty()) version = seen;
+  if (type == "DELETED") {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cache_.erase(CacheKey(object));
+    ++cache_generation_;
+  } else if (type == "ADDED" || type == "MODIFIED") {
+    Remember(object);
+  }
+  if (type == "DELETED" || type == "ADDED" || type == "MODIFIED") {
+    std::lock_guard<std::mutex> lock(listener_mutex_);
+    if (change_listener_) change_listener_();
+  }
+}
+
 void KubernetesBackend::WatchLoop() {
   std::string version;
   bool need_list = true;
   int failures = 0;
-  while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) return;
-    }
+  // Waits before the next attempt, longer after each failure in a row; false when stopping.
+  auto back_off = [&] {
+    ++failures;
+    return SleepUnlessStopping(RetryDelay(options_.client.retry, failures, 0.5, std::nullopt));
+  };
+  while (!Stopping()) {
     // 1. List when there is no valid starting point for a watch.
     if (need_list) {
-      ++list_requests_;
-      StatusOr<ObjectList> list =
-          client_->List(ResourceKind::kJob, options_.namespace_name, ManagedSelector());
-      if (!list.ok()) {
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          synced_ = false;
-          last_error_ = list.status();
-        }
-        changed_.notify_all();
-        spdlog::warn("kubernetes: listing Jobs failed: {}", list.status().ToString());
-        ++failures;
-        if (!SleepUnlessStopping(RetryDelay(options_.client.retry, failures, 0.5, std::nullopt))) {
-          return;
-        }
+      StatusOr<std::string> listed = ListIntoCache();
+      if (!listed.ok()) {
+        if (!back_off()) return;
         continue;
       }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        cache_.clear();
-        ++cache_generation_;
-        for (const json& item : list->items) {
-          // The key first: json's operator= takes its argument by value, moving it early.
-          const std::string key = CacheKey(item);
-          cache_[key] = CompactJobObject(item);
-        }
-        synced_ = true;
-        last_error_ = OkStatus();
-      }
-      changed_.notify_all();
-      version = list->resource_version;
+      version = *listed;
       need_list = false;
     }
     // 2. Watch from the last version seen until the server ends the watch or it fails.
@@ -199,30 +228,13 @@ void KubernetesBackend::WatchLoop() {
         ResourceKind::kJob, options_.namespace_name, ManagedSelector(), version,
         options_.watch_timeout,
         [&](const json& event) {
-          const std::string type = StringAt(event, "/type");
-          const json object = event.value("object", json::object());
-          const std::string seen = StringAt(object, "/metadata/resourceVersion");
-          if (!seen.empty()) version = seen;
-          if (type == "DELETED") {
-            std::lock_guard<std::mutex> lock(mutex_);
-            cache_.erase(CacheKey(object));
-            ++cache_generation_;
-          } else if (type == "ADDED" || type == "MODIFIED") {
-            Remember(object);
-          }
-          if (type == "DELETED" || type == "ADDED" || type == "MODIFIED") {
-            std::lock_guard<std::mutex> lock(listener_mutex_);
-            if (change_listener_) change_listener_();
-          }
+          ApplyWatchEvent(event, version);
           failures = 0;
           return true;
         },
         cancel_);
     if (watched.ok()) continue;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) return;
-    }
+    if (Stopping()) return;
     need_list = true;
     if (watched.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
     {
@@ -231,10 +243,7 @@ void KubernetesBackend::WatchLoop() {
       last_error_ = watched;
     }
     spdlog::warn("kubernetes: watching Jobs failed: {}", watched.ToString());
-    ++failures;
-    if (!SleepUnlessStopping(RetryDelay(options_.client.retry, failures, 0.5, std::nullopt))) {
-      return;
-    }
+    if (!back_off()) return;
   }
 }
 

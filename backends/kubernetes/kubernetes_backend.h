@@ -108,7 +108,16 @@ class KubernetesBackend : public Backend {
   int64_t list_requests() const { return list_requests_.load(); }
 
  private:
+  // The watcher thread: lists the Jobs into the cache, then watches from the list's version,
+  // listing again after a 410 Gone or a failure (with backoff), until the backend stops.
   void WatchLoop();
+  // Lists the Jobs into the cache (replacing it) and returns the list's resourceVersion; on
+  // failure marks the cache out of sync with the error, and returns it.
+  StatusOr<std::string> ListIntoCache();
+  // Applies one watch event to the cache, moves `version` to the event's, tells the listener.
+  void ApplyWatchEvent(const nlohmann::json& event, std::string& version);
+  // True once the destructor began.
+  bool Stopping();
   // Puts `object` into the cache unless the cache holds a newer version of it.
   void Remember(const nlohmann::json& object);
   // Sleeps `delay` unless the backend is stopping; returns false when it is.
