@@ -109,6 +109,22 @@ std::string Text(const nlohmann::json& document, const char* key, const std::str
 
 }  // namespace
 
+WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, WakeRelay& relay) {
+  if (!result.trigger || elector.is_leader()) return result;
+  // A standby writes nothing: the leader must hear of the push.
+  Status woken = relay.RequestWake();
+  if (woken.ok()) {
+    result.message += "; this replica is a standby: the leader was woken";
+  } else {
+    result.http_status = 503;
+    result.message = "this replica is a standby and could not wake the leader: " + woken.message() +
+                     "; redeliver the webhook";
+  }
+  LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
+           {{"result", result.message}});
+  return result;
+}
+
 std::string FormatStatusTable(const nlohmann::json& status) {
   std::ostringstream out;
   const nlohmann::json revision = status.value("revision", nlohmann::json::object());
@@ -531,21 +547,8 @@ WebhookResult RunCommands::OnWebhook(AgentParts& parts, WebhookResult result, We
             {"result", result.message}});
   if (!result.trigger) return result;
   parts.reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
-  if (parts.election && !parts.election->elector->is_leader()) {
-    // A standby writes nothing: the leader must hear of the push (wake_relay.h).
-    Status woken = parts.election->relay->RequestWake();
-    if (woken.ok()) {
-      result.message += "; this replica is a standby: the leader was woken";
-    } else {
-      result.http_status = 503;
-      result.message =
-          "this replica is a standby and could not wake the leader: " + woken.message() +
-          "; redeliver the webhook";
-    }
-    LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
-             {{"result", result.message}});
-  }
-  return result;
+  if (!parts.election) return result;
+  return RelayToLeader(std::move(result), *parts.election->elector, *parts.election->relay);
 }
 
 Status RunCommands::Serve(AgentParts& parts) const {

@@ -21,6 +21,8 @@
 #include "agent/server/http_server.h"
 #include "agent/server/webhook.h"
 #include "agent/sync/notifier.h"
+#include "backends/leader_election.h"
+#include "backends/wake_relay.h"
 
 namespace CLI {
 class App;
@@ -108,6 +110,12 @@ class RunCommands {
   std::string server_ = "http://127.0.0.1:8080";
   std::string status_output_ = "table";
 };
+
+// After a webhook that asks for a sync (result.trigger) reached a standby (`elector` does not
+// lead): asks the leader to sync through `relay` and says so in the message; when the request
+// cannot be sent, answers 503 so that the Git host redelivers. Unchanged on the leader, and for a
+// webhook that asks for nothing.
+WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, WakeRelay& relay);
 
 // The table `jobsync status` prints for a status document (pure; for tests).
 std::string FormatStatusTable(const nlohmann::json& status);
