@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -15,16 +16,14 @@
 
 #include "agent/cli/cli.h"
 #include "agent/cli/config.h"
+#include "agent/cli/wiring.h"
 #include "agent/git/git_source.h"
 #include "agent/server/http_server.h"
 #include "agent/server/status_page.h"
 #include "agent/server/webhook.h"
 #include "agent/sync/instrumented_backend.h"
-#include "agent/sync/leader_election.h"
 #include "agent/sync/notifier.h"
 #include "agent/sync/reconciler.h"
-#include "agent/sync/state_store.h"
-#include "agent/sync/wake_relay.h"
 #include "backends/http_client.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -32,8 +31,6 @@
 
 namespace jobsync {
 namespace {
-
-constexpr const char* kConfigMapPrefix = "configmap:";
 
 // The first line of a file, for secrets kept in files.
 StatusOr<std::string> ReadFirstLine(const std::string& path, const std::string& what) {
@@ -50,17 +47,6 @@ std::string DefaultIdentity() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
   return std::string(host) + "_" + std::to_string(getpid());
-}
-
-// The namespace a pod runs in, from the service account mount; empty outside Kubernetes.
-std::string PodNamespace() {
-  if (const char* value = std::getenv("POD_NAMESPACE"); value != nullptr && *value != '\0') {
-    return value;
-  }
-  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
-  std::string name;
-  std::getline(in, name);
-  return name;
 }
 
 // Takes SIGTERM and SIGINT on a thread of its own. The constructor blocks them in this thread,
@@ -123,6 +109,22 @@ std::string Text(const nlohmann::json& document, const char* key, const std::str
 
 }  // namespace
 
+WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, WakeRelay& relay) {
+  if (!result.trigger || elector.is_leader()) return result;
+  // A standby writes nothing: the leader must hear of the push.
+  Status woken = relay.RequestWake();
+  if (woken.ok()) {
+    result.message += "; this replica is a standby: the leader was woken";
+  } else {
+    result.http_status = 503;
+    result.message = "this replica is a standby and could not wake the leader: " + woken.message() +
+                     "; redeliver the webhook";
+  }
+  LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
+           {{"result", result.message}});
+  return result;
+}
+
 std::string FormatStatusTable(const nlohmann::json& status) {
   std::ostringstream out;
   const nlohmann::json revision = status.value("revision", nlohmann::json::object());
@@ -179,6 +181,23 @@ void RunCommands::Register(CLI::App& app) {
       "without dashes); the command line wins.");
   AddGitFlags(*run_, git_, /*repo_required=*/false);
   AddClusterFlags(*run_, cluster_);
+  AddAgentFlags();
+  AddHighAvailabilityFlags();
+  AddWebhookFlags();
+  AddNotificationFlags();
+  AddLoggingFlags();
+
+  status_ = app.add_subcommand(
+      "status",
+      "Print a running agent's jobs as a table: sync state, health, replicas, the "
+      "commit applied and its author, the last error.");
+  status_->add_option("--server", server_, "The agent's address")->capture_default_str();
+  status_->add_option("-o,--output", status_output_, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
+void RunCommands::AddAgentFlags() {
   const char* agent = "Agent";
   run_->add_option("--config", config_file_, "YAML file with settings (flag names without --)")
       ->group(agent);
@@ -205,6 +224,9 @@ void RunCommands::Register(CLI::App& app) {
       ->group(agent);
   run_->add_flag("--once", once_, "Run one cycle and exit: 0 in sync, 1 not in sync, 2 error")
       ->group(agent);
+}
+
+void RunCommands::AddHighAvailabilityFlags() {
   const char* ha = "High availability";
   run_->add_flag("--leader-elect", leader_elect_,
                  "Elect a leader among replicas through a coordination.k8s.io Lease; only the "
@@ -221,6 +243,9 @@ void RunCommands::Register(CLI::App& app) {
       ->group(ha);
   run_->add_option("--identity", identity_, "This replica's name in the Lease (default: host_pid)")
       ->group(ha);
+}
+
+void RunCommands::AddWebhookFlags() {
   const char* hooks = "Webhooks";
   run_->add_option("--webhook-secret-file", webhook_secret_file_,
                    "File holding the webhook secret: the HMAC key of /hooks/github, /hooks/gitea "
@@ -231,6 +256,9 @@ void RunCommands::Register(CLI::App& app) {
                    "Environment variable holding the webhook secret, when no file is given")
       ->capture_default_str()
       ->group(hooks);
+}
+
+void RunCommands::AddNotificationFlags() {
   const char* notify = "Notifications";
   run_->add_option("--status-provider", status_provider_,
                    "Report each commit's sync result as a commit status on this Git host: github "
@@ -262,6 +290,9 @@ void RunCommands::Register(CLI::App& app) {
                    "File holding a URL to POST a JSON message to (Slack-compatible \"text\") for "
                    "each commit's sync result and each job that becomes Degraded or Failed")
       ->group(notify);
+}
+
+void RunCommands::AddLoggingFlags() {
   const char* logs = "Logging";
   run_->add_option("--log-format", log_format_, "text, or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}))
@@ -271,15 +302,6 @@ void RunCommands::Register(CLI::App& app) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str()
       ->group(logs);
-
-  status_ = app.add_subcommand(
-      "status",
-      "Print a running agent's jobs as a table: sync state, health, replicas, the "
-      "commit applied and its author, the last error.");
-  status_->add_option("--server", server_, "The agent's address")->capture_default_str();
-  status_->add_option("-o,--output", status_output_, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
 }
 
 std::optional<int> RunCommands::RunParsed(std::ostream& out, std::ostream& err) {
@@ -288,6 +310,31 @@ std::optional<int> RunCommands::RunParsed(std::ostream& out, std::ostream& err) 
   return std::nullopt;
 }
 
+// The agent's parts, in the order they are built; they go in reverse, so each outlives what uses
+// it. The destructor first silences what calls back into the reconciler from other threads.
+struct AgentParts {
+  AgentParts() = default;
+  ~AgentParts() {
+    if (election) election->relay->Stop();
+    if (clusters.live_changes != nullptr) clusters.live_changes->SetChangeListener(nullptr);
+    if (election) election->elector->Stop();
+  }
+  AgentParts(const AgentParts&) = delete;
+  AgentParts& operator=(const AgentParts&) = delete;
+
+  std::string webhook_secret;
+  SchemaValidator validator;
+  std::unique_ptr<GitSource> git;
+  Metrics metrics;
+  Clusters clusters;
+  std::vector<std::unique_ptr<InstrumentedBackend>> wrapped;  // for metrics
+  std::vector<Backend*> backends;                             // the wrapped ones
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<HttpNotifier> notifier;  // null unless configured
+  std::unique_ptr<Election> election;      // null without --leader-elect
+  std::unique_ptr<Reconciler> reconciler;
+};
+
 int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   (void)out;
   auto fail = [&](const Status& status) {
@@ -295,36 +342,70 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     return kExitError;
   };
   SignalWaiter signals;  // first: before any thread exists
-  if (!config_file_.empty()) {
-    Status applied = ApplyConfigFile(config_file_, *run_);
-    if (!applied.ok()) return fail(applied);
-  }
-  if (git_.repo.empty()) {
-    return fail(InvalidArgumentError("no repository: give --repo, or repo: in the --config file"));
-  }
-  Status logging = SetUpLogging(log_format_, log_level_);
-  if (!logging.ok()) return fail(logging);
-  StatusOr<std::chrono::milliseconds> interval = ParseDuration(interval_);
-  if (!interval.ok())
-    return fail(Status(interval.status().code(), "--interval: " + interval.status().message()));
-  StatusOr<std::chrono::milliseconds> lease_duration = ParseDuration(lease_duration_);
-  if (!lease_duration.ok()) {
-    return fail(Status(lease_duration.status().code(),
-                       "--lease-duration: " + lease_duration.status().message()));
-  }
-  StatusOr<std::chrono::milliseconds> dependency_timeout = ParseDuration(dependency_timeout_);
-  if (!dependency_timeout.ok()) {
-    return fail(Status(dependency_timeout.status().code(),
-                       "--dependency-timeout: " + dependency_timeout.status().message()));
-  }
-  if (interval->count() < 100)
-    return fail(InvalidArgumentError("--interval must be at least 100ms"));
+  StatusOr<RunSettings> settings = Configure();
+  if (!settings.ok()) return fail(settings.status());
+  AgentParts parts;
+  Status built = BuildAgent(*settings, parts);
+  if (!built.ok()) return fail(built);
 
-  // Secrets: read once, registered so that no log line can carry them.
+  signals.Start([&parts](int signal) {
+    spdlog::info("{} received: stopping after the step in flight",
+                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    parts.reconciler->Stop();
+  });
+  // The waiter's callback uses the reconciler: it stops before the reconciler goes.
+  struct WaiterStopper {
+    SignalWaiter& waiter;
+    ~WaiterStopper() { waiter.Stop(); }
+  } waiter_stopper{signals};
+  if (once_) {
+    if (parts.election) {
+      return fail(InvalidArgumentError("--once and --leader-elect do not go together"));
+    }
+    Status result = parts.reconciler->SyncOnce();
+    if (parts.notifier) parts.notifier->Drain(std::chrono::seconds(30));
+    if (result.ok()) return kExitOk;
+    err << "jobsync run: not in sync: " << result.message() << "\n";
+    return kExitChanges;
+  }
+  Status served = Serve(parts);
+  if (!served.ok()) return fail(served);
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+StatusOr<RunCommands::RunSettings> RunCommands::Configure() {
+  if (!config_file_.empty()) JOBSYNC_RETURN_IF_ERROR(ApplyConfigFile(config_file_, *run_));
+  if (git_.repo.empty()) {
+    return InvalidArgumentError("no repository: give --repo, or repo: in the --config file");
+  }
+  JOBSYNC_RETURN_IF_ERROR(SetUpLogging(log_format_, log_level_));
+  RunSettings settings;
+  const std::pair<const char*, const std::string*> flags[] = {
+      {"--interval", &interval_},
+      {"--lease-duration", &lease_duration_},
+      {"--dependency-timeout", &dependency_timeout_}};
+  std::chrono::milliseconds* parsed[] = {&settings.interval, &settings.lease_duration,
+                                         &settings.dependency_timeout};
+  for (size_t i = 0; i < std::size(flags); ++i) {
+    StatusOr<std::chrono::milliseconds> duration = ParseDuration(*flags[i].second);
+    if (!duration.ok()) {
+      return Status(duration.status().code(),
+                    std::string(flags[i].first) + ": " + duration.status().message());
+    }
+    *parsed[i] = *duration;
+  }
+  if (settings.interval.count() < 100) {
+    return InvalidArgumentError("--interval must be at least 100ms");
+  }
+  return settings;
+}
+
+StatusOr<std::string> RunCommands::ReadSecrets() const {
   std::string webhook_secret;
   if (!webhook_secret_file_.empty()) {
     StatusOr<std::string> secret = ReadFirstLine(webhook_secret_file_, "webhook secret");
-    if (!secret.ok()) return fail(secret.status());
+    if (!secret.ok()) return secret.status();
     webhook_secret = *secret;
   } else if (const char* value = std::getenv(webhook_secret_env_.c_str()); value != nullptr) {
     webhook_secret = value;
@@ -334,225 +415,167 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
       token.ok()) {
     RegisterSecret(*token);
   }
+  return webhook_secret;
+}
 
+Status RunCommands::BuildAgent(const RunSettings& settings, AgentParts& parts) {
+  // Secrets: read once, registered so that no log line can carry them.
+  StatusOr<std::string> webhook_secret = ReadSecrets();
+  if (!webhook_secret.ok()) return webhook_secret.status();
+  parts.webhook_secret = *webhook_secret;
   StatusOr<NotifierOptions> notify = NotifierFromFlags();
-  if (!notify.ok()) return fail(notify.status());
-
-  SchemaValidator validator;
-  StatusOr<std::unique_ptr<GitSource>> git = NewGitSource(ToGitSourceOptions(git_), validator);
-  if (!git.ok()) return fail(git.status());
-
-  Metrics metrics;
-  DeclareBackendMetrics(metrics);
-  Clusters clusters = ConnectClusters(cluster_);
-  std::vector<std::unique_ptr<InstrumentedBackend>> wrapped;
-  std::vector<Backend*> backends;
-  for (Backend* backend : {static_cast<Backend*>(clusters.kubernetes.get()), clusters.ray.get()}) {
-    if (backend == nullptr) continue;
-    wrapped.push_back(std::make_unique<InstrumentedBackend>(*backend, metrics));
-    backends.push_back(wrapped.back().get());
+  if (!notify.ok()) return notify.status();
+  StatusOr<std::unique_ptr<GitSource>> git =
+      NewGitSource(ToGitSourceOptions(git_), parts.validator);
+  if (!git.ok()) return git.status();
+  parts.git = std::move(*git);
+  ConnectBackends(parts);
+  // State: a file, or a ConfigMap (the default inside Kubernetes, where disks are not kept).
+  StatusOr<std::unique_ptr<StateStore>> store =
+      OpenStateStore(state_, cluster_.instance, PodNamespace(), parts.clusters);
+  if (!store.ok()) return store.status();
+  parts.store = std::move(*store);
+  // Notifications go out on a thread of their own; off unless configured.
+  if (!notify->api_url.empty() || !notify->webhook_url.empty()) {
+    parts.notifier = std::make_unique<HttpNotifier>(*notify, parts.metrics);
+    JOBSYNC_RETURN_IF_ERROR(parts.notifier->Start());
   }
-  for (const auto& [kind, status] : clusters.unconfigured) {
+  if (leader_elect_) JOBSYNC_RETURN_IF_ERROR(BuildElection(settings, parts));
+  return BuildReconciler(settings, parts);
+}
+
+void RunCommands::ConnectBackends(AgentParts& parts) const {
+  DeclareBackendMetrics(parts.metrics);
+  parts.clusters = ConnectClusters(cluster_);
+  for (Backend* backend : parts.clusters.built()) {
+    parts.wrapped.push_back(std::make_unique<InstrumentedBackend>(*backend, parts.metrics));
+    parts.backends.push_back(parts.wrapped.back().get());
+  }
+  for (const auto& [kind, status] : parts.clusters.unconfigured) {
     spdlog::warn("{} backend not configured: {}", BackendName(kind), status.message());
   }
+}
 
-  // State: a file, or a ConfigMap (the default inside Kubernetes, where disks are not kept).
-  std::string state = state_;
+Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts) const {
+  JOBSYNC_RETURN_IF_ERROR(
+      RequireKubernetes(parts.clusters, "--leader-elect needs a Kubernetes cluster for its Lease"));
   const std::string pod_namespace = PodNamespace();
-  if (state.empty() && !pod_namespace.empty() && clusters.kubernetes) {
-    state =
-        std::string(kConfigMapPrefix) + pod_namespace + "/jobsync-" + cluster_.instance + "-state";
+  ElectionSettings election;
+  election.namespace_name = !lease_namespace_.empty() ? lease_namespace_
+                            : !pod_namespace.empty()  ? pod_namespace
+                                                      : "default";
+  election.lease_name = lease_name_.empty() ? "jobsync-" + cluster_.instance : lease_name_;
+  // A Lease name is a DNS-1123 subdomain; an instance name is a label value, which may hold
+  // upper-case letters and '_'.
+  if (std::string problem = CheckDns1123Subdomain(election.lease_name); !problem.empty()) {
+    return InvalidArgumentError(
+        "the Lease name '" + election.lease_name + "' " + problem +
+        (lease_name_.empty() ? "; it derives from --instance: pass --lease-name" : ""));
   }
-  std::unique_ptr<StateStore> store;
-  if (state.rfind(kConfigMapPrefix, 0) == 0) {
-    std::string where = state.substr(std::string(kConfigMapPrefix).size());
-    size_t slash = where.find('/');
-    if (slash == std::string::npos || slash == 0 || slash + 1 == where.size()) {
-      return fail(InvalidArgumentError("--state " + state + ": use configmap:NAMESPACE/NAME"));
+  election.identity = identity_.empty() ? DefaultIdentity() : identity_;
+  election.lease_duration = settings.lease_duration;
+  auto on_change = [&parts, identity = election.identity](bool leader) {
+    LogEvent(spdlog::level::info, leader ? "became leader" : "not leader",
+             {{"identity", identity}});
+    if (leader && parts.reconciler) parts.reconciler->Trigger("became leader");
+  };
+  auto on_wake = [&parts](const std::string& request) {
+    if (parts.election->elector->is_leader() && parts.reconciler) {
+      parts.reconciler->Trigger("webhook received by a standby (" + request + ")");
     }
-    if (!clusters.kubernetes) {
-      return fail(
-          FailedPreconditionError("--state " + state + " needs a Kubernetes cluster: " +
-                                  clusters.unconfigured[BackendKind::kKubernetes].message()));
-    }
-    store = NewConfigMapStateStore(clusters.kubernetes->client(), where.substr(0, slash),
-                                   where.substr(slash + 1));
-  } else {
-    store = NewFileStateStore(state.empty() ? DefaultStateFile(cluster_.instance) : state);
-  }
+  };
+  StatusOr<std::unique_ptr<Election>> made =
+      NewElection(cluster_, parts.clusters, election, on_change, on_wake);
+  if (!made.ok()) return made.status();
+  parts.election = std::move(*made);
+  return OkStatus();
+}
 
-  // Notifications go out on a thread of their own; off unless configured.
-  std::unique_ptr<HttpNotifier> notifier;
-  if (!notify->api_url.empty() || !notify->webhook_url.empty()) {
-    notifier = std::make_unique<HttpNotifier>(*notify, metrics);
-    Status started = notifier->Start();
-    if (!started.ok()) return fail(started);
-  }
-
-  std::unique_ptr<KubernetesClient> lease_client;
-  std::unique_ptr<LeaderElector> elector;
-  std::unique_ptr<Reconciler> reconciler;
-  std::unique_ptr<WakeRelay> relay;  // stops before the reconciler goes
-  if (leader_elect_) {
-    if (!clusters.kubernetes) {
-      return fail(
-          FailedPreconditionError("--leader-elect needs a Kubernetes cluster for its Lease: " +
-                                  clusters.unconfigured[BackendKind::kKubernetes].message()));
-    }
-    // The Lease gets a client of its own whose calls end well within the renew deadline, so a
-    // hung apiserver cannot keep a leader that should have stepped down waiting on a request.
-    KubernetesClientOptions lease_options;
-    lease_options.request_timeout = *lease_duration / 5;
-    lease_options.retry.max_attempts = 2;
-    StatusOr<KubeCredentials> credentials = LoadKubeconfig({cluster_.kubeconfig, cluster_.context},
-                                                           KubeconfigEnvironment::FromProcess());
-    if (!credentials.ok()) return fail(credentials.status());
-    StatusOr<std::unique_ptr<KubernetesClient>> client =
-        NewKubernetesClient(std::move(*credentials), lease_options);
-    if (!client.ok()) return fail(client.status());
-    lease_client = std::move(*client);
-    LeaderElectionOptions election;
-    election.namespace_name = !lease_namespace_.empty() ? lease_namespace_
-                              : !pod_namespace.empty()  ? pod_namespace
-                                                        : "default";
-    election.lease_name = lease_name_.empty() ? "jobsync-" + cluster_.instance : lease_name_;
-    // A Lease name is a DNS-1123 subdomain; an instance name is a label value, which may hold
-    // upper-case letters and '_'.
-    if (std::string problem = CheckDns1123Subdomain(election.lease_name); !problem.empty()) {
-      return fail(InvalidArgumentError(
-          "the Lease name '" + election.lease_name + "' " + problem +
-          (lease_name_.empty() ? "; it derives from --instance: pass --lease-name" : "")));
-    }
-    election.identity = identity_.empty() ? DefaultIdentity() : identity_;
-    election.lease_duration = *lease_duration;
-    election.renew_deadline = *lease_duration * 2 / 3;
-    election.retry_period = std::max(std::chrono::milliseconds(200), *lease_duration / 7);
-    elector = std::make_unique<LeaderElector>(
-        *lease_client, election, [&reconciler, identity = election.identity](bool leader) {
-          LogEvent(spdlog::level::info, leader ? "became leader" : "not leader",
-                   {{"identity", identity}});
-          if (leader && reconciler) reconciler->Trigger("became leader");
-        });
-    relay = std::make_unique<WakeRelay>(
-        *lease_client, election.namespace_name, election.lease_name, election.identity,
-        [&reconciler, &elector](const std::string& request) {
-          if (elector->is_leader() && reconciler) {
-            reconciler->Trigger("webhook received by a standby (" + request + ")");
-          }
-        });
-  }
-
+Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& parts) const {
   ReconcilerOptions options;
   options.plan = ToPlanOptions(cluster_);
   options.drift = *ParseDriftPolicy(drift_);
-  options.interval = *interval;
-  options.executor.dependency_timeout = *dependency_timeout;
+  options.interval = settings.interval;
+  options.executor.dependency_timeout = settings.dependency_timeout;
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;
   options.path = git_.path;
-  if (elector) options.may_write = [&elector] { return elector->is_leader(); };
-  options.notifier = notifier.get();
-  reconciler = std::make_unique<Reconciler>(**git, backends, clusters.unconfigured, *store, metrics,
-                                            options);
-  // Live changes seen by the watch wake the loop; the listener is removed (and no call of it is
-  // in flight) before the reconciler goes.
-  struct ListenerRemover {
-    KubernetesBackend* backend;
-    ~ListenerRemover() {
-      if (backend != nullptr) backend->SetChangeListener(nullptr);
-    }
-  } remover{clusters.kubernetes.get()};
-  if (clusters.kubernetes) {
-    clusters.kubernetes->SetChangeListener([&reconciler] { reconciler->LiveChanged(); });
+  if (parts.election) {
+    options.may_write = [&parts] { return parts.election->elector->is_leader(); };
   }
-  Status started = reconciler->Start();
-  if (!started.ok()) return fail(started);
-
-  signals.Start([&reconciler](int signal) {
-    spdlog::info("{} received: stopping after the step in flight",
-                 signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    reconciler->Stop();
-  });
-  // The waiter's callback uses the reconciler: it stops before the reconciler goes.
-  struct WaiterStopper {
-    SignalWaiter& waiter;
-    ~WaiterStopper() { waiter.Stop(); }
-  } waiter_stopper{signals};
-  if (once_) {
-    if (elector) return fail(InvalidArgumentError("--once and --leader-elect do not go together"));
-    Status result = reconciler->SyncOnce();
-    if (notifier) notifier->Drain(std::chrono::seconds(30));
-    if (result.ok()) return kExitOk;
-    err << "jobsync run: not in sync: " << result.message() << "\n";
-    return kExitChanges;
+  options.notifier = parts.notifier.get();
+  parts.reconciler =
+      std::make_unique<Reconciler>(*parts.git, parts.backends, parts.clusters.unconfigured,
+                                   *parts.store, parts.metrics, options);
+  // Live changes seen by the watch wake the loop; ~AgentParts removes the listener (and no call
+  // of it is then in flight) before the reconciler goes.
+  if (parts.clusters.live_changes != nullptr) {
+    parts.clusters.live_changes->SetChangeListener([&parts] { parts.reconciler->LiveChanged(); });
   }
+  return parts.reconciler->Start();
+}
 
+HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
   std::string watched_ref = !git_.branch.empty() ? "refs/heads/" + git_.branch
                             : !git_.tag.empty()  ? "refs/tags/" + git_.tag
                                                  : "";
   HttpHandlers handlers;
-  handlers.metrics = [&metrics] { return metrics.Render(); };
-  handlers.status = [&reconciler, &elector] {
-    nlohmann::json status = reconciler->StatusJson();
-    if (elector) {
-      status["leaderElection"] = {{"leader", elector->is_leader()}, {"holder", elector->holder()}};
+  handlers.metrics = [&parts] { return parts.metrics.Render(); };
+  handlers.status = [&parts] {
+    nlohmann::json status = parts.reconciler->StatusJson();
+    if (parts.election) {
+      const LeaderElector& elector = *parts.election->elector;
+      status["leaderElection"] = {{"leader", elector.is_leader()}, {"holder", elector.holder()}};
     }
     return status;
   };
-  handlers.ready = [&reconciler] { return reconciler->Ready(); };
+  handlers.ready = [&parts] { return parts.reconciler->Ready(); };
   handlers.index_html = [] { return std::string(kStatusPageHtml); };
-  handlers.webhook = [&](WebhookKind kind,
+  handlers.webhook = [&parts, watched_ref](
+                         WebhookKind kind,
                          const std::function<std::string(std::string_view)>& header,
                          std::string_view body) {
-    WebhookResult result = HandleWebhook(kind, header, body, webhook_secret, watched_ref);
-    LogEvent(result.http_status == 401 ? spdlog::level::warn : spdlog::level::info, "webhook",
-             {{"kind", WebhookKindName(kind)},
-              {"status", std::to_string(result.http_status)},
-              {"result", result.message}});
-    if (!result.trigger) return result;
-    reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
-    if (relay && !elector->is_leader()) {
-      // A standby writes nothing: the leader must hear of the push (wake_relay.h).
-      Status woken = relay->RequestWake();
-      if (woken.ok()) {
-        result.message += "; this replica is a standby: the leader was woken";
-      } else {
-        result.http_status = 503;
-        result.message =
-            "this replica is a standby and could not wake the leader: " + woken.message() +
-            "; redeliver the webhook";
-      }
-      LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
-               {{"result", result.message}});
-    }
-    return result;
+    return OnWebhook(parts, HandleWebhook(kind, header, body, parts.webhook_secret, watched_ref),
+                     kind);
   };
+  return handlers;
+}
+
+WebhookResult RunCommands::OnWebhook(AgentParts& parts, WebhookResult result, WebhookKind kind) {
+  LogEvent(result.http_status == 401 ? spdlog::level::warn : spdlog::level::info, "webhook",
+           {{"kind", WebhookKindName(kind)},
+            {"status", std::to_string(result.http_status)},
+            {"result", result.message}});
+  if (!result.trigger) return result;
+  parts.reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
+  if (!parts.election) return result;
+  return RelayToLeader(std::move(result), *parts.election->elector, *parts.election->relay);
+}
+
+Status RunCommands::Serve(AgentParts& parts) const {
   HttpServerOptions server_options;
   server_options.listen = listen_;
-  AgentHttpServer server(server_options, handlers);
-  Status serving = server.Start();
-  if (!serving.ok()) return fail(serving);
-
-  if (elector) {
-    Status elect = elector->Start();
-    if (!elect.ok()) return fail(elect);
-    Status watching = relay->Start();
-    if (!watching.ok()) return fail(watching);
+  AgentHttpServer server(server_options, Handlers(parts));
+  JOBSYNC_RETURN_IF_ERROR(server.Start());
+  if (parts.election) {
+    JOBSYNC_RETURN_IF_ERROR(parts.election->elector->Start());
+    JOBSYNC_RETURN_IF_ERROR(parts.election->relay->Start());
   }
   LogEvent(spdlog::level::info, "agent started",
            {{"instance", cluster_.instance},
-            {"repo", (*git)->display_url()},
+            {"repo", parts.git->display_url()},
             {"listen", listen_},
             {"interval", interval_},
             {"drift", drift_},
             {"prune", cluster_.prune ? "true" : "false"},
-            {"state", store->Describe()}});
-  reconciler->Run();
-  if (relay) relay->Stop();
-  if (elector) elector->Stop();
+            {"state", parts.store->Describe()}});
+  parts.reconciler->Run();
+  if (parts.election) {
+    parts.election->relay->Stop();
+    parts.election->elector->Stop();
+  }
   server.Stop();
-  if (notifier) notifier->Stop();
-  spdlog::info("stopped");
-  return kExitOk;
+  if (parts.notifier) parts.notifier->Stop();
+  return OkStatus();
 }
 
 StatusOr<NotifierOptions> RunCommands::NotifierFromFlags() const {

@@ -1,28 +1,36 @@
 // `jobsync run`: the agent (reconciler.h) with its HTTP endpoints (http_server.h), state
-// (state_store.h), leader election (leader_election.h) and the standby's wake relay
-// (wake_relay.h), webhooks, notifications (notifier.h) and signal handling; and
-// `jobsync status`, which prints a running agent's /api/v1/status as a table.
+// (backends/state_store.h), leader election (backends/leader_election.h) and the standby's wake
+// relay (backends/wake_relay.h), webhooks, notifications (notifier.h) and signal handling; and
+// `jobsync status`, which prints a running agent's /api/v1/status as a table. The parts that
+// touch a cluster come from the wiring (wiring.h).
 //
 // Shutdown: SIGTERM or SIGINT stops the loop after the step in flight (the executor asks between
 // steps), releases the Lease, stops the server and exits 0.
 #ifndef JOBSYNC_AGENT_CLI_RUN_COMMAND_H_
 #define JOBSYNC_AGENT_CLI_RUN_COMMAND_H_
 
+#include <chrono>
 #include <optional>
 #include <ostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "agent/cli/cluster_flags.h"
 #include "agent/cli/git_flags.h"
-#include "agent/sync/clusters.h"
+#include "agent/server/http_server.h"
+#include "agent/server/webhook.h"
 #include "agent/sync/notifier.h"
+#include "backends/leader_election.h"
+#include "backends/wake_relay.h"
 
 namespace CLI {
 class App;
 }  // namespace CLI
 
 namespace jobsync {
+
+struct AgentParts;
 
 class RunCommands {
  public:
@@ -31,8 +39,41 @@ class RunCommands {
   std::optional<int> RunParsed(std::ostream& out, std::ostream& err);
 
  private:
+  // The durations the flags give, parsed.
+  struct RunSettings {
+    std::chrono::milliseconds interval{0};
+    std::chrono::milliseconds lease_duration{0};
+    std::chrono::milliseconds dependency_timeout{0};
+  };
+
+  // The flags of `run`, by group.
+  void AddAgentFlags();
+  void AddHighAvailabilityFlags();
+  void AddWebhookFlags();
+  void AddNotificationFlags();
+  void AddLoggingFlags();
+
   int RunAgent(std::ostream& out, std::ostream& err);
   int RunStatus(std::ostream& out, std::ostream& err);
+
+  // The steps of RunAgent, in order. Configure: the --config file, logging, the durations.
+  StatusOr<RunSettings> Configure();
+  // The webhook secret; registers it and the Git token as secrets, so no log line carries them.
+  StatusOr<std::string> ReadSecrets() const;
+  // Builds every part (the steps below), in the order AgentParts lists them.
+  Status BuildAgent(const RunSettings& settings, AgentParts& parts);
+  // The backends (wiring.h), wrapped for metrics.
+  void ConnectBackends(AgentParts& parts) const;
+  // Leader election and the wake relay from the High availability flags.
+  Status BuildElection(const RunSettings& settings, AgentParts& parts) const;
+  // The reconciler, its state loaded, woken by live changes.
+  Status BuildReconciler(const RunSettings& settings, AgentParts& parts) const;
+  // What the HTTP endpoints answer.
+  HttpHandlers Handlers(AgentParts& parts) const;
+  // After a webhook was checked: logs it, triggers a cycle, and on a standby wakes the leader.
+  static WebhookResult OnWebhook(AgentParts& parts, WebhookResult result, WebhookKind kind);
+  // Serves the endpoints, campaigns, and runs cycles until a signal stops the reconciler.
+  Status Serve(AgentParts& parts) const;
   // The notifier's settings from the Notifications flags (reads and registers the secrets).
   StatusOr<NotifierOptions> NotifierFromFlags() const;
 
@@ -69,6 +110,12 @@ class RunCommands {
   std::string server_ = "http://127.0.0.1:8080";
   std::string status_output_ = "table";
 };
+
+// After a webhook that asks for a sync (result.trigger) reached a standby (`elector` does not
+// lead): asks the leader to sync through `relay` and says so in the message; when the request
+// cannot be sent, answers 503 so that the Git host redelivers. Unchanged on the leader, and for a
+// webhook that asks for nothing.
+WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, WakeRelay& relay);
 
 // The table `jobsync status` prints for a status document (pure; for tests).
 std::string FormatStatusTable(const nlohmann::json& status);

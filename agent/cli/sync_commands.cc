@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "agent/cli/cli.h"
+#include "agent/cli/wiring.h"
 #include "agent/git/git_source.h"
 #include "agent/sync/clusters.h"
 #include "agent/sync/executor.h"
 #include "backends/backend.h"
-#include "backends/kubernetes/mapping.h"
 #include "diff/plan.h"
 #include "diff/render.h"
 #include "schemas/loader.h"
@@ -230,7 +230,7 @@ int SyncCommands::RunRender(std::ostream& out, std::ostream& err) {
           << " runs on Ray: it is a Ray Jobs API submission, not Kubernetes objects\n";
       continue;
     }
-    StatusOr<std::vector<nlohmann::json>> objects = RenderObjects(*job, context);
+    StatusOr<std::vector<nlohmann::json>> objects = RenderKubernetesObjects(*job, context);
     if (!objects.ok()) {
       err << "jobsync render: " << objects.status().message() << "\n";
       return kExitError;

@@ -6,7 +6,7 @@
 //   jobsync apply --repo R [--path P] [--rev REV] [--prune] [--dry-run]   one sync.
 //   jobsync render [--instance NAME] PATH...                the Kubernetes objects, as YAML.
 //
-// Connecting to the clusters and planning against them: agent/clusters.h.
+// Connecting to the clusters: agent/cli/wiring.h; planning against them: agent/sync/clusters.h.
 #ifndef JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
 #define JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
 
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/cluster_flags.h"
 #include "agent/cli/git_flags.h"
-#include "agent/sync/clusters.h"
 
 namespace CLI {
 class App;

@@ -1,5 +1,6 @@
-// The clusters a sync talks to, shared by `plan`, `apply` and `run`: the flags that name them,
-// connecting to them, reading their live jobs, and planning Git against what could be read.
+// The clusters a sync talks to, shared by `plan`, `apply` and `run`: reading their live jobs, and
+// planning Git against what could be read. The flags that name them and connecting to them are
+// the command line's (agent/cli/cluster_flags.h, agent/cli/wiring.h).
 //
 // A backend that is configured but cannot be read (its ListJobs fails) holds back every job of
 // its kind as an error step and deletes nothing there; the other backends proceed. A backend
@@ -15,58 +16,11 @@
 
 #include "agent/git/git_source.h"
 #include "backends/backend.h"
-#include "backends/kubernetes/kubernetes_backend.h"
 #include "common/status.h"
 #include "diff/plan.h"
 #include "schemas/loader.h"
 
-namespace CLI {
-class App;
-class Validator;
-}  // namespace CLI
-
 namespace jobsync {
-
-// Which clusters, which instance, and the safety rules.
-struct ClusterFlags {
-  std::string kubeconfig;
-  std::string context;
-  std::string ray_address;
-  std::string ray_token_file;
-  std::string ray_ca_file;
-  std::string instance = "jobsync";
-  bool prune = false;
-  bool allow_mass_delete = false;
-  double max_delete_share = 0.5;
-  // Allowlists: empty allows every namespace / backend. Values are checked by the flags.
-  std::vector<std::string> allow_namespaces;
-  std::vector<std::string> allow_backends;  // "kubernetes", "ray"
-};
-
-// Registers the flags above on `command` (groups "Clusters" and "Safety").
-void AddClusterFlags(CLI::App& command, ClusterFlags& flags);
-
-// The check of an --instance value: a non-empty Kubernetes label value (it becomes the
-// jobsync.dev/instance label of everything the instance creates, and its selector), so that a
-// bad name fails at the command line instead of at the apiserver, per object.
-CLI::Validator InstanceName();
-
-PlanOptions ToPlanOptions(const ClusterFlags& flags);
-
-// The backends built from the flags. Building sends no request.
-struct Clusters {
-  std::unique_ptr<KubernetesBackend> kubernetes;
-  std::unique_ptr<Backend> ray;
-  // Backends that could not be built, and why (not configured, unreadable kubeconfig, ...).
-  std::map<BackendKind, Status> unconfigured;
-};
-
-// Builds the backends `flags` name. Ray is not built when --allow-backend leaves it out (it is
-// not contacted at all); Kubernetes always is, as it also holds the state ConfigMap and the Lease.
-// With exactly one --allow-namespace, the Kubernetes backend lists and watches Jobs in that
-// namespace only, so a Role there is enough; with several, it lists them cluster-wide and the
-// planner leaves out those of other namespaces.
-Clusters ConnectClusters(const ClusterFlags& flags);
 
 // What the clusters run now.
 struct LiveState {
@@ -78,8 +32,6 @@ struct LiveState {
 // Lists the jobs of each of `backends`; `unconfigured` start out unavailable.
 LiveState ReadLive(const std::vector<Backend*>& backends,
                    const std::map<BackendKind, Status>& unconfigured);
-// The same for every backend of `clusters`.
-LiveState ReadLive(const Clusters& clusters);
 
 // The jobs of a snapshot as they would be live had `instance` applied them at its commit: the
 // live side of an offline plan (`jobsync plan --from --to`).

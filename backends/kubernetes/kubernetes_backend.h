@@ -48,6 +48,7 @@
 #include "backends/http_client.h"
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubeconfig.h"
+#include "backends/live_changes.h"
 #include "schemas/model.h"
 
 namespace jobsync {
@@ -68,7 +69,7 @@ struct KubernetesBackendOptions {
 StatusOr<std::unique_ptr<KubernetesClient>> NewKubernetesClient(
     KubeCredentials credentials, const KubernetesClientOptions& options);
 
-class KubernetesBackend : public Backend {
+class KubernetesBackend : public Backend, public LiveChangeSource {
  public:
   // Reads the kubeconfig (kubeconfig.h) and builds a backend for its cluster. Fails as
   // LoadKubeconfig and NewHttpClient do. Sends no request.
@@ -96,12 +97,12 @@ class KubernetesBackend : public Backend {
   Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
                      const std::string& message, bool warning) override;
 
-  // Calls `listener` (on the watcher thread) after each change the watch delivers, so a loop can
-  // react to live changes (drift) at once instead of at its next poll. Replaces any previous one;
-  // once it returns, the previous listener is not running and will not be called again.
-  void SetChangeListener(std::function<void()> listener);
+  // LiveChangeSource: calls `listener` on the watcher thread after each change the watch
+  // delivers (none before the first ListJobs started the watch).
+  void SetChangeListener(std::function<void()> listener) override;
 
-  // The client this backend talks through, for the agent's other calls (Events, Leases, state).
+  // The client this backend talks through, for the other Kubernetes parts the agent's wiring
+  // builds on the same cluster (the state ConfigMap).
   KubernetesClient& client() { return *client_; }
 
   // Number of Job list requests the cache has sent (the first list and every re-list).

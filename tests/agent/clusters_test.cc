@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "agent/cli/cluster_flags.h"
+
 namespace jobsync {
 namespace {
 
@@ -42,20 +44,6 @@ TEST(PlanAgainstLiveTest, ReportsABackendOutsideTheAllowlistRatherThanUnavailabl
   EXPECT_TRUE(plan->steps[0].error);
   EXPECT_THAT(plan->steps[0].reason,
               HasSubstr("job sweep on backend ray is outside the allowlist"));
-}
-
-TEST(ConnectClustersTest, DoesNotBuildRayOutsideTheAllowlist) {
-  ClusterFlags flags;
-  flags.kubeconfig = "/nonexistent/kubeconfig";
-  flags.ray_address = "http://127.0.0.1:1";
-  Clusters clusters = ConnectClusters(flags);
-  EXPECT_NE(clusters.ray, nullptr);
-
-  flags.allow_backends = {"kubernetes"};
-  clusters = ConnectClusters(flags);
-  EXPECT_EQ(clusters.ray, nullptr);
-  EXPECT_EQ(clusters.unconfigured.count(BackendKind::kRay), 0u);
-  EXPECT_EQ(clusters.unconfigured.count(BackendKind::kKubernetes), 1u);
 }
 
 }  // namespace

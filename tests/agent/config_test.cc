@@ -8,7 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "agent/sync/clusters.h"
+#include "agent/cli/cluster_flags.h"
 
 namespace jobsync {
 namespace {

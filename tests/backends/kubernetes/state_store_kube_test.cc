@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "agent/sync/state_store.h"
+#include "backends/kubernetes/configmap_state_store.h"
 #include "backends/kubernetes/kubeconfig.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "kube_test_util.h"

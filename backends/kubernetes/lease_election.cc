@@ -1,4 +1,4 @@
-#include "agent/sync/leader_election.h"
+#include "backends/kubernetes/lease_election.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -69,22 +69,22 @@ std::string MicroTimeNow() {
   return std::string(date) + fraction;
 }
 
-LeaderElector::LeaderElector(KubernetesClient& client, LeaderElectionOptions options,
-                             std::function<void(bool)> on_change)
+LeaseElector::LeaseElector(KubernetesClient& client, LeaderElectionOptions options,
+                           std::function<void(bool)> on_change)
     : client_(client), options_(std::move(options)), on_change_(std::move(on_change)) {}
 
-LeaderElector::~LeaderElector() { Stop(); }
+LeaseElector::~LeaseElector() { Stop(); }
 
-Status LeaderElector::Start() {
+Status LeaseElector::Start() {
   JOBSYNC_RETURN_IF_ERROR(CheckOptions(options_));
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return FailedPreconditionError("leader election: stopped; it cannot restart");
   if (thread_.joinable()) return FailedPreconditionError("leader election: already started");
-  thread_ = std::thread(&LeaderElector::Loop, this);
+  thread_ = std::thread(&LeaseElector::Loop, this);
   return OkStatus();
 }
 
-void LeaderElector::Stop() {
+void LeaseElector::Stop() {
   std::thread thread;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -96,22 +96,22 @@ void LeaderElector::Stop() {
   if (thread.joinable()) thread.join();
 }
 
-bool LeaderElector::is_leader() const {
+bool LeaseElector::is_leader() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return leader_ && steady_clock::now() - last_renewal_ < options_.renew_deadline;
 }
 
-std::string LeaderElector::holder() const {
+std::string LeaseElector::holder() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return holder_;
 }
 
-Status LeaderElector::last_error() const {
+Status LeaseElector::last_error() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return last_error_;
 }
 
-void LeaderElector::Loop() {
+void LeaseElector::Loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     lock.unlock();
@@ -129,7 +129,7 @@ void LeaderElector::Loop() {
   Release();
 }
 
-bool LeaderElector::TryAcquireOrRenew() {
+bool LeaseElector::TryAcquireOrRenew() {
   const steady_clock::time_point attempt_start = steady_clock::now();
   const int64_t lease_seconds = LeaseSeconds(options_.lease_duration);
   std::string observed_record;
@@ -209,7 +209,7 @@ bool LeaderElector::TryAcquireOrRenew() {
   return false;
 }
 
-void LeaderElector::SetLeader(bool leader) {
+void LeaseElector::SetLeader(bool leader) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (leader_ == leader) return;
@@ -218,7 +218,7 @@ void LeaderElector::SetLeader(bool leader) {
   if (on_change_) on_change_(leader);
 }
 
-void LeaderElector::Release() {
+void LeaseElector::Release() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!leader_) return;

@@ -1,9 +1,7 @@
-// WakeRelay against the real local kube-apiserver of scripts/cluster: two replicas, each with a
-// LeaderElector and a WakeRelay as `jobsync run --leader-elect` wires them; a webhook accepted by
-// the standby must wake the leader within a second. Needs `scripts/cluster up && eval
+// LeaseWakeRelay against the real local kube-apiserver of scripts/cluster: two replicas, each with
+// a LeaseElector and a LeaseWakeRelay as `jobsync run --leader-elect` wires them; a webhook
+// accepted by the standby must wake the leader within a second. Needs `scripts/cluster up && eval
 // "$(scripts/cluster env)"`; fails, never skips, when the cluster cannot be reached.
-#include "agent/sync/wake_relay.h"
-
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -15,7 +13,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "agent/sync/leader_election.h"
+#include "backends/kubernetes/lease_election.h"
+#include "backends/kubernetes/lease_wake_relay.h"
 #include "kube_test_util.h"
 
 namespace jobsync {
@@ -69,13 +68,13 @@ class WakeRelayKubeTest : public ::testing::Test {
     election.lease_duration = seconds(4);
     election.renew_deadline = milliseconds(2600);
     election.retry_period = milliseconds(570);
-    replica.elector = std::make_unique<LeaderElector>(*client_, election, nullptr);
-    replica.relay = std::make_unique<WakeRelay>(*client_, kNamespace, lease_name_, identity,
-                                                [&replica](const std::string&) {
-                                                  if (!replica.elector->is_leader()) return;
-                                                  std::lock_guard<std::mutex> lock(replica.mutex);
-                                                  replica.wakes.push_back(steady_clock::now());
-                                                });
+    replica.elector = std::make_unique<LeaseElector>(*client_, election, nullptr);
+    replica.relay = std::make_unique<LeaseWakeRelay>(
+        *client_, kNamespace, lease_name_, identity, [&replica](const std::string&) {
+          if (!replica.elector->is_leader()) return;
+          std::lock_guard<std::mutex> lock(replica.mutex);
+          replica.wakes.push_back(steady_clock::now());
+        });
     EXPECT_TRUE(replica.elector->Start().ok());
     EXPECT_TRUE(replica.relay->Start().ok());
     return replica;
@@ -124,7 +123,7 @@ TEST_F(WakeRelayKubeTest, AStandbyWakesTheLeaderWithinASecond) {
 }
 
 TEST_F(WakeRelayKubeTest, RequestingAWakeBeforeAnyLeaseExistsFails) {
-  WakeRelay relay(*client_, kNamespace, lease_name_ + "-none", "x", nullptr);
+  LeaseWakeRelay relay(*client_, kNamespace, lease_name_ + "-none", "x", nullptr);
   Status woken = relay.RequestWake();
   EXPECT_EQ(woken.code(), StatusCode::kNotFound) << woken.ToString();
 }

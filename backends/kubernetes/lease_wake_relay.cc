@@ -1,4 +1,4 @@
-#include "agent/sync/wake_relay.h"
+#include "backends/kubernetes/lease_wake_relay.h"
 
 #include <chrono>
 #include <utility>
@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "agent/sync/leader_election.h"
+#include "backends/kubernetes/lease_election.h"
 
 namespace jobsync {
 namespace {
@@ -37,27 +37,28 @@ std::string Annotation(const json& lease) {
 
 }  // namespace
 
-WakeRelay::WakeRelay(KubernetesClient& client, std::string namespace_name, std::string lease_name,
-                     std::string identity, std::function<void(const std::string&)> on_wake)
+LeaseWakeRelay::LeaseWakeRelay(KubernetesClient& client, std::string namespace_name,
+                               std::string lease_name, std::string identity,
+                               std::function<void(const std::string&)> on_wake)
     : client_(client),
       namespace_name_(std::move(namespace_name)),
       lease_name_(std::move(lease_name)),
       identity_(std::move(identity)),
       on_wake_(std::move(on_wake)) {}
 
-WakeRelay::~WakeRelay() { Stop(); }
+LeaseWakeRelay::~LeaseWakeRelay() { Stop(); }
 
-Status WakeRelay::Start() {
+Status LeaseWakeRelay::Start() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (thread_.joinable() || stopping_) {
     return FailedPreconditionError("wake relay: already started");
   }
-  thread_ = std::thread(&WakeRelay::Loop, this);
+  thread_ = std::thread(&LeaseWakeRelay::Loop, this);
   changed_.wait_for(lock, std::chrono::seconds(2), [this] { return primed_ || stopping_; });
   return OkStatus();
 }
 
-void WakeRelay::Stop() {
+void LeaseWakeRelay::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -67,7 +68,7 @@ void WakeRelay::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-Status WakeRelay::RequestWake() {
+Status LeaseWakeRelay::RequestWake() {
   const std::string value = MicroTimeNow() + " " + identity_;
   StatusOr<json> stored =
       client_.Update(ResourceKind::kLease, namespace_name_, lease_name_, [&](json& lease) {
@@ -80,7 +81,7 @@ Status WakeRelay::RequestWake() {
   return stored.status();
 }
 
-void WakeRelay::Observe(const json& lease) {
+void LeaseWakeRelay::Observe(const json& lease) {
   const std::string value = Annotation(lease);
   bool woken = false;
   {
@@ -97,7 +98,7 @@ void WakeRelay::Observe(const json& lease) {
   if (woken && on_wake_) on_wake_(value);
 }
 
-void WakeRelay::Loop() {
+void LeaseWakeRelay::Loop() {
   auto wait_retry = [this] {
     std::unique_lock<std::mutex> lock(mutex_);
     return changed_.wait_for(lock, kRetry, [this] { return stopping_; });

@@ -1,8 +1,8 @@
-// The local cluster for the agent's kube tests (scripts/cluster up; KUBECONFIG from
-// `eval "$(scripts/cluster env)"`). A test that cannot reach it fails, never skips, and says how
-// to start it.
-#ifndef JOBSYNC_TESTS_AGENT_KUBE_TEST_UTIL_H_
-#define JOBSYNC_TESTS_AGENT_KUBE_TEST_UTIL_H_
+// The local cluster for the kube tests of the agent's Kubernetes parts (scripts/cluster up;
+// KUBECONFIG from `eval "$(scripts/cluster env)"`). A test that cannot reach it fails, never skips,
+// and says how to start it.
+#ifndef JOBSYNC_TESTS_BACKENDS_KUBERNETES_KUBE_TEST_UTIL_H_
+#define JOBSYNC_TESTS_BACKENDS_KUBERNETES_KUBE_TEST_UTIL_H_
 
 #include <cstdlib>
 #include <memory>
@@ -45,4 +45,4 @@ inline ::testing::AssertionResult ConnectTestCluster(const KubernetesClientOptio
 
 }  // namespace jobsync::testing
 
-#endif  // JOBSYNC_TESTS_AGENT_KUBE_TEST_UTIL_H_
+#endif  // JOBSYNC_TESTS_BACKENDS_KUBERNETES_KUBE_TEST_UTIL_H_

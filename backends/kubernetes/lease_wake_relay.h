@@ -1,4 +1,5 @@
-// Wakes the leader when a webhook reaches a standby replica.
+// The wake relay (backends/wake_relay.h) over the election's Lease: wakes the leader when a
+// webhook reaches a standby replica.
 //
 // Under leader election every replica serves the webhooks (a Service balances over them all),
 // but only the leader writes. A standby that accepts a push does not drop it: it records the
@@ -15,8 +16,8 @@
 // by resourceVersion like the election's own (a conflict with a renewal is re-read and retried).
 //
 // Needs RBAC verbs get, update and watch on the Lease. Thread-safe.
-#ifndef JOBSYNC_AGENT_SYNC_WAKE_RELAY_H_
-#define JOBSYNC_AGENT_SYNC_WAKE_RELAY_H_
+#ifndef JOBSYNC_BACKENDS_KUBERNETES_LEASE_WAKE_RELAY_H_
+#define JOBSYNC_BACKENDS_KUBERNETES_LEASE_WAKE_RELAY_H_
 
 #include <condition_variable>
 #include <functional>
@@ -26,34 +27,36 @@
 
 #include "backends/http_client.h"
 #include "backends/kubernetes/client.h"
+#include "backends/wake_relay.h"
 #include "common/status.h"
 
 namespace jobsync {
 
 inline constexpr const char* kWakeAnnotation = "jobsync.dev/wake-requested";
 
-class WakeRelay {
+class LeaseWakeRelay final : public WakeRelay {
  public:
   // `client` must outlive the relay. `on_wake(value)` is called on the relay's thread with the
   // annotation's new value each time another change of it is seen after Start() (not for the
   // value found at start); the caller decides whether this replica acts on it (the leader does).
-  WakeRelay(KubernetesClient& client, std::string namespace_name, std::string lease_name,
-            std::string identity, std::function<void(const std::string&)> on_wake);
+  LeaseWakeRelay(KubernetesClient& client, std::string namespace_name, std::string lease_name,
+                 std::string identity, std::function<void(const std::string&)> on_wake);
   // Stops.
-  ~WakeRelay();
-  WakeRelay(const WakeRelay&) = delete;
-  WakeRelay& operator=(const WakeRelay&) = delete;
+  ~LeaseWakeRelay() override;
+  LeaseWakeRelay(const LeaseWakeRelay&) = delete;
+  LeaseWakeRelay& operator=(const LeaseWakeRelay&) = delete;
 
+  // WakeRelay:
   // Starts watching the Lease (which may not exist yet: the election creates it). Returns once
   // the watch has read the Lease's current value, or after about two seconds when the apiserver
   // does not answer (the thread keeps trying, once a second).
-  Status Start();
+  Status Start() override;
   // Ends the watch and joins the thread. Idempotent.
-  void Stop();
+  void Stop() override;
 
   // Records a wake request in the Lease (see above). Fails with the apiserver's error (kNotFound
   // when no Lease exists yet: no leader to wake).
-  Status RequestWake();
+  Status RequestWake() override;
 
  private:
   void Loop();
@@ -77,4 +80,4 @@ class WakeRelay {
 
 }  // namespace jobsync
 
-#endif  // JOBSYNC_AGENT_SYNC_WAKE_RELAY_H_
+#endif  // JOBSYNC_BACKENDS_KUBERNETES_LEASE_WAKE_RELAY_H_

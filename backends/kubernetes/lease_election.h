@@ -1,5 +1,5 @@
-// Leader election over a coordination.k8s.io/v1 Lease, so several agent replicas can run and only
-// one writes to the clusters.
+// Leader election (backends/leader_election.h) over a coordination.k8s.io/v1 Lease, so several
+// agent replicas can run and only one writes to the clusters.
 //
 // Semantics (those of client-go's leaderelection, re-implemented here):
 //   - A candidate acquires the Lease when it does not exist (create), when it holds it already,
@@ -14,8 +14,8 @@
 //     down before any follower may take over, so two leaders never write at once.
 //   - Release (graceful shutdown) writes holderIdentity "" and leaseDurationSeconds 1, so a
 //     follower takes over at its next retry instead of waiting out the lease.
-#ifndef JOBSYNC_AGENT_SYNC_LEADER_ELECTION_H_
-#define JOBSYNC_AGENT_SYNC_LEADER_ELECTION_H_
+#ifndef JOBSYNC_BACKENDS_KUBERNETES_LEASE_ELECTION_H_
+#define JOBSYNC_BACKENDS_KUBERNETES_LEASE_ELECTION_H_
 
 #include <atomic>
 #include <chrono>
@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "backends/kubernetes/client.h"
+#include "backends/leader_election.h"
 #include "common/status.h"
 
 namespace jobsync {
@@ -43,31 +44,31 @@ struct LeaderElectionOptions {
 };
 
 // Runs the acquire/renew loop on a background thread. Thread-safe.
-class LeaderElector {
+class LeaseElector final : public LeaderElector {
  public:
-  // `client` must outlive the elector. `on_change(true)` is called on becoming leader,
-  // `on_change(false)` on losing or releasing leadership; called on the elector's thread, without
-  // the elector's lock held (it may call is_leader(), holder(), Stop()).
-  LeaderElector(KubernetesClient& client, LeaderElectionOptions options,
-                std::function<void(bool)> on_change);
+  // `client` must outlive the elector. `on_change` as LeaderElector says: true on becoming
+  // leader, false on losing or releasing leadership.
+  LeaseElector(KubernetesClient& client, LeaderElectionOptions options,
+               std::function<void(bool)> on_change);
   // Stops (releasing the Lease if held).
-  ~LeaderElector();
-  LeaderElector(const LeaderElector&) = delete;
-  LeaderElector& operator=(const LeaderElector&) = delete;
+  ~LeaseElector() override;
+  LeaseElector(const LeaseElector&) = delete;
+  LeaseElector& operator=(const LeaseElector&) = delete;
 
+  // LeaderElector:
   // Checks the options (kInvalidArgument: empty names, retry_period <= 0, renew_deadline <=
   // retry_period, lease_duration <= renew_deadline) and starts the loop. kFailedPrecondition when
   // started or stopped before.
-  Status Start();
+  Status Start() override;
   // Stops the loop and, when leader, releases the Lease. Idempotent.
-  void Stop();
+  void Stop() override;
   // True while this replica holds the Lease and renewed it within renew_deadline. Turns false at
   // the deadline even while a request to the apiserver hangs, before on_change(false) can run.
-  bool is_leader() const;
+  bool is_leader() const override;
   // The holder last seen in the Lease ("" when none or never read).
-  std::string holder() const;
+  std::string holder() const override;
   // The last error of reading or writing the Lease (ok when the last attempt succeeded).
-  Status last_error() const;
+  Status last_error() const override;
 
  private:
   void Loop();
@@ -97,4 +98,4 @@ class LeaderElector {
 
 }  // namespace jobsync
 
-#endif  // JOBSYNC_AGENT_SYNC_LEADER_ELECTION_H_
+#endif  // JOBSYNC_BACKENDS_KUBERNETES_LEASE_ELECTION_H_

@@ -1,8 +1,7 @@
-// LeaderElector against the real local kube-apiserver of scripts/cluster. Needs
-// `scripts/cluster up && eval "$(scripts/cluster env)"`; fails, never skips, when the cluster
-// cannot be reached. Each test uses its own Lease in namespace default, deleted after.
-#include "agent/sync/leader_election.h"
-
+// LeaseElector (the LeaderElector of backends/leader_election.h over a Lease) against the real
+// local kube-apiserver of scripts/cluster. Needs `scripts/cluster up && eval "$(scripts/cluster
+// env)"`; fails, never skips, when the cluster cannot be reached. Each test uses its own Lease in
+// namespace default, deleted after.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +20,7 @@
 
 #include "backends/kubernetes/kubeconfig.h"
 #include "backends/kubernetes/kubernetes_backend.h"
+#include "backends/kubernetes/lease_election.h"
 #include "kube_test_util.h"
 
 namespace jobsync {
@@ -95,7 +95,7 @@ class LeaderElectionKubeTest : public ::testing::Test {
 
   std::unique_ptr<LeaderElector> Elector(const LeaderElectionOptions& options,
                                          std::function<void(bool)> on_change = nullptr) {
-    return std::make_unique<LeaderElector>(*client_, options, std::move(on_change));
+    return std::make_unique<LeaseElector>(*client_, options, std::move(on_change));
   }
 
   json LeaseSpec() {

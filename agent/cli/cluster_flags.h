@@ -1,0 +1,47 @@
+// The command-line flags that name the clusters a sync talks to, the instance, and the safety
+// rules; shared by `plan`, `apply` and `run`.
+#ifndef JOBSYNC_AGENT_CLI_CLUSTER_FLAGS_H_
+#define JOBSYNC_AGENT_CLI_CLUSTER_FLAGS_H_
+
+#include <string>
+#include <vector>
+
+#include "diff/plan.h"
+
+namespace CLI {
+class App;
+class Validator;
+}  // namespace CLI
+
+namespace jobsync {
+
+// Which clusters, which instance, and the safety rules.
+struct ClusterFlags {
+  std::string kubeconfig;
+  std::string context;
+  std::string ray_address;
+  std::string ray_token_file;
+  std::string ray_ca_file;
+  std::string instance = "jobsync";
+  bool prune = false;
+  bool allow_mass_delete = false;
+  double max_delete_share = 0.5;
+  // Allowlists: empty allows every namespace / backend. Values are checked by the flags.
+  std::vector<std::string> allow_namespaces;
+  std::vector<std::string> allow_backends;  // "kubernetes", "ray"
+};
+
+// Registers the flags above on `command` (groups "Clusters" and "Safety").
+void AddClusterFlags(CLI::App& command, ClusterFlags& flags);
+
+// The check of an --instance value: a non-empty Kubernetes label value (it becomes the
+// jobsync.dev/instance label of everything the instance creates, and its selector), so that a
+// bad name fails at the command line instead of at the apiserver, per object.
+CLI::Validator InstanceName();
+
+// The planner's options the flags set (instance, pruning, mass-delete guard, allowlists).
+PlanOptions ToPlanOptions(const ClusterFlags& flags);
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_CLI_CLUSTER_FLAGS_H_

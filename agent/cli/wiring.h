@@ -1,0 +1,117 @@
+// The one place where the agent meets the concrete clusters. It builds the Kubernetes and Ray
+// backends from the flags, and the Kubernetes implementations of the other interfaces the agent
+// reaches clusters through: the state store (backends/state_store.h), leader election
+// (backends/leader_election.h), the standby's wake relay (backends/wake_relay.h) and live-change
+// notifications (backends/live_changes.h). Everything else in the agent sees only those
+// interfaces and Backend; no other agent file includes backends/kubernetes/ or backends/ray/
+// (scripts/check-layout fails the lint when one does).
+#ifndef JOBSYNC_AGENT_CLI_WIRING_H_
+#define JOBSYNC_AGENT_CLI_WIRING_H_
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/cli/cluster_flags.h"
+#include "agent/sync/clusters.h"
+#include "backends/backend.h"
+#include "backends/leader_election.h"
+#include "backends/live_changes.h"
+#include "backends/state_store.h"
+#include "backends/wake_relay.h"
+#include "common/status.h"
+#include "schemas/model.h"
+
+namespace jobsync {
+
+class KubernetesClient;
+
+// The backends built from the flags. Building sends no request. Not thread-safe to build; the
+// backends themselves are as their headers say.
+struct Clusters {
+  std::unique_ptr<Backend> kubernetes;
+  std::unique_ptr<Backend> ray;
+  // Backends that could not be built, and why (not configured, unreadable kubeconfig, ...).
+  std::map<BackendKind, Status> unconfigured;
+  // Live changes `kubernetes` sees through its watch; null when it is not built.
+  LiveChangeSource* live_changes = nullptr;
+  // The client `kubernetes` talks through, for the Kubernetes parts built on the same cluster
+  // (OpenStateStore); null when it is not built. Owned by `kubernetes`.
+  KubernetesClient* kubernetes_client = nullptr;
+
+  // The built backends, Kubernetes first.
+  std::vector<Backend*> built() const;
+};
+
+// Builds the backends `flags` name. Ray is not built when --allow-backend leaves it out (it is
+// not contacted at all); Kubernetes always is, as it also holds the state ConfigMap and the Lease.
+// With exactly one --allow-namespace, the Kubernetes backend lists and watches Jobs in that
+// namespace only, so a Role there is enough; with several, it lists them cluster-wide and the
+// planner leaves out those of other namespaces.
+Clusters ConnectClusters(const ClusterFlags& flags);
+
+// What every backend of `clusters` runs now (agent/sync/clusters.h).
+LiveState ReadLive(const Clusters& clusters);
+
+// The namespace this process runs in as a Kubernetes pod ($POD_NAMESPACE, else the service
+// account's mount); empty outside Kubernetes.
+std::string PodNamespace();
+
+// Ok when `clusters` has Kubernetes; else kFailedPrecondition "<what>: <why it is not built>".
+Status RequireKubernetes(const Clusters& clusters, const std::string& what);
+
+// The state store a --state value names: "configmap:NAMESPACE/NAME" (on the Kubernetes cluster
+// of `clusters`), or a file path. Empty: a ConfigMap jobsync-<instance>-state in `pod_namespace`
+// when it is not empty and Kubernetes is built (inside Kubernetes disks are not kept), else the
+// file DefaultStateFile(instance). Fails with kInvalidArgument for a malformed configmap: value,
+// and with kFailedPrecondition (saying why) for a ConfigMap without a Kubernetes cluster. The
+// store keeps a reference into `clusters`, which must outlive it.
+StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const std::string& state,
+                                                     const std::string& instance,
+                                                     const std::string& pod_namespace,
+                                                     const Clusters& clusters);
+
+// Where and as whom a replica campaigns, and how long a dead leader's hold lasts.
+struct ElectionSettings {
+  std::string namespace_name;  // of the Lease
+  std::string lease_name;      // a DNS-1123 subdomain
+  std::string identity;        // this replica; unique among the replicas
+  std::chrono::milliseconds lease_duration{15000};
+};
+
+// Leader election and the standby's wake relay, over one Lease. Members go in reverse order:
+// the relay and the elector stop before the client they use.
+struct Election {
+  Election();
+  ~Election();
+  Election(const Election&) = delete;
+  Election& operator=(const Election&) = delete;
+
+  std::unique_ptr<KubernetesClient> client;  // the Lease's own, with short request timeouts
+  std::unique_ptr<LeaderElector> elector;
+  std::unique_ptr<WakeRelay> relay;
+};
+
+// Builds the election and relay on the cluster `flags` name (LeaderElector and WakeRelay say
+// when `on_change` and `on_wake` are called); neither is started. The Lease gets a client of its
+// own whose calls end well within the renew deadline (a fifth of the lease duration), so a hung
+// apiserver cannot keep a leader that should have stepped down waiting on a request; the leader
+// renews within two thirds of the lease duration and retries every seventh (at least 200ms).
+// Fails with kFailedPrecondition when `clusters` has no Kubernetes, and as the kubeconfig fails.
+StatusOr<std::unique_ptr<Election>> NewElection(const ClusterFlags& flags, const Clusters& clusters,
+                                                const ElectionSettings& settings,
+                                                std::function<void(bool)> on_change,
+                                                std::function<void(const std::string&)> on_wake);
+
+// The Kubernetes objects jobsync creates for `job` (`jobsync render`); fails as the mapping does.
+StatusOr<std::vector<nlohmann::json>> RenderKubernetesObjects(const TrainingJob& job,
+                                                              const ApplyContext& context);
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_CLI_WIRING_H_
