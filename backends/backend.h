@@ -71,6 +71,9 @@ class Backend {
   // Records, where the cluster's users look, that jobsync acted on the job (`reason` is one
   // CamelCase word such as "Scaled"; `message` one line). Kubernetes posts Events on the job's
   // objects; backends without such a place do nothing. Best effort: the caller logs a failure.
+  // This is the agent's event recorder. It stays on Backend rather than being an interface of
+  // its own: the backend that applied a step is the one that knows where its users look (on
+  // Kubernetes, the Job's uid from its watch cache), and steps already go to backends by kind.
   virtual Status RecordEvent(const PlanStep& step, const ApplyContext& context,
                              const std::string& reason, const std::string& message, bool warning) {
     (void)step, (void)context, (void)reason, (void)message, (void)warning;
