@@ -444,7 +444,7 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
 
   ReconcilerOptions options;
   options.plan = ToPlanOptions(cluster_);
-  options.drift = *ParseDriftPolicy(drift_);
+  options.plan.drift = *ParseDriftPolicy(drift_);
   options.interval = *interval;
   options.executor.dependency_timeout = *dependency_timeout;
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;
