@@ -179,13 +179,15 @@ int Main(int argc, char** argv) {
     StatusOr<Snapshot> after = source->LoadAt(head);
     Check(before.status(), "load HEAD~1");
     Check(after.status(), "load HEAD");
-    StatusOr<Plan> plan = BuildPlan(after->manifests, LiveAsApplied(*before, "bench"), options);
+    StatusOr<Plan> plan = BuildPlan(
+        after->manifests, LiveAsApplied(before->manifests, before->commit.id, "bench"), options);
     Check(plan.status(), "plan");
     cold.push_back(Ms(std::chrono::steady_clock::now() - start));
     jobs = after->manifests.jobs.size();
     changes = plan->Count(Action::kScale) + plan->Count(Action::kUpdate);
 
-    const std::vector<LiveJob> live_at_base = LiveAsApplied(*before, "bench");
+    const std::vector<LiveJob> live_at_base =
+        LiveAsApplied(before->manifests, before->commit.id, "bench");
     start = std::chrono::steady_clock::now();
     StatusOr<Snapshot> again = source->LoadAt(head);
     Check(again.status(), "load HEAD again");
@@ -196,7 +198,7 @@ int Main(int argc, char** argv) {
     auto incremental = make_source(head);
     StatusOr<Snapshot> warmed = incremental->LoadAt(base);
     Check(warmed.status(), "warm up at HEAD~1");
-    std::vector<LiveJob> live = LiveAsApplied(*warmed, "bench");
+    std::vector<LiveJob> live = LiveAsApplied(warmed->manifests, warmed->commit.id, "bench");
     start = std::chrono::steady_clock::now();
     StatusOr<Snapshot> next = incremental->LoadAt(head);
     Check(next.status(), "load the new commit");
@@ -220,7 +222,7 @@ int Main(int argc, char** argv) {
     Check(snapshot.status(), "load HEAD for the agent");
     std::vector<LiveJob> kube;
     std::vector<LiveJob> ray;
-    for (LiveJob& job : LiveAsApplied(*snapshot, "bench")) {
+    for (LiveJob& job : LiveAsApplied(snapshot->manifests, snapshot->commit.id, "bench")) {
       (job.key.backend == BackendKind::kRay ? ray : kube).push_back(std::move(job));
     }
     const bool ray_backend_empty = ray.empty();

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diff/plan_passes.h"
 #include "schemas/diagnostic.h"
 
 namespace jobsync {
@@ -278,36 +279,49 @@ bool Plan::HasChanges() const {
                      [](const PlanStep& s) { return s.action != Action::kNone; });
 }
 
-StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
-                         const PlanOptions& options) {
+StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
   // The negated comparison also rejects NaN.
   if (!(options.max_delete_share >= 0.0 && options.max_delete_share <= 1.0)) {
     return InvalidArgumentError("max_delete_share must be between 0 and 1, got " +
                                 nlohmann::json(options.max_delete_share).dump());
   }
-  // Set aside what the allowlists exclude (nothing is copied without an allowlist).
+  // a. Set aside the jobs of backends that could not be read (nothing is copied when none is).
+  std::optional<Reachable> reachable = SetAsideUnavailable(input, options);
+  const LoadResult& reachable_desired = reachable ? reachable->desired : input.desired;
+  const std::vector<LiveJob>& reachable_live = reachable ? reachable->live : input.live;
+  // b. Set aside what the allowlists exclude (nothing is copied without an allowlist), then
+  // pair and classify.
   std::optional<Allowed> allowed;
   if (!options.allowed_namespaces.empty() || !options.allowed_backends.empty()) {
-    allowed = ApplyAllowlists(desired, live, options);
+    allowed = ApplyAllowlists(reachable_desired, reachable_live, options);
   }
-  const LoadResult& planned_desired = allowed ? allowed->desired : desired;
-  const std::vector<LiveJob>& planned_live = allowed ? allowed->live : live;
-  // Pair and classify.
+  const LoadResult& planned_desired = allowed ? allowed->desired : reachable_desired;
+  const std::vector<LiveJob>& planned_live = allowed ? allowed->live : reachable_live;
   StatusOr<std::vector<PlanStep>> steps = DiffJobs(planned_desired, planned_live, options.instance);
   if (!steps.ok()) return steps.status();
-  // Hold back the deletes that pruning switches forbid.
+  // c. Leave finished jobs finished; mark drift and hold it back as the policy says.
+  ApplyInventory(input.inventory, options, &*steps);
+  // d. Hold back the deletes that pruning switches forbid; refuse a plan that deletes too much.
   ApplyPruneRules(options, &*steps);
-  // Refuse a plan that would delete too much.
   JOBSYNC_RETURN_IF_ERROR(CheckMassDelete(*steps, planned_live, options));
-  // Report the refused jobs beside the others.
+  // e. Order every step, those held back by the allowlists or an unavailable backend included.
   if (allowed) {
     std::move(allowed->refused.begin(), allowed->refused.end(), std::back_inserter(*steps));
   }
-  // Order the steps.
+  if (reachable) {
+    std::move(reachable->held_back.begin(), reachable->held_back.end(), std::back_inserter(*steps));
+  }
   Plan plan;
   plan.steps = OrderSteps(std::move(*steps));
-  plan.diagnostics = desired.diagnostics;
+  plan.diagnostics = input.desired.diagnostics;
   return plan;
+}
+
+StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
+                         const PlanOptions& options) {
+  static const std::map<BackendKind, Status> kNoneUnavailable;
+  static const std::map<JobKey, InventoryEntry> kNoInventory;
+  return PlanSync(PlanInput{desired, live, kNoneUnavailable, kNoInventory}, options);
 }
 
 }  // namespace jobsync

@@ -1,8 +1,20 @@
-// The planner: desired jobs (Git) x live jobs (clusters) -> an ordered Plan of PlanSteps.
+// The planner: desired jobs (Git) x live jobs (clusters) x what the clusters could not tell x
+// what this instance applied before (its inventory) -> an ordered Plan of PlanSteps.
 //
-// Everything here is pure and deterministic: no I/O, no clock, no environment. The same inputs
-// give the same Plan, step for step and byte for byte once rendered, whatever order the inputs
-// came in.
+// This is the one planner: `jobsync plan`, `jobsync apply` and the agent (`jobsync run`) all call
+// PlanSync, so a plan shown is the plan the agent carries out, given the same inputs (the same
+// commit, the same live jobs, the same inventory: `--state`). Everything here is pure and
+// deterministic: no I/O, no clock, no environment. The same inputs give the same Plan, step for
+// step and byte for byte once rendered, whatever order the inputs came in.
+//
+// The passes, in the order PlanSync runs them (each numbered section below is one):
+//   a. unavailable backends (6): desired jobs on a backend that could not be read become error
+//      steps; live jobs reported for such a backend are left out.
+//   b. allowlists (1), then pairing and classification (2, 3).
+//   c. inventory (7): finished jobs that disappeared are not run again; drift is marked, and
+//      withheld under the drift policies warn and off.
+//   d. safety (4): prune switches, then the mass-delete guard.
+//   e. ordering (5).
 //
 // 1. Pairing
 //    Desired jobs (LoadResult::jobs), keys of invalid manifests (LoadResult::invalid_jobs) and
@@ -40,6 +52,16 @@
 //    | absent     | ours, source file unreadable or with errors | none, error            |
 //    | absent     | ours                                        | delete                 |
 //
+//    Passes a and c then change some rows (sections 6 and 7):
+//
+//    | manifest   | live job / inventory                        | action                 |
+//    | ---------- | ------------------------------------------- | ---------------------- |
+//    | valid      | its backend unavailable                     | none, error            |
+//    | absent     | its backend unavailable                     | (no step: no delete)   |
+//    | valid      | absent; inventory: finished at this spec    | none (ran already)     |
+//    | valid      | differs; inventory: applied this very spec  | as above, marked drift |
+//    |            |   drift policy warn or off                  | none, withheld         |
+//
 //    A finished job's replica counts are part of its spec: changing them re-runs the job.
 //
 // 3. Suspend
@@ -72,19 +94,53 @@
 //      descending (dependents are deleted before what they depend on); then by key.
 //    Depths act like Argo CD's sync waves derived from dependsOn: the steps of one wave and depth
 //    do not depend on each other.
+//
+// 6. Unavailable backends (PlanInput::unavailable): a backend that is configured but could not
+//    be read, or is not configured at all. Every valid manifest on it whose key the allowlists
+//    allow becomes a none step with error set and the reason "<backend> unavailable: <why>";
+//    one the allowlists refuse is refused as such (1). Live jobs of such a backend are left out
+//    (the agent has none: its listing failed), so nothing there is ever deleted, and the
+//    mass-delete guard counts only the backends that answered. The other backends proceed.
+//
+// 7. Inventory (PlanInput::inventory: the spec hash, schemas/canonical.h SpecHash, and the
+//    finished mark this instance recorded for each job it applied). For each step that is not an
+//    error, has a desired job, and would act (not none), and whose key the inventory holds:
+//    - finished and gone: the inventory saw the job Succeeded or Failed at the desired spec, and
+//      the step is a create (nothing is live): none, "finished at this spec; not run again".
+//    - drift: the inventory's spec is the desired spec, so this instance already applied what Git
+//      says and the live job was changed or deleted outside Git; the step is marked drift. Not
+//      drift: a live job whose applied spec (its annotation) differs from the inventory's, which
+//      is a commit applied by a run that ended before saving its inventory (a crash): a change
+//      from Git still to finish.
+//    - drift policy (PlanOptions::drift): heal keeps the step (it reverts the change); warn and
+//      off make it none, withheld, with the reason "changed outside Git (<changes>); drift policy
+//      <policy>". The agent reports warn as sync state Drifted, off as OutOfSync.
+//    Without an inventory (empty: a first run, or `plan` without state) no step is changed here.
 #ifndef JOBSYNC_DIFF_PLAN_H_
 #define JOBSYNC_DIFF_PLAN_H_
 
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "diff/diff.h"
+#include "domain/inventory.h"
 #include "domain/live_job.h"
 #include "schemas/loader.h"
 
 namespace jobsync {
+
+// What to do with a live job changed outside Git (section 7): revert it, report it, or leave it.
+enum class DriftPolicy { kHeal, kWarn, kOff };
+
+// "heal", "warn", "off": the values of --drift.
+const char* DriftPolicyName(DriftPolicy policy);
+// The policy named `name`; nullopt for any other text.
+std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name);
 
 // How a plan is made. A plain value.
 struct PlanOptions {
@@ -101,6 +157,8 @@ struct PlanOptions {
   // an empty set allows every one. See "1. Pairing" above.
   std::set<std::string> allowed_namespaces;
   std::set<BackendKind> allowed_backends;
+  // What a drift step becomes (section 7; --drift).
+  DriftPolicy drift = DriftPolicy::kHeal;
 
   // True when `key`'s namespace and backend are both allowed.
   bool Allows(const JobKey& key) const;
@@ -126,12 +184,40 @@ struct Plan {
   bool HasChanges() const;
 };
 
-// Builds the plan for `desired` against `live`, as the header comment describes, with
-// desired.diagnostics copied into Plan::diagnostics. Fails with
-// kInvalidArgument on bad options (empty instance, max_delete_share outside [0, 1]) or bad input
-// (see DiffJobs), and with kFailedPrecondition when the mass-delete guard refuses the plan.
+// Everything a plan is made from. Holds references: the referred-to values must outlive the
+// call that reads them. Build one with braces: PlanInput{desired, live, unavailable, inventory}.
+struct PlanInput {
+  // The manifests at the commit being planned (their jobs, invalid keys, unreadable files and
+  // problems).
+  const LoadResult& desired;
+  // The jobs the readable backends list (every instance's: ownership is decided here).
+  const std::vector<LiveJob>& live;
+  // Backends that could not be read or are not configured, with why (section 6).
+  const std::map<BackendKind, Status>& unavailable;
+  // What this instance applied (section 7); empty when nothing is known.
+  const std::map<JobKey, InventoryEntry>& inventory;
+};
+
+// Builds the plan for `input`, running the passes in the order the header comment lists, with
+// input.desired.diagnostics copied into Plan::diagnostics. Fails with kInvalidArgument on bad
+// options (empty instance, max_delete_share outside [0, 1]) or bad input (see DiffJobs), and with
+// kFailedPrecondition when the mass-delete guard refuses the plan.
+StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options);
+
+// PlanSync with every backend readable and an empty inventory: desired against live alone.
 StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
                          const PlanOptions& options);
+
+// "spec.roles.worker.replicas: 4 -> 6, spec.suspend: false -> true": the first three field
+// changes of `step` (", ..." when there are more), or its reason when it has none. Used in drift
+// reasons (section 7) and in the agent's logs and Kubernetes Events.
+std::string ChangeSummary(const PlanStep& step);
+
+// The jobs of `manifests` as they would be live had `instance` applied them at `revision`,
+// running (or suspended when the manifest says so): the live side of an offline plan
+// (`jobsync plan --from --to`, where the jobs at --from stand for the clusters).
+std::vector<LiveJob> LiveAsApplied(const LoadResult& manifests, const std::string& revision,
+                                   const std::string& instance);
 
 }  // namespace jobsync
 

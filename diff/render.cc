@@ -340,6 +340,7 @@ std::string RenderJson(const Plan& plan, const Plan* impact_of) {
     s["job"] = step.key.ToString();
     s["reason"] = step.reason;
     s["error"] = step.error;
+    s["drift"] = step.drift;
     s["changes"] = std::move(changes);
     steps.push_back(std::move(s));
   }

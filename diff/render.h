@@ -47,7 +47,7 @@ std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownComment
 
 // JSON for programs, pretty-printed with two-space indents and a final newline:
 //   {"steps": [{"action": "create|scale|update|delete|none", "job": "<backend>/<namespace>/<name>",
-//               "reason": "...", "error": false,
+//               "reason": "...", "error": false, "drift": false,
 //               "changes": [{"field": "...", "from": <json>, "to": <json>}]}],
 //    "diagnostics": [{"file": "...", "line": n, "column": n, "message": "...", "hint": "..."}],
 //    "summary": {"create": n, "scale": n, "update": n, "delete": n, "none": n, "errors": n,
@@ -56,6 +56,8 @@ std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownComment
 //                "before": {"gpus": n, "cpus": "0.5", "memory": "64Gi"}, "after": {...},
 //                "beforeElasticMax": {...}, "afterElasticMax": {...}}]}
 // "from" is left out for an added field, "to" for a removed one; "hint" when there is none.
+// "drift" is PlanStep::drift: the live job was changed outside Git (a none step with it was held
+// back by the drift policy).
 // "cpus" and "memory" are exact Kubernetes quantities; "gpus" a number (a string past 2^63).
 std::string RenderJson(const Plan& plan, const Plan* impact_of = nullptr);
 

@@ -68,6 +68,14 @@ struct PlanStep {
   // The job as the cluster has it (scale, update, delete, and none when there is a live job); null
   // otherwise. Immutable and shared by the copies of the step.
   std::shared_ptr<const LiveJob> live;
+
+  // True when the live job was changed or deleted outside Git: the inventory says this instance
+  // last applied the very spec Git has now, so the step would revert someone else's change
+  // rather than carry out a new commit (diff/plan.h, "7. Inventory").
+  bool drift = false;
+  // True when the drift policy (warn, off) held a drift step back: action kNone, and the reason
+  // says what changed outside Git and which policy holds it.
+  bool withheld = false;
 };
 
 }  // namespace jobsync

@@ -494,7 +494,7 @@ Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts
 Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& parts) const {
   ReconcilerOptions options;
   options.plan = ToPlanOptions(cluster_);
-  options.drift = *ParseDriftPolicy(drift_);
+  options.plan.drift = *ParseDriftPolicy(drift_);
   options.interval = settings.interval;
   options.executor.dependency_timeout = settings.dependency_timeout;
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;

@@ -1,5 +1,6 @@
 #include "agent/cli/sync_commands.h"
 
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -13,6 +14,8 @@
 #include "agent/git/git_source.h"
 #include "agent/sync/clusters.h"
 #include "agent/sync/executor.h"
+#include "agent/sync/inventory_update.h"
+#include "agent/sync/state_store.h"
 #include "backends/backend.h"
 #include "diff/plan.h"
 #include "diff/render.h"
@@ -47,6 +50,121 @@ void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
 }
 
+constexpr const char* kConfigMapPrefix = "configmap:";
+
+// The flags --state and --drift, as `plan` and `apply` take them (the meaning of `run`'s).
+void AddStateFlags(CLI::App& command, std::string& state, std::string& drift) {
+  command
+      .add_option("--state", state,
+                  "The agent's state to plan with: a file path, or configmap:NAMESPACE/NAME, as "
+                  "`run --state` takes it. Its inventory (the spec this instance applied to each "
+                  "job) makes the plan the agent's: drift is marked and held back under --drift, "
+                  "finished jobs are not run again. Default: the instance's default state file "
+                  "(~/.local/state/jobsync/<instance>.state.json) when it exists, else none")
+      ->group("State");
+  command
+      .add_option("--drift", drift,
+                  "What the plan does with live changes made outside Git, as `run --drift`: heal "
+                  "(revert them), warn or off (hold them back)")
+      ->check(CLI::IsMember({"heal", "warn", "off"}))
+      ->capture_default_str()
+      ->group("State");
+}
+
+// The store --state names (as `run` reads it: wiring.h's OpenStateStore); null when --state is
+// empty and the instance's default state file does not exist (no agent ran here: plan with an
+// empty inventory, write nothing).
+StatusOr<std::unique_ptr<StateStore>> OpenCommandState(const std::string& state,
+                                                       const Clusters& clusters,
+                                                       const std::string& instance) {
+  if (!state.empty()) return OpenStateStore(state, instance, "", clusters);
+  const std::string fallback = DefaultStateFile(instance);
+  std::error_code error;
+  if (!std::filesystem::exists(fallback, error)) return std::unique_ptr<StateStore>();
+  return NewFileStateStore(fallback);
+}
+
+// What a plan against the clusters starts from: the commit, the clusters and what they run, and
+// the agent's state.
+struct LiveSync {
+  Snapshot snapshot;
+  Clusters clusters;
+  LiveState live;
+  std::unique_ptr<StateStore> store;  // null: no state
+  AgentState state;
+};
+
+// Loads the revision, reads the clusters and the state; fails on the first that cannot be read
+// (a configured backend that does not answer is not a failure: LiveState::unavailable).
+StatusOr<LiveSync> ReadLiveSync(const GitFlags& git, const ClusterFlags& cluster,
+                                const std::string& state, const SchemaValidator& validator) {
+  LiveSync sync;
+  StatusOr<Snapshot> snapshot = LoadRevision(git, "", validator);
+  if (!snapshot.ok()) return snapshot.status();
+  sync.snapshot = std::move(*snapshot);
+  sync.clusters = ConnectClusters(cluster);
+  sync.live = ReadLive(sync.clusters);
+  StatusOr<std::unique_ptr<StateStore>> store =
+      OpenCommandState(state, sync.clusters, cluster.instance);
+  if (!store.ok()) return store.status();
+  sync.store = std::move(*store);
+  if (sync.store) {
+    StatusOr<AgentState> loaded = sync.store->Load();
+    if (!loaded.ok()) return loaded.status();
+    sync.state = std::move(*loaded);
+  }
+  return sync;
+}
+
+// The agent's plan (PlanSync) for `sync`.
+StatusOr<Plan> PlanLiveSync(const LiveSync& sync, const ClusterFlags& cluster,
+                            const std::string& drift) {
+  PlanOptions options = ToPlanOptions(cluster);
+  options.drift = ParseDriftPolicy(drift).value_or(DriftPolicy::kHeal);
+  return PlanSync(PlanInput{sync.snapshot.manifests, sync.live.jobs, sync.live.unavailable,
+                            sync.state.inventory},
+                  options);
+}
+
+// Records in the state what `report` applied, as one agent cycle does (inventory_update.h): the
+// inventory, and the applied revision when every job is in sync. Saves when anything changed.
+Status RecordApply(const Plan& plan, const ApplyReport& report, const std::string& revision,
+                   const std::string& instance, LiveSync& sync) {
+  std::map<JobKey, StepOutcome> outcomes;
+  for (const StepOutcome& outcome : report.outcomes) outcomes.emplace(outcome.step.key, outcome);
+  const AgentState before = sync.state;
+  const bool in_sync = RecordInventory(plan, outcomes, revision, instance, &sync.state.inventory) &&
+                       sync.live.unavailable.size() == sync.clusters.unconfigured.size();
+  if (in_sync) sync.state.last_applied_revision = revision;
+  if (sync.state == before) return OkStatus();
+  return sync.store->Save(sync.state);
+}
+
+// The table of what was done, and the jobs not in sync; the exit code of `apply`.
+int PrintReport(const ApplyReport& report, const CommitInfo& commit, std::ostream& out,
+                std::ostream& err) {
+  out << "\nJOB\tACTION\tRESULT\tHEALTH\n";
+  for (const StepOutcome& outcome : report.outcomes) {
+    out << outcome.step.key.ToString() << "\t" << ActionName(outcome.step.action) << "\t"
+        << (outcome.skipped       ? "skipped"
+            : outcome.status.ok() ? "ok"
+                                  : "failed")
+        << "\t" << (outcome.health ? HealthName(*outcome.health) : "-") << "\n";
+  }
+  std::vector<JobKey> failed = report.FailedJobs();
+  if (failed.empty()) {
+    out << "\nin sync with " << commit.ShortId() << "\n";
+    return kExitOk;
+  }
+  err << "\n" << failed.size() << " job" << (failed.size() == 1 ? "" : "s") << " not in sync:\n";
+  for (const StepOutcome& outcome : report.outcomes) {
+    if (outcome.status.ok() && !outcome.skipped && !outcome.step.error) continue;
+    err << "  " << outcome.step.key.ToString() << ": "
+        << (outcome.step.error ? outcome.step.reason : outcome.status.message()) << "\n";
+  }
+  return kExitChanges;
+}
+
 int PlanExitCode(const Plan& plan) {
   if (plan.HasErrors()) return kExitError;
   return plan.HasChanges() ? kExitChanges : kExitOk;
@@ -59,7 +177,10 @@ void SyncCommands::Register(CLI::App& app) {
       "plan",
       "Show what a sync would do, without changing anything.\n"
       "With --from and --to: offline, between two revisions, for pull-request review (the jobs "
-      "at --from stand for the live clusters). Without: against the live clusters.\n"
+      "at --from stand for the live clusters). Without: against the live clusters, planned "
+      "exactly as the agent (`jobsync run`) plans its next cycle with the same --state and "
+      "--drift: drift held back or marked, finished jobs not re-run, jobs on an unreachable "
+      "backend shown as errors.\n"
       "Every output lists each manifest problem (file:line:column, message, hint) and ends "
       "with the resource impact per namespace: GPUs, CPUs and memory requested before and "
       "after (replicas x per-replica resources; elastic maxima beside). Markdown stays within "
@@ -68,6 +189,7 @@ void SyncCommands::Register(CLI::App& app) {
       "Exit 0: no changes; 1: changes; 2: errors or manifest problems (like kubectl diff).");
   AddGitFlags(*plan_, plan_git_);
   AddClusterFlags(*plan_, plan_cluster_);
+  AddStateFlags(*plan_, plan_state_, plan_drift_);
   plan_
       ->add_option("--from", from_,
                    "Offline plan: the revision taken as live, as git rev-parse reads it (e.g. "
@@ -87,11 +209,14 @@ void SyncCommands::Register(CLI::App& app) {
 
   apply_ = app.add_subcommand(
       "apply",
-      "Sync once: load the manifests at the revision, read the clusters, plan, carry the plan "
-      "out, and print what was done and each job's status.\n"
+      "Sync once: load the manifests at the revision, read the clusters, plan (as the agent "
+      "plans, with --state and --drift), carry the plan out, and print what was done and each "
+      "job's status. With a state (--state, or the instance's default state file when it "
+      "exists), record what was applied in its inventory, as one cycle of `jobsync run` does.\n"
       "Exit 0: the clusters match Git; 1: some jobs failed (listed); 2: nothing could be done.");
   AddGitFlags(*apply_, apply_git_);
   AddClusterFlags(*apply_, apply_cluster_);
+  AddStateFlags(*apply_, apply_state_, apply_drift_);
   apply_->add_flag("--dry-run", dry_run_, "Print the plan and stop");
 
   render_ = app.add_subcommand(
@@ -126,6 +251,10 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
   if (from_.empty() != to_.empty()) {
     return fail(InvalidArgumentError("--from and --to go together (offline plan)"));
   }
+  if (!from_.empty() && !plan_state_.empty()) {
+    return fail(InvalidArgumentError(
+        "--state goes with a plan against the live clusters, not an offline plan (--from, --to)"));
+  }
   SchemaValidator validator;
   StatusOr<Plan> plan = InvalidArgumentError("unreachable");
   LoadResult loaded;  // the desired side, whose problems the plan carries
@@ -135,14 +264,14 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
     StatusOr<Snapshot> after = LoadRevision(plan_git_, to_, validator);
     if (!after.ok()) return fail(after.status());
     loaded = after->manifests;
-    plan = BuildPlan(after->manifests, LiveAsApplied(*before, plan_cluster_.instance),
+    plan = BuildPlan(after->manifests,
+                     LiveAsApplied(before->manifests, before->commit.id, plan_cluster_.instance),
                      ToPlanOptions(plan_cluster_));
   } else {
-    StatusOr<Snapshot> snapshot = LoadRevision(plan_git_, "", validator);
-    if (!snapshot.ok()) return fail(snapshot.status());
-    loaded = snapshot->manifests;
-    Clusters clusters = ConnectClusters(plan_cluster_);
-    plan = PlanAgainstLive(snapshot->manifests, ReadLive(clusters), ToPlanOptions(plan_cluster_));
+    StatusOr<LiveSync> sync = ReadLiveSync(plan_git_, plan_cluster_, plan_state_, validator);
+    if (!sync.ok()) return fail(sync.status());
+    loaded = sync->snapshot.manifests;
+    plan = PlanLiveSync(*sync, plan_cluster_, plan_drift_);
   }
   if (!plan.ok()) {
     PrintDiagnostics(loaded, err);
@@ -167,24 +296,27 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     return kExitError;
   };
   SchemaValidator validator;
-  StatusOr<Snapshot> snapshot = LoadRevision(apply_git_, "", validator);
-  if (!snapshot.ok()) return fail(snapshot.status());
-  const CommitInfo& commit = snapshot->commit;
+  StatusOr<LiveSync> sync = ReadLiveSync(apply_git_, apply_cluster_, apply_state_, validator);
+  if (!sync.ok()) return fail(sync.status());
+  const CommitInfo& commit = sync->snapshot.commit;
   out << "revision " << commit.ShortId() << " by " << commit.author_name << ": " << commit.summary
       << "\n";
-  Clusters clusters = ConnectClusters(apply_cluster_);
-  LiveState live = ReadLive(clusters);
-  for (const auto& [kind, status] : live.unavailable) {
+  for (const auto& [kind, status] : sync->live.unavailable) {
     err << "note: " << BackendName(kind) << ": " << status.message() << "\n";
   }
-  StatusOr<Plan> plan = PlanAgainstLive(snapshot->manifests, live, ToPlanOptions(apply_cluster_));
+  StatusOr<Plan> plan = PlanLiveSync(*sync, apply_cluster_, apply_drift_);
   if (!plan.ok()) {
-    PrintDiagnostics(snapshot->manifests, err);
+    PrintDiagnostics(sync->snapshot.manifests, err);
     return fail(plan.status());
   }
   out << RenderText(*plan, UseColour("auto", out));  // the manifests' problems included
   if (dry_run_) return plan->HasErrors() ? kExitError : kExitOk;
 
+  // The attempted revision is saved before anything changes, as the agent does.
+  if (sync->store && plan->HasChanges() && sync->state.last_attempted_revision != commit.id) {
+    sync->state.last_attempted_revision = commit.id;
+    if (Status saved = sync->store->Save(sync->state); !saved.ok()) return fail(saved);
+  }
   ExecutorOptions options;
   options.on_step = [&out](const StepOutcome& outcome) {
     if (outcome.step.action == Action::kNone) return;
@@ -193,29 +325,13 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     if (!outcome.status.ok()) out << ": " << outcome.status.message();
     out << "\n" << std::flush;
   };
-  Executor executor(live.readable, options);
+  Executor executor(sync->live.readable, options);
   ApplyReport report = executor.Execute(*plan, {apply_cluster_.instance, commit.id});
-
-  out << "\nJOB\tACTION\tRESULT\tHEALTH\n";
-  for (const StepOutcome& outcome : report.outcomes) {
-    out << outcome.step.key.ToString() << "\t" << ActionName(outcome.step.action) << "\t"
-        << (outcome.skipped       ? "skipped"
-            : outcome.status.ok() ? "ok"
-                                  : "failed")
-        << "\t" << (outcome.health ? HealthName(*outcome.health) : "-") << "\n";
+  if (sync->store) {
+    Status recorded = RecordApply(*plan, report, commit.id, apply_cluster_.instance, *sync);
+    if (!recorded.ok()) err << "jobsync apply: state not saved: " << recorded.message() << "\n";
   }
-  std::vector<JobKey> failed = report.FailedJobs();
-  if (failed.empty()) {
-    out << "\nin sync with " << commit.ShortId() << "\n";
-    return kExitOk;
-  }
-  err << "\n" << failed.size() << " job" << (failed.size() == 1 ? "" : "s") << " not in sync:\n";
-  for (const StepOutcome& outcome : report.outcomes) {
-    if (outcome.status.ok() && !outcome.skipped && !outcome.step.error) continue;
-    err << "  " << outcome.step.key.ToString() << ": "
-        << (outcome.step.error ? outcome.step.reason : outcome.status.message()) << "\n";
-  }
-  return kExitChanges;
+  return PrintReport(report, commit, out, err);
 }
 
 int SyncCommands::RunRender(std::ostream& out, std::ostream& err) {

@@ -2,11 +2,17 @@
 //
 //   jobsync plan  --repo R [--path P] --from REV --to REV   offline, for pull-request review: the
 //                 live side is the jobs at --from, as if this instance had applied them.
-//   jobsync plan  --repo R [--path P] [--rev REV]           against the live clusters.
-//   jobsync apply --repo R [--path P] [--rev REV] [--prune] [--dry-run]   one sync.
+//   jobsync plan  --repo R [--path P] [--rev REV] [--state S] [--drift D]   against the live
+//                 clusters, with the inventory of the agent's state: exactly what `jobsync run`
+//                 would do in its next cycle.
+//   jobsync apply --repo R [--path P] [--rev REV] [--state S] [--drift D] [--prune] [--dry-run]
+//                 one sync, planned as the agent plans, recording the inventory like one cycle.
 //   jobsync render [--instance NAME] PATH...                the Kubernetes objects, as YAML.
 //
-// Connecting to the clusters: agent/cli/wiring.h; planning against them: agent/sync/clusters.h.
+// Both plan with PlanSync (diff/plan.h), the agent's planner. The state: --state as `run` takes
+// it (a file, or configmap:NAMESPACE/NAME); without it, the instance's default state file
+// (DefaultStateFile) when that file exists, else no state (an empty inventory, nothing written).
+// Connecting to the clusters: agent/cli/wiring.h; reading them: agent/sync/clusters.h.
 #ifndef JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
 #define JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
 
@@ -48,10 +54,14 @@ class SyncCommands {
   std::string to_;
   std::string output_ = "text";
   std::string color_ = "auto";
+  std::string plan_state_;
+  std::string plan_drift_ = "heal";
 
   GitFlags apply_git_;
   ClusterFlags apply_cluster_;
   bool dry_run_ = false;
+  std::string apply_state_;
+  std::string apply_drift_ = "heal";
 
   std::vector<std::string> render_paths_;
   std::string render_instance_ = "jobsync";

@@ -1,11 +1,11 @@
-// The clusters a sync talks to, shared by `plan`, `apply` and `run`: reading their live jobs, and
-// planning Git against what could be read. The flags that name them and connecting to them are
-// the command line's (agent/cli/cluster_flags.h, agent/cli/wiring.h).
+// The clusters a sync talks to, shared by `plan`, `apply` and `run`: reading their live jobs.
+// Planning against them is the planner's (diff/plan.h, PlanSync); the flags that name them and
+// connecting to them are the command line's (agent/cli/cluster_flags.h, agent/cli/wiring.h).
 //
-// A backend that is configured but cannot be read (its ListJobs fails) holds back every job of
-// its kind as an error step and deletes nothing there; the other backends proceed. A backend
-// that is not configured at all (no kubeconfig; no RAY_ADDRESS) is an error only for the jobs Git
-// has on it.
+// A backend that is configured but cannot be read (its ListJobs fails), or is not configured at
+// all (no kubeconfig; no RAY_ADDRESS), is listed in LiveState::unavailable with why; the planner
+// (diff/plan.h, "Unavailable backends") holds back every job Git has on it as an error step and
+// deletes nothing there, while the other backends proceed.
 #ifndef JOBSYNC_AGENT_SYNC_CLUSTERS_H_
 #define JOBSYNC_AGENT_SYNC_CLUSTERS_H_
 
@@ -32,16 +32,6 @@ struct LiveState {
 // Lists the jobs of each of `backends`; `unconfigured` start out unavailable.
 LiveState ReadLive(const std::vector<Backend*>& backends,
                    const std::map<BackendKind, Status>& unconfigured);
-
-// The jobs of a snapshot as they would be live had `instance` applied them at its commit: the
-// live side of an offline plan (`jobsync plan --from --to`).
-std::vector<LiveJob> LiveAsApplied(const Snapshot& snapshot, const std::string& instance);
-
-// Plans `desired` against the readable clusters; the jobs of unavailable ones become error
-// steps ("<backend> unavailable: <why>"), except those outside the allowlists, which BuildPlan
-// refuses as such. Fails as BuildPlan.
-StatusOr<Plan> PlanAgainstLive(const LoadResult& desired, const LiveState& live,
-                               const PlanOptions& options);
 
 }  // namespace jobsync
 

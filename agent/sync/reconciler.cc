@@ -5,15 +5,14 @@
 #include <malloc.h>
 #endif
 #include <random>
-#include <set>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "agent/sync/clusters.h"
+#include "agent/sync/inventory_update.h"
 #include "common/logging.h"
 #include "diff/render.h"
-#include "schemas/canonical.h"
 
 namespace jobsync {
 namespace {
@@ -45,30 +44,6 @@ void DeclareMetrics(Metrics& metrics) {
                   "1 when this replica writes to the clusters (leader, or no election)");
 }
 
-// Health as the watch cache tells it, for jobs this cycle did not touch (GetHealth would cost
-// requests per job; pods are read only for jobs acted upon).
-std::string HealthFromPhase(const PlanStep& step) {
-  if (!step.live) {
-    return step.desired && step.desired->suspend ? HealthName(Health::kSuspended)
-                                                 : HealthName(Health::kMissing);
-  }
-  switch (step.live->phase) {
-    case LivePhase::kPending:
-      return HealthName(Health::kProgressing);
-    case LivePhase::kRunning:
-      return HealthName(Health::kHealthy);
-    case LivePhase::kSucceeded:
-      return HealthName(Health::kSucceeded);
-    case LivePhase::kFailed:
-      return HealthName(Health::kFailed);
-    case LivePhase::kSuspended:
-      return HealthName(Health::kSuspended);
-    case LivePhase::kUnknown:
-      break;
-  }
-  return "Unknown";
-}
-
 const char* EventReason(Action action) {
   switch (action) {
     case Action::kCreate:
@@ -83,29 +58,6 @@ const char* EventReason(Action action) {
       break;
   }
   return "Synced";
-}
-
-// "spec.roles.worker.replicas: 4 -> 6, spec.suspend: false -> true" (first few changes).
-std::string ChangeSummary(const PlanStep& step) {
-  std::string out;
-  size_t shown = 0;
-  for (const FieldChange& change : step.changes) {
-    if (shown == 3) {
-      out += ", ...";
-      break;
-    }
-    if (!out.empty()) out += ", ";
-    out += change.field + ": " + (change.from ? change.from->dump() : "(none)") + " -> " +
-           (change.to ? change.to->dump() : "(none)");
-    ++shown;
-  }
-  return out.empty() ? step.reason : out;
-}
-
-std::map<std::string, int> Replicas(const TrainingJob& job) {
-  std::map<std::string, int> out;
-  for (const auto& [name, role] : job.roles) out[name] = role.replicas;
-  return out;
 }
 
 std::string Short(const std::string& revision) { return revision.substr(0, 7); }
@@ -144,25 +96,6 @@ nlohmann::json ReadyCondition(const Status& result, const Status& git,
 
 }  // namespace
 
-const char* DriftPolicyName(DriftPolicy policy) {
-  switch (policy) {
-    case DriftPolicy::kHeal:
-      return "heal";
-    case DriftPolicy::kWarn:
-      return "warn";
-    case DriftPolicy::kOff:
-      return "off";
-  }
-  return "heal";
-}
-
-std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name) {
-  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn, DriftPolicy::kOff}) {
-    if (name == DriftPolicyName(policy)) return policy;
-  }
-  return std::nullopt;
-}
-
 Reconciler::Reconciler(GitSource& git, std::vector<Backend*> backends,
                        std::map<BackendKind, Status> unconfigured, StateStore& state,
                        Metrics& metrics, ReconcilerOptions options)
@@ -188,11 +121,6 @@ Status Reconciler::Start() {
                state_.last_attempted_revision.empty() ? "-" : Short(state_.last_attempted_revision),
                state_.inventory.size());
   return OkStatus();
-}
-
-const CommitInfo* Reconciler::FindCommit(const std::string& revision) const {
-  auto found = commits_.find(revision);
-  return found == commits_.end() ? nullptr : &found->second;
 }
 
 Status Reconciler::Interrupted(const std::string& applying) {
@@ -276,211 +204,210 @@ Status Reconciler::CheckGit() {
   return git_status;
 }
 
-Status Reconciler::SyncOnce() {
-  const auto start = std::chrono::steady_clock::now();
-  cut_short_ = false;
+// Everything one cycle learns, stage by stage; owned by the cycle's thread.
+struct Reconciler::Cycle {
+  std::chrono::steady_clock::time_point start;
+  Status git;                          // this cycle's look at Git
+  const CommitInfo* commit = nullptr;  // the snapshot's commit
+  bool may_write = false;
+  std::vector<std::optional<uint64_t>> versions;  // each backend's LiveVersion
+  bool all_versioned = true;
+  LiveState live;
+  Plan plan;
+  std::map<JobKey, StepOutcome> outcomes;  // what the executor did
+  Status failure;                          // a failure besides the jobs' (Git, saving the state)
+  bool in_sync = false;                    // every job in sync with the commit
+};
 
-  // 1. Git. A cycle woken only by a live change (a watch event) within an interval of the last
-  // look at the remote goes by what that look found: a busy cluster must not become one
-  // ls-remote per burst of events against the Git host.
-  Status git_status;
+Status Reconciler::SyncOnce() {
+  Cycle cycle;
+  cycle.start = std::chrono::steady_clock::now();
+  cut_short_ = false;
+  // Fetch the followed ref, or go by the last look when only a live change woke the cycle.
+  cycle.git = Fetch(cycle.start);
+  if (!snapshot_) return Finish(cycle.git, cycle.start);
+  cycle.commit = &snapshot_->commit;
+  cycle.failure = cycle.git;
+  // Stop here when neither the commit nor the live state changed since a quiet cycle.
+  if (NothingChanged(cycle)) return Finish(OkStatus(), cycle.start);
+  // Read the live jobs of every backend.
+  cycle.live = ReadLiveJobs();
+  // Take over the state a previous leader wrote, when this replica just became the writer.
+  if (Status taken = TakeOverState(cycle); !taken.ok()) return Finish(taken, cycle.start);
+  // Plan the commit against the live jobs and the inventory.
+  if (Status planned = PlanCycle(cycle); !planned.ok()) return Finish(planned, cycle.start);
+  // Apply the plan, when this replica writes.
+  if (Status applied = ApplyPlan(cycle); !applied.ok()) return Finish(applied, cycle.start);
+  // Record what was applied in the inventory, and the revision once every job is in sync.
+  RecordState(cycle);
+  // Derive each job's status and the cycle's result.
+  CycleStatus status = DeriveStatus(cycle);
+  // Publish the status and the plan, then tell the notifier.
+  PublishCycle(cycle, status);
+  Notify(cycle, status);
+  RememberQuiet(cycle, status.result);
+  return status.result;
+}
+
+Status Reconciler::Finish(const Status& result, std::chrono::steady_clock::time_point start) {
+  RecordCycle(result, start);
+  return result;
+}
+
+Status Reconciler::Fetch(std::chrono::steady_clock::time_point start) {
+  // A cycle woken only by a live change (a watch event) within an interval of the last look at
+  // the remote goes by what that look found: a busy cluster must not become one ls-remote per
+  // burst of events against the Git host.
   const bool reuse_git =
       only_live_changed_ && snapshot_ && start - last_git_check_ < options_.interval;
   only_live_changed_ = false;
-  if (reuse_git) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    git_status = git_status_;
-  } else {
-    git_status = CheckGit();
-  }
-  if (!snapshot_) {
-    RecordCycle(git_status, start);
-    return git_status;
-  }
-  const CommitInfo& commit = snapshot_->commit;
+  if (!reuse_git) return CheckGit();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return git_status_;
+}
 
-  // 2. Live. Versions are read before listing, so a change during the listing shows next time.
-  const bool may_write = !options_.may_write || options_.may_write();
-  std::vector<std::optional<uint64_t>> versions;
-  bool all_versioned = true;
+bool Reconciler::NothingChanged(Cycle& cycle) {
+  // Versions are read before listing, so a change during the listing shows next time.
+  cycle.may_write = !options_.may_write || options_.may_write();
   for (Backend* backend : backends_) {
-    versions.push_back(backend->LiveVersion());
-    all_versioned = all_versioned && versions.back().has_value();
+    cycle.versions.push_back(backend->LiveVersion());
+    cycle.all_versioned = cycle.all_versioned && cycle.versions.back().has_value();
   }
-  if (all_versioned && git_status.ok() && quiet_commit_ == commit.id &&
-      quiet_versions_ == versions && quiet_writer_ == may_write) {
-    // Same commit, same live state, same role as a cycle that had nothing to do: the plan would be
-    // the same, so it is not made again (the no-op cycle of a large repository costs one
+  if (cycle.all_versioned && cycle.git.ok() && quiet_commit_ == cycle.commit->id &&
+      quiet_versions_ == cycle.versions && quiet_writer_ == cycle.may_write) {
+    // Same commit, same live state, same role as a cycle that had nothing to do: the plan would
+    // be the same, so it is not made again (the no-op cycle of a large repository costs one
     // ls-remote).
-    RecordCycle(OkStatus(), start);
-    return OkStatus();
+    return true;
   }
   quiet_commit_.clear();
   planned_ = true;
+  return false;
+}
+
+LiveState Reconciler::ReadLiveJobs() {
   LiveState live = ReadLive(backends_, unconfigured_);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::map<BackendKind, Status> before = std::move(backend_status_);
-    backend_status_.clear();
-    for (Backend* backend : backends_) backend_status_[backend->kind()] = OkStatus();
-    for (const auto& [kind, status] : live.unavailable) {
-      if (unconfigured_.count(kind) == 0) backend_status_[kind] = status;
-    }
-    // Logged when a backend stops or starts answering, not on every cycle in between.
-    for (const auto& [kind, status] : backend_status_) {
-      auto was = before.find(kind);
-      const bool was_ok = was == before.end() || was->second.ok();
-      if (was_ok && !status.ok()) {
-        LogEvent(spdlog::level::err, "backend unavailable",
-                 {{"backend", BackendName(kind)}, {"error", status.message()}});
-      } else if (!was_ok && status.ok()) {
-        LogEvent(spdlog::level::info, "backend available again", {{"backend", BackendName(kind)}});
-      }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::map<BackendKind, Status> before = std::move(backend_status_);
+  backend_status_.clear();
+  for (Backend* backend : backends_) backend_status_[backend->kind()] = OkStatus();
+  for (const auto& [kind, status] : live.unavailable) {
+    if (unconfigured_.count(kind) == 0) backend_status_[kind] = status;
+  }
+  // Logged when a backend stops or starts answering, not on every cycle in between.
+  for (const auto& [kind, status] : backend_status_) {
+    auto was = before.find(kind);
+    const bool was_ok = was == before.end() || was->second.ok();
+    if (was_ok && !status.ok()) {
+      LogEvent(spdlog::level::err, "backend unavailable",
+               {{"backend", BackendName(kind)}, {"error", status.message()}});
+    } else if (!was_ok && status.ok()) {
+      LogEvent(spdlog::level::info, "backend available again", {{"backend", BackendName(kind)}});
     }
   }
+  return live;
+}
 
-  // 3. Plan.
-  StatusOr<Plan> planned = PlanAgainstLive(snapshot_->manifests, live, options_.plan);
+Status Reconciler::TakeOverState(Cycle& cycle) {
+  metrics_.Set(kWriter, {}, cycle.may_write ? 1 : 0);
+  const bool became_writer = cycle.may_write && !was_writer_ && options_.may_write;
+  was_writer_ = cycle.may_write;
+  if (!became_writer) return OkStatus();
+  // A standby that just became leader: the previous leader wrote the state since Start().
+  StatusOr<AgentState> loaded = state_store_.Load();
+  if (!loaded.ok()) return loaded.status();
+  state_ = std::move(*loaded);
+  return OkStatus();
+}
+
+Status Reconciler::PlanCycle(Cycle& cycle) {
+  StatusOr<Plan> planned = PlanSync(
+      PlanInput{snapshot_->manifests, cycle.live.jobs, cycle.live.unavailable, state_.inventory},
+      options_.plan);
   if (!planned.ok()) {
     LogEvent(spdlog::level::err, "plan refused",
-             {{"commit", commit.ShortId()}, {"error", planned.status().message()}});
+             {{"commit", cycle.commit->ShortId()}, {"error", planned.status().message()}});
     Publish({}, "plan refused: " + planned.status().message() + "\n", nullptr);
-    RecordCycle(planned.status(), start);
     return planned.status();
   }
-  Plan plan = std::move(*planned);
-  std::set<JobKey> drifted;
-  std::set<JobKey> withheld;
-  for (PlanStep& step : plan.steps) {
-    if (step.error || !step.desired) continue;
-    if (step.action == Action::kNone) continue;
-    auto entry = state_.inventory.find(step.key);
-    if (entry == state_.inventory.end()) continue;
-    const bool same_spec = entry->second.spec_hash == SpecHash(*step.desired);
-    if (same_spec && entry->second.finished && step.action == Action::kCreate) {
-      step.action = Action::kNone;
-      step.reason = "finished at this spec; not run again";
-      step.changes.clear();
-      continue;
-    }
-    if (!same_spec) continue;
-    // A live job that says it was applied at another spec runs a commit whose run ended before
-    // its state was saved (a crash): a change from Git to finish, not drift.
-    if (step.live && step.live->applied &&
-        SpecHash(*step.live->applied) != entry->second.spec_hash) {
-      continue;
-    }
-    drifted.insert(step.key);
-    metrics_.Add(kDriftDetected, {{"policy", DriftPolicyName(options_.drift)}});
-    if (options_.drift == DriftPolicy::kHeal) {
+  cycle.plan = std::move(*planned);
+  const char* policy = DriftPolicyName(options_.plan.drift);
+  for (const PlanStep& step : cycle.plan.steps) {
+    if (!step.drift) continue;
+    metrics_.Add(kDriftDetected, {{"policy", policy}});
+    if (options_.plan.drift == DriftPolicy::kHeal) {
       LogEvent(spdlog::level::warn, "drift: healing",
                {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
-      continue;
-    }
-    if (options_.drift == DriftPolicy::kWarn) {
+    } else if (options_.plan.drift == DriftPolicy::kWarn) {
       LogEvent(spdlog::level::warn, "drift: changed outside Git (drift policy warn: not reverted)",
-               {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
+               {{"job", step.key.ToString()}, {"change", step.reason}});
     }
-    step.reason = "changed outside Git (" + ChangeSummary(step) + "); drift policy " +
-                  DriftPolicyName(options_.drift);
-    step.action = Action::kNone;
-    step.changes.clear();
-    withheld.insert(step.key);
   }
+  return OkStatus();
+}
 
-  // 4. Apply.
-  metrics_.Set(kWriter, {}, may_write ? 1 : 0);
-  if (may_write && !was_writer_ && options_.may_write) {
-    // A standby that just became leader: the previous leader wrote the state since Start().
-    StatusOr<AgentState> loaded = state_store_.Load();
-    if (!loaded.ok()) {
-      RecordCycle(loaded.status(), start);
-      return loaded.status();
-    }
-    state_ = std::move(*loaded);
+Status Reconciler::ApplyPlan(Cycle& cycle) {
+  if (!cycle.may_write || !cycle.plan.HasChanges()) return OkStatus();
+  const CommitInfo& commit = *cycle.commit;
+  if (state_.last_attempted_revision != commit.id) {
+    state_.last_attempted_revision = commit.id;
+    JOBSYNC_RETURN_IF_ERROR(state_store_.Save(state_));
   }
-  was_writer_ = may_write;
-  std::map<JobKey, StepOutcome> outcomes;
-  Status result = git_status;
-  if (may_write && plan.HasChanges()) {
-    if (state_.last_attempted_revision != commit.id) {
-      state_.last_attempted_revision = commit.id;
-      Status saved = state_store_.Save(state_);
-      if (!saved.ok()) {
-        RecordCycle(saved, start);
-        return saved;
-      }
-    }
-    std::map<BackendKind, Backend*> writable = live.readable;
-    ExecutorOptions executor_options = options_.executor;
-    executor_options.health_of_unchanged = false;
-    executor_options.interrupted = [&] { return Interrupted(commit.id); };
-    executor_options.on_step = [&](const StepOutcome& outcome) {
-      if (outcome.step.action == Action::kNone) return;
-      const std::string action = ActionName(outcome.step.action);
-      const std::string result_name =
-          outcome.skipped ? "skipped" : (outcome.status.ok() ? "ok" : "failed");
-      metrics_.Add(kActions, {{"action", action}, {"result", result_name}});
-      LogFields fields = {{"job", outcome.step.key.ToString()},
-                          {"action", action},
-                          {"commit", commit.ShortId()},
-                          {"result", result_name}};
-      if (!outcome.status.ok()) fields.emplace_back("error", outcome.status.message());
-      LogEvent(outcome.status.ok() ? spdlog::level::info : spdlog::level::warn, "apply", fields);
-      const StatusCode code = outcome.status.code();
-      if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
-        // The backend did not answer: say so now, not when the cycle ends, and do not send it
-        // an Event it would not answer either.
-        NoteBackendTrouble(outcome.step.key.backend, outcome.status);
-        return;
-      }
-      if (outcome.skipped) return;
-      auto backend = writable.find(outcome.step.key.backend);
-      if (backend == writable.end()) return;
-      std::string message = "jobsync " + options_.plan.instance + " " + action + " at " +
-                            commit.ShortId() + ": " + ChangeSummary(outcome.step);
-      if (!outcome.status.ok()) message += ": " + outcome.status.message();
-      Status recorded = backend->second->RecordEvent(
-          outcome.step, {options_.plan.instance, commit.id},
-          outcome.status.ok() ? EventReason(outcome.step.action) : "SyncFailed", message,
-          !outcome.status.ok());
-      if (!recorded.ok()) spdlog::debug("event not recorded: {}", recorded.message());
-    };
-    Executor executor(writable, executor_options);
-    ApplyReport report = executor.Execute(plan, {options_.plan.instance, commit.id});
-    for (StepOutcome& outcome : report.outcomes) {
-      outcomes[outcome.step.key] = std::move(outcome);
-    }
+  ExecutorOptions executor_options = options_.executor;
+  executor_options.health_of_unchanged = false;
+  executor_options.interrupted = [&] { return Interrupted(commit.id); };
+  executor_options.on_step = [&](const StepOutcome& outcome) {
+    StepDone(outcome, commit, cycle.live.readable);
+  };
+  Executor executor(cycle.live.readable, executor_options);
+  ApplyReport report = executor.Execute(cycle.plan, {options_.plan.instance, commit.id});
+  for (StepOutcome& outcome : report.outcomes) {
+    cycle.outcomes[outcome.step.key] = std::move(outcome);
   }
+  return OkStatus();
+}
 
-  // Inventory: what this instance applied, as it stands now.
+void Reconciler::StepDone(const StepOutcome& outcome, const CommitInfo& commit,
+                          const std::map<BackendKind, Backend*>& writable) {
+  if (outcome.step.action == Action::kNone) return;
+  const std::string action = ActionName(outcome.step.action);
+  const std::string result_name =
+      outcome.skipped ? "skipped" : (outcome.status.ok() ? "ok" : "failed");
+  metrics_.Add(kActions, {{"action", action}, {"result", result_name}});
+  LogFields fields = {{"job", outcome.step.key.ToString()},
+                      {"action", action},
+                      {"commit", commit.ShortId()},
+                      {"result", result_name}};
+  if (!outcome.status.ok()) fields.emplace_back("error", outcome.status.message());
+  LogEvent(outcome.status.ok() ? spdlog::level::info : spdlog::level::warn, "apply", fields);
+  const StatusCode code = outcome.status.code();
+  if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+    // The backend did not answer: say so now, not when the cycle ends, and do not send it an
+    // Event it would not answer either.
+    NoteBackendTrouble(outcome.step.key.backend, outcome.status);
+    return;
+  }
+  if (outcome.skipped) return;
+  auto backend = writable.find(outcome.step.key.backend);
+  if (backend == writable.end()) return;
+  std::string message = "jobsync " + options_.plan.instance + " " + action + " at " +
+                        commit.ShortId() + ": " + ChangeSummary(outcome.step);
+  if (!outcome.status.ok()) message += ": " + outcome.status.message();
+  Status recorded = backend->second->RecordEvent(
+      outcome.step, {options_.plan.instance, commit.id},
+      outcome.status.ok() ? EventReason(outcome.step.action) : "SyncFailed", message,
+      !outcome.status.ok());
+  if (!recorded.ok()) spdlog::debug("event not recorded: {}", recorded.message());
+}
+
+void Reconciler::RecordState(Cycle& cycle) {
+  const CommitInfo& commit = *cycle.commit;
   const AgentState saved_state = state_;
-  bool all_in_sync = git_status.ok() && plan.ErrorCount() == 0 && withheld.empty() &&
-                     live.unavailable.size() == unconfigured_.size();
-  for (const PlanStep& step : plan.steps) {
-    auto outcome = outcomes.find(step.key);
-    const bool acted = outcome != outcomes.end() && step.action != Action::kNone;
-    const bool done = acted && outcome->second.status.ok() && !outcome->second.skipped;
-    if (acted && !done) all_in_sync = false;
-    if (!may_write && step.action != Action::kNone) all_in_sync = false;
-    if (step.error || withheld.count(step.key) != 0) continue;
-    if (done && step.action == Action::kDelete) {
-      state_.inventory.erase(step.key);
-    } else if (done && step.desired) {
-      state_.inventory[step.key] = {SpecHash(*step.desired), commit.id, false};
-    } else if (step.action == Action::kNone && step.desired && step.live &&
-               step.live->instance == options_.plan.instance) {
-      // In sync: the live job runs the desired spec. Its hash is computed only for a job the
-      // inventory does not know yet (adopted after a lost state, or from before the inventory).
-      auto [entry, added] = state_.inventory.try_emplace(step.key);
-      if (added) {
-        entry->second.spec_hash = SpecHash(*step.desired);
-        entry->second.revision = step.live->revision;
-      }
-      entry->second.finished = IsFinished(step.live->phase);
-    }
-  }
-  if (all_in_sync) {
+  const bool jobs_in_sync = RecordInventory(cycle.plan, cycle.outcomes, commit.id,
+                                            options_.plan.instance, &state_.inventory);
+  cycle.in_sync =
+      jobs_in_sync && cycle.git.ok() && cycle.live.unavailable.size() == unconfigured_.size();
+  if (cycle.in_sync) {
     if (state_.last_applied_revision != commit.id) {
       LogEvent(spdlog::level::info, "in sync", {{"commit", commit.ShortId()}});
       metrics_.Clear(kRevisionInfo);
@@ -488,107 +415,74 @@ Status Reconciler::SyncOnce() {
     }
     state_.last_applied_revision = commit.id;
   }
-  if (may_write && !(state_ == saved_state)) {
-    Status saved = state_store_.Save(state_);
-    if (!saved.ok()) {
-      LogEvent(spdlog::level::err, "state not saved",
-               {{"store", state_store_.Describe()}, {"error", saved.message()}});
-      if (result.ok()) result = saved;
-    }
+  if (!cycle.may_write || state_ == saved_state) return;
+  Status saved = state_store_.Save(state_);
+  if (!saved.ok()) {
+    LogEvent(spdlog::level::err, "state not saved",
+             {{"store", state_store_.Describe()}, {"error", saved.message()}});
+    if (cycle.failure.ok()) cycle.failure = saved;
   }
+}
 
-  // 5. Status.
-  std::vector<JobStatus> jobs;
+CycleStatus Reconciler::DeriveStatus(const Cycle& cycle) {
+  std::map<BackendKind, Status> unavailable;
+  for (const auto& [kind, status] : cycle.live.unavailable) {
+    if (unconfigured_.count(kind) == 0) unavailable[kind] = status;
+  }
+  CycleStatus status =
+      DeriveJobStatuses(StatusInput{cycle.plan, cycle.outcomes, cycle.commit->id,
+                                    options_.plan.drift, commits_, cycle.failure, unavailable});
   metrics_.Clear(kJobs);
   std::map<std::pair<std::string, std::string>, int> counts;
-  for (const PlanStep& step : plan.steps) {
-    JobStatus job;
-    job.key = step.key;
-    if (step.desired) job.desired_replicas = Replicas(*step.desired);
-    if (step.live) {
-      job.live_replicas = step.live->applied ? Replicas(*step.live->applied) : job.live_replicas;
-      for (const auto& [role, count] : step.live->replicas) job.live_replicas[role] = count;
-      job.applied_revision = step.live->revision;
-      job.source_path = step.live->source_path;
-    }
-    if (step.desired) job.source_path = step.desired->source.path;
-    job.health = HealthFromPhase(step);
-    auto outcome = outcomes.find(step.key);
-    if (step.error) {
-      job.sync = "Error";
-      job.last_error = step.reason;
-    } else if (withheld.count(step.key) != 0) {
-      job.sync = options_.drift == DriftPolicy::kWarn ? "Drifted" : "OutOfSync";
-      job.last_error = step.reason;
-    } else if (step.action == Action::kNone) {
-      job.sync = "Synced";
-    } else if (outcome == outcomes.end()) {
-      job.sync = "OutOfSync";
-      job.last_action = std::string(ActionName(step.action)) + " pending: " + step.reason;
-    } else {
-      const StepOutcome& done = outcome->second;
-      const bool ok = done.status.ok() && !done.skipped;
-      job.sync = ok ? "Synced" : "OutOfSync";
-      job.last_action = std::string(ActionName(step.action)) + (ok ? " ok" : " failed");
-      if (!ok) job.last_error = done.status.message();
-      if (done.health) job.health = HealthName(*done.health);
-      if (ok && step.action != Action::kDelete) {
-        job.applied_revision = commit.id;
-        if (step.desired) job.live_replicas = Replicas(*step.desired);
-      }
-      if (ok && step.action == Action::kDelete) job.live_replicas.clear();
-    }
-    if (drifted.count(step.key) != 0 && job.sync == "Synced") job.last_action += " (drift healed)";
-    if (const CommitInfo* info = FindCommit(job.applied_revision)) {
-      job.applied_author = info->author_name;
-      job.applied_summary = info->summary;
-    }
-    ++counts[{job.sync, job.health}];
-    if (job.sync != "Synced" && result.ok() && withheld.count(step.key) == 0) {
-      result = FailedPreconditionError(step.key.ToString() + ": " +
-                                       (job.last_error.empty() ? job.sync : job.last_error));
-    }
-    jobs.push_back(std::move(job));
-  }
+  for (const JobStatus& job : status.jobs) ++counts[{job.sync, job.health}];
   for (const auto& [labels, count] : counts) {
     metrics_.Set(kJobs, {{"sync", labels.first}, {"health", labels.second}}, count);
   }
-  for (const auto& [kind, status] : live.unavailable) {
-    if (!result.ok() || unconfigured_.count(kind) != 0) continue;
-    result = Status(status.code(), std::string(BackendName(kind)) + ": " + status.message());
-  }
+  return status;
+}
+
+void Reconciler::PublishCycle(const Cycle& cycle, const CycleStatus& status) {
   // The status shows the steps that do something or report a problem; thousands of "in sync"
   // lines would hide them (and cost memory on every cycle).
   Plan shown;
-  for (const PlanStep& step : plan.steps) {
-    if (step.action != Action::kNone || step.error || withheld.count(step.key) != 0) {
-      shown.steps.push_back(step);
-    }
+  for (const PlanStep& step : cycle.plan.steps) {
+    if (step.action != Action::kNone || step.error || step.withheld) shown.steps.push_back(step);
   }
-  const size_t unchanged = plan.steps.size() - shown.steps.size();
-  Publish(jobs,
-          RenderText(shown, false, &plan) + std::to_string(unchanged) + " job" +
+  const size_t unchanged = cycle.plan.steps.size() - shown.steps.size();
+  Publish(status.jobs,
+          RenderText(shown, false, &cycle.plan) + std::to_string(unchanged) + " job" +
               (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
-          nlohmann::json::parse(RenderJson(shown, &plan), nullptr, false));
-  RecordCycle(result, start);
+          nlohmann::json::parse(RenderJson(shown, &cycle.plan), nullptr, false));
+  RecordCycle(status.result, cycle.start);
+}
 
-  // 6. Notify, unless the apply was cut short (a newer commit's outcome, or the next leader's,
-  // follows) or this replica stopped being the writer meanwhile.
+void Reconciler::Notify(const Cycle& cycle, const CycleStatus& status) {
+  // Nobody hears a cycle whose apply was cut short (a newer commit's outcome, or the next
+  // leader's, follows), nor one of a replica that stopped being the writer meanwhile.
   const bool still_writer = !options_.may_write || options_.may_write();
-  if (options_.notifier != nullptr && may_write && still_writer && git_status.ok() && !cut_short_) {
-    SyncReport report{
-        commit.id, commit.summary, result.ok(), result.ok() ? "" : result.message(), {}};
-    for (const JobStatus& job : jobs) {
-      report.jobs.push_back({job.key.ToString(), job.health, job.last_error});
-    }
-    options_.notifier->SyncFinished(report);
+  if (options_.notifier == nullptr || !cycle.may_write || !still_writer || !cycle.git.ok() ||
+      cut_short_) {
+    return;
   }
-  if (result.ok() && outcomes.empty() && !plan.HasChanges() && all_versioned) {
-    quiet_commit_ = commit.id;
-    quiet_versions_ = std::move(versions);
-    quiet_writer_ = may_write;
+  const Status& result = status.result;
+  SyncReport report{cycle.commit->id,
+                    cycle.commit->summary,
+                    result.ok(),
+                    result.ok() ? "" : result.message(),
+                    {}};
+  for (const JobStatus& job : status.jobs) {
+    report.jobs.push_back({job.key.ToString(), job.health, job.last_error});
   }
-  return result;
+  options_.notifier->SyncFinished(report);
+}
+
+void Reconciler::RememberQuiet(Cycle& cycle, const Status& result) {
+  if (!result.ok() || !cycle.outcomes.empty() || cycle.plan.HasChanges() || !cycle.all_versioned) {
+    return;
+  }
+  quiet_commit_ = cycle.commit->id;
+  quiet_versions_ = std::move(cycle.versions);
+  quiet_writer_ = cycle.may_write;
 }
 
 void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::time_point start) {
@@ -652,7 +546,7 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
   status_["repo"] = git_.display_url();
   status_["branch"] = options_.branch;
   status_["path"] = options_.path;
-  status_["drift"] = DriftPolicyName(options_.drift);
+  status_["drift"] = DriftPolicyName(options_.plan.drift);
   status_["prune"] = options_.plan.prune;
   status_["jobs"] = std::move(list);
   status_["plan"] = {{"text", plan_text}, {"steps", plan_json}};

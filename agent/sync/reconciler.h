@@ -1,27 +1,32 @@
 // The reconcile loop of `jobsync run`: keeps the clusters equal to a Git branch.
 //
-// One cycle (SyncOnce):
-//   1. Git: ls-remote the followed ref. Only when it moved: fetch and load the manifests (parses
+// One cycle (SyncOnce) runs these stages in order (each a private method):
+//   1. Fetch: ls-remote the followed ref. Only when it moved: fetch and load the manifests (parses
 //      are cached by blob id). When Git cannot be reached, the cycle goes on with the last
 //      snapshot loaded (drift is still healed) and reports the Git error; before any snapshot
-//      exists it stops there: a failed fetch never looks like an empty repository.
-//   2. Live: ListJobs of every backend (Kubernetes reads its watch cache: no request).
-//   3. Plan: as `jobsync apply` plans (agent/clusters.h, diff/plan.h), then two rules that need
-//      the inventory (state_store.h):
-//      - drift: a step whose desired spec is the one this instance last applied to that job
-//        (same spec hash) means the live job was changed or deleted outside Git. Policy heal
-//        applies the step; warn holds it back, logs a warning and shows the job Drifted; off
-//        holds it back silently (the job shows OutOfSync).
-//      - a finished job that disappeared (the inventory saw it Succeeded or Failed at the same
-//        spec, and nothing is live) is not created again: it ran.
+//      exists it stops there: a failed fetch never looks like an empty repository. A cycle woken
+//      only by a live change within an interval of the last look goes by that look.
+//      The cycle also stops (quietly) when the commit, every backend's LiveVersion and this
+//      replica's role equal those of the last cycle that found nothing to do.
+//   2. Read live: ListJobs of every backend (Kubernetes reads its watch cache: no request).
+//      A replica that just became the writer (leader) first loads the state the previous leader
+//      saved.
+//   3. Plan: PlanSync (diff/plan.h), the same planner `jobsync plan` and `jobsync apply` use,
+//      over the commit's manifests, the live jobs, the backends that could not be read, and the
+//      inventory (state_store.h), with the drift policy: so unavailable backends, finished jobs
+//      that disappeared and drift (heal, warn, off) are decided there. The agent logs and counts
+//      the steps the plan marks as drift.
 //   4. Apply, when this replica may write (leader, or no election): the last attempted revision
 //      is saved first; the executor runs the plan, asking between steps whether to stop: the
 //      agent shuts down, or the followed ref moved (checked at most once per interval, or at
 //      once after a webhook), in which case the rest of the plan is dropped and the next cycle
-//      starts at the new commit. Then the inventory and, when every job is in sync, the last
-//      applied revision are saved; a Kubernetes Event records each action on its Job.
-//   5. Status and metrics are replaced by the cycle's outcome.
-//   6. The notifier (when configured) hears the outcome; it queues, never blocks the cycle.
+//      starts at the new commit. A Kubernetes Event records each action on its Job.
+//   5. Record inventory (inventory_update.h) and, when every job is in sync, the last applied
+//      revision; saved when this replica writes.
+//   6. Derive status: DeriveJobStatuses (job_status.h), a pure function of the plan and the
+//      outcomes; the metrics of jobs by sync state and health.
+//   7. Publish the status and the plan's steps that act or report a problem; then the notifier
+//      (when configured) hears the outcome; it queues, never blocks the cycle.
 //
 // Run() repeats cycles every interval (with jitter), at once on Trigger() (webhook), until Stop().
 // A restarted agent loads its state and carries on: the labels on live objects say what it owns,
@@ -37,13 +42,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/git/git_source.h"
+#include "agent/sync/clusters.h"
 #include "agent/sync/executor.h"
+#include "agent/sync/job_status.h"
 #include "agent/sync/notifier.h"
 #include "agent/sync/state_store.h"
 #include "backends/backend.h"
@@ -53,15 +59,9 @@
 
 namespace jobsync {
 
-enum class DriftPolicy { kHeal, kWarn, kOff };
-
-// "heal", "warn", "off".
-const char* DriftPolicyName(DriftPolicy policy);
-std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name);
-
 struct ReconcilerOptions {
+  // How plans are made, the drift policy included (PlanOptions::drift).
   PlanOptions plan;
-  DriftPolicy drift = DriftPolicy::kHeal;
   std::chrono::milliseconds interval{30000};
   double jitter = 0.1;  // each wait is interval * (1 +/- jitter)
   // After a live change, how long further watch events may gather into the same cycle; a
@@ -78,21 +78,6 @@ struct ReconcilerOptions {
   // What the status shows about the source.
   std::string branch;
   std::string path;
-};
-
-// One job as the status page and `jobsync status` show it.
-struct JobStatus {
-  JobKey key;
-  std::string sync;    // Synced, OutOfSync, Drifted, Error
-  std::string health;  // HealthName, or "Unknown" when it could not be read
-  std::map<std::string, int> desired_replicas;
-  std::map<std::string, int> live_replicas;
-  std::string applied_revision;  // the commit the live job was applied from
-  std::string applied_author;
-  std::string applied_summary;
-  std::string source_path;
-  std::string last_action;  // the action of the last cycle that did something, with its result
-  std::string last_error;
 };
 
 class Reconciler {
@@ -130,18 +115,48 @@ class Reconciler {
   int64_t cycles() const;
 
  private:
+  struct Cycle;  // what one cycle learns, stage by stage (reconciler.cc)
+
+  // The stages of SyncOnce, in order (see the header comment).
+  // Returns this cycle's Git status: CheckGit(), or the last look's after a live change alone.
+  Status Fetch(std::chrono::steady_clock::time_point start);
+  // Reads the live versions into `cycle`; true when the cycle has nothing to do (quiet).
+  bool NothingChanged(Cycle& cycle);
+  // Lists the live jobs and updates (and logs changes of) the backends' status.
+  LiveState ReadLiveJobs();
+  // Sets the writer metric; a replica that just became the writer loads the stored state.
+  Status TakeOverState(Cycle& cycle);
+  // Plans with PlanSync; logs and counts drift. Fails (after publishing why) when refused.
+  Status PlanCycle(Cycle& cycle);
+  // Executes the plan when this replica writes; fails when the attempted revision cannot be
+  // saved.
+  Status ApplyPlan(Cycle& cycle);
+  // The executor's per-step report: metrics, a log line, a Kubernetes Event.
+  void StepDone(const StepOutcome& outcome, const CommitInfo& commit,
+                const std::map<BackendKind, Backend*>& writable);
+  // Records the inventory and the applied revision in state_, and saves it when writing.
+  void RecordState(Cycle& cycle);
+  // Each job's status and the result; sets the jobs metric.
+  CycleStatus DeriveStatus(const Cycle& cycle);
+  // Publishes the status and plan, and records the cycle.
+  void PublishCycle(const Cycle& cycle, const CycleStatus& status);
+  // Tells the notifier, unless this cycle's outcome is not the commit's (see notifier.h).
+  void Notify(const Cycle& cycle, const CycleStatus& status);
+  // Remembers a cycle that found nothing to do, so an identical next one stops early.
+  void RememberQuiet(Cycle& cycle, const Status& result);
+  // Records the cycle (RecordCycle) and returns `result`.
+  Status Finish(const Status& result, std::chrono::steady_clock::time_point start);
+
   // Whether the executor should stop before its next step (see the header comment).
   Status Interrupted(const std::string& applying);
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
                const nlohmann::json& plan_json);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
-  // Step 1 of a cycle: asks the remote for the branch's head and, when it moved, fetches and
-  // loads it into snapshot_. Sets git_status_ and returns it.
+  // Asks the remote for the branch's head and, when it moved, fetches and loads it into
+  // snapshot_. Sets git_status_ and returns it.
   Status CheckGit();
   // Marks a backend as not answering in the status at once, while the cycle goes on.
   void NoteBackendTrouble(BackendKind kind, const Status& status);
-  // Author and summary of `revision`, from the first-parent log of the current snapshot.
-  const CommitInfo* FindCommit(const std::string& revision) const;
 
   GitSource& git_;
   const std::vector<Backend*> backends_;

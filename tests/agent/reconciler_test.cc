@@ -100,7 +100,7 @@ class ReconcilerTest : public ::testing::Test {
     ReconcilerOptions options;
     options.plan.instance = "test";
     options.plan.max_delete_share = 1.0;
-    options.drift = drift;
+    options.plan.drift = drift;
     options.interval = interval_;
     options.settle = settle_;
     options.may_write = may_write_;
@@ -510,13 +510,6 @@ TEST_F(ReconcilerTest, LiveChangesWithinAnIntervalDoNotAskTheRemoteAgain) {
   reconciler->Stop();
   loop.join();
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "scale a"));
-}
-
-TEST(DriftPolicyTest, NamesRoundTrip) {
-  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn, DriftPolicy::kOff}) {
-    EXPECT_EQ(ParseDriftPolicy(DriftPolicyName(policy)), policy);
-  }
-  EXPECT_EQ(ParseDriftPolicy("repair"), std::nullopt);
 }
 
 }  // namespace

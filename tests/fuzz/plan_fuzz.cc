@@ -10,10 +10,12 @@
 //   "#! <path>" starts a desired manifest file at <path>; text before the first marker is the
 //               desired file "a.yaml".
 // Desired jobs and the keys of invalid manifests that no "#! live" file has may get a live job
-// too (a choice byte says), running the desired spec or with no readable applied spec.
+// too (a choice byte says), running the desired spec or with no readable applied spec. Choice
+// bytes after those pick the drift policy, the backends that could not be read, and per desired
+// job what the inventory says of it (nothing, this spec, this spec finished, another spec).
 //
 // What must hold, from plan.h and diff.h; a violation aborts (a finding):
-//   - BuildPlan succeeds, unless the mass-delete guard refuses (kFailedPrecondition, only without
+//   - PlanSync succeeds, unless the mass-delete guard refuses (kFailedPrecondition, only without
 //     allow_mass_delete); a plan it allows deletes at most max_delete_share of the owned jobs;
 //   - one step per key of a desired job, of an invalid manifest and of an owned live job; other
 //     owners' live jobs appear only when Git has their key;
@@ -22,6 +24,11 @@
 //     Git has; delete only of an owned job Git does not have (neither valid nor invalid), not
 //     from an unreadable file or one with errors, not protected by the live object or by its
 //     applied spec, and only when pruning is on;
+//   - a valid job on an unavailable backend is an error step saying so; no live job of an
+//     unavailable backend is in the plan (nothing there is deleted);
+//   - only a step the inventory records at the desired spec is drift; only drift is withheld, as
+//     none, and only under the policies warn and off; "not run again" only for a job the
+//     inventory saw finished at that spec;
 //   - the same plan, rendered byte for byte, whatever the order of the live jobs;
 //   - the JSON rendering is JSON and its summary counts the plan's steps.
 #include <algorithm>
@@ -40,7 +47,9 @@
 
 #include "diff/plan.h"
 #include "diff/render.h"
+#include "domain/inventory.h"
 #include "domain/live_job.h"
+#include "schemas/canonical.h"
 #include "schemas/loader.h"
 #include "schemas/model.h"
 #include "schemas/schema_validator.h"
@@ -141,7 +150,27 @@ struct FuzzInput {
   LoadResult desired;
   std::vector<LiveJob> live;
   PlanOptions options;
+  std::map<BackendKind, Status> unavailable;
+  std::map<JobKey, InventoryEntry> inventory;
 };
+
+// The drift policy, the unavailable backends and the inventory, as the choices say.
+void ChooseSyncInputs(Choices* choices, FuzzInput* input) {
+  static constexpr DriftPolicy kPolicies[] = {DriftPolicy::kHeal, DriftPolicy::kWarn,
+                                              DriftPolicy::kOff};
+  input->options.drift = kPolicies[choices->Next() % std::size(kPolicies)];
+  const uint8_t down = choices->Next();
+  if ((down & 1) != 0) input->unavailable[BackendKind::kRay] = UnavailableError("ray down");
+  if ((down & 6) == 6) {
+    input->unavailable[BackendKind::kKubernetes] = UnavailableError("apiserver down");
+  }
+  for (const auto& job : input->desired.jobs) {
+    const uint8_t recorded = choices->Next() % 4;
+    if (recorded == 0) continue;
+    input->inventory[job->key()] = {recorded == 3 ? std::string("another spec") : SpecHash(*job),
+                                    "0123abc", recorded == 2};
+  }
+}
 
 FuzzInput Build(std::string_view data) {
   const Sections sections = Split(data);
@@ -171,6 +200,7 @@ FuzzInput Build(std::string_view data) {
     }
   }
   for (auto& [key, job] : live) input.live.push_back(std::move(job));
+  ChooseSyncInputs(&choices, &input);
   return input;
 }
 
@@ -178,6 +208,30 @@ bool ProtectedByAppliedSpec(const LiveJob& live) {
   if (!live.applied) return false;
   auto it = live.applied->annotations.find(kPruneAnnotation);
   return it != live.applied->annotations.end() && it->second == "false";
+}
+
+// The rules of unavailable backends and of the inventory (plan.h, sections 6 and 7).
+void CheckSyncRules(const PlanStep& step, const FuzzInput& input) {
+  const bool down = input.unavailable.count(step.key.backend) != 0;
+  if (down) {
+    Check(step.error && step.action == Action::kNone);
+    if (step.desired) {
+      Check(step.reason.find(" unavailable: ") != std::string::npos ||
+            step.reason.find("allowlist") != std::string::npos);
+    }
+  }
+  auto entry = input.inventory.find(step.key);
+  const bool recorded_here = entry != input.inventory.end() && step.desired != nullptr &&
+                             entry->second.spec_hash == SpecHash(*step.desired);
+  if (step.drift) Check(recorded_here && !step.error);
+  if (step.withheld) {
+    Check(step.drift && step.action == Action::kNone && step.changes.empty());
+    Check(input.options.drift != DriftPolicy::kHeal);
+  }
+  if (step.drift && !step.withheld) Check(input.options.drift == DriftPolicy::kHeal);
+  if (step.reason == "finished at this spec; not run again") {
+    Check(recorded_here && entry->second.finished && step.action == Action::kNone);
+  }
 }
 
 void CheckSteps(const Plan& plan, const FuzzInput& input) {
@@ -197,6 +251,7 @@ void CheckSteps(const Plan& plan, const FuzzInput& input) {
   std::set<JobKey> planned;
   for (const PlanStep& step : plan.steps) {
     Check(planned.insert(step.key).second);
+    CheckSyncRules(step, input);
     auto it = found.find(step.key);
     const LiveJob* live = it == found.end() ? nullptr : it->second;
     const bool owned = live != nullptr && live->instance == input.options.instance;
@@ -229,6 +284,7 @@ void CheckSteps(const Plan& plan, const FuzzInput& input) {
   int owned = 0;
   for (const LiveJob& job : input.live) {
     if (job.instance != input.options.instance) continue;
+    if (input.unavailable.count(job.key.backend) != 0) continue;
     ++owned;
     Check(planned.count(job.key) != 0);
   }
@@ -255,11 +311,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using jobsync::Check;
   jobsync::FuzzInput input =
       jobsync::Build(std::string_view(reinterpret_cast<const char*>(data), size));
-  const jobsync::StatusOr<jobsync::Plan> plan =
-      jobsync::BuildPlan(input.desired, input.live, input.options);
+  const jobsync::StatusOr<jobsync::Plan> plan = jobsync::PlanSync(
+      {input.desired, input.live, input.unavailable, input.inventory}, input.options);
   std::reverse(input.live.begin(), input.live.end());
-  const jobsync::StatusOr<jobsync::Plan> again =
-      jobsync::BuildPlan(input.desired, input.live, input.options);
+  const jobsync::StatusOr<jobsync::Plan> again = jobsync::PlanSync(
+      {input.desired, input.live, input.unavailable, input.inventory}, input.options);
   if (!plan.ok()) {
     Check(plan.status().code() == jobsync::StatusCode::kFailedPrecondition &&
           !input.options.allow_mass_delete);

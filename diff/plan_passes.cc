@@ -1,0 +1,143 @@
+#include "diff/plan_passes.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+// The error step of a desired job whose backend could not be read.
+PlanStep HeldBack(const std::shared_ptr<const TrainingJob>& job, const Status& why) {
+  PlanStep step;
+  step.key = job->key();
+  step.error = true;
+  step.reason = std::string(BackendName(job->backend)) + " unavailable: " + why.message();
+  step.desired = job;
+  return step;
+}
+
+// Turns `step` into the none step of a job whose drift the policy holds back.
+void Withhold(const PlanOptions& options, PlanStep* step) {
+  step->reason = "changed outside Git (" + ChangeSummary(*step) + "); drift policy " +
+                 DriftPolicyName(options.drift);
+  step->action = Action::kNone;
+  step->changes.clear();
+  step->withheld = true;
+}
+
+}  // namespace
+
+const char* DriftPolicyName(DriftPolicy policy) {
+  switch (policy) {
+    case DriftPolicy::kHeal:
+      return "heal";
+    case DriftPolicy::kWarn:
+      return "warn";
+    case DriftPolicy::kOff:
+      return "off";
+  }
+  return "heal";
+}
+
+std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name) {
+  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn, DriftPolicy::kOff}) {
+    if (name == DriftPolicyName(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
+std::string ChangeSummary(const PlanStep& step) {
+  constexpr size_t kShown = 3;
+  std::string out;
+  for (size_t i = 0; i < step.changes.size(); ++i) {
+    if (i == kShown) {
+      out += ", ...";
+      break;
+    }
+    const FieldChange& change = step.changes[i];
+    if (!out.empty()) out += ", ";
+    out += change.field + ": " + (change.from ? change.from->dump() : "(none)") + " -> " +
+           (change.to ? change.to->dump() : "(none)");
+  }
+  return out.empty() ? step.reason : out;
+}
+
+std::optional<Reachable> SetAsideUnavailable(const PlanInput& input, const PlanOptions& options) {
+  if (input.unavailable.empty()) return std::nullopt;
+  auto held_back = [&](const std::shared_ptr<const TrainingJob>& job) {
+    return input.unavailable.count(job->backend) != 0 && options.Allows(job->key());
+  };
+  auto unreadable = [&](const LiveJob& job) {
+    return input.unavailable.count(job.key.backend) != 0;
+  };
+  if (std::none_of(input.desired.jobs.begin(), input.desired.jobs.end(), held_back) &&
+      std::none_of(input.live.begin(), input.live.end(), unreadable)) {
+    return std::nullopt;
+  }
+  Reachable reachable;
+  reachable.desired.invalid_jobs = input.desired.invalid_jobs;
+  reachable.desired.unreadable_files = input.desired.unreadable_files;
+  reachable.desired.diagnostics = input.desired.diagnostics;
+  for (const std::shared_ptr<const TrainingJob>& job : input.desired.jobs) {
+    if (held_back(job)) {
+      reachable.held_back.push_back(HeldBack(job, input.unavailable.at(job->backend)));
+    } else {
+      reachable.desired.jobs.push_back(job);
+    }
+  }
+  std::copy_if(input.live.begin(), input.live.end(), std::back_inserter(reachable.live),
+               [&](const LiveJob& job) { return !unreadable(job); });
+  return reachable;
+}
+
+void ApplyInventory(const std::map<JobKey, InventoryEntry>& inventory, const PlanOptions& options,
+                    std::vector<PlanStep>* steps) {
+  if (inventory.empty()) return;
+  for (PlanStep& step : *steps) {
+    if (step.error || !step.desired || step.action == Action::kNone) continue;
+    auto entry = inventory.find(step.key);
+    if (entry == inventory.end()) continue;
+    if (entry->second.spec_hash != SpecHash(*step.desired)) continue;  // a change from Git
+    if (entry->second.finished && step.action == Action::kCreate) {
+      step.action = Action::kNone;
+      step.reason = "finished at this spec; not run again";
+      step.changes.clear();
+      continue;
+    }
+    // Applied at another spec than the inventory says: a run that crashed before saving it.
+    if (step.live && step.live->applied &&
+        SpecHash(*step.live->applied) != entry->second.spec_hash) {
+      continue;
+    }
+    step.drift = true;
+    if (options.drift != DriftPolicy::kHeal) Withhold(options, &step);
+  }
+}
+
+std::vector<LiveJob> LiveAsApplied(const LoadResult& manifests, const std::string& revision,
+                                   const std::string& instance) {
+  std::vector<LiveJob> live;
+  live.reserve(manifests.jobs.size());
+  for (const std::shared_ptr<const TrainingJob>& desired : manifests.jobs) {
+    const TrainingJob& job = *desired;
+    LiveJob entry;
+    entry.key = job.key();
+    entry.applied = job;
+    for (const auto& [name, role] : job.roles) entry.replicas[name] = role.replicas;
+    entry.phase = job.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
+    entry.instance = instance;
+    auto prune = job.annotations.find(kPruneAnnotation);
+    entry.prune_protected = prune != job.annotations.end() && prune->second == "false";
+    entry.source_path = job.source.path;
+    entry.revision = revision;
+    live.push_back(std::move(entry));
+  }
+  return live;
+}
+
+}  // namespace jobsync
