@@ -249,16 +249,13 @@ std::vector<FieldChange> DiffCanonical(const json& from, const json& to) {
   return out;
 }
 
-StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
-                                         const std::vector<LiveJob>& live,
-                                         std::string_view instance) {
-  if (instance.empty()) {
-    return InvalidArgumentError(
-        "the jobsync instance name is empty: it decides which live jobs this agent owns");
-  }
-  // Both sides ordered by key (the loader's jobs already are), then walked side by side: no map
-  // of 10,000 keys is built. A key twice on one side is an error.
-  std::vector<std::pair<JobKey, const std::shared_ptr<const TrainingJob>*>> wanted;
+namespace {
+
+using WantedJobs = std::vector<std::pair<JobKey, const std::shared_ptr<const TrainingJob>*>>;
+
+// The desired jobs ordered by key (the loader's jobs already are); fails on a key twice.
+StatusOr<WantedJobs> SortDesired(const LoadResult& desired) {
+  WantedJobs wanted;
   wanted.reserve(desired.jobs.size());
   for (const std::shared_ptr<const TrainingJob>& job : desired.jobs) {
     wanted.emplace_back(job->key(), &job);
@@ -272,6 +269,11 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
       return InvalidArgumentError("job " + wanted[i].first.ToString() + " is desired twice");
     }
   }
+  return wanted;
+}
+
+// The live jobs ordered by key; fails on a key twice (a backend reports one job per key).
+StatusOr<std::vector<const LiveJob*>> SortLive(const std::vector<LiveJob>& live) {
   std::vector<const LiveJob*> found;
   found.reserve(live.size());
   for (const LiveJob& job : live) found.push_back(&job);
@@ -285,10 +287,11 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
                                   " is reported twice; a backend reports one job per key");
     }
   }
-  std::vector<JobKey> invalid = desired.invalid_jobs;
-  std::sort(invalid.begin(), invalid.end());
-  invalid.erase(std::unique(invalid.begin(), invalid.end()), invalid.end());
+  return found;
+}
 
+// What classification needs to know of the whole input besides the pair.
+Context MakeContext(const LoadResult& desired, std::string_view instance) {
   Context context;
   context.instance = instance;
   context.unreadable_files.insert(desired.unreadable_files.begin(), desired.unreadable_files.end());
@@ -297,55 +300,99 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
       context.files_with_errors.insert(diagnostic.location.path);
     }
   }
+  return context;
+}
 
-  // One step per key of Git (valid or not) and per live job this instance owns; a live job of
-  // another owner only beside a key of Git. Keys in order.
-  std::vector<PlanStep> steps;
-  steps.reserve(wanted.size() + invalid.size());
-  size_t w = 0;
-  size_t l = 0;
-  size_t v = 0;
-  while (true) {
+// Walks the three key-ordered lists side by side, one step per key of Git (valid or not) and per
+// live job this instance owns; a live job of another owner only beside a key of Git.
+class PairWalk {
+ public:
+  PairWalk(const WantedJobs& wanted, const std::vector<JobKey>& invalid,
+           const std::vector<const LiveJob*>& found, const Context& context)
+      : wanted_(wanted), invalid_(invalid), found_(found), context_(context) {}
+
+  std::vector<PlanStep> Run() {
+    std::vector<PlanStep> steps;
+    steps.reserve(wanted_.size() + invalid_.size());
+    for (const JobKey* key = NextKey(); key != nullptr; key = NextKey()) {
+      steps.push_back(Classify(*key));
+    }
+    return steps;
+  }
+
+ private:
+  // The smallest key still to plan, skipping live jobs of other owners that Git does not name
+  // (none of this plan's business); null at the end.
+  const JobKey* NextKey() {
     const JobKey* git_key = nullptr;
-    if (w < wanted.size()) git_key = &wanted[w].first;
-    if (v < invalid.size() && (git_key == nullptr || invalid[v] < *git_key)) git_key = &invalid[v];
-    // Live jobs of other owners before the next key of Git are none of this plan's business.
-    while (l < found.size() && found[l]->instance != instance &&
-           (git_key == nullptr || found[l]->key < *git_key)) {
-      ++l;
+    if (w_ < wanted_.size()) git_key = &wanted_[w_].first;
+    if (v_ < invalid_.size() && (git_key == nullptr || invalid_[v_] < *git_key)) {
+      git_key = &invalid_[v_];
+    }
+    while (l_ < found_.size() && found_[l_]->instance != context_.instance &&
+           (git_key == nullptr || found_[l_]->key < *git_key)) {
+      ++l_;
     }
     const JobKey* key = git_key;
-    if (l < found.size() && found[l]->instance == instance &&
-        (key == nullptr || found[l]->key < *key)) {
-      key = &found[l]->key;
+    if (l_ < found_.size() && found_[l_]->instance == context_.instance &&
+        (key == nullptr || found_[l_]->key < *key)) {
+      key = &found_[l_]->key;
     }
-    if (key == nullptr) break;
+    return key;
+  }
+
+  // Takes every side's entry for `key` and classifies the pair.
+  PlanStep Classify(const JobKey& key) {
     PlanStep step;
-    step.key = *key;
+    step.key = key;
     const LiveJob* live_job = nullptr;
-    if (l < found.size() && found[l]->key == step.key) live_job = found[l++];
+    if (l_ < found_.size() && found_[l_]->key == key) live_job = found_[l_++];
     const std::shared_ptr<const TrainingJob>* wanted_job = nullptr;
-    if (w < wanted.size() && wanted[w].first == step.key) wanted_job = wanted[w++].second;
-    const bool is_invalid = v < invalid.size() && invalid[v] == step.key;
-    if (is_invalid) ++v;
+    if (w_ < wanted_.size() && wanted_[w_].first == key) wanted_job = wanted_[w_++].second;
+    const bool is_invalid = v_ < invalid_.size() && invalid_[v_] == key;
+    if (is_invalid) ++v_;
     if (live_job != nullptr) step.live = std::make_shared<const LiveJob>(*live_job);
     if (is_invalid) {
-      steps.push_back(NoneStep(std::move(step),
-                               live_job != nullptr
-                                   ? "manifest is invalid (see the diagnostics); the live job is "
-                                     "left as it is"
-                                   : "manifest is invalid (see the diagnostics)",
-                               true));
-      continue;
+      return NoneStep(std::move(step),
+                      live_job != nullptr
+                          ? "manifest is invalid (see the diagnostics); the live job is left as "
+                            "it is"
+                          : "manifest is invalid (see the diagnostics)",
+                      true);
     }
-    if (wanted_job == nullptr) {
-      steps.push_back(ClassifyRemoved(std::move(step), *live_job, context));
-      continue;
-    }
+    if (wanted_job == nullptr) return ClassifyRemoved(std::move(step), *live_job, context_);
     step.desired = *wanted_job;
-    steps.push_back(ClassifyDesired(std::move(step), **wanted_job, live_job, context));
+    return ClassifyDesired(std::move(step), **wanted_job, live_job, context_);
   }
-  return steps;
+
+  const WantedJobs& wanted_;
+  const std::vector<JobKey>& invalid_;
+  const std::vector<const LiveJob*>& found_;
+  const Context& context_;
+  size_t w_ = 0;  // next of wanted_
+  size_t l_ = 0;  // next of found_
+  size_t v_ = 0;  // next of invalid_
+};
+
+}  // namespace
+
+StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
+                                         const std::vector<LiveJob>& live,
+                                         std::string_view instance) {
+  if (instance.empty()) {
+    return InvalidArgumentError(
+        "the jobsync instance name is empty: it decides which live jobs this agent owns");
+  }
+  // Both sides ordered by key, then walked side by side: no map of 10,000 keys is built.
+  StatusOr<WantedJobs> wanted = SortDesired(desired);
+  if (!wanted.ok()) return wanted.status();
+  StatusOr<std::vector<const LiveJob*>> found = SortLive(live);
+  if (!found.ok()) return found.status();
+  std::vector<JobKey> invalid = desired.invalid_jobs;
+  std::sort(invalid.begin(), invalid.end());
+  invalid.erase(std::unique(invalid.begin(), invalid.end()), invalid.end());
+  const Context context = MakeContext(desired, instance);
+  return PairWalk(*wanted, invalid, *found, context).Run();
 }
 
 }  // namespace jobsync
