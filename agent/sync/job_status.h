@@ -1,7 +1,7 @@
 // What a sync cycle says about each job, derived from its plan and what the executor did: the
 // status page's and `jobsync status`'s rows, and the cycle's overall result. Pure functions of
 // their arguments (no clock, no I/O), so the rules are tested as a table
-// (tests/agent/job_status_test.cc).
+// (tests/agent/sync/job_status_test.cc).
 //
 // Sync state of a job, first matching row wins:
 //   | step                                  | outcome                  | sync      |

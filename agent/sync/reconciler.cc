@@ -311,12 +311,16 @@ LiveState Reconciler::ReadLiveJobs() {
 Status Reconciler::TakeOverState(Cycle& cycle) {
   metrics_.Set(kWriter, {}, cycle.may_write ? 1 : 0);
   const bool became_writer = cycle.may_write && !was_writer_ && options_.may_write;
-  was_writer_ = cycle.may_write;
-  if (!became_writer) return OkStatus();
-  // A standby that just became leader: the previous leader wrote the state since Start().
+  if (!became_writer) {
+    was_writer_ = cycle.may_write;
+    return OkStatus();
+  }
+  // A standby that just became leader: the previous leader wrote the state since Start(). Until
+  // it is read, this replica writes nothing, and the next cycle tries again.
   StatusOr<AgentState> loaded = state_store_.Load();
   if (!loaded.ok()) return loaded.status();
   state_ = std::move(*loaded);
+  was_writer_ = true;
   return OkStatus();
 }
 

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "common/secrets.h"
-#include "tests/agent/git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 
 namespace jobsync {
 namespace {

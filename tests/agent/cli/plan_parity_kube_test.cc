@@ -34,7 +34,7 @@
 #include "common/metrics.h"
 #include "schemas/object_names.h"
 #include "schemas/schema_validator.h"
-#include "tests/agent/git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 #include "tests/backends/kubernetes/kube_test_util.h"
 
 namespace jobsync {

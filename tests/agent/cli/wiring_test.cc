@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/sync/state_store.h"
-#include "git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 
 namespace jobsync {
 namespace {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "agent/git/git_source.h"
-#include "tests/agent/git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 #include "tests/test_secrets.h"
 
 namespace jobsync {

@@ -1,4 +1,4 @@
-#include "tests/agent/git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/git/git_source.h"
-#include "tests/agent/git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 
 namespace jobsync {
 namespace {

@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/agent/git_test_util.h"
+#include "tests/agent/git/git_test_util.h"
 
 namespace jobsync {
 namespace {

@@ -5,6 +5,8 @@
 #include "agent/sync/reconciler.h"
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,8 +20,8 @@
 #include "agent/git/git_source.h"
 #include "agent/sync/state_store.h"
 #include "common/metrics.h"
-#include "git_test_util.h"
 #include "schemas/schema_validator.h"
+#include "tests/agent/git/git_test_util.h"
 
 namespace jobsync {
 namespace {
@@ -462,6 +464,35 @@ TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
   leader = true;
   ASSERT_TRUE(reconciler->SyncOnce().ok());
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+}
+
+TEST_F(ReconcilerTest, ANewLeaderRetriesTheStateItCouldNotLoad) {
+  bool leader = false;
+  may_write_ = [&] { return leader; };
+  auto standby = NewReconciler();  // starts with the empty state
+  auto standby_source = std::move(source_);
+  auto standby_store = std::move(store_);
+  auto standby_metrics = std::move(metrics_);
+  may_write_ = nullptr;
+  {
+    auto old_leader = NewReconciler();
+    ASSERT_TRUE(old_leader->SyncOnce().ok());
+    cluster_.live[Key("a")].phase = LivePhase::kSucceeded;
+    ASSERT_TRUE(old_leader->SyncOnce().ok());  // its state: `a` finished
+  }
+  cluster_.live.erase(Key("a"));
+  cluster_.applied.clear();
+  const std::filesystem::path state = dir_.path() / "state.json";
+  std::filesystem::copy_file(state, dir_.path() / "state.good");
+  { std::ofstream(state, std::ios::trunc) << "{not json"; }
+  leader = true;
+  EXPECT_FALSE(standby->SyncOnce().ok());  // the state cannot be read: nothing is applied
+  EXPECT_THAT(cluster_.applied, IsEmpty());
+  std::filesystem::copy_file(dir_.path() / "state.good", state,
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(standby->SyncOnce().ok());
+  // The state was read this time: `a` ran to its end and is not run again.
+  EXPECT_THAT(cluster_.applied, IsEmpty());
 }
 
 TEST_F(ReconcilerTest, RunCyclesOnTriggerAndStops) {
