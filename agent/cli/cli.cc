@@ -73,7 +73,7 @@ int RunHistory(const GitFlags& git, const std::string& job, const std::string& o
 
 int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   // Network operations of the Git source re-run this binary with a hidden command (see
-  // agent/git_source.h); it is not part of the interface people use.
+  // agent/git/remote_helper.h); it is not part of the interface people use.
   if (argc == 2 && std::string_view(argv[1]) == kGitHelperCommand) {
     return RunGitHelper(std::cin, out);
   }

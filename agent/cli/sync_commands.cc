@@ -53,15 +53,20 @@ void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
 constexpr const char* kConfigMapPrefix = "configmap:";
 
 // The flags --state and --drift, as `plan` and `apply` take them (the meaning of `run`'s).
-void AddStateFlags(CLI::App& command, std::string& state, std::string& drift) {
-  command
-      .add_option("--state", state,
-                  "The agent's state to plan with: a file path, or configmap:NAMESPACE/NAME, as "
-                  "`run --state` takes it. Its inventory (the spec this instance applied to each "
-                  "job) makes the plan the agent's: drift is marked and held back under --drift, "
-                  "finished jobs are not run again. Default: the instance's default state file "
-                  "(~/.local/state/jobsync/<instance>.state.json) when it exists, else none")
-      ->group("State");
+void AddStateFlags(CLI::App& command, std::string& state, std::string& drift, bool writes) {
+  std::string help =
+      "The agent's state to plan with: a file path, or configmap:NAMESPACE/NAME, as `run "
+      "--state` takes it. Its inventory (the spec this instance applied to each job) makes the "
+      "plan the agent's: drift is marked and held back under --drift, finished jobs are not run "
+      "again. Default: the instance's default state file "
+      "(~/.local/state/jobsync/<instance>.state.json), read only, when it exists, else none";
+  if (writes) {
+    help +=
+        ". Only a --state given here is written (what was applied, as one agent cycle records "
+        "it); never name the state of an agent that is running: each would overwrite what the "
+        "other recorded";
+  }
+  command.add_option("--state", state, help)->group("State");
   command
       .add_option("--drift", drift,
                   "What the plan does with live changes made outside Git, as `run --drift`: heal "
@@ -92,12 +97,16 @@ struct LiveSync {
   LiveState live;
   std::unique_ptr<StateStore> store;  // null: no state
   AgentState state;
+  // True when --state named the store: only then does `apply` write to it.
+  bool writable = false;
 };
 
 // Loads the revision, reads the clusters and the state; fails on the first that cannot be read
-// (a configured backend that does not answer is not a failure: LiveState::unavailable).
+// (a configured backend that does not answer is not a failure: LiveState::unavailable). Says on
+// `err` which state it read, and how many jobs its inventory holds.
 StatusOr<LiveSync> ReadLiveSync(const GitFlags& git, const ClusterFlags& cluster,
-                                const std::string& state, const SchemaValidator& validator) {
+                                const std::string& state, const SchemaValidator& validator,
+                                std::ostream& err) {
   LiveSync sync;
   StatusOr<Snapshot> snapshot = LoadRevision(git, "", validator);
   if (!snapshot.ok()) return snapshot.status();
@@ -108,11 +117,21 @@ StatusOr<LiveSync> ReadLiveSync(const GitFlags& git, const ClusterFlags& cluster
       OpenCommandState(state, sync.clusters, cluster.instance);
   if (!store.ok()) return store.status();
   sync.store = std::move(*store);
-  if (sync.store) {
-    StatusOr<AgentState> loaded = sync.store->Load();
-    if (!loaded.ok()) return loaded.status();
-    sync.state = std::move(*loaded);
+  sync.writable = !state.empty();
+  if (!sync.store) {
+    err << "state: none (no --state, and no " << DefaultStateFile(cluster.instance) << ")\n";
+    return sync;
   }
+  StatusOr<AgentState> loaded = sync.store->Load();
+  if (!loaded.ok()) {
+    return Status(loaded.status().code(), "--state " + sync.store->Describe() +
+                                              (sync.writable ? "" : " (the default)") + ": " +
+                                              loaded.status().message());
+  }
+  sync.state = std::move(*loaded);
+  err << "state: " << sync.store->Describe() << (sync.writable ? "" : " (the default, read only)")
+      << ", " << sync.state.inventory.size() << " job"
+      << (sync.state.inventory.size() == 1 ? "" : "s") << " in the inventory\n";
   return sync;
 }
 
@@ -189,7 +208,7 @@ void SyncCommands::Register(CLI::App& app) {
       "Exit 0: no changes; 1: changes; 2: errors or manifest problems (like kubectl diff).");
   AddGitFlags(*plan_, plan_git_);
   AddClusterFlags(*plan_, plan_cluster_);
-  AddStateFlags(*plan_, plan_state_, plan_drift_);
+  AddStateFlags(*plan_, plan_state_, plan_drift_, false);
   plan_
       ->add_option("--from", from_,
                    "Offline plan: the revision taken as live, as git rev-parse reads it (e.g. "
@@ -216,7 +235,7 @@ void SyncCommands::Register(CLI::App& app) {
       "Exit 0: the clusters match Git; 1: some jobs failed (listed); 2: nothing could be done.");
   AddGitFlags(*apply_, apply_git_);
   AddClusterFlags(*apply_, apply_cluster_);
-  AddStateFlags(*apply_, apply_state_, apply_drift_);
+  AddStateFlags(*apply_, apply_state_, apply_drift_, true);
   apply_->add_flag("--dry-run", dry_run_, "Print the plan and stop");
 
   render_ = app.add_subcommand(
@@ -251,9 +270,10 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
   if (from_.empty() != to_.empty()) {
     return fail(InvalidArgumentError("--from and --to go together (offline plan)"));
   }
-  if (!from_.empty() && !plan_state_.empty()) {
+  if (!from_.empty() && (!plan_state_.empty() || plan_->count("--drift") > 0)) {
     return fail(InvalidArgumentError(
-        "--state goes with a plan against the live clusters, not an offline plan (--from, --to)"));
+        "--state and --drift go with a plan against the live clusters, not an offline plan "
+        "(--from, --to)"));
   }
   SchemaValidator validator;
   StatusOr<Plan> plan = InvalidArgumentError("unreachable");
@@ -268,7 +288,7 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
                      LiveAsApplied(before->manifests, before->commit.id, plan_cluster_.instance),
                      ToPlanOptions(plan_cluster_));
   } else {
-    StatusOr<LiveSync> sync = ReadLiveSync(plan_git_, plan_cluster_, plan_state_, validator);
+    StatusOr<LiveSync> sync = ReadLiveSync(plan_git_, plan_cluster_, plan_state_, validator, err);
     if (!sync.ok()) return fail(sync.status());
     loaded = sync->snapshot.manifests;
     plan = PlanLiveSync(*sync, plan_cluster_, plan_drift_);
@@ -296,7 +316,7 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     return kExitError;
   };
   SchemaValidator validator;
-  StatusOr<LiveSync> sync = ReadLiveSync(apply_git_, apply_cluster_, apply_state_, validator);
+  StatusOr<LiveSync> sync = ReadLiveSync(apply_git_, apply_cluster_, apply_state_, validator, err);
   if (!sync.ok()) return fail(sync.status());
   const CommitInfo& commit = sync->snapshot.commit;
   out << "revision " << commit.ShortId() << " by " << commit.author_name << ": " << commit.summary
@@ -313,7 +333,7 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
   if (dry_run_) return plan->HasErrors() ? kExitError : kExitOk;
 
   // The attempted revision is saved before anything changes, as the agent does.
-  if (sync->store && plan->HasChanges() && sync->state.last_attempted_revision != commit.id) {
+  if (sync->writable && plan->HasChanges() && sync->state.last_attempted_revision != commit.id) {
     sync->state.last_attempted_revision = commit.id;
     if (Status saved = sync->store->Save(sync->state); !saved.ok()) return fail(saved);
   }
@@ -327,7 +347,7 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
   };
   Executor executor(sync->live.readable, options);
   ApplyReport report = executor.Execute(*plan, {apply_cluster_.instance, commit.id});
-  if (sync->store) {
+  if (sync->writable) {
     Status recorded = RecordApply(*plan, report, commit.id, apply_cluster_.instance, *sync);
     if (!recorded.ok()) err << "jobsync apply: state not saved: " << recorded.message() << "\n";
   }

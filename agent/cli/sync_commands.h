@@ -11,7 +11,8 @@
 //
 // Both plan with PlanSync (diff/plan.h), the agent's planner. The state: --state as `run` takes
 // it (a file, or configmap:NAMESPACE/NAME); without it, the instance's default state file
-// (DefaultStateFile) when that file exists, else no state (an empty inventory, nothing written).
+// (DefaultStateFile), read only, when that file exists, else no state (an empty inventory).
+// `apply` writes only to a --state given explicitly.
 // Connecting to the clusters: agent/cli/wiring.h; reading them: agent/sync/clusters.h.
 #ifndef JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
 #define JOBSYNC_AGENT_CLI_SYNC_COMMANDS_H_
