@@ -71,11 +71,8 @@ class FileStateStore : public StateStore {
     if (error) {
       return ErrnoError("cannot create the state directory", parent.string(), error.value());
     }
-    // One name per process: two processes saving the same state at once (an agent, and an
-    // `apply --state` pointed at it by mistake) never write into one temporary file, so the
-    // rename moves a whole document. A crash can leave this process's file behind; its next
-    // Save overwrites it.
-    const std::string temporary = path_ + ".tmp." + std::to_string(::getpid());
+    // A fixed name: a temporary file left by a crash is simply overwritten by the next Save.
+    const std::string temporary = path_ + ".tmp";
     const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoError("cannot create", temporary, errno);
     Status written = WriteAll(fd, text, temporary);
