@@ -360,9 +360,15 @@ class PairWalk {
                           : "manifest is invalid (see the diagnostics)",
                       true);
     }
-    if (wanted_job == nullptr) return ClassifyRemoved(std::move(step), *live_job, context_);
-    step.desired = *wanted_job;
-    return ClassifyDesired(std::move(step), **wanted_job, live_job, context_);
+    if (wanted_job != nullptr) {
+      step.desired = *wanted_job;
+      return ClassifyDesired(std::move(step), **wanted_job, live_job, context_);
+    }
+    if (live_job == nullptr) {
+      // Cannot happen: NextKey gives only keys some list holds. Held back, never guessed at.
+      return NoneStep(std::move(step), "neither desired nor live (a planner bug)", true);
+    }
+    return ClassifyRemoved(std::move(step), *live_job, context_);
   }
 
   const WantedJobs& wanted_;
