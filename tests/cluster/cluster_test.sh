@@ -69,6 +69,13 @@ no_pods() {
   [ "$n" = 0 ] || { echo "$n pods of $1 left"; return 1; }
 }
 
+# pod_count JOB N: true if JOB has exactly N pods (terminating ones included).
+pod_count() {
+  local n
+  n=$(kubectl -n "$NS" get pods -l "job-name=$1" -o name | wc -l)
+  [ "$n" = "$2" ] || { echo "$n pods of $1, want $2"; return 1; }
+}
+
 # job_gone JOB: true if JOB no longer exists.
 job_gone() { ! kubectl -n "$NS" get job "$1" >/dev/null 2>&1; }
 
@@ -181,7 +188,7 @@ eventually "4 pods Running (indexes 0-3)" running_indexes elastic "0 1 2 3"
 step "scale down to 1"
 check "Job elastic patched to completions=parallelism=1" scale elastic 1
 eventually "1 pod left, index 0 Running" running_indexes elastic "0"
-eventually "pods of the removed indexes are gone" test "$(kubectl -n "$NS" get pods -l job-name=elastic -o name | wc -l)" = 1
+eventually "pods of the removed indexes are gone" pod_count elastic 1
 
 step "delete the Job with propagation Background"
 check "Job elastic deleted" kubectl -n "$NS" delete job elastic --cascade=background --wait=false
