@@ -222,6 +222,17 @@ void RunCommands::AddAgentFlags() {
                    "How long a job waits for its dependsOn jobs to become Healthy")
       ->capture_default_str()
       ->group(agent);
+  run_->add_option("--backend-timeout", backend_timeout_,
+                   "How long a cluster may take to answer a listing, or to finish its next step "
+                   "while applying, before the cycle reports it unavailable, holds its jobs and "
+                   "goes on with the other clusters (a call in flight is left to return)")
+      ->capture_default_str()
+      ->group(agent);
+  run_->add_option("--sync-timeout", sync_timeout_,
+                   "How long one cycle may spend applying; steps not finished by then are "
+                   "planned again by the next cycle")
+      ->capture_default_str()
+      ->group(agent);
   run_->add_flag("--once", once_, "Run one cycle and exit: 0 in sync, 1 not in sync, 2 error")
       ->group(agent);
 }
@@ -384,9 +395,12 @@ StatusOr<RunCommands::RunSettings> RunCommands::Configure() {
   const std::pair<const char*, const std::string*> flags[] = {
       {"--interval", &interval_},
       {"--lease-duration", &lease_duration_},
-      {"--dependency-timeout", &dependency_timeout_}};
+      {"--dependency-timeout", &dependency_timeout_},
+      {"--backend-timeout", &backend_timeout_},
+      {"--sync-timeout", &sync_timeout_}};
   std::chrono::milliseconds* parsed[] = {&settings.interval, &settings.lease_duration,
-                                         &settings.dependency_timeout};
+                                         &settings.dependency_timeout, &settings.backend_timeout,
+                                         &settings.sync_timeout};
   for (size_t i = 0; i < std::size(flags); ++i) {
     StatusOr<std::chrono::milliseconds> duration = ParseDuration(*flags[i].second);
     if (!duration.ok()) {
@@ -397,6 +411,9 @@ StatusOr<RunCommands::RunSettings> RunCommands::Configure() {
   }
   if (settings.interval.count() < 100) {
     return InvalidArgumentError("--interval must be at least 100ms");
+  }
+  if (settings.backend_timeout.count() < 100 || settings.sync_timeout.count() < 100) {
+    return InvalidArgumentError("--backend-timeout and --sync-timeout must be at least 100ms");
   }
   return settings;
 }
@@ -497,6 +514,8 @@ Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& par
   options.plan.drift = *ParseDriftPolicy(drift_);
   options.interval = settings.interval;
   options.executor.dependency_timeout = settings.dependency_timeout;
+  options.backend_timeout = settings.backend_timeout;
+  options.sync_timeout = settings.sync_timeout;
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;
   options.path = git_.path;
   if (parts.election) {

@@ -44,6 +44,8 @@ class RunCommands {
     std::chrono::milliseconds interval{0};
     std::chrono::milliseconds lease_duration{0};
     std::chrono::milliseconds dependency_timeout{0};
+    std::chrono::milliseconds backend_timeout{0};
+    std::chrono::milliseconds sync_timeout{0};
   };
 
   // The flags of `run`, by group.
@@ -95,6 +97,8 @@ class RunCommands {
   std::string webhook_secret_file_;
   std::string webhook_secret_env_ = "JOBSYNC_WEBHOOK_SECRET";
   std::string dependency_timeout_ = "10m";
+  std::string backend_timeout_ = "30s";
+  std::string sync_timeout_ = "10m";
   std::string status_provider_;
   std::string status_api_url_;
   std::string status_repo_;

@@ -51,38 +51,48 @@ Status Executor::WaitForDependencies(const TrainingJob& job, const Plan& plan,
                                        " failed: " + outcome.status.message());
       }
     }
-    for (const PlanStep& step : plan.steps) {
-      const JobKey& key = step.key;
-      if (key.namespace_name != job.namespace_name || key.name != name) continue;
-      auto backend = backends_.find(key.backend);
-      if (backend == backends_.end()) {
-        return FailedPreconditionError("dependency " + key.ToString() +
-                                       ": no backend configured (" + KindHint(key.backend) + ")");
+    const PlanStep* step = FindStep(plan, job.namespace_name, name);
+    if (step == nullptr) continue;
+    const JobKey& key = step->key;
+    auto backend = backends_.find(key.backend);
+    if (backend == backends_.end()) {
+      return FailedPreconditionError("dependency " + key.ToString() + ": no backend configured (" +
+                                     KindHint(key.backend) + ")");
+    }
+    std::chrono::milliseconds waited{0};
+    while (true) {
+      StatusOr<Health> health = backend->second->GetHealth(key);
+      // A failed read has been retried by the backend's client already: waiting on would
+      // only hold the step for the whole timeout while the cluster is down.
+      if (!health.ok()) {
+        return Status(health.status().code(),
+                      "dependency " + key.ToString() +
+                          ": cannot read its health: " + health.status().message());
       }
-      std::chrono::milliseconds waited{0};
-      while (true) {
-        StatusOr<Health> health = backend->second->GetHealth(key);
-        // A failed read has been retried by the backend's client already: waiting on would
-        // only hold the step for the whole timeout while the cluster is down.
-        if (!health.ok()) {
-          return Status(health.status().code(),
-                        "dependency " + key.ToString() +
-                            ": cannot read its health: " + health.status().message());
-        }
-        if (IsHealthyEnough(*health)) break;
-        if (waited >= options_.dependency_timeout) {
-          return DeadlineExceededError("dependency " + key.ToString() +
-                                       " is not Healthy or Succeeded after " +
-                                       std::to_string(options_.dependency_timeout.count() / 1000) +
-                                       "s (health: " + HealthName(*health) + ")");
-        }
-        if (options_.interrupted) JOBSYNC_RETURN_IF_ERROR(options_.interrupted());
-        options_.sleep(options_.poll_interval);
-        waited += options_.poll_interval;
+      if (IsHealthyEnough(*health)) break;
+      if (waited >= options_.dependency_timeout) {
+        return DeadlineExceededError("dependency " + key.ToString() +
+                                     " is not Healthy or Succeeded after " +
+                                     std::to_string(options_.dependency_timeout.count() / 1000) +
+                                     "s (health: " + HealthName(*health) + ")");
       }
+      if (options_.interrupted) JOBSYNC_RETURN_IF_ERROR(options_.interrupted());
+      options_.sleep(options_.poll_interval);
+      waited += options_.poll_interval;
     }
   }
   return OkStatus();
+}
+
+const PlanStep* Executor::FindStep(const Plan& plan, const std::string& namespace_name,
+                                   const std::string& name) const {
+  for (const Plan* steps : {&plan, elsewhere_}) {
+    if (steps == nullptr) continue;
+    for (const PlanStep& step : steps->steps) {
+      if (step.key.namespace_name == namespace_name && step.key.name == name) return &step;
+    }
+  }
+  return nullptr;
 }
 
 Status Executor::CheckInterrupted() {
@@ -180,7 +190,9 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
   return outcome;
 }
 
-ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context) {
+ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context,
+                              const Plan* elsewhere) {
+  elsewhere_ = elsewhere;
   interruption_ = OkStatus();
   unanswered_.clear();
   unreachable_.clear();

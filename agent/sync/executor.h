@@ -79,13 +79,20 @@ class Executor {
  public:
   Executor(std::map<BackendKind, Backend*> backends, ExecutorOptions options);
 
-  ApplyReport Execute(const Plan& plan, const ApplyContext& context);
+  // `elsewhere`: steps of jobs that plan's jobs may depend on, executed by another executor at
+  // the same time (the agent runs each backend's steps on its own lane); their dependents wait
+  // for their health like any dependency's. May be null.
+  ApplyReport Execute(const Plan& plan, const ApplyContext& context,
+                      const Plan* elsewhere = nullptr);
 
  private:
   // Ok when every dependency of `job` is Healthy or Succeeded within the timeout.
   // `outcomes` holds the steps executed so far.
   Status WaitForDependencies(const TrainingJob& job, const Plan& plan,
                              const std::vector<StepOutcome>& outcomes);
+  // The step of the job `namespace_name/name` in the plan executed or elsewhere_; null if none.
+  const PlanStep* FindStep(const Plan& plan, const std::string& namespace_name,
+                           const std::string& name) const;
 
   // One step, with `before` the outcomes of the steps executed so far (for dependencies).
   StepOutcome RunStep(const PlanStep& step, const Plan& plan,
@@ -100,6 +107,7 @@ class Executor {
 
   std::map<BackendKind, Backend*> backends_;
   ExecutorOptions options_;
+  const Plan* elsewhere_ = nullptr;  // Execute's argument, while it runs
   std::mutex callback_mutex_;
   Status interruption_;  // guarded by callback_mutex_
   static constexpr int kUnansweredBeforeGivingUp = 3;

@@ -26,6 +26,7 @@ constexpr const char* kGitErrors = "jobsync_git_errors_total";
 constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
 constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
 constexpr const char* kWriter = "jobsync_writer";
+constexpr const char* kBackendErrors = "jobsync_backend_errors_total";
 
 void DeclareMetrics(Metrics& metrics) {
   metrics.Declare(kSyncRuns, MetricType::kCounter, "Sync cycles run, by result");
@@ -42,6 +43,9 @@ void DeclareMetrics(Metrics& metrics) {
                   "Jobs found changed outside Git, by drift policy");
   metrics.Declare(kWriter, MetricType::kGauge,
                   "1 when this replica writes to the clusters (leader, or no election)");
+  // Shared with instrumented_backend.cc; operation "deadline" counts a backend that missed
+  // --backend-timeout or --sync-timeout.
+  metrics.Declare(kBackendErrors, MetricType::kCounter, "Failed calls to a backend");
 }
 
 const char* EventReason(Action action) {
@@ -106,6 +110,7 @@ Reconciler::Reconciler(GitSource& git, std::vector<Backend*> backends,
       metrics_(metrics),
       options_(std::move(options)) {
   DeclareMetrics(metrics_);
+  for (Backend* backend : backends_) lanes_.push_back(std::make_unique<BackendLane>(*backend));
 }
 
 Status Reconciler::Start() {
@@ -124,6 +129,7 @@ Status Reconciler::Start() {
 }
 
 Status Reconciler::Interrupted(const std::string& applying) {
+  // Callers hold interrupt_mutex_ (several lanes apply at once; Git is asked by one at a time).
   bool check_now = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -212,6 +218,7 @@ struct Reconciler::Cycle {
   bool may_write = false;
   std::vector<std::optional<uint64_t>> versions;  // each backend's LiveVersion
   bool all_versioned = true;
+  std::map<BackendKind, std::string> lane_problems;  // backends whose lane failed the quiet check
   LiveState live;
   Plan plan;
   std::map<JobKey, StepOutcome> outcomes;  // what the executor did
@@ -231,7 +238,7 @@ Status Reconciler::SyncOnce() {
   // Stop here when neither the commit nor the live state changed since a quiet cycle.
   if (NothingChanged(cycle)) return Finish(OkStatus(), cycle.start);
   // Read the live jobs of every backend.
-  cycle.live = ReadLiveJobs();
+  cycle.live = ReadLiveJobs(cycle);
   // Take over the state a previous leader wrote, when this replica just became the writer.
   if (Status taken = TakeOverState(cycle); !taken.ok()) return Finish(taken, cycle.start);
   // Plan the commit against the live jobs and the inventory.
@@ -269,8 +276,15 @@ Status Reconciler::Fetch(std::chrono::steady_clock::time_point start) {
 bool Reconciler::NothingChanged(Cycle& cycle) {
   // Versions are read before listing, so a change during the listing shows next time.
   cycle.may_write = !options_.may_write || options_.may_write();
-  for (Backend* backend : backends_) {
-    cycle.versions.push_back(backend->LiveVersion());
+  std::vector<BackendLane*> lanes;
+  for (const auto& lane : lanes_) lanes.push_back(lane.get());
+  std::vector<LaneCall<std::optional<uint64_t>>> versions = CallOnLanes<std::optional<uint64_t>>(
+      lanes, [](Backend& backend) { return backend.LiveVersion(); },
+      std::chrono::steady_clock::now() + options_.backend_timeout, options_.backend_timeout);
+  for (size_t i = 0; i < versions.size(); ++i) {
+    if (!versions[i].result) cycle.lane_problems[backends_[i]->kind()] = versions[i].problem;
+    if (versions[i].timed_out) CountDeadline(backends_[i]->kind());
+    cycle.versions.push_back(versions[i].result.value_or(std::nullopt));
     cycle.all_versioned = cycle.all_versioned && cycle.versions.back().has_value();
   }
   if (cycle.all_versioned && cycle.git.ok() && quiet_commit_ == cycle.commit->id &&
@@ -285,8 +299,38 @@ bool Reconciler::NothingChanged(Cycle& cycle) {
   return false;
 }
 
-LiveState Reconciler::ReadLiveJobs() {
-  LiveState live = ReadLive(backends_, unconfigured_);
+LiveState Reconciler::ReadLiveJobs(const Cycle& cycle) {
+  // A lane that failed the quiet check is still busy with it: asking again would only wait.
+  LiveState live;
+  live.unavailable = unconfigured_;
+  std::vector<BackendLane*> lanes;
+  for (const auto& lane : lanes_) {
+    const BackendKind kind = lane->backend().kind();
+    auto problem = cycle.lane_problems.find(kind);
+    if (problem == cycle.lane_problems.end()) {
+      lanes.push_back(lane.get());
+    } else {
+      live.unavailable[kind] = UnavailableError(problem->second);
+    }
+  }
+  std::vector<LaneCall<StatusOr<std::vector<LiveJob>>>> listed =
+      CallOnLanes<StatusOr<std::vector<LiveJob>>>(
+          lanes, [](Backend& backend) { return backend.ListJobs(); },
+          std::chrono::steady_clock::now() + options_.backend_timeout, options_.backend_timeout);
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    Backend& backend = lanes[i]->backend();
+    if (!listed[i].result) {
+      live.unavailable[backend.kind()] = UnavailableError(listed[i].problem);
+    } else if (!listed[i].result->ok()) {
+      live.unavailable[backend.kind()] = listed[i].result->status();
+    } else {
+      live.readable[backend.kind()] = &backend;
+      for (LiveJob& job : **listed[i].result) live.jobs.push_back(std::move(job));
+    }
+  }
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    if (listed[i].timed_out) CountDeadline(lanes[i]->backend().kind());
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   std::map<BackendKind, Status> before = std::move(backend_status_);
   backend_status_.clear();
@@ -350,6 +394,16 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
   return OkStatus();
 }
 
+// One backend's share of an apply: the lane's executor fills it in; the cycle reads it once the
+// lane is done, or gives up on it (abandoned) and never reads it.
+struct Reconciler::LaneApply {
+  Plan plan;
+  std::atomic<bool> abandoned{false};  // set under interrupt_mutex_
+  // When the share started or last finished a step (steady_clock ticks).
+  std::atomic<std::chrono::steady_clock::rep> progress{0};
+  std::vector<StepOutcome> outcomes;  // written by the lane before it returns
+};
+
 Status Reconciler::ApplyPlan(Cycle& cycle) {
   if (!cycle.may_write || !cycle.plan.HasChanges()) return OkStatus();
   const CommitInfo& commit = *cycle.commit;
@@ -357,18 +411,123 @@ Status Reconciler::ApplyPlan(Cycle& cycle) {
     state_.last_attempted_revision = commit.id;
     JOBSYNC_RETURN_IF_ERROR(state_store_.Save(state_));
   }
-  ExecutorOptions executor_options = options_.executor;
-  executor_options.health_of_unchanged = false;
-  executor_options.interrupted = [&] { return Interrupted(commit.id); };
-  executor_options.on_step = [&](const StepOutcome& outcome) {
-    StepDone(outcome, commit, cycle.live.readable);
-  };
-  Executor executor(cycle.live.readable, executor_options);
-  ApplyReport report = executor.Execute(cycle.plan, {options_.plan.instance, commit.id});
-  for (StepOutcome& outcome : report.outcomes) {
-    cycle.outcomes[outcome.step.key] = std::move(outcome);
+  // Each backend's steps, in plan order; dependencies are looked up in the whole plan.
+  std::map<BackendKind, Plan> shares;
+  for (const PlanStep& step : cycle.plan.steps) shares[step.key.backend].steps.push_back(step);
+  std::vector<std::pair<BackendKind, std::shared_ptr<LaneApply>>> started;
+  for (auto& [kind, share] : shares) {
+    started.emplace_back(kind, StartShare(cycle, kind, std::move(share)));
   }
+  for (auto& [kind, share] : started) AwaitShare(cycle, kind, *share);
   return OkStatus();
+}
+
+std::shared_ptr<Reconciler::LaneApply> Reconciler::StartShare(Cycle& cycle, BackendKind kind,
+                                                              Plan share) {
+  auto apply = std::make_shared<LaneApply>();
+  apply->plan = std::move(share);
+  apply->progress = std::chrono::steady_clock::now().time_since_epoch().count();
+  BackendLane* lane = nullptr;
+  for (const auto& candidate : lanes_) {
+    if (candidate->backend().kind() == kind) lane = candidate.get();
+  }
+  // The other backends' steps of jobs this share depends on (dependsOn may cross backends).
+  Plan others;
+  for (const PlanStep& step : apply->plan.steps) {
+    if (!step.desired) continue;
+    for (const std::string& name : step.desired->depends_on) {
+      for (const PlanStep& other : cycle.plan.steps) {
+        if (other.key.backend != kind && other.key.namespace_name == step.key.namespace_name &&
+            other.key.name == name) {
+          others.steps.push_back(other);
+        }
+      }
+    }
+  }
+  // The lane's work owns what it uses: the cycle may stop waiting for it.
+  auto work = [this, apply, others = std::move(others), commit = *cycle.commit,
+               readable = cycle.live.readable] {
+    ExecutorOptions options = options_.executor;
+    options.health_of_unchanged = false;
+    // Asked before each step and between a dependency's health polls: the backend answered.
+    options.interrupted = [this, apply, id = commit.id]() -> Status {
+      apply->progress = std::chrono::steady_clock::now().time_since_epoch().count();
+      std::lock_guard<std::mutex> lock(interrupt_mutex_);
+      if (apply->abandoned) {
+        return DeadlineExceededError("not attempted: the cycle stopped waiting for this backend");
+      }
+      return Interrupted(id);
+    };
+    options.on_step = [this, apply, &commit, &readable](const StepOutcome& outcome) {
+      apply->progress = std::chrono::steady_clock::now().time_since_epoch().count();
+      StepDone(outcome, commit, readable);
+    };
+    Executor executor(readable, options);
+    ApplyReport report =
+        executor.Execute(apply->plan, {options_.plan.instance, commit.id}, &others);
+    apply->outcomes = std::move(report.outcomes);
+  };
+  // A backend that could not be read has only held steps: nothing to ask it, nothing to wait for.
+  if (lane == nullptr || cycle.live.readable.count(kind) == 0) {
+    work();
+  } else if (!lane->Start(work)) {
+    apply->outcomes.clear();  // cannot happen: the listing found the lane idle, and it waited
+  }
+  return apply;
+}
+
+void Reconciler::AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share) {
+  BackendLane* lane = nullptr;
+  for (const auto& candidate : lanes_) {
+    if (candidate->backend().kind() == kind) lane = candidate.get();
+  }
+  const auto sync_deadline = cycle.start + options_.sync_timeout;
+  std::string missed;
+  while (lane != nullptr && cycle.live.readable.count(kind) != 0) {
+    const auto progress = std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(share.progress.load()));
+    const auto step_deadline = progress + options_.backend_timeout;
+    if (lane->WaitUntil(std::min(step_deadline, sync_deadline))) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= sync_deadline) {
+      missed = "did not finish applying within " + TimeoutText(options_.sync_timeout) +
+               " (--sync-timeout)";
+    } else if (share.progress.load() == progress.time_since_epoch().count()) {
+      missed = "did not finish a step within " + TimeoutText(options_.backend_timeout) +
+               " (--backend-timeout)";
+    } else {
+      continue;  // a step finished meanwhile: its next step gets the whole timeout
+    }
+    std::lock_guard<std::mutex> lock(interrupt_mutex_);
+    share.abandoned = true;
+    break;
+  }
+  if (missed.empty()) {
+    for (StepOutcome& outcome : share.outcomes) {
+      cycle.outcomes[outcome.step.key] = std::move(outcome);
+    }
+    return;
+  }
+  // Given up on: its steps are planned again next cycle; the call in flight returns on its own.
+  const Status unavailable =
+      DeadlineExceededError(std::string(BackendName(kind)) + " " + missed +
+                            "; its remaining steps are planned again by the next cycle");
+  CountDeadline(kind);
+  cycle.live.unavailable[kind] = unavailable;
+  NoteBackendTrouble(kind, unavailable);
+  LogEvent(spdlog::level::err, "backend unavailable",
+           {{"backend", BackendName(kind)}, {"error", unavailable.message()}});
+  for (const PlanStep& step : share.plan.steps) {
+    StepOutcome outcome;
+    outcome.step = step;
+    outcome.status = unavailable;
+    outcome.skipped = true;
+    cycle.outcomes[step.key] = std::move(outcome);
+  }
+}
+
+void Reconciler::CountDeadline(BackendKind kind) {
+  metrics_.Add(kBackendErrors, {{"backend", BackendName(kind)}, {"operation", "deadline"}});
 }
 
 void Reconciler::StepDone(const StepOutcome& outcome, const CommitInfo& commit,

@@ -8,16 +8,23 @@
 //      only by a live change within an interval of the last look goes by that look.
 //      The cycle also stops (quietly) when the commit, every backend's LiveVersion and this
 //      replica's role equal those of the last cycle that found nothing to do.
-//   2. Read live: ListJobs of every backend (Kubernetes reads its watch cache: no request).
-//      A replica that just became the writer (leader) first loads the state the previous leader
-//      saved.
+//   2. Read live: ListJobs of every backend (Kubernetes reads its watch cache: no request), each
+//      on its own lane (lanes.h) and within --backend-timeout: a backend that does not answer in
+//      time, or is still busy with an earlier call, is unavailable for the cycle (its jobs are
+//      held, nothing of it is deleted) while the others proceed. The quiet check's LiveVersion
+//      calls run on the lanes too. A replica that just became the writer (leader) first loads
+//      the state the previous leader saved.
 //   3. Plan: PlanSync (diff/plan.h), the same planner `jobsync plan` and `jobsync apply` use,
 //      over the commit's manifests, the live jobs, the backends that could not be read, and the
 //      inventory (state_store.h), with the drift policy: so unavailable backends, finished jobs
 //      that disappeared and drift (heal, warn, off) are decided there. The agent logs and counts
 //      the steps the plan marks as drift.
 //   4. Apply, when this replica may write (leader, or no election): the last attempted revision
-//      is saved first; the executor runs the plan, asking between steps whether to stop: the
+//      is saved first; each backend's steps run on its lane, side by side with the others'. The
+//      cycle stops waiting for a lane that finishes no step within --backend-timeout, or is not
+//      done when --sync-timeout has passed since the cycle began: that backend is reported
+//      unavailable, its remaining steps are skipped (the step in flight returns on its own) and
+//      the next cycle plans them again. Each executor asks between steps whether to stop: the
 //      agent shuts down, or the followed ref moved (checked at most once per interval, or at
 //      once after a webhook), in which case the rest of the plan is dropped and the next cycle
 //      starts at the new commit. A Kubernetes Event records each action on its Job.
@@ -34,11 +41,13 @@
 #ifndef JOBSYNC_AGENT_SYNC_RECONCILER_H_
 #define JOBSYNC_AGENT_SYNC_RECONCILER_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -50,6 +59,7 @@
 #include "agent/sync/clusters.h"
 #include "agent/sync/executor.h"
 #include "agent/sync/job_status.h"
+#include "agent/sync/lanes.h"
 #include "agent/sync/notifier.h"
 #include "agent/sync/state_store.h"
 #include "backends/backend.h"
@@ -75,6 +85,12 @@ struct ReconcilerOptions {
   // Told the outcome of each cycle that planned, when this replica writes and Git could be read
   // (notifier.h); must outlive the reconciler. Null: no notifications.
   SyncNotifier* notifier = nullptr;
+  // How long a backend may take to answer a listing, or to finish its next step while applying,
+  // before the cycle stops waiting for it and reports it unavailable (--backend-timeout).
+  std::chrono::milliseconds backend_timeout{30000};
+  // How long the apply stage of one cycle may last; steps not finished by then are planned again
+  // by the next cycle (--sync-timeout).
+  std::chrono::milliseconds sync_timeout{600000};
   // What the status shows about the source.
   std::string branch;
   std::string path;
@@ -115,15 +131,16 @@ class Reconciler {
   int64_t cycles() const;
 
  private:
-  struct Cycle;  // what one cycle learns, stage by stage (reconciler.cc)
+  struct Cycle;      // what one cycle learns, stage by stage (reconciler.cc)
+  struct LaneApply;  // one backend's share of an apply, shared with its lane (reconciler.cc)
 
   // The stages of SyncOnce, in order (see the header comment).
   // Returns this cycle's Git status: CheckGit(), or the last look's after a live change alone.
   Status Fetch(std::chrono::steady_clock::time_point start);
   // Reads the live versions into `cycle`; true when the cycle has nothing to do (quiet).
   bool NothingChanged(Cycle& cycle);
-  // Lists the live jobs and updates (and logs changes of) the backends' status.
-  LiveState ReadLiveJobs();
+  // Lists the live jobs on the lanes and updates (and logs changes of) the backends' status.
+  LiveState ReadLiveJobs(const Cycle& cycle);
   // Sets the writer metric; a replica that just became the writer loads the stored state.
   Status TakeOverState(Cycle& cycle);
   // Plans with PlanSync; logs and counts drift. Fails (after publishing why) when refused.
@@ -131,6 +148,12 @@ class Reconciler {
   // Executes the plan when this replica writes; fails when the attempted revision cannot be
   // saved.
   Status ApplyPlan(Cycle& cycle);
+  // Starts `kind`'s share of the plan on its lane (or runs it here when the backend could not
+  // be read: its steps are all held); returns what the lane fills in.
+  std::shared_ptr<LaneApply> StartShare(Cycle& cycle, BackendKind kind, Plan share);
+  // Waits for a started share within the deadlines (see the header comment); gives up on it
+  // and reports its backend unavailable when they pass.
+  void AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share);
   // The executor's per-step report: metrics, a log line, a Kubernetes Event.
   void StepDone(const StepOutcome& outcome, const CommitInfo& commit,
                 const std::map<BackendKind, Backend*>& writable);
@@ -147,7 +170,8 @@ class Reconciler {
   // Records the cycle (RecordCycle) and returns `result`.
   Status Finish(const Status& result, std::chrono::steady_clock::time_point start);
 
-  // Whether the executor should stop before its next step (see the header comment).
+  // Whether the executor should stop before its next step (see the header comment). Called from
+  // the lanes, one at a time (interrupt_mutex_).
   Status Interrupted(const std::string& applying);
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
                const nlohmann::json& plan_json);
@@ -155,6 +179,8 @@ class Reconciler {
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
   // snapshot_. Sets git_status_ and returns it.
   Status CheckGit();
+  // Counts a backend that missed a deadline (jobsync_backend_errors_total, operation deadline).
+  void CountDeadline(BackendKind kind);
   // Marks a backend as not answering in the status at once, while the cycle goes on.
   void NoteBackendTrouble(BackendKind kind, const Status& status);
 
@@ -174,8 +200,9 @@ class Reconciler {
   // Interrupted() stopped this cycle's apply (a newer commit, leadership lost, shutting down):
   // its outcome is not the commit's, so nobody is notified of it. Set under the executor's lock,
   // read after Execute returns.
-  bool cut_short_ = false;
-  bool was_writer_ = false;  // may_write in the previous cycle
+  std::atomic<bool> cut_short_{false};
+  std::mutex interrupt_mutex_;  // Interrupted() and giving up on a lane
+  bool was_writer_ = false;     // may_write in the previous cycle
   // The inputs of the last cycle that found nothing to do; equal inputs skip planning.
   std::string quiet_commit_;
   std::vector<std::optional<uint64_t>> quiet_versions_;
@@ -193,6 +220,10 @@ class Reconciler {
   Status git_status_ = UnavailableError("no sync yet");
   std::map<BackendKind, Status> backend_status_;
   int64_t cycles_ = 0;
+
+  // One per backend, in backends_' order. Last: destroyed first, so that work still running on
+  // a lane finishes while everything it uses exists.
+  std::vector<std::unique_ptr<BackendLane>> lanes_;
 };
 
 }  // namespace jobsync

@@ -11,7 +11,9 @@
 #   6. a commit that deletes every manifest, an agent whose --path matches nothing, and a
 #      manifest that no longer parses: refused, nothing deleted;
 #   7. the agent SIGKILLed at 20 random points of syncs that create, delete and scale jobs, and
-#      restarted each time (JOBSYNC_FAULT_SEED reproduces the points).
+#      restarted each time (JOBSYNC_FAULT_SEED reproduces the points);
+#   8. the Ray dashboard frozen (SIGSTOP: it accepts connections and never answers), then the
+#      kube-apiserver frozen: the other cluster's change is applied meanwhile.
 #
 # After each: every job in Git exists exactly once on its backend with the replicas in Git, no
 # job of the instance exists that is not in Git, and no Job that should have lived was deleted
@@ -39,6 +41,9 @@ watch_pid=""
 pid_of() { "$cluster" status | awk -v c="$1" '$1 == c {print $4}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
+  # A frozen component (section 8) is thawed first: the cluster must answer the cleanup.
+  [ -n "${dashboard_pid:-}" ] && kill -CONT "$dashboard_pid" 2>/dev/null
+  [ -n "${apiserver_pid:-}" ] && kill -CONT "$apiserver_pid" 2>/dev/null
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
   [ -f "$work/daemon.pid" ] && kill "$(cat "$work/daemon.pid")" 2>/dev/null
@@ -390,6 +395,77 @@ check "after 20 SIGKILLs: no Job was created twice" "" \
 check "after 20 SIGKILLs: only the jobs removed from Git were deleted" \
   "$(printf '%s-worker\n' "${deleted[@]}" | sort | tr '\n' ' ')" \
   "$(awk '$1 == "DELETED" {print $2}' "$work/watch.txt" | sort | tr '\n' ' ')"
+# ---- 8. a frozen Ray dashboard, then a frozen kube-apiserver ---------------------------------
+# Each accepts connections and never answers (SIGSTOP). The other cluster's change is applied
+# within two cycles, and the status names the frozen one and why.
+ray_active() {  # ray_active JOB: the number of PENDING or RUNNING submissions of JOB
+  curl -sf --max-time 5 "$RAY_ADDRESS/api/jobs/" | python3 -c "
+import json, sys
+print(sum(1 for j in json.load(sys.stdin) if (j.get('metadata') or {}).get('jobsync.dev/job') == '$1'
+          and (j.get('metadata') or {}).get('jobsync.dev/instance') == '$instance'
+          and j['status'] in ('PENDING', 'RUNNING')))"
+}
+frozen() {  # frozen BACKEND: a status expression: BACKEND is reported unavailable, with why
+  echo "not s['backends']['$1']['ok'] and any(w in s['backends']['$1'].get('error', '') for w in ('did not', 'still busy', 'timeout'))"
+}
+listener_pid() {  # listener_pid PORT: the process listening on the TCP port (from /proc)
+  python3 - "$1" <<'PY'
+import os, sys
+port = int(sys.argv[1])
+sockets = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(table).readlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            sockets.add(f"socket:[{fields[9]}]")
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if any(os.readlink(f"/proc/{pid}/fd/{fd}") in sockets for fd in os.listdir(f"/proc/{pid}/fd")):
+            print(pid)
+            break
+    except OSError:
+        pass
+PY
+}
+dashboard_pid=$(listener_pid "${RAY_ADDRESS##*:}")
+check "the Ray dashboard's process is found (listening on ${RAY_ADDRESS##*:})" yes \
+  "$([ -n "$dashboard_pid" ] && echo yes || echo no)"
+mark
+kill -STOP "$dashboard_pid"
+k8s_job k-450 3
+commit "Scale k-450 to 3 while Ray is frozen"
+wait_seconds=45 wait_for "Ray frozen: a Kubernetes change is applied" 3 \
+  kubectl get job -n "$ns" k-450-worker -o jsonpath='{.spec.parallelism}'
+reported "Ray frozen" "$(frozen ray)" jobsync_backend_errors_total '"msg":"backend unavailable"'
+kill -CONT "$dashboard_pid"
+"$cluster" up >/dev/null || stop
+converge "Ray thawed" || stop
+apiserver_pid=$(pid_of kube-apiserver)
+mark
+kill -STOP "$apiserver_pid"
+cat >"$work/wc/ray/r-3.yaml" <<EOF
+apiVersion: jobsync.dev/v1alpha1
+kind: TrainingJob
+metadata:
+  name: r-3
+  namespace: $ns
+spec:
+  backend: ray
+  roles:
+    worker: {replicas: 1}
+  ray:
+    entrypoint: python -c "import time; time.sleep(3600)"
+    entrypointResources: {cpu: 0.1}
+EOF
+k8s_job k-451 2
+commit "Add r-3 and scale k-451 while the kube-apiserver is frozen"
+wait_seconds=45 wait_for "kube-apiserver frozen: a Ray change is applied" 1 ray_active r-3
+reported "kube-apiserver frozen" "$(frozen kubernetes)" jobsync_backend_errors_total \
+  '"msg":"backend unavailable"'
+kill -CONT "$apiserver_pid"
+"$cluster" up >/dev/null || stop
+converge "kube-apiserver thawed" || stop
+check "after the freezes: the clusters match Git, nothing created again" ok "$(verify "$work/uids")"
 check "every agent log is free of crashes" "" "$(grep -l -E 'AddressSanitizer|terminate called|Segmentation' "$work"/*.log)"
 stop_agent
 check "SIGTERM: the agent exits 0" 0 $?

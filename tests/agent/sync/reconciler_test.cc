@@ -5,11 +5,13 @@
 #include "agent/sync/reconciler.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,9 +39,11 @@ using ::testing::IsEmpty;
 // A cluster in memory: Apply changes the live jobs as a real backend would.
 class MemoryCluster : public Backend {
  public:
-  BackendKind kind() const override { return BackendKind::kKubernetes; }
+  explicit MemoryCluster(BackendKind kind = BackendKind::kKubernetes) : kind_(kind) {}
+  BackendKind kind() const override { return kind_; }
   StatusOr<std::vector<LiveJob>> ListJobs() override {
     ++lists;
+    if (before_list) before_list();
     if (!list_error.ok()) return list_error;
     std::vector<LiveJob> out;
     for (const auto& [key, job] : live) out.push_back(job);
@@ -76,7 +80,38 @@ class MemoryCluster : public Backend {
   Status list_error;
   Status apply_error;
   std::function<void(const PlanStep&)> before_apply;
+  std::function<void()> before_list;
+
+ private:
+  BackendKind kind_;
 };
+
+// A gate a test opens: what waits on it hangs like a cluster that accepts and never answers.
+class Gate {
+ public:
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait(lock, [this] { return open_; });
+  }
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      open_ = true;
+    }
+    opened_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+std::string RayJobYaml(const std::string& name) {
+  return "apiVersion: jobsync.dev/v1alpha1\nkind: TrainingJob\nmetadata:\n  name: " + name +
+         "\n  namespace: default\nspec:\n  backend: ray\n  roles:\n    worker: {replicas: 1}\n"
+         "  ray:\n    entrypoint: python train.py\n";
+}
 
 JobKey Key(const std::string& name) { return {BackendKind::kKubernetes, "default", name}; }
 
@@ -107,9 +142,11 @@ class ReconcilerTest : public ::testing::Test {
     options.settle = settle_;
     options.may_write = may_write_;
     options.notifier = notifier_;
-    auto reconciler =
-        std::make_unique<Reconciler>(*source_, std::vector<Backend*>{&cluster_},
-                                     std::map<BackendKind, Status>{}, *store_, *metrics_, options);
+    options.backend_timeout = backend_timeout_;
+    std::vector<Backend*> backends = {&cluster_};
+    if (second_ != nullptr) backends.push_back(second_);
+    auto reconciler = std::make_unique<Reconciler>(
+        *source_, backends, std::map<BackendKind, Status>{}, *store_, *metrics_, options);
     Status started = reconciler->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
     return reconciler;
@@ -142,6 +179,8 @@ class ReconcilerTest : public ::testing::Test {
   MemoryCluster cluster_;
   std::chrono::milliseconds interval_{30000};
   std::chrono::milliseconds settle_{500};
+  std::chrono::milliseconds backend_timeout_{30000};
+  Backend* second_ = nullptr;  // a second cluster, when a test has one
   std::function<bool()> may_write_;
   SyncNotifier* notifier_ = nullptr;
 };
@@ -541,6 +580,101 @@ TEST_F(ReconcilerTest, LiveChangesWithinAnIntervalDoNotAskTheRemoteAgain) {
   reconciler->Stop();
   loop.join();
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "scale a"));
+}
+
+}  // namespace
+}  // namespace jobsync
+
+namespace jobsync {
+namespace {
+
+// A cluster that accepts and never answers (a frozen Ray dashboard, a hung apiserver) holds its
+// own jobs only: the other cluster's changes are applied in the same cycle, which ends within
+// --backend-timeout, and the status says which cluster did not answer and why.
+class HungClusterTest : public ReconcilerTest {
+ protected:
+  HungClusterTest() : ray_(BackendKind::kRay) {
+    repo_.Write("jobs/r.yaml", RayJobYaml("r"));
+    head_ = repo_.Commit("Add the Ray job r");
+    backend_timeout_ = std::chrono::milliseconds(300);
+    second_ = &ray_;
+  }
+  ~HungClusterTest() override { gate_.Open(); }
+
+  MemoryCluster ray_;
+  Gate gate_;
+};
+
+TEST_F(HungClusterTest, AListingThatNeverReturnsHoldsOnlyThatClustersJobs) {
+  auto reconciler = NewReconciler();
+  ray_.before_list = [this] { gate_.Wait(); };
+  auto began = std::chrono::steady_clock::now();
+  Status result = reconciler->SyncOnce();
+  auto took = std::chrono::steady_clock::now() - began;
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  nlohmann::json status = reconciler->StatusJson();
+  EXPECT_EQ(status["backends"]["kubernetes"]["ok"], true);
+  EXPECT_EQ(status["backends"]["ray"]["ok"], false);
+  EXPECT_THAT(status["backends"]["ray"]["error"].get<std::string>(),
+              HasSubstr("did not answer within"));
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
+  EXPECT_NE(JobStatusOf(*reconciler, "r")["sync"], "Synced");
+
+  // Still hung: the next cycle does not wait for it again, and a new Kubernetes job is created.
+  repo_.Write("jobs/c.yaml", JobYaml("c"));
+  repo_.Commit("Add c");
+  began = std::chrono::steady_clock::now();
+  EXPECT_FALSE(reconciler->SyncOnce().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5));
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "create c"));
+  EXPECT_THAT(reconciler->StatusJson()["backends"]["ray"]["error"].get<std::string>(),
+              HasSubstr("still busy"));
+
+  // Answering again: its job is created.
+  gate_.Open();
+  for (int i = 0; i < 100 && ray_.applied.empty(); ++i) {
+    (void)reconciler->SyncOnce();
+    if (ray_.applied.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_THAT(ray_.applied, ElementsAre("create r"));
+  EXPECT_TRUE(reconciler->SyncOnce().ok());
+}
+
+TEST_F(HungClusterTest, AnApplyThatNeverReturnsIsGivenUpOnAndNeverRunTwiceAtOnce) {
+  auto reconciler = NewReconciler();
+  std::atomic<int> in_flight{0};
+  std::atomic<int> most{0};
+  ray_.before_apply = [&](const PlanStep&) {
+    most = std::max(most.load(), ++in_flight);
+    gate_.Wait();
+    --in_flight;
+  };
+  auto began = std::chrono::steady_clock::now();
+  Status result = reconciler->SyncOnce();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5));
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b"));
+  nlohmann::json status = reconciler->StatusJson();
+  EXPECT_EQ(status["backends"]["ray"]["ok"], false);
+  EXPECT_THAT(status["backends"]["ray"]["error"].get<std::string>(),
+              HasSubstr("did not finish a step within"));
+  EXPECT_EQ(metrics_->Value("jobsync_backend_errors_total",
+                            {{"backend", "ray"}, {"operation", "deadline"}}),
+            1);
+
+  // While the call is in flight, later cycles hold the job instead of applying it again.
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(ray_.applied.size(), 1U);
+  EXPECT_EQ(most, 1);
+
+  gate_.Open();
+  for (int i = 0; i < 100 && !reconciler->SyncOnce().ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(ray_.applied.size(), 1U);  // the first call's create stands: not created again
 }
 
 }  // namespace
