@@ -788,10 +788,15 @@ Readiness Reconciler::Ready() const {
   // Readiness is "can serve" (as Argo CD's and Flux's controllers answer it): a Git or cluster
   // outage would make every replica unready at once and take the status page, /metrics and the
   // webhooks out of service just when they are needed. Those failures are in the status's
-  // conditions instead.
+  // conditions instead, and named here as detail ("ok; ray unavailable: ...").
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return {false, "shutting down"};
-  return {true, "ok"};
+  std::string reason = "ok";
+  for (const auto& [kind, status] : backend_status_) {
+    if (!status.ok())
+      reason += std::string("; ") + BackendName(kind) + " unavailable: " + status.message();
+  }
+  return {true, reason};
 }
 
 int64_t Reconciler::cycles() const {

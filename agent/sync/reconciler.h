@@ -125,7 +125,8 @@ class Reconciler {
   // Thread-safe views for the HTTP endpoints. The status carries, after each cycle, a Ready
   // condition (status True/False; reason Synced, GitUnavailable, BackendUnavailable or
   // SyncFailed; message). Ready() is true from construction until Stop(): readiness means the agent
-  // can serve, and Git or cluster outages are reported in the condition, not by readiness.
+  // can serve, and Git or cluster outages are reported in the condition, not by readiness; its
+  // reason names the clusters that are unavailable ("ok; ray unavailable: ...").
   nlohmann::json StatusJson() const;
   Readiness Ready() const;
   int64_t cycles() const;
