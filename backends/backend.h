@@ -68,6 +68,11 @@ class Backend {
   // one listing request (a backend without a watch digests a listing).
   virtual std::optional<uint64_t> LiveVersion() { return std::nullopt; }
 
+  // Asks the cluster itself something cheap (never a cache): ok when it answered, whatever the
+  // answer; Unavailable or DeadlineExceeded when it did not. The agent asks this of a cluster
+  // that stopped answering, in the background, to learn when it is back. Default: ListJobs.
+  virtual Status Ping() { return ListJobs().status(); }
+
   // Records, where the cluster's users look, that jobsync acted on the job (`reason` is one
   // CamelCase word such as "Scaled"; `message` one line). Kubernetes posts Events on the job's
   // objects; backends without such a place do nothing. Best effort: the caller logs a failure.

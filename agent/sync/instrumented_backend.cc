@@ -44,6 +44,10 @@ Status InstrumentedBackend::Apply(const PlanStep& step, const ApplyContext& cont
   return Timed("apply", [&] { return inner_.Apply(step, context); });
 }
 
+Status InstrumentedBackend::Ping() {
+  return Timed("ping", [&] { return inner_.Ping(); });
+}
+
 StatusOr<Health> InstrumentedBackend::GetHealth(const JobKey& key) {
   return Timed("health", [&] { return inner_.GetHealth(key); });
 }

@@ -26,6 +26,7 @@ class InstrumentedBackend : public Backend {
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
   StatusOr<Health> GetHealth(const JobKey& key) override;
   std::optional<uint64_t> LiveVersion() override { return inner_.LiveVersion(); }
+  Status Ping() override;
   Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
                      const std::string& message, bool warning) override;
 

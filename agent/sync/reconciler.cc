@@ -276,15 +276,32 @@ Status Reconciler::Fetch(std::chrono::steady_clock::time_point start) {
 bool Reconciler::NothingChanged(Cycle& cycle) {
   // Versions are read before listing, so a change during the listing shows next time.
   cycle.may_write = !options_.may_write || options_.may_write();
+  // A backend that stopped answering is not waited for until it answers a Ping again.
   std::vector<BackendLane*> lanes;
-  for (const auto& lane : lanes_) lanes.push_back(lane.get());
+  for (const auto& lane : lanes_) {
+    std::string why;
+    if (NotAnswering(*lane, &why)) {
+      cycle.lane_problems[lane->backend().kind()] = why;
+    } else {
+      lanes.push_back(lane.get());
+    }
+  }
   std::vector<LaneCall<std::optional<uint64_t>>> versions = CallOnLanes<std::optional<uint64_t>>(
       lanes, [](Backend& backend) { return backend.LiveVersion(); },
       std::chrono::steady_clock::now() + options_.backend_timeout, options_.backend_timeout);
-  for (size_t i = 0; i < versions.size(); ++i) {
-    if (!versions[i].result) cycle.lane_problems[backends_[i]->kind()] = versions[i].problem;
-    if (versions[i].timed_out) CountDeadline(backends_[i]->kind());
-    cycle.versions.push_back(versions[i].result.value_or(std::nullopt));
+  std::map<BackendKind, std::optional<uint64_t>> by_kind;
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    const BackendKind kind = lanes[i]->backend().kind();
+    if (versions[i].timed_out) MissedDeadline(kind, versions[i].problem);
+    if (!versions[i].result) {
+      cycle.lane_problems[kind] = versions[i].problem;
+    } else {
+      by_kind[kind] = *versions[i].result;
+    }
+  }
+  for (Backend* backend : backends_) {
+    auto version = by_kind.find(backend->kind());
+    cycle.versions.push_back(version == by_kind.end() ? std::nullopt : version->second);
     cycle.all_versioned = cycle.all_versioned && cycle.versions.back().has_value();
   }
   if (cycle.all_versioned && cycle.git.ok() && quiet_commit_ == cycle.commit->id &&
@@ -329,7 +346,7 @@ LiveState Reconciler::ReadLiveJobs(const Cycle& cycle) {
     }
   }
   for (size_t i = 0; i < lanes.size(); ++i) {
-    if (listed[i].timed_out) CountDeadline(lanes[i]->backend().kind());
+    if (listed[i].timed_out) MissedDeadline(lanes[i]->backend().kind(), listed[i].problem);
   }
   std::lock_guard<std::mutex> lock(mutex_);
   std::map<BackendKind, Status> before = std::move(backend_status_);
@@ -512,7 +529,7 @@ void Reconciler::AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share) {
   const Status unavailable =
       DeadlineExceededError(std::string(BackendName(kind)) + " " + missed +
                             "; its remaining steps are planned again by the next cycle");
-  CountDeadline(kind);
+  MissedDeadline(kind, unavailable.message());
   cycle.live.unavailable[kind] = unavailable;
   NoteBackendTrouble(kind, unavailable);
   LogEvent(spdlog::level::err, "backend unavailable",
@@ -526,8 +543,43 @@ void Reconciler::AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share) {
   }
 }
 
-void Reconciler::CountDeadline(BackendKind kind) {
+// A Ping's outcome, written by the lane when it returns.
+struct PingResult {
+  std::mutex mutex;
+  bool done = false;
+  Status status;
+};
+
+void Reconciler::MissedDeadline(BackendKind kind, const std::string& why) {
   metrics_.Add(kBackendErrors, {{"backend", BackendName(kind)}, {"operation", "deadline"}});
+  // The call that missed it is still on the lane: the first Ping starts once it returns.
+  silent_[kind] = Silence{why, std::make_shared<PingResult>()};
+}
+
+bool Reconciler::NotAnswering(BackendLane& lane, std::string* why) {
+  auto found = silent_.find(lane.backend().kind());
+  if (found == silent_.end()) return false;
+  Silence& silence = found->second;
+  std::string answer;
+  {
+    std::lock_guard<std::mutex> lock(silence.ping->mutex);
+    if (silence.ping->done && silence.ping->status.ok()) {
+      silent_.erase(found);  // it answers again: waited for like any other from now on
+      return false;
+    }
+    if (silence.ping->done) answer = silence.ping->status.message();
+  }
+  auto ping = std::make_shared<PingResult>();
+  if (lane.Start([ping, &backend = lane.backend()] {
+        Status status = backend.Ping();
+        std::lock_guard<std::mutex> lock(ping->mutex);
+        ping->status = std::move(status);
+        ping->done = true;
+      })) {
+    silence.ping = ping;
+  }
+  *why = silence.why + (answer.empty() ? "" : "; asked again: " + answer);
+  return true;
 }
 
 void Reconciler::StepDone(const StepOutcome& outcome, const CommitInfo& commit,

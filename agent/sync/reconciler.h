@@ -180,8 +180,12 @@ class Reconciler {
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
   // snapshot_. Sets git_status_ and returns it.
   Status CheckGit();
-  // Counts a backend that missed a deadline (jobsync_backend_errors_total, operation deadline).
-  void CountDeadline(BackendKind kind);
+  // A backend that missed a deadline: counted (jobsync_backend_errors_total, operation
+  // deadline), and not waited for again until a Ping in the background comes back ok.
+  void MissedDeadline(BackendKind kind, const std::string& why);
+  // True, with why, while `lane`'s backend is not waited for (see MissedDeadline); starts the
+  // next Ping when the lane is idle, and forgets the backend once a Ping came back ok.
+  bool NotAnswering(BackendLane& lane, std::string* why);
   // Marks a backend as not answering in the status at once, while the cycle goes on.
   void NoteBackendTrouble(BackendKind kind, const Status& status);
 
@@ -222,6 +226,13 @@ class Reconciler {
   std::map<BackendKind, Status> backend_status_;
   int64_t cycles_ = 0;
 
+  // Backends that missed a deadline, each with the Ping last started on its lane (owned by the
+  // cycle's thread; the Ping's result under its own lock).
+  struct Silence {
+    std::string why;
+    std::shared_ptr<struct PingResult> ping;
+  };
+  std::map<BackendKind, Silence> silent_;
   // One per backend, in backends_' order. Last: destroyed first, so that work still running on
   // a lane finishes while everything it uses exists.
   std::vector<std::unique_ptr<BackendLane>> lanes_;

@@ -139,6 +139,15 @@ void KubernetesBackend::Remember(const json& object) {
   }
 }
 
+Status KubernetesBackend::Ping() {
+  StatusOr<nlohmann::json> got = client_->Get(ResourceKind::kJob, "default", "jobsync-ping");
+  const StatusCode code = got.status().code();
+  if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+    return got.status();
+  }
+  return OkStatus();
+}
+
 std::optional<uint64_t> KubernetesBackend::LiveVersion() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!started_ || !synced_) return std::nullopt;

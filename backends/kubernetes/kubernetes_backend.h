@@ -92,6 +92,9 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // The cache's generation while it is in sync (counts every change the watch or a write made);
   // nullopt while it is not, or before the first ListJobs started the watch.
   std::optional<uint64_t> LiveVersion() override;
+  // A GET of a Job that does not exist, sent to the apiserver (not the watch cache): any HTTP
+  // answer (404, 403) counts; a hung apiserver or etcd does not answer it.
+  Status Ping() override;
   // A v1 Event on each role's Job (involvedObject with the Job's uid when the cache has it, so
   // `kubectl describe job` lists it), source component "jobsync".
   Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
