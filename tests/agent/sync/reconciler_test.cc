@@ -606,6 +606,7 @@ class HungClusterTest : public ReconcilerTest {
 };
 
 TEST_F(HungClusterTest, AListingThatNeverReturnsHoldsOnlyThatClustersJobs) {
+  backend_timeout_ = std::chrono::seconds(2);
   auto reconciler = NewReconciler();
   ray_.before_list = [this] { gate_.Wait(); };
   auto began = std::chrono::steady_clock::now();
@@ -622,15 +623,18 @@ TEST_F(HungClusterTest, AListingThatNeverReturnsHoldsOnlyThatClustersJobs) {
   EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
   EXPECT_NE(JobStatusOf(*reconciler, "r")["sync"], "Synced");
 
-  // Still hung: the next cycle does not wait for it again, and a new Kubernetes job is created.
+  // Still hung: the next cycles do not wait for it again (it is asked a Ping in the background),
+  // and a new Kubernetes job is created at once.
   repo_.Write("jobs/c.yaml", JobYaml("c"));
   repo_.Commit("Add c");
-  began = std::chrono::steady_clock::now();
-  EXPECT_FALSE(reconciler->SyncOnce().ok());
-  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5));
+  for (int i = 0; i < 2; ++i) {
+    began = std::chrono::steady_clock::now();
+    EXPECT_FALSE(reconciler->SyncOnce().ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - began, backend_timeout_);
+  }
   EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "create c"));
   EXPECT_THAT(reconciler->StatusJson()["backends"]["ray"]["error"].get<std::string>(),
-              HasSubstr("still busy"));
+              HasSubstr("did not answer within 2s"));
 
   // Answering again: its job is created.
   gate_.Open();
