@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -39,10 +40,22 @@ struct HttpServerOptions {
   // "host:port"; port 0 picks a free port (see AgentHttpServer::port). "[::1]:8080" for IPv6.
   std::string listen = "127.0.0.1:8080";
   size_t max_body_bytes = 1 << 20;
-  std::chrono::seconds read_timeout{10};
+  // The whole of one request, from the connection's accept (or the end of the previous response
+  // on a kept-alive connection) to its last body byte; then 408 and the connection is closed.
+  std::chrono::seconds request_timeout{10};
+  // The whole of one response, from its first byte to its last.
   std::chrono::seconds write_timeout{10};
   double webhook_rate_per_second = 10;  // 0 or less: no limit
-  int threads = 4;
+  // Connections served at once, each on its own thread; beyond them (and the health reserve),
+  // a new connection is answered 503 with Retry-After and closed at once.
+  int max_connections = 32;
+  // Connections open at once from one client address; beyond, 503 with Retry-After at once.
+  int max_connections_per_client = 8;
+  // Connections taken beyond max_connections that serve only /healthz and /readyz, with
+  // health_timeout as their request deadline: slow clients holding every connection cannot
+  // starve the liveness probe, they only cycle through these slots every health_timeout.
+  int health_connections = 2;
+  std::chrono::milliseconds health_timeout{1000};
 };
 
 struct HttpHandlers {
@@ -50,7 +63,13 @@ struct HttpHandlers {
   std::function<nlohmann::json()> status;
   std::function<Readiness()> ready;
   std::function<std::string()> index_html;
-  // Receives an authenticated-or-not webhook request; returns what to answer.
+  // Checks a webhook request's signature (or token) and nothing else: nullopt when authentic,
+  // else the answer (401). Called before the rate limit, so a forged request costs a hash and
+  // never a token of genuine deliveries. Required with `webhook`.
+  std::function<std::optional<WebhookResult>(
+      WebhookKind, const std::function<std::string(std::string_view)>&, std::string_view body)>
+      webhook_authenticate;
+  // Receives an authenticated webhook request within the rate limit; returns what to answer.
   std::function<WebhookResult(WebhookKind, const std::function<std::string(std::string_view)>&,
                               std::string_view body)>
       webhook;
