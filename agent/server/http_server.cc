@@ -97,7 +97,7 @@ const char* ReasonText(int status) {
 // Requests a connection serves before it is closed (each with its own deadline).
 constexpr int kMaxRequestsPerConnection = 100;
 // Room for a request's line and headers on top of its body.
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxHeaderBytes = size_t{64} * 1024;
 
 // The slot a connection took when it was accepted (see ConnectionThreads).
 enum class Slot {
@@ -261,6 +261,7 @@ struct AgentHttpServer::Impl {
         server([this](int socket) { ServeConnection(socket); }) {
     server.set_payload_max_length(options.max_body_bytes);
     server.set_socket_options(SetSocketOptions);
+    server.set_tcp_nodelay(true);
     server.new_task_queue = [this] {
       return new ConnectionThreads(options.max_connections, options.health_connections);
     };

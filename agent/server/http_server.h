@@ -11,11 +11,18 @@
 //                              the result's status and message
 //
 // Limits: request bodies above max_body_bytes get 413; a POST without Content-Length (or chunked)
-// gets 411 and one with a Content-Encoding 415, as their size could not be bounded before reading;
-// read and write timeouts; webhook requests beyond webhook_rate_per_second (token bucket, burst of
-// the same size, at least 1) get 429 with Retry-After. Other methods and paths get 405/404; an
-// endpoint whose handler is empty answers 404. Handlers are called on the server's worker
-// threads, concurrently; an exception from one answers 500 with a generic message.
+// gets 411 and one with a Content-Encoding 415, as their size could not be bounded before reading.
+// Each request must arrive whole (line, headers and body) within request_timeout of the
+// connection's accept or of the previous response: else 408 (when any byte came) and the
+// connection is closed; each response is written within write_timeout. Every connection has its
+// own thread at once, up to max_connections; the next health_connections serve only /healthz
+// and /readyz within health_timeout; beyond them, and beyond max_connections_per_client from
+// one address, a connection gets 503 with Retry-After and is closed at once. A webhook is
+// authenticated first (HttpHandlers::webhook_authenticate, 401 without a token being spent);
+// authentic ones beyond webhook_rate_per_second (token bucket, burst of the same size, at least
+// 1) get 429 with Retry-After. Other methods and paths get 405/404; an endpoint whose handler is
+// empty answers 404. Handlers are called on the connections' threads, concurrently; an
+// exception from one answers 500 with a generic message.
 #ifndef JOBSYNC_AGENT_SERVER_HTTP_SERVER_H_
 #define JOBSYNC_AGENT_SERVER_HTTP_SERVER_H_
 
@@ -87,7 +94,8 @@ class AgentHttpServer {
   // kInvalidArgument for a malformed address and kUnavailable (naming the address) when it
   // cannot be bound, e.g. in use.
   Status Start();
-  // Stops accepting, finishes requests in flight, and joins the thread. Idempotent.
+  // Stops accepting, ends the waits of connections in flight (a handler running finishes its
+  // response), and joins the threads. Idempotent.
   void Stop();
   // The bound port (after Start).
   int port() const { return port_; }
