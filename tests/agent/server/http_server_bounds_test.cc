@@ -123,19 +123,39 @@ struct SlowClientOutcome {
   std::string received;
 };
 
-// Sends a request's headers a byte every 500 ms from `source` until the server closes the
-// connection or `give_up` passes.
-SlowClientOutcome RunSlowClient(const char* source, int port, milliseconds give_up) {
+// A request a slow client sends: `at_once` in one piece, then `trickled` a byte every 500 ms.
+struct SlowRequest {
+  std::string at_once;
+  std::string trickled;
+};
+
+// The three places a request can stall: its request line, its headers, its body.
+SlowRequest SlowRequestKind(int kind) {
+  const std::string headers = "Host: jobsync\r\nX-Slow: " + std::string(200, 'a') + "\r\n\r\n";
+  switch (kind % 3) {
+    case 0:
+      return {"", "GET /api/v1/status HTTP/1.1\r\n" + headers};
+    case 1:
+      return {"GET /api/v1/status HTTP/1.1\r\n", headers};
+    default:
+      return {
+          "POST /hooks/generic HTTP/1.1\r\nHost: jobsync\r\nContent-Type: "
+          "application/json\r\nContent-Length: 200\r\n\r\n",
+          std::string(200, ' ')};
+  }
+}
+
+// Sends `request` from `source` until the server closes the connection or `give_up` passes.
+SlowClientOutcome RunSlowClient(const char* source, int port, const SlowRequest& request,
+                                milliseconds give_up) {
   SlowClientOutcome outcome;
   RawConnection connection(source, port);
   outcome.connected = connection.connected();
   if (!outcome.connected) return outcome;
   const Clock::time_point start = Clock::now();
-  const std::string request =
-      "GET /api/v1/status HTTP/1.1\r\nHost: jobsync\r\nX-Slow: " + std::string(200, 'a') +
-      "\r\n\r\n";
+  connection.Send(request.at_once);
   for (size_t i = 0; Clock::now() - start < give_up; ++i) {
-    if (i < request.size()) connection.Send(request.substr(i, 1));
+    if (i < request.trickled.size()) connection.Send(request.trickled.substr(i, 1));
     if (!connection.Receive(milliseconds(500), &outcome.received)) {
       outcome.closed = true;
       break;
@@ -148,7 +168,16 @@ SlowClientOutcome RunSlowClient(const char* source, int port, milliseconds give_
 TEST_F(BoundsServerTest, HealthzAnswersWithinASecondWhileSlowClientsHoldConnections) {
   HttpServerOptions options;
   options.request_timeout = std::chrono::seconds(3);
-  Start(options);
+  HttpHandlers handlers;
+  handlers.status = [] { return nlohmann::json::object(); };
+  handlers.webhook_authenticate = [](WebhookKind kind,
+                                     const std::function<std::string(std::string_view)>& header,
+                                     std::string_view body) {
+    return AuthenticateWebhook(kind, header, body, "bounds-test-secret");
+  };
+  handlers.webhook = [](WebhookKind, const std::function<std::string(std::string_view)>&,
+                        std::string_view) { return WebhookResult{}; };
+  Start(options, handlers);
   // Twice the four threads the server had; from another address, as the per-client bound would
   // refuse the rest of them from one.
   constexpr int kSlowClients = 8;
@@ -156,7 +185,8 @@ TEST_F(BoundsServerTest, HealthzAnswersWithinASecondWhileSlowClientsHoldConnecti
   std::vector<std::thread> slow;
   for (int i = 0; i < kSlowClients; ++i) {
     slow.emplace_back([&, i] {
-      outcomes[i] = RunSlowClient("127.0.0.2", server_->port(), std::chrono::seconds(8));
+      outcomes[i] =
+          RunSlowClient("127.0.0.2", server_->port(), SlowRequestKind(i), std::chrono::seconds(8));
     });
   }
   std::this_thread::sleep_for(milliseconds(300));
@@ -177,7 +207,10 @@ TEST_F(BoundsServerTest, HealthzAnswersWithinASecondWhileSlowClientsHoldConnecti
             << " probes, slowest " << slowest.count() << " us\n";
 
   for (int i = 0; i < kSlowClients; ++i) {
-    SCOPED_TRACE("slow client " + std::to_string(i));
+    SCOPED_TRACE("slow client " + std::to_string(i) + ", stalled in its " +
+                 (i % 3 == 0   ? "request line"
+                  : i % 3 == 1 ? "headers"
+                               : "body"));
     ASSERT_TRUE(outcomes[i].connected);
     // Closed by the 3 s deadline (not earlier: its bytes kept coming), with a 408.
     EXPECT_TRUE(outcomes[i].closed);
