@@ -555,9 +555,9 @@ Status AgentHttpServer::Start() {
   port_ = port;
   impl_->started = true;
   impl_->thread = std::thread([impl = impl_.get()] {
-    // httplib writes with send() without MSG_NOSIGNAL: a client that hangs up early must cost
-    // an EPIPE on this thread, not the whole process. The worker threads, started from this one,
-    // inherit the mask.
+    // A client that hangs up early must cost an EPIPE, not the whole process: DeadlineSocket
+    // sends with MSG_NOSIGNAL, and this mask covers any send of httplib's own. The connection
+    // threads, started from this one, inherit it.
     sigset_t pipe;
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);

@@ -37,6 +37,8 @@ namespace jobsync {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr const char* kSecret = "bounds-test-webhook-s3cret-77d1";
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
@@ -168,13 +170,12 @@ SlowClientOutcome RunSlowClient(const char* source, int port, const SlowRequest&
 TEST_F(BoundsServerTest, HealthzAnswersWithinASecondWhileSlowClientsHoldConnections) {
   HttpServerOptions options;
   options.request_timeout = std::chrono::seconds(3);
+  testing::RegisterTestSecret("http_server_bounds_test webhook secret", kSecret);
   HttpHandlers handlers;
   handlers.status = [] { return nlohmann::json::object(); };
-  handlers.webhook_authenticate = [](WebhookKind kind,
-                                     const std::function<std::string(std::string_view)>& header,
-                                     std::string_view body) {
-    return AuthenticateWebhook(kind, header, body, "bounds-test-secret");
-  };
+  handlers.webhook_authenticate =
+      [](WebhookKind kind, const std::function<std::string(std::string_view)>& header,
+         std::string_view body) { return AuthenticateWebhook(kind, header, body, kSecret); };
   handlers.webhook = [](WebhookKind, const std::function<std::string(std::string_view)>&,
                         std::string_view) { return WebhookResult{}; };
   Start(options, handlers);
@@ -297,7 +298,6 @@ TEST_F(BoundsServerTest, BeyondTheTotalBoundServesOnlyHealthThenRefuses) {
 }
 
 TEST_F(BoundsServerTest, AFloodOfUnsignedWebhooksNeitherDelaysNorRefusesASignedOne) {
-  constexpr const char* kSecret = "bounds-test-webhook-s3cret-77d1";
   testing::RegisterTestSecret("http_server_bounds_test webhook secret", kSecret);
   HttpServerOptions options;
   options.webhook_rate_per_second = 2;
