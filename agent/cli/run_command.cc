@@ -549,6 +549,15 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
   };
   handlers.ready = [&parts] { return parts.reconciler->Ready(); };
   handlers.index_html = [] { return std::string(kStatusPageHtml); };
+  // Forgeries are answered (and logged) here, before the server's rate limit.
+  handlers.webhook_authenticate =
+      [&parts](WebhookKind kind, const std::function<std::string(std::string_view)>& header,
+               std::string_view body) -> std::optional<WebhookResult> {
+    std::optional<WebhookResult> rejected =
+        AuthenticateWebhook(kind, header, body, parts.webhook_secret);
+    if (!rejected) return std::nullopt;
+    return OnWebhook(parts, *std::move(rejected), kind);
+  };
   handlers.webhook = [&parts, watched_ref](
                          WebhookKind kind,
                          const std::function<std::string(std::string_view)>& header,

@@ -6,13 +6,17 @@
 #include <cmath>
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
 #include <utility>
 
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 // Debian's cpp-httplib is a compiled library (libcpp-httplib.so) built with these options, and
 // the header's class layouts depend on them (Request has an SSL pointer only with OpenSSL): every
@@ -24,6 +28,8 @@
 #endif
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+
+#include "agent/server/connection.h"
 
 namespace jobsync {
 namespace {
@@ -88,6 +94,152 @@ const char* ReasonText(int status) {
   return "error";
 }
 
+// Requests a connection serves before it is closed (each with its own deadline).
+constexpr int kMaxRequestsPerConnection = 100;
+// Room for a request's line and headers on top of its body.
+constexpr size_t kMaxHeaderBytes = size_t{64} * 1024;
+
+// The slot a connection took when it was accepted (see ConnectionThreads).
+enum class Slot {
+  kServe,       // within max_connections: served as usual
+  kHealthOnly,  // within the health reserve: /healthz and /readyz only, with health_timeout
+  kRefuse,      // beyond both: a 503 at once
+};
+
+// The connection this thread serves, for what httplib calls without it (the pre-routing and
+// error handlers run on the connection's thread).
+struct ConnectionContext {
+  Slot slot = Slot::kServe;
+  DeadlineSocket* socket = nullptr;
+  std::chrono::milliseconds timeout{0};
+  bool close_after_response = false;
+};
+thread_local Slot t_slot = Slot::kServe;
+thread_local ConnectionContext* t_connection = nullptr;
+
+// httplib's view of a DeadlineSocket.
+class DeadlineStream : public httplib::Stream {
+ public:
+  explicit DeadlineStream(DeadlineSocket& socket) : socket_(socket) {}
+
+  // httplib::Stream
+  bool is_readable() const override { return socket_.WaitReadable(); }
+  bool is_writable() const override { return socket_.WaitWritable(); }
+  ssize_t read(char* ptr, size_t size) override { return socket_.Read(ptr, size); }
+  ssize_t write(const char* ptr, size_t size) override { return socket_.Write(ptr, size); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = SocketAddress(socket_.fd(), /*peer=*/true, &port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = SocketAddress(socket_.fd(), /*peer=*/false, &port);
+  }
+  socket_t socket() const override { return socket_.fd(); }
+
+ private:
+  DeadlineSocket& socket_;
+};
+
+// httplib's task queue, given one task per accepted connection (httplib's accept loop calls
+// enqueue on its own thread). Each connection gets a thread at once, never a place in a queue
+// behind slow ones: up to max_connections served ones, then health_connections health-only ones;
+// beyond, the task runs at once on the accepting thread to answer 503. Threads are started as
+// connections need them and kept until shutdown, which lets the tasks in hand finish.
+class ConnectionThreads : public httplib::TaskQueue {
+ public:
+  ConnectionThreads(int max_connections, int health_connections)
+      : max_connections_(static_cast<size_t>(std::max(1, max_connections))),
+        health_connections_(static_cast<size_t>(std::max(0, health_connections))) {}
+
+  // httplib::TaskQueue
+  void enqueue(std::function<void()> task) override {
+    Slot slot = Slot::kRefuse;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (busy_ < max_connections_) {
+        slot = Slot::kServe;
+      } else if (busy_ < max_connections_ + health_connections_) {
+        slot = Slot::kHealthOnly;
+      }
+      if (slot != Slot::kRefuse) {
+        ++busy_;
+        tasks_.push_back({std::move(task), slot});
+        // Every busy slot has a thread: the task never waits for one to finish.
+        if (busy_ > threads_.size()) {
+          threads_.emplace_back([this] { Work(); });
+        } else {
+          changed_.notify_one();
+        }
+        return;
+      }
+    }
+    t_slot = Slot::kRefuse;
+    task();
+    t_slot = Slot::kServe;
+  }
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    for (std::thread& thread : threads_) thread.join();
+  }
+
+ private:
+  struct Task {
+    std::function<void()> run;
+    Slot slot;
+  };
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      changed_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      Task task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      t_slot = task.slot;
+      task.run();
+      t_slot = Slot::kServe;
+      lock.lock();
+      --busy_;
+    }
+  }
+
+  const size_t max_connections_;
+  const size_t health_connections_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Task> tasks_;
+  std::vector<std::thread> threads_;  // only the accepting thread adds, and joins them
+  size_t busy_ = 0;                   // connections taken and not yet closed
+  bool stopping_ = false;
+};
+
+// httplib's server with its connection loop replaced: httplib reads one request at a time
+// (process_request) from the Stream it is given, and ours stops at the request's deadline.
+class BoundedServer : public httplib::Server {
+ public:
+  explicit BoundedServer(std::function<void(int)> serve_connection)
+      : serve_connection_(std::move(serve_connection)) {}
+
+  // Reads one request from `stream`, routes it and writes the response. False when nothing
+  // could be answered (no request line arrived).
+  bool ServeRequest(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, nullptr);
+  }
+
+ private:
+  // httplib::Server: the task httplib's accept loop queues for each connection.
+  bool process_and_close_socket(socket_t sock) override {
+    serve_connection_(sock);
+    return true;
+  }
+
+  std::function<void(int)> serve_connection_;
+};
+
 // Only SO_REUSEADDR: httplib's default adds SO_REUSEPORT, which would let a second agent bind
 // the same port and silently share its requests instead of failing to start.
 void SetSocketOptions(int socket) {
@@ -104,13 +256,15 @@ struct AgentHttpServer::Impl {
   Impl(HttpServerOptions options_in, HttpHandlers handlers_in)
       : options(std::move(options_in)),
         handlers(std::move(handlers_in)),
-        webhook_bucket(options.webhook_rate_per_second) {
+        webhook_bucket(options.webhook_rate_per_second),
+        per_client(std::max(1, options.max_connections_per_client)),
+        server([this](int socket) { ServeConnection(socket); }) {
     server.set_payload_max_length(options.max_body_bytes);
-    server.set_read_timeout(options.read_timeout);
-    server.set_write_timeout(options.write_timeout);
     server.set_socket_options(SetSocketOptions);
-    const size_t threads = static_cast<size_t>(std::max(1, options.threads));
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_tcp_nodelay(true);
+    server.new_task_queue = [this] {
+      return new ConnectionThreads(options.max_connections, options.health_connections);
+    };
     server.set_pre_routing_handler(
         [this](const httplib::Request& request, httplib::Response& response) {
           return Admit(request, response);
@@ -119,6 +273,15 @@ struct AgentHttpServer::Impl {
     server.set_error_handler(httplib::Server::HandlerWithResponse(
         [max_body_bytes = options.max_body_bytes](const httplib::Request&,
                                                   httplib::Response& response) {
+          // httplib answers 400 to a request it could not read whole: say why when it was the
+          // deadline.
+          if (t_connection != nullptr && t_connection->socket->read_expired()) {
+            response.status = 408;
+            response.set_header("Connection", "close");
+            response.set_content(DeadlineMessage(t_connection->timeout),
+                                 "text/plain; charset=utf-8");
+            return HandlerResponse::Handled;
+          }
           if (!response.body.empty()) return HandlerResponse::Unhandled;
           response.set_content(
               response.status == 413
@@ -137,8 +300,18 @@ struct AgentHttpServer::Impl {
     AddRoutes();
   }
 
-  // Answers what needs no body: methods no route takes, and bodies httplib cannot bound.
+  // Answers what needs no body: requests on a health-only connection for anything but health,
+  // methods no route takes, and bodies httplib cannot bound.
   HandlerResponse Admit(const httplib::Request& request, httplib::Response& response) {
+    if (t_connection != nullptr && t_connection->slot == Slot::kHealthOnly &&
+        request.path != "/healthz" && request.path != "/readyz") {
+      response.status = 503;
+      response.set_header("Retry-After", "1");
+      response.set_content(
+          "the server is at its connection limit and serves only /healthz and /readyz; retry",
+          "text/plain; charset=utf-8");
+      return CloseAfter(response);
+    }
     if (request.method == "GET" || request.method == "HEAD") return HandlerResponse::Unhandled;
     const auto route = routes.find(request.path);
     if (request.method != "POST") {
@@ -158,10 +331,78 @@ struct AgentHttpServer::Impl {
     } else {
       return HandlerResponse::Unhandled;
     }
-    // Any body is left unread and would be taken for the next request: ask the client not to
-    // reuse the connection (httplib 0.11 itself keeps it open).
+    return CloseAfter(response);
+  }
+
+  // Any body is left unread and would be taken for the next request: the connection is closed
+  // after the response (httplib 0.11 itself would keep it open), and the client told so.
+  static HandlerResponse CloseAfter(httplib::Response& response) {
     response.set_header("Connection", "close");
+    if (t_connection != nullptr) t_connection->close_after_response = true;
     return HandlerResponse::Handled;
+  }
+
+  static std::string DeadlineMessage(std::chrono::milliseconds timeout) {
+    return "request not received whole within " + std::to_string(timeout.count()) +
+           " ms; send it faster";
+  }
+
+  // Serves one accepted connection, on the thread (and in the slot) ConnectionThreads gave it,
+  // and closes it.
+  void ServeConnection(int socket) {
+    const Slot slot = t_slot;
+    const std::string client = SocketAddress(socket, /*peer=*/true);
+    if (slot == Slot::kRefuse) {
+      SendRefusal(socket, 1, "the server is at its connection limit; retry");
+    } else if (!per_client.TryEnter(client)) {
+      SendRefusal(socket, 1,
+                  "too many connections from " + client + " (at most " +
+                      std::to_string(options.max_connections_per_client) +
+                      " at once); retry after closing one");
+    } else {
+      ServeRequests(socket, slot);
+      per_client.Leave(client);
+    }
+    shutdown(socket, SHUT_RDWR);
+    close(socket);
+  }
+
+  // Serves a connection's requests, each within its own deadline, until the client closes it,
+  // asks to close it, or a request cannot be read whole in time.
+  void ServeRequests(int socket, Slot slot) {
+    DeadlineSocket deadline_socket(
+        socket, wake_fd,
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.write_timeout),
+        options.max_body_bytes + kMaxHeaderBytes);
+    ConnectionContext context;
+    context.slot = slot;
+    context.socket = &deadline_socket;
+    context.timeout =
+        slot == Slot::kHealthOnly
+            ? options.health_timeout
+            : std::chrono::duration_cast<std::chrono::milliseconds>(options.request_timeout);
+    t_connection = &context;
+    DeadlineStream stream(deadline_socket);
+    for (int served = 0; served < kMaxRequestsPerConnection; ++served) {
+      deadline_socket.BeginRequest(std::chrono::steady_clock::now() + context.timeout);
+      const bool last = served + 1 == kMaxRequestsPerConnection || slot == Slot::kHealthOnly;
+      bool client_closes = false;
+      const bool answered = server.ServeRequest(stream, last, client_closes);
+      if (!answered && deadline_socket.read_expired() && deadline_socket.request_bytes() > 0) {
+        // The deadline passed inside the request line, before httplib could answer anything.
+        const std::string message = DeadlineMessage(context.timeout);
+        const std::string response =
+            "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; "
+            "charset=utf-8\r\nContent-Length: " +
+            std::to_string(message.size()) + "\r\n\r\n" + message;
+        deadline_socket.Write(response.data(), response.size());
+      }
+      if (!answered || last || client_closes || deadline_socket.read_expired() ||
+          context.close_after_response) {
+        break;
+      }
+    }
+    t_connection = nullptr;
   }
 
   static void NotAllowed(const std::string& allowed_method, httplib::Response& response) {
@@ -239,16 +480,23 @@ struct AgentHttpServer::Impl {
 
   void HandleWebhookRequest(WebhookKind kind, const httplib::Request& request,
                             httplib::Response& response) {
+    const auto header = [&request](std::string_view name) {
+      return request.get_header_value(std::string(name));
+    };
+    // A forgery costs a hash and never a token of genuine deliveries.
+    if (std::optional<WebhookResult> rejected =
+            handlers.webhook_authenticate(kind, header, request.body)) {
+      response.status = rejected->http_status;
+      response.set_content(rejected->message, "text/plain; charset=utf-8");
+      return;
+    }
     int retry_after = 0;
     if (options.webhook_rate_per_second > 0 && !webhook_bucket.TryTake(&retry_after)) {
       response.status = 429;
       response.set_header("Retry-After", std::to_string(retry_after));
       return;
     }
-    const WebhookResult result = handlers.webhook(
-        kind,
-        [&request](std::string_view name) { return request.get_header_value(std::string(name)); },
-        request.body);
+    const WebhookResult result = handlers.webhook(kind, header, request.body);
     response.status = result.http_status;
     response.set_content(result.message, "text/plain; charset=utf-8");
   }
@@ -256,10 +504,17 @@ struct AgentHttpServer::Impl {
   HttpServerOptions options;
   HttpHandlers handlers;
   TokenBucket webhook_bucket;
+  ClientConnectionCounter per_client;
   std::map<std::string, std::string> routes;  // path -> the method it takes
-  httplib::Server server;
+  // Readable once Stop() begins: ends every connection's waits.
+  int wake_fd = -1;
+  BoundedServer server;
   std::thread thread;
   bool started = false;
+
+  ~Impl() {
+    if (wake_fd >= 0) close(wake_fd);
+  }
 
   // Set by the serving thread when httplib's listen returns.
   std::mutex mutex;
@@ -274,6 +529,11 @@ AgentHttpServer::~AgentHttpServer() { Stop(); }
 
 Status AgentHttpServer::Start() {
   if (impl_->started) return FailedPreconditionError("the HTTP server was already started");
+  if (impl_->handlers.webhook && !impl_->handlers.webhook_authenticate) {
+    return FailedPreconditionError(
+        "the HTTP server's webhook handler needs webhook_authenticate, which checks signatures "
+        "before the rate limit");
+  }
   std::string host;
   int port = 0;
   JOBSYNC_RETURN_IF_ERROR(ParseListenAddress(impl_->options.listen, &host, &port));
@@ -287,12 +547,17 @@ Status AgentHttpServer::Start() {
                             ": the port is in use or the host is not an address of this machine; "
                             "choose another address with --listen");
   }
+  impl_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl_->wake_fd < 0) {
+    return UnavailableError(std::string("cannot create the HTTP server's stop event: ") +
+                            std::strerror(errno));
+  }
   port_ = port;
   impl_->started = true;
   impl_->thread = std::thread([impl = impl_.get()] {
-    // httplib writes with send() without MSG_NOSIGNAL: a client that hangs up early must cost
-    // an EPIPE on this thread, not the whole process. The worker threads, started from this one,
-    // inherit the mask.
+    // A client that hangs up early must cost an EPIPE, not the whole process: DeadlineSocket
+    // sends with MSG_NOSIGNAL, and this mask covers any send of httplib's own. The connection
+    // threads, started from this one, inherit it.
     sigset_t pipe;
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
@@ -313,6 +578,10 @@ Status AgentHttpServer::Start() {
 
 void AgentHttpServer::Stop() {
   if (!impl_->thread.joinable()) return;
+  // Connections in flight stop waiting for their clients; then the accept loop ends and its
+  // task queue joins their threads.
+  const uint64_t one = 1;
+  (void)write(impl_->wake_fd, &one, sizeof(one));
   impl_->server.stop();
   impl_->thread.join();
 }

@@ -42,54 +42,6 @@ std::pair<std::string, std::string> FirstHeader(const Headers& header,
   return {};
 }
 
-// Checks the request's credential header against the secret. Returns nullopt when authentic.
-std::optional<WebhookResult> Authenticate(WebhookKind kind, const Headers& header,
-                                          std::string_view body, std::string_view secret) {
-  if (secret.empty()) return Answer(401, "no webhook secret configured");
-  std::string expected_name;
-  std::pair<std::string, std::string> presented;
-  switch (kind) {
-    case WebhookKind::kGitHub:
-      presented = FirstHeader(header, {"X-Hub-Signature-256"});
-      expected_name = "X-Hub-Signature-256";
-      break;
-    case WebhookKind::kGitLab:
-      presented = FirstHeader(header, {"X-Gitlab-Token"});
-      expected_name = "X-Gitlab-Token";
-      break;
-    case WebhookKind::kGitea:
-      presented = FirstHeader(header, {"X-Gitea-Signature", "X-Forgejo-Signature"});
-      expected_name = "X-Gitea-Signature (or X-Forgejo-Signature)";
-      break;
-    case WebhookKind::kBitbucket:
-      presented = FirstHeader(header, {"X-Hub-Signature"});
-      expected_name = "X-Hub-Signature";
-      break;
-    case WebhookKind::kGeneric:
-      presented = FirstHeader(header, {"X-Jobsync-Signature-256"});
-      expected_name = "X-Jobsync-Signature-256";
-      break;
-  }
-  if (presented.first.empty()) {
-    std::string message = "missing " + expected_name + " header";
-    if (kind == WebhookKind::kBitbucket) message += ": set a secret on the Bitbucket webhook";
-    return Answer(401, message);
-  }
-  if (kind == WebhookKind::kGitLab) {
-    if (!ConstantTimeEquals(presented.second, secret)) {
-      return Answer(401, presented.first + " does not match the configured secret");
-    }
-    return std::nullopt;
-  }
-  std::string expected = SignWebhookBody(secret, body);
-  // Gitea and Forgejo send the bare hex digest.
-  if (kind == WebhookKind::kGitea) expected.erase(0, kSha256Prefix.size());
-  if (!ConstantTimeEquals(presented.second, expected)) {
-    return Answer(401, presented.first + " is not the body's signature with the configured secret");
-  }
-  return std::nullopt;
-}
-
 // Reads the event header. Returns nullopt for a push.
 std::optional<WebhookResult> CheckEvent(WebhookKind kind, const Headers& header) {
   std::pair<std::string, std::string> event;
@@ -233,10 +185,57 @@ std::optional<WebhookKind> ParseWebhookKind(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<WebhookResult> AuthenticateWebhook(WebhookKind kind, const Headers& header,
+                                                 std::string_view body, std::string_view secret) {
+  if (secret.empty()) return Answer(401, "no webhook secret configured");
+  std::string expected_name;
+  std::pair<std::string, std::string> presented;
+  switch (kind) {
+    case WebhookKind::kGitHub:
+      presented = FirstHeader(header, {"X-Hub-Signature-256"});
+      expected_name = "X-Hub-Signature-256";
+      break;
+    case WebhookKind::kGitLab:
+      presented = FirstHeader(header, {"X-Gitlab-Token"});
+      expected_name = "X-Gitlab-Token";
+      break;
+    case WebhookKind::kGitea:
+      presented = FirstHeader(header, {"X-Gitea-Signature", "X-Forgejo-Signature"});
+      expected_name = "X-Gitea-Signature (or X-Forgejo-Signature)";
+      break;
+    case WebhookKind::kBitbucket:
+      presented = FirstHeader(header, {"X-Hub-Signature"});
+      expected_name = "X-Hub-Signature";
+      break;
+    case WebhookKind::kGeneric:
+      presented = FirstHeader(header, {"X-Jobsync-Signature-256"});
+      expected_name = "X-Jobsync-Signature-256";
+      break;
+  }
+  if (presented.first.empty()) {
+    std::string message = "missing " + expected_name + " header";
+    if (kind == WebhookKind::kBitbucket) message += ": set a secret on the Bitbucket webhook";
+    return Answer(401, message);
+  }
+  if (kind == WebhookKind::kGitLab) {
+    if (!ConstantTimeEquals(presented.second, secret)) {
+      return Answer(401, presented.first + " does not match the configured secret");
+    }
+    return std::nullopt;
+  }
+  std::string expected = SignWebhookBody(secret, body);
+  // Gitea and Forgejo send the bare hex digest.
+  if (kind == WebhookKind::kGitea) expected.erase(0, kSha256Prefix.size());
+  if (!ConstantTimeEquals(presented.second, expected)) {
+    return Answer(401, presented.first + " is not the body's signature with the configured secret");
+  }
+  return std::nullopt;
+}
+
 WebhookResult HandleWebhook(WebhookKind kind, const Headers& header, std::string_view body,
                             std::string_view secret, std::string_view watched_ref) {
   // Believe nothing in the request before it is authenticated.
-  if (auto rejected = Authenticate(kind, header, body, secret)) return *rejected;
+  if (auto rejected = AuthenticateWebhook(kind, header, body, secret)) return *rejected;
   if (auto answered = CheckEvent(kind, header)) return *answered;
 
   WebhookResult result;

@@ -57,10 +57,17 @@ struct WebhookResult {
   std::string commit;     // the pushed commit, when the body named one
 };
 
-// Authenticates and reads one webhook request. `header` returns a request header's value by
-// name (case-insensitive; empty when absent). `secret` is the configured secret; an empty
-// secret rejects every request (401: no secret configured). `watched_ref` is "refs/heads/<b>"
-// or "refs/tags/<t>", or empty when following the default branch.
+// Checks only the request's signature (or GitLab's token) against `secret`: nullopt when
+// authentic, else the 401 to answer (an empty secret rejects every request). Costs one HMAC of
+// the body at most, and reads nothing else of it.
+std::optional<WebhookResult> AuthenticateWebhook(
+    WebhookKind kind, const std::function<std::string(std::string_view)>& header,
+    std::string_view body, std::string_view secret);
+
+// Authenticates (as AuthenticateWebhook) and reads one webhook request. `header` returns a request
+// header's value by name (case-insensitive; empty when absent). `secret` is the configured secret;
+// an empty secret rejects every request (401: no secret configured). `watched_ref` is
+// "refs/heads/<b>" or "refs/tags/<t>", or empty when following the default branch.
 WebhookResult HandleWebhook(WebhookKind kind,
                             const std::function<std::string(std::string_view)>& header,
                             std::string_view body, std::string_view secret,

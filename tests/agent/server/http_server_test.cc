@@ -29,7 +29,8 @@ struct WebhookCall {
 
 class HttpServerEndpointsTest : public ::testing::Test {
  protected:
-  // Handlers for every endpoint; the webhook one records its calls and answers `webhook_answer_`.
+  // Handlers for every endpoint; the webhook one (behind an authentication that lets every
+  // request through) records its calls and answers `webhook_answer_`.
   HttpHandlers AllHandlers() {
     HttpHandlers handlers;
     handlers.metrics = [] { return std::string("jobsync_up 1\n"); };
@@ -39,6 +40,10 @@ class HttpServerEndpointsTest : public ::testing::Test {
       return readiness_;
     };
     handlers.index_html = [] { return std::string("<h1>jobsync</h1>"); };
+    // Every request passes; signatures are webhook_test's and http_server_bounds_test's.
+    handlers.webhook_authenticate =
+        [](WebhookKind, const std::function<std::string(std::string_view)>&,
+           std::string_view) -> std::optional<WebhookResult> { return std::nullopt; };
     handlers.webhook = [this](WebhookKind kind,
                               const std::function<std::string(std::string_view)>& header,
                               std::string_view body) {

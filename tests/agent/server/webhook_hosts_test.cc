@@ -80,6 +80,16 @@ class WebhookHostsServerTest : public ::testing::Test {
   void SetUp() override {
     testing::RegisterTestSecret("webhook_hosts_test secret", kSecret);
     HttpHandlers handlers;
+    handlers.webhook_authenticate =
+        [this](WebhookKind kind, const std::function<std::string(std::string_view)>& header,
+               std::string_view body) {
+          std::optional<WebhookResult> rejected = AuthenticateWebhook(kind, header, body, kSecret);
+          if (rejected) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            results_.push_back(*rejected);
+          }
+          return rejected;
+        };
     handlers.webhook = [this](WebhookKind kind,
                               const std::function<std::string(std::string_view)>& header,
                               std::string_view body) {
