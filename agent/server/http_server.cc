@@ -443,7 +443,8 @@ struct AgentHttpServer::Impl {
       Route("/readyz", "GET", [this](const httplib::Request&, httplib::Response& response) {
         const Readiness readiness = handlers.ready();
         if (readiness.ready) {
-          response.set_content("ok", "text/plain; charset=utf-8");
+          response.set_content(readiness.reason.empty() ? "ok" : readiness.reason,
+                               "text/plain; charset=utf-8");
         } else {
           response.status = 503;
           response.set_content(readiness.reason, "text/plain; charset=utf-8");

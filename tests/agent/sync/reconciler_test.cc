@@ -622,6 +622,8 @@ TEST_F(HungClusterTest, AListingThatNeverReturnsHoldsOnlyThatClustersJobs) {
               HasSubstr("did not answer within"));
   EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
   EXPECT_NE(JobStatusOf(*reconciler, "r")["sync"], "Synced");
+  EXPECT_TRUE(reconciler->Ready().ready);  // readiness is "can serve"; the reason says more
+  EXPECT_THAT(reconciler->Ready().reason, HasSubstr("ray unavailable: did not answer within"));
 
   // Still hung: the next cycles do not wait for it again (it is asked a Ping in the background),
   // and a new Kubernetes job is created at once.
