@@ -244,6 +244,7 @@ TEST(PlannerSafetyTest, HoldsBackOnlyTheDeletesOfAMassDelete) {
   TrainingJob scaled = K8sJob("j0");
   scaled.roles["worker"].replicas = 4;
   const Plan plan = MustPlan(Desired({scaled, K8sJob("new")}), OwnedLiveJobs(5));
+  ASSERT_EQ(plan.steps.size(), 6u);
   EXPECT_EQ(FindStep(plan, "kubernetes/default/j0")->action, Action::kScale);
   EXPECT_EQ(FindStep(plan, "kubernetes/default/new")->action, Action::kCreate);
   EXPECT_EQ(plan.Count(Action::kDelete), 0);
@@ -262,6 +263,7 @@ TEST(PlannerSafetyTest, HoldsBackOnlyTheDeletesOfAMassDelete) {
 
 TEST(PlannerSafetyTest, MovingAOneJobInstancesJobToAnotherNamespaceIsNotAMassDelete) {
   const Plan plan = MustPlan(Desired({K8sJob("a", "new")}), {Live(K8sJob("a", "old"))});
+  ASSERT_EQ(plan.steps.size(), 2u);
   EXPECT_TRUE(HeldSteps(plan).empty());
   EXPECT_EQ(FindStep(plan, "kubernetes/old/a")->action, Action::kDelete);
   EXPECT_EQ(FindStep(plan, "kubernetes/new/a")->action, Action::kCreate);
