@@ -150,15 +150,43 @@ std::string Percent(double share) {
   return text + "%";
 }
 
-// Refuses a plan that deletes more than the allowed share of the owned live jobs.
-Status CheckMassDelete(const std::vector<PlanStep>& steps, const std::vector<LiveJob>& live,
-                       const PlanOptions& options) {
-  if (options.allow_mass_delete) return OkStatus();
-  std::vector<std::string> deleted;
+// The delete steps that move a job rather than delete it: a delete paired with a create of the
+// same backend and name in another namespace. Each create pairs with one delete at most, the
+// first in step order, so the pairing is deterministic.
+std::set<size_t> MoveDeletes(const std::vector<PlanStep>& steps) {
+  std::map<std::pair<BackendKind, std::string>, std::vector<const std::string*>> created;
   for (const PlanStep& step : steps) {
-    if (step.action == Action::kDelete) deleted.push_back(step.key.ToString());
+    if (step.action == Action::kCreate) {
+      created[{step.key.backend, step.key.name}].push_back(&step.key.namespace_name);
+    }
   }
-  if (deleted.empty()) return OkStatus();
+  std::set<size_t> moves;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].action != Action::kDelete) continue;
+    auto it = created.find({steps[i].key.backend, steps[i].key.name});
+    if (it == created.end()) continue;
+    std::vector<const std::string*>& namespaces = it->second;
+    auto other = std::find_if(namespaces.begin(), namespaces.end(), [&](const std::string* ns) {
+      return *ns != steps[i].key.namespace_name;
+    });
+    if (other == namespaces.end()) continue;
+    namespaces.erase(other);
+    moves.insert(i);
+  }
+  return moves;
+}
+
+// Holds back every delete that is not a move when those deletes exceed the allowed share of the
+// owned live jobs: each becomes a none step with error and held set, whose reason says why.
+void HoldMassDeletes(const std::vector<LiveJob>& live, const PlanOptions& options,
+                     std::vector<PlanStep>* steps) {
+  if (options.allow_mass_delete) return;
+  const std::set<size_t> moves = MoveDeletes(*steps);
+  std::vector<size_t> deleted;
+  for (size_t i = 0; i < steps->size(); ++i) {
+    if ((*steps)[i].action == Action::kDelete && moves.count(i) == 0) deleted.push_back(i);
+  }
+  if (deleted.empty()) return;
   const auto owned =
       static_cast<size_t>(std::count_if(live.begin(), live.end(), [&](const LiveJob& job) {
         return job.instance == options.instance;
@@ -167,23 +195,24 @@ Status CheckMassDelete(const std::vector<PlanStep>& steps, const std::vector<Liv
   constexpr double kTolerance = 1e-9;
   if (static_cast<double>(deleted.size()) <=
       options.max_delete_share * static_cast<double>(owned) + kTolerance) {
-    return OkStatus();
+    return;
   }
-  constexpr size_t kListed = 5;
-  std::string listed;
-  for (size_t i = 0; i < deleted.size() && i < kListed; ++i) {
-    listed += (i == 0 ? "" : ", ") + deleted[i];
-  }
-  if (deleted.size() > kListed) {
-    listed += " and " + std::to_string(deleted.size() - kListed) + " more";
-  }
-  return FailedPreconditionError(
-      "plan refused: it would delete " + std::to_string(deleted.size()) + " of the " +
-      std::to_string(owned) + " live jobs owned by instance '" + options.instance + "' (" +
+  const std::string reason =
+      "delete held by the mass-delete guard: this plan would delete " +
+      std::to_string(deleted.size()) + " of the " + std::to_string(owned) +
+      " live jobs owned by instance '" + options.instance + "' (" +
       Percent(static_cast<double>(deleted.size()) / static_cast<double>(owned)) +
-      "), more than the allowed " + Percent(options.max_delete_share) + " (" + listed +
-      "); check that the repository, path and revision are the intended ones, or pass "
-      "--allow-mass-delete to delete them");
+      "), more than the allowed " + Percent(options.max_delete_share) +
+      "; the rest of the plan proceeds. Check that the repository, path and revision are the "
+      "intended ones, or pass --allow-mass-delete to delete them";
+  for (size_t i : deleted) {
+    PlanStep& step = (*steps)[i];
+    step.action = Action::kNone;
+    step.changes.clear();
+    step.error = true;
+    step.held = true;
+    step.reason = reason;
+  }
 }
 
 // `parts` joined by `separator`.
@@ -259,6 +288,8 @@ Allowed ApplyAllowlists(const LoadResult& desired, const std::vector<LiveJob>& l
 
 }  // namespace
 
+bool PruneProtected(const LiveJob& live) { return ProtectionSource(live) != nullptr; }
+
 bool PlanOptions::Allows(const JobKey& key) const {
   return (allowed_namespaces.empty() || allowed_namespaces.count(key.namespace_name) != 0) &&
          (allowed_backends.empty() || allowed_backends.count(key.backend) != 0);
@@ -301,9 +332,10 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
   if (!steps.ok()) return steps.status();
   // c. Leave finished jobs finished; mark drift and hold it back as the policy says.
   ApplyInventory(input.inventory, options, &*steps);
-  // d. Hold back the deletes that pruning switches forbid; refuse a plan that deletes too much.
+  // d. Hold back the deletes that pruning switches forbid, and those of a plan that deletes too
+  // much (the rest of the plan proceeds).
   ApplyPruneRules(options, &*steps);
-  JOBSYNC_RETURN_IF_ERROR(CheckMassDelete(*steps, planned_live, options));
+  HoldMassDeletes(planned_live, options, &*steps);
   // e. Order every step, those held back by the allowlists or an unavailable backend included.
   if (allowed) {
     std::move(allowed->refused.begin(), allowed->refused.end(), std::back_inserter(*steps));

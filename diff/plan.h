@@ -13,7 +13,7 @@
 //   b. allowlists (1), then pairing and classification (2, 3).
 //   c. inventory (7): finished jobs that disappeared are not run again; drift is marked, and
 //      withheld under the drift policies warn and off.
-//   d. safety (4): prune switches, then the mass-delete guard.
+//   d. safety (4): prune switches, then the mass-delete guard, which holds back deletes only.
 //   e. ordering (5).
 //
 // 1. Pairing
@@ -75,10 +75,14 @@
 //    - PlanOptions::prune false: none, "prune disabled".
 //    - the live object carries jobsync.dev/prune: "false", or the manifest it was applied from did
 //      (the applied spec's annotations): none, "protected".
-//    - if the remaining deletes exceed max_delete_share of the live jobs owned by this instance
-//      (strictly more: exactly at the share is allowed), the whole plan is refused with
-//      kFailedPrecondition naming the count, the share and --allow-mass-delete, unless
-//      allow_mass_delete is set.
+//    - the mass-delete guard, unless allow_mass_delete is set: if the remaining deletes, moves
+//      left out, exceed max_delete_share of the live jobs owned by this instance (strictly more:
+//      exactly at the share is allowed), each of them becomes a none step with error and held
+//      set, whose reason names the count, the share and --allow-mass-delete. Only the deletes
+//      are held: every other step of the plan (create, scale, update, drift heals) proceeds.
+//      A move is a delete paired with a create of the same backend and name in another
+//      namespace (each create pairs with one delete, the first in key order): it is not counted
+//      and never held, so a one-job instance can move its job to another namespace.
 //    Invalid manifests and jobs from unreadable files never reach the delete row (see the table),
 //    and jobs outside the allowlists never reach the planner's tables at all (see Pairing).
 //
@@ -113,8 +117,11 @@
 //      is a commit applied by a run that ended before saving its inventory (a crash): a change
 //      from Git still to finish.
 //    - drift policy (PlanOptions::drift): heal keeps the step (it reverts the change); warn and
-//      off make it none, withheld, with the reason "changed outside Git (<changes>); drift policy
-//      <policy>". The agent reports warn as sync state Drifted, off as OutOfSync.
+//      off make it none, withheld, with the reason "changed outside Git (<DriftSummary>); drift
+//      policy <policy>", e.g. "changed outside Git (spec.roles.worker.replicas: live 1, Git 4);
+//      drift policy warn". The agent reports warn as sync state Drifted, off as OutOfSync.
+//      Any live change the heal step reverts counts: replicas and suspend (scale), a deleted
+//      job (create), any other field (update).
 //    Without an inventory (empty: a first run, or `plan` without state) no step is changed here.
 #ifndef JOBSYNC_DIFF_PLAN_H_
 #define JOBSYNC_DIFF_PLAN_H_
@@ -200,8 +207,8 @@ struct PlanInput {
 
 // Builds the plan for `input`, running the passes in the order the header comment lists, with
 // input.desired.diagnostics copied into Plan::diagnostics. Fails with kInvalidArgument on bad
-// options (empty instance, max_delete_share outside [0, 1]) or bad input (see DiffJobs), and with
-// kFailedPrecondition when the mass-delete guard refuses the plan.
+// options (empty instance, max_delete_share outside [0, 1]) or bad input (see DiffJobs). The
+// mass-delete guard never fails it: it holds the deletes back as error steps (section 4).
 StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options);
 
 // PlanSync with every backend readable and an empty inventory: desired against live alone.
@@ -212,6 +219,16 @@ StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& 
 // changes of `step` (", ..." when there are more), or its reason when it has none. Used in drift
 // reasons (section 7) and in the agent's logs and Kubernetes Events.
 std::string ChangeSummary(const PlanStep& step);
+
+// "spec.roles.worker.replicas: live 1, Git 4": the first three field changes of a drift step,
+// naming both sides (the live value first), ", ..." when there are more; "live: no job, Git: the
+// job" when the live job is gone; its reason when it has no change. Used in drift reasons
+// (section 7) and the agent's drift log lines.
+std::string DriftSummary(const PlanStep& step);
+
+// True when jobsync.dev/prune: "false" is on the live object or on the manifest it was applied
+// from: the job is never pruned (section 4).
+bool PruneProtected(const LiveJob& live);
 
 // The jobs of `manifests` as they would be live had `instance` applied them at `revision`,
 // running (or suspended when the manifest says so): the live side of an offline plan

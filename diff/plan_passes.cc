@@ -23,7 +23,7 @@ PlanStep HeldBack(const std::shared_ptr<const TrainingJob>& job, const Status& w
 
 // Turns `step` into the none step of a job whose drift the policy holds back.
 void Withhold(const PlanOptions& options, PlanStep* step) {
-  step->reason = "changed outside Git (" + ChangeSummary(*step) + "); drift policy " +
+  step->reason = "changed outside Git (" + DriftSummary(*step) + "); drift policy " +
                  DriftPolicyName(options.drift);
   step->action = Action::kNone;
   step->changes.clear();
@@ -62,6 +62,23 @@ std::string ChangeSummary(const PlanStep& step) {
     const FieldChange& change = step.changes[i];
     if (!out.empty()) out += ", ";
     out += change.field + ": " + (change.from ? change.from->dump() : "(none)") + " -> " +
+           (change.to ? change.to->dump() : "(none)");
+  }
+  return out.empty() ? step.reason : out;
+}
+
+std::string DriftSummary(const PlanStep& step) {
+  if (!step.live) return "live: no job, Git: the job";
+  constexpr size_t kShown = 3;
+  std::string out;
+  for (size_t i = 0; i < step.changes.size(); ++i) {
+    if (i == kShown) {
+      out += ", ...";
+      break;
+    }
+    const FieldChange& change = step.changes[i];
+    if (!out.empty()) out += ", ";
+    out += change.field + ": live " + (change.from ? change.from->dump() : "(none)") + ", Git " +
            (change.to ? change.to->dump() : "(none)");
   }
   return out.empty() ? step.reason : out;

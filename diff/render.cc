@@ -341,6 +341,7 @@ std::string RenderJson(const Plan& plan, const Plan* impact_of) {
     s["reason"] = step.reason;
     s["error"] = step.error;
     s["drift"] = step.drift;
+    s["held"] = step.held;
     s["changes"] = std::move(changes);
     steps.push_back(std::move(s));
   }
@@ -357,6 +358,8 @@ std::string RenderJson(const Plan& plan, const Plan* impact_of) {
   ordered_json summary = ordered_json::object();
   for (Action action : kActions) summary[ActionName(action)] = plan.Count(action);
   summary["errors"] = plan.ErrorCount();
+  summary["held"] = std::count_if(plan.steps.begin(), plan.steps.end(),
+                                  [](const PlanStep& step) { return step.held; });
   summary["diagnostics"] = plan.diagnostics.size();
   summary["changes"] = plan.HasChanges();
   ordered_json impact = ordered_json::array();

@@ -47,17 +47,18 @@ std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownComment
 
 // JSON for programs, pretty-printed with two-space indents and a final newline:
 //   {"steps": [{"action": "create|scale|update|delete|none", "job": "<backend>/<namespace>/<name>",
-//               "reason": "...", "error": false, "drift": false,
+//               "reason": "...", "error": false, "drift": false, "held": false,
 //               "changes": [{"field": "...", "from": <json>, "to": <json>}]}],
 //    "diagnostics": [{"file": "...", "line": n, "column": n, "message": "...", "hint": "..."}],
 //    "summary": {"create": n, "scale": n, "update": n, "delete": n, "none": n, "errors": n,
-//                "diagnostics": n, "changes": true|false},
+//                "held": n, "diagnostics": n, "changes": true|false},
 //    "impact": [{"namespace": "...", "queue": "",
 //                "before": {"gpus": n, "cpus": "0.5", "memory": "64Gi"}, "after": {...},
 //                "beforeElasticMax": {...}, "afterElasticMax": {...}}]}
 // "from" is left out for an added field, "to" for a removed one; "hint" when there is none.
 // "drift" is PlanStep::drift: the live job was changed outside Git (a none step with it was held
-// back by the drift policy).
+// back by the drift policy). "held" is PlanStep::held: a delete the mass-delete guard held back
+// (an error step; "summary.held" counts them, and they count among "errors" too).
 // "cpus" and "memory" are exact Kubernetes quantities; "gpus" a number (a string past 2^63).
 std::string RenderJson(const Plan& plan, const Plan* impact_of = nullptr);
 

@@ -76,6 +76,9 @@ struct PlanStep {
   // True when the drift policy (warn, off) held a drift step back: action kNone, and the reason
   // says what changed outside Git and which policy holds it.
   bool withheld = false;
+  // True when the mass-delete guard held this delete back (diff/plan.h, "4. Safety"): action
+  // kNone with error set, and the reason names the count, the share and --allow-mass-delete.
+  bool held = false;
 };
 
 }  // namespace jobsync

@@ -78,7 +78,10 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
       ->group(safety);
   command
       .add_flag("--allow-mass-delete", flags.allow_mass_delete,
-                "Allow a plan that deletes more than --max-delete-share of the owned jobs")
+                "Allow a plan that deletes more than --max-delete-share of the owned jobs. "
+                "Without it such a plan's deletes are held back (listed, with why) and the rest "
+                "of the plan proceeds; moving a job to another namespace (same name and "
+                "backend) is not a delete here")
       ->group(safety);
   command
       .add_option("--max-delete-share", flags.max_delete_share,

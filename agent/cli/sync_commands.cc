@@ -1,5 +1,6 @@
 #include "agent/cli/sync_commands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -184,6 +185,16 @@ int PrintReport(const ApplyReport& report, const CommitInfo& commit, std::ostrea
   return kExitChanges;
 }
 
+// Says on `err` how many deletes the mass-delete guard held back, if any (the steps say why).
+void PrintHeld(const Plan& plan, std::ostream& err) {
+  const auto held = std::count_if(plan.steps.begin(), plan.steps.end(),
+                                  [](const PlanStep& step) { return step.held; });
+  if (held == 0) return;
+  err << held << (held == 1 ? " delete" : " deletes")
+      << " held by the mass-delete guard (listed in the plan); pass --allow-mass-delete to "
+         "carry them out\n";
+}
+
 int PlanExitCode(const Plan& plan) {
   if (plan.HasErrors()) return kExitError;
   return plan.HasChanges() ? kExitChanges : kExitOk;
@@ -205,7 +216,11 @@ void SyncCommands::Register(CLI::App& app) {
       "after (replicas x per-replica resources; elastic maxima beside). Markdown stays within "
       "GitHub's comment limit: a plan too big for it is summarised (counts, every problem, "
       "error and delete, then as many other changes as fit).\n"
-      "Exit 0: no changes; 1: changes; 2: errors or manifest problems (like kubectl diff).");
+      "A plan deleting more than --max-delete-share of the instance's jobs has those deletes "
+      "held back (error steps saying why; moves to another namespace are not deletes) and the "
+      "rest of the plan unchanged.\n"
+      "Exit 0: no changes; 1: changes; 2: errors, manifest problems or deletes held by the "
+      "mass-delete guard (like kubectl diff).");
   AddGitFlags(*plan_, plan_git_);
   AddClusterFlags(*plan_, plan_cluster_);
   AddStateFlags(*plan_, plan_state_, plan_drift_, false);
@@ -232,7 +247,10 @@ void SyncCommands::Register(CLI::App& app) {
       "plans, with --state and --drift), carry the plan out, and print what was done and each "
       "job's status. With a state (--state, or the instance's default state file when it "
       "exists), record what was applied in its inventory, as one cycle of `jobsync run` does.\n"
-      "Exit 0: the clusters match Git; 1: some jobs failed (listed); 2: nothing could be done.");
+      "Deletes held by the mass-delete guard are listed and not carried out; the rest of the "
+      "plan is.\n"
+      "Exit 0: the clusters match Git; 1: some jobs failed or had their deletes held (listed); "
+      "2: nothing could be done.");
   AddGitFlags(*apply_, apply_git_);
   AddClusterFlags(*apply_, apply_cluster_);
   AddStateFlags(*apply_, apply_state_, apply_drift_, true);
@@ -307,6 +325,7 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
   } else {
     out << RenderText(*plan, UseColour(color_, out));
   }
+  PrintHeld(*plan, err);
   return PlanExitCode(*plan);
 }
 
@@ -330,6 +349,7 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     return fail(plan.status());
   }
   out << RenderText(*plan, UseColour("auto", out));  // the manifests' problems included
+  PrintHeld(*plan, err);
   if (dry_run_) return plan->HasErrors() ? kExitError : kExitOk;
 
   // The attempted revision is saved before anything changes, as the agent does.

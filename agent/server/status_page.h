@@ -19,7 +19,8 @@ inline constexpr const char* kStatusPageHtml = R"html(<!doctype html>
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
   th { background: #f7fafc; font-weight: 600; }
-  .Synced { color: #276749; } .OutOfSync, .Drifted { color: #975a16; } .Error { color: #c53030; }
+  .Synced { color: #276749; } .OutOfSync, .Drifted, .Unknown { color: #975a16; }
+  .Error { color: #c53030; } .Kept { color: #2b6cb0; }
   .Healthy, .Succeeded { color: #276749; } .Degraded, .Failed, .Missing { color: #c53030; }
   .Progressing, .Suspended { color: #2b6cb0; }
   .error { color: #c53030; font-size: .92em; }

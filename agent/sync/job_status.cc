@@ -33,12 +33,18 @@ JobStatus Observed(const PlanStep& step) {
 // of the header comment).
 void SetSync(const PlanStep& step, const StepOutcome* outcome, const StatusInput& input,
              JobStatus* job) {
-  if (step.error) {
+  if (step.held) {
+    job->sync = "OutOfSync";
+    job->last_error = step.reason;
+  } else if (step.error) {
     job->sync = "Error";
     job->last_error = step.reason;
   } else if (step.withheld) {
     job->sync = input.drift == DriftPolicy::kWarn ? "Drifted" : "OutOfSync";
     job->last_error = step.reason;
+  } else if (IsKept(step)) {
+    job->sync = "Kept";
+    job->last_action = "prune skipped: " + step.reason;
   } else if (step.action == Action::kNone) {
     job->sync = "Synced";
   } else if (outcome == nullptr) {
@@ -56,10 +62,23 @@ void SetSync(const PlanStep& step, const StepOutcome* outcome, const StatusInput
     }
     if (ok && step.action == Action::kDelete) job->live_replicas.clear();
   }
+  job->drift = step.drift;
   if (step.drift && job->sync == "Synced") job->last_action += " (drift healed)";
+  if (!input.git.ok()) {
+    job->sync = "Unknown";
+    if (job->last_error.empty()) {
+      job->last_error = "Git cannot be read: " + input.git.message() +
+                        "; the status is that of the last commit read";
+    }
+  }
 }
 
 }  // namespace
+
+bool IsKept(const PlanStep& step) {
+  return step.action == Action::kNone && !step.error && !step.desired && step.live &&
+         PruneProtected(*step.live);
+}
 
 std::string HealthFromPhase(const PlanStep& step) {
   if (!step.live) {
@@ -95,7 +114,7 @@ CycleStatus DeriveJobStatuses(const StatusInput& input) {
       job.applied_author = commit->second.author_name;
       job.applied_summary = commit->second.summary;
     }
-    if (job.sync != "Synced" && !step.withheld && status.result.ok()) {
+    if (job.sync != "Synced" && job.sync != "Kept" && !step.withheld && status.result.ok()) {
       status.result = FailedPreconditionError(step.key.ToString() + ": " +
                                               (job.last_error.empty() ? job.sync : job.last_error));
     }

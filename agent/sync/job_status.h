@@ -6,16 +6,25 @@
 // Sync state of a job, first matching row wins:
 //   | step                                  | outcome                  | sync      |
 //   | ------------------------------------- | ------------------------ | --------- |
+//   | any, while Git cannot be read (git)   | -                        | Unknown   |
+//   | held (by the mass-delete guard)       | -                        | OutOfSync |
 //   | error                                 | -                        | Error     |
 //   | withheld (drift policy warn)          | -                        | Drifted   |
 //   | withheld (drift policy off)           | -                        | OutOfSync |
+//   | none, not in Git, live job protected  | -                        | Kept      |
+//   |   by jobsync.dev/prune: "false"       |                          |           |
 //   | none                                  | -                        | Synced    |
 //   | acts                                  | not run (a standby)      | OutOfSync |
 //   | acts                                  | done                     | Synced    |
 //   | acts                                  | failed or skipped        | OutOfSync |
+// While Git cannot be read, the row the job would have without that decides the last action and
+// error; a job without an error of its own gets Git's ("Git cannot be read: <why>; ...").
+// A held delete's, an error's and withheld drift's last error is the step's reason.
+// `drift` is set for every drift step (PlanStep::drift), healed or withheld.
 // Health is the outcome's when the executor read it, else the live phase (HealthFromPhase).
-// The overall result is `prior` when not ok; else the first job neither Synced nor withheld;
-// else the first backend in `unavailable`; else ok. Withheld drift does not fail a cycle.
+// The overall result is `prior` when not ok; else the first job neither Synced, Kept nor
+// withheld; else the first backend in `unavailable`; else ok. Withheld drift and kept jobs do not
+// fail a cycle; held deletes do.
 #ifndef JOBSYNC_AGENT_SYNC_JOB_STATUS_H_
 #define JOBSYNC_AGENT_SYNC_JOB_STATUS_H_
 
@@ -33,7 +42,7 @@ namespace jobsync {
 // One job as the status page and `jobsync status` show it.
 struct JobStatus {
   JobKey key;
-  std::string sync;    // Synced, OutOfSync, Drifted, Error
+  std::string sync;    // Synced, OutOfSync, Drifted, Kept, Unknown, Error
   std::string health;  // HealthName, or "Unknown" when it could not be read
   std::map<std::string, int> desired_replicas;
   std::map<std::string, int> live_replicas;
@@ -43,6 +52,7 @@ struct JobStatus {
   std::string source_path;
   std::string last_action;  // the action of the last cycle that did something, with its result
   std::string last_error;
+  bool drift = false;  // the live job was found changed outside Git this cycle
 };
 
 // What one cycle knew besides its plan. References must outlive the call.
@@ -59,6 +69,9 @@ struct StatusInput {
   Status prior;
   // Configured backends that could not be read, with why.
   std::map<BackendKind, Status> unavailable;
+  // This cycle's look at Git; not ok: the plan was made from the last commit read, so whether a
+  // job matches the branch is unknown.
+  Status git;
 };
 
 struct CycleStatus {
@@ -68,6 +81,10 @@ struct CycleStatus {
 
 // Derives every job's status and the cycle's result from `input` (see the header comment).
 CycleStatus DeriveJobStatuses(const StatusInput& input);
+
+// True when `step` keeps a job that Git no longer has because jobsync.dev/prune: "false" protects
+// it (sync state Kept).
+bool IsKept(const PlanStep& step);
 
 // Health as the watch cache tells it, for a job the cycle did not act on: Missing (or Suspended,
 // when Git suspends it) with no live job, else from its live phase; "Unknown" when unknown.

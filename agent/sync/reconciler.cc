@@ -27,6 +27,7 @@ constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
 constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
 constexpr const char* kWriter = "jobsync_writer";
 constexpr const char* kBackendErrors = "jobsync_backend_errors_total";
+constexpr const char* kDeletesHeld = "jobsync_deletes_held";
 
 void DeclareMetrics(Metrics& metrics) {
   metrics.Declare(kSyncRuns, MetricType::kCounter, "Sync cycles run, by result");
@@ -46,6 +47,8 @@ void DeclareMetrics(Metrics& metrics) {
   // Shared with instrumented_backend.cc; operation "deadline" counts a backend that missed
   // --backend-timeout or --sync-timeout.
   metrics.Declare(kBackendErrors, MetricType::kCounter, "Failed calls to a backend");
+  metrics.Declare(kDeletesHeld, MetricType::kGauge,
+                  "Deletes the mass-delete guard held back in the last plan");
 }
 
 const char* EventReason(Action action) {
@@ -390,24 +393,44 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
       PlanInput{snapshot_->manifests, cycle.live.jobs, cycle.live.unavailable, state_.inventory},
       options_.plan);
   if (!planned.ok()) {
-    LogEvent(spdlog::level::err, "plan refused",
+    // The jobs of the last published status stay: a plan that could not be made says nothing
+    // about them.
+    LogEvent(spdlog::level::err, "plan failed",
              {{"commit", cycle.commit->ShortId()}, {"error", planned.status().message()}});
-    Publish({}, "plan refused: " + planned.status().message() + "\n", nullptr);
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_["plan"] = {{"text", "plan failed: " + planned.status().message() + "\n"},
+                       {"steps", nullptr}};
     return planned.status();
   }
   cycle.plan = std::move(*planned);
   const char* policy = DriftPolicyName(options_.plan.drift);
+  int held = 0;
+  std::set<JobKey> kept;
   for (const PlanStep& step : cycle.plan.steps) {
+    if (step.held && held++ == 0) {
+      LogEvent(spdlog::level::err, "deletes held",
+               {{"commit", cycle.commit->ShortId()}, {"reason", step.reason}});
+    }
+    if (IsKept(step)) {
+      // Logged when a job becomes kept, not on every cycle it stays so.
+      if (kept_.count(step.key) == 0) {
+        LogEvent(spdlog::level::info, "prune skipped",
+                 {{"job", step.key.ToString()}, {"reason", step.reason}});
+      }
+      kept.insert(step.key);
+    }
     if (!step.drift) continue;
     metrics_.Add(kDriftDetected, {{"policy", policy}});
     if (options_.plan.drift == DriftPolicy::kHeal) {
       LogEvent(spdlog::level::warn, "drift: healing",
-               {{"job", step.key.ToString()}, {"change", ChangeSummary(step)}});
+               {{"job", step.key.ToString()}, {"change", DriftSummary(step)}});
     } else if (options_.plan.drift == DriftPolicy::kWarn) {
       LogEvent(spdlog::level::warn, "drift: changed outside Git (drift policy warn: not reverted)",
                {{"job", step.key.ToString()}, {"change", step.reason}});
     }
   }
+  metrics_.Set(kDeletesHeld, {}, held);
+  kept_ = std::move(kept);
   return OkStatus();
 }
 
@@ -644,9 +667,9 @@ CycleStatus Reconciler::DeriveStatus(const Cycle& cycle) {
   for (const auto& [kind, status] : cycle.live.unavailable) {
     if (unconfigured_.count(kind) == 0) unavailable[kind] = status;
   }
-  CycleStatus status =
-      DeriveJobStatuses(StatusInput{cycle.plan, cycle.outcomes, cycle.commit->id,
-                                    options_.plan.drift, commits_, cycle.failure, unavailable});
+  CycleStatus status = DeriveJobStatuses(StatusInput{cycle.plan, cycle.outcomes, cycle.commit->id,
+                                                     options_.plan.drift, commits_, cycle.failure,
+                                                     unavailable, cycle.git});
   metrics_.Clear(kJobs);
   std::map<std::pair<std::string, std::string>, int> counts;
   for (const JobStatus& job : status.jobs) ++counts[{job.sync, job.health}];
@@ -754,7 +777,8 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
                     {"appliedSummary", job.applied_summary},
                     {"source", job.source_path},
                     {"lastAction", job.last_action},
-                    {"lastError", job.last_error}});
+                    {"lastError", job.last_error},
+                    {"drift", job.drift}});
   }
   std::lock_guard<std::mutex> lock(mutex_);
   status_["instance"] = options_.plan.instance;

@@ -17,8 +17,9 @@
 //   3. Plan: PlanSync (diff/plan.h), the same planner `jobsync plan` and `jobsync apply` use,
 //      over the commit's manifests, the live jobs, the backends that could not be read, and the
 //      inventory (state_store.h), with the drift policy: so unavailable backends, finished jobs
-//      that disappeared and drift (heal, warn, off) are decided there. The agent logs and counts
-//      the steps the plan marks as drift.
+//      that disappeared, drift (heal, warn, off) and the mass-delete guard (which holds back the
+//      deletes only) are decided there. The agent logs and counts the steps the plan marks as
+//      drift (jobsync_drift_detected_total) and the deletes it holds (jobsync_deletes_held).
 //   4. Apply, when this replica may write (leader, or no election): the last attempted revision
 //      is saved first; each backend's steps run on its lane, side by side with the others'. The
 //      cycle stops waiting for a lane that finishes no step within --backend-timeout, or is not
@@ -50,6 +51,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -144,7 +146,9 @@ class Reconciler {
   LiveState ReadLiveJobs(const Cycle& cycle);
   // Sets the writer metric; a replica that just became the writer loads the stored state.
   Status TakeOverState(Cycle& cycle);
-  // Plans with PlanSync; logs and counts drift. Fails (after publishing why) when refused.
+  // Plans with PlanSync; logs and counts drift and held deletes, and logs each job kept by
+  // jobsync.dev/prune: "false" once. Fails when no plan can be made (bad options or input): the
+  // status then keeps the last cycle's jobs and shows why in place of the plan.
   Status PlanCycle(Cycle& cycle);
   // Executes the plan when this replica writes; fails when the attempted revision cannot be
   // saved.
@@ -213,6 +217,7 @@ class Reconciler {
   std::vector<std::optional<uint64_t>> quiet_versions_;
   bool planned_ = false;  // the last cycle got past the quiet check (Run() then trims the heap)
   bool quiet_writer_ = false;
+  std::set<JobKey> kept_;  // jobs kept by jobsync.dev/prune: "false" last cycle (logged once)
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

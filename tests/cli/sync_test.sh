@@ -120,13 +120,14 @@ check "wide-deep recreated with the new image" "tensorflow/tensorflow:2.18.0" \
 check "wide-deep Job is a new object" 0 $?
 wait_for "Ray jobs pruned" "" ray_jobs
 
-# Deleting every manifest is refused by the mass-delete guard, then allowed when asked.
+# Deleting every manifest: the mass-delete guard holds the deletes (listed, exit 1), then lets
+# them through when asked.
 cd "$work/repo" && git rm -q -r vision recsys nlp && git -c user.name=Eve -c user.email=eve@example.com commit -qm "Delete everything" && cd "$src"
 out=$("$jobsync" apply "${repo[@]}" --branch main --prune 2>&1); code=$?
-check "mass delete refused: exit 2" 2 "$code"
-printf '%s' "$out" | grep -q -- "--allow-mass-delete"
-check "refusal names --allow-mass-delete" 0 $?
-check "nothing deleted after the refusal" 1 \
+check "mass delete held: exit 1" 1 "$code"
+printf '%s' "$out" | grep -q -- "deletes held by the mass-delete guard (listed in the plan); pass --allow-mass-delete"
+check "held deletes name --allow-mass-delete" 0 $?
+check "nothing deleted while held" 1 \
   "$(kubectl get jobs -n t$run-vision -l jobsync.dev/job=resnet50 -o name | wc -l)"
 "$jobsync" apply "${repo[@]}" --branch main --prune --allow-mass-delete >/dev/null 2>&1
 check "mass delete allowed: exit 0" 0 $?

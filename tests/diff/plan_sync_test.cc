@@ -62,13 +62,14 @@ std::vector<SyncCase> SyncCases() {
       {"ScaledOutsideGitHealed", a, 5, Recorded::kThisSpec, DriftPolicy::kHeal, Action::kScale,
        true, false, ""},
       {"ScaledOutsideGitWarned", a, 5, Recorded::kThisSpec, DriftPolicy::kWarn, Action::kNone, true,
-       true, "changed outside Git (spec.roles.worker.replicas: 5 -> 2); drift policy warn"},
+       true, "changed outside Git (spec.roles.worker.replicas: live 5, Git 2); drift policy warn"},
       {"ScaledOutsideGitLeftOff", a, 5, Recorded::kThisSpec, DriftPolicy::kOff, Action::kNone, true,
        true, "drift policy off"},
       {"DeletedOutsideGitRecreated", std::nullopt, 0, Recorded::kThisSpec, DriftPolicy::kHeal,
        Action::kCreate, true, false, ""},
       {"DeletedOutsideGitWarned", std::nullopt, 0, Recorded::kThisSpec, DriftPolicy::kWarn,
-       Action::kNone, true, true, "drift policy warn"},
+       Action::kNone, true, true,
+       "changed outside Git (live: no job, Git: the job); drift policy warn"},
       {"FinishedAndGoneNotRunAgain", std::nullopt, 0, Recorded::kThisSpecFinished,
        DriftPolicy::kHeal, Action::kNone, false, false, "finished at this spec; not run again"},
       {"FinishedAtAnotherSpecRunsTheNewSpec", std::nullopt, 0, Recorded::kOtherSpec,
@@ -120,6 +121,33 @@ INSTANTIATE_TEST_SUITE_P(PlanSemantics, InventoryPassTest, ::testing::ValuesIn(S
                          [](const ::testing::TestParamInfo<SyncCase>& param_info) {
                            return param_info.param.name;
                          });
+
+// A second writer scaled one job and suspended another that this instance applied at Git's spec:
+// both are drift, reverted under heal, and the withheld reason names the live and the Git side.
+TEST(InventoryPassTest, ASecondWritersScaleAndSuspendAreDrift) {
+  const LoadResult desired = Desired({K8sJob("a"), K8sJob("b")});
+  std::vector<LiveJob> live = {Live(K8sJob("a")), Live(K8sJob("b"), LivePhase::kSuspended)};
+  live[0].replicas["worker"] = 1;
+  std::map<JobKey, InventoryEntry> inventory;
+  for (const char* name : {"a", "b"}) {
+    inventory[K8sJob(name).key()] = {SpecHash(K8sJob(name)), "0123abc", false};
+  }
+  const std::map<BackendKind, Status> unavailable;
+  PlanOptions options = Options();
+  StatusOr<Plan> healed = PlanSync(PlanInput{desired, live, unavailable, inventory}, options);
+  ASSERT_TRUE(healed.ok()) << healed.status().ToString();
+  for (const PlanStep& step : healed->steps) {
+    EXPECT_EQ(step.action, Action::kScale) << step.key.ToString();
+    EXPECT_TRUE(step.drift) << step.key.ToString();
+  }
+  EXPECT_EQ(DriftSummary(healed->steps[0]), "spec.roles.worker.replicas: live 1, Git 2");
+  EXPECT_EQ(DriftSummary(healed->steps[1]), "spec.suspend: live true, Git false");
+  options.drift = DriftPolicy::kWarn;
+  StatusOr<Plan> warned = PlanSync(PlanInput{desired, live, unavailable, inventory}, options);
+  ASSERT_TRUE(warned.ok()) << warned.status().ToString();
+  EXPECT_EQ(warned->steps[0].reason,
+            "changed outside Git (spec.roles.worker.replicas: live 1, Git 2); drift policy warn");
+}
 
 TEST(UnavailableBackendPassTest, HoldsBackTheBackendsJobsAndDeletesNothingThere) {
   const LoadResult desired = Desired({K8sJob("a"), RayJob("sweep")});

@@ -10,6 +10,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "diff/render.h"
 #include "plan_fixtures.h"
@@ -204,22 +205,90 @@ TEST(PlannerSafetyTest, AllowsDeletingExactlyTheMaximumShare) {
   EXPECT_EQ(plan.Count(Action::kDelete), 2);
 }
 
-TEST(PlannerSafetyTest, RefusesDeletingJustOverTheMaximumShare) {
-  StatusOr<Plan> plan = BuildPlan(Keeping(1), OwnedLiveJobs(4), Options());
-  ASSERT_FALSE(plan.ok());
-  EXPECT_EQ(plan.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_THAT(plan.status().message(), HasSubstr("delete 3 of the 4 live jobs owned by "
-                                                 "instance 'prod' (75%), more than the allowed "
-                                                 "50%"));
-  EXPECT_THAT(plan.status().message(), HasSubstr("kubernetes/default/j1, kubernetes/default/j2"));
-  EXPECT_THAT(plan.status().message(), HasSubstr("--allow-mass-delete"));
+// The steps the mass-delete guard held back.
+std::vector<const PlanStep*> HeldSteps(const Plan& plan) {
+  std::vector<const PlanStep*> held;
+  for (const PlanStep& step : plan.steps) {
+    if (step.held) held.push_back(&step);
+  }
+  return held;
 }
 
-TEST(PlannerSafetyTest, RefusalRoundsTheShareToOneDecimal) {
-  StatusOr<Plan> plan = BuildPlan(Keeping(1), OwnedLiveJobs(3), Options());
-  ASSERT_FALSE(plan.ok());
-  EXPECT_THAT(plan.status().message(), HasSubstr("delete 2 of the 3 live jobs owned by instance "
-                                                 "'prod' (66.7%), more than the allowed 50%"));
+TEST(PlannerSafetyTest, HoldsTheDeletesJustOverTheMaximumShare) {
+  const Plan plan = MustPlan(Keeping(1), OwnedLiveJobs(4));
+  EXPECT_EQ(plan.Count(Action::kDelete), 0);
+  const std::vector<const PlanStep*> held = HeldSteps(plan);
+  ASSERT_EQ(held.size(), 3u);
+  for (const PlanStep* step : held) {
+    EXPECT_EQ(step->action, Action::kNone);
+    EXPECT_TRUE(step->error);
+    EXPECT_THAT(step->reason, HasSubstr("delete 3 of the 4 live jobs owned by instance 'prod' "
+                                        "(75%), more than the allowed 50%"));
+    EXPECT_THAT(step->reason, HasSubstr("--allow-mass-delete"));
+  }
+  EXPECT_EQ(held[0]->key.ToString(), "kubernetes/default/j1");
+  EXPECT_TRUE(plan.HasErrors());
+}
+
+TEST(PlannerSafetyTest, HeldDeletesRoundTheShareToOneDecimal) {
+  const Plan plan = MustPlan(Keeping(1), OwnedLiveJobs(3));
+  ASSERT_EQ(HeldSteps(plan).size(), 2u);
+  EXPECT_THAT(HeldSteps(plan)[0]->reason,
+              HasSubstr("delete 2 of the 3 live jobs owned by instance 'prod' (66.7%), more than "
+                        "the allowed 50%"));
+}
+
+// A commit that deletes 80% of the jobs, scales one and adds one: the guard holds the deletes
+// back, and the scale and the create proceed.
+TEST(PlannerSafetyTest, HoldsBackOnlyTheDeletesOfAMassDelete) {
+  TrainingJob scaled = K8sJob("j0");
+  scaled.roles["worker"].replicas = 4;
+  const Plan plan = MustPlan(Desired({scaled, K8sJob("new")}), OwnedLiveJobs(5));
+  ASSERT_EQ(plan.steps.size(), 6u);
+  EXPECT_EQ(FindStep(plan, "kubernetes/default/j0")->action, Action::kScale);
+  EXPECT_EQ(FindStep(plan, "kubernetes/default/new")->action, Action::kCreate);
+  EXPECT_EQ(plan.Count(Action::kDelete), 0);
+  ASSERT_EQ(HeldSteps(plan).size(), 4u);
+  EXPECT_THAT(HeldSteps(plan)[0]->reason, HasSubstr("delete 4 of the 5 live jobs"));
+  EXPECT_THAT(HeldSteps(plan)[0]->reason, HasSubstr("(80%)"));
+  // Listed in every rendering, and counted.
+  const nlohmann::json json = nlohmann::json::parse(RenderJson(plan));
+  EXPECT_EQ(json["summary"]["held"], 4);
+  EXPECT_EQ(json["summary"]["scale"], 1);
+  EXPECT_EQ(json["steps"][0]["held"], false);
+  EXPECT_THAT(RenderText(plan, false),
+              HasSubstr("kubernetes/default/j4: none, error (delete held by the mass-delete "
+                        "guard: this plan would delete 4 of the 5"));
+}
+
+TEST(PlannerSafetyTest, MovingAOneJobInstancesJobToAnotherNamespaceIsNotAMassDelete) {
+  const Plan plan = MustPlan(Desired({K8sJob("a", "new")}), {Live(K8sJob("a", "old"))});
+  ASSERT_EQ(plan.steps.size(), 2u);
+  EXPECT_TRUE(HeldSteps(plan).empty());
+  EXPECT_EQ(FindStep(plan, "kubernetes/old/a")->action, Action::kDelete);
+  EXPECT_EQ(FindStep(plan, "kubernetes/new/a")->action, Action::kCreate);
+  EXPECT_FALSE(plan.HasErrors());
+}
+
+TEST(PlannerSafetyTest, OnlyACreateOfTheSameNameAndBackendMakesADeleteAMove) {
+  // Another name, or the same name on another backend, is a delete and a create.
+  for (const TrainingJob& created : {K8sJob("b", "new"), RayJob("a", "new")}) {
+    const Plan plan = MustPlan(Desired({created}), {Live(K8sJob("a", "old"))});
+    ASSERT_EQ(HeldSteps(plan).size(), 1u) << created.key().ToString();
+    EXPECT_EQ(HeldSteps(plan)[0]->key.ToString(), "kubernetes/old/a");
+  }
+  // One create moves one delete: of two jobs a (in old and older) and one a created, the other
+  // delete is counted, one of two owned jobs: at the share, allowed.
+  const Plan plan = MustPlan(Desired({K8sJob("a", "new")}),
+                             {Live(K8sJob("a", "old")), Live(K8sJob("a", "older"))});
+  EXPECT_EQ(plan.Count(Action::kDelete), 2);
+  PlanOptions strict = Options();
+  strict.max_delete_share = 0.0;
+  const Plan held = MustPlan(Desired({K8sJob("a", "new")}),
+                             {Live(K8sJob("a", "old")), Live(K8sJob("a", "older"))}, strict);
+  EXPECT_EQ(plan.Count(Action::kCreate), 1);
+  ASSERT_EQ(HeldSteps(held).size(), 1u);
+  EXPECT_EQ(HeldSteps(held)[0]->key.ToString(), "kubernetes/older/a");
 }
 
 TEST(PlannerSafetyTest, AllowMassDeleteLetsTheDeletesThrough) {
@@ -243,12 +312,14 @@ struct ShareCase {
 
 class MassDeleteShareTest : public ::testing::TestWithParam<ShareCase> {};
 
-TEST_P(MassDeleteShareTest, RefusesOnlyStrictlyAboveTheShare) {
+TEST_P(MassDeleteShareTest, HoldsOnlyStrictlyAboveTheShare) {
   const ShareCase& c = GetParam();
   PlanOptions options = Options();
   options.max_delete_share = c.share;
-  StatusOr<Plan> plan = BuildPlan(Keeping(c.kept), OwnedLiveJobs(c.owned), options);
-  EXPECT_EQ(plan.ok(), c.allowed) << plan.status().ToString();
+  const Plan plan = MustPlan(Keeping(c.kept), OwnedLiveJobs(c.owned), options);
+  const size_t deletes = static_cast<size_t>(c.owned - c.kept);
+  EXPECT_EQ(static_cast<size_t>(plan.Count(Action::kDelete)), c.allowed ? deletes : 0u);
+  EXPECT_EQ(HeldSteps(plan).size(), c.allowed ? 0u : deletes);
 }
 
 INSTANTIATE_TEST_SUITE_P(

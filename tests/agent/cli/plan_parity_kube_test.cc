@@ -108,7 +108,9 @@ class PlanParityKubeTest : public ::testing::Test {
     } else {
       flags.insert(flags.end(), {"--ray-address", ray_address_});
     }
-    if (prune_) flags.insert(flags.end(), {"--prune", "--max-delete-share", "1"});
+    if (prune_) {
+      flags.insert(flags.end(), {"--prune", "--max-delete-share", std::to_string(max_share_)});
+    }
     return flags;
   }
 
@@ -149,7 +151,7 @@ class PlanParityKubeTest : public ::testing::Test {
     flags.instance = ns_;
     flags.allow_namespaces = {ns_};
     flags.prune = prune_;
-    flags.max_delete_share = prune_ ? 1.0 : 0.5;
+    flags.max_delete_share = prune_ ? max_share_ : 0.5;
     flags.ray_address = ray_address_;
     if (ray_address_.empty()) flags.allow_backends = {"kubernetes"};
     Clusters clusters = ConnectClusters(flags);
@@ -234,6 +236,7 @@ class PlanParityKubeTest : public ::testing::Test {
   std::string drift_ = "heal";
   std::string ray_address_;
   bool prune_ = false;
+  double max_share_ = 1.0;  // --max-delete-share with --prune
 };
 
 TEST_F(PlanParityKubeTest, Create) {
@@ -332,6 +335,37 @@ TEST_F(PlanParityKubeTest, AnInvalidManifestIsAnErrorNotADeletion) {
   repo_->Write("jobs/b.yaml", JobYaml("b", ns_, "trainer:v1", -1));
   repo_->Commit("Break b");
   ExpectSamePlan({{"none", Key("b"), true, ""}});
+}
+
+// A commit deleting 80% of the jobs and scaling another: both plans hold the four deletes back
+// and scale; `jobsync apply` scales the real Job, deletes nothing, and exits 1 saying why.
+TEST_F(PlanParityKubeTest, AMassDeleteHoldsOnlyTheDeletes) {
+  prune_ = true;
+  max_share_ = 0.5;
+  for (const char* name : {"a", "b", "c", "d", "e"}) {
+    repo_->Write(std::string("jobs/") + name + ".yaml", JobYaml(name, ns_));
+  }
+  repo_->Commit("Add a to e");
+  Apply();
+  repo_->Git("rm -q jobs/b.yaml jobs/c.yaml jobs/d.yaml jobs/e.yaml");
+  repo_->Write("jobs/a.yaml", JobYaml("a", ns_, "trainer:v1", 3));
+  repo_->Commit("Drop b to e, scale a");
+  const std::string held =
+      "delete held by the mass-delete guard: this plan would delete 4 of the 5";
+  ExpectSamePlan({{"scale", Key("a"), false, ""},
+                  {"none", Key("b"), true, held},
+                  {"none", Key("c"), true, held},
+                  {"none", Key("d"), true, held},
+                  {"none", Key("e"), true, held}});
+  std::string out;
+  EXPECT_EQ(Cli("apply", &out), kExitChanges) << out << last_stderr_;
+  EXPECT_THAT(last_stderr_, ::testing::HasSubstr("4 deletes held by the mass-delete guard"));
+  StatusOr<json> a = client_->Get(ResourceKind::kJob, ns_, RoleJobName("a", "worker"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->value("/spec/parallelism"_json_pointer, 0), 3);
+  for (const char* name : {"b", "c", "d", "e"}) {
+    EXPECT_TRUE(client_->Get(ResourceKind::kJob, ns_, RoleJobName(name, "worker")).ok()) << name;
+  }
 }
 
 }  // namespace

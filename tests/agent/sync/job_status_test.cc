@@ -85,8 +85,8 @@ TEST_P(DeriveJobStatusesTest, DerivesTheRow) {
     outcomes.emplace(step.key, outcome);
   }
   const std::map<std::string, CommitInfo> commits;
-  const CycleStatus status =
-      DeriveJobStatuses(StatusInput{plan, outcomes, "abc", c.policy, commits, OkStatus(), {}});
+  const CycleStatus status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", c.policy, commits, OkStatus(), {}, OkStatus()});
   ASSERT_EQ(status.jobs.size(), 1u);
   EXPECT_EQ(status.jobs[0].sync, c.sync);
   EXPECT_THAT(status.jobs[0].last_action, HasSubstr(c.last_action));
@@ -113,7 +113,8 @@ TEST(DeriveJobStatusesTest, AFailureBeforeTheStatusAndThenAnUnreadableBackendAre
                                     DriftPolicy::kHeal,
                                     commits,
                                     UnavailableError("git down"),
-                                    {{BackendKind::kRay, UnavailableError("ray down")}}});
+                                    {{BackendKind::kRay, UnavailableError("ray down")}},
+                                    OkStatus()});
   EXPECT_EQ(status.result.message(), "git down");
   status = DeriveJobStatuses(StatusInput{plan,
                                          outcomes,
@@ -121,8 +122,120 @@ TEST(DeriveJobStatusesTest, AFailureBeforeTheStatusAndThenAnUnreadableBackendAre
                                          DriftPolicy::kHeal,
                                          commits,
                                          OkStatus(),
-                                         {{BackendKind::kRay, UnavailableError("ray down")}}});
+                                         {{BackendKind::kRay, UnavailableError("ray down")}},
+                                         OkStatus()});
   EXPECT_EQ(status.result.message(), "ray: ray down");
+}
+
+// A plan of one step for job a: `action`, with Git's job unless `in_git` is false, and a live job
+// running Git's spec.
+Plan OneStep(Action action, bool in_git = true) {
+  PlanStep step;
+  step.action = action;
+  step.key = Job().key();
+  step.reason = "why";
+  if (in_git) step.desired = std::make_shared<const TrainingJob>(Job());
+  LiveJob live;
+  live.key = step.key;
+  live.applied = Job();
+  live.phase = LivePhase::kRunning;
+  step.live = std::make_shared<const LiveJob>(live);
+  Plan plan;
+  plan.steps.push_back(step);
+  return plan;
+}
+
+TEST(DeriveJobStatusesTest, EveryJobIsUnknownWhileGitCannotBeRead) {
+  Plan plan = OneStep(Action::kNone);
+  plan.steps.push_back(OneStep(Action::kScale).steps[0]);
+  plan.steps[1].key.name = "b";
+  const std::map<JobKey, StepOutcome> outcomes = {
+      {plan.steps[1].key, StepOutcome{plan.steps[1], OkStatus(), false, Health::kHealthy}}};
+  const std::map<std::string, CommitInfo> commits;
+  const Status git = UnavailableError("ls-remote: connection refused");
+  const StatusInput input{plan, outcomes, "abc", DriftPolicy::kHeal, commits, git, {}, git};
+  const CycleStatus status = DeriveJobStatuses(input);
+  ASSERT_EQ(status.jobs.size(), 2u);
+  for (const JobStatus& job : status.jobs) {
+    EXPECT_EQ(job.sync, "Unknown") << job.key.ToString();
+    EXPECT_EQ(job.last_error,
+              "Git cannot be read: ls-remote: connection refused; the status is that of the last "
+              "commit read");
+  }
+  EXPECT_EQ(status.jobs[1].last_action, "scale ok");  // what was done is still said
+  EXPECT_EQ(status.result.message(), "ls-remote: connection refused");
+}
+
+TEST(DeriveJobStatusesTest, AJobKeptByThePruneAnnotationIsKeptAndDoesNotFailTheCycle) {
+  Plan plan = OneStep(Action::kNone, false);
+  LiveJob protected_live = *plan.steps[0].live;
+  protected_live.prune_protected = true;
+  plan.steps[0].live = std::make_shared<const LiveJob>(protected_live);
+  plan.steps[0].reason = "protected: jobsync.dev/prune: \"false\" on the live object";
+  const std::map<JobKey, StepOutcome> outcomes;
+  const std::map<std::string, CommitInfo> commits;
+  CycleStatus status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});
+  ASSERT_EQ(status.jobs.size(), 1u);
+  EXPECT_EQ(status.jobs[0].sync, "Kept");
+  EXPECT_THAT(status.jobs[0].last_action, HasSubstr("prune skipped: protected"));
+  EXPECT_TRUE(status.result.ok()) << status.result.ToString();
+  EXPECT_TRUE(IsKept(plan.steps[0]));
+  // Protected by the manifest it was applied from: kept too.
+  TrainingJob annotated = Job();
+  annotated.annotations[kPruneAnnotation] = "false";
+  LiveJob applied_protected = *OneStep(Action::kNone).steps[0].live;
+  applied_protected.applied = annotated;
+  plan.steps[0].live = std::make_shared<const LiveJob>(applied_protected);
+  status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});
+  EXPECT_EQ(status.jobs[0].sync, "Kept");
+  // A job still in Git is Synced, protected or not.
+  EXPECT_FALSE(IsKept(OneStep(Action::kNone).steps[0]));
+}
+
+TEST(DeriveJobStatusesTest, AHeldDeleteIsOutOfSyncWithItsReasonAndFailsTheCycle) {
+  Plan plan = OneStep(Action::kNone, false);
+  plan.steps[0].error = true;
+  plan.steps[0].held = true;
+  plan.steps[0].reason = "delete held by the mass-delete guard: ... pass --allow-mass-delete";
+  const std::map<JobKey, StepOutcome> outcomes;
+  const std::map<std::string, CommitInfo> commits;
+  const CycleStatus status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});
+  ASSERT_EQ(status.jobs.size(), 1u);
+  EXPECT_EQ(status.jobs[0].sync, "OutOfSync");
+  EXPECT_EQ(status.jobs[0].last_error, plan.steps[0].reason);
+  EXPECT_THAT(status.result.message(), HasSubstr("--allow-mass-delete"));
+}
+
+TEST(DeriveJobStatusesTest, DriftIsFlaggedWhetherHealedOrWithheld) {
+  for (DriftPolicy policy : {DriftPolicy::kHeal, DriftPolicy::kWarn}) {
+    Plan plan = OneStep(policy == DriftPolicy::kHeal ? Action::kScale : Action::kNone);
+    plan.steps[0].drift = true;
+    plan.steps[0].withheld = policy != DriftPolicy::kHeal;
+    std::map<JobKey, StepOutcome> outcomes;
+    if (policy == DriftPolicy::kHeal) {
+      outcomes.emplace(plan.steps[0].key,
+                       StepOutcome{plan.steps[0], OkStatus(), false, Health::kHealthy});
+    }
+    const std::map<std::string, CommitInfo> commits;
+    const CycleStatus status = DeriveJobStatuses(
+        StatusInput{plan, outcomes, "abc", policy, commits, OkStatus(), {}, OkStatus()});
+    ASSERT_EQ(status.jobs.size(), 1u);
+    EXPECT_TRUE(status.jobs[0].drift) << DriftPolicyName(policy);
+    EXPECT_EQ(status.jobs[0].sync, policy == DriftPolicy::kHeal ? "Synced" : "Drifted");
+  }
+  EXPECT_FALSE(DeriveJobStatuses(StatusInput{OneStep(Action::kNone),
+                                             {},
+                                             "abc",
+                                             DriftPolicy::kHeal,
+                                             {},
+                                             OkStatus(),
+                                             {},
+                                             OkStatus()})
+                   .jobs[0]
+                   .drift);
 }
 
 }  // namespace

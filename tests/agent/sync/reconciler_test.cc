@@ -12,12 +12,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "agent/git/git_source.h"
 #include "agent/sync/state_store.h"
@@ -136,7 +139,7 @@ class ReconcilerTest : public ::testing::Test {
     metrics_ = std::make_unique<Metrics>();
     ReconcilerOptions options;
     options.plan.instance = "test";
-    options.plan.max_delete_share = 1.0;
+    options.plan.max_delete_share = max_delete_share_;
     options.plan.drift = drift;
     options.interval = interval_;
     options.settle = settle_;
@@ -183,6 +186,31 @@ class ReconcilerTest : public ::testing::Test {
   Backend* second_ = nullptr;  // a second cluster, when a test has one
   std::function<bool()> may_write_;
   SyncNotifier* notifier_ = nullptr;
+  double max_delete_share_ = 1.0;
+};
+
+// Captures what the default logger writes while it lives.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  // How many lines contain `text`.
+  int Lines(const std::string& text) const {
+    std::istringstream in(out_.str());
+    int count = 0;
+    for (std::string line; std::getline(in, line);) count += line.find(text) != std::string::npos;
+    return count;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
 };
 
 // Records what the reconciler reports.
@@ -354,6 +382,88 @@ TEST_F(ReconcilerTest, AnUnreachableRemoteKeepsTheLastSnapshotAndDeletesNothing)
   EXPECT_EQ(status["conditions"][0]["status"], "False");
   EXPECT_EQ(status["conditions"][0]["reason"], "GitUnavailable");
   EXPECT_EQ(metrics_->Value("jobsync_git_errors_total", {{"operation", "check"}}), 1);
+}
+
+TEST_F(ReconcilerTest, WhileGitCannotBeReadEveryJobIsUnknown) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
+  std::filesystem::rename(repo_.dir(), dir_.path() / "moved");
+  EXPECT_FALSE(reconciler->SyncOnce().ok());
+  for (const char* name : {"a", "b"}) {
+    const nlohmann::json job = JobStatusOf(*reconciler, name);
+    EXPECT_EQ(job["sync"], "Unknown") << name;
+    EXPECT_THAT(job["lastError"].get<std::string>(), HasSubstr("Git cannot be read: ")) << name;
+  }
+  std::filesystem::rename(dir_.path() / "moved", repo_.dir());
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
+}
+
+// A commit that deletes 80% of the jobs and scales another: the scale is applied, the deletes
+// are held and listed, and the status still lists every job.
+TEST_F(ReconcilerTest, AMassDeleteHoldsTheDeletesAndAppliesTheRest) {
+  for (const char* name : {"c", "d", "e"})
+    repo_.Write(std::string("jobs/") + name + ".yaml", JobYaml(name));
+  repo_.Commit("Add c, d and e");
+  max_delete_share_ = 0.5;
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  repo_.Git("rm -q jobs/b.yaml jobs/c.yaml jobs/d.yaml jobs/e.yaml");
+  repo_.Write("jobs/a.yaml", JobYaml("a", "default", "trainer:v1", 4));
+  repo_.Commit("Drop four jobs, scale a");
+  cluster_.applied.clear();
+  const Status result = reconciler->SyncOnce();
+  EXPECT_THAT(cluster_.applied, ElementsAre("scale a"));
+  EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 4);
+  EXPECT_EQ(cluster_.live.size(), 5u);
+  EXPECT_THAT(result.message(), HasSubstr("--allow-mass-delete"));
+  const nlohmann::json status = reconciler->StatusJson();
+  ASSERT_EQ(status["jobs"].size(), 5u) << status["jobs"].dump();
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
+  for (const char* name : {"b", "c", "d", "e"}) {
+    const nlohmann::json job = JobStatusOf(*reconciler, name);
+    EXPECT_EQ(job["sync"], "OutOfSync") << name;
+    EXPECT_THAT(job["lastError"].get<std::string>(),
+                HasSubstr("would delete 4 of the 5 live jobs owned by instance 'test' (80%)"));
+  }
+  const std::string plan_text = status["plan"]["text"].get<std::string>();
+  EXPECT_THAT(plan_text, HasSubstr("kubernetes/default/e: none, error (delete held"));
+  EXPECT_EQ(plan_text.find("plan refused: plan refused"), std::string::npos);
+  EXPECT_EQ(status["plan"]["steps"]["summary"]["held"], 4);
+  EXPECT_EQ(metrics_->Value("jobsync_deletes_held", {}), 4);
+  // Not in sync: the revision is not recorded as applied.
+  EXPECT_NE(status["lastAppliedRevision"], repo_.Git("rev-parse HEAD").substr(0, 40));
+}
+
+TEST_F(ReconcilerTest, AJobKeptByThePruneAnnotationIsKeptAndLoggedOnce) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live[Key("b")].prune_protected = true;
+  repo_.Git("rm -q jobs/b.yaml");
+  repo_.Commit("Drop b");
+  LogCapture logs;
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live[Key("a")].replicas["worker"] = 3;  // a change, so that the next cycle plans
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(cluster_.applied, ElementsAre("create a", "create b", "scale a"));
+  const nlohmann::json b = JobStatusOf(*reconciler, "b");
+  EXPECT_EQ(b["sync"], "Kept");
+  EXPECT_THAT(b["lastAction"].get<std::string>(), HasSubstr("prune skipped: protected"));
+  EXPECT_EQ(logs.Lines("prune skipped"), 1);
+}
+
+TEST_F(ReconcilerTest, ASecondWritersScaleRevertedIsDriftInStatusAndMetrics) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  cluster_.live[Key("a")].replicas["worker"] = 1;  // a second writer scales a to 1
+  LogCapture logs;
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 2);
+  EXPECT_EQ(JobStatusOf(*reconciler, "a")["drift"], true);
+  EXPECT_EQ(JobStatusOf(*reconciler, "b")["drift"], false);
+  EXPECT_EQ(metrics_->Value("jobsync_drift_detected_total", {{"policy", "heal"}}), 1);
+  EXPECT_EQ(logs.Lines("drift: healing"), 1);
 }
 
 TEST_F(ReconcilerTest, WithoutAnySnapshotNothingIsPlanned) {
