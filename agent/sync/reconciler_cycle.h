@@ -1,0 +1,40 @@
+// What the two rooms of the Reconciler share (reconciler.cc: the cycle, Git, planning, status;
+// reconciler_lanes.cc: the stages that talk to the clusters, each backend on its lane). Private to
+// them: nothing else includes it.
+#ifndef JOBSYNC_AGENT_SYNC_RECONCILER_CYCLE_H_
+#define JOBSYNC_AGENT_SYNC_RECONCILER_CYCLE_H_
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/sync/reconciler.h"
+
+namespace jobsync {
+
+inline constexpr const char* kActions = "jobsync_applied_actions_total";
+// Shared with instrumented_backend.cc; operation "deadline" counts a backend that missed
+// --backend-timeout or --sync-timeout.
+inline constexpr const char* kBackendErrors = "jobsync_backend_errors_total";
+
+// Everything one cycle learns, stage by stage; owned by the cycle's thread.
+struct Reconciler::Cycle {
+  std::chrono::steady_clock::time_point start;
+  Status git;                          // this cycle's look at Git
+  const CommitInfo* commit = nullptr;  // the snapshot's commit
+  bool may_write = false;
+  std::vector<std::optional<uint64_t>> versions;  // each backend's LiveVersion
+  bool all_versioned = true;
+  std::map<BackendKind, std::string> lane_problems;  // backends whose lane failed the quiet check
+  LiveState live;
+  Plan plan;
+  std::map<JobKey, StepOutcome> outcomes;  // what the executor did
+  Status failure;                          // a failure besides the jobs' (Git, saving the state)
+  bool in_sync = false;                    // every job in sync with the commit
+};
+
+}  // namespace jobsync
+
+#endif  // JOBSYNC_AGENT_SYNC_RECONCILER_CYCLE_H_
