@@ -50,9 +50,12 @@ class Backend {
   // an empty list instead, when the cluster cannot be read.
   virtual StatusOr<std::vector<LiveJob>> ListJobs() = 0;
 
-  // Carries out one step: create, scale, update (recreate) or delete; kNone does nothing.
-  // Idempotent: re-running a step after a crash part-way through finishes it and duplicates
-  // nothing. Fails with the server's message and the job's key when the cluster refuses.
+  // Carries out one step: create, scale, patch, update (recreate) or delete; kNone does nothing.
+  // A patch changes only what the step's changes list (the job's annotations) and the applied
+  // spec the backend records for the job, and never restarts or stops anything that runs; a
+  // scale whose changes include annotations applies them too. Idempotent: re-running a step after a
+  // crash part-way through finishes it and duplicates nothing. Fails with the server's message and
+  // the job's key when the cluster refuses.
   virtual Status Apply(const PlanStep& step, const ApplyContext& context) = 0;
 
   // The job's health now; kMissing when the cluster has no such job.

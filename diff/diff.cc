@@ -90,6 +90,34 @@ json MaskScaleFields(json canonical) {
   return canonical;
 }
 
+// Canonical JSON without the fields a patch step changes: metadata.annotations. They reach no
+// pod and no running process (labels do: Kubernetes copies them onto the pods), so changing them
+// never needs a restart.
+json MaskPatchFields(json canonical) {
+  canonical["metadata"].erase("annotations");
+  return canonical;
+}
+
+// The manifest's annotations in canonical JSON (an empty object when it has none).
+json AnnotationsOf(const json& canonical) {
+  return canonical.at("metadata").value("annotations", json::object());
+}
+
+// The reason of a patch step; `finished` names the phase of a finished job, else empty.
+std::string PatchReason(BackendKind backend, std::string_view finished) {
+  std::string reason = "only annotations changed: ";
+  if (!finished.empty()) reason = "finished (" + std::string(finished) + ") and " + reason;
+  if (backend == BackendKind::kRay) {
+    reason +=
+        "recorded as applied; the running submission is not touched (Ray cannot change a "
+        "submission's metadata)";
+  } else {
+    reason += "patched in place, nothing restarts";
+  }
+  if (!finished.empty()) reason += "; not re-run";
+  return reason;
+}
+
 // Why a scale step scales: suspend and/or replica changes, telling drift (the cluster moved away
 // from the applied spec) from a manifest change.
 std::string ScaleReason(const TrainingJob& desired, const TrainingJob& effective,
@@ -219,6 +247,12 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     if (applied_unsuspended == wanted_unsuspended) {
       return NoneStep(std::move(step), in_sync_reason, false);
     }
+    if (MaskPatchFields(applied_unsuspended) == MaskPatchFields(wanted_unsuspended)) {
+      step.action = Action::kPatch;
+      step.reason = PatchReason(step.key.backend, LivePhaseName(live->phase));
+      step.changes = StepChanges(applied_unsuspended, wanted_unsuspended);
+      return step;
+    }
     step.action = Action::kUpdate;
     step.reason =
         "finished (" + std::string(LivePhaseName(live->phase)) + ") and its spec changed: recreate";
@@ -226,15 +260,23 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     return step;
   }
   const json have = CanonicalSpec(effective);
-  if (MaskScaleFields(have) != MaskScaleFields(want)) {
+  if (MaskScaleFields(MaskPatchFields(have)) != MaskScaleFields(MaskPatchFields(want))) {
     step.action = Action::kUpdate;
     step.reason = "spec changed: recreate";
     step.changes = StepChanges(have, want);
     return step;
   }
-  if (have != want) {
+  const bool annotations_differ = AnnotationsOf(have) != AnnotationsOf(want);
+  if (MaskPatchFields(have) != MaskPatchFields(want)) {
     step.action = Action::kScale;
     step.reason = ScaleReason(desired, effective, *live->applied);
+    if (annotations_differ) step.reason += "; annotations patched in place";
+    step.changes = StepChanges(have, want);
+    return step;
+  }
+  if (annotations_differ) {
+    step.action = Action::kPatch;
+    step.reason = PatchReason(step.key.backend, "");
     step.changes = StepChanges(have, want);
     return step;
   }

@@ -107,6 +107,7 @@ std::vector<ImpactRow> ComputeImpact(const Plan& plan) {
         break;
       case Action::kDelete:
         break;
+      case Action::kPatch:  // metadata only: the same requests run on
       case Action::kNone:
         after = before;
         break;

@@ -32,10 +32,13 @@
 //
 // 2. Classification (DiffJobs in diff.h), first matching row wins. Specs are compared as canonical
 //    JSON (schemas/canonical.h): defaults filled, maps ordered, quantities by value, so an
-//    unchanged manifest never shows a change. "Masked" means with spec.suspend and every
-//    spec.roles.*.replicas removed. The live side is the applied spec read back from the
-//    cluster, with the live replica counts and the live suspend state (phase Suspended) laid over
-//    it; for a finished job, the applied spec alone.
+//    unchanged manifest never shows a change. "Masked" means with spec.suspend, every
+//    spec.roles.*.replicas and metadata.annotations removed. Annotations reach no pod and no
+//    running process, so a change of them alone is a patch (in place, restarting nothing); labels
+//    are copied onto the pods, whose template a Job cannot change, so a label change is an update.
+//    The live side is the applied spec read back from the cluster, with the live replica counts and
+//    the live suspend state (phase Suspended) laid over it; for a finished job, the applied spec
+//    alone.
 //
 //    | manifest   | live job                                    | action                 |
 //    | ---------- | ------------------------------------------- | ---------------------- |
@@ -45,9 +48,12 @@
 //    | valid      | absent                                      | create                 |
 //    | valid      | ours, no readable applied spec              | update (recreate)      |
 //    | valid      | ours, finished, same spec ignoring suspend  | none (not re-run)      |
+//    | valid      | ours, finished, only annotations differ     | patch (not re-run)     |
 //    | valid      | ours, finished, spec differs                | update (recreate)      |
 //    | valid      | ours, masked specs differ                   | update (recreate)      |
-//    | valid      | ours, replicas or suspend differ            | scale                  |
+//    | valid      | ours, replicas or suspend differ            | scale (with the        |
+//    |            |   (and maybe annotations)                   |   annotations, if any) |
+//    | valid      | ours, only annotations differ               | patch                  |
 //    | valid      | ours, equal                                 | none (in sync)         |
 //    | absent     | ours, source file unreadable or with errors | none, error            |
 //    | absent     | ours                                        | delete                 |

@@ -8,6 +8,8 @@ const char* ActionName(Action action) {
       return "create";
     case Action::kScale:
       return "scale";
+    case Action::kPatch:
+      return "patch";
     case Action::kUpdate:
       return "update";
     case Action::kDelete:

@@ -17,6 +17,10 @@ bool RecordInventory(const Plan& plan, const std::map<JobKey, StepOutcome>& outc
     if (step.error || step.withheld) continue;
     if (done && step.action == Action::kDelete) {
       inventory->erase(step.key);
+    } else if (done && step.action == Action::kPatch && step.desired) {
+      // Metadata only: a job that had finished has finished still, so it is not run again.
+      const bool finished = step.live && IsFinished(step.live->phase);
+      (*inventory)[step.key] = {SpecHash(*step.desired), revision, finished};
     } else if (done && step.desired) {
       (*inventory)[step.key] = {SpecHash(*step.desired), revision, false};
     } else if (!acts && step.desired && step.live && step.live->instance == instance) {

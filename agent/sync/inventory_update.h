@@ -6,6 +6,8 @@
 //   | error, or withheld by drift   | -         | unchanged                                     |
 //   | delete                        | done      | removed                                       |
 //   | create, scale, update         | done      | {SpecHash(desired), revision, not finished}   |
+//   | patch                         | done      | {SpecHash(desired), revision, finished = the  |
+//   |                               |           | live job has finished}: nothing was re-run    |
 //   | none, live and ours           | -         | added at the live revision when missing;      |
 //   |                               |           | finished = the live job has finished          |
 //   | anything else                 |           | unchanged                                     |

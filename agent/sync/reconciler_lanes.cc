@@ -23,6 +23,8 @@ const char* EventReason(Action action) {
       return "Created";
     case Action::kScale:
       return "Scaled";
+    case Action::kPatch:
+      return "Patched";
     case Action::kUpdate:
       return "Recreated";
     case Action::kDelete:

@@ -274,7 +274,8 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
     case Action::kCreate:
       return ForJob(step.key, Create(*step.desired, context));
     case Action::kScale:
-      return ForJob(step.key, Scale(*step.desired, context));
+    case Action::kPatch:
+      return ForJob(step.key, UpdateInPlace(step, context));
     case Action::kUpdate:
       JOBSYNC_RETURN_IF_ERROR(
           ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, false)));
@@ -394,10 +395,41 @@ Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& con
   return created;
 }
 
-Status KubernetesBackend::Scale(const TrainingJob& job, const ApplyContext& context) {
+namespace {
+
+// Annotations the manifest had when the live job was applied and no longer has: removed by an
+// in-place update. Empty when the live job's applied spec is unknown.
+std::vector<std::string> DroppedAnnotations(const PlanStep& step) {
+  std::vector<std::string> dropped;
+  if (!step.live || !step.live->applied) return dropped;
+  for (const auto& [key, value] : step.live->applied->annotations) {
+    if (!step.desired->annotations.contains(key)) dropped.push_back(key);
+  }
+  return dropped;
+}
+
+// Writes the manifest's annotations into `object` (a Job or the Service), removing `dropped`.
+void SetManifestAnnotations(const TrainingJob& job, const std::vector<std::string>& dropped,
+                            json& object) {
+  json& annotations = object["metadata"]["annotations"];
+  for (const std::string& key : dropped) annotations.erase(key);
+  for (const auto& [key, value] : job.annotations) annotations[key] = value;
+}
+
+}  // namespace
+
+Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext& context) {
+  const TrainingJob& job = *step.desired;
+  const bool scale = step.action == Action::kScale;
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
   JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context));
+  const std::vector<std::string> dropped = DroppedAnnotations(step);
+  // The Service changes with the annotations only (a step without the live job's applied spec
+  // comes from no plan: nothing says its annotations changed).
+  if (step.live && step.live->applied && step.live->applied->annotations != job.annotations) {
+    JOBSYNC_RETURN_IF_ERROR(PatchServiceAnnotations(job, dropped, context));
+  }
   const std::string spec_text = CanonicalSpecText(job);
   const std::string hash = SpecHash(job);
   for (const auto& [role, spec] : job.roles) {
@@ -407,16 +439,19 @@ Status KubernetesBackend::Scale(const TrainingJob& job, const ApplyContext& cont
         client_->Update(ResourceKind::kJob, job.namespace_name, name, [&](json& object) {
           if (!OwnedBy(object, context.instance)) {
             return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
-                                           " is not this instance's; not scaling it");
+                                           " is not this instance's; not changing it");
           }
           if (!WritableAt(object, "spec") || !WritableAt(object["metadata"], "annotations")) {
             return InternalError("Job " + job.namespace_name + "/" + name +
                                  " as the server returned it has no spec or annotations "
-                                 "mapping; not scaling it");
+                                 "mapping; not changing it");
           }
-          object["spec"]["parallelism"] = replicas;
-          object["spec"]["completions"] = replicas;
-          object["spec"]["suspend"] = job.suspend;
+          if (scale) {
+            object["spec"]["parallelism"] = replicas;
+            object["spec"]["completions"] = replicas;
+            object["spec"]["suspend"] = job.suspend;
+          }
+          SetManifestAnnotations(job, dropped, object);
           json& annotations = object["metadata"]["annotations"];
           annotations[kSpecAnnotation] = spec_text;
           annotations[kSpecHashAnnotation] = hash;
@@ -432,6 +467,25 @@ Status KubernetesBackend::Scale(const TrainingJob& job, const ApplyContext& cont
     JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
   }
   return OkStatus();
+}
+
+Status KubernetesBackend::PatchServiceAnnotations(const TrainingJob& job,
+                                                  const std::vector<std::string>& dropped,
+                                                  const ApplyContext& context) {
+  StatusOr<json> updated =
+      client_->Update(ResourceKind::kService, job.namespace_name, job.name, [&](json& object) {
+        if (!OwnedBy(object, context.instance) || LabelOf(object, kJobLabel) != job.name) {
+          return FailedPreconditionError("Service " + job.namespace_name + "/" + job.name +
+                                         " is not this instance's; not changing it");
+        }
+        if (!WritableAt(object["metadata"], "annotations")) {
+          return InternalError("Service " + job.namespace_name + "/" + job.name +
+                               " as the server returned it has no annotations mapping");
+        }
+        SetManifestAnnotations(job, dropped, object);
+        return OkStatus();
+      });
+  return updated.status();
 }
 
 Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& context,

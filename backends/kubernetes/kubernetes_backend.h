@@ -13,9 +13,13 @@
 //   create: the namespace if missing (create_namespaces), the Service, one Job per role. A Job
 //           that exists already is fine when it is this instance's with the same spec hash;
 //           one still being deleted is waited for, then created.
-//   scale:  per role, completions and parallelism (set equal) and spec.suspend, and the
-//           applied-spec annotations, by read-modify-write (409 re-read and retried); a role Job
-//           that is missing is created.
+//   scale:  per role, completions and parallelism (set equal) and spec.suspend, the manifest's
+//           annotations and the applied-spec annotations, by read-modify-write (409 re-read and
+//           retried); the Service's annotations likewise; a role Job that is missing is created.
+//   patch:  as scale without touching spec: only metadata.annotations of the Jobs (the
+//           manifest's, with those it no longer has removed, and the applied spec, its hash,
+//           source path and revision) and of the Service. The pods, the Jobs' uids and their
+//           pod templates stay as they are: nothing restarts.
 //   update: the job's Jobs deleted with Foreground propagation, waited for until gone (at most
 //           delete_wait), then create.
 //   delete: the job's Jobs (Background propagation: pods go too) and Service, skipping any
@@ -128,7 +132,11 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   bool SleepUnlessStopping(std::chrono::milliseconds delay);
 
   Status Create(const TrainingJob& job, const ApplyContext& context);
-  Status Scale(const TrainingJob& job, const ApplyContext& context);
+  // Scale and patch: the step's desired job written into the live Jobs and Service in place.
+  Status UpdateInPlace(const PlanStep& step, const ApplyContext& context);
+  // Sets the Service's annotations to the manifest's, removing `dropped`.
+  Status PatchServiceAnnotations(const TrainingJob& job, const std::vector<std::string>& dropped,
+                                 const ApplyContext& context);
   Status DeleteJobs(const JobKey& key, const ApplyContext& context, Propagation propagation,
                     bool wait, bool with_service);
   Status EnsureNamespace(const std::string& namespace_name);

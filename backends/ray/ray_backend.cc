@@ -249,6 +249,11 @@ Status RayBackend::ApplyStep(const PlanStep& step, const ApplyContext& context) 
   switch (step.action) {
     case Action::kDelete:
       return Delete(step.key, context);
+    case Action::kPatch:
+      if (!step.desired || step.desired->key() != step.key) {
+        return InvalidArgumentError("a patch step needs the desired job of its key");
+      }
+      return RecordSpec(*step.desired, context);
     case Action::kCreate:
     case Action::kScale:
     case Action::kUpdate:
@@ -272,7 +277,7 @@ Status RayBackend::Run(const TrainingJob& job, const ApplyContext& context, bool
   const std::string hash = SpecHash(job);
   std::string adopted;
   for (const RaySubmission& generation : *generations) {  // oldest first: the newest match wins
-    if (!generation.suspend_marker && generation.spec_hash == hash &&
+    if (!generation.suspend_marker && generation.records.empty() && generation.spec_hash == hash &&
         (adopt_finished || !IsTerminal(generation.status))) {
       adopted = generation.submission_id;
     }
@@ -306,6 +311,33 @@ Status RayBackend::Suspend(const TrainingJob& job, const ApplyContext& context) 
   std::copy_if(generations->begin(), generations->end(), std::back_inserter(runs),
                [](const RaySubmission& generation) { return !generation.suspend_marker; });
   return StopAndWait(runs, "");
+}
+
+Status RayBackend::RecordSpec(const TrainingJob& job, const ApplyContext& context) {
+  std::vector<std::string> taken;
+  StatusOr<std::vector<RaySubmission>> generations =
+      OwnGenerations(job.key(), context.instance, &taken);
+  if (!generations.ok()) return generations.status();
+  const RaySubmission* live = nullptr;
+  for (const RaySubmission& generation : *generations) {
+    if (generation.records.empty()) live = &generation;
+  }
+  if (live == nullptr) {
+    return FailedPreconditionError(
+        "no submission of this instance to record the new spec for (it was deleted meanwhile); "
+        "the next sync creates the job");
+  }
+  const std::string hash = SpecHash(job);
+  for (const RaySubmission& generation : *generations) {
+    if (generation.records == live->submission_id && generation.spec_hash == hash) {
+      return OkStatus();  // recorded by an earlier, interrupted apply
+    }
+  }
+  StatusOr<json> body =
+      BuildSpecRecordRequest(job, context, live->submission_id,
+                             FirstFreeSubmissionId(SubmissionIdBase(job, context.revision), taken));
+  if (!body.ok()) return body.status();
+  return Submit(*body).status();
 }
 
 Status RayBackend::Delete(const JobKey& key, const ApplyContext& context) {

@@ -20,6 +20,9 @@
 //           spec exists), then stop every other running or pending generation and wait until
 //           each is terminal. A marker submitted first means an interrupted suspend still shows
 //           the job Running (PhaseOf), so the next plan suspends again.
+//   patch:  (only annotations changed) submit a spec record of the live generation (ray_mapping.h)
+//           carrying the new spec, unless one of the same spec hash exists; the running
+//           submission is not touched.
 //   delete: stop every generation that is not terminal, wait until each is, then
 //           `DELETE /api/jobs/{id}` each one.
 // A submit, stop or delete answered with "No available agent" (the dashboard has just started)
@@ -143,6 +146,8 @@ class RayBackend : public Backend {
   // Runs `job` (not suspended); `adopt_finished`: a finished generation at the same spec counts.
   Status Run(const TrainingJob& job, const ApplyContext& context, bool adopt_finished);
   Status Suspend(const TrainingJob& job, const ApplyContext& context);
+  // A patch: a spec record of the live generation (ray_mapping.h), leaving it running.
+  Status RecordSpec(const TrainingJob& job, const ApplyContext& context);
   Status Delete(const JobKey& key, const ApplyContext& context);
 
   // Sends `request` and converts transport failures (naming the address, never the token).

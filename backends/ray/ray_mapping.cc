@@ -49,7 +49,30 @@ bool ReadSubmission(const json& item, RaySubmission* out) {
   out->instance = MetadataValue(out->metadata, kInstanceLabel);
   out->spec_hash = MetadataValue(out->metadata, kSpecHashAnnotation);
   out->suspend_marker = MetadataValue(out->metadata, kRaySuspendedKey) == "true";
+  out->records = MetadataValue(out->metadata, kRayRecordsKey);
   return true;
+}
+
+// The generations that ran or suspend the job: every one but the spec records.
+std::vector<RaySubmission> Runs(const std::vector<RaySubmission>& generations) {
+  std::vector<RaySubmission> runs;
+  std::copy_if(generations.begin(), generations.end(), std::back_inserter(runs),
+               [](const RaySubmission& generation) { return generation.records.empty(); });
+  return runs;
+}
+
+// The generation whose metadata says what was applied: the newest spec record of the live
+// generation (the newest run), else the live generation itself.
+const RaySubmission& AppliedSource(const std::vector<RaySubmission>& generations) {
+  const RaySubmission* live = &generations.back();
+  for (const RaySubmission& generation : generations) {
+    if (generation.records.empty()) live = &generation;
+  }
+  const RaySubmission* source = live;
+  for (const RaySubmission& generation : generations) {
+    if (generation.records == live->submission_id) source = &generation;
+  }
+  return *source;
 }
 
 // Cores as a decimal number without trailing zeros: 4000m -> "4", 500m -> "0.5".
@@ -141,7 +164,9 @@ std::map<JobKey, std::vector<RaySubmission>> GroupGenerations(
   return groups;
 }
 
-LivePhase PhaseOf(const std::vector<RaySubmission>& generations) {
+LivePhase PhaseOf(const std::vector<RaySubmission>& all) {
+  const std::vector<RaySubmission> generations = Runs(all);
+  if (generations.empty()) return LivePhase::kUnknown;  // spec records left alone
   const RaySubmission& newest = generations.back();
   if (newest.status == RayJobStatus::kRunning && !newest.suspend_marker) return LivePhase::kRunning;
   if (newest.status == RayJobStatus::kPending && !newest.suspend_marker) return LivePhase::kPending;
@@ -173,7 +198,8 @@ LivePhase PhaseOf(const std::vector<RaySubmission>& generations) {
   return LivePhase::kUnknown;
 }
 
-Health HealthOf(const std::vector<RaySubmission>& generations) {
+Health HealthOf(const std::vector<RaySubmission>& all) {
+  const std::vector<RaySubmission> generations = Runs(all);
   if (generations.empty()) return Health::kMissing;
   const LivePhase phase = PhaseOf(generations);
   if (phase == LivePhase::kSuspended && !generations.back().suspend_marker) {
@@ -196,7 +222,7 @@ Health HealthOf(const std::vector<RaySubmission>& generations) {
 }
 
 LiveJob ToLiveJob(const std::vector<RaySubmission>& generations) {
-  const RaySubmission& newest = generations.back();
+  const RaySubmission& newest = AppliedSource(generations);
   LiveJob live;
   live.key = newest.key;
   StatusOr<TrainingJob> applied =
@@ -322,6 +348,20 @@ StatusOr<json> BuildSuspendMarkerRequest(const TrainingJob& job, const ApplyCont
   JOBSYNC_RETURN_IF_ERROR(CheckMetadataSize(metadata));
   return json{{"entrypoint", "echo 'jobsync: " + job.namespace_name + "/" + job.name +
                                  " suspended; this submission only records that'"},
+              {"submission_id", submission_id},
+              {"metadata", std::move(metadata)}};
+}
+
+StatusOr<json> BuildSpecRecordRequest(const TrainingJob& job, const ApplyContext& context,
+                                      const std::string& live_submission_id,
+                                      const std::string& submission_id) {
+  std::map<std::string, std::string> metadata = SubmissionMetadata(job, context);
+  metadata.erase(kRaySuspendedKey);  // a record never suspends: the generation it records does
+  metadata[kRayRecordsKey] = live_submission_id;
+  JOBSYNC_RETURN_IF_ERROR(CheckMetadataSize(metadata));
+  return json{{"entrypoint", "echo 'jobsync: " + job.namespace_name + "/" + job.name +
+                                 " metadata changed; this submission only records the spec of " +
+                                 live_submission_id + "'"},
               {"submission_id", submission_id},
               {"metadata", std::move(metadata)}};
 }

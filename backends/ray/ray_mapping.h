@@ -28,6 +28,14 @@
 // but Ray cannot stop a submission whose supervisor never started: it stays PENDING until Ray's
 // start timeout, 15 minutes, and cannot be deleted meanwhile.)
 //
+// Spec records. Ray cannot change a submission's metadata either, so a patch step (only the
+// job's annotations changed) leaves the running submission alone and submits a record: a
+// generation that carries kRayRecordsKey (the id of the generation it speaks for, the newest
+// that is not a record), the new applied spec in its metadata, and an entrypoint that only
+// echoes a line. Records are never the live generation: phase and health come from the others,
+// and the applied spec, prune protection, source path and revision from the newest record of the
+// live generation (a later restart makes the records stale, as its own metadata is newer).
+//
 // Metadata size. Ray hands a submission's metadata and runtime env to the job driver in one
 // environment variable (RAY_JOB_CONFIG_JSON_ENV_VAR), and Linux limits one environment string to
 // 128 KiB (MAX_ARG_STRLEN): a larger one makes the driver fail to start. The metadata (with the
@@ -58,6 +66,8 @@ namespace jobsync {
 inline constexpr const char* kRayNamespaceKey = "jobsync.dev/namespace";
 // Metadata key set to "true" on a suspend marker (see the header comment).
 inline constexpr const char* kRaySuspendedKey = "jobsync.dev/suspended";
+// Metadata key of a spec record: the submission id of the generation it records the spec of.
+inline constexpr const char* kRayRecordsKey = "jobsync.dev/records";
 // Largest metadata, as compact JSON, jobsync submits (see the header comment).
 inline constexpr std::size_t kMaxRayMetadataBytes = std::size_t{64} * 1024;
 // Environment variables jobsync adds to every submission's runtime_env.env_vars.
@@ -87,6 +97,8 @@ struct RaySubmission {
   std::string instance;
   std::string spec_hash;
   bool suspend_marker = false;
+  // For a spec record (see the header comment): the id of the generation it records; else "".
+  std::string records;
 };
 
 // Parses the body of `GET /api/jobs/` (a JSON list of job details) and keeps the submissions that
@@ -104,20 +116,23 @@ StatusOr<RayJobStatus> ParseJobStatus(std::string_view body);
 std::map<JobKey, std::vector<RaySubmission>> GroupGenerations(
     std::vector<RaySubmission> submissions);
 
-// The phase of a job from its generations (ordered, not empty): the newest generation's, where
+// The phase of a job from its generations (ordered, not empty; spec records are left out, and
+// records alone are kUnknown): the newest generation's, where
 // a marker means kSuspended and STOPPED means kFailed (the job was stopped outside jobsync, or a
 // restart was interrupted between stop and submit: finished, so not re-run at the same spec),
 // except that while an older non-marker generation is still PENDING or RUNNING (a restart or
 // suspend interrupted part-way) the job is reported kRunning or kPending, so the planner acts.
 LivePhase PhaseOf(const std::vector<RaySubmission>& generations);
 
-// The health of a job from its generations (ordered; empty means kMissing): PENDING Progressing,
-// RUNNING Healthy, SUCCEEDED Succeeded, FAILED Failed, a marker Suspended, STOPPED Degraded.
+// The health of a job from its generations (ordered; spec records left out; none means kMissing):
+// PENDING Progressing, RUNNING Healthy, SUCCEEDED Succeeded, FAILED Failed, a marker Suspended,
+// STOPPED Degraded.
 Health HealthOf(const std::vector<RaySubmission>& generations);
 
-// The LiveJob for one job's generations (ordered, not empty), read from the newest: applied spec
-// (absent when unreadable), replica counts from it, phase, instance, prune protection (metadata
-// jobsync.dev/prune = "false"), source path and revision.
+// The LiveJob for one job's generations (ordered, not empty): phase as PhaseOf; applied spec
+// (absent when unreadable), replica counts from it, instance, prune protection (metadata
+// jobsync.dev/prune = "false"), source path and revision read from the newest spec record of the
+// newest generation that is not a record, else from that generation itself.
 LiveJob ToLiveJob(const std::vector<RaySubmission>& generations);
 
 // "jobsync-<namespace>-<name>-<first 10 hex of SpecHash(job)>-<revision>" (see the header comment).
@@ -159,6 +174,14 @@ StatusOr<nlohmann::json> BuildSubmitRequest(const TrainingJob& job, const ApplyC
 StatusOr<nlohmann::json> BuildSuspendMarkerRequest(const TrainingJob& job,
                                                    const ApplyContext& context,
                                                    const std::string& submission_id);
+
+// The body of `POST /api/jobs/` that records `job` as the applied spec of the running
+// generation `live_submission_id` (a spec record, see the header comment): metadata as
+// SubmissionMetadata without kRaySuspendedKey, plus kRayRecordsKey; an entrypoint that only
+// echoes; no runtime env and no resources. Fails like BuildSubmitRequest on size.
+StatusOr<nlohmann::json> BuildSpecRecordRequest(const TrainingJob& job, const ApplyContext& context,
+                                                const std::string& live_submission_id,
+                                                const std::string& submission_id);
 
 }  // namespace jobsync
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
+#include "diff/diff.h"
 #include "schemas/canonical.h"
 #include "test_jobs.h"
 #include "tests/test_secrets.h"
@@ -447,6 +449,74 @@ TEST_F(KubernetesIntegrationTest, VerifiesTheApiserverCertificateWithTheKubeconf
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace jobsync
+
+namespace jobsync {
+namespace {
+
+// Plans `desired` against what the backend lists for it, as the agent does (DiffJobs).
+PlanStep PlanAgainstLive(KubernetesBackend& backend, const TrainingJob& desired) {
+  LoadResult wanted;
+  wanted.jobs.push_back(std::make_shared<const TrainingJob>(desired));
+  StatusOr<std::vector<LiveJob>> live = backend.ListJobs();
+  EXPECT_TRUE(live.ok()) << live.status().ToString();
+  std::vector<LiveJob> same_namespace;
+  for (const LiveJob& job : live.ok() ? *live : std::vector<LiveJob>{}) {
+    if (job.key.namespace_name == desired.namespace_name) same_namespace.push_back(job);
+  }
+  StatusOr<std::vector<PlanStep>> steps = DiffJobs(wanted, same_namespace, kOurs.instance);
+  EXPECT_TRUE(steps.ok() && steps->size() == 1);
+  return steps.ok() && steps->size() == 1 ? steps->front() : PlanStep{};
+}
+
+TEST_F(KubernetesIntegrationTest, PruneAnnotationAddedAndRemovedIsPatchedInPlace) {
+  TrainingJob job = SampleJob("keep", namespace_, 2);
+  job.annotations.clear();
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Eventually([&] { return RunningPods("keep") == 3; }));
+  const json worker_before = Kubectl("get job keep-worker -n " + namespace_);
+  const json pods_before = Kubectl("get pods -n " + namespace_ + " -l jobsync.dev/job=keep");
+  ASSERT_TRUE(worker_before.is_object() && pods_before.is_object());
+
+  for (const bool protect : {true, false}) {
+    SCOPED_TRACE(protect ? "adding the prune annotation" : "removing it");
+    if (protect) job.annotations[kPruneAnnotation] = "false";
+    if (!protect) job.annotations.erase(kPruneAnnotation);
+    const PlanStep step = PlanAgainstLive(*backend_, job);
+    ASSERT_STREQ(ActionName(step.action), "patch") << step.reason;
+    ASSERT_TRUE(backend_->Apply(step, {"it-a", "rev-2"}).ok());
+
+    for (const char* role : {"worker", "ps"}) {
+      const json object = Kubectl("get job keep-" + std::string(role) + " -n " + namespace_);
+      ASSERT_TRUE(object.is_object());
+      const json& annotations = object["metadata"]["annotations"];
+      EXPECT_EQ(annotations.contains(kPruneAnnotation), protect) << role;
+      EXPECT_EQ(annotations[kSpecHashAnnotation], SpecHash(job)) << role;
+      EXPECT_EQ(annotations[kRevisionAnnotation], "rev-2") << role;
+      EXPECT_EQ(object["metadata"]["labels"]["team"], "vision") << role;
+    }
+    const json worker = Kubectl("get job keep-worker -n " + namespace_);
+    EXPECT_EQ(worker["metadata"]["uid"], worker_before["metadata"]["uid"]);
+    EXPECT_EQ(worker["spec"]["parallelism"], 2);
+    const json service = Kubectl("get service keep -n " + namespace_);
+    ASSERT_TRUE(service.is_object());
+    EXPECT_EQ(service["metadata"]["annotations"].contains(kPruneAnnotation), protect);
+    EXPECT_TRUE(Eventually([&] {
+      std::optional<LiveJob> live = Find("keep");
+      return live && live->prune_protected == protect;
+    }));
+    EXPECT_EQ(PlanAgainstLive(*backend_, job).action, Action::kNone);
+  }
+  // The very pods that ran before still run: nothing restarted.
+  const json pods_after = Kubectl("get pods -n " + namespace_ + " -l jobsync.dev/job=keep");
+  std::set<std::string> before;
+  std::set<std::string> after;
+  for (const json& pod : pods_before["items"]) before.insert(pod["metadata"]["uid"]);
+  for (const json& pod : pods_after["items"]) after.insert(pod["metadata"]["uid"]);
+  EXPECT_EQ(after, before);
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ done
 check "every pod runs after the restart" $((jobs * 3)) "$(running_pods)"
 out=$("$jobsync" apply "${args[@]}" 2>&1)
 check "a third apply changes nothing" \
-  "Plan: 0 to create, 0 to scale, 0 to update, 0 to delete, $jobs unchanged, 0 errors." \
+  "Plan: 0 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, $jobs unchanged, 0 errors." \
   "$(printf '%s\n' "$out" | grep '^Plan:')"
 
 finish

@@ -83,7 +83,7 @@ git -C "$work/repo" checkout -q main
 out=$("$jobsync" apply "${repo[@]}" --rev "$rev_a" 2>&1); code=$?
 check "second apply: exit 0" 0 "$code"
 check "second apply changes nothing" \
-  "Plan: 0 to create, 0 to scale, 0 to update, 0 to delete, 7 unchanged, 0 errors." \
+  "Plan: 0 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, 7 unchanged, 0 errors." \
   "$(printf '%s\n' "$out" | grep '^Plan:')"
 
 # An unreachable Ray dashboard holds back the Ray jobs only; Kubernetes jobs proceed, and

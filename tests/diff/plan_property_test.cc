@@ -120,12 +120,24 @@ std::map<JobKey, LiveJob> ApplyPlan(const Plan& plan, const std::vector<LiveJob>
         EXPECT_TRUE(owned) << step.key.ToString();
         for (const FieldChange& change : step.changes) {
           EXPECT_TRUE(change.field == "spec.suspend" ||
+                      change.field.rfind("metadata.annotations", 0) == 0 ||
                       (change.field.size() > 9 &&
                        change.field.compare(change.field.size() - 9, 9, ".replicas") == 0))
               << change.field;
         }
         world[step.key] = Running(*step.desired);
         break;
+      case Action::kPatch: {
+        EXPECT_TRUE(owned) << step.key.ToString();
+        if (it == world.end()) break;
+        for (const FieldChange& change : step.changes) {
+          EXPECT_EQ(change.field.rfind("metadata.annotations", 0), 0u) << change.field;
+        }
+        const LivePhase phase = it->second.phase;  // nothing restarts
+        world[step.key] = Running(*step.desired);
+        world[step.key].phase = phase;
+        break;
+      }
       case Action::kDelete:
         EXPECT_TRUE(owned) << step.key.ToString();
         EXPECT_FALSE(it->second.prune_protected) << step.key.ToString();

@@ -26,8 +26,8 @@ using ::jobsync::testing::RayJob;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A plan with one step of every kind: create, scale, suspend, update, delete, finished, protected,
-// invalid, conflict and in sync, with dependsOn between two of them.
+// A plan with one step of every kind: create, scale, suspend, patch, update, delete, finished,
+// protected, invalid, conflict and in sync, with dependsOn between two of them.
 Plan EveryKindOfStep() {
   TrainingJob resnet = K8sJob("resnet50", "vision");
   resnet.labels["team"] = "vision";
@@ -47,17 +47,23 @@ Plan EveryKindOfStep() {
   TrainingJob sweep_suspended = sweep;
   sweep_suspended.suspend = true;
 
+  TrainingJob gpt = K8sJob("gpt-finetune", "nlp");
+  TrainingJob gpt_kept = gpt;
+  gpt_kept.annotations[kPruneAnnotation] = "false";
+
   const TrainingJob ppo = RayJob("ppo", "research");
   const TrainingJob vit = K8sJob("vit", "vision");
   const TrainingJob shared = K8sJob("shared", "vision");
   const TrainingJob wide_deep = K8sJob("wide-deep", "recsys");
   const TrainingJob legacy = K8sJob("legacy", "recsys");
 
-  LoadResult desired = Desired({resnet, corpus_v2, bert_scaled, sweep_suspended, ppo, vit, shared});
+  LoadResult desired =
+      Desired({resnet, corpus_v2, bert_scaled, sweep_suspended, gpt_kept, ppo, vit, shared});
   desired.invalid_jobs = {K8sJob("broken", "nlp").key()};
   std::vector<LiveJob> live = {Live(corpus),
                                Live(bert),
                                Live(sweep),
+                               Live(gpt),
                                Live(ppo),
                                Live(vit, LivePhase::kSucceeded),
                                Live(shared, LivePhase::kRunning, "staging"),
@@ -119,6 +125,10 @@ TEST(RenderTextTest, ShowsFieldChangesUnderTheirStep) {
                               "    + spec.env.SHARDS: \"64\"\n"
                               "    ~ spec.image: \"trainer:v1\" -> \"trainer:v2\"\n"));
   EXPECT_THAT(text, HasSubstr("! kubernetes/nlp/broken: none, error (manifest is invalid"));
+  EXPECT_THAT(text,
+              HasSubstr("~ kubernetes/nlp/gpt-finetune: patch (only annotations changed: patched "
+                        "in place, nothing restarts)\n"
+                        "    + metadata.annotations[\"jobsync.dev/prune\"]: \"false\"\n"));
 }
 
 TEST(RenderJsonTest, CarriesEveryStepAndTheSummary) {
@@ -132,6 +142,7 @@ TEST(RenderJsonTest, CarriesEveryStepAndTheSummary) {
   }
   EXPECT_EQ(json["summary"]["create"], 1);
   EXPECT_EQ(json["summary"]["scale"], 2);
+  EXPECT_EQ(json["summary"]["patch"], 1);
   EXPECT_EQ(json["summary"]["update"], 1);
   EXPECT_EQ(json["summary"]["delete"], 1);
   EXPECT_EQ(json["summary"]["errors"], 2);

@@ -270,6 +270,7 @@ void CheckSteps(const Plan& plan, const FuzzInput& input) {
         Check(live == nullptr && in_git);
         break;
       case Action::kScale:
+      case Action::kPatch:
       case Action::kUpdate:
         Check(owned && in_git);
         break;
@@ -310,8 +311,8 @@ void CheckJsonRendering(const Plan& plan, const std::string& text) {
   const nlohmann::json rendered = nlohmann::json::parse(text, nullptr, false);
   Check(rendered.is_object() && rendered.contains("summary") && rendered["summary"].is_object());
   const nlohmann::json& summary = rendered["summary"];
-  for (Action action :
-       {Action::kCreate, Action::kScale, Action::kUpdate, Action::kDelete, Action::kNone}) {
+  for (Action action : {Action::kCreate, Action::kScale, Action::kPatch, Action::kUpdate,
+                        Action::kDelete, Action::kNone}) {
     Check(summary.value(ActionName(action), -1) == plan.Count(action));
   }
   Check(summary.value("errors", -1) == plan.ErrorCount());

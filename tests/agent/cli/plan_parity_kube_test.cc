@@ -254,6 +254,19 @@ TEST_F(PlanParityKubeTest, ScaleFromGit) {
   ExpectSamePlan({{"scale", Key("a"), false, ""}});
 }
 
+TEST_F(PlanParityKubeTest, PatchFromGit) {
+  repo_->Write("jobs/a.yaml", JobYaml("a", ns_));
+  repo_->Commit("Add a");
+  Apply();
+  std::string kept = JobYaml("a", ns_);
+  kept.insert(kept.find("spec:"), "  annotations: {jobsync.dev/prune: \"false\"}\n");
+  repo_->Write("jobs/a.yaml", kept);
+  repo_->Commit("Keep a");
+  ExpectSamePlan({{"patch", Key("a"), false, "only annotations changed"}});
+  Apply();
+  ExpectSamePlan({});
+}
+
 TEST_F(PlanParityKubeTest, UpdateFromGit) {
   repo_->Write("jobs/a.yaml", JobYaml("a", ns_));
   repo_->Commit("Add a");

@@ -319,6 +319,32 @@ TEST_F(RayBackendTest, JobStoppedOutsideJobsyncIsDegradedAndResumedByThePlan) {
   EXPECT_FALSE(PlanFor({job}).HasChanges());
 }
 
+TEST_F(RayBackendTest, PatchRecordsTheSpecWithoutStoppingTheRunningSubmission) {
+  TrainingJob job = RayTrainingJob("bert", 2);
+  PlanAndApply({job}, Action::kCreate);
+  const std::string running = SubmissionIdBase(job, "rev1");
+  job.annotations[kPruneAnnotation] = "false";
+  fake_.log.clear();
+
+  PlanAndApply({job}, Action::kPatch);
+  ASSERT_TRUE(ApplyStep(Action::kPatch, job).ok());  // re-applied: recorded once
+
+  std::vector<std::string> mutations;
+  for (const std::string& entry : fake_.log) {
+    if (entry.rfind("GET", 0) != 0) mutations.push_back(entry);
+  }
+  EXPECT_THAT(mutations, ElementsAre("POST /api/jobs/"));
+  ASSERT_EQ(Submitted().size(), 2u);
+  EXPECT_EQ(Submitted()[1]["metadata"][kRayRecordsKey], running);
+  const LiveJob live = OnlyLiveJob();
+  EXPECT_TRUE(live.prune_protected);
+  EXPECT_EQ(live.phase, LivePhase::kRunning);
+  EXPECT_FALSE(PlanFor({job}).HasChanges());
+
+  ASSERT_TRUE(ApplyStep(Action::kDelete, job).ok());  // the record goes with the job
+  EXPECT_TRUE(fake_.jobs.empty());
+}
+
 TEST_F(RayBackendTest, DeleteStopsWaitsThenDeletesEveryGeneration) {
   TrainingJob two = RayTrainingJob("bert", 2);
   PlanAndApply({two}, Action::kCreate);

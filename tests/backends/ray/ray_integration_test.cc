@@ -258,6 +258,45 @@ TEST_F(RayIntegrationTest, ScaleRestartsWithTheNewCountsAndDeleteRemovesAll) {
   EXPECT_EQ(HealthOf(four.key()), Health::kMissing);
 }
 
+TEST_F(RayIntegrationTest, AnnotationChangeKeepsTheSameSubmissionRunning) {
+  TrainingJob job = Job(2);
+  PlanAndApply({job}, Action::kCreate);
+  const std::string running_id = SubmissionIdBase(job, context_.revision);
+  ASSERT_TRUE(WaitForPhase(job.key(), LivePhase::kRunning, 120s));
+
+  for (const bool protect : {true, false}) {
+    SCOPED_TRACE(protect ? "adding the prune annotation" : "removing it");
+    if (protect) job.annotations[kPruneAnnotation] = "false";
+    if (!protect) job.annotations.erase(kPruneAnnotation);
+    Plan plan = PlanFor({job});
+    ASSERT_EQ(plan.steps.size(), 1u);
+    ASSERT_STREQ(ActionName(plan.steps[0].action), "patch") << plan.steps[0].reason;
+    ASSERT_TRUE(backend_->Apply(plan.steps[0], context_).ok());
+
+    // The submission that ran before runs still; the job reads as the new spec.
+    bool still_running = false;
+    for (const RaySubmission& submission : OwnSubmissions()) {
+      if (submission.submission_id == running_id) {
+        still_running = submission.status == RayJobStatus::kRunning;
+      } else {
+        EXPECT_NE(submission.status, RayJobStatus::kRunning) << submission.submission_id;
+      }
+    }
+    EXPECT_TRUE(still_running);
+    StatusOr<std::vector<LiveJob>> live = backend_->ListJobs();
+    ASSERT_TRUE(live.ok());
+    for (const LiveJob& l : *live) {
+      if (l.key != job.key()) continue;
+      EXPECT_EQ(l.prune_protected, protect);
+      EXPECT_EQ(l.phase, LivePhase::kRunning);
+      ASSERT_TRUE(l.applied.has_value());
+      EXPECT_EQ(SpecHash(*l.applied), SpecHash(job));
+    }
+    EXPECT_EQ(HealthOf(job.key()), Health::kHealthy);
+    EXPECT_FALSE(PlanFor({job}).HasChanges());
+  }
+}
+
 TEST_F(RayIntegrationTest, SuspendStopsAndResumeRunsAgain) {
   TrainingJob job = Job(2);
   PlanAndApply({job}, Action::kCreate);

@@ -220,7 +220,9 @@ TEST(RayMappingTest, PhaseAndHealthMapping) {
       {"running", {Generation(S::kRunning)}, LivePhase::kRunning, Health::kHealthy},
       {"succeeded", {Generation(S::kSucceeded)}, LivePhase::kSucceeded, Health::kSucceeded},
       {"failed", {Generation(S::kFailed)}, LivePhase::kFailed, Health::kFailed},
-      {"stopped outside jobsync", {Generation(S::kStopped)}, LivePhase::kSuspended,
+      {"stopped outside jobsync",
+       {Generation(S::kStopped)},
+       LivePhase::kSuspended,
        Health::kDegraded},
       {"suspended (marker done)",
        {Generation(S::kStopped), Generation(S::kSucceeded, true)},
@@ -286,6 +288,41 @@ TEST(RayMappingTest, LiveJobWithoutReadableSpecHasNoApplied) {
   EXPECT_FALSE(live.applied.has_value());
   EXPECT_TRUE(live.replicas.empty());
   EXPECT_EQ(live.phase, LivePhase::kRunning);
+}
+
+TEST(RayMappingTest, SpecRecordGivesTheAppliedSpecAndTheRunGivesThePhase) {
+  const TrainingJob running = RayTrainingJob("bert", 2);
+  TrainingJob protected_spec = running;
+  protected_spec.annotations[kPruneAnnotation] = "false";
+  StatusOr<json> run = BuildSubmitRequest(running, {"prod", "r1"}, "g1");
+  StatusOr<json> record = BuildSpecRecordRequest(protected_spec, {"prod", "r2"}, "g1", "g2");
+  ASSERT_TRUE(run.ok() && record.ok());
+  EXPECT_THAT((*record)["entrypoint"].get<std::string>(), HasSubstr("echo"));
+  EXPECT_FALSE(record->contains("runtime_env"));
+  EXPECT_EQ((*record)["metadata"][kRayRecordsKey], "g1");
+  json list = json::array({Item("g1", "RUNNING", 10, (*run)["metadata"]),
+                           Item("g2", "SUCCEEDED", 20, (*record)["metadata"])});
+  StatusOr<std::vector<RaySubmission>> parsed = ParseJobList(list.dump());
+  ASSERT_TRUE(parsed.ok());
+  const std::vector<RaySubmission> generations = GroupGenerations(*parsed).begin()->second;
+  LiveJob live = ToLiveJob(generations);
+  ASSERT_TRUE(live.applied.has_value());
+  EXPECT_EQ(SpecHash(*live.applied), SpecHash(protected_spec));
+  EXPECT_TRUE(live.prune_protected);
+  EXPECT_EQ(live.revision, "r2");
+  EXPECT_EQ(live.phase, LivePhase::kRunning);
+  EXPECT_EQ(HealthOf(generations), Health::kHealthy);
+
+  // A later restart (g3) makes the record stale: its own metadata is the applied spec.
+  StatusOr<json> restart = BuildSubmitRequest(running, {"prod", "r3"}, "g3");
+  ASSERT_TRUE(restart.ok());
+  list.push_back(Item("g3", "PENDING", 30, (*restart)["metadata"]));
+  parsed = ParseJobList(list.dump());
+  ASSERT_TRUE(parsed.ok());
+  live = ToLiveJob(GroupGenerations(*parsed).begin()->second);
+  EXPECT_FALSE(live.prune_protected);
+  EXPECT_EQ(live.revision, "r3");
+  EXPECT_EQ(live.phase, LivePhase::kPending);
 }
 
 }  // namespace
