@@ -5,6 +5,7 @@
 #define JOBSYNC_BACKENDS_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,15 @@ inline constexpr const char* kRevisionAnnotation = "jobsync.dev/revision";
 struct ApplyContext {
   std::string instance;  // this agent's name: the jobsync.dev/instance label
   std::string revision;  // the Git commit the desired specs were read at
+  // Called by a step that waits on the cluster (a recreate waiting for the old objects to go, a
+  // stop waiting for the job to end) each time the cluster answered a poll: the agent's deadline
+  // for the step counts from the last answer, so a long wait on a cluster that answers is not a
+  // cluster that hangs. May be empty.
+  std::function<void()> answered = nullptr;
+
+  void Answered() const {
+    if (answered) answered();
+  }
 };
 
 // A cluster that runs training jobs. Implementations are thread-compatible: one caller at a time

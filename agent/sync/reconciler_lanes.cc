@@ -202,8 +202,13 @@ std::shared_ptr<Reconciler::LaneApply> Reconciler::StartShare(Cycle& cycle, Back
       StepDone(outcome, commit, readable);
     };
     Executor executor(readable, options);
-    ApplyReport report =
-        executor.Execute(apply->plan, {options_.plan.instance, commit.id}, &others);
+    ApplyReport report = executor.Execute(
+        apply->plan,
+        {options_.plan.instance, commit.id,
+         [apply] {
+           apply->progress = std::chrono::steady_clock::now().time_since_epoch().count();
+         }},
+        &others);
     apply->outcomes = std::move(report.outcomes);
   };
   // A backend that could not be read has only held steps: nothing to ask it, nothing to wait for.

@@ -326,12 +326,14 @@ Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyConte
   return OkStatus();
 }
 
-Status KubernetesBackend::WaitGone(const std::string& namespace_name, const std::string& name) {
+Status KubernetesBackend::WaitGone(const std::string& namespace_name, const std::string& name,
+                                   const ApplyContext& context) {
   const auto deadline = std::chrono::steady_clock::now() + options_.delete_wait;
   while (true) {
     StatusOr<json> existing = client_->Get(ResourceKind::kJob, namespace_name, name);
     if (!existing.ok() && existing.status().code() == StatusCode::kNotFound) return OkStatus();
     if (!existing.ok()) return existing.status();
+    context.Answered();
     if (std::chrono::steady_clock::now() >= deadline) {
       return DeadlineExceededError("Job " + namespace_name + "/" + name + " still exists " +
                                    std::to_string(options_.delete_wait.count()) +
@@ -361,7 +363,7 @@ Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::strin
       return existing.status();
     }
     if (existing->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
-      JOBSYNC_RETURN_IF_ERROR(WaitGone(job.namespace_name, name));
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(job.namespace_name, name, context));
       continue;
     }
     if (OwnedBy(*existing, context.instance) &&
@@ -464,6 +466,12 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
       continue;
     }
     if (updated.status().code() != StatusCode::kNotFound) return updated.status();
+    if (!scale) {
+      // A patch never starts pods: a role Job deleted by someone stays gone (a finished job's
+      // annotations may change without running it again); the next plan sees it missing.
+      return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
+                                     " is gone; a metadata patch does not create it");
+    }
     JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
   }
   return OkStatus();
@@ -517,7 +525,7 @@ Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& cont
   }
   if (wait) {
     for (const std::string& name : deleted) {
-      JOBSYNC_RETURN_IF_ERROR(WaitGone(key.namespace_name, name));
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(key.namespace_name, name, context));
     }
   }
   if (!foreign.empty()) {

@@ -143,7 +143,9 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Status EnsureService(const TrainingJob& job, const ApplyContext& context);
   Status CreateRoleJob(const TrainingJob& job, const std::string& role,
                        const ApplyContext& context);
-  Status WaitGone(const std::string& namespace_name, const std::string& name);
+  // Polls until the Job is gone (delete_wait at most), telling context each answer.
+  Status WaitGone(const std::string& namespace_name, const std::string& name,
+                  const ApplyContext& context);
 
   const std::unique_ptr<KubernetesClient> client_;
   const KubernetesBackendOptions options_;

@@ -283,7 +283,7 @@ Status RayBackend::Run(const TrainingJob& job, const ApplyContext& context, bool
     }
   }
   // Stop the old generations first: the new one must not run beside them.
-  JOBSYNC_RETURN_IF_ERROR(StopAndWait(*generations, adopted));
+  JOBSYNC_RETURN_IF_ERROR(StopAndWait(*generations, adopted, context));
   if (!adopted.empty()) return OkStatus();
   StatusOr<json> body = BuildSubmitRequest(
       job, context, FirstFreeSubmissionId(SubmissionIdBase(job, context.revision), taken));
@@ -310,7 +310,7 @@ Status RayBackend::Suspend(const TrainingJob& job, const ApplyContext& context) 
   std::vector<RaySubmission> runs;
   std::copy_if(generations->begin(), generations->end(), std::back_inserter(runs),
                [](const RaySubmission& generation) { return !generation.suspend_marker; });
-  return StopAndWait(runs, "");
+  return StopAndWait(runs, "", context);
 }
 
 Status RayBackend::RecordSpec(const TrainingJob& job, const ApplyContext& context) {
@@ -344,9 +344,9 @@ Status RayBackend::Delete(const JobKey& key, const ApplyContext& context) {
   std::vector<std::string> taken;
   StatusOr<std::vector<RaySubmission>> generations = OwnGenerations(key, context.instance, &taken);
   if (!generations.ok()) return generations.status();
-  JOBSYNC_RETURN_IF_ERROR(StopAndWait(*generations, ""));
+  JOBSYNC_RETURN_IF_ERROR(StopAndWait(*generations, "", context));
   for (const RaySubmission& generation : *generations) {
-    JOBSYNC_RETURN_IF_ERROR(DeleteSubmission(generation.submission_id));
+    JOBSYNC_RETURN_IF_ERROR(DeleteSubmission(generation.submission_id, context));
   }
   return OkStatus();
 }
@@ -456,7 +456,7 @@ Status RayBackend::Stop(const std::string& submission_id) {
   return ResponseError(request, *response);
 }
 
-Status RayBackend::WaitTerminal(const std::string& submission_id) {
+Status RayBackend::WaitTerminal(const std::string& submission_id, const ApplyContext& context) {
   HttpRequest request = Request("GET", kJobsPath + submission_id);
   const int64_t polls = std::max<int64_t>(1, options_.stop_timeout / options_.poll_interval);
   for (int64_t poll = 0;; ++poll) {
@@ -467,6 +467,7 @@ Status RayBackend::WaitTerminal(const std::string& submission_id) {
     StatusOr<RayJobStatus> status = ParseJobStatus(response->body);
     if (!status.ok()) return Annotate(status.status(), "Ray dashboard " + options_.address);
     if (IsTerminal(*status)) return OkStatus();
+    context.Answered();
     if (poll >= polls) break;
     sleep_(options_.poll_interval);
   }
@@ -477,7 +478,7 @@ Status RayBackend::WaitTerminal(const std::string& submission_id) {
 }
 
 Status RayBackend::StopAndWait(const std::vector<RaySubmission>& generations,
-                               const std::string& keep) {
+                               const std::string& keep, const ApplyContext& context) {
   std::vector<std::string> stopped;
   for (const RaySubmission& generation : generations) {
     if (generation.submission_id == keep || IsTerminal(generation.status)) continue;
@@ -485,12 +486,12 @@ Status RayBackend::StopAndWait(const std::vector<RaySubmission>& generations,
     stopped.push_back(generation.submission_id);
   }
   for (const std::string& submission_id : stopped) {
-    JOBSYNC_RETURN_IF_ERROR(WaitTerminal(submission_id));
+    JOBSYNC_RETURN_IF_ERROR(WaitTerminal(submission_id, context));
   }
   return OkStatus();
 }
 
-Status RayBackend::DeleteSubmission(const std::string& submission_id) {
+Status RayBackend::DeleteSubmission(const std::string& submission_id, const ApplyContext& context) {
   // Ray (seen with 2.60) records the death of a stopped job's supervisor actor a few seconds
   // after the job turned terminal, and that write brings a deleted submission back (as FAILED,
   // without metadata). So the delete is checked over a short settle window and repeated when the
@@ -509,6 +510,7 @@ Status RayBackend::DeleteSubmission(const std::string& submission_id) {
       StatusOr<HttpResponse> check = Send(Request("GET", kJobsPath + submission_id));
       if (!check.ok()) return check.status();
       reappeared = check->status == 200;
+      context.Answered();
     }
     if (!reappeared) return OkStatus();
   }

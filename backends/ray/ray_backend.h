@@ -164,11 +164,13 @@ class RayBackend : public Backend {
                                                       std::vector<std::string>* taken_ids);
   StatusOr<SubmitOutcome> Submit(const nlohmann::json& body);
   Status Stop(const std::string& submission_id);
-  Status WaitTerminal(const std::string& submission_id);
+  // The waits below tell context each answer (ApplyContext::Answered).
+  Status WaitTerminal(const std::string& submission_id, const ApplyContext& context);
   // Stops every submission of `generations` that is not terminal and not `keep`, then waits for
   // each to be terminal. Stops all requests before the first wait.
-  Status StopAndWait(const std::vector<RaySubmission>& generations, const std::string& keep);
-  Status DeleteSubmission(const std::string& submission_id);
+  Status StopAndWait(const std::vector<RaySubmission>& generations, const std::string& keep,
+                     const ApplyContext& context);
+  Status DeleteSubmission(const std::string& submission_id, const ApplyContext& context);
 
   // `text` with the bearer token replaced, for messages built from server answers.
   std::string Redact(std::string text) const;

@@ -451,6 +451,26 @@ TEST_F(KubernetesIntegrationTest, VerifiesTheApiserverCertificateWithTheKubeconf
   }
 }
 
+TEST_F(KubernetesIntegrationTest, APatchNeverCreatesARoleJobThatIsGone) {
+  TrainingJob job = SampleJob("gone", namespace_, 2);
+  job.annotations.clear();
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Eventually([&] { return RunningPods("gone") == 3; }));
+  ASSERT_TRUE(Kubectl("get job gone-ps -n " + namespace_).is_object());
+  (void)Shell("kubectl delete job gone-ps -n " + namespace_ + " --wait=true");
+  ASSERT_TRUE(Eventually([&] { return !Kubectl("get job gone-ps -n " + namespace_).is_object(); }));
+
+  job.annotations[kPruneAnnotation] = "false";
+  PlanStep step;
+  step.key = {BackendKind::kKubernetes, namespace_, "gone"};
+  step.action = Action::kPatch;
+  step.desired = std::make_shared<const TrainingJob>(job);
+  Status patched = backend_->Apply(step, {"it-a", "rev-2"});
+  EXPECT_FALSE(patched.ok());
+  EXPECT_THAT(patched.message(), HasSubstr("a metadata patch does not create it"));
+  EXPECT_FALSE(Kubectl("get job gone-ps -n " + namespace_).is_object());
+}
+
 }  // namespace
 }  // namespace jobsync
 

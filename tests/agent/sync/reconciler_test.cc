@@ -55,6 +55,7 @@ class MemoryCluster : public Backend {
   Status Apply(const PlanStep& step, const ApplyContext& context) override {
     applied.push_back(std::string(ActionName(step.action)) + " " + step.key.name);
     if (before_apply) before_apply(step);
+    if (while_applying) while_applying(context);
     if (!apply_error.ok()) return apply_error;
     if (step.action == Action::kDelete) {
       live.erase(step.key);
@@ -84,6 +85,7 @@ class MemoryCluster : public Backend {
   Status apply_error;
   std::function<void(const PlanStep&)> before_apply;
   std::function<void()> before_list;
+  std::function<void(const ApplyContext&)> while_applying;  // a step that waits on the cluster
 
  private:
   BackendKind kind_;
@@ -756,6 +758,24 @@ TEST_F(HungClusterTest, AListingThatNeverReturnsHoldsOnlyThatClustersJobs) {
   }
   EXPECT_THAT(ray_.applied, ElementsAre("create r"));
   EXPECT_TRUE(reconciler->SyncOnce().ok());
+}
+
+TEST_F(HungClusterTest, AStepThatWaitsOnAClusterThatAnswersIsNotGivenUpOn) {
+  // A recreate waiting for the old Job to go, a Ray stop waiting for the job to end: ten times
+  // --backend-timeout, with the cluster answering every poll.
+  auto reconciler = NewReconciler();
+  ray_.while_applying = [this](const ApplyContext& context) {
+    for (int poll = 0; poll < 30; ++poll) {
+      std::this_thread::sleep_for(backend_timeout_ / 3);
+      context.Answered();
+    }
+  };
+  EXPECT_TRUE(reconciler->SyncOnce().ok());
+  EXPECT_THAT(ray_.applied, ElementsAre("create r"));
+  EXPECT_EQ(reconciler->StatusJson()["backends"]["ray"]["ok"], true);
+  EXPECT_EQ(metrics_->Value("jobsync_backend_errors_total",
+                            {{"backend", "ray"}, {"operation", "deadline"}}),
+            0);
 }
 
 TEST_F(HungClusterTest, AnApplyThatNeverReturnsIsGivenUpOnAndNeverRunTwiceAtOnce) {
