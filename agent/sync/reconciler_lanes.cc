@@ -154,6 +154,7 @@ Status Reconciler::ApplyPlan(Cycle& cycle) {
   std::map<BackendKind, Plan> shares;
   for (const PlanStep& step : cycle.plan.steps) shares[step.key.backend].steps.push_back(step);
   std::vector<std::pair<BackendKind, std::shared_ptr<LaneApply>>> started;
+  started.reserve(shares.size());
   for (auto& [kind, share] : shares) {
     started.emplace_back(kind, StartShare(cycle, kind, std::move(share)));
   }
