@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diff/plan_passes.h"
+#include "schemas/canonical.h"
 #include "schemas/diagnostic.h"
 
 namespace jobsync {
@@ -150,27 +151,46 @@ std::string Percent(double share) {
   return text + "%";
 }
 
-// The delete steps that move a job rather than delete it: a delete paired with a create of the
-// same backend and name in another namespace. Each create pairs with one delete at most, the
-// first in step order, so the pairing is deterministic.
+// SpecHash of `job` as if it lived in no namespace: equal for two jobs that differ at most in
+// their namespace.
+std::string HashIgnoringNamespace(const TrainingJob& job) {
+  TrainingJob placeless = job;
+  placeless.namespace_name.clear();
+  return SpecHash(placeless);
+}
+
+// The delete steps that move a job rather than delete it: a delete whose live job's applied spec
+// equals, apart from the namespace, the desired spec of a create of the same backend and name in
+// another namespace. A delete without a readable applied spec is never a move. Each create pairs
+// with one delete at most: deletes are taken in step order (key order, as DiffJobs gives them)
+// and each takes the first create, in step order, that it matches, so the pairing is
+// deterministic.
 std::set<size_t> MoveDeletes(const std::vector<PlanStep>& steps) {
-  std::map<std::pair<BackendKind, std::string>, std::vector<const std::string*>> created;
+  struct Create {
+    const PlanStep* step;
+    std::optional<std::string> hash;  // HashIgnoringNamespace of its desired spec, once needed
+  };
+  std::map<std::pair<BackendKind, std::string>, std::vector<Create>> created;
   for (const PlanStep& step : steps) {
-    if (step.action == Action::kCreate) {
-      created[{step.key.backend, step.key.name}].push_back(&step.key.namespace_name);
+    if (step.action == Action::kCreate && step.desired) {
+      created[{step.key.backend, step.key.name}].push_back({&step, std::nullopt});
     }
   }
   std::set<size_t> moves;
   for (size_t i = 0; i < steps.size(); ++i) {
-    if (steps[i].action != Action::kDelete) continue;
-    auto it = created.find({steps[i].key.backend, steps[i].key.name});
+    const PlanStep& step = steps[i];
+    if (step.action != Action::kDelete || !step.live || !step.live->applied) continue;
+    auto it = created.find({step.key.backend, step.key.name});
     if (it == created.end()) continue;
-    std::vector<const std::string*>& namespaces = it->second;
-    auto other = std::find_if(namespaces.begin(), namespaces.end(), [&](const std::string* ns) {
-      return *ns != steps[i].key.namespace_name;
+    const std::string deleted = HashIgnoringNamespace(*step.live->applied);
+    std::vector<Create>& creates = it->second;
+    auto match = std::find_if(creates.begin(), creates.end(), [&](Create& create) {
+      if (create.step->key.namespace_name == step.key.namespace_name) return false;
+      if (!create.hash) create.hash = HashIgnoringNamespace(*create.step->desired);
+      return *create.hash == deleted;
     });
-    if (other == namespaces.end()) continue;
-    namespaces.erase(other);
+    if (match == creates.end()) continue;
+    creates.erase(match);
     moves.insert(i);
   }
   return moves;

@@ -87,8 +87,12 @@
 //      set, whose reason names the count, the share and --allow-mass-delete. Only the deletes
 //      are held: every other step of the plan (create, scale, update, drift heals) proceeds.
 //      A move is a delete paired with a create of the same backend and name in another
-//      namespace (each create pairs with one delete, the first in key order): it is not counted
-//      and never held, so a one-job instance can move its job to another namespace.
+//      namespace whose desired spec equals the deleted job's applied spec apart from the
+//      namespace (compared by SpecHash; a delete without a readable applied spec is no move).
+//      Each create pairs with one delete: deletes in key order each take the first matching
+//      create in key order. A move is not counted and never held, so a one-job instance can move
+//      its job to another namespace; a "move" that also changes the spec (another image, say:
+//      a wrong --path pointing at another overlay) is a delete like any other.
 //    Invalid manifests and jobs from unreadable files never reach the delete row (see the table),
 //    and jobs outside the allowlists never reach the planner's tables at all (see Pairing).
 //

@@ -221,8 +221,8 @@ void SyncCommands::Register(CLI::App& app) {
       "GitHub's comment limit: a plan too big for it is summarised (counts, every problem, "
       "error and delete, then as many other changes as fit).\n"
       "A plan deleting more than --max-delete-share of the instance's jobs has those deletes "
-      "held back (error steps saying why; moves to another namespace are not deletes) and the "
-      "rest of the plan unchanged.\n"
+      "held back (error steps saying why; moving an unchanged job to another namespace is not a "
+      "delete) and the rest of the plan unchanged.\n"
       "Exit 0: no changes; 1: changes; 2: errors, manifest problems or deletes held by the "
       "mass-delete guard (like kubectl diff).");
   AddGitFlags(*plan_, plan_git_);

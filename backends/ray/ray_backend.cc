@@ -183,11 +183,7 @@ RayBackend::RayBackend(std::unique_ptr<HttpClient> http, RayBackendOptions optio
 StatusOr<std::vector<LiveJob>> RayBackend::ListJobs() {
   StatusOr<std::vector<RaySubmission>> submissions = ListSubmissions();
   if (!submissions.ok()) return submissions.status();
-  std::vector<LiveJob> jobs;
-  for (const auto& [key, generations] : GroupGenerations(std::move(submissions).value())) {
-    jobs.push_back(ToLiveJob(generations));
-  }
-  return jobs;
+  return ToLiveJobs(std::move(submissions).value());
 }
 
 std::optional<uint64_t> RayBackend::LiveVersion() {

@@ -61,16 +61,24 @@ std::vector<RaySubmission> Runs(const std::vector<RaySubmission>& generations) {
   return runs;
 }
 
+// True when `generations` hold a submission that ran or suspended the job, not spec records alone.
+bool HasRun(const std::vector<RaySubmission>& generations) {
+  return std::any_of(generations.begin(), generations.end(),
+                     [](const RaySubmission& generation) { return generation.records.empty(); });
+}
+
 // The generation whose metadata says what was applied: the newest spec record of the live
-// generation (the newest run), else the live generation itself.
+// generation (the newest run) submitted after it, else the live generation itself. A record
+// before its run names an earlier submission of the same id (deleted, then submitted again):
+// stale. `generations` are ordered and hold a run.
 const RaySubmission& AppliedSource(const std::vector<RaySubmission>& generations) {
-  const RaySubmission* live = &generations.back();
-  for (const RaySubmission& generation : generations) {
-    if (generation.records.empty()) live = &generation;
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < generations.size(); ++i) {
+    if (generations[i].records.empty()) live = i;
   }
-  const RaySubmission* source = live;
-  for (const RaySubmission& generation : generations) {
-    if (generation.records == live->submission_id) source = &generation;
+  const RaySubmission* source = &generations[live];
+  for (std::size_t i = live + 1; i < generations.size(); ++i) {
+    if (generations[i].records == generations[live].submission_id) source = &generations[i];
   }
   return *source;
 }
@@ -219,6 +227,14 @@ Health HealthOf(const std::vector<RaySubmission>& all) {
       break;
   }
   return Health::kFailed;
+}
+
+std::vector<LiveJob> ToLiveJobs(std::vector<RaySubmission> submissions) {
+  std::vector<LiveJob> jobs;
+  for (const auto& [key, generations] : GroupGenerations(std::move(submissions))) {
+    if (HasRun(generations)) jobs.push_back(ToLiveJob(generations));
+  }
+  return jobs;
 }
 
 LiveJob ToLiveJob(const std::vector<RaySubmission>& generations) {

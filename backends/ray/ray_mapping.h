@@ -34,7 +34,11 @@
 // that is not a record), the new applied spec in its metadata, and an entrypoint that only
 // echoes a line. Records are never the live generation: phase and health come from the others,
 // and the applied spec, prune protection, source path and revision from the newest record of the
-// live generation (a later restart makes the records stale, as its own metadata is newer).
+// live generation submitted after it (a later restart makes the records stale, as its own
+// metadata is newer; so does a record older than its run, which spoke for an earlier submission
+// of the same id). A job whose only submissions are records (its run was deleted outside
+// jobsync) has no live job: the planner creates it again, the new run adopts none of the stale
+// records, and they are deleted with the job.
 //
 // Metadata size. Ray hands a submission's metadata and runtime env to the job driver in one
 // environment variable (RAY_JOB_CONFIG_JSON_ENV_VAR), and Linux limits one environment string to
@@ -117,11 +121,12 @@ std::map<JobKey, std::vector<RaySubmission>> GroupGenerations(
     std::vector<RaySubmission> submissions);
 
 // The phase of a job from its generations (ordered, not empty; spec records are left out, and
-// records alone are kUnknown): the newest generation's, where
-// a marker means kSuspended and STOPPED means kFailed (the job was stopped outside jobsync, or a
-// restart was interrupted between stop and submit: finished, so not re-run at the same spec),
-// except that while an older non-marker generation is still PENDING or RUNNING (a restart or
-// suspend interrupted part-way) the job is reported kRunning or kPending, so the planner acts.
+// records alone are kUnknown, though ToLiveJobs makes no live job of them): the newest
+// generation's, where a marker means kSuspended and STOPPED means kFailed (the job was stopped
+// outside jobsync, or a restart was interrupted between stop and submit: finished, so not re-run at
+// the same spec), except that while an older non-marker generation is still PENDING or RUNNING (a
+// restart or suspend interrupted part-way) the job is reported kRunning or kPending, so the planner
+// acts.
 LivePhase PhaseOf(const std::vector<RaySubmission>& generations);
 
 // The health of a job from its generations (ordered; spec records left out; none means kMissing):
@@ -129,11 +134,17 @@ LivePhase PhaseOf(const std::vector<RaySubmission>& generations);
 // STOPPED Degraded.
 Health HealthOf(const std::vector<RaySubmission>& generations);
 
-// The LiveJob for one job's generations (ordered, not empty): phase as PhaseOf; applied spec
-// (absent when unreadable), replica counts from it, instance, prune protection (metadata
-// jobsync.dev/prune = "false"), source path and revision read from the newest spec record of the
-// newest generation that is not a record, else from that generation itself.
+// The LiveJob for one job's generations (ordered, holding at least one generation that is not a
+// spec record): phase as PhaseOf; applied spec (absent when unreadable), replica counts from it,
+// instance, prune protection (metadata jobsync.dev/prune = "false"), source path and revision
+// read from the newest spec record of the newest generation that is not a record, submitted after
+// that generation, else from that generation itself (see "Spec records" above).
 LiveJob ToLiveJob(const std::vector<RaySubmission>& generations);
+
+// The live jobs of `submissions`: GroupGenerations, then ToLiveJob of each group that holds a
+// generation that is not a spec record, in key order. A job with spec records alone (its run was
+// deleted outside jobsync) is absent, so the planner creates it again.
+std::vector<LiveJob> ToLiveJobs(std::vector<RaySubmission> submissions);
 
 // "jobsync-<namespace>-<name>-<first 10 hex of SpecHash(job)>-<revision>" (see the header comment).
 std::string SubmissionIdBase(const TrainingJob& job, std::string_view revision);

@@ -291,6 +291,42 @@ TEST(PlannerSafetyTest, OnlyACreateOfTheSameNameAndBackendMakesADeleteAMove) {
   EXPECT_EQ(HeldSteps(held)[0]->key.ToString(), "kubernetes/older/a");
 }
 
+// An agent pointed at the wrong --path: a staging overlay with every prod job's name in
+// namespace staging and another image. Those creates are no moves, so the guard holds every
+// prod delete; the creates proceed.
+TEST(PlannerSafetyTest, ACreateElsewhereWithAnotherSpecIsNoMove) {
+  std::vector<TrainingJob> staging;
+  std::vector<LiveJob> prod;
+  for (const std::string name : {"a", "b", "c", "d"}) {
+    TrainingJob job = K8sJob(name, "staging");
+    job.image = "trainer:staging";
+    staging.push_back(job);
+    prod.push_back(Live(K8sJob(name, "prod")));
+  }
+  const Plan plan = MustPlan(Desired(staging), prod);
+  EXPECT_EQ(plan.Count(Action::kDelete), 0);
+  EXPECT_EQ(plan.Count(Action::kCreate), 4);
+  const std::vector<const PlanStep*> held = HeldSteps(plan);
+  ASSERT_EQ(held.size(), 4u);
+  EXPECT_EQ(held[0]->key.ToString(), "kubernetes/prod/a");
+  EXPECT_THAT(held[0]->reason, HasSubstr("delete 4 of the 4 live jobs"));
+}
+
+// Of two jobs created elsewhere, the one with the live job's spec is a move and the one with
+// another image is counted: one delete of two owned jobs at share 0 is held.
+TEST(PlannerSafetyTest, OnlyACreateWithTheDeletedSpecMakesAMove) {
+  TrainingJob changed = K8sJob("b", "new");
+  changed.image = "trainer:v2";
+  PlanOptions strict = Options();
+  strict.max_delete_share = 0.0;
+  const Plan plan = MustPlan(Desired({K8sJob("a", "new"), changed}),
+                             {Live(K8sJob("a", "old")), Live(K8sJob("b", "old"))}, strict);
+  EXPECT_EQ(FindStep(plan, "kubernetes/old/a")->action, Action::kDelete);
+  const std::vector<const PlanStep*> held = HeldSteps(plan);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0]->key.ToString(), "kubernetes/old/b");
+}
+
 TEST(PlannerSafetyTest, AllowMassDeleteLetsTheDeletesThrough) {
   PlanOptions options = Options();
   options.allow_mass_delete = true;

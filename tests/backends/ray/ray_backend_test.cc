@@ -345,6 +345,33 @@ TEST_F(RayBackendTest, PatchRecordsTheSpecWithoutStoppingTheRunningSubmission) {
   EXPECT_TRUE(fake_.jobs.empty());
 }
 
+// The run a spec record speaks for was deleted outside jobsync: the record alone is no live job,
+// so the plan creates the job again; the new run does not take the stale record's spec, and a
+// delete removes the stale record with the job.
+TEST_F(RayBackendTest, ASpecRecordWhoseRunIsGoneIsNoLiveJob) {
+  TrainingJob job = RayTrainingJob("bert", 2);
+  PlanAndApply({job}, Action::kCreate);
+  const std::string running = SubmissionIdBase(job, "rev1");
+  TrainingJob patched = job;
+  patched.annotations[kPruneAnnotation] = "false";
+  PlanAndApply({patched}, Action::kPatch);
+  ASSERT_EQ(fake_.jobs.erase(running), 1u);  // deleted outside jobsync: only the record is left
+  ASSERT_EQ(fake_.jobs.size(), 1u);
+
+  StatusOr<std::vector<LiveJob>> live = backend_->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  EXPECT_TRUE(live->empty());
+  EXPECT_EQ(HealthOf(job), Health::kMissing);
+  PlanAndApply({job}, Action::kCreate);
+  const LiveJob created = OnlyLiveJob();
+  EXPECT_FALSE(created.prune_protected);  // the stale record's spec is not adopted
+  EXPECT_EQ(created.phase, LivePhase::kRunning);
+  EXPECT_FALSE(PlanFor({job}).HasChanges());
+
+  PlanAndApply({}, Action::kDelete);
+  EXPECT_TRUE(fake_.jobs.empty());
+}
+
 TEST_F(RayBackendTest, DeleteStopsWaitsThenDeletesEveryGeneration) {
   TrainingJob two = RayTrainingJob("bert", 2);
   PlanAndApply({two}, Action::kCreate);

@@ -325,5 +325,40 @@ TEST(RayMappingTest, SpecRecordGivesTheAppliedSpecAndTheRunGivesThePhase) {
   EXPECT_EQ(live.phase, LivePhase::kPending);
 }
 
+// A record older than the run it names speaks for an earlier run of that id (deleted, then the
+// id submitted again): it is stale, and the run's own metadata is the applied spec.
+TEST(RayMappingTest, ARecordOlderThanItsRunIsStale) {
+  const TrainingJob running = RayTrainingJob("bert", 2);
+  TrainingJob protected_spec = running;
+  protected_spec.annotations[kPruneAnnotation] = "false";
+  StatusOr<json> record = BuildSpecRecordRequest(protected_spec, {"prod", "r2"}, "g1", "g2");
+  StatusOr<json> run = BuildSubmitRequest(running, {"prod", "r3"}, "g1");
+  ASSERT_TRUE(run.ok() && record.ok());
+  json list = json::array({Item("g2", "SUCCEEDED", 20, (*record)["metadata"]),
+                           Item("g1", "RUNNING", 30, (*run)["metadata"])});
+  StatusOr<std::vector<RaySubmission>> parsed = ParseJobList(list.dump());
+  ASSERT_TRUE(parsed.ok());
+  const LiveJob live = ToLiveJob(GroupGenerations(*parsed).begin()->second);
+  ASSERT_TRUE(live.applied.has_value());
+  EXPECT_EQ(SpecHash(*live.applied), SpecHash(running));
+  EXPECT_FALSE(live.prune_protected);
+  EXPECT_EQ(live.revision, "r3");
+}
+
+TEST(RayMappingTest, SpecRecordsAloneAreNoLiveJob) {
+  const TrainingJob job = RayTrainingJob("bert", 2);
+  StatusOr<json> record = BuildSpecRecordRequest(job, {"prod", "r2"}, "g1", "g2");
+  StatusOr<json> other = BuildSubmitRequest(RayTrainingJob("gpt", 2), {"prod", "r1"}, "g3");
+  ASSERT_TRUE(record.ok() && other.ok());
+  StatusOr<std::vector<RaySubmission>> parsed =
+      ParseJobList(json::array({Item("g2", "SUCCEEDED", 20, (*record)["metadata"]),
+                                Item("g3", "RUNNING", 10, (*other)["metadata"])})
+                       .dump());
+  ASSERT_TRUE(parsed.ok());
+  const std::vector<LiveJob> live = ToLiveJobs(*parsed);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].key.name, "gpt");
+}
+
 }  // namespace
 }  // namespace jobsync
