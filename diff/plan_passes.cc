@@ -30,6 +30,25 @@ void Withhold(const PlanOptions& options, PlanStep* step) {
   step->withheld = true;
 }
 
+// The first three field changes of `step`, each as `describe(field, from, to)` writes it (a value
+// the step lacks is "(none)"), or the step's reason when it has none.
+template <typename Describe>
+std::string SummarizeChanges(const PlanStep& step, Describe describe) {
+  constexpr size_t kShown = 3;
+  std::string out;
+  for (size_t i = 0; i < step.changes.size(); ++i) {
+    if (i == kShown) {
+      out += ", ...";
+      break;
+    }
+    const FieldChange& change = step.changes[i];
+    if (!out.empty()) out += ", ";
+    out += describe(change.field, change.from ? change.from->dump() : "(none)",
+                    change.to ? change.to->dump() : "(none)");
+  }
+  return out.empty() ? step.reason : out;
+}
+
 }  // namespace
 
 const char* DriftPolicyName(DriftPolicy policy) {
@@ -52,36 +71,18 @@ std::optional<DriftPolicy> ParseDriftPolicy(std::string_view name) {
 }
 
 std::string ChangeSummary(const PlanStep& step) {
-  constexpr size_t kShown = 3;
-  std::string out;
-  for (size_t i = 0; i < step.changes.size(); ++i) {
-    if (i == kShown) {
-      out += ", ...";
-      break;
-    }
-    const FieldChange& change = step.changes[i];
-    if (!out.empty()) out += ", ";
-    out += change.field + ": " + (change.from ? change.from->dump() : "(none)") + " -> " +
-           (change.to ? change.to->dump() : "(none)");
-  }
-  return out.empty() ? step.reason : out;
+  return SummarizeChanges(
+      step, [](const std::string& field, const std::string& from, const std::string& to) {
+        return field + ": " + from + " -> " + to;
+      });
 }
 
 std::string DriftSummary(const PlanStep& step) {
   if (!step.live) return "live: no job, Git: the job";
-  constexpr size_t kShown = 3;
-  std::string out;
-  for (size_t i = 0; i < step.changes.size(); ++i) {
-    if (i == kShown) {
-      out += ", ...";
-      break;
-    }
-    const FieldChange& change = step.changes[i];
-    if (!out.empty()) out += ", ";
-    out += change.field + ": live " + (change.from ? change.from->dump() : "(none)") + ", Git " +
-           (change.to ? change.to->dump() : "(none)");
-  }
-  return out.empty() ? step.reason : out;
+  return SummarizeChanges(
+      step, [](const std::string& field, const std::string& from, const std::string& to) {
+        return field + ": live " + from + ", Git " + to;
+      });
 }
 
 std::optional<Reachable> SetAsideUnavailable(const PlanInput& input, const PlanOptions& options) {

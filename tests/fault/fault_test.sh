@@ -105,6 +105,22 @@ spec:
       resources: {cpu: 100m, memory: 64Mi}
 EOF
 }
+ray_job() {  # ray_job NAME: writes the manifest of a Ray job that runs for an hour
+  cat >"$work/wc/ray/$1.yaml" <<EOF
+apiVersion: jobsync.dev/v1alpha1
+kind: TrainingJob
+metadata:
+  name: $1
+  namespace: $ns
+spec:
+  backend: ray
+  roles:
+    worker: {replicas: 1}
+  ray:
+    entrypoint: python -c "import time; time.sleep(3600)"
+    entrypointResources: {cpu: 0.1}
+EOF
+}
 git_port=$(free_port)
 mkdir -p "$work/srv" "$work/wc/k8s" "$work/wc/ray"
 git init -q --bare -b main "$work/srv/jobs.git"
@@ -116,22 +132,7 @@ start_daemon() {
 start_daemon
 remote="git://127.0.0.1:$git_port/jobs.git"
 for i in $(seq -w 1 "$jobs"); do k8s_job "k-$i" 1; done
-for r in 1 2; do
-  cat >"$work/wc/ray/r-$r.yaml" <<EOF
-apiVersion: jobsync.dev/v1alpha1
-kind: TrainingJob
-metadata:
-  name: r-$r
-  namespace: $ns
-spec:
-  backend: ray
-  roles:
-    worker: {replicas: 1}
-  ray:
-    entrypoint: python -c "import time; time.sleep(3600)"
-    entrypointResources: {cpu: 0.1}
-EOF
-done
+for r in 1 2; do ray_job "r-$r"; done
 git -C "$work/wc" init -q -b main && git -C "$work/wc" remote add origin "$remote"
 commit() {  # commit MESSAGE [PUSH_ARGS...]: commits everything in the clone and pushes
   local message=$1
@@ -443,20 +444,7 @@ converge "Ray thawed" || stop
 apiserver_pid=$(pid_of kube-apiserver)
 mark
 kill -STOP "$apiserver_pid"
-cat >"$work/wc/ray/r-3.yaml" <<EOF
-apiVersion: jobsync.dev/v1alpha1
-kind: TrainingJob
-metadata:
-  name: r-3
-  namespace: $ns
-spec:
-  backend: ray
-  roles:
-    worker: {replicas: 1}
-  ray:
-    entrypoint: python -c "import time; time.sleep(3600)"
-    entrypointResources: {cpu: 0.1}
-EOF
+ray_job r-3
 k8s_job k-451 2
 commit "Add r-3 and scale k-451 while the kube-apiserver is frozen"
 wait_seconds=45 wait_for "kube-apiserver frozen: a Ray change is applied" 1 ray_active r-3
