@@ -51,7 +51,90 @@ json CanonicalResources(const Resources& resources) {
   if (resources.cpu) out["cpu"] = CanonicalQuantity(*resources.cpu, QuantityUnit::kCores);
   if (resources.memory) out["memory"] = CanonicalQuantity(*resources.memory, QuantityUnit::kBytes);
   if (resources.gpu) out["gpu"] = *resources.gpu;
+  if (resources.ephemeral_storage) {
+    out["ephemeralStorage"] = CanonicalQuantity(*resources.ephemeral_storage, QuantityUnit::kBytes);
+  }
+  if (!resources.extended.empty()) {
+    json extended = json::object();
+    for (const auto& [name, quantity] : resources.extended) {
+      extended[name] = CanonicalQuantity(quantity, QuantityUnit::kCores);
+    }
+    out["extended"] = std::move(extended);
+  }
   return out;
+}
+
+// spec.env as the manifest spells it: literal strings and reference objects in one map.
+json CanonicalEnv(const std::map<std::string, std::string>& literal,
+                  const std::map<std::string, json>& refs) {
+  json out = json::object();
+  for (const auto& [name, value] : literal) out[name] = value;
+  for (const auto& [name, source] : refs) out[name] = source;
+  return out;
+}
+
+// A volume's source with the quantities it holds (emptyDir.sizeLimit) spelt by value.
+json CanonicalVolumeSource(json source) {
+  auto empty_dir = source.find("emptyDir");
+  if (empty_dir != source.end() && empty_dir->is_object()) {
+    auto limit = empty_dir->find("sizeLimit");
+    if (limit != empty_dir->end() && (limit->is_string() || limit->is_number())) {
+      StatusOr<Quantity> parsed =
+          Quantity::Parse(limit->is_string() ? limit->get<std::string>() : limit->dump());
+      if (parsed.ok()) *limit = CanonicalQuantity(*parsed, QuantityUnit::kBytes);
+    }
+  }
+  return source;
+}
+
+json CanonicalVolumes(const std::vector<Volume>& volumes) {
+  json out = json::array();
+  for (const Volume& volume : volumes) {
+    json v = {{"name", volume.name}, {"mountPath", volume.mount_path}};
+    if (volume.read_only) v["readOnly"] = true;
+    if (!volume.sub_path.empty()) v["subPath"] = volume.sub_path;
+    for (const auto& [kind, body] : CanonicalVolumeSource(volume.source).items()) v[kind] = body;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// The container and pod settings a role may override, each only when set (absent fields keep the
+// canonical form, and so the spec hash, of jobs written before they existed).
+void AddRoleOverrides(const RoleOverrides& own, json* out) {
+  if (own.image) (*out)["image"] = *own.image;
+  if (own.command) (*out)["command"] = *own.command;
+  if (own.args) (*out)["args"] = *own.args;
+  if (!own.env.empty() || !own.env_refs.empty())
+    (*out)["env"] = CanonicalEnv(own.env, own.env_refs);
+  if (!own.env_from.empty()) (*out)["envFrom"] = own.env_from;
+  if (!own.volumes.empty()) (*out)["volumes"] = CanonicalVolumes(own.volumes);
+  if (!own.node_selector.empty()) (*out)["nodeSelector"] = own.node_selector;
+  if (!own.tolerations.empty()) (*out)["tolerations"] = own.tolerations;
+}
+
+// The job-model fields added after the first release, each only when set (see AddRoleOverrides).
+void AddJobModel(const TrainingJob& job, json* spec) {
+  json& out = *spec;
+  if (!job.args.empty()) out["args"] = job.args;
+  if (!job.env_from.empty()) out["envFrom"] = job.env_from;
+  if (!job.volumes.empty()) out["volumes"] = CanonicalVolumes(job.volumes);
+  if (!job.node_selector.empty()) out["nodeSelector"] = job.node_selector;
+  if (!job.tolerations.empty()) out["tolerations"] = job.tolerations;
+  if (!job.affinity.is_null()) out["affinity"] = job.affinity;
+  if (!job.priority_class_name.empty()) out["priorityClassName"] = job.priority_class_name;
+  if (!job.scheduler_name.empty()) out["schedulerName"] = job.scheduler_name;
+  if (!job.service_account_name.empty()) out["serviceAccountName"] = job.service_account_name;
+  if (!job.image_pull_secrets.empty()) out["imagePullSecrets"] = job.image_pull_secrets;
+  if (job.max_restarts) out["failurePolicy"] = {{"maxRestarts", *job.max_restarts}};
+  if (job.active_deadline_seconds) out["activeDeadlineSeconds"] = *job.active_deadline_seconds;
+  if (job.ttl_seconds_after_finished) {
+    out["ttlSecondsAfterFinished"] = *job.ttl_seconds_after_finished;
+  }
+  if (!job.run_id.empty()) out["runId"] = job.run_id;
+  if (!job.pod_template_patch.is_null()) {
+    out["kubernetes"] = {{"podTemplatePatch", job.pod_template_patch}};
+  }
 }
 
 json CanonicalRay(const RaySpec& ray) {
@@ -184,6 +267,60 @@ class FieldReader {
     return OkStatus();
   }
 
+  // Any JSON value, copied as it is (null when absent).
+  void Raw(const std::string& key, json* out) const {
+    const json* value = Find(key);
+    if (value != nullptr) *out = *value;
+  }
+
+  // An array of objects, copied as they are.
+  Status ObjectList(const std::string& key, std::vector<json>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_array()) return WrongType(key, "an array of objects");
+    out->clear();
+    for (const json& item : *value) {
+      if (!item.is_object()) return WrongType(key, "an array of objects");
+      out->push_back(item);
+    }
+    return OkStatus();
+  }
+
+  // spec.env: strings into `literal`, objects (references) into `refs`.
+  Status Env(const std::string& key, std::map<std::string, std::string>* literal,
+             std::map<std::string, json>* refs) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_object()) return WrongType(key, "an object of strings and references");
+    literal->clear();
+    refs->clear();
+    for (const auto& [name, item] : value->items()) {
+      if (item.is_string()) {
+        literal->emplace(name, item.get<std::string>());
+      } else if (item.is_object()) {
+        refs->emplace(name, item);
+      } else {
+        return WrongType(key, "an object of strings and references");
+      }
+    }
+    return OkStatus();
+  }
+
+  Status QuantityMap(const std::string& key, std::map<std::string, Quantity>* out) const {
+    const json* value = Find(key);
+    if (value == nullptr) return OkStatus();
+    if (!value->is_object()) return WrongType(key, "an object of quantities");
+    FieldReader inner(*value, Path(key));
+    for (const auto& [name, item] : value->items()) {
+      std::optional<Quantity> quantity;
+      JOBSYNC_RETURN_IF_ERROR(inner.QuantityField(name, &quantity));
+      out->emplace(name, std::move(*quantity));
+    }
+    return OkStatus();
+  }
+
+  Status Volumes(const std::string& key, std::vector<Volume>* out) const;
+
   Status StringMap(const std::string& key, std::map<std::string, std::string>* out) const {
     const json* value = Find(key);
     if (value == nullptr) return OkStatus();
@@ -201,6 +338,78 @@ class FieldReader {
   std::string where_;
 };
 
+Status FieldReader::Volumes(const std::string& key, std::vector<Volume>* out) const {
+  std::vector<json> items;
+  JOBSYNC_RETURN_IF_ERROR(ObjectList(key, &items));
+  out->clear();
+  for (const json& item : items) {
+    FieldReader v(item, Path(key));
+    Volume volume;
+    JOBSYNC_RETURN_IF_ERROR(v.String("name", true, &volume.name));
+    JOBSYNC_RETURN_IF_ERROR(v.String("mountPath", true, &volume.mount_path));
+    JOBSYNC_RETURN_IF_ERROR(v.Bool("readOnly", &volume.read_only));
+    JOBSYNC_RETURN_IF_ERROR(v.String("subPath", false, &volume.sub_path));
+    for (const auto& [field, body] : item.items()) {
+      if (field != "name" && field != "mountPath" && field != "readOnly" && field != "subPath") {
+        volume.source[field] = body;
+      }
+    }
+    out->push_back(std::move(volume));
+  }
+  return OkStatus();
+}
+
+// The fields of RoleOverrides, as AddRoleOverrides writes them.
+Status ReadRoleOverrides(const FieldReader& reader, RoleOverrides* own) {
+  if (reader.Find("image") != nullptr) {
+    own->image.emplace();
+    JOBSYNC_RETURN_IF_ERROR(reader.String("image", true, &*own->image));
+  }
+  if (reader.Find("command") != nullptr) {
+    own->command.emplace();
+    JOBSYNC_RETURN_IF_ERROR(reader.StringList("command", &*own->command));
+  }
+  if (reader.Find("args") != nullptr) {
+    own->args.emplace();
+    JOBSYNC_RETURN_IF_ERROR(reader.StringList("args", &*own->args));
+  }
+  JOBSYNC_RETURN_IF_ERROR(reader.Env("env", &own->env, &own->env_refs));
+  JOBSYNC_RETURN_IF_ERROR(reader.ObjectList("envFrom", &own->env_from));
+  JOBSYNC_RETURN_IF_ERROR(reader.Volumes("volumes", &own->volumes));
+  JOBSYNC_RETURN_IF_ERROR(reader.StringMap("nodeSelector", &own->node_selector));
+  return reader.ObjectList("tolerations", &own->tolerations);
+}
+
+// The fields AddJobModel writes.
+Status ReadJobModel(const FieldReader& spec, TrainingJob* job) {
+  JOBSYNC_RETURN_IF_ERROR(spec.StringList("args", &job->args));
+  JOBSYNC_RETURN_IF_ERROR(spec.ObjectList("envFrom", &job->env_from));
+  JOBSYNC_RETURN_IF_ERROR(spec.Volumes("volumes", &job->volumes));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringMap("nodeSelector", &job->node_selector));
+  JOBSYNC_RETURN_IF_ERROR(spec.ObjectList("tolerations", &job->tolerations));
+  spec.Raw("affinity", &job->affinity);
+  JOBSYNC_RETURN_IF_ERROR(spec.String("priorityClassName", false, &job->priority_class_name));
+  JOBSYNC_RETURN_IF_ERROR(spec.String("schedulerName", false, &job->scheduler_name));
+  JOBSYNC_RETURN_IF_ERROR(spec.String("serviceAccountName", false, &job->service_account_name));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringList("imagePullSecrets", &job->image_pull_secrets));
+  const json* failure_policy = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(spec.OptionalObject("failurePolicy", &failure_policy));
+  if (failure_policy != nullptr) {
+    FieldReader policy(*failure_policy, spec.Path("failurePolicy"));
+    JOBSYNC_RETURN_IF_ERROR(policy.Int("maxRestarts", &job->max_restarts));
+  }
+  JOBSYNC_RETURN_IF_ERROR(spec.Int64("activeDeadlineSeconds", &job->active_deadline_seconds));
+  JOBSYNC_RETURN_IF_ERROR(spec.Int64("ttlSecondsAfterFinished", &job->ttl_seconds_after_finished));
+  JOBSYNC_RETURN_IF_ERROR(spec.String("runId", false, &job->run_id));
+  const json* kubernetes = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(spec.OptionalObject("kubernetes", &kubernetes));
+  if (kubernetes != nullptr) {
+    FieldReader(*kubernetes, spec.Path("kubernetes"))
+        .Raw("podTemplatePatch", &job->pod_template_patch);
+  }
+  return OkStatus();
+}
+
 Status ReadRole(const json& object, const std::string& where, Role* role) {
   FieldReader reader(object, where);
   std::optional<int> replicas;
@@ -216,8 +425,11 @@ Status ReadRole(const json& object, const std::string& where, Role* role) {
     JOBSYNC_RETURN_IF_ERROR(r.QuantityField("cpu", &role->resources.cpu));
     JOBSYNC_RETURN_IF_ERROR(r.QuantityField("memory", &role->resources.memory));
     JOBSYNC_RETURN_IF_ERROR(r.Int64("gpu", &role->resources.gpu));
+    JOBSYNC_RETURN_IF_ERROR(
+        r.QuantityField("ephemeralStorage", &role->resources.ephemeral_storage));
+    JOBSYNC_RETURN_IF_ERROR(r.QuantityMap("extended", &role->resources.extended));
   }
-  return OkStatus();
+  return ReadRoleOverrides(reader, &role->overrides);
 }
 
 Status ReadRay(const json& object, const std::string& where, RaySpec* ray) {
@@ -255,7 +467,8 @@ json CanonicalSpec(const TrainingJob& job) {
   spec["dependsOn"] = depends_on;
   if (!job.image.empty()) spec["image"] = job.image;
   spec["command"] = job.command;
-  spec["env"] = job.env;
+  spec["env"] = CanonicalEnv(job.env, job.env_refs);
+  AddJobModel(job, &spec);
   json roles = json::object();
   for (const auto& [name, role] : job.roles) {
     json r = json::object();
@@ -263,6 +476,7 @@ json CanonicalSpec(const TrainingJob& job) {
     if (role.min_replicas) r["minReplicas"] = *role.min_replicas;
     if (role.max_replicas) r["maxReplicas"] = *role.max_replicas;
     r["resources"] = CanonicalResources(role.resources);
+    AddRoleOverrides(role.overrides, &r);
     roles[name] = std::move(r);
   }
   spec["roles"] = std::move(roles);
@@ -319,7 +533,8 @@ StatusOr<TrainingJob> TrainingJobFromCanonical(const json& canonical) {
   JOBSYNC_RETURN_IF_ERROR(spec.StringList("dependsOn", &job.depends_on));
   JOBSYNC_RETURN_IF_ERROR(spec.String("image", false, &job.image));
   JOBSYNC_RETURN_IF_ERROR(spec.StringList("command", &job.command));
-  JOBSYNC_RETURN_IF_ERROR(spec.StringMap("env", &job.env));
+  JOBSYNC_RETURN_IF_ERROR(spec.Env("env", &job.env, &job.env_refs));
+  JOBSYNC_RETURN_IF_ERROR(ReadJobModel(spec, &job));
   const json* roles = spec.RequiredObject("roles", &error);
   if (roles == nullptr) return error;
   for (const auto& [name, role_json] : roles->items()) {

@@ -43,20 +43,63 @@ struct SourceLocation {
 struct Resources {
   std::optional<Quantity> cpu;
   std::optional<Quantity> memory;
-  std::optional<int64_t> gpu;  // whole devices; nvidia.com/gpu on Kubernetes
+  std::optional<int64_t> gpu;                 // whole devices; nvidia.com/gpu on Kubernetes
+  std::optional<Quantity> ephemeral_storage;  // ephemeral-storage on Kubernetes
+  // Extended resources by their Kubernetes name ("rdma/hca_shared_devices_a"), set as limits.
+  std::map<std::string, Quantity> extended;
 
   friend bool operator==(const Resources&, const Resources&) = default;
+};
+
+// One volume of a job and where the training container mounts it.
+struct Volume {
+  std::string name;
+  std::string mount_path;
+  bool read_only = false;
+  std::string sub_path;  // empty: the volume's root
+  // The one source, as the Kubernetes Volume spells it: a one-key object such as
+  // {"persistentVolumeClaim": {"claimName": "imagenet"}} or {"emptyDir": {"medium": "Memory"}}.
+  nlohmann::json source = nlohmann::json::object();
+
+  friend bool operator==(const Volume&, const Volume&) = default;
+};
+
+// Container and pod settings a role may set over the spec-level ones (EffectiveRoleSettings
+// says how they combine). Unset optionals and empty containers leave the spec-level value.
+struct RoleOverrides {
+  std::optional<std::string> image;
+  std::optional<std::vector<std::string>> command;
+  std::optional<std::vector<std::string>> args;
+  std::map<std::string, std::string> env;            // literal values, by name
+  std::map<std::string, nlohmann::json> env_refs;    // valueFrom sources, by name
+  std::vector<nlohmann::json> env_from;              // EnvFromSource objects, appended
+  std::vector<Volume> volumes;                       // by name
+  std::map<std::string, std::string> node_selector;  // by key
+  std::vector<nlohmann::json> tolerations;           // appended
+
+  friend bool operator==(const RoleOverrides&, const RoleOverrides&) = default;
 };
 
 // One replica type of a job (worker, ps, chief, evaluator, ...).
 struct Role {
   int replicas = 1;
+  // Elastic bounds: a role with either is elastic, between min_replicas (else replicas) and
+  // max_replicas (else replicas); see ElasticBounds.
   std::optional<int> min_replicas;
   std::optional<int> max_replicas;
   Resources resources;
+  RoleOverrides overrides;
 
   friend bool operator==(const Role&, const Role&) = default;
 };
+
+// The bounds of an elastic role: [min_replicas or replicas, max_replicas or replicas]; nullopt
+// when the role sets neither bound (it is not elastic).
+struct ReplicaBounds {
+  int min = 0;
+  int max = 0;
+};
+std::optional<ReplicaBounds> ElasticBounds(const Role& role);
 
 // Resources reserved for a Ray job's entrypoint process.
 struct RayEntrypointResources {
@@ -99,9 +142,30 @@ struct TrainingJob {
   std::vector<std::string> depends_on;
   std::string image;
   std::vector<std::string> command;
+  std::vector<std::string> args;
+  // spec.env holds both kinds of value: literal strings here, and references (exactly one of
+  // secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef: a Kubernetes EnvVarSource) in
+  // env_refs. A name is in at most one of the two.
   std::map<std::string, std::string> env;
+  std::map<std::string, nlohmann::json> env_refs;
+  std::vector<nlohmann::json> env_from;  // Kubernetes EnvFromSource objects, in order
+  std::vector<Volume> volumes;           // in manifest order
+  std::map<std::string, std::string> node_selector;
+  std::vector<nlohmann::json> tolerations;  // Kubernetes Toleration objects, in order
+  nlohmann::json affinity;                  // a Kubernetes Affinity; null when unset
+  std::string priority_class_name;          // empty: unset (likewise the next two)
+  std::string scheduler_name;
+  std::string service_account_name;
+  std::vector<std::string> image_pull_secrets;  // Secret names
+  std::optional<int> max_restarts;              // failurePolicy.maxRestarts, per replica
+  std::optional<int64_t> active_deadline_seconds;
+  std::optional<int64_t> ttl_seconds_after_finished;
+  std::string run_id;                 // empty: unset; a new value alone re-runs a finished job
   std::map<std::string, Role> roles;  // ordered by role name
   std::optional<RaySpec> ray;
+  // kubernetes.podTemplatePatch: a strategic-merge patch over every rendered pod template; null
+  // when unset.
+  nlohmann::json pod_template_patch;
 
   // Where the document starts; not part of the job's identity or spec.
   SourceLocation source;
@@ -116,9 +180,38 @@ struct TrainingJob {
     return name == other.name && namespace_name == other.namespace_name && labels == other.labels &&
            annotations == other.annotations && backend == other.backend &&
            suspend == other.suspend && depends_on == other.depends_on && image == other.image &&
-           command == other.command && env == other.env && roles == other.roles && ray == other.ray;
+           command == other.command && args == other.args && env == other.env &&
+           env_refs == other.env_refs && env_from == other.env_from && volumes == other.volumes &&
+           node_selector == other.node_selector && tolerations == other.tolerations &&
+           affinity == other.affinity && priority_class_name == other.priority_class_name &&
+           scheduler_name == other.scheduler_name &&
+           service_account_name == other.service_account_name &&
+           image_pull_secrets == other.image_pull_secrets && max_restarts == other.max_restarts &&
+           active_deadline_seconds == other.active_deadline_seconds &&
+           ttl_seconds_after_finished == other.ttl_seconds_after_finished &&
+           run_id == other.run_id && roles == other.roles && ray == other.ray &&
+           pod_template_patch == other.pod_template_patch;
   }
 };
+
+// What one role's training container and pod get: the spec-level settings with the role's
+// overrides applied. image, command and args: the role's when set, else the spec's. env (literal
+// and references together) and volumes: merged by name, the role's winning (a role's literal
+// replaces a spec-level reference of the same name, and the reverse). nodeSelector: merged by
+// key, the role's winning. envFrom and tolerations: the spec's, then the role's.
+struct RoleSettings {
+  std::string image;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;
+  std::map<std::string, nlohmann::json> env_refs;
+  std::vector<nlohmann::json> env_from;
+  std::vector<Volume> volumes;  // the spec's order, then the role's new names
+  std::map<std::string, std::string> node_selector;
+  std::vector<nlohmann::json> tolerations;
+};
+// Precondition: `role` is a role of `job`.
+RoleSettings EffectiveRoleSettings(const TrainingJob& job, const std::string& role);
 
 }  // namespace jobsync
 
