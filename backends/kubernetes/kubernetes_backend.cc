@@ -418,6 +418,15 @@ void SetManifestAnnotations(const TrainingJob& job, const std::vector<std::strin
   for (const auto& [key, value] : job.annotations) annotations[key] = value;
 }
 
+// Sets `field` of `spec` to `value`, or removes it when unset.
+void SetOrErase(json& spec, const char* field, const std::optional<int64_t>& value) {
+  if (value) {
+    spec[field] = *value;
+  } else {
+    spec.erase(field);
+  }
+}
+
 }  // namespace
 
 Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext& context) {
@@ -453,6 +462,8 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
             object["spec"]["completions"] = replicas;
             object["spec"]["suspend"] = job.suspend;
           }
+          SetOrErase(object["spec"], "activeDeadlineSeconds", job.active_deadline_seconds);
+          SetOrErase(object["spec"], "ttlSecondsAfterFinished", job.ttl_seconds_after_finished);
           SetManifestAnnotations(job, dropped, object);
           json& annotations = object["metadata"]["annotations"];
           annotations[kSpecAnnotation] = spec_text;

@@ -132,7 +132,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   bool SleepUnlessStopping(std::chrono::milliseconds delay);
 
   Status Create(const TrainingJob& job, const ApplyContext& context);
-  // Scale and patch: the step's desired job written into the live Jobs and Service in place.
+  // Scale and patch: the step's desired job written into the live Jobs and Service in place:
+  // on every role Job the annotations, spec.activeDeadlineSeconds and
+  // spec.ttlSecondsAfterFinished (removed when the job leaves them unset; the apiserver accepts
+  // both on a running and a finished Job), and for a scale parallelism, completions and suspend.
   Status UpdateInPlace(const PlanStep& step, const ApplyContext& context);
   // Sets the Service's annotations to the manifest's, removing `dropped`.
   Status PatchServiceAnnotations(const TrainingJob& job, const std::vector<std::string>& dropped,

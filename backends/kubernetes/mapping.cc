@@ -1,30 +1,19 @@
 #include "backends/kubernetes/mapping.h"
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
 #include <iomanip>
 #include <map>
-#include <set>
 #include <sstream>
 #include <utility>
 
+#include "backends/kubernetes/pod_spec.h"
 #include "schemas/canonical.h"
 
 namespace jobsync {
 namespace {
 
 using nlohmann::json;
-
-constexpr const char* kCompletionIndexAnnotation = "batch.kubernetes.io/job-completion-index";
-
-std::string EnvSuffix(const std::string& role) {
-  std::string out;
-  for (char c : role) {
-    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  }
-  return out;
-}
 
 // The labels every object of `job` carries (without the role).
 json JobLabels(const TrainingJob& job, const ApplyContext& context) {
@@ -42,57 +31,11 @@ json ManifestAnnotations(const TrainingJob& job) {
   return annotations;
 }
 
-std::string RendezvousRole(const TrainingJob& job) {
-  if (job.roles.contains("chief")) return "chief";
-  if (job.roles.contains("master")) return "master";
-  return job.roles.begin()->first;
-}
-
-json EnvVar(const std::string& name, const std::string& value) {
-  return {{"name", name}, {"value", value}};
-}
-
-json Environment(const TrainingJob& job, const std::string& role) {
-  const std::string service = job.name + "." + job.namespace_name + ".svc";
-  std::vector<json> ours;
-  ours.push_back(EnvVar("JOBSYNC_JOB", job.name));
-  ours.push_back(EnvVar("JOBSYNC_NAMESPACE", job.namespace_name));
-  ours.push_back(EnvVar("JOBSYNC_ROLE", role));
-  ours.push_back({{"name", "JOBSYNC_INDEX"},
-                  {"valueFrom",
-                   {{"fieldRef",
-                     {{"fieldPath", std::string("metadata.annotations['") +
-                                        kCompletionIndexAnnotation + "']"}}}}}});
-  int64_t world = 0;
-  for (const auto& [name, spec] : job.roles) {
-    ours.push_back(EnvVar("JOBSYNC_REPLICAS_" + EnvSuffix(name), std::to_string(spec.replicas)));
-    world += spec.replicas;
-  }
-  ours.push_back(EnvVar("JOBSYNC_WORLD_SIZE", std::to_string(world)));
-  ours.push_back(EnvVar("JOBSYNC_SERVICE", service));
-  ours.push_back(
-      EnvVar("JOBSYNC_RENDEZVOUS", RoleJobName(job.name, RendezvousRole(job)) + "-0." + service));
-
-  std::set<std::string> names;
-  for (const json& var : ours) names.insert(var["name"].get<std::string>());
-  json env = json::array();
-  for (const auto& [name, value] : job.env) {
-    if (!names.contains(name)) env.push_back(EnvVar(name, value));
-  }
-  for (json& var : ours) env.push_back(std::move(var));
-  return env;
-}
-
-json ResourcesOf(const Resources& resources) {
-  json requests = json::object();
-  json limits = json::object();
-  if (resources.cpu) requests["cpu"] = limits["cpu"] = resources.cpu->text();
-  if (resources.memory) requests["memory"] = limits["memory"] = resources.memory->text();
-  if (resources.gpu) limits["nvidia.com/gpu"] = std::to_string(*resources.gpu);
-  json out = json::object();
-  if (!requests.empty()) out["requests"] = requests;
-  if (!limits.empty()) out["limits"] = limits;
-  return out;
+// The podFailurePolicy of a Job with failurePolicy.maxRestarts (mapping.h says why).
+json DisruptionsIgnoredPolicy() {
+  return {{"rules", json::array({{{"action", "Ignore"},
+                                  {"onPodConditions", json::array({{{"type", "DisruptionTarget"},
+                                                                    {"status", "True"}}})}}})}};
 }
 
 std::string StringAt(const json& object, const json::json_pointer& pointer) {
@@ -202,12 +145,20 @@ StatusOr<json> RoleJobObject(const TrainingJob& job, const std::string& role,
   annotations[kSourcePathAnnotation] = job.source.path;
   annotations[kRevisionAnnotation] = context.revision;
 
-  json container = {{"name", role},
-                    {"image", job.image},
-                    {"env", Environment(job, role)},
-                    {"resources", ResourcesOf(it->second.resources)}};
-  if (!job.command.empty()) container["command"] = job.command;
+  StatusOr<json> pod_template = PatchedPodTemplate(job, role, RolePodTemplate(job, role, labels));
+  if (!pod_template.ok()) return pod_template.status();
   const int replicas = it->second.replicas;
+  json spec = {{"completionMode", "Indexed"},
+               {"completions", replicas},
+               {"parallelism", replicas},
+               {"suspend", job.suspend},
+               {"backoffLimitPerIndex", job.max_restarts.value_or(kBackoffLimitPerIndex)},
+               {"template", std::move(*pod_template)}};
+  if (job.max_restarts) spec["podFailurePolicy"] = DisruptionsIgnoredPolicy();
+  if (job.active_deadline_seconds) spec["activeDeadlineSeconds"] = *job.active_deadline_seconds;
+  if (job.ttl_seconds_after_finished) {
+    spec["ttlSecondsAfterFinished"] = *job.ttl_seconds_after_finished;
+  }
   return json{{"apiVersion", "batch/v1"},
               {"kind", "Job"},
               {"metadata",
@@ -215,18 +166,7 @@ StatusOr<json> RoleJobObject(const TrainingJob& job, const std::string& role,
                 {"namespace", job.namespace_name},
                 {"labels", labels},
                 {"annotations", annotations}}},
-              {"spec",
-               {{"completionMode", "Indexed"},
-                {"completions", replicas},
-                {"parallelism", replicas},
-                {"suspend", job.suspend},
-                {"backoffLimitPerIndex", kBackoffLimitPerIndex},
-                {"template",
-                 {{"metadata", {{"labels", labels}}},
-                  {"spec",
-                   {{"restartPolicy", "Never"},
-                    {"subdomain", job.name},
-                    {"containers", json::array({container})}}}}}}}};
+              {"spec", std::move(spec)}};
 }
 
 StatusOr<std::vector<json>> RenderObjects(const TrainingJob& job, const ApplyContext& context,

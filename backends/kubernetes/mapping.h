@@ -7,18 +7,24 @@
 //     not-ready addresses so that rendezvous works while pods start; the pods' subdomain, so pod
 //     <name>-<role>-<index> resolves as <name>-<role>-<index>.<name>.<namespace>.svc;
 //   - per role a batch/v1 Job <name>-<role>: Indexed, completions == parallelism == replicas,
-//     spec.suspend from the manifest, restartPolicy Never, backoffLimitPerIndex.
+//     spec.suspend from the manifest, backoffLimitPerIndex = failurePolicy.maxRestarts (else
+//     kBackoffLimitPerIndex), activeDeadlineSeconds and ttlSecondsAfterFinished when set, and the
+//     pod template of backends/kubernetes/pod_spec.h (restartPolicy Never, every container and
+//     pod setting, the environment below, kubernetes.podTemplatePatch merged over it last).
+// failurePolicy.maxRestarts also sets a podFailurePolicy with one rule: a pod that failed with
+// the DisruptionTarget condition (preempted by a higher priority, evicted by the API or a node
+// drain, its node gone: nothing the training did) is Ignored, so it is replaced without using up
+// the index's restart budget; any other failure counts. A restart budget the user wrote counts
+// their program's failures only, and a preemption-heavy GPU cluster would otherwise fail jobs that
+// never failed themselves. The rule needs restartPolicy Never (jobsync's); the Job controller then
+// replaces a failed pod once it is terminal. Jobs without maxRestarts keep the Job as before.
 // Labels on every object: the manifest's labels, then app.kubernetes.io/managed-by=jobsync,
 // jobsync.dev/instance, jobsync.dev/job, and jobsync.dev/role on Jobs and their pods.
 // Annotations on Jobs: the manifest's annotations (so jobsync.dev/prune is copied), the applied
 // spec (CanonicalSpecText), its hash, the source path and the revision. The Service carries the
 // labels and the manifest's annotations only: it does not change with the spec.
-// Environment of every container: the manifest's env, then JOBSYNC_JOB, JOBSYNC_NAMESPACE,
-// JOBSYNC_ROLE, JOBSYNC_INDEX (downward API from the job-completion-index annotation),
-// JOBSYNC_REPLICAS_<ROLE> for every role (upper case, '-' as '_'), JOBSYNC_WORLD_SIZE (all
-// replicas), JOBSYNC_SERVICE (the headless service's DNS name) and JOBSYNC_RENDEZVOUS (the host
-// of index 0 of the rendezvous role: "chief", else "master", else the first role by name).
-// Manifest env entries whose names jobsync sets are dropped.
+// The training container's environment: pod_spec.h (the manifest's env, then jobsync's JOBSYNC_*
+// variables, which win, including the elastic bounds).
 #ifndef JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_
 #define JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_
 
@@ -51,8 +57,9 @@ nlohmann::json NamespaceObject(const std::string& namespace_name);
 // The headless Service of `job`.
 nlohmann::json ServiceObject(const TrainingJob& job, const ApplyContext& context);
 
-// The Job running `role` of `job`. Fails with kInvalidArgument when the role does not exist or
-// the Job name would exceed 63 characters (Kubernetes labels pods with it).
+// The Job running `role` of `job`. Fails with kInvalidArgument when the role does not exist,
+// the Job name would exceed 63 characters (Kubernetes labels pods with it), or the job's
+// podTemplatePatch is malformed or changes what jobsync owns (PatchedPodTemplate).
 StatusOr<nlohmann::json> RoleJobObject(const TrainingJob& job, const std::string& role,
                                        const ApplyContext& context);
 
