@@ -320,7 +320,8 @@ void CheckExtended(Checker& check, const std::string& role_name, const Resources
 
 // --- kubernetes.podTemplatePatch --------------------------------------------------------------
 
-const Path kPatch = {"spec", "kubernetes", "podTemplatePatch"};
+// Where the patch sits in the document.
+Path PatchPath() { return {"spec", "kubernetes", "podTemplatePatch"}; }
 
 void RefuseInPatch(Checker& check, const Path& at, const std::string& what, bool at_key = true) {
   check.Add(
@@ -330,7 +331,7 @@ void RefuseInPatch(Checker& check, const Path& at, const std::string& what, bool
 }
 
 void CheckPatchMetadata(Checker& check, const json& metadata) {
-  const Path at = Join(kPatch, {"metadata"});
+  const Path at = Join(PatchPath(), {"metadata"});
   if (metadata.contains("$patch")) RefuseInPatch(check, Join(at, {"$patch"}), "the pod metadata");
   for (const char* map : {"labels", "annotations"}) {
     auto it = metadata.find(map);
@@ -372,10 +373,10 @@ void CheckPatchContainers(Checker& check, const json& containers, const Path& at
 void CheckPodTemplatePatch(Checker& check, const json& patch) {
   for (const auto& [key, value] : patch.items()) {
     if (key == "$patch") {
-      RefuseInPatch(check, Join(kPatch, {key}), "the pod template as a whole");
+      RefuseInPatch(check, Join(PatchPath(), {key}), "the pod template as a whole");
     } else if (key != "metadata" && key != "spec") {
-      check.Add(Join(kPatch, {key}),
-                Dotted(kPatch) + ": unknown field " + Quote(key) +
+      check.Add(Join(PatchPath(), {key}),
+                Dotted(PatchPath()) + ": unknown field " + Quote(key) +
                     "; a pod template has metadata and spec",
                 "write the patch as {metadata: {...}, spec: {...}}", true);
     }
@@ -385,7 +386,7 @@ void CheckPodTemplatePatch(Checker& check, const json& patch) {
   }
   if (!patch.contains("spec") || !patch["spec"].is_object()) return;
   const json& spec = patch["spec"];
-  const Path at = Join(kPatch, {"spec"});
+  const Path at = Join(PatchPath(), {"spec"});
   for (const char* owned : {"$patch", "subdomain", "restartPolicy"}) {
     if (spec.contains(owned)) {
       RefuseInPatch(check, Join(at, {owned}),
