@@ -352,7 +352,10 @@ void CheckPatchContainers(Checker& check, const json& containers, const Path& at
     const json& container = containers[i];
     if (!container.is_object()) continue;
     const Path item = Join(at, {std::to_string(i)});
-    const std::string name = container.value("name", "");
+    // The patch is free-form: a name that is not a string is left for the apiserver to refuse.
+    auto name_it = container.find("name");
+    const std::string name =
+        name_it != container.end() && name_it->is_string() ? name_it->get<std::string>() : "";
     if (container.contains("$patch") && (name.empty() || check.job().roles.count(name) != 0)) {
       RefuseInPatch(check, Join(item, {"$patch"}), "the training container (named after its role)");
     }
