@@ -93,7 +93,8 @@ json CanonicalVolumes(const std::vector<Volume>& volumes) {
     json v = {{"name", volume.name}, {"mountPath", volume.mount_path}};
     if (volume.read_only) v["readOnly"] = true;
     if (!volume.sub_path.empty()) v["subPath"] = volume.sub_path;
-    const json source = CanonicalVolumeSource(volume.source);  // outlives the items() proxy
+    // Named: items() of a temporary would dangle inside the loop (before C++23).
+    const json source = CanonicalVolumeSource(volume.source);
     for (const auto& [kind, body] : source.items()) v[kind] = body;
     out.push_back(std::move(v));
   }

@@ -12,6 +12,8 @@
 #include <tuple>
 
 #include "schemas/canonical.h"
+#include "schemas/job_checks.h"
+#include "schemas/job_fields.h"
 #include "schemas/k8s_names.h"
 #include "schemas/object_names.h"
 #include "schemas/yaml_json.h"
@@ -60,6 +62,12 @@ std::string QuantityText(const nlohmann::json& value, const YamlNode& root,
   if (value.is_string()) return value.get<std::string>();
   const YamlNode* node = &root;
   for (const std::string& step : at) {
+    if (node->kind == YamlNode::Kind::kSequence) {
+      const size_t index = std::stoul(step);
+      if (index >= node->items.size()) return value.dump();
+      node = node->items[index].get();
+      continue;
+    }
     const YamlMapEntry* entry = node->kind == YamlNode::Kind::kMapping ? node->Find(step) : nullptr;
     if (entry == nullptr) return value.dump();
     node = entry->value.get();
@@ -98,6 +106,7 @@ std::vector<std::vector<std::string>> QuantityPaths(const nlohmann::json& doc) {
   if (const nlohmann::json* ray = object_at(*spec, "ray")) {
     add(object_at(*ray, "entrypointResources"), {"spec", "ray", "entrypointResources"}, "memory");
   }
+  for (std::vector<std::string>& at : JobModelQuantityPaths(*spec)) out.push_back(std::move(at));
   return out;
 }
 
@@ -116,7 +125,9 @@ std::map<std::string, Quantity> ParseQuantities(const nlohmann::json& doc, const
   std::map<std::string, Quantity> parsed;
   for (const std::vector<std::string>& at : QuantityPaths(doc)) {
     const nlohmann::json* value = &doc;
-    for (const std::string& step : at) value = &(*value)[step];
+    for (const std::string& step : at) {
+      value = value->is_array() ? &(*value)[std::stoul(step)] : &(*value)[step];
+    }
     if (value->is_number() && value->get<double>() < 0) continue;
     StatusOr<Quantity> quantity = Quantity::Parse(QuantityText(*value, root, at));
     if (quantity.ok()) {
@@ -152,7 +163,7 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
     job.depends_on = spec["dependsOn"].get<std::vector<std::string>>();
   job.image = spec.value("image", "");
   if (spec.contains("command")) job.command = spec["command"].get<std::vector<std::string>>();
-  if (spec.contains("env")) job.env = spec["env"].get<std::map<std::string, std::string>>();
+  ReadJobModelFields(spec, &job);
   auto quantity = [&](const std::string& dotted) { return quantities.at(dotted); };
   for (const auto& [role_name, r] : spec["roles"].items()) {
     Role role;
@@ -165,7 +176,16 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
       if (res.contains("cpu")) role.resources.cpu = quantity(prefix + "cpu");
       if (res.contains("memory")) role.resources.memory = quantity(prefix + "memory");
       if (res.contains("gpu")) role.resources.gpu = res["gpu"].get<int64_t>();
+      if (res.contains("ephemeralStorage")) {
+        role.resources.ephemeral_storage = quantity(prefix + "ephemeralStorage");
+      }
+      if (res.contains("extended")) {
+        for (const auto& [name, unused] : res["extended"].items()) {
+          role.resources.extended.emplace(name, quantity(prefix + "extended." + name));
+        }
+      }
     }
+    ReadRoleOverrides(r, &role.overrides);
     job.roles.emplace(role_name, role);
   }
   if (spec.contains("ray")) {
@@ -258,10 +278,25 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
     }
   }
   if (job.backend == BackendKind::kKubernetes) {
-    if (job.image.empty()) {
+    // spec.image may be left out when every role sets its own.
+    std::string without_image;
+    size_t roles_without_image = 0;
+    for (const auto& [role_name, role] : job.roles) {
+      if (role.overrides.image || !job.image.empty()) continue;
+      without_image += (without_image.empty() ? "" : ", ") + role_name;
+      ++roles_without_image;
+    }
+    if (roles_without_image == job.roles.size()) {
       out.push_back({at({"spec"}),
                      "spec: missing 'image': a Kubernetes job needs a container image",
                      "add spec.image, e.g. image: pytorch/pytorch:2.4.0"});
+    } else if (roles_without_image > 0) {
+      out.push_back({at({"spec"}),
+                     "spec: missing 'image': there is no spec.image, and " +
+                         std::string(roles_without_image == 1 ? "role " : "roles ") +
+                         without_image + " set no image of their own",
+                     "add spec.image, e.g. image: pytorch/pytorch:2.4.0, or an image to each "
+                     "of those roles"});
     }
     if (job.ray) {
       out.push_back({at({"spec", "ray"}), "spec.ray: only allowed with backend: ray",
@@ -272,22 +307,6 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
                    "add spec.ray.entrypoint, e.g. entrypoint: python train.py"});
   }
   return out;
-}
-
-// Label and annotation keys that are jobsync's own: a manifest that set them could forge the
-// ownership of objects (instance, job, role) or jobsync's bookkeeping (applied spec, hash).
-// Allowed are exactly the documented user-facing keys: the annotation kPruneAnnotation (README,
-// "Safety"), and the local test cluster's kwok completion label and delay annotation (README,
-// "The local cluster"), which only kwok reads.
-constexpr std::string_view kOwnPrefix = "jobsync.dev/";
-constexpr std::string_view kManagedByKey = "app.kubernetes.io/managed-by";
-constexpr std::string_view kKwokCompleteLabel = "jobsync.dev/kwok-complete";
-constexpr std::string_view kKwokDelayAnnotation = "jobsync.dev/kwok-complete-delay";
-
-bool IsOwnKey(const std::string& key, bool annotation) {
-  if (annotation && (key == kPruneAnnotation || key == kKwokDelayAnnotation)) return false;
-  if (!annotation && key == kKwokCompleteLabel) return false;
-  return key.rfind(kOwnPrefix, 0) == 0 || key == kManagedByKey;
 }
 
 // What jobsync adds to the annotations of each Kubernetes Job besides the manifest's own and
@@ -313,7 +332,7 @@ std::vector<Diagnostic> CheckMetadata(const TrainingJob& job, const YamlNode& ro
     if (std::string problem = CheckQualifiedName(key); !problem.empty()) {
       out.push_back({at("labels", key, true), "metadata.labels: key " + quote(key) + " " + problem,
                      "label keys are [prefix/]name, e.g. team or example.com/team"});
-    } else if (IsOwnKey(key, false)) {
+    } else if (IsJobsyncOwnKey(key, false)) {
       out.push_back({at("labels", key, true),
                      "metadata.labels: key '" + key +
                          "' is jobsync's own (it marks who owns an "
@@ -330,7 +349,7 @@ std::vector<Diagnostic> CheckMetadata(const TrainingJob& job, const YamlNode& ro
       out.push_back({at("annotations", key, true),
                      "metadata.annotations: key " + quote(key) + " " + problem,
                      "annotation keys are [prefix/]name, e.g. example.com/owner"});
-    } else if (IsOwnKey(key, true)) {
+    } else if (IsJobsyncOwnKey(key, true)) {
       out.push_back({at("annotations", key, true),
                      "metadata.annotations: key '" + key +
                          "' is jobsync's own and cannot be set "
@@ -394,6 +413,7 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       job->source = start;
       problems = CheckJob(*job, *root, path);
       for (Diagnostic& d : CheckMetadata(*job, *root, path)) problems.push_back(std::move(d));
+      for (Diagnostic& d : CheckJobModel(*job, *root, path)) problems.push_back(std::move(d));
     }
     YamlPosition name = Locate(*root, {"metadata", "name"});
     if (!problems.empty()) {

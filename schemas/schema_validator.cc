@@ -339,20 +339,21 @@ std::vector<Diagnostic> UnknownFields(const nlohmann::json& schema, const nlohma
 void DescribeTypeMismatch(const nlohmann::json& schema, const nlohmann::json& value,
                           const std::string& field, Diagnostic* diagnostic) {
   std::string expected;
+  bool string_allowed = false;
   const nlohmann::json& type = schema["type"];
-  if (type.is_array()) {
-    for (const auto& t : type) expected += (expected.empty() ? "" : " or ") + t.get<std::string>();
-  } else {
-    expected = type.get<std::string>();
+  for (const auto& t : type.is_array() ? type : nlohmann::json::array({type})) {
+    std::string name = t.get<std::string>();
+    string_allowed = string_allowed || name == "string";
+    if (name == "object") name = "mapping";
+    if (name == "array") name = "list";
+    expected += (expected.empty() ? "" : " or ") + name;
   }
-  if (expected == "object") expected = "mapping";
-  if (expected == "array") expected = "list";
   diagnostic->message =
       field + ": expected " + expected + ", got " + JsonTypeName(value) + " " + Quote(value);
   if (value.is_string() && (expected == "integer" || expected == "number") &&
       nlohmann::json::accept(value.get<std::string>())) {
     diagnostic->hint = "remove the quotes";
-  } else if (expected == "string" && (value.is_number() || value.is_boolean())) {
+  } else if (string_allowed && (value.is_number() || value.is_boolean())) {
     diagnostic->hint = "quote the value: \"" + value.dump() + "\"";
   } else if (expected == "boolean" && value.is_string()) {
     diagnostic->hint = "write true or false (YAML 1.2 reads yes/no/on/off as strings)";

@@ -136,10 +136,14 @@ class TreeBuilder : public YAML::EventHandler {
 
  private:
   // A container being filled, and for mappings the key waiting for its value.
+  // `merge_sources` holds the mappings of a `<<` merge key, in order, until the mapping closes.
   struct Frame {
     std::shared_ptr<YamlNode> node;
     YAML::anchor_t anchor = 0;
     std::optional<YamlMapEntry> pending_key;
+    bool pending_is_merge = false;
+    bool has_merge = false;
+    std::vector<YamlNodePtr> merge_sources;
   };
 
   [[noreturn]] static void Stop(const YAML::Mark& mark, std::string message,
@@ -171,12 +175,16 @@ class TreeBuilder : public YAML::EventHandler {
     }
     // Registered as open: an alias to it before it closes is a cycle.
     if (anchor != 0) anchors_[anchor] = nullptr;
-    stack_.push_back({std::move(node), anchor, std::nullopt});
+    Frame frame;
+    frame.node = std::move(node);
+    frame.anchor = anchor;
+    stack_.push_back(std::move(frame));
   }
 
   void Close() {
     Frame frame = std::move(stack_.back());
     stack_.pop_back();
+    Merge(frame);
     YAML::Mark mark;
     mark.line = frame.node->line - 1;
     mark.column = frame.node->column - 1;
@@ -191,6 +199,47 @@ class TreeBuilder : public YAML::EventHandler {
     YamlNodePtr done = std::move(node);
     if (anchor != 0) anchors_[anchor] = done;
     Attach(std::move(done), mark);
+  }
+
+  // Applies the `<<` merge key of a closing mapping as YAML 1.1's merge type says: the keys
+  // written in the mapping win, then each source's keys in the order the sources are listed
+  // (earlier over later). Merged entries keep the positions of the text they come from. The
+  // sources' sizes were counted when they were read (or aliased), and a merged mapping is no
+  // larger than its sources together, so the node bound still holds.
+  static void Merge(Frame& frame) {
+    for (const YamlNodePtr& source : frame.merge_sources) {
+      for (const YamlMapEntry& entry : source->entries) {
+        if (frame.node->Find(entry.key) == nullptr) frame.node->entries.push_back(entry);
+      }
+    }
+  }
+
+  // A plain `<<` key of a mapping is YAML's merge key; a quoted "<<" is an ordinary key.
+  static bool IsMergeKey(const YamlNode& key) {
+    return key.kind == YamlNode::Kind::kScalar && key.plain && key.tag.empty() &&
+           key.scalar == "<<";
+  }
+
+  // The value of a merge key: a mapping, or a sequence of mappings (usually aliases).
+  static void AddMergeSources(Frame& frame, const YamlNodePtr& value, const YAML::Mark& mark) {
+    static constexpr const char* kHint =
+        "write `<<: *anchor` or `<<: [*a, *b]`, where each anchor names a mapping";
+    if (value->kind == YamlNode::Kind::kMapping) {
+      frame.merge_sources.push_back(value);
+      return;
+    }
+    if (value->kind != YamlNode::Kind::kSequence) {
+      Stop(mark, "the merge key '<<' needs a mapping or a list of mappings", kHint);
+    }
+    for (const YamlNodePtr& item : value->items) {
+      if (item->kind != YamlNode::Kind::kMapping) {
+        YAML::Mark at;
+        at.line = item->line - 1;
+        at.column = item->column - 1;
+        Stop(at, "the merge key '<<' lists something that is not a mapping", kHint);
+      }
+      frame.merge_sources.push_back(item);
+    }
   }
 
   // Hands a finished node to its parent: an item, a mapping key, or a mapping value.
@@ -208,6 +257,16 @@ class TreeBuilder : public YAML::EventHandler {
       if (node->kind != YamlNode::Kind::kScalar) {
         Stop(mark, "mapping keys must be plain scalars", "write the key as a simple word");
       }
+      if (IsMergeKey(*node)) {
+        if (parent.has_merge) {
+          Stop(mark, "duplicate merge key '<<'",
+               "list every mapping to merge in one key: <<: [*a, *b]");
+        }
+        parent.has_merge = true;
+        parent.pending_is_merge = true;
+        parent.pending_key = YamlMapEntry{node->scalar, node->line, node->column, nullptr};
+        return;
+      }
       if (const YamlMapEntry* first = parent.node->Find(node->scalar)) {
         Stop(mark,
              "duplicate key '" + node->scalar + "' (first defined at line " +
@@ -216,6 +275,12 @@ class TreeBuilder : public YAML::EventHandler {
              "YAML keeps only one of them; remove or merge the duplicate");
       }
       parent.pending_key = YamlMapEntry{node->scalar, node->line, node->column, nullptr};
+      return;
+    }
+    if (parent.pending_is_merge) {
+      AddMergeSources(parent, node, mark);
+      parent.pending_is_merge = false;
+      parent.pending_key.reset();
       return;
     }
     parent.pending_key->value = std::move(node);

@@ -4,7 +4,10 @@
 // yaml-cpp on its own accepts duplicate mapping keys, expands aliases without bound and has no
 // size limits; this reader builds its own tree from yaml-cpp's event stream so that it can
 // refuse duplicate keys, cyclic aliases, alias bombs, deep nesting and oversized input, each
-// with the line and column where the problem is.
+// with the line and column where the problem is. YAML merge keys (`<<: *defaults`,
+// `<<: [*a, *b]`) are resolved here, so later stages never see a `<<` key: the keys written in
+// a mapping win, then earlier sources over later ones; merged entries keep the positions of the
+// text they were copied from.
 #ifndef JOBSYNC_SCHEMAS_YAML_READER_H_
 #define JOBSYNC_SCHEMAS_YAML_READER_H_
 
@@ -39,7 +42,7 @@ struct YamlNode {
   bool plain = true;   // kScalar: unquoted and untagged, so its type is resolved from text
   std::string tag;     // kScalar: explicit core tag ("str", "int", ...) or empty
   std::vector<YamlNodePtr> items;     // kSequence
-  std::vector<YamlMapEntry> entries;  // kMapping, in document order, keys unique
+  std::vector<YamlMapEntry> entries;  // kMapping: written keys in order, then merged; unique
   size_t expanded_size = 1;           // nodes in this subtree with aliases expanded
 
   // The value of `key` in a mapping, or null.

@@ -22,6 +22,18 @@ check "summary line" "4 problems; 0 valid jobs (0 kubernetes, 0 ray), 1 invalid"
 "$jobsync" validate "$src/examples/repo" "$src/tests/data/invalid/duplicate-key.yaml" >/dev/null 2>&1
 check "one bad file among good ones exits 2" 2 "$?"
 
+# Job model (#19): a mistake merged in with `<<: *defaults` is reported for each role that merges
+# it, at the line where it is written; Ray refuses Kubernetes-only fields at their keys.
+err=$("$jobsync" validate "$src/tests/data/invalid/merge-key-located.yaml" 2>&1 >/dev/null); code=$?
+check "merged-in mistake exits 2" 2 "$code"
+check "merged-in mistake is located at its text for each role" 2 \
+  "$(printf '%s\n' "$err" | grep -c "merge-key-located.yaml:11:41: spec.roles.[a-z]*.volumes\[0\].mountPath: 'data' is not an absolute path")"
+err=$("$jobsync" validate "$src/tests/data/invalid/ray-refusals.yaml" 2>&1 >/dev/null); code=$?
+check "Ray refusals exit 2" 2 "$code"
+check "Ray refuses volumes at the key, saying what to use instead" \
+  "$src/tests/data/invalid/ray-refusals.yaml:13:3: spec.volumes: not supported with backend: ray; a shared Ray cluster's Jobs API cannot honour it (hint: ship files with spec.ray.runtimeEnv.working_dir, or use storage the Ray nodes already mount)" \
+  "$(printf '%s\n' "$err" | grep 'spec.volumes:')"
+
 "$jobsync" validate /nonexistent >/dev/null 2>&1
 check "missing path exits 2" 2 "$?"
 

@@ -83,6 +83,84 @@ TEST(YamlReaderTest, AliasBombFailsFastWithinTheNodeLimit) {
   EXPECT_EQ(file.error->line, 5);  // "e" is the first to pass 100000 nodes
 }
 
+// YAML 1.1 merge keys: keys written in the mapping win, then earlier sources over later ones.
+TEST(YamlReaderTest, MergeKeysTakeWrittenKeysThenEarlierSources) {
+  nlohmann::json j = Json(
+      "a: &a {x: a, y: a, z: a}\n"
+      "b: &b {x: b, y: b, w: b}\n"
+      "m:\n"
+      "  <<: [*a, *b]\n"
+      "  x: m\n");
+  EXPECT_EQ(j["m"], nlohmann::json::parse(R"({"x":"m","y":"a","z":"a","w":"b"})"));
+  EXPECT_FALSE(j["m"].contains("<<"));
+}
+
+TEST(YamlReaderTest, MergeKeyOfOneMappingAndWrittenKeyBeforeIt) {
+  nlohmann::json j = Json("d: &d {image: t:1, replicas: 1}\nr: {replicas: 4, <<: *d}\n");
+  EXPECT_EQ(j["r"], nlohmann::json::parse(R"({"image":"t:1","replicas":4})"));
+}
+
+TEST(YamlReaderTest, MergeKeysNestAndMergeShallowly) {
+  nlohmann::json j = Json(
+      "base: &base {env: {A: '1'}, image: t:1}\n"
+      "mid: &mid {<<: *base, command: [run]}\n"
+      "roles:\n"
+      "  - {<<: *mid, env: {B: '2'}}\n");
+  // A source that merges is merged with its own merges resolved; a nested mapping is replaced,
+  // not merged, as YAML's merge is one level deep.
+  EXPECT_EQ(j["roles"][0],
+            nlohmann::json::parse(R"({"env":{"B":"2"},"image":"t:1","command":["run"]})"));
+}
+
+TEST(YamlReaderTest, MergedKeysKeepThePositionOfTheirText) {
+  YamlFile file = ReadYaml("a: &a\n  x: 1\nm:\n  <<: *a\n  y: 2\n");
+  ASSERT_FALSE(file.error) << file.error->message;
+  YamlPosition x = Locate(*file.documents[0], {"m", "x"});
+  EXPECT_TRUE(x.found);
+  EXPECT_EQ(x.line, 2);  // where x: 1 is written, under a
+  EXPECT_EQ(x.column, 6);
+  YamlPosition key = Locate(*file.documents[0], {"m", "x"}, /*at_key=*/true);
+  EXPECT_EQ(key.line, 2);
+  EXPECT_EQ(key.column, 3);
+}
+
+TEST(YamlReaderTest, QuotedMergeKeyIsAnOrdinaryKey) {
+  nlohmann::json j = Json("m: {\"<<\": 1}\n");
+  EXPECT_EQ(j["m"]["<<"], 1);
+}
+
+TEST(YamlReaderTest, MergeKeyOfSomethingElseThanMappingsIsAnError) {
+  YamlFile scalar = ReadYaml("m:\n  <<: 1\n");
+  ASSERT_TRUE(scalar.error.has_value());
+  EXPECT_EQ(scalar.error->message, "the merge key '<<' needs a mapping or a list of mappings");
+  EXPECT_EQ(scalar.error->line, 2);
+  EXPECT_EQ(scalar.error->column, 7);
+  YamlFile list = ReadYaml("a: &a {x: 1}\nm:\n  <<: [*a, [1]]\n");
+  ASSERT_TRUE(list.error.has_value());
+  EXPECT_EQ(list.error->message, "the merge key '<<' lists something that is not a mapping");
+  EXPECT_EQ(list.error->line, 3);
+  EXPECT_EQ(list.error->column, 12);
+  YamlFile twice = ReadYaml("a: &a {x: 1}\nm: {<<: *a, <<: *a}\n");
+  ASSERT_TRUE(twice.error.has_value());
+  EXPECT_EQ(twice.error->message, "duplicate merge key '<<'");
+}
+
+// Each level merges the previous one and repeats it: the node bound holds through merges.
+TEST(YamlReaderTest, MergeKeyBombFailsWithinTheNodeLimit) {
+  std::string text = "a: &a {x0: [x, x, x, x, x, x, x, x, x, x]}\n";
+  std::string previous = "a";
+  for (char name = 'b'; name <= 'z'; ++name) {
+    text += std::string(1, name) + ": &" + name + " {<<: *" + previous;
+    for (int i = 1; i < 10; ++i)
+      text += ", " + std::string(1, name) + std::to_string(i) + ": *" + previous;
+    text += "}\n";
+    previous = std::string(1, name);
+  }
+  YamlFile file = ReadYaml(text);
+  ASSERT_TRUE(file.error.has_value());
+  EXPECT_THAT(file.error->message, HasSubstr("more than 100000 YAML nodes"));
+}
+
 TEST(YamlReaderTest, CyclicAliasIsRefused) {
   YamlFile file = ReadYaml("a: &a\n  b: *a\n");
   ASSERT_TRUE(file.error.has_value());
