@@ -8,7 +8,7 @@ source "$(dirname "$0")/testlib.sh"
 
 out=$("$jobsync" validate "$src/examples/repo" 2>&1); code=$?
 check "examples/repo is valid" 0 "$code"
-check "examples/repo summary" "ok: 7 valid jobs (5 kubernetes, 2 ray)" "$out"
+check "examples/repo summary" "ok: 8 valid jobs (6 kubernetes, 2 ray)" "$out"
 
 err=$("$jobsync" validate "$src/tests/data/invalid/wrong-types.yaml" 2>&1 >/dev/null); code=$?
 check "invalid manifest exits 2" 2 "$code"
