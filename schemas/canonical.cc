@@ -93,7 +93,9 @@ json CanonicalVolumes(const std::vector<Volume>& volumes) {
     json v = {{"name", volume.name}, {"mountPath", volume.mount_path}};
     if (volume.read_only) v["readOnly"] = true;
     if (!volume.sub_path.empty()) v["subPath"] = volume.sub_path;
-    for (const auto& [kind, body] : CanonicalVolumeSource(volume.source).items()) v[kind] = body;
+    // Named: a range-for over items() of a temporary would iterate a destroyed object.
+    const json source = CanonicalVolumeSource(volume.source);
+    for (const auto& [kind, body] : source.items()) v[kind] = body;
     out.push_back(std::move(v));
   }
   return out;
