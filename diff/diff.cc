@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "diff/field_rules.h"
 #include "schemas/canonical.h"
 
 namespace jobsync {
@@ -82,30 +83,11 @@ TrainingJob EffectiveLiveJob(const LiveJob& live) {
   return job;
 }
 
-// Canonical JSON without the fields a scale step changes: spec.suspend and the replica counts.
-json MaskScaleFields(json canonical) {
-  json& spec = canonical["spec"];
-  spec.erase("suspend");
-  for (auto& [name, role] : spec["roles"].items()) role.erase("replicas");
-  return canonical;
-}
-
-// Canonical JSON without the fields a patch step changes: metadata.annotations. They reach no
-// pod and no running process (labels do: Kubernetes copies them onto the pods), so changing them
-// never needs a restart.
-json MaskPatchFields(json canonical) {
-  canonical["metadata"].erase("annotations");
-  return canonical;
-}
-
-// The manifest's annotations in canonical JSON (an empty object when it has none).
-json AnnotationsOf(const json& canonical) {
-  return canonical.at("metadata").value("annotations", json::object());
-}
-
-// The reason of a patch step; `finished` names the phase of a finished job, else empty.
-std::string PatchReason(BackendKind backend, std::string_view finished) {
-  std::string reason = "only annotations changed: ";
+// The reason of a patch step of `rules` (all patch rules); `finished` names the phase of a
+// finished job, else empty.
+std::string PatchReason(BackendKind backend, const std::vector<FieldRule>& rules,
+                        std::string_view finished) {
+  std::string reason = "only " + PatchedFields(rules) + " changed: ";
   if (!finished.empty()) reason = "finished (" + std::string(finished) + ") and " + reason;
   if (backend == BackendKind::kRay) {
     reason +=
@@ -119,7 +101,8 @@ std::string PatchReason(BackendKind backend, std::string_view finished) {
 }
 
 // Why a scale step scales: suspend and/or replica changes, telling drift (the cluster moved away
-// from the applied spec) from a manifest change.
+// from the applied spec) from a manifest change, and naming the elastic roles that left their
+// bounds.
 std::string ScaleReason(const TrainingJob& desired, const TrainingJob& effective,
                         const TrainingJob& applied) {
   std::vector<std::string> parts;
@@ -137,18 +120,99 @@ std::string ScaleReason(const TrainingJob& desired, const TrainingJob& effective
     auto it = job.roles.find(role);
     return it == job.roles.end() ? 0 : it->second.replicas;
   };
+  std::vector<std::string> outside;  // elastic roles that left their bounds
+  bool plain_drift = false;          // a role without bounds that drifted
   for (const auto& [name, role] : desired.roles) {
-    if (replicas_of(effective, name) != role.replicas) replicas_differ = true;
+    const int live = replicas_of(effective, name);
+    if (live != role.replicas) replicas_differ = true;
     if (replicas_of(applied, name) != role.replicas) applied_matches = false;
+    if (live == role.replicas) continue;
+    if (std::optional<ReplicaBounds> bounds = ElasticBounds(role)) {
+      outside.push_back(name + " runs " + std::to_string(live) + ", outside its elastic bounds [" +
+                        std::to_string(bounds->min) + ", " + std::to_string(bounds->max) +
+                        "]: scale back to " + std::to_string(role.replicas));
+    } else {
+      plain_drift = true;
+    }
   }
-  if (replicas_differ) {
-    parts.push_back(applied_matches
-                        ? "live replica counts drifted from the applied spec: scale back"
-                        : "replica counts changed");
+  if (replicas_differ && !applied_matches) {
+    parts.emplace_back("replica counts changed");
+  } else if (replicas_differ) {
+    if (plain_drift || outside.empty()) {
+      parts.emplace_back("live replica counts drifted from the applied spec: scale back");
+    }
+    parts.insert(parts.end(), outside.begin(), outside.end());
   }
   std::string reason;
   for (const std::string& part : parts) reason += (reason.empty() ? "" : "; ") + part;
   return reason;
+}
+
+// Lays Git's replica count over `effective` (the live side) for every elastic role that another
+// controller moved within its bounds while Git's count stayed the applied one (plan.h, "Elastic
+// roles"), so the move is neither a change nor drift. Returns "worker runs 6 within [2, 8]" for
+// each role so accepted.
+std::vector<std::string> AcceptElasticCounts(const TrainingJob& desired, const TrainingJob& applied,
+                                             TrainingJob* effective) {
+  std::vector<std::string> accepted;
+  for (const auto& [name, role] : desired.roles) {
+    const std::optional<ReplicaBounds> bounds = ElasticBounds(role);
+    if (!bounds) continue;
+    auto applied_role = applied.roles.find(name);
+    auto live_role = effective->roles.find(name);
+    if (applied_role == applied.roles.end() || live_role == effective->roles.end()) continue;
+    if (applied_role->second.replicas != role.replicas) continue;  // Git moved: scale to it
+    const int live = live_role->second.replicas;
+    if (live == role.replicas || live < bounds->min || live > bounds->max) continue;
+    accepted.push_back(name + " runs " + std::to_string(live) + " within [" +
+                       std::to_string(bounds->min) + ", " + std::to_string(bounds->max) + "]");
+    live_role->second.replicas = role.replicas;
+  }
+  return accepted;
+}
+
+// " (elastic: worker runs 6 within [2, 8])", or "" when no role was accepted.
+std::string ElasticNote(const std::vector<std::string>& accepted) {
+  if (accepted.empty()) return "";
+  std::string out;
+  for (const std::string& part : accepted) out += (out.empty() ? "" : ", ") + part;
+  return " (elastic: " + out + ")";
+}
+
+// True when `applied` and `desired` differ, leaving out suspend and the patch fields, in
+// spec.runId alone: the job is to run again at the same spec (plan.h, "Per-field actions").
+bool OnlyRunIdDiffers(const TrainingJob& applied, const TrainingJob& desired) {
+  if (applied.run_id == desired.run_id) return false;
+  TrainingJob same = applied;
+  same.run_id = desired.run_id;
+  same.suspend = desired.suspend;
+  same.annotations = desired.annotations;
+  if (desired.backend == BackendKind::kKubernetes) {
+    same.active_deadline_seconds = desired.active_deadline_seconds;
+    same.ttl_seconds_after_finished = desired.ttl_seconds_after_finished;
+  }
+  return same.SameSpecAs(desired) || CanonicalSpec(same) == CanonicalSpec(desired);
+}
+
+// The reason of a rerun step; `finished` names the phase of a finished job, else empty.
+std::string RerunReason(const TrainingJob& applied, const TrainingJob& desired,
+                        std::string_view finished) {
+  auto shown = [](const std::string& id) {
+    return id.empty() ? std::string("(none)") : json(id).dump();
+  };
+  std::string reason = "spec.runId changed (" + shown(applied.run_id) + " -> " +
+                       shown(desired.run_id) + "): run again (recreate at the same spec)";
+  if (!finished.empty()) reason = "finished (" + std::string(finished) + ") and " + reason;
+  return reason;
+}
+
+// "spec.volumes, spec.tolerations: a running Job's pod template cannot change; spec.runId: a new
+// run of the same spec": the fields of a recreate and why each needs one.
+std::string RecreateWhy(const std::vector<FieldRule>& rules) {
+  std::string why = ExplainFields(rules, FieldEffect::kRecreate);
+  const std::string rerun = ExplainFields(rules, FieldEffect::kRerun);
+  if (!rerun.empty()) why += (why.empty() ? "" : "; ") + rerun;
+  return why;
 }
 
 // Everything DiffJobs knows about the inputs beyond one pair.
@@ -180,6 +244,43 @@ PlanStep NoneStep(PlanStep step, std::string reason, bool error) {
   step.action = Action::kNone;
   step.reason = std::move(reason);
   step.error = error;
+  return step;
+}
+
+// A job Git has whose live job has finished. What it ran is its applied spec (the replica counts
+// it reports no longer matter, nor does suspend): it runs again only when that spec changed in
+// more than the patch fields, which are patched without running it again.
+PlanStep ClassifyFinished(PlanStep step, const TrainingJob& desired, const LiveJob& live) {
+  const std::string phase = LivePhaseName(live.phase);
+  const std::string finished_reason = "finished (" + phase + ") at this spec: not re-run";
+  const TrainingJob& applied = *live.applied;
+  if (applied.SameSpecAs(desired)) return NoneStep(std::move(step), finished_reason, false);
+  const json ran = CanonicalSpec(applied);
+  const json want = CanonicalSpec(desired);
+  json ran_unsuspended = ran;
+  json wanted_unsuspended = want;
+  ran_unsuspended["spec"].erase("suspend");
+  wanted_unsuspended["spec"].erase("suspend");
+  if (ran_unsuspended == wanted_unsuspended) {
+    return NoneStep(std::move(step), finished_reason, false);
+  }
+  std::vector<FieldChange> changes = StepChanges(ran_unsuspended, wanted_unsuspended);
+  const std::vector<FieldRule> rules = RulesFor(changes, applied, desired, true);
+  if (StrongestEffect(rules) == FieldEffect::kPatch) {
+    step.action = Action::kPatch;
+    step.reason = PatchReason(step.key.backend, rules, phase);
+    step.changes = std::move(changes);
+    return step;
+  }
+  if (OnlyRunIdDiffers(applied, desired)) {
+    step.action = Action::kRerun;
+    step.reason = RerunReason(applied, desired, phase);
+  } else {
+    step.action = Action::kUpdate;
+    step.reason =
+        "finished (" + phase + ") and its spec changed: recreate (" + RecreateWhy(rules) + ")";
+  }
+  step.changes = StepChanges(ran, want);
   return step;
 }
 
@@ -230,55 +331,39 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     step.changes = StepChanges(json(), CanonicalSpec(desired));
     return step;
   }
-  const std::string in_sync_reason =
-      IsFinished(live->phase)
-          ? "finished (" + std::string(LivePhaseName(live->phase)) + ") at this spec: not re-run"
-          : "in sync";
-  const TrainingJob effective = IsFinished(live->phase) ? *live->applied : EffectiveLiveJob(*live);
+  if (IsFinished(live->phase)) return ClassifyFinished(std::move(step), desired, *live);
+  TrainingJob effective = EffectiveLiveJob(*live);
+  const std::string elastic = ElasticNote(AcceptElasticCounts(desired, *live->applied, &effective));
+  const std::string in_sync_reason = "in sync" + elastic;
   if (effective.SameSpecAs(desired)) return NoneStep(std::move(step), in_sync_reason, false);
+  const json have = CanonicalSpec(effective);
   const json want = CanonicalSpec(desired);
-  if (IsFinished(live->phase)) {
-    // What a finished job ran is its applied spec; the replica counts it reports no longer matter.
-    const json applied = CanonicalSpec(*live->applied);
-    json applied_unsuspended = applied;
-    json wanted_unsuspended = want;
-    applied_unsuspended["spec"].erase("suspend");
-    wanted_unsuspended["spec"].erase("suspend");
-    if (applied_unsuspended == wanted_unsuspended) {
-      return NoneStep(std::move(step), in_sync_reason, false);
-    }
-    if (MaskPatchFields(applied_unsuspended) == MaskPatchFields(wanted_unsuspended)) {
-      step.action = Action::kPatch;
-      step.reason = PatchReason(step.key.backend, LivePhaseName(live->phase));
-      step.changes = StepChanges(applied_unsuspended, wanted_unsuspended);
+  step.changes = StepChanges(have, want);
+  if (step.changes.empty()) return NoneStep(std::move(step), in_sync_reason, false);
+  const std::vector<FieldRule> rules = RulesFor(step.changes, effective, desired, false);
+  switch (StrongestEffect(rules)) {
+    case FieldEffect::kRecreate:
+    case FieldEffect::kRerun:
+      if (OnlyRunIdDiffers(*live->applied, desired)) {
+        step.action = Action::kRerun;
+        step.reason = RerunReason(*live->applied, desired, "");
+      } else {
+        step.action = Action::kUpdate;
+        step.reason = "spec changed: recreate (" + RecreateWhy(rules) + ")";
+      }
+      return step;
+    case FieldEffect::kScale: {
+      step.action = Action::kScale;
+      step.reason = ScaleReason(desired, effective, *live->applied);
+      const std::string patched = PatchedFields(rules);
+      if (!patched.empty()) step.reason += "; " + patched + " patched in place";
+      step.reason += elastic;
       return step;
     }
-    step.action = Action::kUpdate;
-    step.reason =
-        "finished (" + std::string(LivePhaseName(live->phase)) + ") and its spec changed: recreate";
-    step.changes = StepChanges(applied, want);
-    return step;
-  }
-  const json have = CanonicalSpec(effective);
-  if (MaskScaleFields(MaskPatchFields(have)) != MaskScaleFields(MaskPatchFields(want))) {
-    step.action = Action::kUpdate;
-    step.reason = "spec changed: recreate";
-    step.changes = StepChanges(have, want);
-    return step;
-  }
-  const bool annotations_differ = AnnotationsOf(have) != AnnotationsOf(want);
-  if (MaskPatchFields(have) != MaskPatchFields(want)) {
-    step.action = Action::kScale;
-    step.reason = ScaleReason(desired, effective, *live->applied);
-    if (annotations_differ) step.reason += "; annotations patched in place";
-    step.changes = StepChanges(have, want);
-    return step;
-  }
-  if (annotations_differ) {
-    step.action = Action::kPatch;
-    step.reason = PatchReason(step.key.backend, "");
-    step.changes = StepChanges(have, want);
-    return step;
+    case FieldEffect::kPatch:
+      step.action = Action::kPatch;
+      step.reason = PatchReason(step.key.backend, rules, "") + elastic;
+      return step;
   }
   return NoneStep(std::move(step), in_sync_reason, false);
 }

@@ -103,6 +103,7 @@ std::vector<ImpactRow> ComputeImpact(const Plan& plan) {
       case Action::kCreate:
       case Action::kScale:
       case Action::kUpdate:
+      case Action::kRerun:
         after = DesiredRequests(step);
         break;
       case Action::kDelete:

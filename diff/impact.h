@@ -11,7 +11,8 @@
 // maxReplicas (replicas when it has none): what the job may grow to without a new commit.
 //
 //   before: each step's live job (its applied spec with the live replica counts laid over it);
-//   after:  create, scale, update: the desired job; delete: nothing; none: the live job as it is
+//   after:  create, scale, update, rerun: the desired job; delete: nothing; none: the live job as
+//   it is
 //           (none changes nothing, whatever the reason).
 //
 // Rows are keyed by namespace and queue. Manifests have no queue field yet, so the queue is

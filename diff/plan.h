@@ -32,13 +32,15 @@
 //
 // 2. Classification (DiffJobs in diff.h), first matching row wins. Specs are compared as canonical
 //    JSON (schemas/canonical.h): defaults filled, maps ordered, quantities by value, so an
-//    unchanged manifest never shows a change. "Masked" means with spec.suspend, every
-//    spec.roles.*.replicas and metadata.annotations removed. Annotations reach no pod and no
-//    running process, so a change of them alone is a patch (in place, restarting nothing); labels
-//    are copied onto the pods, whose template a Job cannot change, so a label change is an update.
-//    The live side is the applied spec read back from the cluster, with the live replica counts and
-//    the live suspend state (phase Suspended) laid over it; for a finished job, the applied spec
-//    alone.
+//    unchanged manifest never shows a change. Each changed field asks for an effect (the table
+//    "Per-field actions" below): patch < scale < rerun < recreate; a job takes the strongest.
+//    "Patch fields" are metadata.annotations and, on Kubernetes, spec.ttlSecondsAfterFinished and
+//    spec.activeDeadlineSeconds: they reach no pod template and no running process, so a change
+//    of them alone is a patch (in place, restarting nothing). "Only runId" means the applied spec
+//    and the desired spec differ, leaving out spec.suspend and the patch fields, in spec.runId
+//    alone. The live side is the applied spec read back from the cluster, with the live replica
+//    counts (elastic ones within bounds excepted: "Elastic roles" below) and the live suspend
+//    state (phase Suspended) laid over it; for a finished job, the applied spec alone.
 //
 //    | manifest   | live job                                    | action                 |
 //    | ---------- | ------------------------------------------- | ---------------------- |
@@ -48,12 +50,14 @@
 //    | valid      | absent                                      | create                 |
 //    | valid      | ours, no readable applied spec              | update (recreate)      |
 //    | valid      | ours, finished, same spec ignoring suspend  | none (not re-run)      |
-//    | valid      | ours, finished, only annotations differ     | patch (not re-run)     |
+//    | valid      | ours, finished, only patch fields differ    | patch (not re-run)     |
+//    | valid      | ours, finished, only runId                  | rerun (recreate)       |
 //    | valid      | ours, finished, spec differs                | update (recreate)      |
-//    | valid      | ours, masked specs differ                   | update (recreate)      |
-//    | valid      | ours, replicas or suspend differ            | scale (with the        |
-//    |            |   (and maybe annotations)                   |   annotations, if any) |
-//    | valid      | ours, only annotations differ               | patch                  |
+//    | valid      | ours, only runId (any live counts, suspend) | rerun (recreate)       |
+//    | valid      | ours, a recreate field differs              | update (recreate)      |
+//    | valid      | ours, replicas or suspend differ            | scale (with the patch  |
+//    |            |   (and maybe patch fields)                  |   fields, if any)      |
+//    | valid      | ours, only patch fields differ              | patch                  |
 //    | valid      | ours, equal                                 | none (in sync)         |
 //    | absent     | ours, source file unreadable or with errors | none, error            |
 //    | absent     | ours                                        | delete                 |
@@ -65,10 +69,60 @@
 //    | valid      | its backend unavailable                     | none, error            |
 //    | absent     | its backend unavailable                     | (no step: no delete)   |
 //    | valid      | absent; inventory: finished at this spec    | none (ran already)     |
+//    | valid, TTL | absent; inventory: applied at this spec     | none (taken as         |
+//    |            |                                             |   finished: see 7)     |
 //    | valid      | differs; inventory: applied this very spec  | as above, marked drift |
 //    |            |   drift policy warn or off                  | none, withheld         |
 //
 //    A finished job's replica counts are part of its spec: changing them re-runs the job.
+//
+//    Per-field actions. What a change of each field asks for, and the why the step's reason
+//    gives ("spec changed: recreate (spec.tolerations, spec.volumes: a running Job's pod template
+//    cannot change)"; fields with the same why are listed together). On Ray every recreate's why
+//    is "a Ray submission cannot change: it is stopped and submitted again".
+//
+//    | field                                  | action   | why                                 |
+//    | -------------------------------------- | -------- | ----------------------------------- |
+//    | metadata.annotations                   | patch    | reach no pod: patched in place      |
+//    | spec.activeDeadlineSeconds             | patch    | a Job field Kubernetes changes in   |
+//    | spec.ttlSecondsAfterFinished           |          |   place (recreate on Ray)           |
+//    | spec.suspend                           | scale    | suspend or resume                   |
+//    | spec.roles.<role>.replicas             | scale    | parallelism changes in place; a     |
+//    |                                        |          |   finished job: recreate ("does not |
+//    |                                        |          |   scale: runs again at the new      |
+//    |                                        |          |   size")                            |
+//    | spec.runId                             | rerun    | a new run of the same spec          |
+//    | metadata.labels                        | recreate | copied onto the pods, and a running |
+//    |                                        |          |   Job's pod template cannot change  |
+//    | spec.roles.<role>.minReplicas,         | recreate | elastic bounds reach the pods as    |
+//    |   maxReplicas                          |          |   environment                       |
+//    | spec.roles.<role> added or removed     | recreate | adds or removes its Jobs            |
+//    | spec.failurePolicy                     | recreate | a Job's backoffLimitPerIndex and    |
+//    |                                        |          |   podFailurePolicy cannot change    |
+//    | spec.dependsOn                         | recreate | a job waits for its dependencies    |
+//    |                                        |          |   only when it is created           |
+//    | spec.image, command, args, env,        | recreate | a running Job's pod template cannot |
+//    |   envFrom, volumes, nodeSelector,      |          |   change                            |
+//    |   tolerations, affinity,               |          |                                     |
+//    |   priorityClassName, schedulerName,    |          |                                     |
+//    |   serviceAccountName, imagePullSecrets,|          |                                     |
+//    |   kubernetes.podTemplatePatch,         |          |                                     |
+//    |   spec.roles.<role>.resources and      |          |                                     |
+//    |   every per-role override, spec.ray.*  |          |                                     |
+//
+//    Rerun. A rerun is carried out exactly as an update (delete, then create) by every backend;
+//    on Ray the new spec hash gives a new submission id. Reasons: "spec.runId changed ("1" ->
+//    "2"): run again (recreate at the same spec)", after "finished (Succeeded) and " for a
+//    finished job. runId with another recreate field is an update whose why lists both. A
+//    finished job whose runId did not change is never re-run (rows above, and 7).
+//
+//    Elastic roles. A role with ElasticBounds (schemas/model.h) is elastic. When its live count
+//    differs from Git's replicas, lies within [min, max], and Git's replicas equals the applied
+//    spec's (Git did not move), the live count is taken as Git's: no change, no drift, no step;
+//    the none or other step's reason ends "(elastic: worker runs 6 within [2, 8])". Outside the
+//    bounds it is a scale back to Git's replicas ("worker runs 9, outside its elastic bounds
+//    [2, 8]: scale back to 4"), drift as any other. When Git's replicas changed, the step scales
+//    to Git's replicas whatever the live count. A scale step carries every role's Git count.
 //
 // 3. Suspend
 //    `suspend: true` is a scale step: the target spec has suspend set and the change list shows
@@ -121,6 +175,13 @@
 //    error, has a desired job, and would act (not none), and whose key the inventory holds:
 //    - finished and gone: the inventory saw the job Succeeded or Failed at the desired spec, and
 //      the step is a create (nothing is live): none, "finished at this spec; not run again".
+//    - gone after its TTL: the inventory holds the desired spec (not marked finished), the step
+//      is a create, and the job is a Kubernetes one with spec.ttlSecondsAfterFinished. The TTL
+//      controller deletes only finished Jobs, and a short TTL (or an agent that was down) can
+//      remove them before any listing saw them finish: none, "gone after this instance applied
+//      this very spec, which sets ttlSecondsAfterFinished: taken as finished and removed by
+//      Kubernetes' TTL controller; not run again (change spec.runId to run it again)". The price:
+//      such a job deleted by hand while it ran is not recreated either.
 //    - drift: the inventory's spec is the desired spec, so this instance already applied what Git
 //      says and the live job was changed or deleted outside Git; the step is marked drift. Not
 //      drift: a live job whose applied spec (its annotation) differs from the inventory's, which

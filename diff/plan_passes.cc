@@ -49,6 +49,13 @@ std::string SummarizeChanges(const PlanStep& step, Describe describe) {
   return out.empty() ? step.reason : out;
 }
 
+// True when `job` is one whose objects Kubernetes' TTL controller deletes once it has finished:
+// such a job gone at the spec this instance applied has finished, even if no listing saw it
+// finished before the objects went (a short TTL, or an agent that was down meanwhile).
+bool RemovedByTtl(const TrainingJob& job) {
+  return job.backend == BackendKind::kKubernetes && job.ttl_seconds_after_finished.has_value();
+}
+
 }  // namespace
 
 const char* DriftPolicyName(DriftPolicy policy) {
@@ -124,6 +131,15 @@ void ApplyInventory(const std::map<JobKey, InventoryEntry>& inventory, const Pla
     if (entry->second.finished && step.action == Action::kCreate) {
       step.action = Action::kNone;
       step.reason = "finished at this spec; not run again";
+      step.changes.clear();
+      continue;
+    }
+    if (step.action == Action::kCreate && RemovedByTtl(*step.desired)) {
+      step.action = Action::kNone;
+      step.reason =
+          "gone after this instance applied this very spec, which sets ttlSecondsAfterFinished: "
+          "taken as finished and removed by Kubernetes' TTL controller; not run again (change "
+          "spec.runId to run it again)";
       step.changes.clear();
       continue;
     }

@@ -19,8 +19,9 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 // Every action, in the order summaries list them.
-constexpr std::array<Action, 6> kActions = {Action::kCreate, Action::kScale,  Action::kPatch,
-                                            Action::kUpdate, Action::kDelete, Action::kNone};
+constexpr std::array<Action, 7> kActions = {Action::kCreate, Action::kScale, Action::kPatch,
+                                            Action::kUpdate, Action::kRerun, Action::kDelete,
+                                            Action::kNone};
 
 constexpr const char* kReset = "\033[0m";
 constexpr const char* kGreen = "\033[32m";
@@ -40,6 +41,7 @@ char StepSymbol(const PlanStep& step) {
     case Action::kScale:
     case Action::kPatch:
     case Action::kUpdate:
+    case Action::kRerun:
       return '~';
     case Action::kDelete:
       return '-';
@@ -84,13 +86,16 @@ std::string ProblemCount(const Plan& plan, const char* separator) {
          (problems == 1 ? " manifest problem" : " manifest problems");
 }
 
-// "1 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, 2 unchanged, 0 errors".
+// "1 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, 2 unchanged, 0 errors", with
+// "N to rerun, " after the updates when a step reruns (so that plans without one read as before).
 std::string SummaryLine(const Plan& plan) {
   const int errors = plan.ErrorCount();
+  const int reruns = plan.Count(Action::kRerun);
   return std::to_string(plan.Count(Action::kCreate)) + " to create, " +
          std::to_string(plan.Count(Action::kScale)) + " to scale, " +
          std::to_string(plan.Count(Action::kPatch)) + " to patch, " +
          std::to_string(plan.Count(Action::kUpdate)) + " to update, " +
+         (reruns > 0 ? std::to_string(reruns) + " to rerun, " : "") +
          std::to_string(plan.Count(Action::kDelete)) + " to delete, " +
          std::to_string(plan.Count(Action::kNone)) + " unchanged, " + std::to_string(errors) +
          (errors == 1 ? " error" : " errors") + ProblemCount(plan, ", ");
@@ -271,7 +276,8 @@ std::string SummaryMarkdown(const Plan& plan, size_t max_bytes) {
     list.Close("deletes");
   }
   const int others = plan.Count(Action::kCreate) + plan.Count(Action::kScale) +
-                     plan.Count(Action::kPatch) + plan.Count(Action::kUpdate);
+                     plan.Count(Action::kPatch) + plan.Count(Action::kUpdate) +
+                     plan.Count(Action::kRerun);
   if (others > 0) {
     out += "\n### Other changes\n\n";
     for (const PlanStep& step : plan.steps) {

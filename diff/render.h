@@ -21,8 +21,9 @@ namespace jobsync {
 inline constexpr size_t kMarkdownCommentLimit = 64000;
 
 // Text like `terraform plan`: one line per step, "<symbol> <job>: <action> (<reason>)", with
-// symbols '+' create, '~' scale, patch and update, '-' delete, '!' a step held back by an error, '
-// ' other none steps; each field change indented below it ("~ field: from -> to", "+ field: to",
+// symbols '+' create, '~' scale, patch, update and rerun, '-' delete, '!' a step held back by an
+// error, ' ' other none steps; each field change indented below it ("~ field: from -> to", "+
+// field: to",
 // "- field: from"); then the manifest problems, a summary line, and the resource impact per
 // namespace ("vision: +32 GPUs (0 -> 32)", or "no change in requested resources"). `colour` adds
 // ANSI colours (green adds, yellow changes, red deletes and errors, a bold summary); the caller
@@ -46,12 +47,13 @@ std::string RenderText(const Plan& plan, bool colour, const Plan* impact_of = nu
 std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownCommentLimit);
 
 // JSON for programs, pretty-printed with two-space indents and a final newline:
-//   {"steps": [{"action": "create|scale|patch|update|delete|none",
+//   {"steps": [{"action": "create|scale|patch|update|rerun|delete|none",
 //               "job": "<backend>/<namespace>/<name>",
 //               "reason": "...", "error": false, "drift": false, "held": false,
 //               "changes": [{"field": "...", "from": <json>, "to": <json>}]}],
 //    "diagnostics": [{"file": "...", "line": n, "column": n, "message": "...", "hint": "..."}],
-//    "summary": {"create": n, "scale": n, "patch": n, "update": n, "delete": n, "none": n,
+//    "summary": {"create": n, "scale": n, "patch": n, "update": n, "rerun": n, "delete": n,
+//                "none": n,
 //                "errors": n, "held": n, "diagnostics": n, "changes": true|false},
 //    "impact": [{"namespace": "...", "queue": "",
 //                "before": {"gpus": n, "cpus": "0.5", "memory": "64Gi"}, "after": {...},

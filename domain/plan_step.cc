@@ -12,6 +12,8 @@ const char* ActionName(Action action) {
       return "patch";
     case Action::kUpdate:
       return "update";
+    case Action::kRerun:
+      return "rerun";
     case Action::kDelete:
       return "delete";
     case Action::kNone:

@@ -20,15 +20,19 @@ namespace jobsync {
 enum class Action {
   kCreate,  // start the job: no live job has its key
   kScale,   // change replica counts and/or suspend in place (Kubernetes) or by restart (Ray);
-            // annotations that changed with them are patched by the same step
-  kPatch,   // change only the job's annotations, in place, restarting nothing: Kubernetes patches
-            // the objects' metadata; Ray records the spec and leaves the running submission be
+            // the patch fields that changed with them are patched by the same step
+  kPatch,   // change only the patch fields (diff/plan.h: annotations; on Kubernetes also
+            // spec.ttlSecondsAfterFinished and spec.activeDeadlineSeconds), in place, restarting
+            // nothing: Kubernetes patches the objects; Ray records the spec and leaves the
+            // running submission be
   kUpdate,  // recreate: delete the live job, then create the desired one
+  kRerun,   // run again: only spec.runId changed (diff/plan.h); carried out exactly as kUpdate
   kDelete,  // prune: the live job is owned by this instance and has no manifest any more
   kNone,    // leave the job as it is; the step's reason says why
 };
 
-// "create", "scale", "patch", "update", "delete" or "none": the names used in every rendering.
+// "create", "scale", "patch", "update", "rerun", "delete" or "none": the names used in every
+// rendering.
 const char* ActionName(Action action);
 
 // One field that differs between the live and the desired canonical JSON.
@@ -57,19 +61,19 @@ struct PlanStep {
   // exits 2 when any step has it.
   bool error = false;
 
-  // For create, scale, patch, update and delete: DiffCanonical from the live side (the applied
-  // spec, with the live replica counts and suspend state laid over it unless the job has finished;
-  // null when there is no live job or no readable applied spec) to the desired side (null for
-  // delete), leaving out the identity fields (apiVersion, kind, metadata.name, metadata.namespace,
-  // spec.backend) that `key` already says. Empty for kNone.
+  // For create, scale, patch, update, rerun and delete: DiffCanonical from the live side (the
+  // applied spec, with the live replica counts and suspend state laid over it unless the job has
+  // finished; null when there is no live job or no readable applied spec) to the desired side (null
+  // for delete), leaving out the identity fields (apiVersion, kind, metadata.name,
+  // metadata.namespace, spec.backend) that `key` already says. Empty for kNone.
   std::vector<FieldChange> changes;
 
-  // The job as Git has it (create, scale, patch, update, and none when the manifest is valid);
-  // null otherwise. Shared with LoadResult::jobs and immutable: to change it, point at a modified
-  // copy.
+  // The job as Git has it (create, scale, patch, update, rerun, and none when the manifest is
+  // valid); null otherwise. Shared with LoadResult::jobs and immutable: to change it, point at a
+  // modified copy.
   std::shared_ptr<const TrainingJob> desired;
-  // The job as the cluster has it (scale, patch, update, delete, and none when there is a live
-  // job); null otherwise. Immutable and shared by the copies of the step.
+  // The job as the cluster has it (scale, patch, update, rerun, delete, and none when there is a
+  // live job); null otherwise. Immutable and shared by the copies of the step.
   std::shared_ptr<const LiveJob> live;
 
   // True when the live job was changed or deleted outside Git: the inventory says this instance

@@ -157,7 +157,9 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
                                              " backend configured: " + KindHint(step.key.backend));
     outcome.skipped = step.action == Action::kNone;
   } else if (step.action != Action::kNone) {
-    if ((step.action == Action::kCreate || step.action == Action::kUpdate) && step.desired) {
+    if ((step.action == Action::kCreate || step.action == Action::kUpdate ||
+         step.action == Action::kRerun) &&
+        step.desired) {
       Status ready = WaitForDependencies(*step.desired, plan, before);
       if (!ready.ok()) {
         outcome.status = ready;

@@ -5,7 +5,7 @@
 //   | ----------------------------- | --------- | --------------------------------------------- |
 //   | error, or withheld by drift   | -         | unchanged                                     |
 //   | delete                        | done      | removed                                       |
-//   | create, scale, update         | done      | {SpecHash(desired), revision, not finished}   |
+//   | create, scale, update, rerun  | done      | {SpecHash(desired), revision, not finished}   |
 //   | patch                         | done      | {SpecHash(desired), revision, finished = the  |
 //   |                               |           | live job has finished}: nothing was re-run    |
 //   | none, live and ours           | -         | added at the live revision when missing;      |

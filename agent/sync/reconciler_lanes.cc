@@ -27,6 +27,8 @@ const char* EventReason(Action action) {
       return "Patched";
     case Action::kUpdate:
       return "Recreated";
+    case Action::kRerun:
+      return "Rerun";
     case Action::kDelete:
       return "Pruned";
     case Action::kNone:

@@ -277,6 +277,7 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
     case Action::kPatch:
       return ForJob(step.key, UpdateInPlace(step, context));
     case Action::kUpdate:
+    case Action::kRerun:
       JOBSYNC_RETURN_IF_ERROR(
           ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, false)));
       return ForJob(step.key, Create(*step.desired, context));

@@ -253,6 +253,7 @@ Status RayBackend::ApplyStep(const PlanStep& step, const ApplyContext& context) 
     case Action::kCreate:
     case Action::kScale:
     case Action::kUpdate:
+    case Action::kRerun:
       if (!step.desired || step.desired->key() != step.key) {
         return InvalidArgumentError(std::string("a ") + ActionName(step.action) +
                                     " step needs the desired job of its key");

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "schemas/canonical.h"
 
@@ -291,6 +294,7 @@ std::map<std::string, std::string> JobsyncEnvVars(const TrainingJob& job) {
   vars[kRayEnvJob] = job.name;
   vars[kRayEnvNamespace] = job.namespace_name;
   int64_t world_size = 0;
+  std::vector<std::string> elastic;  // "<min>:<max>" of each elastic role
   for (const auto& [role, spec] : job.roles) {
     const std::string suffix = RoleEnvSuffix(role);
     world_size += spec.replicas;
@@ -300,8 +304,16 @@ std::map<std::string, std::string> JobsyncEnvVars(const TrainingJob& job) {
     if (resources.memory)
       vars["JOBSYNC_MEMORY_" + suffix] = std::to_string(Bytes(*resources.memory));
     if (resources.gpu) vars["JOBSYNC_GPU_" + suffix] = std::to_string(*resources.gpu);
+    if (std::optional<ReplicaBounds> bounds = ElasticBounds(spec)) {
+      vars["JOBSYNC_MIN_REPLICAS_" + suffix] = std::to_string(bounds->min);
+      vars["JOBSYNC_MAX_REPLICAS_" + suffix] = std::to_string(bounds->max);
+      elastic.push_back(std::to_string(bounds->min) + ":" + std::to_string(bounds->max));
+    }
   }
   vars[kRayEnvWorldSize] = std::to_string(world_size);
+  // One driver runs every role, so JOBSYNC_NNODES names a rendezvous only when one role is
+  // elastic; with several, the per-role bounds say it all.
+  if (elastic.size() == 1) vars[kRayEnvNnodes] = elastic.front();
   return vars;
 }
 

@@ -78,6 +78,7 @@ inline constexpr std::size_t kMaxRayMetadataBytes = std::size_t{64} * 1024;
 inline constexpr const char* kRayEnvJob = "JOBSYNC_JOB";
 inline constexpr const char* kRayEnvNamespace = "JOBSYNC_NAMESPACE";
 inline constexpr const char* kRayEnvWorldSize = "JOBSYNC_WORLD_SIZE";
+inline constexpr const char* kRayEnvNnodes = "JOBSYNC_NNODES";
 
 // A submission's status as the Jobs API reports it.
 enum class RayJobStatus { kPending, kRunning, kStopped, kSucceeded, kFailed, kUnknown };
@@ -159,7 +160,10 @@ std::string RoleEnvSuffix(std::string_view role);
 // The environment variables jobsync sets for `job`: JOBSYNC_JOB, JOBSYNC_NAMESPACE,
 // JOBSYNC_WORLD_SIZE (the sum of all replicas), and per role JOBSYNC_REPLICAS_<ROLE> and, when the
 // role requests them, JOBSYNC_CPU_<ROLE> (cores, decimal: "0.5"), JOBSYNC_MEMORY_<ROLE> (bytes)
-// and JOBSYNC_GPU_<ROLE> (devices).
+// and JOBSYNC_GPU_<ROLE> (devices). Per elastic role (ElasticBounds set):
+// JOBSYNC_MIN_REPLICAS_<ROLE> and JOBSYNC_MAX_REPLICAS_<ROLE>; and when exactly one role is
+// elastic, JOBSYNC_NNODES=<min>:<max> of it (torchrun's --nnodes), since one Ray driver runs every
+// role: with several elastic roles no one range is the job's, so it is left out.
 std::map<std::string, std::string> JobsyncEnvVars(const TrainingJob& job);
 
 // The metadata of a submission of `job`: kManagedByLabel=jobsync, kInstanceLabel, kJobLabel,

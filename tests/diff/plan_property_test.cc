@@ -113,6 +113,7 @@ std::map<JobKey, LiveJob> ApplyPlan(const Plan& plan, const std::vector<LiveJob>
         world[step.key] = Running(*step.desired);
         break;
       case Action::kUpdate:
+      case Action::kRerun:
         EXPECT_TRUE(owned) << step.key.ToString();
         world[step.key] = Running(*step.desired);
         break;

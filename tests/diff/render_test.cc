@@ -51,19 +51,25 @@ Plan EveryKindOfStep() {
   TrainingJob gpt_kept = gpt;
   gpt_kept.annotations[kPruneAnnotation] = "false";
 
+  TrainingJob eval = K8sJob("bleu-eval", "nlp");
+  eval.run_id = "1";
+  TrainingJob eval_again = eval;
+  eval_again.run_id = "2";
+
   const TrainingJob ppo = RayJob("ppo", "research");
   const TrainingJob vit = K8sJob("vit", "vision");
   const TrainingJob shared = K8sJob("shared", "vision");
   const TrainingJob wide_deep = K8sJob("wide-deep", "recsys");
   const TrainingJob legacy = K8sJob("legacy", "recsys");
 
-  LoadResult desired =
-      Desired({resnet, corpus_v2, bert_scaled, sweep_suspended, gpt_kept, ppo, vit, shared});
+  LoadResult desired = Desired(
+      {resnet, corpus_v2, bert_scaled, sweep_suspended, gpt_kept, eval_again, ppo, vit, shared});
   desired.invalid_jobs = {K8sJob("broken", "nlp").key()};
   std::vector<LiveJob> live = {Live(corpus),
                                Live(bert),
                                Live(sweep),
                                Live(gpt),
+                               Live(eval, LivePhase::kSucceeded),
                                Live(ppo),
                                Live(vit, LivePhase::kSucceeded),
                                Live(shared, LivePhase::kRunning, "staging"),
@@ -121,7 +127,9 @@ TEST(RenderTextTest, ShowsFieldChangesUnderTheirStep) {
   const std::string text = RenderText(EveryKindOfStep(), false);
   EXPECT_THAT(text, HasSubstr("~ kubernetes/nlp/bert-pretrain: scale (replica counts changed)\n"
                               "    ~ spec.roles.worker.replicas: 2 -> 6\n"));
-  EXPECT_THAT(text, HasSubstr("~ kubernetes/nlp/corpus-prep: update (spec changed: recreate)\n"
+  EXPECT_THAT(text, HasSubstr("~ kubernetes/nlp/corpus-prep: update (spec changed: recreate "
+                              "(spec.env, spec.image: a running Job's pod template cannot "
+                              "change))\n"
                               "    + spec.env.SHARDS: \"64\"\n"
                               "    ~ spec.image: \"trainer:v1\" -> \"trainer:v2\"\n"));
   EXPECT_THAT(text, HasSubstr("! kubernetes/nlp/broken: none, error (manifest is invalid"));
@@ -129,6 +137,22 @@ TEST(RenderTextTest, ShowsFieldChangesUnderTheirStep) {
               HasSubstr("~ kubernetes/nlp/gpt-finetune: patch (only annotations changed: patched "
                         "in place, nothing restarts)\n"
                         "    + metadata.annotations[\"jobsync.dev/prune\"]: \"false\"\n"));
+}
+
+TEST(RenderTextTest, ShowsARerunAndCountsItInTheSummary) {
+  const std::string text = RenderText(EveryKindOfStep(), false);
+  EXPECT_THAT(text, HasSubstr("~ kubernetes/nlp/bleu-eval: rerun (finished (Succeeded) and "
+                              "spec.runId changed (\"1\" -> \"2\"): run again (recreate at the "
+                              "same spec))\n"
+                              "    ~ spec.runId: \"1\" -> \"2\"\n"));
+  EXPECT_THAT(text, HasSubstr("1 to update, 1 to rerun, 1 to delete"));
+  // A plan without a rerun keeps the summary it always had.
+  const TrainingJob job = K8sJob("a");
+  StatusOr<Plan> plan = BuildPlan(Desired({job}), {Live(job)}, Options());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_THAT(RenderText(*plan, false),
+              HasSubstr("Plan: 0 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, 1 "
+                        "unchanged, 0 errors."));
 }
 
 TEST(RenderJsonTest, CarriesEveryStepAndTheSummary) {
@@ -144,6 +168,7 @@ TEST(RenderJsonTest, CarriesEveryStepAndTheSummary) {
   EXPECT_EQ(json["summary"]["scale"], 2);
   EXPECT_EQ(json["summary"]["patch"], 1);
   EXPECT_EQ(json["summary"]["update"], 1);
+  EXPECT_EQ(json["summary"]["rerun"], 1);
   EXPECT_EQ(json["summary"]["delete"], 1);
   EXPECT_EQ(json["summary"]["errors"], 2);
   EXPECT_EQ(json["summary"]["changes"], true);

@@ -272,6 +272,7 @@ void CheckSteps(const Plan& plan, const FuzzInput& input) {
       case Action::kScale:
       case Action::kPatch:
       case Action::kUpdate:
+      case Action::kRerun:
         Check(owned && in_git);
         break;
       case Action::kDelete:

@@ -94,5 +94,26 @@ TEST(RecordInventoryTest, PatchOfAFinishedJobKeepsItFinishedSoItIsNotRerunOnceGo
   EXPECT_FALSE(next->HasChanges()) << next->steps[0].reason;
 }
 
+TEST(RecordInventoryTest, RerunRecordsTheNewRunAsNotFinished) {
+  TrainingJob before = Job();
+  before.run_id = "1";
+  TrainingJob after = before;
+  after.run_id = "2";
+  std::map<JobKey, InventoryEntry> inventory;
+  inventory[before.key()] = {SpecHash(before), "old", true};
+  StatusOr<Plan> plan = PlanFor(after, {LiveOf(before, LivePhase::kSucceeded)}, inventory);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->steps.at(0).action, Action::kRerun) << plan->steps.at(0).reason;
+  inventory = SyncOnce(after, LiveOf(before, LivePhase::kSucceeded), inventory);
+  // The new run has not finished: the inventory says so, at the new spec.
+  EXPECT_EQ(inventory[after.key()], (InventoryEntry{SpecHash(after), "new", false}));
+  // Once it finished and was seen so, it is not run again.
+  inventory = SyncOnce(after, LiveOf(after, LivePhase::kSucceeded), inventory);
+  EXPECT_TRUE(inventory[after.key()].finished);
+  StatusOr<Plan> gone = PlanFor(after, {}, inventory);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->HasChanges()) << gone->steps[0].reason;
+}
+
 }  // namespace
 }  // namespace jobsync

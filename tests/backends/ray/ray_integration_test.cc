@@ -232,6 +232,40 @@ TEST_F(RayIntegrationTest, SubmitsListsAndNeverSubmitsTwice) {
   EXPECT_EQ(ours, 1);
 }
 
+TEST_F(RayIntegrationTest, ANewRunIdRerunsAFinishedJobAsANewSubmission) {
+  // A short elastic job: it prints its bounds and ends.
+  TrainingJob first = Job(2);
+  first.roles["worker"].min_replicas = 1;
+  first.roles["worker"].max_replicas = 3;
+  first.ray->entrypoint =
+      "python -c \"import os; print('bounds', os.environ['JOBSYNC_NNODES'], "
+      "os.environ['JOBSYNC_MAX_REPLICAS_WORKER'], flush=True)\"";
+  first.run_id = "1";
+  PlanAndApply({first}, Action::kCreate);
+  ASSERT_TRUE(WaitForPhase(first.key(), LivePhase::kSucceeded, 120s));
+  const std::string first_id = SubmissionIdBase(first, context_.revision);
+  EXPECT_NE(Logs(first_id).find("bounds 1:3 3"), std::string::npos) << Logs(first_id);
+  // Finished at this spec: not run again.
+  Plan same = PlanFor({first});
+  ASSERT_EQ(same.steps.size(), 1u);
+  EXPECT_EQ(same.steps[0].action, Action::kNone) << same.steps[0].reason;
+
+  TrainingJob second = first;
+  second.run_id = "2";
+  PlanAndApply({second}, Action::kRerun);
+  const std::string second_id = SubmissionIdBase(second, context_.revision);
+  EXPECT_NE(second_id, first_id);
+  std::vector<RaySubmission> submissions = OwnSubmissions();
+  ASSERT_EQ(submissions.size(), 2u);
+  EXPECT_EQ(submissions[0].submission_id, first_id);
+  EXPECT_EQ(submissions[1].submission_id, second_id);
+  ASSERT_TRUE(WaitForPhase(second.key(), LivePhase::kSucceeded, 120s));
+  EXPECT_NE(Logs(second_id).find("bounds 1:3 3"), std::string::npos) << Logs(second_id);
+  Plan after = PlanFor({second});
+  ASSERT_EQ(after.steps.size(), 1u);
+  EXPECT_EQ(after.steps[0].action, Action::kNone) << after.steps[0].reason;
+}
+
 TEST_F(RayIntegrationTest, ScaleRestartsWithTheNewCountsAndDeleteRemovesAll) {
   TrainingJob two = Job(2);
   TrainingJob four = Job(4);

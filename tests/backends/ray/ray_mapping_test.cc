@@ -66,6 +66,59 @@ TEST(RayMappingTest, EnvVarsCarryCountsWorldSizeAndResources) {
   EXPECT_EQ(vars, expected);
 }
 
+TEST(RayMappingTest, ElasticRolesGetTheirBoundsAndOneElasticRoleNamesNnodes) {
+  TrainingJob job = RayTrainingJob("bert", 3);
+  job.roles["worker"].min_replicas = 2;
+  job.roles["worker"].max_replicas = 6;
+  std::map<std::string, std::string> vars = JobsyncEnvVars(job);
+  EXPECT_EQ(vars["JOBSYNC_MIN_REPLICAS_WORKER"], "2");
+  EXPECT_EQ(vars["JOBSYNC_MAX_REPLICAS_WORKER"], "6");
+  EXPECT_EQ(vars["JOBSYNC_NNODES"], "2:6");
+  EXPECT_EQ(vars.count("JOBSYNC_MIN_REPLICAS_PARAM_SERVER"), 0u);
+
+  // Two elastic roles: each has its bounds, and no one range is the job's.
+  job.roles["param-server"].max_replicas = 4;
+  vars = JobsyncEnvVars(job);
+  EXPECT_EQ(vars["JOBSYNC_MIN_REPLICAS_PARAM_SERVER"], "1");
+  EXPECT_EQ(vars["JOBSYNC_MAX_REPLICAS_PARAM_SERVER"], "4");
+  EXPECT_EQ(vars.count("JOBSYNC_NNODES"), 0u);
+
+  // They win over the manifest's env, like every JOBSYNC_ variable.
+  job.env["JOBSYNC_MAX_REPLICAS_WORKER"] = "99";
+  StatusOr<json> body = BuildSubmitRequest(job, kContext, "id");
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ((*body)["runtime_env"]["env_vars"]["JOBSYNC_MAX_REPLICAS_WORKER"], "6");
+}
+
+TEST(RayMappingTest, KubernetesOnlyFieldsDoNotBreakTheSubmission) {
+  // The loader refuses these on Ray; a job that carries them anyway still maps.
+  TrainingJob job = RayTrainingJob("bert", 2);
+  job.args = {"--epochs", "3"};
+  job.env_refs["KEY"] = {{"secretKeyRef", {{"name", "s"}, {"key", "k"}}}};
+  job.volumes.push_back(
+      Volume{"shm", "/dev/shm", false, "", {{"emptyDir", {{"medium", "Memory"}}}}});
+  job.tolerations.push_back({{"key", "gpu"}, {"operator", "Exists"}});
+  job.affinity = {{"nodeAffinity", json::object()}};
+  job.node_selector["pool"] = "gpu";
+  job.active_deadline_seconds = 60;
+  job.ttl_seconds_after_finished = 60;
+  job.max_restarts = 2;
+  job.pod_template_patch = {{"spec", {{"hostNetwork", true}}}};
+  job.run_id = "7";
+  StatusOr<json> body = BuildSubmitRequest(job, kContext, "id");
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ((*body)["entrypoint"], "python train.py");
+  EXPECT_EQ((*body)["runtime_env"]["env_vars"].count("KEY"), 0u);
+  EXPECT_EQ((*body)["metadata"][kSpecHashAnnotation], SpecHash(job));
+}
+
+TEST(RayMappingTest, ANewRunIdIsANewSubmissionId) {
+  TrainingJob job = RayTrainingJob("bert", 2);
+  TrainingJob again = job;
+  again.run_id = "2";
+  EXPECT_NE(SubmissionIdBase(job, "r"), SubmissionIdBase(again, "r"));
+}
+
 TEST(RayMappingTest, SubmitRequestHasIdEntrypointMetadataEnvAndResources) {
   TrainingJob job = RayTrainingJob("bert", 2);
   job.env["FROM_RUNTIME_ENV"] = "overridden";
