@@ -428,6 +428,22 @@ void SetOrErase(json& spec, const char* field, const std::optional<int64_t>& val
   }
 }
 
+// The replica count a scale step sets for `role`: Git's, except for an elastic role that another
+// controller moved within its bounds while Git's count stayed the applied one, which keeps its
+// live count (diff/plan.h, elastic roles): scaling or suspending another role must not reset it.
+int ScaleTarget(const PlanStep& step, const std::string& role, const Role& desired) {
+  const std::optional<ReplicaBounds> bounds = ElasticBounds(desired);
+  if (!bounds || !step.live || !step.live->applied) return desired.replicas;
+  auto applied = step.live->applied->roles.find(role);
+  auto live = step.live->replicas.find(role);
+  if (applied == step.live->applied->roles.end() || live == step.live->replicas.end() ||
+      applied->second.replicas != desired.replicas) {
+    return desired.replicas;
+  }
+  const int count = live->second;
+  return count >= bounds->min && count <= bounds->max ? count : desired.replicas;
+}
+
 }  // namespace
 
 Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext& context) {
@@ -446,7 +462,7 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
   const std::string hash = SpecHash(job);
   for (const auto& [role, spec] : job.roles) {
     const std::string name = RoleJobName(job.name, role);
-    const int replicas = spec.replicas;
+    const int replicas = ScaleTarget(step, role, spec);
     StatusOr<json> updated =
         client_->Update(ResourceKind::kJob, job.namespace_name, name, [&](json& object) {
           if (!OwnedBy(object, context.instance)) {

@@ -233,6 +233,40 @@ TEST_F(KubernetesIntegrationTest, SuspendsAndResumes) {
   }));
 }
 
+// An elastic role that another controller moved within its bounds keeps its live count when a
+// scale step changes another role (diff/plan.h, elastic roles); outside the bounds it gets Git's.
+TEST_F(KubernetesIntegrationTest, ScalingAnotherRoleKeepsAnElasticRoleWithinItsBounds) {
+  TrainingJob job = SampleJob("stretch", namespace_, 2);
+  job.roles["worker"].min_replicas = 1;
+  job.roles["worker"].max_replicas = 4;
+  ApplyOk(Action::kCreate, job);
+  ASSERT_TRUE(Shell("kubectl patch job stretch-worker -n " + namespace_ +
+                    " --type merge -p '{\"spec\":{\"parallelism\":3,\"completions\":3}}'")
+                  .has_value());
+  ASSERT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("stretch");
+    return live && live->replicas["worker"] == 3;
+  }));
+
+  job.roles["ps"].replicas = 2;
+  PlanStep step = Step(Action::kScale, job);
+  step.live = std::make_shared<const LiveJob>(*Find("stretch"));
+  ASSERT_TRUE(backend_->Apply(step, kOurs).ok());
+  EXPECT_EQ(Kubectl("get job stretch-worker -n " + namespace_)["spec"]["parallelism"], 3);
+  EXPECT_EQ(Kubectl("get job stretch-ps -n " + namespace_)["spec"]["parallelism"], 2);
+
+  ASSERT_TRUE(Shell("kubectl patch job stretch-worker -n " + namespace_ +
+                    " --type merge -p '{\"spec\":{\"parallelism\":6,\"completions\":6}}'")
+                  .has_value());
+  ASSERT_TRUE(Eventually([&] {
+    std::optional<LiveJob> live = Find("stretch");
+    return live && live->replicas["worker"] == 6;
+  }));
+  step.live = std::make_shared<const LiveJob>(*Find("stretch"));
+  ASSERT_TRUE(backend_->Apply(step, kOurs).ok());
+  EXPECT_EQ(Kubectl("get job stretch-worker -n " + namespace_)["spec"]["parallelism"], 2);
+}
+
 TEST_F(KubernetesIntegrationTest, UpdateRecreatesTheJobsWithTheNewImage) {
   TrainingJob job = SampleJob("upd", namespace_, 1);
   ApplyOk(Action::kCreate, job);
