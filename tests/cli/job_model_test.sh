@@ -27,6 +27,7 @@ cleanup() {
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1
   kubectl delete priorityclass "m$run-training-high" >/dev/null 2>&1
+  rm -f "$HOME/.local/state/jobsync/$instance.state.json"
   if [ "$failed" -ne 0 ] && [ -f "$work/agent.log" ]; then
     echo "--- agent log (last 60 lines)"; tail -n 60 "$work/agent.log"
   fi
@@ -250,12 +251,12 @@ wait_for "elastic: 6 is outside [1, 4]: healed to Git's 2" 2 field elastic-worke
 kept_uid=$(job_uid kept-worker)
 sed -i 's/runId: "1"/runId: "2"/' "$work/repo/jobs/once.yaml"
 commit "Re-run once and kept"
-plan=$("$jobsync" plan --repo "$work/repo" --instance "$instance" --cache-dir "$work/cache-plan" -o json 2>&1)
+plan=$("$jobsync" plan --repo "$work/repo" --instance "$instance" --cache-dir "$work/cache-plan" -o json 2>"$work/plan.err")
 actions=$(printf '%s' "$plan" | python3 -c "
 import json, sys
 print(' '.join(sorted(s['job'].split('/')[2] + '=' + s['action'] for s in json.load(sys.stdin)['steps'])))")
 check "plan: runId alone re-runs the finished job; the TTL-removed one is created" \
-  "elastic=none full=none kept=rerun once=create" "$actions"
+  "elastic=none full=none kept=rerun once=create" "$actions" || cat "$work/plan.err"
 wait_for "kept: re-run (a new Job)" yes \
   bash -c "u=\$(kubectl get job -n $ns kept-worker -o jsonpath='{.metadata.uid}' 2>/dev/null); [ -n \"\$u\" ] && [ \"\$u\" != '$kept_uid' ] && echo yes"
 wait_for "once: re-run (its Job is back)" "job.batch/once-worker" \

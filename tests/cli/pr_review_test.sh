@@ -96,7 +96,7 @@ check "the comment starts with the marker" "<!-- jobsync-plan -->" "$(head -n 1 
 check "the plan creates detr" 1 "$(grep -c '^### create `kubernetes/vision/detr`$' "$plan")"
 check "the plan shows the GPUs the change costs" 1 \
   "$(grep -c '^- vision: +32 GPUs (.* -> .*), +32 CPUs (.*), +256Gi memory' "$plan")"
-check "validate passed" "ok: 8 valid jobs (6 kubernetes, 2 ray)" "$(cat "$work/gh1.out")"
+check "validate passed" "ok: 9 valid jobs (7 kubernetes, 2 ray)" "$(cat "$work/gh1.out")"
 
 token=ghs_$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 register_secret "fake git host token" "$token"

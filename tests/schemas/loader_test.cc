@@ -91,14 +91,21 @@ TEST_F(LoaderTest, InvalidCorpusGivesExactErrors) {
 TEST_F(LoaderTest, ExampleRepositoryIsValid) {
   LoadResult result = LoadManifestPaths({(kSourceDir / "examples/repo").string()}, validator_);
   for (const Diagnostic& d : result.diagnostics) ADD_FAILURE() << d.ToString();
-  ASSERT_EQ(result.jobs.size(), 7u);
+  ASSERT_EQ(result.jobs.size(), 8u);
   std::vector<std::string> keys;
   for (const auto& job : result.jobs) keys.push_back(job->key().ToString());
   EXPECT_THAT(keys, ElementsAre("kubernetes/nlp/bert-pretrain", "kubernetes/nlp/corpus-prep",
-                                "kubernetes/recsys/wide-deep", "kubernetes/vision/resnet50",
+                                "kubernetes/nlp/llama-finetune", "kubernetes/recsys/wide-deep", "kubernetes/vision/resnet50",
                                 "kubernetes/vision/vit-large", "ray/research/lr-sweep",
                                 "ray/research/ppo-cartpole"));
-  const TrainingJob& resnet = *result.jobs[3];
+  const TrainingJob& llama = *result.jobs[2];
+  EXPECT_EQ(llama.roles.at("shards").overrides.image, "ghcr.io/example-ml/shard-server:1.2");
+  EXPECT_EQ(llama.env_refs.at("WANDB_API_KEY")["secretKeyRef"]["name"], "wandb");
+  ASSERT_EQ(llama.volumes.size(), 3u);
+  EXPECT_EQ(llama.volumes[1].source["emptyDir"]["medium"], "Memory");
+  EXPECT_EQ(llama.tolerations.size(), 1u);
+  EXPECT_EQ(llama.max_restarts, 3);
+  const TrainingJob& resnet = *result.jobs[4];
   EXPECT_EQ(resnet.roles.at("worker").replicas, 4);
   EXPECT_EQ(resnet.roles.at("worker").min_replicas, 2);
   EXPECT_EQ(resnet.roles.at("worker").max_replicas, 8);
@@ -106,12 +113,12 @@ TEST_F(LoaderTest, ExampleRepositoryIsValid) {
   EXPECT_EQ(resnet.roles.at("worker").resources.cpu->milli(), 4000);
   EXPECT_EQ(resnet.roles.at("worker").resources.gpu, 1);
   EXPECT_EQ(resnet.env.at("EPOCHS"), "90");
-  EXPECT_TRUE(result.jobs[4]->suspend);
-  EXPECT_EQ(result.jobs[4]->annotations.at(kPruneAnnotation), "false");
+  EXPECT_TRUE(result.jobs[5]->suspend);
+  EXPECT_EQ(result.jobs[5]->annotations.at(kPruneAnnotation), "false");
   EXPECT_THAT(result.jobs[0]->depends_on, ElementsAre("corpus-prep"));
-  ASSERT_TRUE(result.jobs[5]->ray.has_value());
-  EXPECT_EQ(result.jobs[5]->ray->entrypoint_resources.cpu, 0.1);
-  EXPECT_EQ(result.jobs[5]->ray->runtime_env["env_vars"]["RAY_DEDUP_LOGS"], "0");
+  ASSERT_TRUE(result.jobs[6]->ray.has_value());
+  EXPECT_EQ(result.jobs[6]->ray->entrypoint_resources.cpu, 0.1);
+  EXPECT_EQ(result.jobs[6]->ray->runtime_env["env_vars"]["RAY_DEDUP_LOGS"], "0");
   EXPECT_EQ(result.jobs[0]->source.path, (kSourceDir / "examples/repo/nlp/pipeline.yaml").string());
   EXPECT_EQ(result.jobs[0]->source.line, 16);
 }
