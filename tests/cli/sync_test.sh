@@ -51,7 +51,7 @@ actions=$(printf '%s' "$json" | python3 -c "
 import json, sys
 print(' '.join(s['job'].split('/')[2] + '=' + s['action'] for s in json.load(sys.stdin)['steps']))")
 check "offline plan actions" \
-  "corpus-prep=none wide-deep=update resnet50=scale vit-large=none lr-sweep=delete ppo-cartpole=delete bert-pretrain=none" \
+  "corpus-prep=none llama-finetune=none wide-deep=update resnet50=scale vit-large=none lr-sweep=delete ppo-cartpole=delete bert-pretrain=none" \
   "$actions"
 markdown=$("$jobsync" plan "${repo[@]}" --from main~1 --to main -o markdown)
 check "markdown plan's summary counts one scale" "| scale | 1 |" "$(printf '%s\n' "$markdown" | grep '^| scale ')"
@@ -83,7 +83,7 @@ git -C "$work/repo" checkout -q main
 out=$("$jobsync" apply "${repo[@]}" --rev "$rev_a" 2>&1); code=$?
 check "second apply: exit 0" 0 "$code"
 check "second apply changes nothing" \
-  "Plan: 0 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, 7 unchanged, 0 errors." \
+  "Plan: 0 to create, 0 to scale, 0 to patch, 0 to update, 0 to delete, 8 unchanged, 0 errors." \
   "$(printf '%s\n' "$out" | grep '^Plan:')"
 
 # An unreachable Ray dashboard holds back the Ray jobs only; Kubernetes jobs proceed, and
