@@ -277,10 +277,15 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
     case Action::kPatch:
       return ForJob(step.key, UpdateInPlace(step, context));
     case Action::kUpdate:
-    case Action::kRerun:
+    case Action::kRerun: {
+      // Render before deleting: a desired job that cannot map (a pod template patch that fails,
+      // say) leaves the live job running instead of deleting it and creating nothing.
+      StatusOr<std::vector<json>> objects = RenderObjects(*step.desired, context, false);
+      if (!objects.ok()) return ForJob(step.key, objects.status());
       JOBSYNC_RETURN_IF_ERROR(
           ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, false)));
       return ForJob(step.key, Create(*step.desired, context));
+    }
     case Action::kDelete:
       return ForJob(step.key, DeleteJobs(step.key, context, Propagation::kBackground, false, true));
     case Action::kNone:
@@ -499,6 +504,11 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
       // annotations may change without running it again); the next plan sees it missing.
       return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
                                      " is gone; a metadata patch does not create it");
+    }
+    if (job.ttl_seconds_after_finished && step.live && step.live->applied &&
+        step.live->applied->roles.contains(role) &&
+        step.live->applied->roles.at(role).replicas == spec.replicas) {
+      continue;  // its TTL removed the finished role Job (mapping.h): not run again
     }
     JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
   }

@@ -287,7 +287,12 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
       if (!live.applied) live.applied = applied_of(*member);
     }
     if (live.applied) {
-      for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
+      // A role Job that is gone runs 0 replicas (drift: scaled back into existence), unless the
+      // job has a TTL: then Kubernetes removed it because that role finished, and recreating it
+      // would run finished work again. Left out, the role counts as running as applied.
+      if (!live.applied->ttl_seconds_after_finished) {
+        for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
+      }
       live.applied->source.path = live.source_path;
     }
     live.phase = GroupPhase(members);

@@ -84,7 +84,9 @@ nlohmann::json CompactJobObject(const nlohmann::json& job_object);
 // ordered by key. Objects without the job label or being deleted are skipped. Per group: the
 // applied spec from the first Job (by name) whose annotation TrainingJobFromCanonicalText reads;
 // replicas per role from spec.parallelism, and 0 for a role of the applied spec that has no Job
-// (so the planner scales it back into existence); phase: Failed if any Job failed, Succeeded if
+// (so the planner scales it back into existence) unless the applied spec has
+// ttlSecondsAfterFinished (Kubernetes removed that role's finished Job: not to be run again);
+// phase: Failed if any Job failed, Succeeded if
 // all completed, Suspended if any is suspended, Running if any runs, else Pending; instance,
 // source path and revision from the first Job; prune_protected when any Job has
 // jobsync.dev/prune "false".

@@ -79,11 +79,20 @@ json Stripped(const json& value) {
 
 Status MergeMap(json& target, const json& patch, Type type, const std::string& path, bool* deleted);
 
+// The $patch directive of `object` (a mapping), or `fallback` when it has none. A directive that is
+// not a string comes back as its JSON text, which no rule matches: an unknown-directive error,
+// never an exception.
+std::string Directive(const json& object, const char* fallback) {
+  auto it = object.find(kPatchDirective);
+  if (it == object.end()) return fallback;
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
 // Merges `patch` (a list) into `target` on `merge_key`, per the header's list rules.
 Status MergeList(json& target, const json& patch, const char* merge_key, Type type,
                  const std::string& path) {
   for (const json& element : patch) {
-    if (element.is_object() && element.value(kPatchDirective, "") == "replace") {
+    if (element.is_object() && Directive(element, "") == "replace") {
       json replaced = json::array();
       for (const json& other : patch) {
         if (&other != &element) replaced.push_back(Stripped(other));
@@ -107,7 +116,7 @@ Status MergeList(json& target, const json& patch, const char* merge_key, Type ty
     while (same != target.end() && !(same->is_object() && same->value(merge_key, json()) == key)) {
       ++same;
     }
-    const std::string directive = element.value(kPatchDirective, "merge");
+    const std::string directive = Directive(element, "merge");
     if (directive == "delete") {
       if (same != target.end()) target.erase(same);
       continue;
@@ -130,7 +139,7 @@ Status MergeList(json& target, const json& patch, const char* merge_key, Type ty
 Status MergeMap(json& target, const json& patch, Type type, const std::string& path,
                 bool* deleted) {
   *deleted = false;
-  const std::string directive = patch.value(kPatchDirective, "merge");
+  const std::string directive = Directive(patch, "merge");
   if (directive == "delete") {
     *deleted = true;
     return OkStatus();

@@ -267,6 +267,23 @@ TEST_F(KubernetesIntegrationTest, ScalingAnotherRoleKeepsAnElasticRoleWithinItsB
   EXPECT_EQ(Kubectl("get job stretch-worker -n " + namespace_)["spec"]["parallelism"], 2);
 }
 
+// An update whose desired job cannot render (its pod template patch removes jobsync's env) fails
+// before deleting anything: the live job keeps running.
+TEST_F(KubernetesIntegrationTest, AnUpdateThatCannotRenderLeavesTheLiveJobRunning) {
+  TrainingJob job = SampleJob("steady", namespace_, 1);
+  ApplyOk(Action::kCreate, job);
+  const json before = Kubectl("get job steady-worker -n " + namespace_);
+  ASSERT_TRUE(before.is_object());
+  job.image = "busybox:1.37";
+  job.pod_template_patch =
+      json::parse(R"({"spec": {"containers": [{"name": "worker", "env": null}]}})");
+  Status status = backend_->Apply(Step(Action::kUpdate, job), kOurs);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
+  const json after = Kubectl("get job steady-worker -n " + namespace_);
+  ASSERT_TRUE(after.is_object()) << "the live Job was deleted";
+  EXPECT_EQ(after["metadata"]["uid"], before["metadata"]["uid"]);
+}
+
 TEST_F(KubernetesIntegrationTest, UpdateRecreatesTheJobsWithTheNewImage) {
   TrainingJob job = SampleJob("upd", namespace_, 1);
   ApplyOk(Action::kCreate, job);

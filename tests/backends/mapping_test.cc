@@ -181,6 +181,25 @@ TEST(MappingTest, GroupsByNamespaceAndJobAndSkipsUnlabelledAndDeletedObjects) {
   EXPECT_EQ(live[1].instance, "agent-b");
 }
 
+// A role Job that is gone counts 0 replicas (drift, healed), unless the job has a TTL: then
+// Kubernetes removed that role's finished Job, and scaling it back would run it again.
+TEST(MappingTest, ARoleJobGoneCountsZeroUnlessTheJobHasATtl) {
+  TrainingJob job = SampleJob("a", "ns");
+  std::vector<json> objects = ListedJobs(job, kContext);
+  objects.erase(objects.begin());  // one role's Job is gone
+  std::vector<LiveJob> live = LiveJobsFromObjects(objects);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].replicas.size(), job.roles.size());
+
+  job.ttl_seconds_after_finished = 60;
+  objects = ListedJobs(job, kContext);
+  objects.erase(objects.begin());
+  live = LiveJobsFromObjects(objects);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].replicas.size(), job.roles.size() - 1);
+  for (const auto& [role, count] : live[0].replicas) EXPECT_GT(count, 0) << role;
+}
+
 TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
   std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
   for (json& object : ListedJobs(SampleJob("b", "ns"), kContext)) objects.push_back(object);

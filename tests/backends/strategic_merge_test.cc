@@ -129,6 +129,9 @@ TEST(StrategicMergeTest, RefusesMalformedPatchesNamingWhere) {
        "spec.$setElementOrder/containers: this directive is not supported"},
       {R"(["spec"])", "must be a mapping"},
       {R"({"$patch": "delete"})", "would delete the whole pod template"},
+      // Directives that are not strings: an error, never an exception.
+      {R"({"spec": {"nodeSelector": {"$patch": 1}}})", "unknown directive \"1\""},
+      {R"({"spec": {"volumes": [{"name": "v", "$patch": true}]}})", "unknown directive \"true\""},
   };
   for (const Case& c : cases) {
     StatusOr<json> out = StrategicMergePodTemplate(Template(), json::parse(c.patch));
