@@ -34,11 +34,24 @@ bool IsEmptyContainer(const json* value) {
   return value == nullptr || ((value->is_object() || value->is_array()) && value->empty());
 }
 
+// True for a role's command or args: there an empty list is not an absent one (an empty list
+// runs the image's entrypoint or no arguments; an absent one inherits the job's).
+bool PresenceMatters(const std::string& path) {
+  auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return path.rfind("spec.roles.", 0) == 0 && (ends_with(".command") || ends_with(".args"));
+}
+
 // Appends the changes from `from` to `to` under `path`; nullptr stands for an absent field.
 void DiffInto(const json* from, const json* to, const std::string& path,
               std::vector<FieldChange>* out) {
   if (from != nullptr && to != nullptr && *from == *to) return;
-  if (IsEmptyContainer(from) && IsEmptyContainer(to)) return;
+  if (IsEmptyContainer(from) && IsEmptyContainer(to) &&
+      !(PresenceMatters(path) && (from == nullptr) != (to == nullptr))) {
+    return;
+  }
   const bool from_walkable = from == nullptr || from->is_object();
   const bool to_walkable = to == nullptr || to->is_object();
   if (from_walkable && to_walkable) {
@@ -265,6 +278,7 @@ PlanStep ClassifyFinished(PlanStep step, const TrainingJob& desired, const LiveJ
     return NoneStep(std::move(step), finished_reason, false);
   }
   std::vector<FieldChange> changes = StepChanges(ran_unsuspended, wanted_unsuspended);
+  if (changes.empty()) return NoneStep(std::move(step), finished_reason, false);
   const std::vector<FieldRule> rules = RulesFor(changes, applied, desired, true);
   if (StrongestEffect(rules) == FieldEffect::kPatch) {
     step.action = Action::kPatch;

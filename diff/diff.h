@@ -24,7 +24,9 @@ namespace jobsync {
 // Returns the leaf-level differences from `from` to `to`, ordered by field path. Objects are
 // compared key by key (recursively); arrays and scalars as whole values. A null argument stands for
 // "no object at all", so DiffCanonical(null, spec) lists every field of `spec` as added. An
-// absent field and an empty array or object are alike: neither produces a change against the other.
+// absent field and an empty array or object are alike: neither produces a change against the other,
+// except a role's command and args (spec.roles.*.command, .args), where an empty list replaces the
+// job's and an absent one inherits it.
 std::vector<FieldChange> DiffCanonical(const nlohmann::json& from, const nlohmann::json& to);
 
 // Pairs `desired` with `live` by key and classifies every pair as plan.h's table says, before the

@@ -164,6 +164,24 @@ TEST(FieldRuleTest, PodTemplateWhyIsTheDefault) {
             "spec changed: recreate (spec.schedulerName: " + std::string(kPodTemplate) + ")");
 }
 
+// A role's empty command runs the image's entrypoint, not the job's command: a change, although
+// an empty list and an absent field are alike elsewhere in the canonical JSON.
+TEST(FieldRuleTest, ARoleCommandSetToEmptyIsAChange) {
+  TrainingJob applied = K8sJob("a");
+  applied.command = {"torchrun", "train.py"};
+  const PlanStep step = PlanOne(
+      With(applied, [](TrainingJob* j) { j->roles.begin()->second.overrides.command.emplace(); }),
+      Live(applied));
+  EXPECT_EQ(step.action, Action::kUpdate);
+  ASSERT_EQ(step.changes.size(), 1u);
+  EXPECT_EQ(step.changes[0].field, "spec.roles." + applied.roles.begin()->first + ".command");
+  // On a finished job an empty-looking difference is no patch with an empty field list.
+  LiveJob finished = Live(applied, LivePhase::kSucceeded);
+  const PlanStep none =
+      PlanOne(With(applied, [](TrainingJob* j) { j->affinity = json::object(); }), finished);
+  EXPECT_EQ(none.action, Action::kNone);
+}
+
 TEST(RerunTest, RunIdOfARunningJobReruns) {
   const TrainingJob applied = K8sJob("a");
   const PlanStep step =
