@@ -8,7 +8,8 @@
 //     (ExecutorOptions::parallelism); the others run one at a time, in plan order.
 //   - One job's failure never stops the others. Jobs that depend (spec.dependsOn) on a job whose
 //     step failed are skipped, with the reason.
-//   - Before a create, update or rerun of a job with dependsOn, each dependency (same namespace) must
+//   - Before a create, update or rerun of a job with dependsOn, each dependency (same namespace)
+//   must
 //     be Healthy or Succeeded; the executor polls its health until dependency_timeout passes.
 //     A health read that fails (after the backend client's own retries) fails the step at once.
 //   - kNone steps are not sent to backends; their health is still read for the report.
