@@ -3,7 +3,8 @@
 # Brings the cluster up (idempotent; cold builds take long), then checks with kubectl and curl:
 # Indexed Job pods Running through kwok, elastic scale up and down, background deletion, kwok's
 # opt-in completion, a Ray job through the Jobs API (submit, RUNNING, stop, STOPPED, delete),
-# and the RBAC-limited identity. Every wait is bounded. Prints "N passed, M failed"; exits 1 on
+# the RBAC-limited identity, a JobSet run by the JobSet controller, and Kueue queueing a Job that
+# exceeds its namespace's quota while admitting one that fits (`scripts/cluster queue`). Every wait is bounded. Prints "N passed, M failed"; exits 1 on
 # any failure, including a cluster that cannot start (never skips).
 set -euo pipefail
 
@@ -155,9 +156,116 @@ ray_gone() {
   [ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$RAY_ADDRESS/api/jobs/$1")" = 404 ]
 }
 
+# jobset_yaml NAME: a JobSet with 2 replicated jobs, driver (1 Job) and workers (2 Jobs), each Job
+# with parallelism 2; completionMode, restartPolicy, network and successPolicy are left to the
+# JobSet webhook's defaults.
+jobset_yaml() {
+  cat <<EOF
+apiVersion: jobset.x-k8s.io/v1alpha2
+kind: JobSet
+metadata:
+  name: $1
+spec:
+  replicatedJobs:
+  - name: driver
+    replicas: 1
+    template:
+      spec:
+        parallelism: 2
+        completions: 2
+        template:
+          spec:
+            containers:
+            - {name: train, image: registry.invalid/train:latest, command: [sleep, "600"]}
+  - name: workers
+    replicas: 2
+    template:
+      spec:
+        parallelism: 2
+        completions: 2
+        template:
+          spec:
+            containers:
+            - {name: train, image: registry.invalid/train:latest, command: [sleep, "600"]}
+EOF
+}
+
+# jobset_children JOBSET WANT: true if JOBSET's child Jobs are exactly WANT ("name:parallelism:mode ...").
+jobset_children() {
+  local got
+  got=$(kubectl -n "$NS" get jobs -l "jobset.sigs.k8s.io/jobset-name=$1" \
+    -o go-template='{{range .items}}{{.metadata.name}}:{{.spec.parallelism}}:{{.spec.completionMode}}{{"\n"}}{{end}}' | sort | paste -sd' ')
+  [ "$got" = "$2" ] || { echo "child Jobs of $1: '$got', want '$2'"; return 1; }
+}
+
+# running_pods_of_jobset JOBSET N: true if N pods of JOBSET are Running.
+running_pods_of_jobset() {
+  local n
+  n=$(kubectl -n "$NS" get pods -l "jobset.sigs.k8s.io/jobset-name=$1" --field-selector=status.phase=Running -o name | wc -l)
+  [ "$n" = "$2" ] || { echo "$n Running pods of $1, want $2"; return 1; }
+}
+
+# queued_job_yaml NAME PARALLELISM: a Job in LocalQueue main whose pods request 500m cpu each.
+queued_job_yaml() {
+  cat <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: $1
+  labels: {kueue.x-k8s.io/queue-name: main}
+spec:
+  completionMode: Indexed
+  completions: $2
+  parallelism: $2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: train
+        image: registry.invalid/train:latest
+        command: ["sleep", "600"]
+        resources:
+          requests: {cpu: 500m, memory: 64Mi}
+EOF
+}
+
+# workload_of JOB: "suspend|QuotaReserved status|reason|message|Admitted status" of JOB and its
+# Kueue Workload.
+workload_of() {
+  local uid suspend
+  uid=$(kubectl -n "$NS" get job "$1" -o jsonpath='{.metadata.uid}') || return 1
+  suspend=$(kubectl -n "$NS" get job "$1" -o jsonpath='{.spec.suspend}') || return 1
+  printf '%s|' "$suspend"
+  kubectl -n "$NS" get workloads.kueue.x-k8s.io -l "kueue.x-k8s.io/job-uid=$uid" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="QuotaReserved")].status}|{.status.conditions[?(@.type=="QuotaReserved")].reason}|{.status.conditions[?(@.type=="QuotaReserved")].message}|{.status.conditions[?(@.type=="Admitted")].status}{end}'
+}
+
+# queued_pending JOB: true if JOB is suspended and its Workload waits for quota (QuotaReserved
+# False, reason Pending, a message about insufficient quota).
+queued_pending() {
+  local got
+  got=$(workload_of "$1")
+  [[ "$got" == "true|False|Pending|"*"insufficient"*"quota for cpu"*"|" ]] ||
+    { echo "job|workload of $1: '$got'"; return 1; }
+}
+
+# queued_admitted JOB: true if JOB was resumed (suspend false) and its Workload is Admitted.
+queued_admitted() {
+  local got
+  got=$(workload_of "$1")
+  [[ "$got" == "false|True|QuotaReserved|"*"|True" ]] || { echo "job|workload of $1: '$got'"; return 1; }
+}
+
+# queue_versions: the resourceVersions of this test's ClusterQueue and LocalQueue, and the
+# LocalQueue's ClusterQueue.
+queue_versions() {
+  kubectl get clusterqueue "jobsync-$NS" -o jsonpath='{.metadata.resourceVersion} ' &&
+    kubectl -n "$NS" get localqueue main -o jsonpath='{.metadata.resourceVersion} {.spec.clusterQueue}'
+}
+
 # cleanup: delete what the test created (bounded; errors ignored).
 cleanup() {
   kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+  kubectl delete clusterqueue "jobsync-$NS" --wait=false >/dev/null 2>&1 || true
   kubectl -n team-a delete job "limited-$NS" --cascade=background --wait=false >/dev/null 2>&1 || true
 }
 
@@ -220,5 +328,29 @@ out=$("${limited[@]}" -n "$NS" create job limited-denied --image=registry.invali
 check "it is refused (Forbidden) in namespace $NS" forbidden_for_limited "$out"
 out=$("${limited[@]}" get nodes 2>&1 || true)
 check "it is refused (Forbidden) to list nodes" forbidden_for_limited "$out"
+
+step "JobSet controller: JobSet trainer (driver x1, workers x2; parallelism 2 each)"
+check "JobSet trainer created (through the JobSet webhooks)" kubectl -n "$NS" apply -f <(jobset_yaml trainer)
+eventually "its child Jobs exist with parallelism 2, Indexed" jobset_children trainer \
+  "trainer-driver-0:2:Indexed trainer-workers-0:2:Indexed trainer-workers-1:2:Indexed"
+got=$(kubectl -n "$NS" get jobset trainer -o jsonpath='{.spec.network.enableDNSHostnames} {.spec.successPolicy.operator} {.spec.replicatedJobs[0].template.spec.template.spec.restartPolicy}' 2>&1 || true)
+check "the webhook defaulted network, successPolicy and restartPolicy ('$got')" test "$got" = "true All OnFailure"
+eventually "the headless Service trainer exists (subdomain of the pods)" kubectl -n "$NS" get service trainer
+eventually "its 6 pods are Running" running_pods_of_jobset trainer 6
+
+step "Kueue: queue main in $NS with 1 cpu of quota (scripts/cluster queue)"
+out=$("$ROOT/scripts/cluster" queue "$NS" 1) && rc=0 || rc=$?
+check "scripts/cluster queue $NS 1 succeeds and prints nothing on stdout (rc $rc, '$out')" test "$rc:$out" = "0:"
+before=$(queue_versions 2>&1 || true)
+out=$("$ROOT/scripts/cluster" queue "$NS" 1) && rc=0 || rc=$?
+after=$(queue_versions 2>&1 || true)
+check "running it again succeeds and changes nothing (resourceVersions '$before' -> '$after')" \
+  test "$rc:$out:$before" = "0::$after" -a "${after##* }" = "jobsync-$NS"
+check "Job fits (1 pod x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml fits 1)
+eventually "Job fits is admitted: suspend false, Workload QuotaReserved and Admitted" queued_admitted fits
+eventually "its pod is Running" running_indexes fits "0"
+check "Job toobig (3 pods x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml toobig 3)
+eventually "Job toobig is suspended, its Workload Pending on insufficient cpu quota" queued_pending toobig
+check "Job toobig has no pods" no_pods toobig
 
 finish
