@@ -330,7 +330,7 @@ out=$("${limited[@]}" get nodes 2>&1 || true)
 check "it is refused (Forbidden) to list nodes" forbidden_for_limited "$out"
 
 step "JobSet controller: JobSet trainer (driver x1, workers x2; parallelism 2 each)"
-check "JobSet trainer created (through the JobSet webhooks)" kubectl -n "$NS" apply -f <(jobset_yaml trainer)
+check "JobSet trainer created (through the JobSet webhooks)" kubectl -n "$NS" apply -f <(jobset_yaml trainer) -o name
 eventually "its child Jobs exist with parallelism 2, Indexed" jobset_children trainer \
   "trainer-driver-0:2:Indexed trainer-workers-0:2:Indexed trainer-workers-1:2:Indexed"
 got=$(kubectl -n "$NS" get jobset trainer -o jsonpath='{.spec.network.enableDNSHostnames} {.spec.successPolicy.operator} {.spec.replicatedJobs[0].template.spec.template.spec.restartPolicy}' 2>&1 || true)
@@ -346,10 +346,10 @@ out=$("$ROOT/scripts/cluster" queue "$NS" 1) && rc=0 || rc=$?
 after=$(queue_versions 2>&1 || true)
 check "running it again succeeds and changes nothing (resourceVersions '$before' -> '$after')" \
   test "$rc:$out:$before" = "0::$after" -a "${after##* }" = "jobsync-$NS"
-check "Job fits (1 pod x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml fits 1)
+check "Job fits (1 pod x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml fits 1) -o name
 eventually "Job fits is admitted: suspend false, Workload QuotaReserved and Admitted" queued_admitted fits
 eventually "its pod is Running" running_indexes fits "0"
-check "Job toobig (3 pods x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml toobig 3)
+check "Job toobig (3 pods x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml toobig 3) -o name
 eventually "Job toobig is suspended, its Workload Pending on insufficient cpu quota" queued_pending toobig
 check "Job toobig has no pods" no_pods toobig
 
