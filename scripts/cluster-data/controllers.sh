@@ -155,11 +155,23 @@ kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig="$STATE/admin.kubeconfig" "$@"
 # apply_ssa FILE|-...: server-side apply as field manager jobsync-cluster, output dropped.
 apply_ssa() { kubectl_admin apply --server-side --force-conflicts --field-manager=jobsync-cluster "$@" >/dev/null; }
 
+# wait_condition CONDITION WHAT...: wait up to $WAIT_SECONDS until the objects WHAT (kubectl
+# arguments) have CONDITION True. Polls, since `kubectl wait` fails at once on an object that has
+# no status.conditions yet (just created).
+wait_condition() {
+  local cond=$1 deadline=$((SECONDS + WAIT_SECONDS))
+  shift
+  until kubectl_admin wait --for="condition=$cond" --timeout=5s "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 0.5
+  done
+}
+
 # apply_crds DIR: apply every CRD in DIR (server-side: some exceed the 256 KiB annotation limit
 # of client-side apply) and wait until the apiserver serves them.
 apply_crds() {
   apply_ssa -f "$1" || die "kubectl apply --server-side -f $1 failed"
-  kubectl_admin wait --for=condition=Established --timeout="${WAIT_SECONDS}s" -f "$1" >/dev/null ||
+  wait_condition Established -f "$1" ||
     die "the CRDs in $1 were not Established within ${WAIT_SECONDS}s"
 }
 
@@ -219,11 +231,9 @@ kind: LocalQueue
 metadata: {name: main, namespace: $ns}
 spec: {clusterQueue: $cq}
 YAML
-  for r in "clusterqueue/$cq" "-n $ns localqueue/main"; do
-    # shellcheck disable=SC2086 # $r is "[-n NS] KIND/NAME"
-    kubectl_admin wait --for=condition=Active --timeout="${WAIT_SECONDS}s" $r >/dev/null ||
-      die "Kueue did not report $r Active within ${WAIT_SECONDS}s; log: $LOGS/kueue.log"
-  done
+  wait_condition Active "clusterqueue/$cq" &&
+    wait_condition Active -n "$ns" localqueue/main ||
+    die "Kueue did not report ClusterQueue $cq and LocalQueue $ns/main Active within ${WAIT_SECONDS}s; log: $LOGS/kueue.log"
 }
 
 # cmd_queue NAMESPACE [CPU_QUOTA]: make_queue for tests (default 4 cpus); prints only errors.
