@@ -156,15 +156,17 @@ ray_gone() {
   [ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$RAY_ADDRESS/api/jobs/$1")" = 404 ]
 }
 
-# jobset_yaml NAME: a JobSet with 2 replicated jobs, driver (1 Job) and workers (2 Jobs), each Job
-# with parallelism 2; completionMode, restartPolicy, network and successPolicy are left to the
-# JobSet webhook's defaults.
+# jobset_yaml NAME [LABELS]: a JobSet with 2 replicated jobs, driver (1 Job) and workers (2 Jobs),
+# each Job with parallelism 2, pods requesting 100m cpu; LABELS is a YAML flow-mapping body for
+# its metadata. completionMode, restartPolicy, network and successPolicy are left to the JobSet
+# webhook's defaults.
 jobset_yaml() {
   cat <<EOF
 apiVersion: jobset.x-k8s.io/v1alpha2
 kind: JobSet
 metadata:
   name: $1
+  labels: {${2:-}}
 spec:
   replicatedJobs:
   - name: driver
@@ -176,7 +178,10 @@ spec:
         template:
           spec:
             containers:
-            - {name: train, image: registry.invalid/train:latest, command: [sleep, "600"]}
+            - name: train
+              image: registry.invalid/train:latest
+              command: [sleep, "600"]
+              resources: {requests: {cpu: 100m}}
   - name: workers
     replicas: 2
     template:
@@ -186,7 +191,10 @@ spec:
         template:
           spec:
             containers:
-            - {name: train, image: registry.invalid/train:latest, command: [sleep, "600"]}
+            - name: train
+              image: registry.invalid/train:latest
+              command: [sleep, "600"]
+              resources: {requests: {cpu: 100m}}
 EOF
 }
 
@@ -253,6 +261,17 @@ queued_admitted() {
   local got
   got=$(workload_of "$1")
   [[ "$got" == "false|True|QuotaReserved|"*"|True" ]] || { echo "job|workload of $1: '$got'"; return 1; }
+}
+
+# jobset_admitted JOBSET: true if JOBSET was resumed by Kueue (suspend false, Workload Admitted)
+# and its child Jobs carry the flavor's nodeSelector type=kwok.
+jobset_admitted() {
+  local uid got
+  uid=$(kubectl -n "$NS" get jobset "$1" -o jsonpath='{.metadata.uid}') || return 1
+  got="$(kubectl -n "$NS" get jobset "$1" -o jsonpath='{.spec.suspend}')|$(kubectl -n "$NS" get workloads.kueue.x-k8s.io \
+    -l "kueue.x-k8s.io/job-uid=$uid" -o jsonpath='{.items[*].status.conditions[?(@.type=="Admitted")].status}')|$(kubectl -n "$NS" \
+    get jobs -l "jobset.sigs.k8s.io/jobset-name=$1" -o jsonpath='{range .items[*]}{.spec.template.spec.nodeSelector.type} {end}')"
+  [ "$got" = "false|True|kwok kwok kwok " ] || { echo "suspend|Admitted|child nodeSelectors of $1: '$got'"; return 1; }
 }
 
 # queue_versions: the resourceVersions of this test's ClusterQueue and LocalQueue, and the
@@ -338,19 +357,24 @@ check "the webhook defaulted network, successPolicy and restartPolicy ('$got')" 
 eventually "the headless Service trainer exists (subdomain of the pods)" kubectl -n "$NS" get service trainer
 eventually "its 6 pods are Running" running_pods_of_jobset trainer 6
 
-step "Kueue: queue main in $NS with 1 cpu of quota (scripts/cluster queue)"
-out=$("$ROOT/scripts/cluster" queue "$NS" 1) && rc=0 || rc=$?
-check "scripts/cluster queue $NS 1 succeeds and prints nothing on stdout (rc $rc, '$out')" test "$rc:$out" = "0:"
+step "Kueue: queue main in $NS with 2 cpus of quota (scripts/cluster queue)"
+out=$("$ROOT/scripts/cluster" queue "$NS" 2) && rc=0 || rc=$?
+check "scripts/cluster queue $NS 2 succeeds and prints nothing on stdout (rc $rc, '$out')" test "$rc:$out" = "0:"
 before=$(queue_versions 2>&1 || true)
-out=$("$ROOT/scripts/cluster" queue "$NS" 1) && rc=0 || rc=$?
+out=$("$ROOT/scripts/cluster" queue "$NS" 2) && rc=0 || rc=$?
 after=$(queue_versions 2>&1 || true)
 check "running it again succeeds and changes nothing (resourceVersions '$before' -> '$after')" \
   test "$rc:$out:$before" = "0::$after" -a "${after##* }" = "jobsync-$NS"
 check "Job fits (1 pod x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml fits 1) -o name
 eventually "Job fits is admitted: suspend false, Workload QuotaReserved and Admitted" queued_admitted fits
 eventually "its pod is Running" running_indexes fits "0"
-check "Job toobig (3 pods x 500m) created" kubectl -n "$NS" apply -f <(queued_job_yaml toobig 3) -o name
+check "Job toobig (4 pods x 500m, more than the 1.5 cpus left) created" \
+  kubectl -n "$NS" apply -f <(queued_job_yaml toobig 4) -o name
 eventually "Job toobig is suspended, its Workload Pending on insufficient cpu quota" queued_pending toobig
 check "Job toobig has no pods" no_pods toobig
+check "JobSet queued (6 pods x 100m) created in queue main" \
+  kubectl -n "$NS" apply -f <(jobset_yaml queued '"kueue.x-k8s.io/queue-name": main') -o name
+eventually "JobSet queued is admitted past toobig: resumed, its child Jobs on the flavor's nodes" jobset_admitted queued
+eventually "its 6 pods are Running" running_pods_of_jobset queued 6
 
 finish
