@@ -61,6 +61,10 @@ const char* ResourceKindName(ResourceKind kind) {
       return "v1 Event";
     case ResourceKind::kLease:
       return "coordination.k8s.io/v1 Lease";
+    case ResourceKind::kJobSet:
+      return "jobset.x-k8s.io/v1alpha2 JobSet";
+    case ResourceKind::kWorkload:
+      return "kueue.x-k8s.io/v1beta2 Workload";
   }
   return "object";
 }
@@ -97,6 +101,14 @@ std::string ResourcePath(ResourceKind kind, const std::string& namespace_name,
     case ResourceKind::kLease:
       path = "/apis/coordination.k8s.io/v1";
       plural = "leases";
+      break;
+    case ResourceKind::kJobSet:
+      path = "/apis/jobset.x-k8s.io/v1alpha2";
+      plural = "jobsets";
+      break;
+    case ResourceKind::kWorkload:
+      path = "/apis/kueue.x-k8s.io/v1beta2";
+      plural = "workloads";
       break;
   }
   if (kind != ResourceKind::kNamespace && !namespace_name.empty()) {

@@ -29,7 +29,18 @@
 namespace jobsync {
 
 // The resources jobsync reads or writes.
-enum class ResourceKind { kJob, kService, kNamespace, kPod, kConfigMap, kEvent, kLease };
+// kJobSet: jobset.x-k8s.io/v1alpha2 JobSet; kWorkload: kueue.x-k8s.io/v1beta2 Workload.
+enum class ResourceKind {
+  kJob,
+  kService,
+  kNamespace,
+  kPod,
+  kConfigMap,
+  kEvent,
+  kLease,
+  kJobSet,
+  kWorkload
+};
 
 // "batch/v1 Job", "v1 Service", ... for messages.
 const char* ResourceKindName(ResourceKind kind);

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/mapping.h"
 #include "schemas/canonical.h"
 
@@ -86,7 +87,11 @@ StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::FromKubeconfig(
 
 KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
                                      KubernetesBackendOptions options)
-    : client_(std::move(client)), options_(std::move(options)) {}
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      jobs_{ResourceKind::kJob, "Jobs", ManagedSelector() + kNotJobSetChild, &CompactJobObject,
+            false},
+      jobsets_{ResourceKind::kJobSet, "JobSets", ManagedSelector(), &CompactJobSetObject, true} {}
 
 KubernetesBackend::~KubernetesBackend() {
   {
@@ -95,7 +100,9 @@ KubernetesBackend::~KubernetesBackend() {
   }
   changed_.notify_all();
   cancel_.Cancel();
-  if (watcher_.joinable()) watcher_.join();
+  for (Watched* watched : {&jobs_, &jobsets_}) {
+    if (watched->thread.joinable()) watched->thread.join();
+  }
 }
 
 // ---- live state -------------------------------------------------------------------------------
@@ -104,35 +111,57 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!started_) {
     started_ = true;
-    watcher_ = std::thread([this] { WatchLoop(); });
+    for (Watched* watched : {&jobs_, &jobsets_}) {
+      watched->thread = std::thread([this, watched] { WatchLoop(*watched); });
+    }
   }
   // Waits out transient failures only: a refusal (403, 401, 400) will not heal by waiting.
-  changed_.wait_for(lock, options_.cache_sync_timeout, [this] {
-    const StatusCode code = last_error_.code();
-    const bool transient = last_error_.ok() || code == StatusCode::kUnavailable ||
+  auto settled = [](const Watched& watched) {
+    const StatusCode code = watched.last_error.code();
+    const bool transient = watched.last_error.ok() || code == StatusCode::kUnavailable ||
                            code == StatusCode::kDeadlineExceeded;
-    return synced_ || stopping_ || !transient;
-  });
-  if (!synced_) {
-    if (last_error_.ok()) {
-      return UnavailableError("cannot read the Jobs on the cluster: no answer within " +
+    return watched.synced || !transient;
+  };
+  changed_.wait_for(lock, options_.cache_sync_timeout,
+                    [&] { return stopping_ || (settled(jobs_) && settled(jobsets_)); });
+  for (const Watched* watched : {&jobs_, &jobsets_}) {
+    if (watched->synced) continue;
+    const std::string what = std::string("cannot read the ") + watched->what + " on the cluster";
+    if (watched->last_error.ok()) {
+      return UnavailableError(what + ": no answer within " +
                               std::to_string(options_.cache_sync_timeout.count()) + "s");
     }
-    return Status(last_error_.code(),
-                  "cannot read the Jobs on the cluster: " + last_error_.message());
+    return Status(watched->last_error.code(), what + ": " + watched->last_error.message());
   }
-  std::vector<json> objects;
-  objects.reserve(cache_.size());
-  for (const auto& [key, object] : cache_) objects.push_back(object);
+  std::vector<json> jobs;
+  jobs.reserve(jobs_.cache.size());
+  for (const auto& [key, object] : jobs_.cache) jobs.push_back(object);
+  std::vector<json> jobsets;
+  jobsets.reserve(jobsets_.cache.size());
+  for (const auto& [key, object] : jobsets_.cache) jobsets.push_back(object);
   lock.unlock();
-  std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
-  return LiveJobsFromObjects(objects, &applied_specs_);
+  std::vector<LiveJob> live;
+  {
+    std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
+    live = LiveJobsFromObjects(jobs, &applied_specs_);
+    std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
+    if (!from_jobsets.empty()) {
+      // A job has one workload kind; while both exist (a kind being replaced), the JobSet wins.
+      std::map<JobKey, LiveJob> merged;
+      for (LiveJob& job : live) merged.insert_or_assign(job.key, std::move(job));
+      for (LiveJob& job : from_jobsets) merged.insert_or_assign(job.key, std::move(job));
+      live.clear();
+      for (auto& [key, job] : merged) live.push_back(std::move(job));
+    }
+  }
+  AddQueueMessages(live);
+  return live;
 }
 
-void KubernetesBackend::Remember(const json& object) {
-  json compact = CompactJobObject(object);
+void KubernetesBackend::Remember(Watched& watched, const json& object) {
+  json compact = watched.compact(object);
   std::lock_guard<std::mutex> lock(mutex_);
-  json& slot = cache_[CacheKey(compact)];
+  json& slot = watched.cache[CacheKey(compact)];
   if (slot.is_null() || VersionOf(compact) < 0 || VersionOf(slot) <= VersionOf(compact)) {
     slot = std::move(compact);
     ++cache_generation_;
@@ -150,7 +179,7 @@ Status KubernetesBackend::Ping() {
 
 std::optional<uint64_t> KubernetesBackend::LiveVersion() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!started_ || !synced_) return std::nullopt;
+  if (!started_ || !jobs_.synced || !jobsets_.synced) return std::nullopt;
   return cache_generation_;
 }
 
@@ -164,47 +193,70 @@ bool KubernetesBackend::Stopping() {
   return stopping_;
 }
 
-StatusOr<std::string> KubernetesBackend::ListIntoCache() {
-  ++list_requests_;
+StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched) {
+  if (watched.kind == ResourceKind::kJob) ++list_requests_;
   StatusOr<ObjectList> list =
-      client_->List(ResourceKind::kJob, options_.namespace_name, ManagedSelector());
+      client_->List(watched.kind, options_.namespace_name, watched.selector);
+  const StatusCode code = list.status().code();
+  if (!list.ok() && watched.optional &&
+      (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied)) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      first = !watched.absent;
+      watched.absent = true;
+      if (!watched.cache.empty()) ++cache_generation_;
+      watched.cache.clear();
+      watched.synced = true;
+      watched.last_error = OkStatus();
+    }
+    changed_.notify_all();
+    if (first) {
+      spdlog::info("kubernetes: no {} ({}); jobs with that workload cannot run here until it "
+                   "is served and allowed",
+                   watched.what, list.status().ToString());
+    }
+    return list.status();
+  }
   if (!list.ok()) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      synced_ = false;
-      last_error_ = list.status();
+      watched.synced = false;
+      watched.last_error = list.status();
     }
     changed_.notify_all();
-    spdlog::warn("kubernetes: listing Jobs failed: {}", list.status().ToString());
+    spdlog::warn("kubernetes: listing {} failed: {}", watched.what, list.status().ToString());
     return list.status();
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    cache_.clear();
+    watched.cache.clear();
     ++cache_generation_;
     for (const json& item : list->items) {
       // The key first: json's operator= takes its argument by value, moving it early.
       const std::string key = CacheKey(item);
-      cache_[key] = CompactJobObject(item);
+      watched.cache[key] = watched.compact(item);
     }
-    synced_ = true;
-    last_error_ = OkStatus();
+    watched.absent = false;
+    watched.synced = true;
+    watched.last_error = OkStatus();
   }
   changed_.notify_all();
   return list->resource_version;
 }
 
-void KubernetesBackend::ApplyWatchEvent(const json& event, std::string& version) {
+void KubernetesBackend::ApplyWatchEvent(Watched& watched, const json& event,
+                                        std::string& version) {
   const std::string type = StringAt(event, "/type");
   const json object = event.value("object", json::object());
   const std::string seen = StringAt(object, "/metadata/resourceVersion");
   if (!seen.empty()) version = seen;
   if (type == "DELETED") {
     std::lock_guard<std::mutex> lock(mutex_);
-    cache_.erase(CacheKey(object));
+    watched.cache.erase(CacheKey(object));
     ++cache_generation_;
   } else if (type == "ADDED" || type == "MODIFIED") {
-    Remember(object);
+    Remember(watched, object);
   }
   if (type == "DELETED" || type == "ADDED" || type == "MODIFIED") {
     std::lock_guard<std::mutex> lock(listener_mutex_);
@@ -212,7 +264,7 @@ void KubernetesBackend::ApplyWatchEvent(const json& event, std::string& version)
   }
 }
 
-void KubernetesBackend::WatchLoop() {
+void KubernetesBackend::WatchLoop(Watched& watched) {
   std::string version;
   bool need_list = true;
   int failures = 0;
@@ -224,34 +276,39 @@ void KubernetesBackend::WatchLoop() {
   while (!Stopping()) {
     // 1. List when there is no valid starting point for a watch.
     if (need_list) {
-      StatusOr<std::string> listed = ListIntoCache();
+      StatusOr<std::string> listed = ListIntoCache(watched);
       if (!listed.ok()) {
-        if (!back_off()) return;
+        bool absent = false;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          absent = watched.absent;
+        }
+        // An optional API that is not there: look again after a watch's length.
+        if (absent ? !SleepUnlessStopping(options_.watch_timeout) : !back_off()) return;
         continue;
       }
       version = *listed;
       need_list = false;
     }
     // 2. Watch from the last version seen until the server ends the watch or it fails.
-    Status watched = client_->Watch(
-        ResourceKind::kJob, options_.namespace_name, ManagedSelector(), version,
-        options_.watch_timeout,
+    Status result = client_->Watch(
+        watched.kind, options_.namespace_name, watched.selector, version, options_.watch_timeout,
         [&](const json& event) {
-          ApplyWatchEvent(event, version);
+          ApplyWatchEvent(watched, event, version);
           failures = 0;
           return true;
         },
         cancel_);
-    if (watched.ok()) continue;
+    if (result.ok()) continue;
     if (Stopping()) return;
     need_list = true;
-    if (watched.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
+    if (result.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      synced_ = false;
-      last_error_ = watched;
+      watched.synced = false;
+      watched.last_error = result;
     }
-    spdlog::warn("kubernetes: watching Jobs failed: {}", watched.ToString());
+    spdlog::warn("kubernetes: watching {} failed: {}", watched.what, result.ToString());
     if (!back_off()) return;
   }
 }
@@ -270,23 +327,32 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
     return InvalidArgumentError("job " + step.key.ToString() + ": a " + ActionName(step.action) +
                                 " step carries no desired job");
   }
+  const bool jobset =
+      step.desired && step.desired->workload == KubernetesWorkload::kJobSet;
   switch (step.action) {
     case Action::kCreate:
       return ForJob(step.key, Create(*step.desired, context));
     case Action::kScale:
     case Action::kPatch:
-      return ForJob(step.key, UpdateInPlace(step, context));
+      return ForJob(step.key, jobset ? UpdateJobSetInPlace(step, context)
+                                     : UpdateInPlace(step, context));
     case Action::kUpdate:
     case Action::kRerun: {
       // Render before deleting: a desired job that cannot map (a pod template patch that fails,
       // say) leaves the live job running instead of deleting it and creating nothing.
-      StatusOr<std::vector<json>> objects = RenderObjects(*step.desired, context, false);
-      if (!objects.ok()) return ForJob(step.key, objects.status());
-      JOBSYNC_RETURN_IF_ERROR(
-          ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, false)));
+      Status renders = RenderObjects(*step.desired, context, false).status();
+      if (!renders.ok()) return ForJob(step.key, renders);
+      // Both workload kinds go, so that a change of kubernetes.workload replaces one with the
+      // other; the Service too when the JobSet controller is to make its own of that name.
+      JOBSYNC_RETURN_IF_ERROR(ForJob(
+          step.key, DeleteJobSet(step.key, context, Propagation::kForeground, true)));
+      JOBSYNC_RETURN_IF_ERROR(ForJob(
+          step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, jobset)));
       return ForJob(step.key, Create(*step.desired, context));
     }
     case Action::kDelete:
+      JOBSYNC_RETURN_IF_ERROR(ForJob(
+          step.key, DeleteJobSet(step.key, context, Propagation::kBackground, false)));
       return ForJob(step.key, DeleteJobs(step.key, context, Propagation::kBackground, false, true));
     case Action::kNone:
       break;
@@ -332,16 +398,17 @@ Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyConte
   return OkStatus();
 }
 
-Status KubernetesBackend::WaitGone(const std::string& namespace_name, const std::string& name,
-                                   const ApplyContext& context) {
+Status KubernetesBackend::WaitGone(ResourceKind kind, const std::string& namespace_name,
+                                   const std::string& name, const ApplyContext& context) {
   const auto deadline = std::chrono::steady_clock::now() + options_.delete_wait;
   while (true) {
-    StatusOr<json> existing = client_->Get(ResourceKind::kJob, namespace_name, name);
+    StatusOr<json> existing = client_->Get(kind, namespace_name, name);
     if (!existing.ok() && existing.status().code() == StatusCode::kNotFound) return OkStatus();
     if (!existing.ok()) return existing.status();
     context.Answered();
     if (std::chrono::steady_clock::now() >= deadline) {
-      return DeadlineExceededError("Job " + namespace_name + "/" + name + " still exists " +
+      return DeadlineExceededError(std::string(ResourceKindName(kind)) + " " + namespace_name +
+                                   "/" + name + " still exists " +
                                    std::to_string(options_.delete_wait.count()) +
                                    "s after its deletion");
     }
@@ -359,7 +426,7 @@ Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::strin
   for (int attempt = 0; attempt < 2; ++attempt) {
     StatusOr<json> created = client_->Create(ResourceKind::kJob, job.namespace_name, *object);
     if (created.ok()) {
-      Remember(*created);
+      Remember(jobs_, *created);
       return OkStatus();
     }
     if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
@@ -369,12 +436,12 @@ Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::strin
       return existing.status();
     }
     if (existing->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
-      JOBSYNC_RETURN_IF_ERROR(WaitGone(job.namespace_name, name, context));
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(ResourceKind::kJob, job.namespace_name, name, context));
       continue;
     }
     if (OwnedBy(*existing, context.instance) &&
         AnnotationOf(*existing, kSpecHashAnnotation) == SpecHash(job)) {
-      Remember(*existing);
+      Remember(jobs_, *existing);
       return OkStatus();  // created by an earlier, interrupted apply
     }
     return Status(StatusCode::kAlreadyExists,
@@ -387,6 +454,7 @@ Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::strin
 
 Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& context) {
   if (job.roles.empty()) return InvalidArgumentError("the job has no roles");
+  if (job.workload == KubernetesWorkload::kJobSet) return CreateJobSet(job, context);
   // Render first so that a job that cannot map creates nothing at all.
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
@@ -399,6 +467,9 @@ Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& con
     // The namespace was deleted since it was seen: look again next time.
     std::lock_guard<std::mutex> lock(mutex_);
     known_namespaces_.erase(job.namespace_name);
+  }
+  if (created.ok() && job.suspend && !job.queue.empty()) {
+    created = SetWorkloadsActive(job, false, kWorkloadWait, context);
   }
   return created;
 }
@@ -482,7 +553,8 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
           if (scale) {
             object["spec"]["parallelism"] = replicas;
             object["spec"]["completions"] = replicas;
-            object["spec"]["suspend"] = job.suspend;
+            // Kueue owns suspend of a queued workload (SetWorkloadsActive below).
+            if (job.queue.empty()) object["spec"]["suspend"] = job.suspend;
           }
           SetOrErase(object["spec"], "activeDeadlineSeconds", job.active_deadline_seconds);
           SetOrErase(object["spec"], "ttlSecondsAfterFinished", job.ttl_seconds_after_finished);
@@ -495,7 +567,7 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
           return OkStatus();
         });
     if (updated.ok()) {
-      Remember(*updated);
+      Remember(jobs_, *updated);
       continue;
     }
     if (updated.status().code() != StatusCode::kNotFound) return updated.status();
@@ -511,6 +583,10 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
       continue;  // its TTL removed the finished role Job (mapping.h): not run again
     }
     JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
+  }
+  if (scale && !job.queue.empty() && step.live && step.live->applied &&
+      step.live->applied->suspend != job.suspend) {
+    return SetWorkloadsActive(job, !job.suspend, std::chrono::seconds(0), context);
   }
   return OkStatus();
 }
@@ -536,8 +612,8 @@ Status KubernetesBackend::PatchServiceAnnotations(const TrainingJob& job,
 
 Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& context,
                                      Propagation propagation, bool wait, bool with_service) {
-  StatusOr<ObjectList> jobs =
-      client_->List(ResourceKind::kJob, key.namespace_name, JobSelector(key.name));
+  StatusOr<ObjectList> jobs = client_->List(ResourceKind::kJob, key.namespace_name,
+                                            JobSelector(key.name) + kNotJobSetChild);
   if (!jobs.ok()) return jobs.status();
   std::vector<std::string> deleted;
   std::vector<std::string> foreign;
@@ -563,7 +639,7 @@ Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& cont
   }
   if (wait) {
     for (const std::string& name : deleted) {
-      JOBSYNC_RETURN_IF_ERROR(WaitGone(key.namespace_name, name, context));
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(ResourceKind::kJob, key.namespace_name, name, context));
     }
   }
   if (!foreign.empty()) {
@@ -577,8 +653,14 @@ Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& cont
 // ---- health -----------------------------------------------------------------------------------
 
 StatusOr<Health> KubernetesBackend::GetHealth(const JobKey& key) {
-  StatusOr<ObjectList> jobs =
-      client_->List(ResourceKind::kJob, key.namespace_name, JobSelector(key.name));
+  bool jobset = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobset = jobsets_.cache.contains(key.namespace_name + "/" + key.name);
+  }
+  if (jobset) return JobSetHealth(key);
+  StatusOr<ObjectList> jobs = client_->List(ResourceKind::kJob, key.namespace_name,
+                                            JobSelector(key.name) + kNotJobSetChild);
   if (!jobs.ok()) return ForJob(key, jobs.status());
   std::vector<json> live;
   for (json& object : jobs->items) {
@@ -626,13 +708,13 @@ Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& 
   const std::string& namespace_name = step.key.namespace_name;
   Status result;
   for (const auto& [role, spec] : job->roles) {
-    const std::string name = RoleJobName(job->name, role);
+    const std::string name = RoleJobName(*job, role);
     json involved = {
         {"apiVersion", "batch/v1"}, {"kind", "Job"}, {"namespace", namespace_name}, {"name", name}};
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto cached = cache_.find(namespace_name + "/" + name);
-      if (cached != cache_.end()) {
+      auto cached = jobs_.cache.find(namespace_name + "/" + name);
+      if (cached != jobs_.cache.end()) {
         const json& uid = cached->second["metadata"]["uid"];
         if (uid.is_string()) involved["uid"] = uid;
       }

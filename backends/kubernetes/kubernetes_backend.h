@@ -1,13 +1,19 @@
 // The Backend that runs training jobs on Kubernetes as Indexed Jobs plus a headless Service
-// (mapping.h says how), talking REST through KubernetesClient.
+// (mapping.h says how) or as a JobSet (kubernetes.workload: jobset, jobset_mapping.h), through
+// Kueue queues when a job names one (spec.queue), talking REST through KubernetesClient.
 //
 // Live state: the first ListJobs lists the managed Jobs (label app.kubernetes.io/managed-by=
-// jobsync) and starts a watch from the list's resourceVersion on a background thread, which keeps
-// a cache current; later ListJobs calls read the cache and send no request. The watcher lists
-// again when the watch is refused with 410 Gone or breaks. While the cache is not in sync (the
-// apiserver is unreachable), ListJobs waits up to cache_sync_timeout (not at all after a refusal
-// such as 403) and then fails with the last error: it never answers with stale or empty state.
-// Objects jobsync writes are put into the cache at once.
+// jobsync, leaving out the Jobs a JobSet's controller made) and the managed JobSets, and starts a
+// watch of each from its list's resourceVersion on a background thread, which keeps a cache
+// current; later ListJobs calls read the caches and send no request. A watcher lists again when
+// its watch is refused with 410 Gone or breaks. While the Job cache is not in sync (the apiserver
+// is unreachable), ListJobs waits up to cache_sync_timeout (not at all after a refusal such as
+// 403) and then fails with the last error: it never answers with stale or empty state. JobSets
+// are optional: when the API is not served (no JobSet CRD: 404) or not allowed (403), the JobSet
+// cache is empty and in sync, the cause is logged once, and it is listed again every
+// watch_timeout. Objects jobsync writes are put into the caches at once. For live jobs Kueue
+// holds (LivePhase::kQueued), ListJobs reads the Kueue Workloads of their namespaces (one list
+// per namespace) for phase_message; a failed read leaves the message empty.
 //
 // Apply, per action (all idempotent, so re-running a step after a crash finishes it):
 //   create: the namespace if missing (create_namespaces), the Service, one Job per role. A Job
@@ -24,6 +30,16 @@
 //           delete_wait), then create.
 //   delete: the job's Jobs (Background propagation: pods go too) and Service, skipping any
 //           object not labelled with this instance.
+// A JobSet job: create makes the JobSet (the controller makes its Jobs and Service); scale
+// (suspend) and patch update its annotations, spec.suspend and ttlSecondsAfterFinished in place;
+// update and rerun delete it (Foreground) and create it; delete deletes it. Update and rerun
+// also delete the objects of the other workload kind, so that changing kubernetes.workload
+// replaces one with the other.
+// A job with spec.queue (Kueue): the workload carries the queue label, and jobsync never writes
+// its spec.suspend after creating it (Kueue's admission owns it): suspend and resume set the
+// Kueue Workloads' spec.active (false evicts a running workload and keeps it suspended, as Kueue
+// documents for stopping a workload), and creating a suspended job deactivates its Workload as
+// soon as Kueue has made it (a job Kueue admits within that moment may start briefly).
 // Errors name the job ("job kubernetes/ns/name: ...") and carry the server's message; one job's
 // failure does not affect calls for other jobs.
 //
@@ -44,6 +60,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +84,10 @@ struct KubernetesBackendOptions {
   std::chrono::seconds delete_wait{120};        // update waits this long for the old Jobs to go
   std::chrono::seconds pending_grace{300};      // a pod Pending longer is Degraded health
 };
+
+// How long creating a suspended job with a queue waits for Kueue to make its Workload (to
+// deactivate it).
+inline constexpr std::chrono::seconds kWorkloadWait{30};
 
 // A client for the cluster `credentials` describe (LoadKubeconfig), with per-request timeout
 // options.client.request_timeout. Fails as NewHttpClient does, naming credentials.source.
@@ -116,18 +137,41 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   int64_t list_requests() const { return list_requests_.load(); }
 
  private:
-  // The watcher thread: lists the Jobs into the cache, then watches from the list's version,
+  // One watched kind of object and its cache (guarded by mutex_).
+  struct Watched {
+    Watched(ResourceKind kind_, const char* what_, std::string selector_,
+            nlohmann::json (*compact_)(const nlohmann::json&), bool optional_)
+        : kind(kind_),
+          what(what_),
+          selector(std::move(selector_)),
+          compact(compact_),
+          optional(optional_) {}
+    ResourceKind kind;
+    const char* what;                                 // "Jobs", for messages
+    std::string selector;                             // label selector of the list and watch
+    nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
+    bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
+    std::map<std::string, nlohmann::json> cache;      // "namespace/name" -> compacted object
+    bool synced = false;                              // the cache reflects the cluster
+    bool absent = false;                              // the optional API was not there
+    Status last_error;                                // why the cache is not in sync
+    std::thread thread;
+  };
+
+  // A watcher thread: lists the objects into the cache, then watches from the list's version,
   // listing again after a 410 Gone or a failure (with backoff), until the backend stops.
-  void WatchLoop();
-  // Lists the Jobs into the cache (replacing it) and returns the list's resourceVersion; on
+  void WatchLoop(Watched& watched);
+  // Lists the objects into the cache (replacing it) and returns the list's resourceVersion; on
   // failure marks the cache out of sync with the error, and returns it.
-  StatusOr<std::string> ListIntoCache();
+  StatusOr<std::string> ListIntoCache(Watched& watched);
   // Applies one watch event to the cache, moves `version` to the event's, tells the listener.
-  void ApplyWatchEvent(const nlohmann::json& event, std::string& version);
+  void ApplyWatchEvent(Watched& watched, const nlohmann::json& event, std::string& version);
   // True once the destructor began.
   bool Stopping();
   // Puts `object` into the cache unless the cache holds a newer version of it.
-  void Remember(const nlohmann::json& object);
+  void Remember(Watched& watched, const nlohmann::json& object);
+  // Sets phase_message of the kQueued jobs in `live` from their Kueue Workloads.
+  void AddQueueMessages(std::vector<LiveJob>& live);
   // Sleeps `delay` unless the backend is stopping; returns false when it is.
   bool SleepUnlessStopping(std::chrono::milliseconds delay);
 
@@ -142,12 +186,25 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
                                  const ApplyContext& context);
   Status DeleteJobs(const JobKey& key, const ApplyContext& context, Propagation propagation,
                     bool wait, bool with_service);
+  // JobSet jobs (workloads.cc).
+  Status CreateJobSet(const TrainingJob& job, const ApplyContext& context);
+  Status UpdateJobSetInPlace(const PlanStep& step, const ApplyContext& context);
+  // Deletes the job's JobSet when there is one of this instance; waits until gone if `wait`.
+  Status DeleteJobSet(const JobKey& key, const ApplyContext& context, Propagation propagation,
+                      bool wait);
+  StatusOr<Health> JobSetHealth(const JobKey& key);
+  // Kueue (workloads.cc): sets spec.active of the Workloads Kueue made for the job's workload
+  // objects. `wait_for`: how long to wait for Kueue to make them (zero: fail at once when there
+  // is none).
+  Status SetWorkloadsActive(const TrainingJob& job, bool active, std::chrono::seconds wait_for,
+                            const ApplyContext& context);
+
   Status EnsureNamespace(const std::string& namespace_name);
   Status EnsureService(const TrainingJob& job, const ApplyContext& context);
   Status CreateRoleJob(const TrainingJob& job, const std::string& role,
                        const ApplyContext& context);
   // Polls until the Job is gone (delete_wait at most), telling context each answer.
-  Status WaitGone(const std::string& namespace_name, const std::string& name,
+  Status WaitGone(ResourceKind kind, const std::string& namespace_name, const std::string& name,
                   const ApplyContext& context);
 
   const std::unique_ptr<KubernetesClient> client_;
@@ -155,15 +212,15 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   std::atomic<int64_t> list_requests_{0};
 
   std::mutex mutex_;
-  std::condition_variable changed_;  // synced_ or stopping_ changed
-  bool started_ = false;             // the watcher thread runs
-  bool synced_ = false;              // the cache reflects the cluster
+  std::condition_variable changed_;  // a Watched's synced or stopping_ changed
+  bool started_ = false;             // the watcher threads run
   bool stopping_ = false;
-  Status last_error_;                            // why the cache is not in sync
-  std::map<std::string, nlohmann::json> cache_;  // "namespace/name" -> Job object
+  Watched jobs_;
+  Watched jobsets_;
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
   std::unordered_map<std::string, std::optional<TrainingJob>> applied_specs_;
+  std::unordered_map<std::string, std::optional<TrainingJob>> jobset_applied_specs_;
   uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.
@@ -171,7 +228,6 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   std::mutex listener_mutex_;              // held while the listener runs
   std::function<void()> change_listener_;  // guarded by listener_mutex_
   HttpCancellation cancel_;
-  std::thread watcher_;
 };
 
 }  // namespace jobsync

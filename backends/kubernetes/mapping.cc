@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/pod_spec.h"
 #include "schemas/canonical.h"
 
@@ -14,16 +15,6 @@ namespace jobsync {
 namespace {
 
 using nlohmann::json;
-
-// The labels every object of `job` carries (without the role).
-json JobLabels(const TrainingJob& job, const ApplyContext& context) {
-  json labels = json::object();
-  for (const auto& [key, value] : job.labels) labels[key] = value;
-  labels[kManagedByLabel] = kManagedByValue;
-  labels[kInstanceLabel] = context.instance;
-  labels[kJobLabel] = job.name;
-  return labels;
-}
 
 json ManifestAnnotations(const TrainingJob& job) {
   json annotations = json::object();
@@ -98,6 +89,31 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::s
 
 }  // namespace
 
+json JobLabels(const TrainingJob& job, const ApplyContext& context) {
+  json labels = json::object();
+  for (const auto& [key, value] : job.labels) labels[key] = value;
+  labels[kManagedByLabel] = kManagedByValue;
+  labels[kInstanceLabel] = context.instance;
+  labels[kJobLabel] = job.name;
+  return labels;
+}
+
+json AppliedAnnotations(const TrainingJob& job, const ApplyContext& context) {
+  json annotations = ManifestAnnotations(job);
+  annotations[kSpecAnnotation] = CanonicalSpecText(job);
+  annotations[kSpecHashAnnotation] = SpecHash(job);
+  annotations[kSourcePathAnnotation] = job.source.path;
+  annotations[kRevisionAnnotation] = context.revision;
+  return annotations;
+}
+
+bool HeldByKueue(const json& object, const std::optional<TrainingJob>& applied) {
+  const json::json_pointer suspend("/spec/suspend");
+  return applied && !applied->suspend && !Label(object, kQueueLabel).empty() &&
+         object.contains(suspend) && object.at(suspend).is_boolean() &&
+         object.at(suspend).get<bool>();
+}
+
 std::string ManagedSelector() { return std::string(kManagedByLabel) + "=" + kManagedByValue; }
 
 std::string JobSelector(const std::string& job_name) {
@@ -139,14 +155,9 @@ StatusOr<json> RoleJobObject(const TrainingJob& job, const std::string& role,
   }
   json labels = JobLabels(job, context);
   labels[kRoleLabel] = role;
-  json annotations = ManifestAnnotations(job);
-  annotations[kSpecAnnotation] = CanonicalSpecText(job);
-  annotations[kSpecHashAnnotation] = SpecHash(job);
-  annotations[kSourcePathAnnotation] = job.source.path;
-  annotations[kRevisionAnnotation] = context.revision;
-
   StatusOr<json> pod_template = PatchedPodTemplate(job, role, RolePodTemplate(job, role, labels));
   if (!pod_template.ok()) return pod_template.status();
+  if (!job.queue.empty()) labels[kQueueLabel] = job.queue;
   const int replicas = it->second.replicas;
   json spec = {{"completionMode", "Indexed"},
                {"completions", replicas},
@@ -165,7 +176,7 @@ StatusOr<json> RoleJobObject(const TrainingJob& job, const std::string& role,
                {{"name", name},
                 {"namespace", job.namespace_name},
                 {"labels", labels},
-                {"annotations", annotations}}},
+                {"annotations", AppliedAnnotations(job, context)}}},
               {"spec", std::move(spec)}};
 }
 
@@ -173,6 +184,12 @@ StatusOr<std::vector<json>> RenderObjects(const TrainingJob& job, const ApplyCon
                                           bool include_namespace) {
   std::vector<json> out;
   if (include_namespace) out.push_back(NamespaceObject(job.namespace_name));
+  if (job.workload == KubernetesWorkload::kJobSet) {
+    StatusOr<json> jobset = JobSetObject(job, context);
+    if (!jobset.ok()) return jobset.status();
+    out.push_back(std::move(*jobset));
+    return out;
+  }
   out.push_back(ServiceObject(job, context));
   for (const auto& [role, spec] : job.roles) {
     StatusOr<json> object = RoleJobObject(job, role, context);
@@ -296,6 +313,11 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
       live.applied->source.path = live.source_path;
     }
     live.phase = GroupPhase(members);
+    if (live.phase == LivePhase::kSuspended &&
+        std::any_of(members.begin(), members.end(),
+                    [&](const json* member) { return HeldByKueue(*member, live.applied); })) {
+      live.phase = LivePhase::kQueued;
+    }
     out.push_back(std::move(live));
   }
   if (parsed != nullptr) *parsed = std::move(seen);
@@ -315,6 +337,12 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
     case LivePhase::kSucceeded:
       return Health::kSucceeded;
     case LivePhase::kSuspended:
+      for (const json* job : jobs) {
+        if (Label(*job, kQueueLabel).empty()) continue;
+        StatusOr<TrainingJob> applied =
+            TrainingJobFromCanonicalText(Annotation(*job, kSpecAnnotation));
+        if (applied.ok() && HeldByKueue(*job, *applied)) return Health::kQueued;
+      }
       return Health::kSuspended;
     default:
       break;

@@ -47,9 +47,25 @@ namespace jobsync {
 // Retries of one index before the index counts as failed.
 inline constexpr int kBackoffLimitPerIndex = 3;
 
-// Label selectors: every object jobsync manages, and the objects of one job.
+// The label that puts a workload (a Job, a JobSet) in a Kueue LocalQueue: set from spec.queue on
+// the workload's metadata (not its pod template). A workload carrying it that is suspended while
+// its applied spec is not is held by Kueue: LivePhase::kQueued, Health::kQueued.
+inline constexpr const char* kQueueLabel = "kueue.x-k8s.io/queue-name";
+
+// The labels every object of `job` carries (without the role or queue): the manifest's, then
+// app.kubernetes.io/managed-by, jobsync.dev/instance and jobsync.dev/job.
+nlohmann::json JobLabels(const TrainingJob& job, const ApplyContext& context);
+
+// The annotations of a job's live object: the manifest's, the applied spec
+// (CanonicalSpecText), its hash, the source path and the revision.
+nlohmann::json AppliedAnnotations(const TrainingJob& job, const ApplyContext& context);
+
+// Label selectors: every object jobsync manages, and the objects of one job. The Job listings
+// of the backend add kNotJobSetChild: the Jobs a JobSet's controller made carry the JobSet's
+// ownership labels, but the JobSet is the live object.
 std::string ManagedSelector();
 std::string JobSelector(const std::string& job_name);
+inline constexpr const char* kNotJobSetChild = ",!jobset.sigs.k8s.io/jobset-name";
 
 // The Namespace object for `namespace_name`.
 nlohmann::json NamespaceObject(const std::string& namespace_name);
@@ -64,7 +80,8 @@ StatusOr<nlohmann::json> RoleJobObject(const TrainingJob& job, const std::string
                                        const ApplyContext& context);
 
 // Every object of `job` in apply order: the Namespace (when `include_namespace`), the Service,
-// then one Job per role by role name. Fails as RoleJobObject does.
+// then one Job per role by role name; for a JobSet workload the Namespace and the JobSet
+// (jobset_mapping.h). Fails as RoleJobObject does.
 StatusOr<std::vector<nlohmann::json>> RenderObjects(const TrainingJob& job,
                                                     const ApplyContext& context,
                                                     bool include_namespace = true);
@@ -80,6 +97,10 @@ LivePhase JobObjectPhase(const nlohmann::json& job_object);
 // annotations are dropped: at 10,000 Jobs, whole objects held 1.2 GB.
 nlohmann::json CompactJobObject(const nlohmann::json& job_object);
 
+// True when `object` (a Job or JobSet) is suspended, carries kQueueLabel, and `applied` (its
+// applied spec) is not suspended: Kueue holds it until its queue admits it.
+bool HeldByKueue(const nlohmann::json& object, const std::optional<TrainingJob>& applied);
+
 // Groups listed Job objects by (namespace, jobsync.dev/job) into LiveJobs (backend kubernetes),
 // ordered by key. Objects without the job label or being deleted are skipped. Per group: the
 // applied spec from the first Job (by name) whose annotation TrainingJobFromCanonicalText reads;
@@ -87,7 +108,8 @@ nlohmann::json CompactJobObject(const nlohmann::json& job_object);
 // (so the planner scales it back into existence) unless the applied spec has
 // ttlSecondsAfterFinished (Kubernetes removed that role's finished Job: not to be run again);
 // phase: Failed if any Job failed, Succeeded if
-// all completed, Suspended if any is suspended, Running if any runs, else Pending; instance,
+// all completed, Suspended if any is suspended (Queued if one is HeldByKueue), Running if any
+// runs, else Pending; instance,
 // source path and revision from the first Job; prune_protected when any Job has
 // jobsync.dev/prune "false".
 //
@@ -100,7 +122,8 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_
                                          AppliedSpecCache* parsed = nullptr);
 
 // The health of one job from its Job objects and their pods, at time `now`: Missing without
-// Jobs; Failed, Succeeded or Suspended as the grouped phase says; Degraded when a pod failed or
+// Jobs; Failed, Succeeded or Suspended as the grouped phase says (Queued when a suspended Job is
+// HeldByKueue by its applied-spec annotation); Degraded when a pod failed or
 // has been Pending longer than `pending_grace`; Healthy when every Job has all its pods ready;
 // else Progressing.
 Health HealthFromObjects(const std::vector<nlohmann::json>& job_objects,
