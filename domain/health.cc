@@ -18,6 +18,8 @@ const char* HealthName(Health health) {
       return "Suspended";
     case Health::kMissing:
       return "Missing";
+    case Health::kQueued:
+      return "Queued";
   }
   return "Missing";
 }

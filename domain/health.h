@@ -4,10 +4,21 @@
 
 namespace jobsync {
 
-// Health of a job as a user sees it.
-enum class Health { kProgressing, kHealthy, kDegraded, kSucceeded, kFailed, kSuspended, kMissing };
+// Health of a job as a user sees it. kQueued: waiting in a Kueue queue for admission (Kueue
+// holds it suspended).
+enum class Health {
+  kProgressing,
+  kHealthy,
+  kDegraded,
+  kSucceeded,
+  kFailed,
+  kSuspended,
+  kMissing,
+  kQueued
+};
 
-// "Progressing", "Healthy", "Degraded", "Succeeded", "Failed", "Suspended" or "Missing".
+// "Progressing", "Healthy", "Degraded", "Succeeded", "Failed", "Suspended", "Missing" or
+// "Queued".
 const char* HealthName(Health health);
 
 }  // namespace jobsync

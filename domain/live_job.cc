@@ -16,6 +16,8 @@ const char* LivePhaseName(LivePhase phase) {
       return "Suspended";
     case LivePhase::kUnknown:
       return "Unknown";
+    case LivePhase::kQueued:
+      return "Queued";
   }
   return "Unknown";
 }

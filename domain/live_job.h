@@ -22,9 +22,12 @@ enum class LivePhase {
   kFailed,     // finished unsuccessfully (retries exhausted)
   kSuspended,  // suspended: Kubernetes spec.suspend, or a stopped Ray submission
   kUnknown,    // the backend could not tell; planned like a running job
+  // Held suspended by Kueue until its queue admits it (the job has spec.queue and Git does not
+  // suspend it): not drift; Kueue resumes it on admission. LiveJob::phase_message says why.
+  kQueued,
 };
 
-// "Pending", "Running", "Succeeded", "Failed", "Suspended" or "Unknown".
+// "Pending", "Running", "Succeeded", "Failed", "Suspended", "Unknown" or "Queued".
 const char* LivePhaseName(LivePhase phase);
 
 // True for kSucceeded and kFailed: the job has run to its end.
@@ -47,6 +50,10 @@ struct LiveJob {
   std::map<std::string, int> replicas;
 
   LivePhase phase = LivePhase::kUnknown;
+  // Why the job is in `phase`, when the cluster says (Kueue's reason for kQueued, e.g.
+  // "couldn't assign flavors to pod set main: insufficient unused quota for cpu ..."); empty
+  // otherwise.
+  std::string phase_message;
 
   // The value of the kInstanceLabel label; empty when the object has none (not made by jobsync).
   std::string instance;

@@ -135,8 +135,12 @@ void AddJobModel(const TrainingJob& job, json* spec) {
   }
   if (!job.run_id.empty()) out["runId"] = job.run_id;
   if (!job.pod_template_patch.is_null()) {
-    out["kubernetes"] = {{"podTemplatePatch", job.pod_template_patch}};
+    out["kubernetes"]["podTemplatePatch"] = job.pod_template_patch;
   }
+  if (job.workload != KubernetesWorkload::kJob) {
+    out["kubernetes"]["workload"] = KubernetesWorkloadName(job.workload);
+  }
+  if (!job.queue.empty()) out["queue"] = job.queue;
 }
 
 json CanonicalRay(const RaySpec& ray) {
@@ -406,9 +410,18 @@ Status ReadJobModel(const FieldReader& spec, TrainingJob* job) {
   const json* kubernetes = nullptr;
   JOBSYNC_RETURN_IF_ERROR(spec.OptionalObject("kubernetes", &kubernetes));
   if (kubernetes != nullptr) {
-    FieldReader(*kubernetes, spec.Path("kubernetes"))
-        .Raw("podTemplatePatch", &job->pod_template_patch);
+    FieldReader kube(*kubernetes, spec.Path("kubernetes"));
+    kube.Raw("podTemplatePatch", &job->pod_template_patch);
+    std::string workload;
+    JOBSYNC_RETURN_IF_ERROR(kube.String("workload", false, &workload));
+    if (workload == "jobset") {
+      job->workload = KubernetesWorkload::kJobSet;
+    } else if (!workload.empty() && workload != "job") {
+      return InvalidArgumentError("canonical spec: " + kube.Path("workload") + ": \"" + workload +
+                                  "\" is not a workload (job or jobset)");
+    }
   }
+  JOBSYNC_RETURN_IF_ERROR(spec.String("queue", false, &job->queue));
   return OkStatus();
 }
 

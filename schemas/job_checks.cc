@@ -103,6 +103,7 @@ constexpr RayRefusal kRaySpecRefusals[] = {
     {"activeDeadlineSeconds", "remove it; bound the run inside spec.ray.entrypoint (e.g. timeout)"},
     {"ttlSecondsAfterFinished", "remove it; the Ray cluster keeps its own job history"},
     {"kubernetes", "remove spec.kubernetes, or set spec.backend: kubernetes"},
+    {"queue", "remove it; Kueue queues admit Kubernetes workloads, a shared Ray cluster has none"},
 };
 
 constexpr RayRefusal kRayRoleRefusals[] = {

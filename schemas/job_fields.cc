@@ -95,10 +95,15 @@ void ReadJobModelFields(const json& spec, TrainingJob* job) {
     job->ttl_seconds_after_finished = spec["ttlSecondsAfterFinished"].get<int64_t>();
   }
   job->run_id = spec.value("runId", "");
-  if (const json* kubernetes = ObjectAt(spec, "kubernetes");
-      kubernetes && kubernetes->contains("podTemplatePatch")) {
-    job->pod_template_patch = (*kubernetes)["podTemplatePatch"];
+  if (const json* kubernetes = ObjectAt(spec, "kubernetes")) {
+    if (kubernetes->contains("podTemplatePatch")) {
+      job->pod_template_patch = (*kubernetes)["podTemplatePatch"];
+    }
+    if (kubernetes->value("workload", "job") == "jobset") {
+      job->workload = KubernetesWorkload::kJobSet;
+    }
   }
+  job->queue = spec.value("queue", "");
 }
 
 void ReadRoleOverrides(const json& role, RoleOverrides* overrides) {

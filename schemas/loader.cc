@@ -264,18 +264,28 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
                      "minReplicas <= replicas <= maxReplicas must hold"});
     }
     if (job.backend == BackendKind::kKubernetes) {
-      // The Indexed Job "<name>-<role>" names its pods' hostnames "<name>-<role>-<index>".
+      // The Indexed Job "<name>-<role>" (a JobSet's: "<name>-<role>-0") names its pods'
+      // hostnames "<job name>-<index>".
       int largest = std::max(role.replicas, role.max_replicas.value_or(0));
-      size_t length = job.name.size() + 1 + role_name.size() + 1 + DecimalDigits(largest - 1);
+      const std::string job_name = RoleJobName(job, role_name);
+      size_t length = job_name.size() + 1 + DecimalDigits(largest - 1);
       if (length > kMaxObjectName) {
         out.push_back({at({"metadata", "name"}),
                        "metadata.name: the Kubernetes Job for role '" + role_name + "' would be '" +
-                           job.name + "-" + role_name + "', whose pod hostnames reach " +
+                           job_name + "', whose pod hostnames reach " +
                            std::to_string(length) + " characters; the limit is 63",
                        "shorten the job or role name by " +
                            std::to_string(length - kMaxObjectName) + " characters"});
       }
     }
+  }
+  if (job.workload == KubernetesWorkload::kJobSet && !job.name.empty() &&
+      !(job.name[0] >= 'a' && job.name[0] <= 'z')) {
+    out.push_back({at({"metadata", "name"}),
+                   "metadata.name: '" + job.name +
+                       "' starts with a digit; a JobSet's Jobs and pods are named after it and "
+                       "must start with a letter (DNS-1035)",
+                   "start the name with a letter, e.g. 'job-" + job.name + "'"});
   }
   if (job.backend == BackendKind::kKubernetes) {
     // spec.image may be left out when every role sets its own.

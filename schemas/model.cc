@@ -8,6 +8,10 @@ const char* BackendName(BackendKind kind) {
   return kind == BackendKind::kRay ? "ray" : "kubernetes";
 }
 
+const char* KubernetesWorkloadName(KubernetesWorkload workload) {
+  return workload == KubernetesWorkload::kJobSet ? "jobset" : "job";
+}
+
 std::string SourceLocation::ToString() const {
   if (line <= 0) return path;
   return path + ":" + std::to_string(line) + ":" + std::to_string(column);

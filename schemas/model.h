@@ -119,6 +119,13 @@ struct RaySpec {
   friend bool operator==(const RaySpec&, const RaySpec&) = default;
 };
 
+// What a Kubernetes job runs as (kubernetes.workload): one Indexed Job per role plus a headless
+// Service ("job", the default), or one JobSet with a replicated job per role ("jobset").
+enum class KubernetesWorkload { kJob, kJobSet };
+
+// "job" or "jobset".
+const char* KubernetesWorkloadName(KubernetesWorkload workload);
+
 // Identity of a job across Git and the clusters: backend/namespace/name.
 struct JobKey {
   BackendKind backend = BackendKind::kKubernetes;
@@ -166,6 +173,10 @@ struct TrainingJob {
   // kubernetes.podTemplatePatch: a strategic-merge patch over every rendered pod template; null
   // when unset.
   nlohmann::json pod_template_patch;
+  // kubernetes.workload: what the job runs as on Kubernetes.
+  KubernetesWorkload workload = KubernetesWorkload::kJob;
+  // spec.queue: the Kueue LocalQueue the workload is admitted through; empty: none.
+  std::string queue;
 
   // Where the document starts; not part of the job's identity or spec.
   SourceLocation source;
@@ -190,7 +201,8 @@ struct TrainingJob {
            active_deadline_seconds == other.active_deadline_seconds &&
            ttl_seconds_after_finished == other.ttl_seconds_after_finished &&
            run_id == other.run_id && roles == other.roles && ray == other.ray &&
-           pod_template_patch == other.pod_template_patch;
+           pod_template_patch == other.pod_template_patch && workload == other.workload &&
+           queue == other.queue;
   }
 };
 

@@ -96,6 +96,8 @@ std::string HealthFromPhase(const PlanStep& step) {
       return HealthName(Health::kFailed);
     case LivePhase::kSuspended:
       return HealthName(Health::kSuspended);
+    case LivePhase::kQueued:
+      return HealthName(Health::kQueued);
     case LivePhase::kUnknown:
       break;
   }

@@ -65,7 +65,7 @@ std::vector<json> JobsyncEnvironment(const TrainingJob& job, const std::string& 
   ours.push_back(EnvVar("JOBSYNC_WORLD_SIZE", std::to_string(world)));
   ours.push_back(EnvVar("JOBSYNC_SERVICE", service));
   ours.push_back(
-      EnvVar("JOBSYNC_RENDEZVOUS", RoleJobName(job.name, RendezvousRole(job)) + "-0." + service));
+      EnvVar("JOBSYNC_RENDEZVOUS", RoleJobName(job, RendezvousRole(job)) + "-0." + service));
   if (std::optional<ReplicaBounds> bounds = ElasticBounds(job.roles.at(role))) {
     ours.push_back(
         EnvVar("JOBSYNC_NNODES", std::to_string(bounds->min) + ":" + std::to_string(bounds->max)));

@@ -219,6 +219,7 @@ Health HealthOf(const std::vector<RaySubmission>& all) {
   switch (phase) {
     case LivePhase::kPending:
     case LivePhase::kUnknown:
+    case LivePhase::kQueued:  // Ray has no queue (spec.queue is refused for Ray)
       return Health::kProgressing;
     case LivePhase::kRunning:
       return Health::kHealthy;
