@@ -40,7 +40,8 @@
 //    and the desired spec differ, leaving out spec.suspend and the patch fields, in spec.runId
 //    alone. The live side is the applied spec read back from the cluster, with the live replica
 //    counts (elastic ones within bounds excepted: "Elastic roles" below) and the live suspend
-//    state (phase Suspended) laid over it; for a finished job, the applied spec alone.
+//    state (phase Suspended; phase Queued is not suspended: "Queued jobs" below) laid over it;
+//    for a finished job, the applied spec alone.
 //
 //    | manifest   | live job                                    | action                 |
 //    | ---------- | ------------------------------------------- | ---------------------- |
