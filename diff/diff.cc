@@ -298,6 +298,16 @@ PlanStep ClassifyFinished(PlanStep step, const TrainingJob& desired, const LiveJ
   return step;
 }
 
+// `step` with "; live: Queued (<Kueue's reason>)" after its reason when its live job waits in a
+// Kueue queue (plan.h, "Queued jobs"), so every rendering of the plan says why it does not run.
+// Error steps keep their reason as it is.
+PlanStep WithQueuedNote(PlanStep step) {
+  if (step.error || !step.live || step.live->phase != LivePhase::kQueued) return step;
+  step.reason += "; live: Queued";
+  if (!step.live->phase_message.empty()) step.reason += " (" + step.live->phase_message + ")";
+  return step;
+}
+
 // A job Git no longer has, live and owned by this instance.
 PlanStep ClassifyRemoved(PlanStep step, const LiveJob& live, const Context& context) {
   if (context.unreadable_files.count(live.source_path) != 0) {
@@ -503,13 +513,13 @@ class PairWalk {
     }
     if (wanted_job != nullptr) {
       step.desired = *wanted_job;
-      return ClassifyDesired(std::move(step), **wanted_job, live_job, context_);
+      return WithQueuedNote(ClassifyDesired(std::move(step), **wanted_job, live_job, context_));
     }
     if (live_job == nullptr) {
       // Cannot happen: NextKey gives only keys some list holds. Held back, never guessed at.
       return NoneStep(std::move(step), "neither desired nor live (a planner bug)", true);
     }
-    return ClassifyRemoved(std::move(step), *live_job, context_);
+    return WithQueuedNote(ClassifyRemoved(std::move(step), *live_job, context_));
   }
 
   const WantedJobs& wanted_;

@@ -46,13 +46,14 @@ FieldRule Recreate(std::string field, std::string why) {
 
 // The rule of a spec.roles.<role>.<field> change of a role both sides have.
 FieldRule RoleFieldRule(const std::vector<std::string>& segments, BackendKind backend,
-                        bool finished) {
+                        bool finished, bool jobset) {
   const std::string field = Dotted(segments);
   const std::string& name = segments.size() > 3 ? segments[3] : std::string();
   if (name == "replicas") {
     if (finished) {
       return Recreate(field, "a finished job does not scale: it runs again at the new size");
     }
+    if (jobset) return Recreate(field, "a JobSet's replicated jobs cannot change; recreated");
     return {FieldEffect::kScale, field, ""};
   }
   if (name == "minReplicas" || name == "maxReplicas") {
@@ -68,7 +69,7 @@ FieldRule RoleFieldRule(const std::vector<std::string>& segments, BackendKind ba
 }  // namespace
 
 FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_both_sides,
-                  bool finished) {
+                  bool finished, bool jobset) {
   const std::vector<std::string> segments = Segments(path, 4);
   const std::string top = segments.empty() ? std::string() : segments[0];
   const std::string name = segments.size() > 1 ? segments[1] : std::string();
@@ -97,7 +98,7 @@ FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_bot
       return Recreate(Dotted({segments.begin(), segments.begin() + 3}),
                       "a role added or removed adds or removes its Jobs");
     }
-    return RoleFieldRule(segments, backend, finished);
+    return RoleFieldRule(segments, backend, finished, jobset);
   }
   if (name == "dependsOn") {
     return Recreate(field, "a job waits for its dependencies only when it is created");
@@ -109,6 +110,13 @@ FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_bot
     return Recreate(
         Dotted({segments.begin(), segments.begin() + std::min<size_t>(3, segments.size())}),
         PodTemplateWhy(BackendKind::kRay));
+  }
+  if (name == "queue") {
+    return Recreate(field, "Kueue admits a workload through the queue it was created in");
+  }
+  if (name == "kubernetes" && segments.size() > 2 && segments[2] == "workload") {
+    return Recreate("spec.kubernetes.workload",
+                    "the workload kind changes: its objects are replaced");
   }
   if (name == "kubernetes") {
     return Recreate(
@@ -128,7 +136,10 @@ std::vector<FieldRule> RulesFor(const std::vector<FieldChange>& changes, const T
     if (segments.size() == 3 && segments[0] == "spec" && segments[1] == "roles") {
       on_both_sides = have.roles.count(segments[2]) != 0 && want.roles.count(segments[2]) != 0;
     }
-    FieldRule rule = RuleFor(change.field, want.backend, on_both_sides, finished);
+    const bool jobset = want.backend == BackendKind::kKubernetes &&
+                        have.workload == KubernetesWorkload::kJobSet &&
+                        want.workload == KubernetesWorkload::kJobSet;
+    FieldRule rule = RuleFor(change.field, want.backend, on_both_sides, finished, jobset);
     if (seen.insert(rule.field).second) rules.push_back(std::move(rule));
   }
   return rules;

@@ -37,8 +37,10 @@ struct FieldRule {
 // `backend`. `role_on_both_sides` says whether the role a spec.roles.<role> path names exists on
 // both sides of the diff (a role added or removed is a recreate, whatever its fields). `finished`:
 // the live job has finished, so nothing is scaled (a replica count is part of what it ran).
+// `jobset`: both sides run as a JobSet (kubernetes.workload: jobset), whose replicated jobs
+// cannot change, so a replica count recreates it.
 FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_both_sides,
-                  bool finished);
+                  bool finished, bool jobset);
 
 // The rules of `changes`, one per field (the first change of a field decides: every change of
 // one field has the same rule), in the order of the changes. `have` and `want` are the two jobs

@@ -37,7 +37,10 @@ Totals Requests(const TrainingJob& job, const std::map<std::string, int>& replic
 Totals LiveRequests(const PlanStep& step) {
   if (!step.live || !step.live->applied) return {};
   const LiveJob& live = *step.live;
-  if (live.phase == LivePhase::kSuspended || IsFinished(live.phase)) return {};
+  if (live.phase == LivePhase::kSuspended || live.phase == LivePhase::kQueued ||
+      IsFinished(live.phase)) {
+    return {};
+  }
   return Requests(*live.applied, live.replicas);
 }
 

@@ -6,9 +6,10 @@
 // A job requests, per role, replicas x the role's per-replica resources (GPUs, CPU, memory), summed
 // in thousandths of their unit in 128 bits: exact for every per-replica amount in whole
 // thousandths up to about 8Pi (Quantity::milli; finer amounts are rounded up to a thousandth,
-// larger ones saturate). A suspended job and a
-// finished one request nothing. The elastic maximum is the same sum with each role at its
-// maxReplicas (replicas when it has none): what the job may grow to without a new commit.
+// larger ones saturate). A suspended job, one waiting in a Kueue queue (live phase Queued: Kueue
+// holds it suspended) and a finished one request nothing. The elastic maximum is the same sum with
+// each role at its maxReplicas (replicas when it has none): what the job may grow to without a new
+// commit.
 //
 //   before: each step's live job (its applied spec with the live replica counts laid over it);
 //   after:  create, scale, update, rerun: the desired job; delete: nothing; none: the live job as

@@ -40,7 +40,8 @@
 //    and the desired spec differ, leaving out spec.suspend and the patch fields, in spec.runId
 //    alone. The live side is the applied spec read back from the cluster, with the live replica
 //    counts (elastic ones within bounds excepted: "Elastic roles" below) and the live suspend
-//    state (phase Suspended) laid over it; for a finished job, the applied spec alone.
+//    state (phase Suspended; phase Queued is not suspended: "Queued jobs" below) laid over it;
+//    for a finished job, the applied spec alone.
 //
 //    | manifest   | live job                                    | action                 |
 //    | ---------- | ------------------------------------------- | ---------------------- |
@@ -90,7 +91,10 @@
 //    | spec.roles.<role>.replicas             | scale    | parallelism changes in place; a     |
 //    |                                        |          |   finished job: recreate ("does not |
 //    |                                        |          |   scale: runs again at the new      |
-//    |                                        |          |   size")                            |
+//    |                                        |          |   size"); a JobSet on both sides:   |
+//    |                                        |          |   recreate ("a JobSet's replicated  |
+//    |                                        |          |   jobs cannot change; recreated"),  |
+//    |                                        |          |   elastic roles too                 |
 //    | spec.runId                             | rerun    | a new run of the same spec          |
 //    | metadata.labels                        | recreate | copied onto the pods, and a running |
 //    |                                        |          |   Job's pod template cannot change  |
@@ -101,6 +105,10 @@
 //    |                                        |          |   podFailurePolicy cannot change    |
 //    | spec.dependsOn                         | recreate | a job waits for its dependencies    |
 //    |                                        |          |   only when it is created           |
+//    | spec.kubernetes.workload               | recreate | the workload kind changes: its      |
+//    |                                        |          |   objects are replaced              |
+//    | spec.queue                             | recreate | Kueue admits a workload through the |
+//    |                                        |          |   queue it was created in           |
 //    | spec.image, command, args, env,        | recreate | a running Job's pod template cannot |
 //    |   envFrom, volumes, nodeSelector,      |          |   change                            |
 //    |   tolerations, affinity,               |          |                                     |
@@ -123,6 +131,15 @@
 //    bounds it is a scale back to Git's replicas ("worker runs 9, outside its elastic bounds
 //    [2, 8]: scale back to 4"), drift as any other. When Git's replicas changed, the step scales
 //    to Git's replicas whatever the live count. A scale step carries every role's Git count.
+//
+//    Queued jobs. A live job in phase Queued (domain/live_job.h: Kueue holds it suspended until
+//    its queue admits it, and the applied spec does not suspend it) is planned as a running job:
+//    its suspend state is "not suspended", so it is neither drift nor resumed, and Kueue resumes
+//    it on admission with no write from jobsync. Git `suspend: true` on it is a scale (suspend)
+//    step, and any other change the step the table gives. The reason of every step of a queued
+//    job that is not an error ends "; live: Queued (<Kueue's reason>)" (or "; live: Queued"
+//    without one), e.g. "in sync; live: Queued (couldn't assign flavors to pod set main:
+//    insufficient unused quota for cpu ...)".
 //
 // 3. Suspend
 //    `suspend: true` is a scale step: the target spec has suspend set and the change list shows

@@ -147,7 +147,11 @@ std::string FormatStatusTable(const nlohmann::json& status) {
       {"JOB", "SYNC", "HEALTH", "REPLICAS (LIVE/DESIRED)", "APPLIED", "AUTHOR", "LAST ERROR"}};
   for (const nlohmann::json& job : status.value("jobs", nlohmann::json::array())) {
     std::string applied_revision = Text(job, "appliedRevision", "-");
-    rows.push_back({Text(job, "key", "?"), Text(job, "sync", "?"), Text(job, "health", "?"),
+    std::string health = Text(job, "health", "?");
+    if (!Text(job, "healthMessage", "").empty()) {
+      health += " (" + Text(job, "healthMessage", "") + ")";
+    }
+    rows.push_back({Text(job, "key", "?"), Text(job, "sync", "?"), health,
                     ReplicaText(job.value("liveReplicas", nlohmann::json())) + " / " +
                         ReplicaText(job.value("desiredReplicas", nlohmann::json())),
                     applied_revision.substr(0, 7), Text(job, "appliedAuthor", "-"),

@@ -22,7 +22,7 @@ inline constexpr const char* kStatusPageHtml = R"html(<!doctype html>
   .Synced { color: #276749; } .OutOfSync, .Drifted, .Unknown { color: #975a16; }
   .Error { color: #c53030; } .Kept { color: #2b6cb0; }
   .Healthy, .Succeeded { color: #276749; } .Degraded, .Failed, .Missing { color: #c53030; }
-  .Progressing, .Suspended { color: #2b6cb0; }
+  .Progressing, .Suspended, .Queued { color: #2b6cb0; }
   .error { color: #c53030; font-size: .92em; }
   code, pre { font-family: ui-monospace, monospace; font-size: .92em; }
   pre { background: #f7fafc; padding: .8em; overflow-x: auto; }
@@ -70,7 +70,8 @@ function render(status) {
     row.appendChild(text("td", job.backend));
     row.appendChild(text("td", job.namespace));
     row.appendChild(text("td", job.sync, job.sync));
-    row.appendChild(text("td", job.health, job.health));
+    row.appendChild(text("td", job.health + (job.healthMessage ? " (" + job.healthMessage + ")" : ""),
+        job.health));
     row.appendChild(text("td", replicas(job.liveReplicas) + " / " + replicas(job.desiredReplicas)));
     const commit = (job.appliedRevision || "").slice(0, 7);
     row.appendChild(text("td", commit ? commit + " " + (job.appliedAuthor || "") +

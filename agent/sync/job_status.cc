@@ -26,6 +26,7 @@ JobStatus Observed(const PlanStep& step) {
   }
   if (step.desired) job.source_path = step.desired->source.path;
   job.health = HealthFromPhase(step);
+  if (step.live) job.health_message = step.live->phase_message;
   return job;
 }
 
@@ -55,7 +56,12 @@ void SetSync(const PlanStep& step, const StepOutcome* outcome, const StatusInput
     job->sync = ok ? "Synced" : "OutOfSync";
     job->last_action = std::string(ActionName(step.action)) + (ok ? " ok" : " failed");
     if (!ok) job->last_error = outcome->status.message();
-    if (outcome->health) job->health = HealthName(*outcome->health);
+    if (outcome->health) {
+      // The live phase's message explains that phase's health only.
+      const std::string health = HealthName(*outcome->health);
+      if (health != job->health) job->health_message.clear();
+      job->health = health;
+    }
     if (ok && step.action != Action::kDelete) {
       job->applied_revision = input.revision;
       if (step.desired) job->live_replicas = Replicas(*step.desired);

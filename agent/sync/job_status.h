@@ -22,6 +22,9 @@
 // A held delete's, an error's and withheld drift's last error is the step's reason.
 // `drift` is set for every drift step (PlanStep::drift), healed or withheld.
 // Health is the outcome's when the executor read it, else the live phase (HealthFromPhase).
+// The health message is the live job's phase message (Kueue's reason for Queued), kept only while
+// the health is the one the live phase gave. A Queued job is Synced when its step is done or
+// none: waiting for Kueue's admission is not a failure of the cycle.
 // The overall result is `prior` when not ok; else the first job neither Synced, Kept nor
 // withheld; else the first backend in `unavailable`; else ok. Withheld drift and kept jobs do not
 // fail a cycle; held deletes do.
@@ -44,6 +47,9 @@ struct JobStatus {
   JobKey key;
   std::string sync;    // Synced, OutOfSync, Drifted, Kept, Unknown, Error
   std::string health;  // HealthName, or "Unknown" when it could not be read
+  // Why the job has that health, when the cluster says: Kueue's reason for Queued ("couldn't
+  // assign flavors to pod set main: insufficient unused quota ..."); empty otherwise.
+  std::string health_message;
   std::map<std::string, int> desired_replicas;
   std::map<std::string, int> live_replicas;
   std::string applied_revision;  // the commit the live job was applied from

@@ -435,6 +435,7 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
                     {"name", job.key.name},
                     {"sync", job.sync},
                     {"health", job.health},
+                    {"healthMessage", job.health_message},
                     {"desiredReplicas", job.desired_replicas},
                     {"liveReplicas", job.live_replicas},
                     {"appliedRevision", job.applied_revision},

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,7 +31,10 @@ class FakeBackend : public Backend {
                       context.revision);
     auto failure = fail.find(step.key.name);
     if (failure != fail.end()) return failure->second;
-    if (step.action != Action::kDelete) health[step.key.name] = Health::kProgressing;
+    if (step.action != Action::kDelete) {
+      health[step.key.name] =
+          queued.count(step.key.name) != 0 ? Health::kQueued : Health::kProgressing;
+    }
     return OkStatus();
   }
   StatusOr<Health> GetHealth(const JobKey& key) override {
@@ -48,6 +52,8 @@ class FakeBackend : public Backend {
   std::vector<std::string> applied;
   std::map<std::string, Status> fail;
   std::map<std::string, Health> health;
+  // Jobs Kueue holds in their queue: Queued after any step but a delete.
+  std::set<std::string> queued;
   std::map<std::string, int> health_reads;
   int ready_after = 0;
   Status health_error;
@@ -145,6 +151,29 @@ TEST_F(ExecutorTest, GivesUpOnADependencyThatNeverBecomesHealthy) {
   EXPECT_EQ(report.outcomes[1].status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_THAT(report.outcomes[1].status.message(), HasSubstr("health: Degraded"));
   EXPECT_THAT(kube_.applied, ::testing::IsEmpty());
+}
+
+TEST_F(ExecutorTest, AQueuedDependencyIsWaitedForLikeOneNotYetHealthy) {
+  kube_.health["prep"] = Health::kQueued;
+  Plan plan;
+  plan.steps = {Step(Action::kNone, "prep"), Step(Action::kCreate, "train", {"prep"})};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_TRUE(report.outcomes[1].skipped);
+  EXPECT_EQ(report.outcomes[1].status.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(report.outcomes[1].status.message(), HasSubstr("health: Queued"));
+  EXPECT_EQ(slept_, std::chrono::milliseconds(5000));
+  EXPECT_THAT(kube_.applied, ::testing::IsEmpty());
+}
+
+TEST_F(ExecutorTest, AJobQueuedAfterItsStepIsNotAFailure) {
+  kube_.queued = {"q"};
+  Plan plan;
+  plan.steps = {Step(Action::kScale, "q")};
+  ApplyReport report = MakeExecutor().Execute(plan, context_);
+  EXPECT_TRUE(report.ok()) << report.outcomes[0].status.ToString();
+  ASSERT_EQ(report.outcomes.size(), 1U);
+  EXPECT_TRUE(report.outcomes[0].status.ok());
+  EXPECT_EQ(report.outcomes[0].health, Health::kQueued);
 }
 
 TEST_F(ExecutorTest, AnUnreadableDependencyFailsAtOnceInsteadOfWaitingOutTheTimeout) {

@@ -145,6 +145,60 @@ Plan OneStep(Action action, bool in_git = true) {
   return plan;
 }
 
+// Plan `plan` with its one job's live phase set to `phase`, with `message`.
+Plan WithPhase(Plan plan, LivePhase phase, const std::string& message) {
+  LiveJob live = *plan.steps[0].live;
+  live.phase = phase;
+  live.phase_message = message;
+  plan.steps[0].live = std::make_shared<const LiveJob>(live);
+  return plan;
+}
+
+TEST(DeriveJobStatusesTest, AQueuedJobIsSyncedAndQueuedWithKueuesReason) {
+  const Plan plan = WithPhase(OneStep(Action::kNone), LivePhase::kQueued,
+                              "couldn't assign flavors to pod set main: insufficient unused quota");
+  const std::map<JobKey, StepOutcome> outcomes;
+  const std::map<std::string, CommitInfo> commits;
+  const CycleStatus status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});
+  ASSERT_EQ(status.jobs.size(), 1U);
+  EXPECT_EQ(status.jobs[0].sync, "Synced");
+  EXPECT_EQ(status.jobs[0].health, "Queued");
+  EXPECT_EQ(status.jobs[0].health_message,
+            "couldn't assign flavors to pod set main: insufficient unused quota");
+  EXPECT_TRUE(status.result.ok()) << status.result.message();
+}
+
+TEST(DeriveJobStatusesTest, AQueuedJobScaledAndStillQueuedIsSyncedWithItsReason) {
+  const Plan plan =
+      WithPhase(OneStep(Action::kScale), LivePhase::kQueued, "insufficient unused quota");
+  std::map<JobKey, StepOutcome> outcomes;
+  outcomes[Job().key()].health = Health::kQueued;
+  const std::map<std::string, CommitInfo> commits;
+  const CycleStatus status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});
+  ASSERT_EQ(status.jobs.size(), 1U);
+  EXPECT_EQ(status.jobs[0].sync, "Synced");
+  EXPECT_EQ(status.jobs[0].health, "Queued");
+  EXPECT_EQ(status.jobs[0].health_message, "insufficient unused quota");
+  EXPECT_TRUE(status.result.ok()) << status.result.message();
+}
+
+TEST(DeriveJobStatusesTest, AHealthMessageGoesWithTheHealthItExplains) {
+  // Admitted during the step: the health read after it is no longer Queued, and Kueue's old
+  // reason no longer applies.
+  const Plan plan =
+      WithPhase(OneStep(Action::kScale), LivePhase::kQueued, "insufficient unused quota");
+  std::map<JobKey, StepOutcome> outcomes;
+  outcomes[Job().key()].health = Health::kProgressing;
+  const std::map<std::string, CommitInfo> commits;
+  const CycleStatus status = DeriveJobStatuses(
+      StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});
+  ASSERT_EQ(status.jobs.size(), 1U);
+  EXPECT_EQ(status.jobs[0].health, "Progressing");
+  EXPECT_EQ(status.jobs[0].health_message, "");
+}
+
 TEST(DeriveJobStatusesTest, EveryJobIsUnknownWhileGitCannotBeRead) {
   Plan plan = OneStep(Action::kNone);
   plan.steps.push_back(OneStep(Action::kScale).steps[0]);
