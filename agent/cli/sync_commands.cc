@@ -51,8 +51,6 @@ void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
 }
 
-constexpr const char* kConfigMapPrefix = "configmap:";
-
 // The flags --state and --drift, as `plan` and `apply` take them (the meaning of `run`'s).
 void AddStateFlags(CLI::App& command, std::string& state, std::string& drift, bool writes) {
   std::string help =
