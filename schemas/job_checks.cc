@@ -432,6 +432,14 @@ void CheckKubernetes(Checker& check) {
     CheckRoleMounts(check, role_name, role);
   }
   if (job.pod_template_patch.is_object()) CheckPodTemplatePatch(check, job.pod_template_patch);
+  if (job.workload == KubernetesWorkload::kJobSet && !job.name.empty() &&
+      !(job.name[0] >= 'a' && job.name[0] <= 'z')) {
+    check.Add({"metadata", "name"},
+              "metadata.name: " + Quote(job.name) +
+                  " starts with a digit; a JobSet's Jobs and pods are named after it and must "
+                  "start with a letter (DNS-1035)",
+              "start the name with a letter, e.g. " + Quote("job-" + job.name));
+  }
 }
 
 }  // namespace

@@ -272,20 +272,12 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
       if (length > kMaxObjectName) {
         out.push_back({at({"metadata", "name"}),
                        "metadata.name: the Kubernetes Job for role '" + role_name + "' would be '" +
-                           job_name + "', whose pod hostnames reach " +
-                           std::to_string(length) + " characters; the limit is 63",
+                           job_name + "', whose pod hostnames reach " + std::to_string(length) +
+                           " characters; the limit is 63",
                        "shorten the job or role name by " +
                            std::to_string(length - kMaxObjectName) + " characters"});
       }
     }
-  }
-  if (job.workload == KubernetesWorkload::kJobSet && !job.name.empty() &&
-      !(job.name[0] >= 'a' && job.name[0] <= 'z')) {
-    out.push_back({at({"metadata", "name"}),
-                   "metadata.name: '" + job.name +
-                       "' starts with a digit; a JobSet's Jobs and pods are named after it and "
-                       "must start with a letter (DNS-1035)",
-                   "start the name with a letter, e.g. 'job-" + job.name + "'"});
   }
   if (job.backend == BackendKind::kKubernetes) {
     // spec.image may be left out when every role sets its own.

@@ -147,14 +147,14 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
           compact(compact_),
           optional(optional_) {}
     ResourceKind kind;
-    const char* what;                                 // "Jobs", for messages
-    std::string selector;                             // label selector of the list and watch
+    const char* what;                                  // "Jobs", for messages
+    std::string selector;                              // label selector of the list and watch
     nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
     bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
-    std::map<std::string, nlohmann::json> cache;      // "namespace/name" -> compacted object
-    bool synced = false;                              // the cache reflects the cluster
-    bool absent = false;                              // the optional API was not there
-    Status last_error;                                // why the cache is not in sync
+    std::map<std::string, nlohmann::json> cache;  // "namespace/name" -> compacted object
+    bool synced = false;                          // the cache reflects the cluster
+    bool absent = false;                          // the optional API was not there
+    Status last_error;                            // why the cache is not in sync
     std::thread thread;
   };
 

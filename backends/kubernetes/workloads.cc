@@ -88,9 +88,10 @@ Status KubernetesBackend::CreateJobSet(const TrainingJob& job, const ApplyContex
       break;
     }
     if (created.status().code() == StatusCode::kNotFound) {
-      return NotFoundError(created.status().message() +
-                           "; is the JobSet controller installed (its CRD jobsets.jobset.x-k8s.io)? "
-                           "kubernetes.workload: jobset needs it");
+      return NotFoundError(
+          created.status().message() +
+          "; is the JobSet controller installed (its CRD jobsets.jobset.x-k8s.io)? "
+          "kubernetes.workload: jobset needs it");
     }
     if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
     StatusOr<json> existing = client_->Get(ResourceKind::kJobSet, job.namespace_name, job.name);
@@ -131,14 +132,14 @@ Status KubernetesBackend::UpdateJobSetInPlace(const PlanStep& step, const ApplyC
       if (!job.annotations.contains(key)) dropped.push_back(key);
     }
   }
-  StatusOr<json> updated = client_->Update(
-      ResourceKind::kJobSet, job.namespace_name, job.name, [&](json& object) {
+  StatusOr<json> updated =
+      client_->Update(ResourceKind::kJobSet, job.namespace_name, job.name, [&](json& object) {
         if (!OwnedBy(object, context.instance)) {
           return FailedPreconditionError("JobSet " + job.namespace_name + "/" + job.name +
                                          " is not this instance's; not changing it");
         }
-        json* spec = object.contains("spec") && object["spec"].is_object() ? &object["spec"]
-                                                                            : nullptr;
+        json* spec =
+            object.contains("spec") && object["spec"].is_object() ? &object["spec"] : nullptr;
         json* metadata = &object["metadata"];
         if (spec == nullptr || !metadata->is_object() ||
             (metadata->contains("annotations") && !(*metadata)["annotations"].is_object() &&
@@ -207,12 +208,12 @@ StatusOr<Health> KubernetesBackend::JobSetHealth(const JobKey& key) {
   StatusOr<ObjectList> jobs =
       client_->List(ResourceKind::kJob, key.namespace_name,
                     JobSelector(key.name) + "," + kJobSetNameLabel + "=" + key.name);
-  if (!jobs.ok()) return Status(jobs.status().code(), "job " + key.ToString() + ": " +
-                                                          jobs.status().message());
+  if (!jobs.ok())
+    return Status(jobs.status().code(), "job " + key.ToString() + ": " + jobs.status().message());
   StatusOr<ObjectList> pods =
       client_->List(ResourceKind::kPod, key.namespace_name, JobSelector(key.name));
-  if (!pods.ok()) return Status(pods.status().code(), "job " + key.ToString() + ": " +
-                                                          pods.status().message());
+  if (!pods.ok())
+    return Status(pods.status().code(), "job " + key.ToString() + ": " + pods.status().message());
   return HealthFromJobSet(*jobset, jobs->items, pods->items, std::chrono::system_clock::now(),
                           options_.pending_grace);
 }
@@ -241,9 +242,9 @@ Status KubernetesBackend::SetWorkloadsActive(const TrainingJob& job, bool active
   while (true) {
     StatusOr<ObjectList> workloads = client_->List(ResourceKind::kWorkload, job.namespace_name, "");
     if (!workloads.ok()) {
-      return Status(workloads.status().code(),
-                    "reading the Kueue Workloads (spec.queue " + job.queue +
-                        "): " + workloads.status().message());
+      return Status(workloads.status().code(), "reading the Kueue Workloads (spec.queue " +
+                                                   job.queue +
+                                                   "): " + workloads.status().message());
     }
     for (const json& workload : workloads->items) {
       const std::set<std::string> owners = OwnerUids(workload);
@@ -253,8 +254,8 @@ Status KubernetesBackend::SetWorkloadsActive(const TrainingJob& job, bool active
       }
       if (owner.empty() || done.contains(owner)) continue;
       const std::string name = StringAt(workload, "/metadata/name");
-      StatusOr<json> updated = client_->Update(
-          ResourceKind::kWorkload, job.namespace_name, name, [&](json& object) {
+      StatusOr<json> updated =
+          client_->Update(ResourceKind::kWorkload, job.namespace_name, name, [&](json& object) {
             if (!object.contains("spec") || !object["spec"].is_object()) {
               return InternalError("Workload " + job.namespace_name + "/" + name +
                                    " as the server returned it has no spec mapping");

@@ -25,8 +25,8 @@ namespace jobsync {
 namespace {
 
 using ::jobsync::testing::Eventually;
-using ::jobsync::testing::Kubectl;
 using ::jobsync::testing::kHowToStart;
+using ::jobsync::testing::Kubectl;
 using ::jobsync::testing::SampleJob;
 using ::jobsync::testing::Shell;
 using ::testing::HasSubstr;
@@ -42,7 +42,8 @@ class WorkloadsKubeTest : public ::testing::Test {
         << "KUBECONFIG is not set; " << kHowToStart;
     ASSERT_TRUE(Shell("kubectl get --raw /readyz").has_value())
         << "the kube-apiserver does not answer; " << kHowToStart;
-    ASSERT_TRUE(Shell("kubectl get crd jobsets.jobset.x-k8s.io workloads.kueue.x-k8s.io").has_value())
+    ASSERT_TRUE(
+        Shell("kubectl get crd jobsets.jobset.x-k8s.io workloads.kueue.x-k8s.io").has_value())
         << "the JobSet and Kueue CRDs are not installed; " << kHowToStart;
     namespace_ = "wl-" + std::to_string(getpid()) + "-" + std::to_string(++counter_);
     KubernetesBackendOptions options;
@@ -61,13 +62,16 @@ class WorkloadsKubeTest : public ::testing::Test {
     (void)Shell("kubectl delete clusterqueue jobsync-" + namespace_ + " --ignore-not-found");
   }
 
-  // Plans `desired` against what the backend lists (as the agent does) and applies the step;
-  // returns the step.
+  // Plans `desired` against what the backend lists for it (as the agent does) and applies the
+  // step; returns the step.
   PlanStep Sync(const TrainingJob& desired) {
     LoadResult wanted;
     wanted.jobs.push_back(std::make_shared<const TrainingJob>(desired));
-    std::vector<LiveJob> same_namespace = Live();
-    StatusOr<std::vector<PlanStep>> steps = DiffJobs(wanted, same_namespace, kOurs.instance);
+    std::vector<LiveJob> same_job;
+    for (LiveJob& job : Live()) {
+      if (job.key.name == desired.name) same_job.push_back(std::move(job));
+    }
+    StatusOr<std::vector<PlanStep>> steps = DiffJobs(wanted, same_job, kOurs.instance);
     EXPECT_TRUE(steps.ok() && steps->size() == 1);
     if (!steps.ok() || steps->size() != 1) return {};
     const PlanStep step = steps->front();
@@ -183,7 +187,8 @@ TEST_F(WorkloadsKubeTest, JobSetHealthFollowsItsConditionsToSucceeded) {
   TrainingJob job = JobSetJob("done", namespace_, 1);
   job.labels["jobsync.dev/kwok-complete"] = "true";  // kwok completes these pods
   EXPECT_STREQ(ActionName(Sync(job).action), "create");
-  ASSERT_TRUE(Eventually([&] { return HealthOf("done") == "Succeeded"; }, std::chrono::seconds(120)))
+  ASSERT_TRUE(
+      Eventually([&] { return HealthOf("done") == "Succeeded"; }, std::chrono::seconds(120)))
       << HealthOf("done") << " " << Get("jobset done").dump();
   std::optional<LiveJob> live = LiveOf("done");
   ASSERT_TRUE(live.has_value());
@@ -216,10 +221,10 @@ class KueueKubeTest : public WorkloadsKubeTest,
     WorkloadsKubeTest::SetUp();
     if (HasFatalFailure()) return;
     std::string error;
-    ASSERT_TRUE(Shell(std::string(JOBSYNC_SOURCE_DIR) + "/scripts/cluster queue " + namespace_ +
-                          " 1",
-                      &error)
-                    .has_value())
+    ASSERT_TRUE(
+        Shell(std::string(JOBSYNC_SOURCE_DIR) + "/scripts/cluster queue " + namespace_ + " 1",
+              &error)
+            .has_value())
         << "scripts/cluster queue failed: " << error << "; " << kHowToStart;
     ASSERT_TRUE(Eventually([&] { return Get("localqueue main").is_object(); }));
   }

@@ -1,0 +1,245 @@
+// KubernetesBackend's live state: the watch caches of Jobs and JobSets and what ListJobs makes of
+// them (kubernetes_backend.h, "Live state").
+#include <charconv>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/kubernetes/jobset_mapping.h"
+#include "backends/kubernetes/kubernetes_backend.h"
+#include "backends/kubernetes/mapping.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+std::string StringAt(const json& object, const char* pointer) {
+  const json::json_pointer path(pointer);
+  if (!object.contains(path) || !object.at(path).is_string()) return "";
+  return object.at(path).get<std::string>();
+}
+
+std::string CacheKey(const json& object) {
+  return StringAt(object, "/metadata/namespace") + "/" + StringAt(object, "/metadata/name");
+}
+
+// The resourceVersion as a number when it is one (etcd revisions are), else -1: unordered.
+int64_t VersionOf(const json& object) {
+  const std::string text = StringAt(object, "/metadata/resourceVersion");
+  int64_t value = -1;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size() ? value : -1;
+}
+
+}  // namespace
+
+// ---- live state -------------------------------------------------------------------------------
+
+StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!started_) {
+    started_ = true;
+    for (Watched* watched : {&jobs_, &jobsets_}) {
+      watched->thread = std::thread([this, watched] { WatchLoop(*watched); });
+    }
+  }
+  // Waits out transient failures only: a refusal (403, 401, 400) will not heal by waiting.
+  auto settled = [](const Watched& watched) {
+    const StatusCode code = watched.last_error.code();
+    const bool transient = watched.last_error.ok() || code == StatusCode::kUnavailable ||
+                           code == StatusCode::kDeadlineExceeded;
+    return watched.synced || !transient;
+  };
+  changed_.wait_for(lock, options_.cache_sync_timeout,
+                    [&] { return stopping_ || (settled(jobs_) && settled(jobsets_)); });
+  for (const Watched* watched : {&jobs_, &jobsets_}) {
+    if (watched->synced) continue;
+    const std::string what = std::string("cannot read the ") + watched->what + " on the cluster";
+    if (watched->last_error.ok()) {
+      return UnavailableError(what + ": no answer within " +
+                              std::to_string(options_.cache_sync_timeout.count()) + "s");
+    }
+    return Status(watched->last_error.code(), what + ": " + watched->last_error.message());
+  }
+  std::vector<json> jobs;
+  jobs.reserve(jobs_.cache.size());
+  for (const auto& [key, object] : jobs_.cache) jobs.push_back(object);
+  std::vector<json> jobsets;
+  jobsets.reserve(jobsets_.cache.size());
+  for (const auto& [key, object] : jobsets_.cache) jobsets.push_back(object);
+  lock.unlock();
+  std::vector<LiveJob> live;
+  {
+    std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
+    live = LiveJobsFromObjects(jobs, &applied_specs_);
+    std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
+    if (!from_jobsets.empty()) {
+      // A job has one workload kind; while both exist (a kind being replaced), the JobSet wins.
+      std::map<JobKey, LiveJob> merged;
+      for (LiveJob& job : live) merged.insert_or_assign(job.key, std::move(job));
+      for (LiveJob& job : from_jobsets) merged.insert_or_assign(job.key, std::move(job));
+      live.clear();
+      for (auto& [key, job] : merged) live.push_back(std::move(job));
+    }
+  }
+  AddQueueMessages(live);
+  return live;
+}
+
+void KubernetesBackend::Remember(Watched& watched, const json& object) {
+  json compact = watched.compact(object);
+  std::lock_guard<std::mutex> lock(mutex_);
+  json& slot = watched.cache[CacheKey(compact)];
+  if (slot.is_null() || VersionOf(compact) < 0 || VersionOf(slot) <= VersionOf(compact)) {
+    slot = std::move(compact);
+    ++cache_generation_;
+  }
+}
+
+Status KubernetesBackend::Ping() {
+  StatusOr<nlohmann::json> got = client_->Get(ResourceKind::kJob, "default", "jobsync-ping");
+  const StatusCode code = got.status().code();
+  if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
+    return got.status();
+  }
+  return OkStatus();
+}
+
+std::optional<uint64_t> KubernetesBackend::LiveVersion() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!started_ || !jobs_.synced || !jobsets_.synced) return std::nullopt;
+  return cache_generation_;
+}
+
+bool KubernetesBackend::SleepUnlessStopping(std::chrono::milliseconds delay) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return !changed_.wait_for(lock, delay, [this] { return stopping_; });
+}
+
+bool KubernetesBackend::Stopping() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopping_;
+}
+
+StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched) {
+  if (watched.kind == ResourceKind::kJob) ++list_requests_;
+  StatusOr<ObjectList> list =
+      client_->List(watched.kind, options_.namespace_name, watched.selector);
+  const StatusCode code = list.status().code();
+  if (!list.ok() && watched.optional &&
+      (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied)) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      first = !watched.absent;
+      watched.absent = true;
+      if (!watched.cache.empty()) ++cache_generation_;
+      watched.cache.clear();
+      watched.synced = true;
+      watched.last_error = OkStatus();
+    }
+    changed_.notify_all();
+    if (first) {
+      spdlog::info(
+          "kubernetes: no {} ({}); jobs with that workload cannot run here until it "
+          "is served and allowed",
+          watched.what, list.status().ToString());
+    }
+    return list.status();
+  }
+  if (!list.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watched.synced = false;
+      watched.last_error = list.status();
+    }
+    changed_.notify_all();
+    spdlog::warn("kubernetes: listing {} failed: {}", watched.what, list.status().ToString());
+    return list.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    watched.cache.clear();
+    ++cache_generation_;
+    for (const json& item : list->items) {
+      // The key first: json's operator= takes its argument by value, moving it early.
+      const std::string key = CacheKey(item);
+      watched.cache[key] = watched.compact(item);
+    }
+    watched.absent = false;
+    watched.synced = true;
+    watched.last_error = OkStatus();
+  }
+  changed_.notify_all();
+  return list->resource_version;
+}
+
+void KubernetesBackend::ApplyWatchEvent(Watched& watched, const json& event, std::string& version) {
+  const std::string type = StringAt(event, "/type");
+  const json object = event.value("object", json::object());
+  const std::string seen = StringAt(object, "/metadata/resourceVersion");
+  if (!seen.empty()) version = seen;
+  if (type == "DELETED") {
+    std::lock_guard<std::mutex> lock(mutex_);
+    watched.cache.erase(CacheKey(object));
+    ++cache_generation_;
+  } else if (type == "ADDED" || type == "MODIFIED") {
+    Remember(watched, object);
+  }
+  if (type == "DELETED" || type == "ADDED" || type == "MODIFIED") {
+    std::lock_guard<std::mutex> lock(listener_mutex_);
+    if (change_listener_) change_listener_();
+  }
+}
+
+void KubernetesBackend::WatchLoop(Watched& watched) {
+  std::string version;
+  bool need_list = true;
+  int failures = 0;
+  // Waits before the next attempt, longer after each failure in a row; false when stopping.
+  auto back_off = [&] {
+    ++failures;
+    return SleepUnlessStopping(RetryDelay(options_.client.retry, failures, 0.5, std::nullopt));
+  };
+  while (!Stopping()) {
+    // 1. List when there is no valid starting point for a watch.
+    if (need_list) {
+      StatusOr<std::string> listed = ListIntoCache(watched);
+      if (!listed.ok()) {
+        bool absent = false;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          absent = watched.absent;
+        }
+        // An optional API that is not there: look again after a watch's length.
+        if (absent ? !SleepUnlessStopping(options_.watch_timeout) : !back_off()) return;
+        continue;
+      }
+      version = *listed;
+      need_list = false;
+    }
+    // 2. Watch from the last version seen until the server ends the watch or it fails.
+    Status result = client_->Watch(
+        watched.kind, options_.namespace_name, watched.selector, version, options_.watch_timeout,
+        [&](const json& event) {
+          ApplyWatchEvent(watched, event, version);
+          failures = 0;
+          return true;
+        },
+        cancel_);
+    if (result.ok()) continue;
+    if (Stopping()) return;
+    need_list = true;
+    if (result.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      watched.synced = false;
+      watched.last_error = result;
+    }
+    spdlog::warn("kubernetes: watching {} failed: {}", watched.what, result.ToString());
+    if (!back_off()) return;
+  }
+}
+
+}  // namespace jobsync
