@@ -105,6 +105,15 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
                                 " step carries no desired job");
   }
   const bool jobset = step.desired && step.desired->workload == KubernetesWorkload::kJobSet;
+  // A JobSet is looked for only when there may be one: Git wants one, or the JobSet cache has
+  // it or cannot tell. A cluster without JobSets, or an identity not allowed to read them, is
+  // never asked.
+  bool maybe_jobset = jobset;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    maybe_jobset = maybe_jobset || (!jobsets_.absent && !jobsets_.synced) ||
+                   jobsets_.cache.contains(step.key.namespace_name + "/" + step.key.name);
+  }
   switch (step.action) {
     case Action::kCreate:
       return ForJob(step.key, Create(*step.desired, context));
@@ -120,15 +129,19 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
       if (!renders.ok()) return ForJob(step.key, renders);
       // Both workload kinds go, so that a change of kubernetes.workload replaces one with the
       // other; the Service too when the JobSet controller is to make its own of that name.
-      JOBSYNC_RETURN_IF_ERROR(
-          ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kForeground, true)));
+      if (maybe_jobset) {
+        JOBSYNC_RETURN_IF_ERROR(
+            ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kForeground, true)));
+      }
       JOBSYNC_RETURN_IF_ERROR(
           ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, jobset)));
       return ForJob(step.key, Create(*step.desired, context));
     }
     case Action::kDelete:
-      JOBSYNC_RETURN_IF_ERROR(
-          ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kBackground, false)));
+      if (maybe_jobset) {
+        JOBSYNC_RETURN_IF_ERROR(
+            ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kBackground, false)));
+      }
       return ForJob(step.key, DeleteJobs(step.key, context, Propagation::kBackground, false, true));
     case Action::kNone:
       break;

@@ -125,9 +125,17 @@ git_port=$(free_port)
 mkdir -p "$work/srv" "$work/wc/k8s" "$work/wc/ray"
 git init -q --bare -b main "$work/srv/jobs.git"
 git -C "$work/srv/jobs.git" config receive.denyDeleteCurrent ignore
+# Starts the git daemon and waits (10 s at most) until it answers: --detach returns before the
+# daemon listens, and a push right after it was refused on a loaded machine.
 start_daemon() {
   git daemon --reuseaddr --base-path="$work/srv" --export-all --enable=receive-pack \
     --listen=127.0.0.1 --port="$git_port" --pid-file="$work/daemon.pid" --detach "$work/srv"
+  local tries=0
+  until git ls-remote "git://127.0.0.1:$git_port/jobs.git" >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    [ "$tries" -le 50 ] || { echo "FAIL: the git daemon does not answer on port $git_port"; return 1; }
+    sleep 0.2
+  done
 }
 start_daemon
 remote="git://127.0.0.1:$git_port/jobs.git"
