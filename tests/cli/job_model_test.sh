@@ -249,6 +249,9 @@ wait_for "elastic: 6 is outside [1, 4]: healed to Git's 2" 2 field elastic-worke
 
 # 3. runId: a new value re-runs a finished job, whether its Jobs are there or gone.
 kept_uid=$(job_uid kept-worker)
+# The agent is paused while `plan` reads the clusters, or it may re-run both first (it polls every
+# 2 s; seen under the sanitizers), and the plan would rightly show nothing to do.
+kill -STOP "$agent_pid"
 sed -i 's/runId: "1"/runId: "2"/' "$work/repo/jobs/once.yaml"
 commit "Re-run once and kept"
 plan=$("$jobsync" plan --repo "$work/repo" --instance "$instance" --cache-dir "$work/cache-plan" -o json 2>"$work/plan.err")
@@ -257,6 +260,7 @@ import json, sys
 print(' '.join(sorted(s['job'].split('/')[2] + '=' + s['action'] for s in json.load(sys.stdin)['steps'])))")
 check "plan: runId alone re-runs the finished job; the TTL-removed one is created" \
   "elastic=none full=none kept=rerun once=create" "$actions" || cat "$work/plan.err"
+kill -CONT "$agent_pid"
 wait_for "kept: re-run (a new Job)" yes \
   bash -c "u=\$(kubectl get job -n $ns kept-worker -o jsonpath='{.metadata.uid}' 2>/dev/null); [ -n \"\$u\" ] && [ \"\$u\" != '$kept_uid' ] && echo yes"
 wait_for "once: re-run (its Job is back)" "job.batch/once-worker" \

@@ -443,7 +443,9 @@ mark
 kill -STOP "$dashboard_pid"
 k8s_job k-450 3
 commit "Scale k-450 to 3 while Ray is frozen"
-wait_seconds=45 wait_for "Ray frozen: a Kubernetes change is applied" 3 \
+# Within two --backend-timeouts (30 s each): under the sanitizers the change landed 60 s after the
+# commit (the cycle that was waiting on the frozen head when it came, then its own wait).
+wait_seconds=75 wait_for "Ray frozen: a Kubernetes change is applied" 3 \
   kubectl get job -n "$ns" k-450-worker -o jsonpath='{.spec.parallelism}'
 reported "Ray frozen" "$(frozen ray)" jobsync_backend_errors_total '"msg":"backend unavailable"'
 kill -CONT "$dashboard_pid"
