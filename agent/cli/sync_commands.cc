@@ -49,6 +49,7 @@ bool UseColour(const std::string& mode, const std::ostream& out) {
 
 void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
+  for (const Diagnostic& d : result.warnings) err << d.ToString() << "\n";
 }
 
 // The flags --state and --drift, as `plan` and `apply` take them (the meaning of `run`'s).
@@ -319,7 +320,11 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
   }
   // The problems are in every rendering; for Markdown and JSON, whose output a CI job usually
   // posts or parses, they go to stderr too so that the job's log shows them.
-  if (output_ != "text") PrintDiagnostics(loaded, err);
+  if (output_ != "text") {
+    PrintDiagnostics(loaded, err);
+  } else {
+    for (const Diagnostic& d : loaded.warnings) err << d.ToString() << "\n";
+  }
   if (output_ == "json") {
     out << RenderJson(*plan);
   } else if (output_ == "markdown") {
