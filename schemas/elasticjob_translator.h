@@ -69,7 +69,7 @@ class Builder {
     if (field.value == nullptr) return;
     node_->entries.push_back({key, field.key_line, field.key_column, field.value});
   }
-  void Add(const std::string& key, YamlNodePtr value) {
+  void Add(const std::string& key, const YamlNodePtr& value) {
     if (value != nullptr) Add(key, Field{value, value->line, value->column});
   }
   void Append(YamlNodePtr value) { node_->items.push_back(std::move(value)); }
