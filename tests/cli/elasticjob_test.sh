@@ -11,6 +11,7 @@
 #      restartCount, and NODE_NUM referring to jobsync's replica count.
 #   4. The worker's replicas changed in the ElasticJob file and committed: `plan` says scale,
 #      `apply` scales the same Job (same uid) to the new parallelism, and `history` shows it.
+#   5. One cycle of the agent on that repository: in sync, each warning in its log.
 # Usage: elasticjob_test.sh JOBSYNC_BINARY SOURCE_DIR   (needs `scripts/cluster up`; fails without it)
 set -uo pipefail
 jobsync=$1
@@ -113,5 +114,14 @@ check "scaled in place: same Job, parallelism and completions 2" "$uid 2 2" \
 out=$("$jobsync" history --repo "$work/repo" --cache-dir "$work/cache" "$ns/torch-mnist" 2>&1)
 check "history: exit 0" 0 $? || printf '%s\n' "$out"
 check "history: the replica change of the ElasticJob" 1 "$(grep -c 'worker replicas 4 -> 2' <<<"$out")" || printf '%s\n' "$out"
+
+# ---- 5. the agent ------------------------------------------------------------------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$jobsync" run --once --repo "$work/repo" --branch main --instance "$instance" --cache-dir "$work/cache" \
+  --state "$work/state.json" --listen "127.0.0.1:$port" --log-format json --allow-backend kubernetes \
+  >"$work/agent.log" 2>&1
+check "agent: one cycle, in sync" 0 $? || tail -n 20 "$work/agent.log"
+check "agent: logs each field not honoured, located" 1 \
+  "$(grep 'manifest field not honoured' "$work/agent.log" | grep -c 'mnist_allreduce.yaml:22:15: warning: ElasticJob')"
 
 finish
