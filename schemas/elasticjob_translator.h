@@ -137,6 +137,8 @@ struct RoleParts {
   }
 };
 
+// Reads one ElasticJob document into its TrainingJob document, collecting errors and warnings
+// (Run, once). Holds references to the document and the path, which must outlive it; one thread.
 class Translator {
  public:
   Translator(const YamlNode& root, const std::string& path) : root_(root), path_(path) {}
