@@ -320,11 +320,7 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
   }
   // The problems are in every rendering; for Markdown and JSON, whose output a CI job usually
   // posts or parses, they go to stderr too so that the job's log shows them.
-  if (output_ != "text") {
-    PrintDiagnostics(loaded, err);
-  } else {
-    for (const Diagnostic& d : loaded.warnings) err << d.ToString() << "\n";
-  }
+  if (output_ != "text") PrintDiagnostics(loaded, err);
   if (output_ == "json") {
     out << RenderJson(*plan);
   } else if (output_ == "markdown") {
