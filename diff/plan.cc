@@ -366,6 +366,7 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
   Plan plan;
   plan.steps = OrderSteps(std::move(*steps));
   plan.diagnostics = input.desired.diagnostics;
+  plan.warnings = input.desired.warnings;
   return plan;
 }
 

@@ -268,6 +268,9 @@ struct Plan {
   // that every rendering (a pull-request comment too) says why the plan has errors; a problem
   // here need not hold back any step (a file that does not parse names no job).
   std::vector<Diagnostic> diagnostics;
+  // Fields of those manifests that load but are not honoured (LoadResult::warnings: an
+  // ElasticJob's brainService, ...), shown by every rendering; never an error.
+  std::vector<Diagnostic> warnings;
 
   // Number of steps with `action`.
   int Count(Action action) const;

@@ -167,13 +167,21 @@ std::string MarkdownHeading(const Plan& plan) {
   if (!plan.diagnostics.empty()) {
     out += "| manifest problems | " + std::to_string(plan.diagnostics.size()) + " |\n";
   }
+  if (!plan.warnings.empty()) {
+    out += "| manifest warnings | " + std::to_string(plan.warnings.size()) + " |\n";
+  }
   return out;
 }
 
+constexpr const char* kMarkdownWarnings =
+    "\n### Manifest warnings\n\nFields that load but that jobsync does not honour.\n\n";
+
 std::string MarkdownProblems(const Plan& plan) {
-  if (plan.diagnostics.empty()) return "";
-  std::string out = "\n### Manifest problems\n\n";
+  std::string out;
+  if (!plan.diagnostics.empty()) out += "\n### Manifest problems\n\n";
   for (const Diagnostic& d : plan.diagnostics) out += MarkdownDiagnostic(d);
+  if (!plan.warnings.empty()) out += kMarkdownWarnings;
+  for (const Diagnostic& d : plan.warnings) out += MarkdownDiagnostic(d);
   return out;
 }
 
@@ -261,6 +269,11 @@ std::string SummaryMarkdown(const Plan& plan, size_t max_bytes) {
     for (const Diagnostic& d : plan.diagnostics) list.Add(MarkdownDiagnostic(d), tail);
     list.Close("manifest problems");
   }
+  if (!plan.warnings.empty()) {
+    out += kMarkdownWarnings;
+    for (const Diagnostic& d : plan.warnings) list.Add(MarkdownDiagnostic(d), tail);
+    list.Close("manifest warnings");
+  }
   if (plan.ErrorCount() > 0) {
     out += "\n### Errors\n\n";
     for (const PlanStep& step : plan.steps) {
@@ -318,6 +331,11 @@ std::string RenderText(const Plan& plan, bool colour, const Plan* impact_of) {
     for (const Diagnostic& d : plan.diagnostics) out += "  " + d.ToString() + "\n";
     out += "\n";
   }
+  if (!plan.warnings.empty()) {
+    out += paint(kYellow, "Manifest warnings:") + "\n";
+    for (const Diagnostic& d : plan.warnings) out += "  " + d.ToString() + "\n";
+    out += "\n";
+  }
   out += paint(kBold, "Plan:") + " " + SummaryLine(plan) + ".\n";
   out += "\n" + paint(kBold, "Resource impact") + " (requested per namespace, before -> after):\n";
   for (const std::string& line : ImpactText(impact_of != nullptr ? *impact_of : plan)) {
@@ -353,16 +371,20 @@ std::string RenderJson(const Plan& plan, const Plan* impact_of) {
     s["changes"] = std::move(changes);
     steps.push_back(std::move(s));
   }
-  ordered_json diagnostics = ordered_json::array();
-  for (const Diagnostic& d : plan.diagnostics) {
-    ordered_json item = ordered_json::object();
-    item["file"] = d.location.path;
-    item["line"] = d.location.line;
-    item["column"] = d.location.column;
-    item["message"] = d.message;
-    if (!d.hint.empty()) item["hint"] = d.hint;
-    diagnostics.push_back(std::move(item));
-  }
+  auto located = [](const std::vector<Diagnostic>& list) {
+    ordered_json items = ordered_json::array();
+    for (const Diagnostic& d : list) {
+      ordered_json item = ordered_json::object();
+      item["file"] = d.location.path;
+      item["line"] = d.location.line;
+      item["column"] = d.location.column;
+      item["message"] = d.message;
+      if (!d.hint.empty()) item["hint"] = d.hint;
+      items.push_back(std::move(item));
+    }
+    return items;
+  };
+  ordered_json diagnostics = located(plan.diagnostics);
   ordered_json summary = ordered_json::object();
   for (Action action : kActions) summary[ActionName(action)] = plan.Count(action);
   summary["errors"] = plan.ErrorCount();
@@ -370,6 +392,7 @@ std::string RenderJson(const Plan& plan, const Plan* impact_of) {
                                   [](const PlanStep& step) { return step.held; });
   summary["diagnostics"] = plan.diagnostics.size();
   summary["changes"] = plan.HasChanges();
+  if (!plan.warnings.empty()) summary["warnings"] = plan.warnings.size();
   ordered_json impact = ordered_json::array();
   for (const ImpactRow& row : ComputeImpact(impact_of != nullptr ? *impact_of : plan)) {
     ordered_json item = ordered_json::object();
@@ -384,6 +407,7 @@ std::string RenderJson(const Plan& plan, const Plan* impact_of) {
   ordered_json out = ordered_json::object();
   out["steps"] = std::move(steps);
   out["diagnostics"] = std::move(diagnostics);
+  if (!plan.warnings.empty()) out["warnings"] = located(plan.warnings);
   out["summary"] = std::move(summary);
   out["impact"] = std::move(impact);
   return out.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";

@@ -22,12 +22,11 @@ inline constexpr size_t kMarkdownCommentLimit = 64000;
 
 // Text like `terraform plan`: one line per step, "<symbol> <job>: <action> (<reason>)", with
 // symbols '+' create, '~' scale, patch, update and rerun, '-' delete, '!' a step held back by an
-// error, ' ' other none steps; each field change indented below it ("~ field: from -> to", "+
-// field: to",
-// "- field: from"); then the manifest problems, a summary line, and the resource impact per
-// namespace ("vision: +32 GPUs (0 -> 32)", or "no change in requested resources"). `colour` adds
-// ANSI colours (green adds, yellow changes, red deletes and errors, a bold summary); the caller
-// decides, e.g. from whether stdout is a terminal.
+// error, ' ' other none steps; each field change indented below it ("~ field: from -> to",
+// "+ field: to", "- field: from"); then the manifest problems and warnings, a summary line, and
+// the resource impact per namespace ("vision: +32 GPUs (0 -> 32)", or "no change in requested
+// resources"). `colour` adds ANSI colours (green adds, yellow changes and warnings, red deletes
+// and errors, a bold summary); the caller decides, e.g. from whether stdout is a terminal.
 //
 // `impact_of`, when given, is the plan whose resource impact ends the rendering, for a caller that
 // renders part of it (the agent's status lists only the steps that do something, but the totals
@@ -35,15 +34,17 @@ inline constexpr size_t kMarkdownCommentLimit = 64000;
 std::string RenderText(const Plan& plan, bool colour, const Plan* impact_of = nullptr);
 
 // A pull-request comment: a heading, a table of step counts per action, the manifest problems
-// (each with file:line:column, message and hint), the jobs held back by errors, one section per
-// changed job with its reason and a ```diff block of its field changes, a collapsed list of the
-// jobs without changes, and the resource impact.
+// (each with file:line:column, message and hint), the manifest warnings (fields not honoured,
+// likewise), the jobs held back by errors, one section per changed job with its reason and a
+// ```diff block of its field changes, a collapsed list of the jobs without changes, and the
+// resource impact.
 //
 // At most `max_bytes` long (a plan that fits is rendered in full). A bigger plan is summarised,
-// deterministically: the heading, counts, every manifest problem, every job with an error, the
-// resource impact and every delete are listed, then the other changed jobs one line each in plan
-// order as long as they fit, and a line counting those left out. Should even the problems,
-// errors and deletes not fit, they too are cut at the limit with a count of what was left out.
+// deterministically: the heading, counts, every manifest problem and warning, every job with an
+// error, the resource impact and every delete are listed, then the other changed jobs one line
+// each in plan order as long as they fit, and a line counting those left out. Should even the
+// problems, warnings, errors and deletes not fit, they too are cut at the limit with a count of
+// what was left out.
 std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownCommentLimit);
 
 // JSON for programs, pretty-printed with two-space indents and a final newline:
@@ -54,11 +55,14 @@ std::string RenderMarkdown(const Plan& plan, size_t max_bytes = kMarkdownComment
 //    "diagnostics": [{"file": "...", "line": n, "column": n, "message": "...", "hint": "..."}],
 //    "summary": {"create": n, "scale": n, "patch": n, "update": n, "rerun": n, "delete": n,
 //                "none": n,
-//                "errors": n, "held": n, "diagnostics": n, "changes": true|false},
+//                "errors": n, "held": n, "diagnostics": n, "changes": true|false,
+//                "warnings": n},
+//    "warnings": [{"file": ..., as diagnostics}],
 //    "impact": [{"namespace": "...", "queue": "",
 //                "before": {"gpus": n, "cpus": "0.5", "memory": "64Gi"}, "after": {...},
 //                "beforeElasticMax": {...}, "afterElasticMax": {...}}]}
-// "from" is left out for an added field, "to" for a removed one; "hint" when there is none.
+// "from" is left out for an added field, "to" for a removed one; "hint" when there is none;
+// "warnings" and "summary.warnings" when the manifests have none (Plan::warnings).
 // "drift" is PlanStep::drift: the live job was changed outside Git (a none step with it was held
 // back by the drift policy). "held" is PlanStep::held: a delete the mass-delete guard held back
 // (an error step; "summary.held" counts them, and they count among "errors" too).

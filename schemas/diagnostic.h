@@ -12,14 +12,17 @@
 
 namespace jobsync {
 
+// A problem, or with `warning` set something that loads but is not honoured (an ElasticJob field
+// jobsync ignores): a warning never makes a job invalid.
 struct Diagnostic {
   SourceLocation location;
   std::string message;
   std::string hint;  // empty when there is nothing useful to add
+  bool warning = false;
 
-  // "path:line:column: message (hint: ...)".
+  // "path:line:column: message (hint: ...)", with "warning: " before the message of a warning.
   std::string ToString() const {
-    std::string out = location.ToString() + ": " + message;
+    std::string out = location.ToString() + ": " + (warning ? "warning: " : "") + message;
     if (!hint.empty()) out += " (hint: " + hint + ")";
     return out;
   }

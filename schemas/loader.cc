@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "schemas/canonical.h"
+#include "schemas/elasticjob.h"
 #include "schemas/job_checks.h"
 #include "schemas/job_fields.h"
 #include "schemas/k8s_names.h"
@@ -397,8 +398,10 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
     file.diagnostics.push_back(
         {{path, yaml.error->line, yaml.error->column}, yaml.error->message, yaml.error->hint});
   }
-  for (const YamlNodePtr& root : yaml.documents) {
-    SourceLocation start{path, root->line, root->column};
+  for (const YamlNodePtr& document : yaml.documents) {
+    SourceLocation start{path, document->line, document->column};
+    std::vector<Diagnostic> translation_errors;  // an ElasticJob reads as a TrainingJob
+    YamlNodePtr root = DocumentToLoad(document, path, &translation_errors, &file.warnings);
     nlohmann::json doc = YamlToJson(*root);
     // Non-finite numbers first: the schema would report them as null.
     std::vector<Diagnostic> problems;
@@ -417,6 +420,7 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       for (Diagnostic& d : CheckMetadata(*job, *root, path)) problems.push_back(std::move(d));
       for (Diagnostic& d : CheckJobModel(*job, *root, path)) problems.push_back(std::move(d));
     }
+    if (root != document) AddElasticJobProblems(translation_errors, &problems);
     YamlPosition name = Locate(*root, {"metadata", "name"});
     if (!problems.empty()) {
       file.invalid.push_back(
@@ -463,6 +467,7 @@ std::map<JobKey, std::vector<SourceLocation>> CollectFiles(
     const ManifestFile& file = *file_pointer;
     if (file.unreadable) check.result.unreadable_files.push_back(file.path);
     for (const Diagnostic& d : file.diagnostics) check.result.diagnostics.push_back(d);
+    for (const Diagnostic& d : file.warnings) check.result.warnings.push_back(d);
     for (const InvalidManifest& m : file.invalid) {
       if (!m.key) continue;
       check.invalid.insert(*m.key);
@@ -607,6 +612,7 @@ LoadResult Finish(ManifestCheck& check) {
   result.invalid_jobs.assign(check.invalid.begin(), check.invalid.end());
   std::sort(result.unreadable_files.begin(), result.unreadable_files.end());
   std::sort(result.diagnostics.begin(), result.diagnostics.end());
+  std::sort(result.warnings.begin(), result.warnings.end());
   return std::move(result);
 }
 

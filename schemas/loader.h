@@ -1,4 +1,6 @@
 // Turns manifest files into validated TrainingJob values and a complete list of problems.
+// DLRover ElasticJob documents stand wherever a TrainingJob may, read as the TrainingJob they
+// translate to (schemas/elasticjob.h), with a warning for each field jobsync does not honour.
 //
 // Loading runs in two stages so that a Git source can cache the first by blob id:
 //   1. ParseManifestFile: one file's text -> YAML (bounded) -> schema check -> typed jobs, plus
@@ -46,6 +48,7 @@ struct ManifestFile {
   std::vector<ParsedJob> jobs;
   std::vector<InvalidManifest> invalid;
   std::vector<Diagnostic> diagnostics;
+  std::vector<Diagnostic> warnings;  // fields that load but are not honoured (ElasticJob's)
   bool unreadable = false;
 };
 
@@ -61,6 +64,9 @@ struct LoadResult {
   std::vector<JobKey> invalid_jobs;           // keys of jobs with problems, ordered, unique
   std::vector<std::string> unreadable_files;  // files whose jobs cannot all be known
   std::vector<Diagnostic> diagnostics;        // every problem, ordered by file and position
+  // Fields that load but are not honoured (an ElasticJob's brainService, ...), ordered by file
+  // and position; they never make a job invalid.
+  std::vector<Diagnostic> warnings;
 
   bool ok() const { return diagnostics.empty(); }
 };

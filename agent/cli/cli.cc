@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "agent/cli/convert_command.h"
 #include "agent/cli/git_flags.h"
 #include "agent/cli/run_command.h"
 #include "agent/cli/sync_commands.h"
@@ -29,12 +30,17 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   SchemaValidator validator;
   LoadResult result = LoadManifestPaths(paths, validator);
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
+  for (const Diagnostic& d : result.warnings) err << d.ToString() << "\n";
   std::map<BackendKind, int> by_backend;
   for (const auto& job : result.jobs) ++by_backend[job->backend];
   std::string counts = std::to_string(result.jobs.size()) + " valid job" +
                        (result.jobs.size() == 1 ? "" : "s") + " (" +
                        std::to_string(by_backend[BackendKind::kKubernetes]) + " kubernetes, " +
                        std::to_string(by_backend[BackendKind::kRay]) + " ray)";
+  if (!result.warnings.empty()) {
+    counts += ", " + std::to_string(result.warnings.size()) + " warning" +
+              (result.warnings.size() == 1 ? "" : "s");
+  }
   if (result.ok()) {
     out << "ok: " << counts << "\n";
     return kExitOk;
@@ -85,10 +91,15 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   CLI::App* validate = app.add_subcommand(
       "validate",
       "Check manifests against the TrainingJob schema and the rules it cannot express.\n"
+      "DLRover ElasticJob documents are checked as the TrainingJobs they are read as, with a\n"
+      "warning for each field jobsync does not honour (path:line:column: warning: ...).\n"
       "Prints every problem as path:line:column: message. Exit 0: all valid; 2: problems.");
   validate->add_option("paths", validate_paths, "Files or directories (*.yaml, *.yml, recursive)")
       ->required()
       ->type_name("PATH");
+
+  std::vector<std::string> convert_paths;
+  CLI::App* convert = AddConvertCommand(app, convert_paths);
 
   GitFlags history_git;
   std::string history_job;
@@ -136,6 +147,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     return kExitError;
   }
   if (validate->parsed()) return RunValidate(validate_paths, out, err);
+  if (convert->parsed()) return RunConvert(convert_paths, out, err);
   if (history->parsed()) {
     return RunHistory(history_git, history_job, history_output, history_max_commits, out, err);
   }

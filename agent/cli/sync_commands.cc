@@ -49,6 +49,7 @@ bool UseColour(const std::string& mode, const std::ostream& out) {
 
 void PrintDiagnostics(const LoadResult& result, std::ostream& err) {
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
+  for (const Diagnostic& d : result.warnings) err << d.ToString() << "\n";
 }
 
 // The flags --state and --drift, as `plan` and `apply` take them (the meaning of `run`'s).
@@ -213,7 +214,9 @@ void SyncCommands::Register(CLI::App& app) {
       "Kubernetes, a restart on Ray); patch (only annotations changed: applied in place, "
       "nothing restarts; on Ray the spec is recorded and the running submission left alone); "
       "update (anything else changed: recreate); delete (with --prune); none.\n"
-      "Every output lists each manifest problem (file:line:column, message, hint) and ends "
+      "Every output lists each manifest problem (file:line:column, message, hint), each "
+      "manifest warning (a field loaded but not honoured: a DLRover ElasticJob's brainService, "
+      "say; never an error) and ends "
       "with the resource impact per namespace: GPUs, CPUs and memory requested before and "
       "after (replicas x per-replica resources; elastic maxima beside). Markdown stays within "
       "GitHub's comment limit: a plan too big for it is summarised (counts, every problem, "
@@ -261,7 +264,8 @@ void SyncCommands::Register(CLI::App& app) {
   render_ = app.add_subcommand(
       "render",
       "Print the Kubernetes objects jobsync would create for the manifests, as YAML documents, "
-      "to inspect them or feed them to other tools (kubectl apply -f -).");
+      "to inspect them or feed them to other tools (kubectl apply -f -). DLRover ElasticJob "
+      "documents render as the TrainingJobs they read as; warnings go to stderr.");
   render_->add_option("paths", render_paths_, "Manifest files or directories")
       ->required()
       ->type_name("PATH");

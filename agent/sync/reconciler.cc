@@ -167,6 +167,10 @@ Status Reconciler::CheckGit() {
         LogEvent(spdlog::level::warn, "invalid manifest",
                  {{"commit", loaded->commit.ShortId()}, {"error", d.ToString()}});
       }
+      for (const Diagnostic& d : loaded->manifests.warnings) {
+        LogEvent(spdlog::level::warn, "manifest field not honoured",
+                 {{"commit", loaded->commit.ShortId()}, {"warning", d.ToString()}});
+      }
       LogEvent(spdlog::level::info, "new revision",
                {{"commit", loaded->commit.ShortId()},
                 {"author", loaded->commit.author_name},

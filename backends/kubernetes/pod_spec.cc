@@ -83,10 +83,10 @@ json Environment(const TrainingJob& job, const std::string& role, const RoleSett
     manifest[name] = {{"name", name}, {"valueFrom", source}};
   }
   json env = json::array();
+  for (json& var : ours) env.push_back(std::move(var));
   for (auto& [name, var] : manifest) {
     if (!names.contains(name)) env.push_back(std::move(var));
   }
-  for (json& var : ours) env.push_back(std::move(var));
   return env;
 }
 

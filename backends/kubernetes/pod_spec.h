@@ -12,9 +12,11 @@
 // sets the request equal); ephemeral-storage like memory; extended resources as limits and
 // requests equal (Kubernetes refuses an extended resource whose request differs from its limit).
 //
-// Environment of the training container, in order: the manifest's env (literal values and
-// valueFrom references together, by name), then jobsync's, which win over the manifest's
-// (manifest entries with jobsync's names are dropped): JOBSYNC_JOB, JOBSYNC_NAMESPACE,
+// Environment of the training container, in order: jobsync's variables, then the manifest's env
+// (literal values and valueFrom references together, by name), so that a manifest value can
+// refer to jobsync's with Kubernetes' $(NAME) expansion, which sees only variables defined
+// before it (an ElasticJob's NODE_NUM is "$(JOBSYNC_REPLICAS_WORKER)"). jobsync's win over the
+// manifest's (manifest entries with jobsync's names are dropped): JOBSYNC_JOB, JOBSYNC_NAMESPACE,
 // JOBSYNC_ROLE, JOBSYNC_INDEX (downward API from the job-completion-index annotation),
 // JOBSYNC_REPLICAS_<ROLE> for every role (upper case, '-' as '_'), for every elastic role
 // (ElasticBounds set) JOBSYNC_MIN_REPLICAS_<ROLE> and JOBSYNC_MAX_REPLICAS_<ROLE>, then

@@ -35,6 +35,24 @@ json EnvEntry(const json& container, const std::string& name) {
   return nullptr;
 }
 
+// Kubernetes expands $(NAME) in an env value only from variables defined before it, so jobsync's
+// come first: an ElasticJob's NODE_NUM is "$(JOBSYNC_REPLICAS_WORKER)".
+TEST(PodSpecTest, JobsyncVariablesPrecedeTheManifestsSoValuesCanReferToThem) {
+  TrainingJob job = SampleJob("resnet", "vision");
+  job.env["NODE_NUM"] = "$(JOBSYNC_REPLICAS_WORKER)";
+  const json object = RenderRole(job, "worker");
+  const json& env = object["spec"]["template"]["spec"]["containers"][0]["env"];
+  size_t replicas = env.size();
+  size_t node_num = env.size();
+  for (size_t i = 0; i < env.size(); ++i) {
+    if (env[i]["name"] == "JOBSYNC_REPLICAS_WORKER") replicas = i;
+    if (env[i]["name"] == "NODE_NUM") node_num = i;
+  }
+  ASSERT_LT(node_num, env.size());
+  EXPECT_LT(replicas, node_num);
+  EXPECT_EQ(env[0]["name"], "JOBSYNC_JOB");
+}
+
 TEST(PodSpecTest, EveryFieldLandsWhereTheKubernetesApiPutsIt) {
   const json object = RenderRole(EveryFieldJob("resnet", "vision"), "worker");
   const json& pod = object["spec"]["template"]["spec"];

@@ -174,6 +174,39 @@ TEST(RenderJsonTest, CarriesEveryStepAndTheSummary) {
   EXPECT_EQ(json["summary"]["changes"], true);
 }
 
+// A field the manifests hold but jobsync does not honour (an ElasticJob's brainService) is in
+// every rendering, so a pull-request comment shows it; it is no error and no problem.
+TEST(RenderTest, EveryRenderingCarriesTheManifestWarnings) {
+  const TrainingJob job = K8sJob("ctr", "ads");
+  LoadResult desired = Desired({job});
+  desired.warnings.push_back({{"jobs/ctr.yaml", 9, 3},
+                              "ElasticJob spec.brainService: jobsync does not use DLRover's Brain "
+                              "service; ignored",
+                              "",
+                              true});
+  StatusOr<Plan> plan = BuildPlan(desired, {Live(job)}, Options());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_FALSE(plan->HasErrors());
+  EXPECT_THAT(RenderText(*plan, false),
+              HasSubstr("Manifest warnings:\n  jobs/ctr.yaml:9:3: warning: ElasticJob "
+                        "spec.brainService: jobsync does not use DLRover's Brain service; "
+                        "ignored\n"));
+  const std::string markdown = RenderMarkdown(*plan);
+  EXPECT_THAT(markdown, HasSubstr("| manifest warnings | 1 |\n"));
+  EXPECT_THAT(markdown, HasSubstr("### Manifest warnings\n\nFields that load but that jobsync "
+                                  "does not honour.\n\n- `jobs/ctr.yaml:9:3`: ElasticJob "
+                                  "spec.brainService: "));
+  ASSERT_GT(markdown.size(), 600u);  // so that the next one is summarised
+  // Summarised, the section stays and counts what did not fit.
+  EXPECT_THAT(RenderMarkdown(*plan, 600),
+              HasSubstr("### Manifest warnings\n\nFields that load but that jobsync does not "
+                        "honour.\n\n- ... and 1 more manifest warnings not shown\n"));
+  const nlohmann::json json = nlohmann::json::parse(RenderJson(*plan));
+  EXPECT_EQ(json["summary"]["warnings"], 1);
+  EXPECT_EQ(json["warnings"][0]["line"], 9);
+  EXPECT_EQ(json["summary"]["diagnostics"], 0);
+}
+
 TEST(RenderMarkdownTest, BackticksInValuesCannotCloseTheDiffBlock) {
   TrainingJob job = K8sJob("a");
   job.env["NOTE"] = "```";
