@@ -22,7 +22,6 @@ instance="model-test-$run"
 ns="m$run-train"
 work=$(mktemp -d)
 agent_pid=""
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1

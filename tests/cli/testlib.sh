@@ -83,3 +83,6 @@ keep_logs() {
   mkdir -p "$kept" && cp -p "$1"/*.log "$kept/" 2>/dev/null
   return 0
 }
+
+# free_port: a TCP port free on loopback now, for an agent's --listen or a server of the test.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -39,7 +39,6 @@ work=$(mktemp -d)
 agent_pid=""
 watch_pid=""
 pid_of() { "$cluster" status | awk -v c="$1" '$1 == c {print $4}'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
   # A frozen component (section 8) is thawed first: the cluster must answer the cleanup.
   [ -n "${dashboard_pid:-}" ] && kill -CONT "$dashboard_pid" 2>/dev/null
