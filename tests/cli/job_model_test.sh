@@ -221,12 +221,7 @@ port=$(free_port)
 "$jobsync" run --repo "$work/repo" --branch main --instance "$instance" --prune --interval 2s \
   --cache-dir "$work/cache" --listen "127.0.0.1:$port" --log-format json >"$work/agent.log" 2>&1 &
 agent_pid=$!
-runs() { curl -sf "http://127.0.0.1:$port/metrics" | awk '/^jobsync_sync_runs_total/ {n += $2} END {print n + 0}'; }
-wait_runs() {  # wait_runs N: until the agent has finished N more sync runs
-  local target=$(( $(runs) + $1 ))
-  for _ in $(seq 1 60); do [ "$(runs)" -ge "$target" ] && return 0; sleep 1; done
-  return 1
-}
+wait_runs() { wait_agent_runs "$port" "$1"; }  # wait_runs N: N more sync runs, 60 s at most
 job_uid() { kubectl get job -n "$ns" "$1" -o jsonpath='{.metadata.uid}' 2>/dev/null; }
 complete() { kubectl get job -n "$ns" "$1" -o jsonpath='{.status.conditions[?(@.type=="Complete")].status}' 2>/dev/null; }
 

@@ -65,7 +65,6 @@ port=$(free_port)
   --cache-dir "$work/cache" --listen "127.0.0.1:$port" --log-format json >"$work/agent.log" 2>&1 &
 agent_pid=$!
 metrics() { curl -sf "http://127.0.0.1:$port/metrics"; }
-runs() { metrics | awk '/^jobsync_sync_runs_total/ {n += $2} END {print n + 0}'; }
 # applied: the agent's applied-actions counter, one "action result count" line per series.
 applied() { metrics | sed -n 's/^jobsync_applied_actions_total{action="\([a-z]*\)",result="\([a-z]*\)"} /\1 \2 /p' | sort; }
 job_field() {  # job_field NAME FIELD: a field of one job in the agent's status
@@ -88,11 +87,7 @@ check "second: the status carries Kueue's reason (insufficient quota)" 1 \
 check "second: Synced (Kueue's suspend is not drift)" Synced "$(job_field second sync)"
 
 # ---- 2. ten agent cycles: nothing written -------------------------------------------------------
-wait_runs() {  # wait_runs N: until the agent has finished N more sync runs
-  local target=$(( $(runs) + $1 ))
-  for _ in $(seq 1 90); do [ "$(runs)" -ge "$target" ] && return 0; sleep 1; done
-  return 1
-}
+wait_runs() { wait_agent_runs "$port" "$1" 90; }  # wait_runs N: N more sync runs, 90 s at most
 wait_runs 1  # the cycle that created second has finished
 applied_before=$(applied)
 version_before=$(kubectl get jobset -n "$ns" second -o jsonpath='{.metadata.resourceVersion}')

@@ -86,3 +86,14 @@ keep_logs() {
 
 # free_port: a TCP port free on loopback now, for an agent's --listen or a server of the test.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# agent_runs PORT: the sync runs the agent listening on PORT has finished (jobsync_sync_runs_total).
+agent_runs() { curl -sf "http://127.0.0.1:$1/metrics" | awk '/^jobsync_sync_runs_total/ {n += $2} END {print n + 0}'; }
+
+# wait_agent_runs PORT N [SECONDS]: until that agent has finished N more sync runs, for at most
+# SECONDS (default 60); returns 1 when they did not come.
+wait_agent_runs() {
+  local target=$(( $(agent_runs "$1") + $2 ))
+  for _ in $(seq 1 "${3:-60}"); do [ "$(agent_runs "$1")" -ge "$target" ] && return 0; sleep 1; done
+  return 1
+}
