@@ -114,6 +114,11 @@ FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_bot
   if (name == "queue") {
     return Recreate(field, "Kueue admits a workload through the queue it was created in");
   }
+  if (name == "kubernetes" && segments.size() > 2 && segments[2] == "elasticJob") {
+    return Recreate("spec.kubernetes.elasticJob",
+                    "DLRover's operator takes replica changes (as ScalePlans) and suspend on a "
+                    "created ElasticJob, nothing else");
+  }
   if (name == "kubernetes" && segments.size() > 2 && segments[2] == "workload") {
     return Recreate("spec.kubernetes.workload",
                     "the workload kind changes: its objects are replaced");

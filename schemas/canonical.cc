@@ -140,6 +140,7 @@ void AddJobModel(const TrainingJob& job, json* spec) {
   if (job.workload != KubernetesWorkload::kJob) {
     out["kubernetes"]["workload"] = KubernetesWorkloadName(job.workload);
   }
+  if (!job.elastic_job_spec.is_null()) out["kubernetes"]["elasticJob"] = job.elastic_job_spec;
   if (!job.queue.empty()) out["queue"] = job.queue;
 }
 
@@ -416,9 +417,16 @@ Status ReadJobModel(const FieldReader& spec, TrainingJob* job) {
     JOBSYNC_RETURN_IF_ERROR(kube.String("workload", false, &workload));
     if (workload == "jobset") {
       job->workload = KubernetesWorkload::kJobSet;
+    } else if (workload == "elasticjob") {
+      job->workload = KubernetesWorkload::kElasticJob;
     } else if (!workload.empty() && workload != "job") {
       return InvalidArgumentError("canonical spec: " + kube.Path("workload") + ": \"" + workload +
-                                  "\" is not a workload (job or jobset)");
+                                  "\" is not a workload (job, jobset or elasticjob)");
+    }
+    kube.Raw("elasticJob", &job->elastic_job_spec);
+    if (job->workload == KubernetesWorkload::kElasticJob && !job->elastic_job_spec.is_object()) {
+      return InvalidArgumentError("canonical spec: " + kube.Path("elasticJob") +
+                                  ": an elasticjob workload needs the ElasticJob's spec (an object)");
     }
   }
   JOBSYNC_RETURN_IF_ERROR(spec.String("queue", false, &job->queue));

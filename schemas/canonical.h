@@ -3,7 +3,9 @@
 //
 // Canonical means:
 //   - the manifest's shape ({apiVersion, kind, metadata, spec}), so the canonical JSON of a job is
-//     itself a valid manifest;
+//     itself a valid manifest (except for an ElasticJob run in operator mode, whose
+//     spec.kubernetes.workload "elasticjob" and spec.kubernetes.elasticJob, the ElasticJob's own
+//     spec, no manifest may write);
 //   - every defaulted field present with its value (namespace "default", suspend false) and every
 //     list or map field present, empty when unset; optional scalars (image on Ray, minReplicas,
 //     resources) absent when unset;

@@ -297,13 +297,88 @@ ElasticJobTranslation TranslateElasticJob(const YamlNode& root, const std::strin
   return translation;
 }
 
-YamlNodePtr DocumentToLoad(const YamlNodePtr& document, const std::string& path,
-                           std::vector<Diagnostic>* errors, std::vector<Diagnostic>* warnings) {
-  if (!IsElasticJobDocument(*document)) return document;
+const char* ElasticJobModeName(ElasticJobMode mode) {
+  return mode == ElasticJobMode::kOperator ? "operator" : "native";
+}
+
+std::optional<ElasticJobMode> ParseElasticJobMode(std::string_view text) {
+  if (text == "native") return ElasticJobMode::kNative;
+  if (text == "operator") return ElasticJobMode::kOperator;
+  return std::nullopt;
+}
+
+namespace {
+
+// The value node of metadata.annotations[kElasticJobModeAnnotation]; null when absent.
+const YamlNode* ModeAnnotation(const YamlNode& root) {
+  const YamlNode* node = &root;
+  for (const char* key : {"metadata", "annotations", kElasticJobModeAnnotation}) {
+    if (node->kind != YamlNode::Kind::kMapping) return nullptr;
+    const YamlMapEntry* entry = node->Find(key);
+    if (entry == nullptr) return nullptr;
+    node = entry->value.get();
+  }
+  return node;
+}
+
+// The ElasticJob's spec as DLRover's operator is to get it, less what the job's roles and
+// suspend carry: each replica type's `replicas` (but the job master's) and `suspend`.
+nlohmann::json OperatorSpec(const YamlNode& root) {
+  const YamlMapEntry* spec = root.Find("spec");
+  nlohmann::json out = spec != nullptr ? YamlToJson(*spec->value) : nlohmann::json::object();
+  if (!out.is_object()) return nlohmann::json::object();
+  out.erase("suspend");
+  auto types = out.find("replicaSpecs");
+  if (types != out.end() && types->is_object()) {
+    for (auto& [type, replica] : types->items()) {
+      if (type != elasticjob_internal::kMasterReplicaType && replica.is_object()) {
+        replica.erase("replicas");
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+DocumentToRead DocumentToLoad(const YamlNodePtr& document, const std::string& path,
+                              ElasticJobMode default_mode, std::vector<Diagnostic>* errors,
+                              std::vector<Diagnostic>* warnings) {
+  const YamlNode* annotation = ModeAnnotation(*document);
+  if (!IsElasticJobDocument(*document)) {
+    if (annotation != nullptr) {
+      warnings->push_back({{path, annotation->line, annotation->column},
+                           std::string(kElasticJobModeAnnotation) +
+                               " chooses how an ElasticJob runs; this document is not one, so "
+                               "it is ignored",
+                           "remove the annotation",
+                           true});
+    }
+    return {document, nullptr};
+  }
+  ElasticJobMode mode = default_mode;
+  if (annotation != nullptr) {
+    std::optional<ElasticJobMode> chosen;
+    if (annotation->kind == YamlNode::Kind::kScalar) chosen = ParseElasticJobMode(annotation->scalar);
+    if (!chosen) {
+      errors->push_back({{path, annotation->line, annotation->column},
+                         std::string("metadata.annotations['") + kElasticJobModeAnnotation +
+                             "']: must be native or operator",
+                         "native: jobsync runs the job itself; operator: jobsync applies the "
+                         "ElasticJob for DLRover's operator (docs/elasticjob.md)"});
+    } else {
+      mode = *chosen;
+    }
+  }
   ElasticJobTranslation translation = TranslateElasticJob(*document, path);
   for (Diagnostic& d : translation.errors) errors->push_back(std::move(d));
-  for (Diagnostic& d : translation.warnings) warnings->push_back(std::move(d));
-  return translation.training_job;
+  if (mode == ElasticJobMode::kNative) {
+    for (Diagnostic& d : translation.warnings) warnings->push_back(std::move(d));
+  }
+  if (translation.training_job == nullptr) return {document, nullptr};
+  DocumentToRead read{translation.training_job, nullptr};
+  if (mode == ElasticJobMode::kOperator) read.operator_spec = OperatorSpec(*document);
+  return read;
 }
 
 void AddElasticJobProblems(const std::vector<Diagnostic>& errors,

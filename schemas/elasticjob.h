@@ -29,8 +29,12 @@
 #ifndef JOBSYNC_SCHEMAS_ELASTICJOB_H_
 #define JOBSYNC_SCHEMAS_ELASTICJOB_H_
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "schemas/diagnostic.h"
 #include "schemas/yaml_reader.h"
@@ -56,11 +60,34 @@ struct ElasticJobTranslation {
 // Translates the ElasticJob document `root` of the file `path`. Never throws.
 ElasticJobTranslation TranslateElasticJob(const YamlNode& root, const std::string& path);
 
-// For the loader: the document to read for `document` of the file `path`: `document` itself, or
-// for an ElasticJob the TrainingJob it translates to, with the translation's errors appended to
-// `errors` and its warnings to `warnings`. Never null.
-YamlNodePtr DocumentToLoad(const YamlNodePtr& document, const std::string& path,
-                           std::vector<Diagnostic>* errors, std::vector<Diagnostic>* warnings);
+// How an ElasticJob runs: translated into jobsync's own model and run like a TrainingJob
+// (native), or applied as the ElasticJob itself for DLRover's operator to run (operator). Chosen
+// per instance (--elasticjob) and per manifest by the annotation kElasticJobModeAnnotation.
+enum class ElasticJobMode { kNative, kOperator };
+inline constexpr const char* kElasticJobModeAnnotation = "jobsync.dev/elasticjob-mode";
+
+// "native" or "operator".
+const char* ElasticJobModeName(ElasticJobMode mode);
+// kNative for "native", kOperator for "operator", nullopt for anything else.
+std::optional<ElasticJobMode> ParseElasticJobMode(std::string_view text);
+
+// For the loader: what to read for one document.
+struct DocumentToRead {
+  // The document itself, or for an ElasticJob the TrainingJob it translates to. Never null.
+  YamlNodePtr root;
+  // An ElasticJob in operator mode: its spec for TrainingJob::elastic_job_spec (without each
+  // role's `replicas` and without `suspend`); null otherwise.
+  nlohmann::json operator_spec;
+};
+
+// For the loader: what to read for `document` of the file `path`, an ElasticJob running in its
+// annotation's mode, else in `default_mode`. The translation's errors (and a mode annotation
+// that names no mode) are appended to `errors`; its warnings, in native mode only (in operator
+// mode DLRover's operator honours those fields), to `warnings`, as is a mode annotation on a
+// document that is not an ElasticJob.
+DocumentToRead DocumentToLoad(const YamlNodePtr& document, const std::string& path,
+                              ElasticJobMode default_mode, std::vector<Diagnostic>* errors,
+                              std::vector<Diagnostic>* warnings);
 
 // For the loader: `problems` found in an ElasticJob's TrainingJob document say so in their hint
 // (the field they name is the TrainingJob's), and the translation's `errors` come first.

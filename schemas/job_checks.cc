@@ -1,3 +1,4 @@
+#include "schemas/elasticjob.h"
 #include "schemas/job_checks.h"
 
 #include <algorithm>
@@ -445,7 +446,10 @@ void CheckKubernetes(Checker& check) {
 }  // namespace
 
 bool IsJobsyncOwnKey(const std::string& key, bool annotation) {
-  if (annotation && (key == kPruneAnnotation || key == kKwokDelayAnnotation)) return false;
+  if (annotation && (key == kPruneAnnotation || key == kKwokDelayAnnotation ||
+                     key == kElasticJobModeAnnotation)) {
+    return false;
+  }
   if (!annotation && key == kKwokCompleteLabel) return false;
   return key.rfind(kOwnPrefix, 0) == 0 || key == kManagedByKey;
 }

@@ -356,8 +356,9 @@ std::vector<Diagnostic> CheckMetadata(const TrainingJob& job, const YamlNode& ro
       out.push_back({at("annotations", key, true),
                      "metadata.annotations: key '" + key +
                          "' is jobsync's own and cannot be set "
-                         "in a manifest; the jobsync.dev/ annotation a manifest may set is " +
-                         std::string(kPruneAnnotation),
+                         "in a manifest; the jobsync.dev/ annotations a manifest may set are " +
+                         std::string(kPruneAnnotation) + " and, on an ElasticJob, " +
+                         kElasticJobModeAnnotation,
                      "use a key of your own, e.g. example.com/" + key.substr(key.find('/') + 1)});
     }
   }
@@ -389,10 +390,10 @@ std::vector<Diagnostic> CheckMetadata(const TrainingJob& job, const YamlNode& ro
 }  // namespace
 
 ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
-                               const SchemaValidator& validator, const YamlLimits& limits) {
+                               const SchemaValidator& validator, const LoadOptions& options) {
   ManifestFile file;
   file.path = path;
-  YamlFile yaml = ReadYaml(text, limits);
+  YamlFile yaml = ReadYaml(text, options.limits);
   if (yaml.error) {
     file.unreadable = true;
     file.diagnostics.push_back(
@@ -401,7 +402,9 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
   for (const YamlNodePtr& document : yaml.documents) {
     SourceLocation start{path, document->line, document->column};
     std::vector<Diagnostic> translation_errors;  // an ElasticJob reads as a TrainingJob
-    YamlNodePtr root = DocumentToLoad(document, path, &translation_errors, &file.warnings);
+    DocumentToRead read =
+        DocumentToLoad(document, path, options.elasticjob, &translation_errors, &file.warnings);
+    const YamlNodePtr& root = read.root;
     nlohmann::json doc = YamlToJson(*root);
     // Non-finite numbers first: the schema would report them as null.
     std::vector<Diagnostic> problems;
@@ -416,11 +419,15 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
     if (problems.empty()) {
       job = ToTrainingJob(doc, quantities);
       job->source = start;
+      if (!read.operator_spec.is_null()) {
+        job->workload = KubernetesWorkload::kElasticJob;
+        job->elastic_job_spec = std::move(read.operator_spec);
+      }
       problems = CheckJob(*job, *root, path);
       for (Diagnostic& d : CheckMetadata(*job, *root, path)) problems.push_back(std::move(d));
       for (Diagnostic& d : CheckJobModel(*job, *root, path)) problems.push_back(std::move(d));
     }
-    if (root != document) AddElasticJobProblems(translation_errors, &problems);
+    if (root != document || !translation_errors.empty()) AddElasticJobProblems(translation_errors, &problems);
     YamlPosition name = Locate(*root, {"metadata", "name"});
     if (!problems.empty()) {
       file.invalid.push_back(
@@ -633,7 +640,7 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files) {
 }
 
 LoadResult LoadManifestPaths(const std::vector<std::string>& paths,
-                             const SchemaValidator& validator, const YamlLimits& limits) {
+                             const SchemaValidator& validator, const LoadOptions& options) {
   std::vector<ManifestFile> files;
   std::vector<Diagnostic> access_errors;
   auto is_manifest = [](const fs::path& p) {
@@ -642,13 +649,13 @@ LoadResult LoadManifestPaths(const std::vector<std::string>& paths,
   auto load_file = [&](const fs::path& p) {
     std::error_code ec;
     auto size = fs::file_size(p, ec);
-    if (!ec && size > limits.max_bytes) {
+    if (!ec && size > options.limits.max_bytes) {
       ManifestFile file;
       file.path = p.string();
       file.unreadable = true;
       file.diagnostics.push_back({{p.string(), 1, 1},
                                   "file is " + std::to_string(size) + " bytes, over the limit of " +
-                                      std::to_string(limits.max_bytes),
+                                      std::to_string(options.limits.max_bytes),
                                   "split the manifests into several files"});
       files.push_back(std::move(file));
       return;
@@ -664,7 +671,7 @@ LoadResult LoadManifestPaths(const std::vector<std::string>& paths,
       files.push_back(std::move(file));
       return;
     }
-    files.push_back(ParseManifestFile(p.string(), text.str(), validator, limits));
+    files.push_back(ParseManifestFile(p.string(), text.str(), validator, options));
   };
   for (const std::string& arg : paths) {
     std::error_code ec;

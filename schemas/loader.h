@@ -20,6 +20,7 @@
 
 #include "common/status.h"
 #include "schemas/diagnostic.h"
+#include "schemas/elasticjob.h"
 #include "schemas/model.h"
 #include "schemas/schema_validator.h"
 #include "schemas/yaml_reader.h"
@@ -52,9 +53,16 @@ struct ManifestFile {
   bool unreadable = false;
 };
 
+// How files are read: the YAML reader's bounds, and how an ElasticJob without the
+// jobsync.dev/elasticjob-mode annotation runs (--elasticjob).
+struct LoadOptions {
+  YamlLimits limits;
+  ElasticJobMode elasticjob = ElasticJobMode::kNative;
+};
+
 // Parses one file's text, located as `path` in messages. Never throws.
 ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
-                               const SchemaValidator& validator, const YamlLimits& limits = {});
+                               const SchemaValidator& validator, const LoadOptions& options = {});
 
 // The outcome of loading a set of manifests.
 struct LoadResult {
@@ -80,7 +88,7 @@ LoadResult CheckManifests(const std::vector<const ManifestFile*>& files);
 // order; hidden entries (".git") and other files are skipped; symlinked directories are not
 // followed. A path that does not exist or cannot be read is a diagnostic, not a crash.
 LoadResult LoadManifestPaths(const std::vector<std::string>& paths,
-                             const SchemaValidator& validator, const YamlLimits& limits = {});
+                             const SchemaValidator& validator, const LoadOptions& options = {});
 
 }  // namespace jobsync
 

@@ -9,7 +9,15 @@ const char* BackendName(BackendKind kind) {
 }
 
 const char* KubernetesWorkloadName(KubernetesWorkload workload) {
-  return workload == KubernetesWorkload::kJobSet ? "jobset" : "job";
+  switch (workload) {
+    case KubernetesWorkload::kJobSet:
+      return "jobset";
+    case KubernetesWorkload::kElasticJob:
+      return "elasticjob";
+    case KubernetesWorkload::kJob:
+      break;
+  }
+  return "job";
 }
 
 std::string SourceLocation::ToString() const {

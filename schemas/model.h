@@ -120,10 +120,12 @@ struct RaySpec {
 };
 
 // What a Kubernetes job runs as (kubernetes.workload): one Indexed Job per role plus a headless
-// Service ("job", the default), or one JobSet with a replicated job per role ("jobset").
-enum class KubernetesWorkload { kJob, kJobSet };
+// Service ("job", the default), or one JobSet with a replicated job per role ("jobset"); or, for
+// a DLRover ElasticJob run in operator mode, the ElasticJob itself for DLRover's operator to run
+// ("elasticjob": never written in a manifest, only in the canonical form of such a job).
+enum class KubernetesWorkload { kJob, kJobSet, kElasticJob };
 
-// "job" or "jobset".
+// "job", "jobset" or "elasticjob".
 const char* KubernetesWorkloadName(KubernetesWorkload workload);
 
 // Identity of a job across Git and the clusters: backend/namespace/name.
@@ -177,6 +179,10 @@ struct TrainingJob {
   KubernetesWorkload workload = KubernetesWorkload::kJob;
   // spec.queue: the Kueue LocalQueue the workload is admitted through; empty: none.
   std::string queue;
+  // workload kElasticJob only: the ElasticJob's spec as written, without each replica type's
+  // `replicas` and without `suspend` (roles and `suspend` above carry them, and change in place);
+  // null otherwise. Canonical form: spec.kubernetes.elasticJob.
+  nlohmann::json elastic_job_spec;
 
   // Where the document starts; not part of the job's identity or spec.
   SourceLocation source;
@@ -202,7 +208,7 @@ struct TrainingJob {
            ttl_seconds_after_finished == other.ttl_seconds_after_finished &&
            run_id == other.run_id && roles == other.roles && ray == other.ray &&
            pod_template_patch == other.pod_template_patch && workload == other.workload &&
-           queue == other.queue;
+           queue == other.queue && elastic_job_spec == other.elastic_job_spec;
   }
 };
 

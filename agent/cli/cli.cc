@@ -26,9 +26,11 @@ constexpr const char* kDescription =
     "committed to a Git repository.";
 
 // `jobsync validate PATH...`: exit 0 when every manifest is valid, 2 otherwise.
-int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::ostream& err) {
+int RunValidate(const std::vector<std::string>& paths, const std::string& elasticjob,
+                std::ostream& out, std::ostream& err) {
   SchemaValidator validator;
-  LoadResult result = LoadManifestPaths(paths, validator);
+  LoadResult result =
+      LoadManifestPaths(paths, validator, {YamlLimits{}, ToElasticJobMode(elasticjob)});
   for (const Diagnostic& d : result.diagnostics) err << d.ToString() << "\n";
   for (const Diagnostic& d : result.warnings) err << d.ToString() << "\n";
   std::map<BackendKind, int> by_backend;
@@ -97,6 +99,8 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   validate->add_option("paths", validate_paths, "Files or directories (*.yaml, *.yml, recursive)")
       ->required()
       ->type_name("PATH");
+  std::string validate_elasticjob = "native";
+  AddElasticJobFlag(*validate, validate_elasticjob);
 
   std::vector<std::string> convert_paths;
   CLI::App* convert = AddConvertCommand(app, convert_paths);
@@ -146,7 +150,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     err << "jobsync: " << e.what() << "\nRun 'jobsync --help' for usage.\n";
     return kExitError;
   }
-  if (validate->parsed()) return RunValidate(validate_paths, out, err);
+  if (validate->parsed()) return RunValidate(validate_paths, validate_elasticjob, out, err);
   if (convert->parsed()) return RunConvert(convert_paths, out, err);
   if (history->parsed()) {
     return RunHistory(history_git, history_job, history_output, history_max_commits, out, err);

@@ -93,9 +93,27 @@ void AddCredentialFlags(CLI::App& command, GitFlags& flags) {
 
 }  // namespace
 
+void AddElasticJobFlag(CLI::App& command, std::string& mode) {
+  command
+      .add_option("--elasticjob", mode,
+                  "How DLRover ElasticJob manifests run unless their annotation "
+                  "jobsync.dev/elasticjob-mode says otherwise: native (translated into jobsync's "
+                  "own Jobs, no DLRover operator needed) or operator (applied as the ElasticJob "
+                  "for DLRover's operator; replica changes as ScalePlans)")
+      ->default_val("native")
+      ->check(CLI::IsMember({"native", "operator"}))
+      ->type_name("MODE")
+      ->group("Manifests");
+}
+
+ElasticJobMode ToElasticJobMode(const std::string& flag) {
+  return ParseElasticJobMode(flag).value_or(ElasticJobMode::kNative);
+}
+
 void AddGitFlags(CLI::App& command, GitFlags& flags, bool repo_required) {
   AddRepoFlags(command, flags, repo_required);
   AddCredentialFlags(command, flags);
+  AddElasticJobFlag(command, flags.elasticjob);
   command
       .add_option("--git-timeout", flags.timeout_seconds,
                   "Seconds one network operation (checking the ref, fetching) may take, "
@@ -114,6 +132,7 @@ GitSourceOptions ToGitSourceOptions(const GitFlags& flags) {
   options.rev = flags.rev;
   options.path = flags.path;
   options.cache_root = flags.cache_dir;
+  options.elasticjob_mode = ToElasticJobMode(flags.elasticjob);
   options.credentials.ssh_key_file = flags.ssh_key;
   options.credentials.known_hosts_file = flags.known_hosts;
   options.credentials.insecure_ignore_host_key = flags.insecure_ignore_host_key;

@@ -29,7 +29,16 @@ struct GitFlags {
   std::string token_env;
   std::string ca_file;
   double timeout_seconds = 60;
+  std::string elasticjob = "native";  // --elasticjob: native or operator (checked by the flag)
 };
+
+// Registers --elasticjob (native or operator, default native; group "Manifests"): how an
+// ElasticJob without the jobsync.dev/elasticjob-mode annotation runs. Part of AddGitFlags; for
+// the commands that read files instead (validate, render) on its own.
+void AddElasticJobFlag(CLI::App& command, std::string& mode);
+
+// The ElasticJobMode of a value --elasticjob accepted.
+ElasticJobMode ToElasticJobMode(const std::string& flag);
 
 // Registers --repo, --branch/--tag/--rev (mutually exclusive), --path, --cache-dir,
 // --ssh-key, --known-hosts, --insecure-ignore-host-key, --token-file/--token-env (mutually

@@ -265,7 +265,7 @@ void SyncCommands::Register(CLI::App& app) {
       "render",
       "Print the Kubernetes objects jobsync would create for the manifests, as YAML documents, "
       "to inspect them or feed them to other tools (kubectl apply -f -). DLRover ElasticJob "
-      "documents render as the TrainingJobs they read as; warnings go to stderr.");
+      "documents render as the TrainingJobs they read as (with --elasticjob operator, or their annotation, as the ElasticJob applied for DLRover's operator); warnings go to stderr.");
   render_->add_option("paths", render_paths_, "Manifest files or directories")
       ->required()
       ->type_name("PATH");
@@ -277,6 +277,7 @@ void SyncCommands::Register(CLI::App& app) {
       ->check(InstanceName());
   render_->add_option("--revision", render_revision_,
                       "The Git revision recorded in the objects' annotations");
+  AddElasticJobFlag(*render_, render_elasticjob_);
 }
 
 std::optional<int> SyncCommands::RunParsed(std::ostream& out, std::ostream& err) {
@@ -382,7 +383,8 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
 
 int SyncCommands::RunRender(std::ostream& out, std::ostream& err) {
   SchemaValidator validator;
-  LoadResult result = LoadManifestPaths(render_paths_, validator);
+  LoadResult result = LoadManifestPaths(render_paths_, validator,
+                                        {YamlLimits{}, ToElasticJobMode(render_elasticjob_)});
   PrintDiagnostics(result, err);
   if (!result.ok()) return kExitError;
   ApplyContext context{render_instance_, render_revision_};

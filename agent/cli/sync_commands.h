@@ -67,6 +67,7 @@ class SyncCommands {
   std::vector<std::string> render_paths_;
   std::string render_instance_ = "jobsync";
   std::string render_revision_;
+  std::string render_elasticjob_ = "native";
 };
 
 }  // namespace jobsync

@@ -73,6 +73,8 @@ struct GitSourceOptions {
   // Parsed files kept for reuse; beyond it, entries not in the latest snapshot are dropped.
   size_t parse_cache_entries = 20000;
   YamlLimits yaml_limits;
+  // How an ElasticJob without the jobsync.dev/elasticjob-mode annotation runs (--elasticjob).
+  ElasticJobMode elasticjob_mode = ElasticJobMode::kNative;
 };
 
 // A commit as people read it in history.

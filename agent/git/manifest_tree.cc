@@ -70,7 +70,7 @@ StatusOr<std::shared_ptr<const ManifestFile>> ManifestTree::ParseBlob(
   std::string_view text(static_cast<const char*>(git_blob_rawcontent(blob.get())),
                         static_cast<size_t>(git_blob_rawsize(blob.get())));
   auto file =
-      std::make_shared<const ManifestFile>(ParseManifestFile(path, text, validator_, limits_));
+      std::make_shared<const ManifestFile>(ParseManifestFile(path, text, validator_, options_));
   ++files_parsed_;
   parse_cache_.emplace(key, file);
   return file;

@@ -34,11 +34,11 @@ class ManifestTree {
   // `cache` and `validator` must outlive this. `subfolder` is --path (empty: the whole
   // repository): files are named by their path from the repository's root. At most
   // `parse_cache_entries` parsed files are kept beyond those of the latest load.
-  ManifestTree(GitCache& cache, const SchemaValidator& validator, YamlLimits limits,
+  ManifestTree(GitCache& cache, const SchemaValidator& validator, LoadOptions options,
                std::string subfolder, size_t parse_cache_entries)
       : cache_(cache),
         validator_(validator),
-        limits_(limits),
+        options_(options),
         subfolder_(std::move(subfolder)),
         parse_cache_entries_(parse_cache_entries) {}
 
@@ -66,7 +66,7 @@ class ManifestTree {
 
   GitCache& cache_;
   const SchemaValidator& validator_;
-  YamlLimits limits_;
+  LoadOptions options_;
   std::string subfolder_;
   size_t parse_cache_entries_;
   // The tree of the last load and its files, the base of the next diff.

@@ -65,6 +65,10 @@ const char* ResourceKindName(ResourceKind kind) {
       return "jobset.x-k8s.io/v1alpha2 JobSet";
     case ResourceKind::kWorkload:
       return "kueue.x-k8s.io/v1beta2 Workload";
+    case ResourceKind::kElasticJob:
+      return "elastic.iml.github.io/v1alpha1 ElasticJob";
+    case ResourceKind::kScalePlan:
+      return "elastic.iml.github.io/v1alpha1 ScalePlan";
   }
   return "object";
 }
@@ -109,6 +113,14 @@ std::string ResourcePath(ResourceKind kind, const std::string& namespace_name,
     case ResourceKind::kWorkload:
       path = "/apis/kueue.x-k8s.io/v1beta2";
       plural = "workloads";
+      break;
+    case ResourceKind::kElasticJob:
+      path = "/apis/elastic.iml.github.io/v1alpha1";
+      plural = "elasticjobs";
+      break;
+    case ResourceKind::kScalePlan:
+      path = "/apis/elastic.iml.github.io/v1alpha1";
+      plural = "scaleplans";
       break;
   }
   if (kind != ResourceKind::kNamespace && !namespace_name.empty()) {

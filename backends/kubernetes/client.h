@@ -39,7 +39,9 @@ enum class ResourceKind {
   kEvent,
   kLease,
   kJobSet,
-  kWorkload
+  kWorkload,
+  kElasticJob,  // DLRover's elastic.iml.github.io/v1alpha1 ElasticJob
+  kScalePlan,   // DLRover's elastic.iml.github.io/v1alpha1 ScalePlan
 };
 
 // "batch/v1 Job", "v1 Service", ... for messages.

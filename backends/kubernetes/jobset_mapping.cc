@@ -23,10 +23,6 @@ int64_t IntAt(const json& object, const json::json_pointer& pointer, int64_t oth
   return value.is_number_integer() ? value.get<int64_t>() : otherwise;
 }
 
-std::string Label(const json& object, const char* key) {
-  return StringAt(object, json::json_pointer("/metadata/labels") / key);
-}
-
 std::string Annotation(const json& object, const char* key) {
   return StringAt(object, json::json_pointer("/metadata/annotations") / key);
 }
@@ -183,35 +179,9 @@ std::vector<LiveJob> LiveJobsFromJobSets(const std::vector<json>& jobsets,
   AppliedSpecCache seen;
   std::map<JobKey, LiveJob> by_key;
   for (const json& jobset : jobsets) {
-    const std::string name = Label(jobset, kJobLabel);
-    if (name.empty() || jobset.contains(json::json_pointer("/metadata/deletionTimestamp"))) {
-      continue;
-    }
-    LiveJob live;
-    live.key = {BackendKind::kKubernetes,
-                StringAt(jobset, json::json_pointer("/metadata/namespace")), name};
-    live.instance = Label(jobset, kInstanceLabel);
-    live.source_path = Annotation(jobset, kSourcePathAnnotation);
-    live.revision = Annotation(jobset, kRevisionAnnotation);
-    live.prune_protected = Annotation(jobset, kPruneAnnotation) == "false";
-
-    const std::string version = StringAt(jobset, json::json_pointer("/metadata/resourceVersion"));
-    const std::string id = "jobset:" + live.key.namespace_name + "/" +
-                           StringAt(jobset, json::json_pointer("/metadata/name")) + "@" + version;
-    bool known = false;
-    if (parsed != nullptr && !version.empty()) {
-      if (auto it = parsed->find(id); it != parsed->end()) {
-        live.applied = it->second;
-        known = true;
-      }
-    }
-    if (!known) {
-      StatusOr<TrainingJob> read =
-          TrainingJobFromCanonicalText(Annotation(jobset, kSpecAnnotation));
-      if (read.ok()) live.applied = std::move(*read);
-    }
-    if (!version.empty()) seen.emplace(id, live.applied);
-    if (live.applied) live.applied->source.path = live.source_path;
+    std::optional<LiveJob> of = LiveJobOfWorkloadObject(jobset, "jobset", parsed, seen);
+    if (!of) continue;
+    LiveJob& live = *of;
 
     const json::json_pointer replicated("/spec/replicatedJobs");
     if (jobset.contains(replicated) && jobset.at(replicated).is_array()) {

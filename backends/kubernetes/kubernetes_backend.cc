@@ -3,7 +3,9 @@
 #include <ctime>
 #include <utility>
 
+#include "backends/kubernetes/elasticjob_mapping.h"
 #include "backends/kubernetes/jobset_mapping.h"
+#include "backends/kubernetes/object_fields.h"
 #include "backends/kubernetes/mapping.h"
 #include "schemas/canonical.h"
 
@@ -76,7 +78,9 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
       options_(std::move(options)),
       jobs_{ResourceKind::kJob, "Jobs", ManagedSelector() + kNotJobSetChild, &CompactJobObject,
             false},
-      jobsets_{ResourceKind::kJobSet, "JobSets", ManagedSelector(), &CompactJobSetObject, true} {}
+      jobsets_{ResourceKind::kJobSet, "JobSets", ManagedSelector(), &CompactJobSetObject, true},
+      elasticjobs_{ResourceKind::kElasticJob, "ElasticJobs", ManagedSelector(),
+                   &CompactElasticJobObject, true} {}
 
 KubernetesBackend::~KubernetesBackend() {
   {
@@ -85,7 +89,7 @@ KubernetesBackend::~KubernetesBackend() {
   }
   changed_.notify_all();
   cancel_.Cancel();
-  for (Watched* watched : {&jobs_, &jobsets_}) {
+  for (Watched* watched : AllWatched()) {
     if (watched->thread.joinable()) watched->thread.join();
   }
 }
@@ -104,21 +108,29 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
     return InvalidArgumentError("job " + step.key.ToString() + ": a " + ActionName(step.action) +
                                 " step carries no desired job");
   }
-  const bool jobset = step.desired && step.desired->workload == KubernetesWorkload::kJobSet;
-  // A JobSet is looked for only when there may be one: Git wants one, or the JobSet cache has
-  // it or cannot tell. A cluster without JobSets, or an identity not allowed to read them, is
-  // never asked.
+  const KubernetesWorkload workload =
+      step.desired ? step.desired->workload : KubernetesWorkload::kJob;
+  const bool jobset = workload == KubernetesWorkload::kJobSet;
+  const bool elastic = workload == KubernetesWorkload::kElasticJob;
+  // A JobSet (an ElasticJob) is looked for only when there may be one: Git wants one, or the
+  // cache has it or cannot tell. A cluster without the API, or an identity not allowed to read
+  // it, is never asked.
   bool maybe_jobset = jobset;
+  bool maybe_elastic = elastic;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    const std::string id = step.key.namespace_name + "/" + step.key.name;
     maybe_jobset = maybe_jobset || (!jobsets_.absent && !jobsets_.synced) ||
-                   jobsets_.cache.contains(step.key.namespace_name + "/" + step.key.name);
+                   jobsets_.cache.contains(id);
+    maybe_elastic = maybe_elastic || (!elasticjobs_.absent && !elasticjobs_.synced) ||
+                    elasticjobs_.cache.contains(id);
   }
   switch (step.action) {
     case Action::kCreate:
       return ForJob(step.key, Create(*step.desired, context));
     case Action::kScale:
     case Action::kPatch:
+      if (elastic) return ForJob(step.key, UpdateElasticJobInPlace(step, context));
       return ForJob(step.key,
                     jobset ? UpdateJobSetInPlace(step, context) : UpdateInPlace(step, context));
     case Action::kUpdate:
@@ -127,17 +139,25 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
       // say) leaves the live job running instead of deleting it and creating nothing.
       Status renders = RenderObjects(*step.desired, context, false).status();
       if (!renders.ok()) return ForJob(step.key, renders);
-      // Both workload kinds go, so that a change of kubernetes.workload replaces one with the
-      // other; the Service too when the JobSet controller is to make its own of that name.
+      // Every workload kind goes, so that a change of kubernetes.workload (or of an ElasticJob's
+      // mode) replaces one with the other; the Service too unless Jobs are to use it again.
+      if (maybe_elastic) {
+        JOBSYNC_RETURN_IF_ERROR(ForJob(
+            step.key, DeleteElasticJob(step.key, context, Propagation::kForeground, true)));
+      }
       if (maybe_jobset) {
         JOBSYNC_RETURN_IF_ERROR(
             ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kForeground, true)));
       }
-      JOBSYNC_RETURN_IF_ERROR(
-          ForJob(step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, jobset)));
+      JOBSYNC_RETURN_IF_ERROR(ForJob(
+          step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, jobset || elastic)));
       return ForJob(step.key, Create(*step.desired, context));
     }
     case Action::kDelete:
+      if (maybe_elastic) {
+        JOBSYNC_RETURN_IF_ERROR(ForJob(
+            step.key, DeleteElasticJob(step.key, context, Propagation::kBackground, false)));
+      }
       if (maybe_jobset) {
         JOBSYNC_RETURN_IF_ERROR(
             ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kBackground, false)));
@@ -243,6 +263,7 @@ Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::strin
 Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& context) {
   if (job.roles.empty()) return InvalidArgumentError("the job has no roles");
   if (job.workload == KubernetesWorkload::kJobSet) return CreateJobSet(job, context);
+  if (job.workload == KubernetesWorkload::kElasticJob) return CreateElasticJob(job, context);
   // Render first so that a job that cannot map creates nothing at all.
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
@@ -442,10 +463,13 @@ Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& cont
 
 StatusOr<Health> KubernetesBackend::GetHealth(const JobKey& key) {
   bool jobset = false;
+  bool elastic = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobset = jobsets_.cache.contains(key.namespace_name + "/" + key.name);
+    elastic = elasticjobs_.cache.contains(key.namespace_name + "/" + key.name);
   }
+  if (elastic) return ElasticJobHealth(key);
   if (jobset) return JobSetHealth(key);
   StatusOr<ObjectList> jobs = client_->List(ResourceKind::kJob, key.namespace_name,
                                             JobSelector(key.name) + kNotJobSetChild);
@@ -494,17 +518,28 @@ Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& 
                                                                : nullptr;
   if (job == nullptr) return OkStatus();  // nothing names the Jobs
   const std::string& namespace_name = step.key.namespace_name;
+  const bool elastic = job->workload == KubernetesWorkload::kElasticJob;
+  // An ElasticJob's event goes on the ElasticJob (DLRover names its pods), else on each role Job.
+  std::map<std::string, json> involved_objects;
+  if (elastic) {
+    involved_objects[job->name] = {{"apiVersion", "elastic.iml.github.io/v1alpha1"},
+                                   {"kind", "ElasticJob"}};
+  } else {
+    for (const auto& [role, spec] : job->roles) {
+      involved_objects[RoleJobName(*job, role)] = {{"apiVersion", "batch/v1"}, {"kind", "Job"}};
+    }
+  }
   Status result;
-  for (const auto& [role, spec] : job->roles) {
-    const std::string name = RoleJobName(*job, role);
-    json involved = {
-        {"apiVersion", "batch/v1"}, {"kind", "Job"}, {"namespace", namespace_name}, {"name", name}};
+  for (auto& [name, involved] : involved_objects) {
+    involved["namespace"] = namespace_name;
+    involved["name"] = name;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto cached = jobs_.cache.find(namespace_name + "/" + name);
-      if (cached != jobs_.cache.end()) {
-        const json& uid = cached->second["metadata"]["uid"];
-        if (uid.is_string()) involved["uid"] = uid;
+      const Watched& watched = elastic ? elasticjobs_ : jobs_;
+      auto cached = watched.cache.find(namespace_name + "/" + name);
+      if (cached != watched.cache.end()) {
+        const std::string uid = StringField(cached->second, "/metadata/uid");
+        if (!uid.empty()) involved["uid"] = uid;
       }
     }
     const std::string now = NowRfc3339();

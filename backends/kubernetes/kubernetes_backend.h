@@ -30,6 +30,12 @@
 //           delete_wait), then create.
 //   delete: the job's Jobs (Background propagation: pods go too) and Service, skipping any
 //           object not labelled with this instance.
+// An ElasticJob in operator mode (elasticjob_mapping.h): create makes the ElasticJob; scale
+// creates a ScalePlan for a replica change (deleting the job's older ones) and sets spec.suspend
+// and the annotations in place, never the ElasticJob's replicas (DLRover's operator ignores
+// them); patch sets the annotations; update and rerun delete it (Foreground) with its ScalePlans
+// and create it; delete deletes both. ElasticJobs are listed and watched like JobSets, and are
+// optional the same way (no DLRover CRD: none).
 // A JobSet job: create makes the JobSet (the controller makes its Jobs and Service); scale
 // (suspend) and patch update its annotations, spec.suspend and ttlSecondsAfterFinished in place;
 // update and rerun delete it (Foreground) and create it; delete deletes it. Update and rerun
@@ -47,6 +53,7 @@
 #ifndef JOBSYNC_BACKENDS_KUBERNETES_KUBERNETES_BACKEND_H_
 #define JOBSYNC_BACKENDS_KUBERNETES_KUBERNETES_BACKEND_H_
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -193,6 +200,22 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Status DeleteJobSet(const JobKey& key, const ApplyContext& context, Propagation propagation,
                       bool wait);
   StatusOr<Health> JobSetHealth(const JobKey& key);
+  // ElasticJobs in operator mode (elasticjob_workload.cc, elasticjob_mapping.h).
+  Status CreateElasticJob(const TrainingJob& job, const ApplyContext& context);
+  // Scale: a new ScalePlan when the replicas change (older ones deleted), then spec.suspend and
+  // the annotations; patch: the annotations only.
+  Status UpdateElasticJobInPlace(const PlanStep& step, const ApplyContext& context);
+  // Makes the ScalePlan for `job`'s replicas unless the newest plan of the job is for them, and
+  // deletes every other plan of the job.
+  Status EnsureScalePlan(const TrainingJob& job, const ApplyContext& context);
+  // Deletes the job's ElasticJob when there is one of this instance, and its ScalePlans; waits
+  // until the ElasticJob is gone if `wait`.
+  Status DeleteElasticJob(const JobKey& key, const ApplyContext& context,
+                          Propagation propagation, bool wait);
+  // Deletes the job's ScalePlans of this instance but `keep` (a name; empty: none).
+  Status DeleteScalePlans(const JobKey& key, const ApplyContext& context,
+                          const std::string& keep);
+  StatusOr<Health> ElasticJobHealth(const JobKey& key);
   // Kueue (workloads.cc): sets spec.active of the Workloads Kueue made for the job's workload
   // objects. `wait_for`: how long to wait for Kueue to make them (zero: fail at once when there
   // is none).
@@ -217,10 +240,14 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   bool stopping_ = false;
   Watched jobs_;
   Watched jobsets_;
+  Watched elasticjobs_;
+  // The three above.
+  std::array<Watched*, 3> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_}; }
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
   std::unordered_map<std::string, std::optional<TrainingJob>> applied_specs_;
   std::unordered_map<std::string, std::optional<TrainingJob>> jobset_applied_specs_;
+  std::unordered_map<std::string, std::optional<TrainingJob>> elasticjob_applied_specs_;
   uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/kubernetes/elasticjob_mapping.h"
 #include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
@@ -40,7 +41,7 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!started_) {
     started_ = true;
-    for (Watched* watched : {&jobs_, &jobsets_}) {
+    for (Watched* watched : AllWatched()) {
       watched->thread = std::thread([this, watched] { WatchLoop(*watched); });
     }
   }
@@ -52,8 +53,11 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
     return watched.synced || !transient;
   };
   changed_.wait_for(lock, options_.cache_sync_timeout,
-                    [&] { return stopping_ || (settled(jobs_) && settled(jobsets_)); });
-  for (const Watched* watched : {&jobs_, &jobsets_}) {
+                    [&] {
+                      return stopping_ ||
+                             (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_));
+                    });
+  for (const Watched* watched : AllWatched()) {
     if (watched->synced) continue;
     const std::string what = std::string("cannot read the ") + watched->what + " on the cluster";
     if (watched->last_error.ok()) {
@@ -68,17 +72,24 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   std::vector<json> jobsets;
   jobsets.reserve(jobsets_.cache.size());
   for (const auto& [key, object] : jobsets_.cache) jobsets.push_back(object);
+  std::vector<json> elastic_jobs;
+  elastic_jobs.reserve(elasticjobs_.cache.size());
+  for (const auto& [key, object] : elasticjobs_.cache) elastic_jobs.push_back(object);
   lock.unlock();
   std::vector<LiveJob> live;
   {
     std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
     live = LiveJobsFromObjects(jobs, &applied_specs_);
     std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
-    if (!from_jobsets.empty()) {
-      // A job has one workload kind; while both exist (a kind being replaced), the JobSet wins.
+    std::vector<LiveJob> from_elastic =
+        LiveJobsFromElasticJobs(elastic_jobs, &elasticjob_applied_specs_);
+    if (!from_jobsets.empty() || !from_elastic.empty()) {
+      // A job has one workload kind; while two exist (a kind being replaced), the JobSet wins
+      // over the Jobs and the ElasticJob over both.
       std::map<JobKey, LiveJob> merged;
-      for (LiveJob& job : live) merged.insert_or_assign(job.key, std::move(job));
-      for (LiveJob& job : from_jobsets) merged.insert_or_assign(job.key, std::move(job));
+      for (std::vector<LiveJob>* kind : {&live, &from_jobsets, &from_elastic}) {
+        for (LiveJob& job : *kind) merged.insert_or_assign(job.key, std::move(job));
+      }
       live.clear();
       for (auto& [key, job] : merged) live.push_back(std::move(job));
     }
@@ -108,7 +119,7 @@ Status KubernetesBackend::Ping() {
 
 std::optional<uint64_t> KubernetesBackend::LiveVersion() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!started_ || !jobs_.synced || !jobsets_.synced) return std::nullopt;
+  if (!started_ || !jobs_.synced || !jobsets_.synced || !elasticjobs_.synced) return std::nullopt;
   return cache_generation_;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "backends/kubernetes/elasticjob_mapping.h"
 #include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/pod_spec.h"
 #include "schemas/canonical.h"
@@ -184,6 +185,12 @@ StatusOr<std::vector<json>> RenderObjects(const TrainingJob& job, const ApplyCon
                                           bool include_namespace) {
   std::vector<json> out;
   if (include_namespace) out.push_back(NamespaceObject(job.namespace_name));
+  if (job.workload == KubernetesWorkload::kElasticJob) {
+    StatusOr<json> elastic_job = ElasticJobObject(job, context);
+    if (!elastic_job.ok()) return elastic_job.status();
+    out.push_back(std::move(*elastic_job));
+    return out;
+  }
   if (job.workload == KubernetesWorkload::kJobSet) {
     StatusOr<json> jobset = JobSetObject(job, context);
     if (!jobset.ok()) return jobset.status();
@@ -363,6 +370,39 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
     if (IntAt(*job, json::json_pointer("/status/ready")) < want) return Health::kProgressing;
   }
   return Health::kHealthy;
+}
+
+std::optional<LiveJob> LiveJobOfWorkloadObject(const json& object, const char* kind,
+                                               const AppliedSpecCache* parsed,
+                                               AppliedSpecCache& seen) {
+  const std::string name = Label(object, kJobLabel);
+  if (name.empty() || object.contains(json::json_pointer("/metadata/deletionTimestamp"))) {
+    return std::nullopt;
+  }
+  LiveJob live;
+  live.key = {BackendKind::kKubernetes,
+              StringAt(object, json::json_pointer("/metadata/namespace")), name};
+  live.instance = Label(object, kInstanceLabel);
+  live.source_path = Annotation(object, kSourcePathAnnotation);
+  live.revision = Annotation(object, kRevisionAnnotation);
+  live.prune_protected = Annotation(object, kPruneAnnotation) == "false";
+  const std::string version = StringAt(object, json::json_pointer("/metadata/resourceVersion"));
+  const std::string id = std::string(kind) + ":" + live.key.namespace_name + "/" +
+                         StringAt(object, json::json_pointer("/metadata/name")) + "@" + version;
+  bool known = false;
+  if (parsed != nullptr && !version.empty()) {
+    if (auto it = parsed->find(id); it != parsed->end()) {
+      live.applied = it->second;
+      known = true;
+    }
+  }
+  if (!known) {
+    StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(object, kSpecAnnotation));
+    if (read.ok()) live.applied = std::move(*read);
+  }
+  if (!version.empty()) seen.emplace(id, live.applied);
+  if (live.applied) live.applied->source.path = live.source_path;
+  return live;
 }
 
 }  // namespace jobsync

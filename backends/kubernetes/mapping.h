@@ -81,7 +81,8 @@ StatusOr<nlohmann::json> RoleJobObject(const TrainingJob& job, const std::string
 
 // Every object of `job` in apply order: the Namespace (when `include_namespace`), the Service,
 // then one Job per role by role name; for a JobSet workload the Namespace and the JobSet
-// (jobset_mapping.h). Fails as RoleJobObject does.
+// (jobset_mapping.h); for an ElasticJob in operator mode the Namespace and the ElasticJob
+// (elasticjob_mapping.h). Fails as RoleJobObject does.
 StatusOr<std::vector<nlohmann::json>> RenderObjects(const TrainingJob& job,
                                                     const ApplyContext& context,
                                                     bool include_namespace = true);
@@ -120,6 +121,15 @@ bool HeldByKueue(const nlohmann::json& object, const std::optional<TrainingJob>&
 using AppliedSpecCache = std::unordered_map<std::string, std::optional<TrainingJob>>;
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_objects,
                                          AppliedSpecCache* parsed = nullptr);
+
+// The LiveJob of one object that stands for a whole job (a JobSet, an ElasticJob), from its
+// metadata: key (backend kubernetes, its namespace, jobsync.dev/job), instance, source path,
+// revision, prune protection and the applied spec, taken from `parsed` when that holds it under
+// "<kind>:<namespace>/<name>@<resourceVersion>", else read from its annotation, and recorded in
+// `seen` under that id. nullopt for an object without jobsync.dev/job or being deleted.
+std::optional<LiveJob> LiveJobOfWorkloadObject(const nlohmann::json& object, const char* kind,
+                                               const AppliedSpecCache* parsed,
+                                               AppliedSpecCache& seen);
 
 // The health of one job from its Job objects and their pods, at time `now`: Missing without
 // Jobs; Failed, Succeeded or Suspended as the grouped phase says (Queued when a suspended Job is

@@ -189,6 +189,7 @@ apply_webhooks() {
 start_controllers() {
   apply_crds "$JOBSET_DIR/crd"
   apply_crds "$KUEUE_DIR/crd"
+  apply_crds "$DATA/dlrover-crds.yaml" # no DLRover operator: for --elasticjob=operator's objects
   ensure jobset-controller
   apply_webhooks "$DATA/jobset-webhooks.yaml" "$JOBSET_PORT"
   ensure kueue

@@ -62,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   for (const jobsync::YamlLimits& limits : {jobsync::YamlLimits{}, kTight}) {
     std::vector<jobsync::ManifestFile> files;
-    files.push_back(jobsync::ParseManifestFile("jobs/fuzz.yaml", text, validator, limits));
+    files.push_back(jobsync::ParseManifestFile("jobs/fuzz.yaml", text, validator, {limits}));
     const jobsync::LoadResult result = jobsync::CheckManifests(files);
     jobsync::CheckShape(result);
     for (const auto& job : result.jobs) jobsync::CheckRoundTrip(*job);

@@ -1,0 +1,172 @@
+#include "backends/kubernetes/elasticjob_mapping.h"
+
+#include <map>
+#include <utility>
+
+#include "backends/kubernetes/object_fields.h"
+#include "schemas/canonical.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+// Copies the members named in `keys` that `from` has (an object) into `to`.
+void Keep(const json& from, json& to, std::initializer_list<const char*> keys) {
+  if (!from.is_object()) return;
+  for (const char* key : keys) {
+    auto it = from.find(key);
+    if (it != from.end()) to[key] = *it;
+  }
+}
+
+// The message of the status condition of type `type` (DLRover keeps its JobStatus, with the
+// conditions, under status.status); "" when there is none.
+std::string ConditionMessage(const json& object, const std::string& type) {
+  const json::json_pointer pointer("/status/status/conditions");
+  if (!object.contains(pointer) || !object.at(pointer).is_array()) return "";
+  std::string message;
+  for (const json& condition : object.at(pointer)) {
+    if (StringField(condition, "/type") == type) message = StringField(condition, "/message");
+  }
+  return message;
+}
+
+}  // namespace
+
+StatusOr<json> ElasticJobObject(const TrainingJob& job, const ApplyContext& context) {
+  if (job.workload != KubernetesWorkload::kElasticJob || !job.elastic_job_spec.is_object()) {
+    return InvalidArgumentError("job " + job.key().ToString() +
+                                " is not an ElasticJob run in operator mode");
+  }
+  json spec = job.elastic_job_spec;
+  json& types = spec["replicaSpecs"];
+  if (!types.is_object()) types = json::object();
+  for (const auto& [role, settings] : job.roles) {
+    json& type = types[role];
+    if (!type.is_object()) type = json::object();
+    type["replicas"] = settings.replicas;
+  }
+  spec["suspend"] = job.suspend;
+  return json{{"apiVersion", "elastic.iml.github.io/v1alpha1"},
+              {"kind", "ElasticJob"},
+              {"metadata",
+               {{"name", job.name},
+                {"namespace", job.namespace_name},
+                {"labels", JobLabels(job, context)},
+                {"annotations", AppliedAnnotations(job, context)}}},
+              {"spec", std::move(spec)}};
+}
+
+json ScalePlanObject(const TrainingJob& job, const ApplyContext& context) {
+  json labels = JobLabels(job, context);
+  labels[kElasticJobNameLabel] = job.name;
+  labels[kScaleTypeLabel] = kManualScale;
+  json replicas = json::object();
+  for (const auto& [role, settings] : job.roles) {
+    replicas[role] = {{"replicas", settings.replicas}};
+  }
+  json annotations = {{kSpecHashAnnotation, SpecHash(job)}};
+  if (!context.revision.empty()) annotations[kRevisionAnnotation] = context.revision;
+  return json{{"apiVersion", "elastic.iml.github.io/v1alpha1"},
+              {"kind", "ScalePlan"},
+              {"metadata",
+               {{"generateName", job.name + "-scale-"},
+                {"namespace", job.namespace_name},
+                {"labels", std::move(labels)},
+                {"annotations", std::move(annotations)}}},
+              {"spec", {{"ownerJob", job.name}, {"replicaResourceSpecs", std::move(replicas)}}}};
+}
+
+std::string ScalePlanSelector(const std::string& job_name, const std::string& instance) {
+  return std::string(kElasticJobNameLabel) + "=" + job_name + "," + kScaleTypeLabel + "=" +
+         kManualScale + "," + kManagedByLabel + "=" + kManagedByValue + "," + kInstanceLabel +
+         "=" + instance;
+}
+
+json CompactElasticJobObject(const json& elastic_job) {
+  json out = json::object();
+  if (!elastic_job.is_object()) return out;
+  auto metadata = elastic_job.find("metadata");
+  if (metadata != elastic_job.end() && metadata->is_object()) {
+    json& kept = out["metadata"] = json::object();
+    Keep(*metadata, kept,
+         {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
+    auto annotations = metadata->find("annotations");
+    if (annotations != metadata->end() && annotations->is_object()) {
+      json& ours = kept["annotations"] = json::object();
+      for (const auto& [key, value] : annotations->items()) {
+        if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
+      }
+    }
+  }
+  auto spec = elastic_job.find("spec");
+  if (spec != elastic_job.end() && spec->is_object()) {
+    Keep(*spec, out["spec"] = json::object(), {"suspend"});
+  }
+  auto status = elastic_job.find("status");
+  if (status != elastic_job.end() && status->is_object()) {
+    json& kept = out["status"] = json::object();
+    Keep(*status, kept, {"phase"});
+    const json::json_pointer pointer("/status/conditions");
+    if (status->contains(pointer) && status->at(pointer).is_array()) {
+      const json& conditions = status->at(pointer);
+      json& listed = kept["status"]["conditions"] = json::array();
+      for (const json& condition : conditions) {
+        json entry = json::object();
+        Keep(condition, entry, {"type", "status", "reason", "message"});
+        listed.push_back(std::move(entry));
+      }
+    }
+  }
+  return out;
+}
+
+LivePhase ElasticJobPhase(const json& elastic_job) {
+  const std::string phase = StringField(elastic_job, "/status/phase");
+  if (phase == "Succeeded") return LivePhase::kSucceeded;
+  if (phase == "Failed") return LivePhase::kFailed;
+  const json::json_pointer suspend("/spec/suspend");
+  const bool suspended = elastic_job.contains(suspend) && elastic_job.at(suspend).is_boolean() &&
+                         elastic_job.at(suspend).get<bool>();
+  if (phase == "Suspended" || suspended) return LivePhase::kSuspended;
+  if (phase == "Running" || phase == "Restarting") return LivePhase::kRunning;
+  return LivePhase::kPending;
+}
+
+std::vector<LiveJob> LiveJobsFromElasticJobs(const std::vector<json>& elastic_jobs,
+                                             AppliedSpecCache* parsed) {
+  AppliedSpecCache seen;
+  std::map<JobKey, LiveJob> by_key;
+  for (const json& elastic_job : elastic_jobs) {
+    std::optional<LiveJob> live = LiveJobOfWorkloadObject(elastic_job, "elasticjob", parsed, seen);
+    if (!live) continue;
+    live->phase = ElasticJobPhase(elastic_job);
+    live->phase_message =
+        ConditionMessage(elastic_job, StringField(elastic_job, "/status/phase"));
+    by_key.insert_or_assign(live->key, std::move(*live));
+  }
+  if (parsed != nullptr) *parsed = std::move(seen);
+  std::vector<LiveJob> out;
+  out.reserve(by_key.size());
+  for (auto& [key, live] : by_key) out.push_back(std::move(live));
+  return out;
+}
+
+Health HealthFromElasticJob(const json& elastic_job) {
+  const std::string phase = StringField(elastic_job, "/status/phase");
+  switch (ElasticJobPhase(elastic_job)) {
+    case LivePhase::kSucceeded:
+      return Health::kSucceeded;
+    case LivePhase::kFailed:
+      return Health::kFailed;
+    case LivePhase::kSuspended:
+      return Health::kSuspended;
+    case LivePhase::kRunning:
+      return phase == "Restarting" ? Health::kDegraded : Health::kHealthy;
+    default:
+      return Health::kProgressing;
+  }
+}
+
+}  // namespace jobsync
