@@ -156,6 +156,25 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(param_info.param.name);
     });
 
+// An ElasticJob in operator mode: a replica change is a scale (a ScalePlan), a change of the
+// ElasticJob's own spec a recreate saying why.
+TEST(FieldRuleTest, ElasticJobInOperatorMode) {
+  const TrainingJob applied = With(K8sJob("a"), [](TrainingJob* j) {
+    j->workload = KubernetesWorkload::kElasticJob;
+    j->elastic_job_spec = {{"brainService", "brain:1"}, {"replicaSpecs", {{"worker", json::object()}}}};
+  });
+  const PlanStep scaled = PlanOne(
+      With(applied, [](TrainingJob* j) { j->roles.begin()->second.replicas += 2; }), Live(applied));
+  EXPECT_EQ(scaled.action, Action::kScale);
+  const PlanStep changed = PlanOne(
+      With(applied, [](TrainingJob* j) { j->elastic_job_spec["brainService"] = "brain:2"; }),
+      Live(applied));
+  EXPECT_EQ(changed.action, Action::kUpdate);
+  EXPECT_THAT(changed.reason,
+              HasSubstr("spec.kubernetes.elasticJob: DLRover's operator takes replica changes (as "
+                        "ScalePlans) and suspend on a created ElasticJob, nothing else"));
+}
+
 TEST(FieldRuleTest, PodTemplateWhyIsTheDefault) {
   const TrainingJob applied = K8sJob("a");
   const PlanStep step =
