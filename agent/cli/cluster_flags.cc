@@ -54,8 +54,12 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
       ->group(group);
   command
       .add_option("--ray-token-file", flags.ray_token_file,
-                  "File holding a bearer token for a Ray dashboard behind an authenticating "
-                  "proxy (default: $JOBSYNC_RAY_TOKEN_FILE)")
+                  "File whose first line is the token of a Ray cluster with token "
+                  "authentication (RAY_AUTH_MODE=token, Ray 2.52+) or of an authenticating "
+                  "proxy, sent as \"Authorization: Bearer\". Without it: the file "
+                  "$JOBSYNC_RAY_TOKEN_FILE, $JOBSYNC_RAY_TOKEN, then Ray's own sources in Ray's "
+                  "order: $RAY_AUTH_TOKEN, the file $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token "
+                  "(the first found wins). Never printed")
       ->group(group);
   command
       .add_option("--ray-ca-file", flags.ray_ca_file,

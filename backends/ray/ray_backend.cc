@@ -55,18 +55,6 @@ Status CheckAddress(std::string* address) {
   return OkStatus();
 }
 
-// The token in file `path`, trimmed.
-StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgumentError("cannot read the Ray token file " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return InvalidArgumentError("cannot read the Ray token file " + path);
-  std::string token = Trim(text.str());
-  if (token.empty()) return InvalidArgumentError("the Ray token file " + path + " is empty");
-  return token;
-}
-
 // The last non-empty line of a server answer (a Python traceback ends with the error), cut short.
 std::string Excerpt(const std::string& body) {
   std::string text = Trim(body);
@@ -122,15 +110,10 @@ Status ResolveRayTarget(const RayTargetFlags& flags, const EnvLookup& environmen
   JOBSYNC_RETURN_IF_ERROR(CheckAddress(&address));
   options->address = address;
 
-  std::string token_file = flags.token_file;
-  if (token_file.empty()) token_file = environment(kRayTokenFileEnv).value_or("");
-  if (!token_file.empty()) {
-    StatusOr<std::string> token = ReadTokenFile(token_file);
-    if (!token.ok()) return token.status();
-    options->bearer_token = std::move(token).value();
-  } else {
-    options->bearer_token = Trim(environment(kRayTokenEnv).value_or(""));
-  }
+  StatusOr<RayToken> token = ResolveRayToken(flags.token_file, environment);
+  if (!token.ok()) return token.status();
+  options->bearer_token = std::move(token->value);
+  options->token_source = std::move(token->source);
 
   std::string ca_file = flags.ca_file;
   if (ca_file.empty()) ca_file = environment(kRayCaFileEnv).value_or("");
@@ -384,7 +367,18 @@ Status RayBackend::ResponseError(const HttpRequest& request, const HttpResponse&
   std::string excerpt = Redact(Excerpt(response.body));
   if (!excerpt.empty()) message += ": " + excerpt;
   if (response.status == 401 || response.status == 403) {
-    return PermissionDeniedError(message + " (check the Ray bearer token)");
+    if (options_.bearer_token.empty()) {
+      return PermissionDeniedError(
+          message +
+          ". The dashboard wants a token (Ray token authentication, RAY_AUTH_MODE=token, "
+          "or an authenticating proxy) and jobsync sent none: give it with " +
+          RayTokenSettingsHint() + "; `ray get-auth-token` on the head prints the cluster's token");
+    }
+    const std::string from = options_.token_source.empty() ? "" : " from " + options_.token_source;
+    return PermissionDeniedError(message + ". It refused the token" + from +
+                                 ": that is not this cluster's token; correct it, or give the "
+                                 "right one with " +
+                                 RayTokenSettingsHint());
   }
   if (response.status == 400) return InvalidArgumentError(message);
   if (response.status == 404) return NotFoundError(message);

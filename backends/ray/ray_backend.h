@@ -30,8 +30,10 @@
 //
 // Errors: an unreachable dashboard is kUnavailable naming the address (never the token); one
 // whose TLS certificate fails verification is kPermissionDenied saying so and naming
-// --ray-ca-file; server refusals carry the server's last message line. Apply errors start with
-// "job ray/<ns>/<name>: ".
+// --ray-ca-file; HTTP 401 and 403 are kPermissionDenied saying that no token was sent or which
+// setting's token was refused (token_source) and which settings give one (--ray-token-file,
+// RAY_AUTH_TOKEN, ...); other server refusals carry the server's last message line. Apply errors
+// start with "job ray/<ns>/<name>: ".
 //
 // Thread-safe if the HttpClient is: the backend holds no mutable state. Two concurrent Applys for
 // the same job are not coordinated beyond the duplicate-id adoption.
@@ -48,6 +50,7 @@
 #include "backends/backend.h"
 #include "backends/http_client.h"
 #include "backends/ray/ray_mapping.h"
+#include "backends/ray/ray_token.h"
 
 namespace jobsync {
 
@@ -56,9 +59,11 @@ namespace jobsync {
 struct RayBackendOptions {
   // The dashboard's base URL, "http://host:port" or "https://host:port" (RAY_ADDRESS).
   std::string address;
-  // Sent as "Authorization: Bearer <token>" when not empty (a cluster behind an authenticating
-  // proxy).
+  // Sent as "Authorization: Bearer <token>" when not empty: Ray's token authentication, or a
+  // dashboard behind an authenticating proxy.
   std::string bearer_token;
+  // Where bearer_token came from (RayToken::source), named when the dashboard refuses it.
+  std::string token_source;
   // For https: PEM certificates trusted to sign the server's (empty: the system's), or no
   // verification at all when the user's configuration asks for it.
   std::string ca_pem;
@@ -87,26 +92,21 @@ struct RayTargetFlags {
   std::string ca_file = {};
 };
 
-// Looks up an environment variable; std::nullopt when unset.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
-
 // The process environment, for ResolveRayTarget.
 std::optional<std::string> ProcessEnvironment(const std::string& name);
 
-// Environment variables ResolveRayTarget reads besides RAY_ADDRESS.
-inline constexpr const char* kRayTokenFileEnv = "JOBSYNC_RAY_TOKEN_FILE";
-inline constexpr const char* kRayTokenEnv = "JOBSYNC_RAY_TOKEN";
+// Environment variable ResolveRayTarget reads for the CA (the token's are in ray_token.h).
 inline constexpr const char* kRayCaFileEnv = "JOBSYNC_RAY_CA_FILE";
 
-// Sets options->address from flags.address, else RAY_ADDRESS, options->bearer_token from the
-// file flags.token_file, else the file named by JOBSYNC_RAY_TOKEN_FILE, else JOBSYNC_RAY_TOKEN
-// (surrounding whitespace trimmed; none of them: no token), and options->ca_pem (the CA trusted
-// for an https dashboard) from the file flags.ca_file, else the file named by
-// JOBSYNC_RAY_CA_FILE (none: the system's trust store). Fails with kInvalidArgument when no
-// address is given, when it is not an http(s) URL without user info and path (Ray's own
-// "ray://" and GCS "host:port" addresses are not the dashboard), when the token file cannot be
-// read or is empty, or when the CA file cannot be read or holds no PEM certificate; messages
-// name the file, never the token.
+// Sets options->address from flags.address, else RAY_ADDRESS, options->bearer_token and
+// token_source as ResolveRayToken finds them (ray_token.h: --ray-token-file, then
+// JOBSYNC_RAY_TOKEN_FILE, JOBSYNC_RAY_TOKEN, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH,
+// ~/.ray/auth_token; none: no token), and options->ca_pem (the CA trusted for an https
+// dashboard) from the file flags.ca_file, else the file named by JOBSYNC_RAY_CA_FILE (none: the
+// system's trust store). Fails with kInvalidArgument when no address is given, when it is not an
+// http(s) URL without user info and path (Ray's own "ray://" and GCS "host:port" addresses are
+// not the dashboard), when ResolveRayToken fails, or when the CA file cannot be read or holds no
+// PEM certificate; messages name the setting and file, never the token.
 Status ResolveRayTarget(const RayTargetFlags& flags, const EnvLookup& environment,
                         RayBackendOptions* options);
 

@@ -1,9 +1,13 @@
 # shellcheck shell=bash
-# scripts/cluster-data/controllers.sh: the JobSet controller and Kueue, sourced by scripts/cluster
-# (which defines log, die, go_env, issue_cert, spawn, need_port, $CACHE, $STATE, $PKI, ...).
+# scripts/cluster-data/controllers.sh: the JobSet controller, Kueue and the KubeRay operator,
+# sourced by scripts/cluster (which defines log, die, go_env, issue_cert, spawn, need_port, $CACHE,
+# $STATE, $PKI, ...).
 #
-# Both run out of cluster on loopback with the admin identity: no leader election, metrics off,
-# health probes and webhooks on 127.0.0.1, no internal certificate management. Their admission
+# All run out of cluster on loopback with the admin identity: no leader election, health probes
+# (and JobSet's and Kueue's webhooks) on 127.0.0.1, no internal certificate management. JobSet's
+# and Kueue's metrics are off; KubeRay's metrics server always listens, so it is put on 127.0.0.1
+# too. KubeRay's only webhook (RayCluster validation) is optional and stays off (it is served
+# only with ENABLE_WEBHOOKS=true), so RayJobs and RayClusters never depend on it. Their admission
 # webhooks are registered with `clientConfig.url: https://127.0.0.1:PORT/PATH` and the cluster CA
 # as caBundle; the serving certificates come from the cluster CA (SAN IP:127.0.0.1).
 #
@@ -17,8 +21,13 @@ readonly JOBSET_PORT=${JOBSYNC_JOBSET_PORT:-29450}               # webhook serve
 readonly JOBSET_HEALTH_PORT=${JOBSYNC_JOBSET_HEALTH_PORT:-29451} # /healthz, /readyz
 readonly KUEUE_PORT=${JOBSYNC_KUEUE_PORT:-29452}                 # webhook server
 readonly KUEUE_HEALTH_PORT=${JOBSYNC_KUEUE_HEALTH_PORT:-29453}   # /healthz, /readyz
-readonly JOBSET_DIR="$CACHE/jobset-$JOBSET_VERSION" # bin/jobset-controller, crd/*.yaml
-readonly KUEUE_DIR="$CACHE/kueue-$KUEUE_VERSION"    # bin/kueue, crd/*.yaml
+readonly KUBERAY_VERSION=v1.5.0
+readonly KUBERAY_METRICS_PORT=${JOBSYNC_KUBERAY_METRICS_PORT:-29454} # /metrics
+readonly KUBERAY_HEALTH_PORT=${JOBSYNC_KUBERAY_HEALTH_PORT:-29455}   # /healthz, /readyz
+readonly JOBSET_DIR="$CACHE/jobset-$JOBSET_VERSION"    # bin/jobset-controller, crd/*.yaml
+readonly KUEUE_DIR="$CACHE/kueue-$KUEUE_VERSION"       # bin/kueue, crd/*.yaml
+readonly KUBERAY_DIR="$CACHE/kuberay-$KUBERAY_VERSION" # bin/kuberay-operator, crd/*.yaml
+readonly KUBERAY_MODULE=github.com/ray-project/kuberay/ray-operator
 
 # controller_module NAME MODULE VERSION: print the source dir of the tiny Go module that builds
 # MODULE@VERSION (one module per controller: Kueue's controller-runtime v0.23 removed an API
@@ -31,7 +40,7 @@ controller_module() {
   echo "$src"
 }
 
-# prefetch_controllers: download the modules both controllers need (run in the background while
+# prefetch_controllers: download the modules the controllers need (run in the background while
 # Kubernetes compiles; the builds then only compile). Prints nothing; failures show in the builds.
 prefetch_controllers() {
   local src
@@ -44,38 +53,48 @@ prefetch_controllers() {
     src=$(controller_module kueue sigs.k8s.io/kueue "$KUEUE_VERSION")
     (cd "$src" && go list -deps sigs.k8s.io/kueue/cmd/kueue >/dev/null 2>&1) || true
   fi
+  if [ ! -x "$KUBERAY_DIR/bin/kuberay-operator" ]; then
+    src=$(controller_module kuberay "$KUBERAY_MODULE" "$KUBERAY_VERSION")
+    (cd "$src" && go list -deps "$KUBERAY_MODULE" >/dev/null 2>&1) || true
+  fi
 }
 
-# build_controller NAME MODULE VERSION PACKAGE BINARY VERSION_PKG: build PACKAGE of MODULE@VERSION
-# into $CACHE/NAME-VERSION/bin/BINARY with the module's CRDs in crd/, unless it is there.
+# build_controller NAME MODULE VERSION PACKAGE BINARY CRD_DIR [VERSION_PKG]: build PACKAGE of
+# MODULE@VERSION into $CACHE/NAME-VERSION/bin/BINARY with the module's CRDs (the YAML files in its
+# CRD_DIR) in crd/, unless it is there. VERSION_PKG, when given, gets GitVersion set (KubeRay's
+# version is a constant in its source instead).
 build_controller() {
-  local name=$1 module=$2 version=$3 pkg=$4 binary=$5 vpkg=$6
+  local name=$1 module=$2 version=$3 pkg=$4 binary=$5 crd_dir=$6 vpkg=${7:-}
   local dir="$CACHE/$name-$version"
   [ -x "$dir/bin/$binary" ] && return 0
   go_env
-  log "building $name $version (cold: minutes; 7 for jobset and 17 for kueue measured on 2 busy cores)..."
+  log "building $name $version (cold: minutes; 7 for jobset, 17 for kueue, 3 for kuberay measured on 2 busy cores)..."
   local src started=$SECONDS
   src=$(controller_module "$name" "$module" "$version")
   rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/bin" "$dir.tmp/crd"
-  local ldflags="-s -w -X $vpkg.GitVersion=$version"
+  local ldflags="-s -w"
+  [ -n "$vpkg" ] && ldflags+=" -X $vpkg.GitVersion=$version"
   [ "$name" = kueue ] && ldflags+=" -X $vpkg.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$dir.tmp/bin/$binary" "$pkg") ||
     die "building $name $version failed (see the Go output above)"
   local moddir
-  moddir=$(cd "$src" && go list -m -f '{{.Dir}}' "$module") && [ -d "$moddir/config/components/crd/bases" ] ||
-    die "the CRDs of $module@$version were not found in the Go module cache"
-  cp "$moddir"/config/components/crd/bases/*.yaml "$dir.tmp/crd/"
+  moddir=$(cd "$src" && go list -m -f '{{.Dir}}' "$module") && [ -d "$moddir/$crd_dir" ] ||
+    die "the CRDs of $module@$version ($crd_dir) were not found in the Go module cache"
+  cp "$moddir/$crd_dir"/*.yaml "$dir.tmp/crd/"
   chmod -R u+w "$dir.tmp"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
   log "built $name $version in $((SECONDS - started))s"
 }
 
-# build_controllers: the JobSet controller, then Kueue (sequential: 2 cores, less peak memory).
+# build_controllers: the JobSet controller, Kueue, then the KubeRay operator (sequential: 2 cores,
+# less peak memory).
 build_controllers() {
   build_controller jobset sigs.k8s.io/jobset "$JOBSET_VERSION" sigs.k8s.io/jobset \
-    jobset-controller sigs.k8s.io/jobset/pkg/version
+    jobset-controller config/components/crd/bases sigs.k8s.io/jobset/pkg/version
   build_controller kueue sigs.k8s.io/kueue "$KUEUE_VERSION" sigs.k8s.io/kueue/cmd/kueue \
-    kueue sigs.k8s.io/kueue/pkg/version
+    kueue config/components/crd/bases sigs.k8s.io/kueue/pkg/version
+  build_controller kuberay "$KUBERAY_MODULE" "$KUBERAY_VERSION" "$KUBERAY_MODULE" \
+    kuberay-operator config/crd/bases
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -149,6 +168,16 @@ YAML
   spawn kueue --config="$STATE/kueue-config.yaml" --kubeconfig="$STATE/admin.kubeconfig"
 }
 
+# start_kuberay_operator: the KubeRay operator (RayCluster, RayJob and RayService controllers) for
+# every namespace; webhooks off (see the top of this file), logs as console lines.
+start_kuberay_operator() {
+  need_port "$KUBERAY_METRICS_PORT" JOBSYNC_KUBERAY_METRICS_PORT
+  need_port "$KUBERAY_HEALTH_PORT" JOBSYNC_KUBERAY_HEALTH_PORT
+  spawn kuberay-operator --kubeconfig="$STATE/admin.kubeconfig" --enable-leader-election=false \
+    --metrics-addr="127.0.0.1:$KUBERAY_METRICS_PORT" --health-probe-bind-address="127.0.0.1:$KUBERAY_HEALTH_PORT" \
+    --log-stdout-encoder=console
+}
+
 # kubectl_admin ARGS...: kubectl as the admin identity of this cluster.
 kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig="$STATE/admin.kubeconfig" "$@"; }
 
@@ -167,12 +196,32 @@ wait_condition() {
   done
 }
 
+# crd_names DIR: the CRD names of DIR's files, named as kubebuilder names them: GROUP_PLURAL.yaml
+# holds the CRD PLURAL.GROUP.
+crd_names() {
+  local f base
+  for f in "$1"/*.yaml; do
+    base=$(basename "$f" .yaml)
+    echo "crd/${base#*_}.${base%%_*}"
+  done
+}
+
 # apply_crds DIR: apply every CRD in DIR (server-side: some exceed the 256 KiB annotation limit
-# of client-side apply) and wait until the apiserver serves them.
+# of client-side apply) and wait until the apiserver serves them. Skipped when this state dir's
+# cluster got DIR's CRDs before and still has them all: KubeRay's 3 MB of CRDs took 63 s to
+# re-apply unchanged on the busy 2-core machine, on every `up`. The stamp is per cached version
+# (DIR's parent) and content, so a new version or a changed file is applied.
 apply_crds() {
+  local stamp names
+  stamp="$STATE/crds-applied/$(basename "$(dirname "$1")")-$(basename "$1")-$(cat "$1"/*.yaml | cksum | cut -d' ' -f1)"
+  mapfile -t names < <(crd_names "$1")
+  if [ -f "$stamp" ] && kubectl_admin get "${names[@]}" -o name >/dev/null 2>&1; then return 0; fi
   apply_ssa -f "$1" || die "kubectl apply --server-side -f $1 failed"
-  wait_condition Established -f "$1" ||
-    die "the CRDs in $1 were not Established within ${WAIT_SECONDS}s"
+  # By name: `kubectl wait -f` parses the files again, and KubeRay's three took longer than one
+  # wait's 5 s on a busy machine, every time.
+  wait_condition Established "${names[@]}" ||
+    die "the CRDs in $1 (${names[*]#crd/}) were not Established within ${WAIT_SECONDS}s"
+  mkdir -p "$STATE/crds-applied" && touch "$stamp"
 }
 
 # apply_webhooks FILE PORT: register the webhook configurations of FILE for https://127.0.0.1:PORT.
@@ -189,13 +238,15 @@ apply_webhooks() {
 start_controllers() {
   apply_crds "$JOBSET_DIR/crd"
   apply_crds "$KUEUE_DIR/crd"
-  apply_crds "$DATA/dlrover-crds.yaml" # no DLRover operator: for --elasticjob=operator's objects
+  apply_crds "$KUBERAY_DIR/crd"
+  apply_crds "$DATA/dlrover-crds" # no DLRover operator: for --elasticjob=operator's objects
   ensure jobset-controller
   apply_webhooks "$DATA/jobset-webhooks.yaml" "$JOBSET_PORT"
   ensure kueue
   apply_webhooks "$DATA/kueue-webhooks.yaml" "$KUEUE_PORT"
   apply_ssa -f "$DATA/kueue-objects.yaml" || die "kubectl apply of $DATA/kueue-objects.yaml failed"
   make_queue default 100
+  ensure kuberay-operator
 }
 
 # ---------------------------------------------------------------------------------------------

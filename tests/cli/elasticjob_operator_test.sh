@@ -24,7 +24,7 @@ src=$2
 source "$(dirname "$0")/testlib.sh"
 require_cluster "$src"
 kubectl get crd elasticjobs.elastic.iml.github.io scaleplans.elastic.iml.github.io >/dev/null 2>&1 || {
-  echo "FAIL: DLRover's CRDs are not installed; run: scripts/cluster up (it applies scripts/cluster-data/dlrover-crds.yaml)"
+  echo "FAIL: DLRover's CRDs are not installed; run: scripts/cluster up (it applies scripts/cluster-data/dlrover-crds/)"
   echo "0 passed, 1 failed"; exit 1; }
 
 run=$$

@@ -3,9 +3,12 @@
 # Brings the cluster up (idempotent; cold builds take long), then checks with kubectl and curl:
 # Indexed Job pods Running through kwok, elastic scale up and down, background deletion, kwok's
 # opt-in completion, a Ray job through the Jobs API (submit, RUNNING, stop, STOPPED, delete),
-# the RBAC-limited identity, a JobSet run by the JobSet controller, and Kueue queueing a Job that
-# exceeds its namespace's quota while admitting one that fits (`scripts/cluster queue`). Every wait is bounded. Prints "N passed, M failed"; exits 1 on
-# any failure, including a cluster that cannot start (never skips).
+# the RBAC-limited identity, a JobSet run by the JobSet controller, Kueue queueing a Job that
+# exceeds its namespace's quota while admitting one that fits (`scripts/cluster queue`), and a
+# RayJob for which the KubeRay operator makes its RayCluster (head and worker group, their pods,
+# ready through kwok) and submitter Job, and which takes them with it when deleted. Every wait
+# is bounded. Prints "N passed, M failed"; exits 1 on any failure, including a cluster that
+# cannot start (never skips).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -281,6 +284,74 @@ queue_versions() {
     kubectl -n "$NS" get localqueue main -o jsonpath='{.metadata.resourceVersion} {.spec.clusterQueue}'
 }
 
+# rayjob_yaml NAME WORKERS: a RayJob (ray.io/v1) with a head group and the worker group
+# `workers` of WORKERS replicas; the cluster goes away with the job.
+rayjob_yaml() {
+  local container='[{name: ray, image: rayproject/ray:2.52.0, resources: {requests: {cpu: 100m, memory: 256Mi}}}]'
+  cat <<YAML
+apiVersion: ray.io/v1
+kind: RayJob
+metadata: {name: $1}
+spec:
+  entrypoint: python -c "print('trained')"
+  shutdownAfterJobFinishes: true
+  rayClusterSpec:
+    headGroupSpec:
+      rayStartParams: {}
+      template: {spec: {containers: $container}}
+    workerGroupSpecs:
+    - groupName: workers
+      replicas: $2
+      minReplicas: $2
+      maxReplicas: $2
+      rayStartParams: {}
+      template: {spec: {containers: $container}}
+YAML
+}
+
+# raycluster_of RAYJOB: "name|head image|group:replicas" of the RayClusters RAYJOB owns.
+raycluster_of() {
+  kubectl -n "$NS" get rayclusters.ray.io -o go-template='{{range .items}}{{$c := .}}{{range .metadata.ownerReferences}}{{if and (eq .kind "RayJob") (eq .name "'"$1"'")}}{{$c.metadata.name}}|{{(index $c.spec.headGroupSpec.template.spec.containers 0).image}}|{{range $c.spec.workerGroupSpecs}}{{.groupName}}:{{.replicas}}{{end}}{{"\n"}}{{end}}{{end}}{{end}}'
+}
+
+# rayjob_cluster RAYJOB WORKERS: true if the operator made exactly one RayCluster for RAYJOB,
+# with its head group and the worker group `workers` of WORKERS replicas, and named it in the
+# RayJob's status.
+rayjob_cluster() {
+  local got named
+  got=$(raycluster_of "$1")
+  named=$(kubectl -n "$NS" get rayjob "$1" -o jsonpath='{.status.rayClusterName}')
+  [[ "$got" == "$named|rayproject/ray:2.52.0|workers:$2" && -n "$named" ]] ||
+    { echo "RayClusters of $1: '$got', status.rayClusterName '$named'"; return 1; }
+}
+
+# ray_pods RAYJOB WANT: true if the pods of RAYJOB's RayCluster are WANT ("head:1 worker:2").
+ray_pods() {
+  local cluster got
+  cluster=$(kubectl -n "$NS" get rayjob "$1" -o jsonpath='{.status.rayClusterName}')
+  got=$(kubectl -n "$NS" get pods -l "ray.io/cluster=$cluster" -o jsonpath='{range .items[*]}{.metadata.labels.ray\.io/node-type}{"\n"}{end}' |
+    sort | uniq -c | awk '{print $2 ":" $1}' | paste -sd' ')
+  [ -n "$cluster" ] && [ "$got" = "$2" ] || { echo "pods of RayCluster '$cluster': '$got'"; return 1; }
+}
+
+# rayjob_running RAYJOB: true if RAYJOB's RayCluster is ready, the RayJob's jobDeploymentStatus
+# Running, and the operator made its submitter Job (named like the RayJob). jobStatus stays empty:
+# nothing in kwok's pods runs Ray.
+rayjob_running() {
+  local cluster got
+  cluster=$(kubectl -n "$NS" get rayjob "$1" -o jsonpath='{.status.rayClusterName}')
+  got="$(kubectl -n "$NS" get raycluster "$cluster" -o jsonpath='{.status.state}')|$(kubectl -n "$NS" \
+    get rayjob "$1" -o jsonpath='{.status.jobDeploymentStatus}')|$(kubectl -n "$NS" get job "$1" -o name)"
+  [ "$got" = "ready|Running|job.batch/$1" ] || { echo "RayCluster state|jobDeploymentStatus|submitter: '$got'"; return 1; }
+}
+
+# no_rayclusters: true if namespace $NS has no RayCluster left.
+no_rayclusters() {
+  local n
+  n=$(kubectl -n "$NS" get rayclusters.ray.io -o name | wc -l)
+  [ "$n" = 0 ] || { echo "$n RayClusters left"; return 1; }
+}
+
 # cleanup: delete what the test created (bounded; errors ignored).
 cleanup() {
   kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
@@ -376,5 +447,18 @@ check "JobSet queued (6 pods x 100m) created in queue main" \
   kubectl -n "$NS" apply -f <(jobset_yaml queued '"kueue.x-k8s.io/queue-name": main') -o name
 eventually "JobSet queued is admitted past toobig: resumed, its child Jobs on the flavor's nodes" jobset_admitted queued
 eventually "its 6 pods are Running" running_pods_of_jobset queued 6
+
+
+step "KubeRay operator: RayJob trainer-ray (head group, worker group of 2)"
+check "RayJob trainer-ray created" kubectl -n "$NS" apply -f <(rayjob_yaml trainer-ray 2) -o name
+eventually "the operator made its RayCluster: head group and worker group workers x2" rayjob_cluster trainer-ray 2
+eventually "the RayCluster's pods exist: 1 head, 2 workers" ray_pods trainer-ray "head:1 worker:2"
+eventually "kwok made them Ready: the RayCluster is ready, the RayJob Running, its submitter Job made" \
+  rayjob_running trainer-ray
+check "RayJob trainer-ray deleted" kubectl -n "$NS" delete rayjob trainer-ray --wait=false
+eventually "the RayJob is gone (the operator removed its finalizer)" \
+  bash -c "! kubectl -n '$NS' get rayjob trainer-ray >/dev/null 2>&1"
+eventually "its RayCluster is gone" no_rayclusters
+eventually "its submitter Job is gone" job_gone trainer-ray
 
 finish
