@@ -425,8 +425,9 @@ Status ReadJobModel(const FieldReader& spec, TrainingJob* job) {
     }
     kube.Raw("elasticJob", &job->elastic_job_spec);
     if (job->workload == KubernetesWorkload::kElasticJob && !job->elastic_job_spec.is_object()) {
-      return InvalidArgumentError("canonical spec: " + kube.Path("elasticJob") +
-                                  ": an elasticjob workload needs the ElasticJob's spec (an object)");
+      return InvalidArgumentError(
+          "canonical spec: " + kube.Path("elasticJob") +
+          ": an elasticjob workload needs the ElasticJob's spec (an object)");
     }
   }
   JOBSYNC_RETURN_IF_ERROR(spec.String("queue", false, &job->queue));

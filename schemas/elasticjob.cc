@@ -359,7 +359,8 @@ DocumentToRead DocumentToLoad(const YamlNodePtr& document, const std::string& pa
   ElasticJobMode mode = default_mode;
   if (annotation != nullptr) {
     std::optional<ElasticJobMode> chosen;
-    if (annotation->kind == YamlNode::Kind::kScalar) chosen = ParseElasticJobMode(annotation->scalar);
+    if (annotation->kind == YamlNode::Kind::kScalar)
+      chosen = ParseElasticJobMode(annotation->scalar);
     if (!chosen) {
       errors->push_back({{path, annotation->line, annotation->column},
                          std::string("metadata.annotations['") + kElasticJobModeAnnotation +

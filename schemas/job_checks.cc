@@ -1,4 +1,3 @@
-#include "schemas/elasticjob.h"
 #include "schemas/job_checks.h"
 
 #include <algorithm>
@@ -6,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "schemas/elasticjob.h"
 #include "schemas/k8s_names.h"
 #include "schemas/yaml_json.h"
 

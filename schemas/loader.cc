@@ -427,7 +427,8 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       for (Diagnostic& d : CheckMetadata(*job, *root, path)) problems.push_back(std::move(d));
       for (Diagnostic& d : CheckJobModel(*job, *root, path)) problems.push_back(std::move(d));
     }
-    if (root != document || !translation_errors.empty()) AddElasticJobProblems(translation_errors, &problems);
+    if (root != document || !translation_errors.empty())
+      AddElasticJobProblems(translation_errors, &problems);
     YamlPosition name = Locate(*root, {"metadata", "name"});
     if (!problems.empty()) {
       file.invalid.push_back(

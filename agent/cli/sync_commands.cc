@@ -265,7 +265,8 @@ void SyncCommands::Register(CLI::App& app) {
       "render",
       "Print the Kubernetes objects jobsync would create for the manifests, as YAML documents, "
       "to inspect them or feed them to other tools (kubectl apply -f -). DLRover ElasticJob "
-      "documents render as the TrainingJobs they read as (with --elasticjob operator, or their annotation, as the ElasticJob applied for DLRover's operator); warnings go to stderr.");
+      "documents render as the TrainingJobs they read as (with --elasticjob operator, or their "
+      "annotation, as the ElasticJob applied for DLRover's operator); warnings go to stderr.");
   render_->add_option("paths", render_paths_, "Manifest files or directories")
       ->required()
       ->type_name("PATH");

@@ -80,8 +80,8 @@ json ScalePlanObject(const TrainingJob& job, const ApplyContext& context) {
 
 std::string ScalePlanSelector(const std::string& job_name, const std::string& instance) {
   return std::string(kElasticJobNameLabel) + "=" + job_name + "," + kScaleTypeLabel + "=" +
-         kManualScale + "," + kManagedByLabel + "=" + kManagedByValue + "," + kInstanceLabel +
-         "=" + instance;
+         kManualScale + "," + kManagedByLabel + "=" + kManagedByValue + "," + kInstanceLabel + "=" +
+         instance;
 }
 
 json CompactElasticJobObject(const json& elastic_job) {
@@ -142,8 +142,7 @@ std::vector<LiveJob> LiveJobsFromElasticJobs(const std::vector<json>& elastic_jo
     std::optional<LiveJob> live = LiveJobOfWorkloadObject(elastic_job, "elasticjob", parsed, seen);
     if (!live) continue;
     live->phase = ElasticJobPhase(elastic_job);
-    live->phase_message =
-        ConditionMessage(elastic_job, StringField(elastic_job, "/status/phase"));
+    live->phase_message = ConditionMessage(elastic_job, StringField(elastic_job, "/status/phase"));
     by_key.insert_or_assign(live->key, std::move(*live));
   }
   if (parsed != nullptr) *parsed = std::move(seen);

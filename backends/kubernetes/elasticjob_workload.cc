@@ -67,11 +67,12 @@ Status KubernetesBackend::CreateElasticJob(const TrainingJob& job, const ApplyCo
       return OkStatus();
     }
     if (created.status().code() == StatusCode::kNotFound) {
-      return NotFoundError(created.status().message() +
-                           "; is DLRover's operator installed (its CRDs "
-                           "elasticjobs.elastic.iml.github.io and scaleplans.elastic.iml.github.io)? "
-                           "An ElasticJob in operator mode needs it; --elasticjob=native (or the "
-                           "annotation jobsync.dev/elasticjob-mode: native) runs it without");
+      return NotFoundError(
+          created.status().message() +
+          "; is DLRover's operator installed (its CRDs "
+          "elasticjobs.elastic.iml.github.io and scaleplans.elastic.iml.github.io)? "
+          "An ElasticJob in operator mode needs it; --elasticjob=native (or the "
+          "annotation jobsync.dev/elasticjob-mode: native) runs it without");
     }
     if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
     StatusOr<json> existing = client_->Get(ResourceKind::kElasticJob, job.namespace_name, job.name);
@@ -112,8 +113,8 @@ Status KubernetesBackend::UpdateElasticJobInPlace(const PlanStep& step,
       if (!job.annotations.contains(key)) dropped.push_back(key);
     }
   }
-  StatusOr<json> updated = client_->Update(
-      ResourceKind::kElasticJob, job.namespace_name, job.name, [&](json& object) {
+  StatusOr<json> updated =
+      client_->Update(ResourceKind::kElasticJob, job.namespace_name, job.name, [&](json& object) {
         if (!OwnedByInstance(object, context.instance)) {
           return FailedPreconditionError(what + " is not this instance's; not changing it");
         }
@@ -151,8 +152,8 @@ Status KubernetesBackend::EnsureScalePlan(const TrainingJob& job, const ApplyCon
   if (newest != nullptr && AnnotationValue(*newest, kSpecHashAnnotation) == SpecHash(job)) {
     keep = StringField(*newest, "/metadata/name");  // made by an earlier, interrupted apply
   } else {
-    StatusOr<json> created =
-        client_->Create(ResourceKind::kScalePlan, job.namespace_name, ScalePlanObject(job, context));
+    StatusOr<json> created = client_->Create(ResourceKind::kScalePlan, job.namespace_name,
+                                             ScalePlanObject(job, context));
     if (!created.ok()) {
       if (created.status().code() == StatusCode::kNotFound) {
         return NotFoundError(created.status().message() +
@@ -177,8 +178,8 @@ Status KubernetesBackend::DeleteScalePlans(const JobKey& key, const ApplyContext
   for (const json& plan : plans->items) {
     const std::string name = StringField(plan, "/metadata/name");
     if (name.empty() || name == keep) continue;
-    Status deleted =
-        client_->Delete(ResourceKind::kScalePlan, key.namespace_name, name, Propagation::kBackground);
+    Status deleted = client_->Delete(ResourceKind::kScalePlan, key.namespace_name, name,
+                                     Propagation::kBackground);
     if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return deleted;
   }
   return OkStatus();

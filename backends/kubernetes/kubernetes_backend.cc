@@ -5,8 +5,8 @@
 
 #include "backends/kubernetes/elasticjob_mapping.h"
 #include "backends/kubernetes/jobset_mapping.h"
-#include "backends/kubernetes/object_fields.h"
 #include "backends/kubernetes/mapping.h"
+#include "backends/kubernetes/object_fields.h"
 #include "schemas/canonical.h"
 
 namespace jobsync {
@@ -120,8 +120,8 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::string id = step.key.namespace_name + "/" + step.key.name;
-    maybe_jobset = maybe_jobset || (!jobsets_.absent && !jobsets_.synced) ||
-                   jobsets_.cache.contains(id);
+    maybe_jobset =
+        maybe_jobset || (!jobsets_.absent && !jobsets_.synced) || jobsets_.cache.contains(id);
     maybe_elastic = maybe_elastic || (!elasticjobs_.absent && !elasticjobs_.synced) ||
                     elasticjobs_.cache.contains(id);
   }
@@ -142,21 +142,22 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
       // Every workload kind goes, so that a change of kubernetes.workload (or of an ElasticJob's
       // mode) replaces one with the other; the Service too unless Jobs are to use it again.
       if (maybe_elastic) {
-        JOBSYNC_RETURN_IF_ERROR(ForJob(
-            step.key, DeleteElasticJob(step.key, context, Propagation::kForeground, true)));
+        JOBSYNC_RETURN_IF_ERROR(
+            ForJob(step.key, DeleteElasticJob(step.key, context, Propagation::kForeground, true)));
       }
       if (maybe_jobset) {
         JOBSYNC_RETURN_IF_ERROR(
             ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kForeground, true)));
       }
-      JOBSYNC_RETURN_IF_ERROR(ForJob(
-          step.key, DeleteJobs(step.key, context, Propagation::kForeground, true, jobset || elastic)));
+      JOBSYNC_RETURN_IF_ERROR(
+          ForJob(step.key,
+                 DeleteJobs(step.key, context, Propagation::kForeground, true, jobset || elastic)));
       return ForJob(step.key, Create(*step.desired, context));
     }
     case Action::kDelete:
       if (maybe_elastic) {
-        JOBSYNC_RETURN_IF_ERROR(ForJob(
-            step.key, DeleteElasticJob(step.key, context, Propagation::kBackground, false)));
+        JOBSYNC_RETURN_IF_ERROR(
+            ForJob(step.key, DeleteElasticJob(step.key, context, Propagation::kBackground, false)));
       }
       if (maybe_jobset) {
         JOBSYNC_RETURN_IF_ERROR(

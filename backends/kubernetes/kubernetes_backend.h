@@ -210,11 +210,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Status EnsureScalePlan(const TrainingJob& job, const ApplyContext& context);
   // Deletes the job's ElasticJob when there is one of this instance, and its ScalePlans; waits
   // until the ElasticJob is gone if `wait`.
-  Status DeleteElasticJob(const JobKey& key, const ApplyContext& context,
-                          Propagation propagation, bool wait);
+  Status DeleteElasticJob(const JobKey& key, const ApplyContext& context, Propagation propagation,
+                          bool wait);
   // Deletes the job's ScalePlans of this instance but `keep` (a name; empty: none).
-  Status DeleteScalePlans(const JobKey& key, const ApplyContext& context,
-                          const std::string& keep);
+  Status DeleteScalePlans(const JobKey& key, const ApplyContext& context, const std::string& keep);
   StatusOr<Health> ElasticJobHealth(const JobKey& key);
   // Kueue (workloads.cc): sets spec.active of the Workloads Kueue made for the job's workload
   // objects. `wait_for`: how long to wait for Kueue to make them (zero: fail at once when there

@@ -52,11 +52,9 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
                            code == StatusCode::kDeadlineExceeded;
     return watched.synced || !transient;
   };
-  changed_.wait_for(lock, options_.cache_sync_timeout,
-                    [&] {
-                      return stopping_ ||
-                             (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_));
-                    });
+  changed_.wait_for(lock, options_.cache_sync_timeout, [&] {
+    return stopping_ || (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_));
+  });
   for (const Watched* watched : AllWatched()) {
     if (watched->synced) continue;
     const std::string what = std::string("cannot read the ") + watched->what + " on the cluster";

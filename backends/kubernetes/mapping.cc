@@ -380,8 +380,8 @@ std::optional<LiveJob> LiveJobOfWorkloadObject(const json& object, const char* k
     return std::nullopt;
   }
   LiveJob live;
-  live.key = {BackendKind::kKubernetes,
-              StringAt(object, json::json_pointer("/metadata/namespace")), name};
+  live.key = {BackendKind::kKubernetes, StringAt(object, json::json_pointer("/metadata/namespace")),
+              name};
   live.instance = Label(object, kInstanceLabel);
   live.source_path = Annotation(object, kSourcePathAnnotation);
   live.revision = Annotation(object, kRevisionAnnotation);

@@ -119,7 +119,9 @@ TEST(ElasticJobMappingTest, FailureMessageFromDlroversJobStatus) {
 
 TEST(ElasticJobMappingTest, HealthFromStatusPhase) {
   const TrainingJob job = OperatorJob();
-  auto health = [&](const char* status) { return HealthFromElasticJob(Listed(job, json::parse(status))); };
+  auto health = [&](const char* status) {
+    return HealthFromElasticJob(Listed(job, json::parse(status)));
+  };
   EXPECT_EQ(health(R"({})"), Health::kProgressing);
   EXPECT_EQ(health(R"({"phase": "Pending"})"), Health::kProgressing);
   EXPECT_EQ(health(R"({"phase": "Running"})"), Health::kHealthy);

@@ -161,7 +161,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(FieldRuleTest, ElasticJobInOperatorMode) {
   const TrainingJob applied = With(K8sJob("a"), [](TrainingJob* j) {
     j->workload = KubernetesWorkload::kElasticJob;
-    j->elastic_job_spec = {{"brainService", "brain:1"}, {"replicaSpecs", {{"worker", json::object()}}}};
+    j->elastic_job_spec = {{"brainService", "brain:1"},
+                           {"replicaSpecs", {{"worker", json::object()}}}};
   });
   const PlanStep scaled = PlanOne(
       With(applied, [](TrainingJob* j) { j->roles.begin()->second.replicas += 2; }), Live(applied));

@@ -112,7 +112,8 @@ TEST_F(ElasticJobOperatorTest, NativeModeByDefaultWithItsWarnings) {
   const TrainingJob& job = *file.jobs.at(0).job;
   EXPECT_EQ(job.workload, KubernetesWorkload::kJob);
   EXPECT_TRUE(job.elastic_job_spec.is_null());
-  EXPECT_THAT(Report(file.warnings), HasSubstr("jobs/ej.yaml:8:3: warning: ElasticJob spec.brainService"));
+  EXPECT_THAT(Report(file.warnings),
+              HasSubstr("jobs/ej.yaml:8:3: warning: ElasticJob spec.brainService"));
 }
 
 TEST_F(ElasticJobOperatorTest, AnnotationOverridesTheInstancesMode) {
