@@ -53,6 +53,9 @@ check "the agent may watch Jobs everywhere" yes "$(as_agent watch jobs.batch --a
 check "the agent may record Events" yes "$(as_agent create events -n "$ns")"
 check "the agent may watch JobSets everywhere" yes "$(as_agent watch jobsets.jobset.x-k8s.io --all-namespaces)"
 check "the agent may deactivate Kueue Workloads" yes "$(as_agent update workloads.kueue.x-k8s.io -n "$ns")"
+check "the agent may watch DLRover ElasticJobs everywhere" yes "$(as_agent watch elasticjobs.elastic.iml.github.io --all-namespaces)"
+check "the agent may make and delete ScalePlans" "yes yes" \
+  "$(as_agent create scaleplans.elastic.iml.github.io -n "$ns") $(as_agent delete scaleplans.elastic.iml.github.io -n "$ns")"
 check "the agent may not read Secrets" no "$(as_agent get secrets -n jobsync-system)"
 check "the agent may not delete namespaces" no "$(as_agent delete namespaces)"
 check "the agent may not touch Leases outside its namespace" no "$(as_agent update leases.coordination.k8s.io -n default)"
