@@ -66,6 +66,23 @@ FieldRule RoleFieldRule(const std::vector<std::string>& segments, BackendKind ba
   return Recreate(field, PodTemplateWhy(backend));
 }
 
+bool IsKubeRay(const TrainingJob& job) {
+  return job.backend == BackendKind::kRay && job.ray && job.ray->cluster == RayCluster::kKubeRay;
+}
+
+// A KubeRay RayJob: KubeRay does not carry a change of its Ray cluster (worker groups, their
+// replicas and pods) to the cluster it made, so everything but suspend and metadata recreates it.
+FieldRule KubeRayRule(FieldRule rule) {
+  if (rule.effect == FieldEffect::kRecreate && rule.why == PodTemplateWhy(BackendKind::kRay)) {
+    rule.why = "KubeRay does not change a RayJob's Ray cluster once made";
+  }
+  const bool suspend = rule.field == "spec.suspend";
+  if (rule.effect == FieldEffect::kScale && !suspend) {
+    return Recreate(rule.field, "KubeRay does not change a RayJob's Ray cluster once made");
+  }
+  return rule;
+}
+
 }  // namespace
 
 FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_both_sides,
@@ -145,6 +162,7 @@ std::vector<FieldRule> RulesFor(const std::vector<FieldChange>& changes, const T
                         have.workload == KubernetesWorkload::kJobSet &&
                         want.workload == KubernetesWorkload::kJobSet;
     FieldRule rule = RuleFor(change.field, want.backend, on_both_sides, finished, jobset);
+    if (IsKubeRay(want)) rule = KubeRayRule(std::move(rule));
     if (seen.insert(rule.field).second) rules.push_back(std::move(rule));
   }
   return rules;

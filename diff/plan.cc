@@ -258,12 +258,13 @@ std::string AllowlistRefusal(const TrainingJob& job, const PlanOptions& options)
     fixes.push_back("add " + job.namespace_name + " to --allow-namespace");
     moves.emplace_back("namespace");
   }
-  if (!options.allowed_backends.empty() && options.allowed_backends.count(job.backend) == 0) {
-    what += " on backend " + std::string(BackendName(job.backend));
+  // Where the job is applied: a KubeRay RayJob (backend: ray) is a Kubernetes object.
+  if (!options.allowed_backends.empty() && options.allowed_backends.count(job.RunsOn()) == 0) {
+    what += " on backend " + std::string(BackendName(job.RunsOn()));
     std::vector<std::string> backends;
     for (BackendKind kind : options.allowed_backends) backends.emplace_back(BackendName(kind));
     allowlists.push_back("--allow-backend " + Join(backends, ","));
-    fixes.push_back("add " + std::string(BackendName(job.backend)) + " to --allow-backend");
+    fixes.push_back("add " + std::string(BackendName(job.RunsOn())) + " to --allow-backend");
     moves.emplace_back("backend");
   }
   Diagnostic diagnostic;

@@ -154,6 +154,12 @@ json CanonicalRay(const RaySpec& ray) {
   if (r.gpu) resources["gpu"] = *r.gpu;
   if (r.memory) resources["memory"] = CanonicalQuantity(*r.memory, QuantityUnit::kBytes);
   out["entrypointResources"] = std::move(resources);
+  // Written only for a RayJob, so that a shared-cluster job's canonical form (and hash) is as
+  // before.
+  if (ray.cluster == RayCluster::kKubeRay) out["cluster"] = "kuberay";
+  if (!ray.image.empty()) out["image"] = ray.image;
+  json head = CanonicalResources(ray.head_resources);
+  if (!head.empty()) out["head"]["resources"] = std::move(head);
   return out;
 }
 
@@ -469,6 +475,28 @@ Status ReadRay(const json& object, const std::string& where, RaySpec* ray) {
     JOBSYNC_RETURN_IF_ERROR(r.Double("cpu", &ray->entrypoint_resources.cpu));
     JOBSYNC_RETURN_IF_ERROR(r.Double("gpu", &ray->entrypoint_resources.gpu));
     JOBSYNC_RETURN_IF_ERROR(r.QuantityField("memory", &ray->entrypoint_resources.memory));
+  }
+  std::string cluster;
+  JOBSYNC_RETURN_IF_ERROR(reader.String("cluster", false, &cluster));
+  if (cluster == "kuberay") {
+    ray->cluster = RayCluster::kKubeRay;
+  } else if (!cluster.empty() && cluster != "shared") {
+    return InvalidArgumentError("canonical spec: " + reader.Path("cluster") + ": \"" + cluster +
+                                "\" is not a Ray cluster kind (shared or kuberay)");
+  }
+  JOBSYNC_RETURN_IF_ERROR(reader.String("image", false, &ray->image));
+  const json* head = nullptr;
+  JOBSYNC_RETURN_IF_ERROR(reader.OptionalObject("head", &head));
+  if (head != nullptr) {
+    FieldReader h(*head, reader.Path("head"));
+    const json* head_resources = nullptr;
+    JOBSYNC_RETURN_IF_ERROR(h.OptionalObject("resources", &head_resources));
+    if (head_resources != nullptr) {
+      FieldReader r(*head_resources, h.Path("resources"));
+      JOBSYNC_RETURN_IF_ERROR(r.QuantityField("cpu", &ray->head_resources.cpu));
+      JOBSYNC_RETURN_IF_ERROR(r.QuantityField("memory", &ray->head_resources.memory));
+      JOBSYNC_RETURN_IF_ERROR(r.Int64("gpu", &ray->head_resources.gpu));
+    }
   }
   return OkStatus();
 }

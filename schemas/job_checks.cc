@@ -123,8 +123,60 @@ std::string RayMessage(const Path& at) {
          ": not supported with backend: ray; a shared Ray cluster's Jobs API cannot honour it";
 }
 
+// What a KubeRay RayJob cannot honour: the entrypoint is what runs, and the RayJob has no queue
+// (Kueue's RayJob integration is not set up), gang failure policy or pod template patch here.
+constexpr RayRefusal kKubeRaySpecRefusals[] = {
+    {"command", "spec.ray.entrypoint is what runs; put the command there"},
+    {"args", "put the arguments in spec.ray.entrypoint"},
+    {"failurePolicy", "remove it; retry inside spec.ray.entrypoint if the job needs it"},
+    {"kubernetes", "remove spec.kubernetes: the RayJob's pods are KubeRay's head and workers"},
+    {"queue", "remove it; jobsync does not queue RayJobs through Kueue yet"},
+};
+constexpr RayRefusal kKubeRayRoleRefusals[] = {
+    {"command", "spec.ray.entrypoint is what runs; KubeRay starts the Ray worker processes"},
+    {"args", "put the arguments in spec.ray.entrypoint"},
+};
+
+std::string KubeRayMessage(const Path& at) {
+  return Dotted(at) + ": not supported with ray.cluster: kuberay";
+}
+
+// ray.cluster: kuberay: the pod settings of the job model apply to the Ray worker groups.
+void CheckKubeRay(Checker& check) {
+  const TrainingJob& job = check.job();
+  for (const RayRefusal& refusal : kKubeRaySpecRefusals) {
+    Path at = {"spec", refusal.field};
+    if (check.Present(at)) check.Add(at, KubeRayMessage(at), refusal.instead, /*at_key=*/true);
+  }
+  for (const auto& [role, settings] : job.roles) {
+    for (const RayRefusal& refusal : kKubeRayRoleRefusals) {
+      Path at = {"spec", "roles", role, refusal.field};
+      if (check.Present(at)) check.Add(at, KubeRayMessage(at), refusal.instead, /*at_key=*/true);
+    }
+    if (job.image.empty() && job.ray->image.empty() && !settings.overrides.image) {
+      check.Add({"spec", "roles", role}, "spec.roles." + role + ": no image for its Ray workers",
+                "set spec.ray.image (the Ray image of head and workers) or spec.image");
+    }
+  }
+  if (job.image.empty() && job.ray->image.empty()) {
+    check.Add({"spec", "ray"}, "spec.ray: no image for the Ray head",
+              "set spec.ray.image (or spec.image) to a Ray image, e.g. rayproject/ray:2.52.0");
+  }
+}
+
 void CheckRay(Checker& check) {
   const TrainingJob& job = check.job();
+  if (job.ray && job.ray->cluster == RayCluster::kKubeRay) {
+    CheckKubeRay(check);
+    return;
+  }
+  for (const char* field : {"image", "head"}) {
+    Path at = {"spec", "ray", field};
+    if (check.Present(at)) {
+      check.Add(at, Dotted(at) + ": only for ray.cluster: kuberay (the RayJob's own Ray cluster)",
+                "remove it, or set spec.ray.cluster: kuberay", /*at_key=*/true);
+    }
+  }
   for (const RayRefusal& refusal : kRaySpecRefusals) {
     Path at = {"spec", refusal.field};
     if (check.Present(at)) check.Add(at, RayMessage(at), refusal.instead, /*at_key=*/true);

@@ -106,6 +106,10 @@ std::vector<std::vector<std::string>> QuantityPaths(const nlohmann::json& doc) {
   }
   if (const nlohmann::json* ray = object_at(*spec, "ray")) {
     add(object_at(*ray, "entrypointResources"), {"spec", "ray", "entrypointResources"}, "memory");
+    if (const nlohmann::json* head = object_at(*ray, "head")) {
+      add(object_at(*head, "resources"), {"spec", "ray", "head", "resources"}, "cpu");
+      add(object_at(*head, "resources"), {"spec", "ray", "head", "resources"}, "memory");
+    }
   }
   for (std::vector<std::string>& at : JobModelQuantityPaths(*spec)) out.push_back(std::move(at));
   return out;
@@ -202,6 +206,16 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
         ray_spec.entrypoint_resources.memory = quantity("spec.ray.entrypointResources.memory");
       }
     }
+    if (ray.value("cluster", "shared") == "kuberay") ray_spec.cluster = RayCluster::kKubeRay;
+    ray_spec.image = ray.value("image", "");
+    if (ray.contains("head") && ray["head"].contains("resources")) {
+      const nlohmann::json& res = ray["head"]["resources"];
+      if (res.contains("cpu")) ray_spec.head_resources.cpu = quantity("spec.ray.head.resources.cpu");
+      if (res.contains("memory")) {
+        ray_spec.head_resources.memory = quantity("spec.ray.head.resources.memory");
+      }
+      if (res.contains("gpu")) ray_spec.head_resources.gpu = res["gpu"].get<int64_t>();
+    }
     job.ray = std::move(ray_spec);
   }
   return job;
@@ -227,6 +241,14 @@ std::optional<JobKey> BestEffortKey(const nlohmann::json& doc) {
   const std::string backend = spec["backend"].get<std::string>();
   if (backend != "kubernetes" && backend != "ray") return std::nullopt;
   key.backend = backend == "ray" ? BackendKind::kRay : BackendKind::kKubernetes;
+  // A KubeRay RayJob is a Kubernetes object (TrainingJob::RunsOn).
+  auto ray = spec.find("ray");
+  if (ray != spec.end() && ray->is_object()) {
+    auto cluster = ray->find("cluster");
+    if (cluster != ray->end() && cluster->is_string() && *cluster == "kuberay") {
+      key.backend = BackendKind::kKubernetes;
+    }
+  }
   return key;
 }
 

@@ -110,11 +110,21 @@ struct RayEntrypointResources {
   friend bool operator==(const RayEntrypointResources&, const RayEntrypointResources&) = default;
 };
 
-// Ray Jobs API settings (backend: ray).
+// Where a Ray job runs (ray.cluster): submitted to the shared Ray cluster's Jobs API ("shared",
+// the default), or as a KubeRay RayJob that brings its own Ray cluster, on the Kubernetes cluster
+// ("kuberay").
+enum class RayCluster { kShared, kKubeRay };
+
+// Ray settings (backend: ray).
 struct RaySpec {
   std::string entrypoint;
   nlohmann::json runtime_env = nlohmann::json::object();
   RayEntrypointResources entrypoint_resources;
+  RayCluster cluster = RayCluster::kShared;
+  // kuberay only: ray.image, the head's image (else spec.image) and the workers' when neither
+  // they nor spec.image name one; ray.head.resources, the head's.
+  std::string image;
+  Resources head_resources;
 
   friend bool operator==(const RaySpec&, const RaySpec&) = default;
 };
@@ -187,7 +197,15 @@ struct TrainingJob {
   // Where the document starts; not part of the job's identity or spec.
   SourceLocation source;
 
-  JobKey key() const { return {backend, namespace_name, name}; }
+  JobKey key() const { return {RunsOn(), namespace_name, name}; }
+
+  // The backend that applies the job: `backend`, except that a Ray job with ray.cluster kuberay
+  // is a RayJob object of the Kubernetes cluster (identity kubernetes/<namespace>/<name>).
+  BackendKind RunsOn() const {
+    return backend == BackendKind::kRay && ray && ray->cluster == RayCluster::kKubeRay
+               ? BackendKind::kKubernetes
+               : backend;
+  }
 
   // True when every field above but `source` is equal, so that the canonical forms
   // (schemas/canonical.h) are equal without building them: the planner's fast path for a job in

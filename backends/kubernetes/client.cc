@@ -69,6 +69,8 @@ const char* ResourceKindName(ResourceKind kind) {
       return "elastic.iml.github.io/v1alpha1 ElasticJob";
     case ResourceKind::kScalePlan:
       return "elastic.iml.github.io/v1alpha1 ScalePlan";
+    case ResourceKind::kRayJob:
+      return "ray.io/v1 RayJob";
   }
   return "object";
 }
@@ -121,6 +123,10 @@ std::string ResourcePath(ResourceKind kind, const std::string& namespace_name,
     case ResourceKind::kScalePlan:
       path = "/apis/elastic.iml.github.io/v1alpha1";
       plural = "scaleplans";
+      break;
+    case ResourceKind::kRayJob:
+      path = "/apis/ray.io/v1";
+      plural = "rayjobs";
       break;
   }
   if (kind != ResourceKind::kNamespace && !namespace_name.empty()) {

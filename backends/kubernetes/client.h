@@ -42,6 +42,7 @@ enum class ResourceKind {
   kWorkload,
   kElasticJob,  // DLRover's elastic.iml.github.io/v1alpha1 ElasticJob
   kScalePlan,   // DLRover's elastic.iml.github.io/v1alpha1 ScalePlan
+  kRayJob,      // KubeRay's ray.io/v1 RayJob
 };
 
 // "batch/v1 Job", "v1 Service", ... for messages.

@@ -57,43 +57,11 @@ bool ReplicasChange(const PlanStep& step, const TrainingJob& want) {
 Status KubernetesBackend::CreateElasticJob(const TrainingJob& job, const ApplyContext& context) {
   StatusOr<json> object = ElasticJobObject(job, context);
   if (!object.ok()) return object.status();
-  if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
-  const std::string what = "ElasticJob " + Named(job.key());
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    StatusOr<json> created =
-        client_->Create(ResourceKind::kElasticJob, job.namespace_name, *object);
-    if (created.ok()) {
-      Remember(elasticjobs_, *created);
-      return OkStatus();
-    }
-    if (created.status().code() == StatusCode::kNotFound) {
-      return NotFoundError(
-          created.status().message() +
-          "; is DLRover's operator installed (its CRDs "
-          "elasticjobs.elastic.iml.github.io and scaleplans.elastic.iml.github.io)? "
-          "An ElasticJob in operator mode needs it; --elasticjob=native (or the "
-          "annotation jobsync.dev/elasticjob-mode: native) runs it without");
-    }
-    if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
-    StatusOr<json> existing = client_->Get(ResourceKind::kElasticJob, job.namespace_name, job.name);
-    if (!existing.ok()) {
-      if (existing.status().code() == StatusCode::kNotFound) continue;  // gone meanwhile
-      return existing.status();
-    }
-    if (existing->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
-      JOBSYNC_RETURN_IF_ERROR(
-          WaitGone(ResourceKind::kElasticJob, job.namespace_name, job.name, context));
-      continue;
-    }
-    if (OwnedByInstance(*existing, context.instance) &&
-        AnnotationValue(*existing, kSpecHashAnnotation) == SpecHash(job)) {
-      Remember(elasticjobs_, *existing);
-      return OkStatus();  // created by an earlier, interrupted apply
-    }
-    return Status(StatusCode::kAlreadyExists,
-                  what + " exists with another owner or spec; jobsync does not overwrite it");
-  }
-  return UnavailableError(what + " kept reappearing while being created");
+  return CreateObject(ResourceKind::kElasticJob, elasticjobs_, *object, job, context,
+                      "is DLRover's operator installed (its CRDs "
+                      "elasticjobs.elastic.iml.github.io and scaleplans.elastic.iml.github.io)? "
+                      "An ElasticJob in operator mode needs it; --elasticjob=native (or the "
+                      "annotation jobsync.dev/elasticjob-mode: native) runs it without");
 }
 
 Status KubernetesBackend::UpdateElasticJobInPlace(const PlanStep& step,
@@ -187,23 +155,8 @@ Status KubernetesBackend::DeleteScalePlans(const JobKey& key, const ApplyContext
 
 Status KubernetesBackend::DeleteElasticJob(const JobKey& key, const ApplyContext& context,
                                            Propagation propagation, bool wait) {
-  StatusOr<json> existing = client_->Get(ResourceKind::kElasticJob, key.namespace_name, key.name);
-  if (!existing.ok()) {
-    // 404: no such ElasticJob, or no ElasticJob API at all; either way nothing to delete.
-    return existing.status().code() == StatusCode::kNotFound ? OkStatus() : existing.status();
-  }
-  if (!OwnedByInstance(*existing, context.instance) ||
-      LabelValue(*existing, kJobLabel) != key.name) {
-    return FailedPreconditionError("left the ElasticJob " + Named(key) +
-                                   " alone: it is not this instance's");
-  }
-  JOBSYNC_RETURN_IF_ERROR(
-      client_->Delete(ResourceKind::kElasticJob, key.namespace_name, key.name, propagation));
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    elasticjobs_.cache.erase(Named(key));
-    ++cache_generation_;
-  }
+  JOBSYNC_RETURN_IF_ERROR(DeleteObject(ResourceKind::kElasticJob, elasticjobs_, key, context,
+                                       propagation, false));
   JOBSYNC_RETURN_IF_ERROR(DeleteScalePlans(key, context, ""));
   if (!wait) return OkStatus();
   return WaitGone(ResourceKind::kElasticJob, key.namespace_name, key.name, context);

@@ -7,6 +7,7 @@
 #include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/mapping.h"
 #include "backends/kubernetes/object_fields.h"
+#include "backends/kubernetes/rayjob_mapping.h"
 #include "schemas/canonical.h"
 
 namespace jobsync {
@@ -80,7 +81,8 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
             false},
       jobsets_{ResourceKind::kJobSet, "JobSets", ManagedSelector(), &CompactJobSetObject, true},
       elasticjobs_{ResourceKind::kElasticJob, "ElasticJobs", ManagedSelector(),
-                   &CompactElasticJobObject, true} {}
+                   &CompactElasticJobObject, true},
+      rayjobs_{ResourceKind::kRayJob, "RayJobs", ManagedSelector(), &CompactRayJobObject, true} {}
 
 KubernetesBackend::~KubernetesBackend() {
   {
@@ -110,26 +112,15 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
   }
   const KubernetesWorkload workload =
       step.desired ? step.desired->workload : KubernetesWorkload::kJob;
-  const bool jobset = workload == KubernetesWorkload::kJobSet;
-  const bool elastic = workload == KubernetesWorkload::kElasticJob;
-  // A JobSet (an ElasticJob) is looked for only when there may be one: Git wants one, or the
-  // cache has it or cannot tell. A cluster without the API, or an identity not allowed to read
-  // it, is never asked.
-  bool maybe_jobset = jobset;
-  bool maybe_elastic = elastic;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const std::string id = step.key.namespace_name + "/" + step.key.name;
-    maybe_jobset =
-        maybe_jobset || (!jobsets_.absent && !jobsets_.synced) || jobsets_.cache.contains(id);
-    maybe_elastic = maybe_elastic || (!elasticjobs_.absent && !elasticjobs_.synced) ||
-                    elasticjobs_.cache.contains(id);
-  }
+  const bool rayjob = step.desired && IsRayJob(*step.desired);
+  const bool jobset = !rayjob && workload == KubernetesWorkload::kJobSet;
+  const bool elastic = !rayjob && workload == KubernetesWorkload::kElasticJob;
   switch (step.action) {
     case Action::kCreate:
       return ForJob(step.key, Create(*step.desired, context));
     case Action::kScale:
     case Action::kPatch:
+      if (rayjob) return ForJob(step.key, UpdateRayJobInPlace(step, context));
       if (elastic) return ForJob(step.key, UpdateElasticJobInPlace(step, context));
       return ForJob(step.key,
                     jobset ? UpdateJobSetInPlace(step, context) : UpdateInPlace(step, context));
@@ -139,35 +130,53 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
       // say) leaves the live job running instead of deleting it and creating nothing.
       Status renders = RenderObjects(*step.desired, context, false).status();
       if (!renders.ok()) return ForJob(step.key, renders);
-      // Every workload kind goes, so that a change of kubernetes.workload (or of an ElasticJob's
-      // mode) replaces one with the other; the Service too unless Jobs are to use it again.
-      if (maybe_elastic) {
-        JOBSYNC_RETURN_IF_ERROR(
-            ForJob(step.key, DeleteElasticJob(step.key, context, Propagation::kForeground, true)));
-      }
-      if (maybe_jobset) {
-        JOBSYNC_RETURN_IF_ERROR(
-            ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kForeground, true)));
-      }
-      JOBSYNC_RETURN_IF_ERROR(
-          ForJob(step.key,
-                 DeleteJobs(step.key, context, Propagation::kForeground, true, jobset || elastic)));
+      // The Service stays only when Jobs are to use it again.
+      JOBSYNC_RETURN_IF_ERROR(ForJob(
+          step.key, DeleteWorkloads(step, context, Propagation::kForeground, true,
+                                    jobset || elastic || rayjob)));
       return ForJob(step.key, Create(*step.desired, context));
     }
     case Action::kDelete:
-      if (maybe_elastic) {
-        JOBSYNC_RETURN_IF_ERROR(
-            ForJob(step.key, DeleteElasticJob(step.key, context, Propagation::kBackground, false)));
-      }
-      if (maybe_jobset) {
-        JOBSYNC_RETURN_IF_ERROR(
-            ForJob(step.key, DeleteJobSet(step.key, context, Propagation::kBackground, false)));
-      }
-      return ForJob(step.key, DeleteJobs(step.key, context, Propagation::kBackground, false, true));
+      return ForJob(step.key,
+                    DeleteWorkloads(step, context, Propagation::kBackground, false, true));
     case Action::kNone:
       break;
   }
   return OkStatus();
+}
+
+Status KubernetesBackend::DeleteWorkloads(const PlanStep& step, const ApplyContext& context,
+                                          Propagation propagation, bool wait, bool with_service) {
+  const KubernetesWorkload workload =
+      step.desired ? step.desired->workload : KubernetesWorkload::kJob;
+  const bool rayjob = step.desired && IsRayJob(*step.desired);
+  // A RayJob (a JobSet, an ElasticJob) is looked for only when there may be one: Git wants one,
+  // or the cache has it or cannot tell. A cluster without the API, or an identity not allowed to
+  // read it, is never asked.
+  bool maybe_rayjob = rayjob;
+  bool maybe_jobset = !rayjob && workload == KubernetesWorkload::kJobSet;
+  bool maybe_elastic = !rayjob && workload == KubernetesWorkload::kElasticJob;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string id = step.key.namespace_name + "/" + step.key.name;
+    auto may_have = [&](const Watched& watched) {
+      return (!watched.absent && !watched.synced) || watched.cache.contains(id);
+    };
+    maybe_rayjob = maybe_rayjob || may_have(rayjobs_);
+    maybe_jobset = maybe_jobset || may_have(jobsets_);
+    maybe_elastic = maybe_elastic || may_have(elasticjobs_);
+  }
+  // Every workload kind goes, so that a change of kubernetes.workload, ray.cluster or an
+  // ElasticJob's mode replaces one with the other.
+  if (maybe_rayjob) {
+    JOBSYNC_RETURN_IF_ERROR(
+        DeleteObject(ResourceKind::kRayJob, rayjobs_, step.key, context, propagation, wait));
+  }
+  if (maybe_elastic) {
+    JOBSYNC_RETURN_IF_ERROR(DeleteElasticJob(step.key, context, propagation, wait));
+  }
+  if (maybe_jobset) JOBSYNC_RETURN_IF_ERROR(DeleteJobSet(step.key, context, propagation, wait));
+  return DeleteJobs(step.key, context, propagation, wait, with_service);
 }
 
 Status KubernetesBackend::EnsureNamespace(const std::string& namespace_name) {
@@ -263,6 +272,13 @@ Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::strin
 
 Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& context) {
   if (job.roles.empty()) return InvalidArgumentError("the job has no roles");
+  if (IsRayJob(job)) {
+    StatusOr<json> object = RayJobObject(job, context);
+    if (!object.ok()) return object.status();
+    return CreateObject(ResourceKind::kRayJob, rayjobs_, *object, job, context,
+                        "is the KubeRay operator installed (its CRD rayjobs.ray.io)? "
+                        "ray.cluster: kuberay needs it");
+  }
   if (job.workload == KubernetesWorkload::kJobSet) return CreateJobSet(job, context);
   if (job.workload == KubernetesWorkload::kElasticJob) return CreateElasticJob(job, context);
   // Render first so that a job that cannot map creates nothing at all.
@@ -465,11 +481,14 @@ Status KubernetesBackend::DeleteJobs(const JobKey& key, const ApplyContext& cont
 StatusOr<Health> KubernetesBackend::GetHealth(const JobKey& key) {
   bool jobset = false;
   bool elastic = false;
+  bool rayjob = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    rayjob = rayjobs_.cache.contains(key.namespace_name + "/" + key.name);
     jobset = jobsets_.cache.contains(key.namespace_name + "/" + key.name);
     elastic = elasticjobs_.cache.contains(key.namespace_name + "/" + key.name);
   }
+  if (rayjob) return RayJobHealth(key);
   if (elastic) return ElasticJobHealth(key);
   if (jobset) return JobSetHealth(key);
   StatusOr<ObjectList> jobs = client_->List(ResourceKind::kJob, key.namespace_name,

@@ -30,6 +30,9 @@
 //           delete_wait), then create.
 //   delete: the job's Jobs (Background propagation: pods go too) and Service, skipping any
 //           object not labelled with this instance.
+// A Ray job with ray.cluster: kuberay (rayjob_mapping.h; its key is kubernetes/...): create makes
+// the RayJob (KubeRay makes its Ray cluster); scale (suspend) and patch set spec.suspend and the
+// annotations in place; update and rerun delete it (Foreground) and create it; delete deletes it.
 // An ElasticJob in operator mode (elasticjob_mapping.h): create makes the ElasticJob; scale
 // creates a ScalePlan for a replica change (deleting the job's older ones) and sets spec.suspend
 // and the annotations in place, never the ElasticJob's replicas (DLRover's operator ignores
@@ -193,6 +196,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
                                  const ApplyContext& context);
   Status DeleteJobs(const JobKey& key, const ApplyContext& context, Propagation propagation,
                     bool wait, bool with_service);
+  // Deletes every workload object of the step's job (RayJob, ElasticJob, JobSet, Jobs, and the
+  // Service when `with_service`), each kind only when there may be one.
+  Status DeleteWorkloads(const PlanStep& step, const ApplyContext& context,
+                         Propagation propagation, bool wait, bool with_service);
   // JobSet jobs (workloads.cc).
   Status CreateJobSet(const TrainingJob& job, const ApplyContext& context);
   Status UpdateJobSetInPlace(const PlanStep& step, const ApplyContext& context);
@@ -200,6 +207,20 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Status DeleteJobSet(const JobKey& key, const ApplyContext& context, Propagation propagation,
                       bool wait);
   StatusOr<Health> JobSetHealth(const JobKey& key);
+  // The one object that stands for a whole job (workloads.cc). CreateObject: creates `object`
+  // (of `kind`, `job`'s), or accepts the one there when it is this instance's with `job`'s spec
+  // hash, waiting out one being deleted; a 404 says `missing_api`. DeleteObject: deletes the
+  // job's object of `kind` when it is this instance's (none: nothing to do); waits until gone
+  // if `wait`.
+  Status CreateObject(ResourceKind kind, Watched& watched, const nlohmann::json& object,
+                      const TrainingJob& job, const ApplyContext& context,
+                      const std::string& missing_api);
+  Status DeleteObject(ResourceKind kind, Watched& watched, const JobKey& key,
+                      const ApplyContext& context, Propagation propagation, bool wait);
+  // KubeRay RayJobs (rayjob_workload.cc, rayjob_mapping.h): scale (suspend) and patch write
+  // spec.suspend and the annotations in place.
+  Status UpdateRayJobInPlace(const PlanStep& step, const ApplyContext& context);
+  StatusOr<Health> RayJobHealth(const JobKey& key);
   // ElasticJobs in operator mode (elasticjob_workload.cc, elasticjob_mapping.h).
   Status CreateElasticJob(const TrainingJob& job, const ApplyContext& context);
   // Scale: a new ScalePlan when the replicas change (older ones deleted), then spec.suspend and
@@ -240,13 +261,15 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Watched jobs_;
   Watched jobsets_;
   Watched elasticjobs_;
-  // The three above.
-  std::array<Watched*, 3> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_}; }
+  Watched rayjobs_;
+  // The four above.
+  std::array<Watched*, 4> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_, &rayjobs_}; }
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
   std::unordered_map<std::string, std::optional<TrainingJob>> applied_specs_;
   std::unordered_map<std::string, std::optional<TrainingJob>> jobset_applied_specs_;
   std::unordered_map<std::string, std::optional<TrainingJob>> elasticjob_applied_specs_;
+  std::unordered_map<std::string, std::optional<TrainingJob>> rayjob_applied_specs_;
   uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.

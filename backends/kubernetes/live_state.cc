@@ -9,6 +9,7 @@
 #include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
+#include "backends/kubernetes/rayjob_mapping.h"
 
 namespace jobsync {
 namespace {
@@ -53,7 +54,8 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
     return watched.synced || !transient;
   };
   changed_.wait_for(lock, options_.cache_sync_timeout, [&] {
-    return stopping_ || (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_));
+    return stopping_ || (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_) &&
+                         settled(rayjobs_));
   });
   for (const Watched* watched : AllWatched()) {
     if (watched->synced) continue;
@@ -73,6 +75,9 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   std::vector<json> elastic_jobs;
   elastic_jobs.reserve(elasticjobs_.cache.size());
   for (const auto& [key, object] : elasticjobs_.cache) elastic_jobs.push_back(object);
+  std::vector<json> rayjobs;
+  rayjobs.reserve(rayjobs_.cache.size());
+  for (const auto& [key, object] : rayjobs_.cache) rayjobs.push_back(object);
   lock.unlock();
   std::vector<LiveJob> live;
   {
@@ -81,11 +86,12 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
     std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
     std::vector<LiveJob> from_elastic =
         LiveJobsFromElasticJobs(elastic_jobs, &elasticjob_applied_specs_);
-    if (!from_jobsets.empty() || !from_elastic.empty()) {
-      // A job has one workload kind; while two exist (a kind being replaced), the JobSet wins
-      // over the Jobs and the ElasticJob over both.
+    std::vector<LiveJob> from_rayjobs = LiveJobsFromRayJobs(rayjobs, &rayjob_applied_specs_);
+    if (!from_jobsets.empty() || !from_elastic.empty() || !from_rayjobs.empty()) {
+      // A job has one workload kind; while two exist (a kind being replaced), the later of Jobs,
+      // JobSet, ElasticJob and RayJob wins.
       std::map<JobKey, LiveJob> merged;
-      for (std::vector<LiveJob>* kind : {&live, &from_jobsets, &from_elastic}) {
+      for (std::vector<LiveJob>* kind : {&live, &from_jobsets, &from_elastic, &from_rayjobs}) {
         for (LiveJob& job : *kind) merged.insert_or_assign(job.key, std::move(job));
       }
       live.clear();
@@ -117,7 +123,10 @@ Status KubernetesBackend::Ping() {
 
 std::optional<uint64_t> KubernetesBackend::LiveVersion() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!started_ || !jobs_.synced || !jobsets_.synced || !elasticjobs_.synced) return std::nullopt;
+  if (!started_ || !jobs_.synced || !jobsets_.synced || !elasticjobs_.synced ||
+      !rayjobs_.synced) {
+    return std::nullopt;
+  }
   return cache_generation_;
 }
 

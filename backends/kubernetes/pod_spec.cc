@@ -90,30 +90,11 @@ json Environment(const TrainingJob& job, const std::string& role, const RoleSett
   return env;
 }
 
-json ResourcesOf(const Resources& resources) {
-  json requests = json::object();
-  json limits = json::object();
-  if (resources.cpu) requests["cpu"] = limits["cpu"] = resources.cpu->text();
-  if (resources.memory) requests["memory"] = limits["memory"] = resources.memory->text();
-  if (resources.ephemeral_storage) {
-    requests["ephemeral-storage"] = limits["ephemeral-storage"] =
-        resources.ephemeral_storage->text();
-  }
-  if (resources.gpu) limits["nvidia.com/gpu"] = std::to_string(*resources.gpu);
-  for (const auto& [name, quantity] : resources.extended) {
-    requests[name] = limits[name] = quantity.text();
-  }
-  json out = json::object();
-  if (!requests.empty()) out["requests"] = requests;
-  if (!limits.empty()) out["limits"] = limits;
-  return out;
-}
-
 json Container(const TrainingJob& job, const std::string& role, const RoleSettings& settings) {
   json container = {{"name", role},
                     {"image", settings.image},
                     {"env", Environment(job, role, settings)},
-                    {"resources", ResourcesOf(job.roles.at(role).resources)}};
+                    {"resources", ContainerResources(job.roles.at(role).resources)}};
   if (!settings.command.empty()) container["command"] = settings.command;
   if (!settings.args.empty()) container["args"] = settings.args;
   if (!settings.env_from.empty()) container["envFrom"] = settings.env_from;
@@ -195,6 +176,26 @@ std::string ChangedOwnedField(const json& rendered, const json& patched, const s
 }
 
 }  // namespace
+
+json ContainerResources(const Resources& resources) {
+  json requests = json::object();
+  json limits = json::object();
+  if (resources.cpu) requests["cpu"] = limits["cpu"] = resources.cpu->text();
+  if (resources.memory) requests["memory"] = limits["memory"] = resources.memory->text();
+  if (resources.ephemeral_storage) {
+    requests["ephemeral-storage"] = limits["ephemeral-storage"] =
+        resources.ephemeral_storage->text();
+  }
+  if (resources.gpu) limits["nvidia.com/gpu"] = std::to_string(*resources.gpu);
+  for (const auto& [name, quantity] : resources.extended) {
+    requests[name] = limits[name] = quantity.text();
+  }
+  json out = json::object();
+  if (!requests.empty()) out["requests"] = requests;
+  if (!limits.empty()) out["limits"] = limits;
+  return out;
+}
+
 
 json RolePodTemplate(const TrainingJob& job, const std::string& role, const json& labels) {
   const RoleSettings settings = EffectiveRoleSettings(job, role);

@@ -36,6 +36,9 @@
 
 namespace jobsync {
 
+// A container's resources ({requests, limits}) for `resources`, as the header says.
+nlohmann::json ContainerResources(const Resources& resources);
+
 // The pod template ({metadata: {labels}, spec}) of `role` of `job`, before podTemplatePatch.
 // Precondition: `role` is a role of `job`.
 nlohmann::json RolePodTemplate(const TrainingJob& job, const std::string& role,

@@ -1,5 +1,6 @@
-// KubernetesBackend's JobSet jobs and Kueue Workloads (kubernetes_backend.h says what each step
-// does; jobset_mapping.h what the JobSet holds).
+// KubernetesBackend's JobSet jobs, Kueue Workloads, and the creating and deleting of the one
+// object that stands for a whole job (a RayJob, an ElasticJob) (kubernetes_backend.h says what
+// each step does; jobset_mapping.h what the JobSet holds).
 #include <set>
 #include <utility>
 
@@ -8,6 +9,7 @@
 #include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
+#include "backends/kubernetes/object_fields.h"
 #include "schemas/canonical.h"
 
 namespace jobsync {
@@ -71,6 +73,67 @@ std::string PendingMessage(const json& workload) {
 }
 
 }  // namespace
+
+// ---- one object per job -----------------------------------------------------------------------
+
+Status KubernetesBackend::CreateObject(ResourceKind kind, Watched& watched, const json& object,
+                                       const TrainingJob& job, const ApplyContext& context,
+                                       const std::string& missing_api) {
+  if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
+  const std::string what =
+      StringField(object, "/kind") + " " + job.namespace_name + "/" + job.name;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    StatusOr<json> created = client_->Create(kind, job.namespace_name, object);
+    if (created.ok()) {
+      Remember(watched, *created);
+      return OkStatus();
+    }
+    if (created.status().code() == StatusCode::kNotFound) {
+      return NotFoundError(created.status().message() + "; " + missing_api);
+    }
+    if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
+    StatusOr<json> existing = client_->Get(kind, job.namespace_name, job.name);
+    if (!existing.ok()) {
+      if (existing.status().code() == StatusCode::kNotFound) continue;  // gone meanwhile
+      return existing.status();
+    }
+    if (existing->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
+      JOBSYNC_RETURN_IF_ERROR(WaitGone(kind, job.namespace_name, job.name, context));
+      continue;
+    }
+    if (OwnedByInstance(*existing, context.instance) &&
+        AnnotationValue(*existing, kSpecHashAnnotation) == SpecHash(job)) {
+      Remember(watched, *existing);
+      return OkStatus();  // created by an earlier, interrupted apply
+    }
+    return Status(StatusCode::kAlreadyExists,
+                  what + " exists with another owner or spec; jobsync does not overwrite it");
+  }
+  return UnavailableError(what + " kept reappearing while being created");
+}
+
+Status KubernetesBackend::DeleteObject(ResourceKind kind, Watched& watched, const JobKey& key,
+                                       const ApplyContext& context, Propagation propagation,
+                                       bool wait) {
+  StatusOr<json> existing = client_->Get(kind, key.namespace_name, key.name);
+  if (!existing.ok()) {
+    // 404: no such object, or no such API at all; either way nothing to delete.
+    return existing.status().code() == StatusCode::kNotFound ? OkStatus() : existing.status();
+  }
+  if (!OwnedByInstance(*existing, context.instance) ||
+      LabelValue(*existing, kJobLabel) != key.name) {
+    return FailedPreconditionError("left the " + StringField(*existing, "/kind") + " " +
+                                   (key.namespace_name + "/" + key.name) + " alone: it is not this instance's");
+  }
+  JOBSYNC_RETURN_IF_ERROR(client_->Delete(kind, key.namespace_name, key.name, propagation));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    watched.cache.erase((key.namespace_name + "/" + key.name));
+    ++cache_generation_;
+  }
+  if (!wait) return OkStatus();
+  return WaitGone(kind, key.namespace_name, key.name, context);
+}
 
 // ---- JobSet jobs ------------------------------------------------------------------------------
 
