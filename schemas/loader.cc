@@ -210,7 +210,8 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
     ray_spec.image = ray.value("image", "");
     if (ray.contains("head") && ray["head"].contains("resources")) {
       const nlohmann::json& res = ray["head"]["resources"];
-      if (res.contains("cpu")) ray_spec.head_resources.cpu = quantity("spec.ray.head.resources.cpu");
+      if (res.contains("cpu"))
+        ray_spec.head_resources.cpu = quantity("spec.ray.head.resources.cpu");
       if (res.contains("memory")) {
         ray_spec.head_resources.memory = quantity("spec.ray.head.resources.memory");
       }

@@ -155,8 +155,8 @@ Status KubernetesBackend::DeleteScalePlans(const JobKey& key, const ApplyContext
 
 Status KubernetesBackend::DeleteElasticJob(const JobKey& key, const ApplyContext& context,
                                            Propagation propagation, bool wait) {
-  JOBSYNC_RETURN_IF_ERROR(DeleteObject(ResourceKind::kElasticJob, elasticjobs_, key, context,
-                                       propagation, false));
+  JOBSYNC_RETURN_IF_ERROR(
+      DeleteObject(ResourceKind::kElasticJob, elasticjobs_, key, context, propagation, false));
   JOBSYNC_RETURN_IF_ERROR(DeleteScalePlans(key, context, ""));
   if (!wait) return OkStatus();
   return WaitGone(ResourceKind::kElasticJob, key.namespace_name, key.name, context);

@@ -131,9 +131,9 @@ Status KubernetesBackend::Apply(const PlanStep& step, const ApplyContext& contex
       Status renders = RenderObjects(*step.desired, context, false).status();
       if (!renders.ok()) return ForJob(step.key, renders);
       // The Service stays only when Jobs are to use it again.
-      JOBSYNC_RETURN_IF_ERROR(ForJob(
-          step.key, DeleteWorkloads(step, context, Propagation::kForeground, true,
-                                    jobset || elastic || rayjob)));
+      JOBSYNC_RETURN_IF_ERROR(
+          ForJob(step.key, DeleteWorkloads(step, context, Propagation::kForeground, true,
+                                           jobset || elastic || rayjob)));
       return ForJob(step.key, Create(*step.desired, context));
     }
     case Action::kDelete:

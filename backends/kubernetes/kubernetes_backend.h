@@ -198,8 +198,8 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
                     bool wait, bool with_service);
   // Deletes every workload object of the step's job (RayJob, ElasticJob, JobSet, Jobs, and the
   // Service when `with_service`), each kind only when there may be one.
-  Status DeleteWorkloads(const PlanStep& step, const ApplyContext& context,
-                         Propagation propagation, bool wait, bool with_service);
+  Status DeleteWorkloads(const PlanStep& step, const ApplyContext& context, Propagation propagation,
+                         bool wait, bool with_service);
   // JobSet jobs (workloads.cc).
   Status CreateJobSet(const TrainingJob& job, const ApplyContext& context);
   Status UpdateJobSetInPlace(const PlanStep& step, const ApplyContext& context);

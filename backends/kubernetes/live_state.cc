@@ -54,8 +54,8 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
     return watched.synced || !transient;
   };
   changed_.wait_for(lock, options_.cache_sync_timeout, [&] {
-    return stopping_ || (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_) &&
-                         settled(rayjobs_));
+    return stopping_ ||
+           (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_) && settled(rayjobs_));
   });
   for (const Watched* watched : AllWatched()) {
     if (watched->synced) continue;
@@ -123,8 +123,7 @@ Status KubernetesBackend::Ping() {
 
 std::optional<uint64_t> KubernetesBackend::LiveVersion() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!started_ || !jobs_.synced || !jobsets_.synced || !elasticjobs_.synced ||
-      !rayjobs_.synced) {
+  if (!started_ || !jobs_.synced || !jobsets_.synced || !elasticjobs_.synced || !rayjobs_.synced) {
     return std::nullopt;
   }
   return cache_generation_;

@@ -196,7 +196,6 @@ json ContainerResources(const Resources& resources) {
   return out;
 }
 
-
 json RolePodTemplate(const TrainingJob& job, const std::string& role, const json& labels) {
   const RoleSettings settings = EffectiveRoleSettings(job, role);
   json spec = {{"restartPolicy", "Never"},

@@ -32,7 +32,8 @@ json WorkerGroup(const TrainingJob& job, const std::string& role, const json& la
     container["name"] = "ray-worker";
     container.erase("command");
     container.erase("args");
-    if (!container.contains("image") || container["image"] == "") container["image"] = job.ray->image;
+    if (!container.contains("image") || container["image"] == "")
+      container["image"] = job.ray->image;
     static const std::set<std::string> kNotForRay = {"JOBSYNC_INDEX", "JOBSYNC_SERVICE",
                                                      "JOBSYNC_RENDEZVOUS"};
     json env = json::array();
@@ -128,7 +129,8 @@ json CompactRayJobObject(const json& rayjob) {
     }
   }
   auto spec = rayjob.find("spec");
-  if (spec != rayjob.end() && spec->is_object()) Keep(*spec, out["spec"] = json::object(), {"suspend"});
+  if (spec != rayjob.end() && spec->is_object())
+    Keep(*spec, out["spec"] = json::object(), {"suspend"});
   auto status = rayjob.find("status");
   if (status != rayjob.end() && status->is_object()) {
     Keep(*status, out["status"] = json::object(),
@@ -146,8 +148,8 @@ LivePhase RayJobPhase(const json& rayjob) {
     return LivePhase::kFailed;
   }
   const json::json_pointer suspend("/spec/suspend");
-  const bool suspended = rayjob.contains(suspend) && rayjob.at(suspend).is_boolean() &&
-                         rayjob.at(suspend).get<bool>();
+  const bool suspended =
+      rayjob.contains(suspend) && rayjob.at(suspend).is_boolean() && rayjob.at(suspend).get<bool>();
   if (suspended || deployment == "Suspending" || deployment == "Suspended") {
     return LivePhase::kSuspended;
   }

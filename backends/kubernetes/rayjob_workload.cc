@@ -43,8 +43,9 @@ Status KubernetesBackend::UpdateRayJobInPlace(const PlanStep& step, const ApplyC
       });
   if (!updated.ok()) {
     if (updated.status().code() == StatusCode::kNotFound) {
-      return FailedPreconditionError(what + " is gone; suspending or patching does not create it "
-                                            "(the next plan creates it)");
+      return FailedPreconditionError(what +
+                                     " is gone; suspending or patching does not create it "
+                                     "(the next plan creates it)");
     }
     return updated.status();
   }
@@ -56,7 +57,8 @@ StatusOr<Health> KubernetesBackend::RayJobHealth(const JobKey& key) {
   StatusOr<json> rayjob = client_->Get(ResourceKind::kRayJob, key.namespace_name, key.name);
   if (!rayjob.ok()) {
     if (rayjob.status().code() == StatusCode::kNotFound) return Health::kMissing;
-    return Status(rayjob.status().code(), "job " + key.ToString() + ": " + rayjob.status().message());
+    return Status(rayjob.status().code(),
+                  "job " + key.ToString() + ": " + rayjob.status().message());
   }
   if (rayjob->contains(json::json_pointer("/metadata/deletionTimestamp"))) return Health::kMissing;
   return HealthFromRayJob(*rayjob);

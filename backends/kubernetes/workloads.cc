@@ -80,8 +80,7 @@ Status KubernetesBackend::CreateObject(ResourceKind kind, Watched& watched, cons
                                        const TrainingJob& job, const ApplyContext& context,
                                        const std::string& missing_api) {
   if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
-  const std::string what =
-      StringField(object, "/kind") + " " + job.namespace_name + "/" + job.name;
+  const std::string what = StringField(object, "/kind") + " " + job.namespace_name + "/" + job.name;
   for (int attempt = 0; attempt < 2; ++attempt) {
     StatusOr<json> created = client_->Create(kind, job.namespace_name, object);
     if (created.ok()) {
@@ -123,7 +122,8 @@ Status KubernetesBackend::DeleteObject(ResourceKind kind, Watched& watched, cons
   if (!OwnedByInstance(*existing, context.instance) ||
       LabelValue(*existing, kJobLabel) != key.name) {
     return FailedPreconditionError("left the " + StringField(*existing, "/kind") + " " +
-                                   (key.namespace_name + "/" + key.name) + " alone: it is not this instance's");
+                                   (key.namespace_name + "/" + key.name) +
+                                   " alone: it is not this instance's");
   }
   JOBSYNC_RETURN_IF_ERROR(client_->Delete(kind, key.namespace_name, key.name, propagation));
   {

@@ -164,7 +164,9 @@ TEST(RayJobMappingTest, ListedRayJobIsOneLiveJobWithItsPhase) {
 
 TEST(RayJobMappingTest, HealthAndKubeRaysMessage) {
   const TrainingJob job = KubeRayJob();
-  auto health = [&](const char* status) { return HealthFromRayJob(Listed(job, json::parse(status))); };
+  auto health = [&](const char* status) {
+    return HealthFromRayJob(Listed(job, json::parse(status)));
+  };
   EXPECT_EQ(health(R"({})"), Health::kProgressing);
   EXPECT_EQ(health(R"({"jobDeploymentStatus": "Running"})"), Health::kProgressing);
   EXPECT_EQ(health(R"({"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"})"),

@@ -99,7 +99,8 @@ TEST_F(KubeRayModelTest, RefusesWhatARayJobCannotHonourAtItsKey) {
   EXPECT_THAT(report, HasSubstr("jobs/tune.yaml:11:3: spec.args: not supported with ray.cluster: "
                                 "kuberay (hint: put the arguments in spec.ray.entrypoint)"));
   EXPECT_THAT(report, HasSubstr("spec.queue: not supported with ray.cluster: kuberay"));
-  EXPECT_THAT(report, HasSubstr("spec.roles.worker.command: not supported with ray.cluster: kuberay"));
+  EXPECT_THAT(report,
+              HasSubstr("spec.roles.worker.command: not supported with ray.cluster: kuberay"));
   EXPECT_THAT(file.invalid, SizeIs(1));
   ASSERT_TRUE(file.invalid[0].key.has_value());
   EXPECT_EQ(file.invalid[0].key->ToString(), "kubernetes/search/tune");
@@ -111,7 +112,8 @@ TEST_F(KubeRayModelTest, NeedsAnImage) {
   text.replace(text.find(", image: rayproject/ray:2.52.0-gpu"), 34, "");
   ManifestFile file = Parse(text);
   EXPECT_THAT(Report(file.diagnostics), HasSubstr("spec.ray: no image for the Ray head"));
-  EXPECT_THAT(Report(file.diagnostics), HasSubstr("spec.roles.worker: no image for its Ray workers"));
+  EXPECT_THAT(Report(file.diagnostics),
+              HasSubstr("spec.roles.worker: no image for its Ray workers"));
 }
 
 TEST_F(KubeRayModelTest, RayImageAndHeadOnlyWithKubeRay) {
