@@ -176,6 +176,26 @@ TEST(FieldRuleTest, ElasticJobInOperatorMode) {
                         "ScalePlans) and suspend on a created ElasticJob, nothing else"));
 }
 
+// A KubeRay RayJob: KubeRay does not change its Ray cluster once made, so a replica change
+// recreates it (saying so); suspend stays in place.
+TEST(FieldRuleTest, KubeRayRayJob) {
+  const TrainingJob applied = With(RayJob("t"), [](TrainingJob* j) {
+    j->ray->cluster = RayCluster::kKubeRay;
+    j->ray->image = "rayproject/ray:2.52.0";
+  });
+  ASSERT_EQ(applied.key().backend, BackendKind::kKubernetes);
+  const PlanStep scaled = PlanOne(
+      With(applied, [](TrainingJob* j) { j->roles.begin()->second.replicas += 1; }), Live(applied));
+  EXPECT_EQ(scaled.action, Action::kUpdate);
+  EXPECT_THAT(scaled.reason, HasSubstr("KubeRay does not change a RayJob's Ray cluster once made"));
+  const PlanStep entrypoint = PlanOne(
+      With(applied, [](TrainingJob* j) { j->ray->entrypoint = "python other.py"; }), Live(applied));
+  EXPECT_THAT(entrypoint.reason, HasSubstr("KubeRay does not change a RayJob's Ray cluster"));
+  const PlanStep suspended =
+      PlanOne(With(applied, [](TrainingJob* j) { j->suspend = true; }), Live(applied));
+  EXPECT_EQ(suspended.action, Action::kScale);
+}
+
 TEST(FieldRuleTest, PodTemplateWhyIsTheDefault) {
   const TrainingJob applied = K8sJob("a");
   const PlanStep step =
