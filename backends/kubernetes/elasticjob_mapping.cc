@@ -11,15 +11,6 @@ namespace {
 
 using nlohmann::json;
 
-// Copies the members named in `keys` that `from` has (an object) into `to`.
-void Keep(const json& from, json& to, std::initializer_list<const char*> keys) {
-  if (!from.is_object()) return;
-  for (const char* key : keys) {
-    auto it = from.find(key);
-    if (it != from.end()) to[key] = *it;
-  }
-}
-
 // The message of the status condition of type `type` (DLRover keeps its JobStatus, with the
 // conditions, under status.status); "" when there is none.
 std::string ConditionMessage(const json& object, const std::string& type) {
@@ -87,34 +78,22 @@ std::string ScalePlanSelector(const std::string& job_name, const std::string& in
 json CompactElasticJobObject(const json& elastic_job) {
   json out = json::object();
   if (!elastic_job.is_object()) return out;
-  auto metadata = elastic_job.find("metadata");
-  if (metadata != elastic_job.end() && metadata->is_object()) {
-    json& kept = out["metadata"] = json::object();
-    Keep(*metadata, kept,
-         {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
-    auto annotations = metadata->find("annotations");
-    if (annotations != metadata->end() && annotations->is_object()) {
-      json& ours = kept["annotations"] = json::object();
-      for (const auto& [key, value] : annotations->items()) {
-        if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
-      }
-    }
-  }
+  KeepCompactMetadata(elastic_job, out);
   auto spec = elastic_job.find("spec");
   if (spec != elastic_job.end() && spec->is_object()) {
-    Keep(*spec, out["spec"] = json::object(), {"suspend"});
+    KeepMembers(*spec, out["spec"] = json::object(), {"suspend"});
   }
   auto status = elastic_job.find("status");
   if (status != elastic_job.end() && status->is_object()) {
     json& kept = out["status"] = json::object();
-    Keep(*status, kept, {"phase"});
+    KeepMembers(*status, kept, {"phase"});
     const json::json_pointer pointer("/status/conditions");
     if (status->contains(pointer) && status->at(pointer).is_array()) {
       const json& conditions = status->at(pointer);
       json& listed = kept["status"]["conditions"] = json::array();
       for (const json& condition : conditions) {
         json entry = json::object();
-        Keep(condition, entry, {"type", "status", "reason", "message"});
+        KeepMembers(condition, entry, {"type", "status", "reason", "message"});
         listed.push_back(std::move(entry));
       }
     }

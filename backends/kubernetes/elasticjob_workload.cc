@@ -75,12 +75,7 @@ Status KubernetesBackend::UpdateElasticJobInPlace(const PlanStep& step,
   // left to do, so a crash between the two must leave the plan made.
   if (scale && ReplicasChange(step, job)) JOBSYNC_RETURN_IF_ERROR(EnsureScalePlan(job, context));
   const json& annotations = (*rendered)["metadata"]["annotations"];
-  std::vector<std::string> dropped;
-  if (step.live && step.live->applied) {
-    for (const auto& [key, value] : step.live->applied->annotations) {
-      if (!job.annotations.contains(key)) dropped.push_back(key);
-    }
-  }
+  const std::vector<std::string> dropped = DroppedAnnotations(step);
   StatusOr<json> updated =
       client_->Update(ResourceKind::kElasticJob, job.namespace_name, job.name, [&](json& object) {
         if (!OwnedByInstance(object, context.instance)) {

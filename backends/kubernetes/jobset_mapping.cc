@@ -39,15 +39,6 @@ bool HasCondition(const json& object, const char* type) {
   return false;
 }
 
-// Copies the members named in `keys` that `from` has (an object) into `to`.
-void Keep(const json& from, json& to, std::initializer_list<const char*> keys) {
-  if (!from.is_object()) return;
-  for (const char* key : keys) {
-    auto it = from.find(key);
-    if (it != from.end()) to[key] = *it;
-  }
-}
-
 // The replicated job's template for `role`: the role Job's spec (mapping.h) without what the
 // JobSet holds, and with the gang-restart failure handling when the job has maxRestarts.
 StatusOr<json> ReplicatedJob(const TrainingJob& job, const std::string& role,
@@ -105,29 +96,17 @@ StatusOr<json> JobSetObject(const TrainingJob& job, const ApplyContext& context)
 json CompactJobSetObject(const json& jobset) {
   json out = json::object();
   if (!jobset.is_object()) return out;
-  auto metadata = jobset.find("metadata");
-  if (metadata != jobset.end() && metadata->is_object()) {
-    json& kept = out["metadata"] = json::object();
-    Keep(*metadata, kept,
-         {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
-    auto annotations = metadata->find("annotations");
-    if (annotations != metadata->end() && annotations->is_object()) {
-      json& ours = kept["annotations"] = json::object();
-      for (const auto& [key, value] : annotations->items()) {
-        if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
-      }
-    }
-  }
+  KeepCompactMetadata(jobset, out);
   auto spec = jobset.find("spec");
   if (spec != jobset.end() && spec->is_object()) {
     json& kept = out["spec"] = json::object();
-    Keep(*spec, kept, {"suspend"});
+    KeepMembers(*spec, kept, {"suspend"});
     auto replicated = spec->find("replicatedJobs");
     if (replicated != spec->end() && replicated->is_array()) {
       json& listed = kept["replicatedJobs"] = json::array();
       for (const json& entry : *replicated) {
         json compact = json::object();
-        Keep(entry, compact, {"name", "replicas"});
+        KeepMembers(entry, compact, {"name", "replicas"});
         const json::json_pointer parallelism("/template/spec/parallelism");
         if (entry.is_object() && entry.contains(parallelism)) {
           compact["template"]["spec"]["parallelism"] = entry.at(parallelism);
@@ -139,13 +118,13 @@ json CompactJobSetObject(const json& jobset) {
   auto status = jobset.find("status");
   if (status != jobset.end() && status->is_object()) {
     json& kept = out["status"] = json::object();
-    Keep(*status, kept, {"terminalState", "replicatedJobsStatus"});
+    KeepMembers(*status, kept, {"terminalState", "replicatedJobsStatus"});
     auto conditions = status->find("conditions");
     if (conditions != status->end() && conditions->is_array()) {
       json& listed = kept["conditions"] = json::array();
       for (const json& condition : *conditions) {
         json entry = json::object();
-        Keep(condition, entry, {"type", "status", "reason", "message"});
+        KeepMembers(condition, entry, {"type", "status", "reason", "message"});
         listed.push_back(std::move(entry));
       }
     }

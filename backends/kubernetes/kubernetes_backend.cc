@@ -302,17 +302,6 @@ Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& con
 
 namespace {
 
-// Annotations the manifest had when the live job was applied and no longer has: removed by an
-// in-place update. Empty when the live job's applied spec is unknown.
-std::vector<std::string> DroppedAnnotations(const PlanStep& step) {
-  std::vector<std::string> dropped;
-  if (!step.live || !step.live->applied) return dropped;
-  for (const auto& [key, value] : step.live->applied->annotations) {
-    if (!step.desired->annotations.contains(key)) dropped.push_back(key);
-  }
-  return dropped;
-}
-
 // Writes the manifest's annotations into `object` (a Job or the Service), removing `dropped`.
 void SetManifestAnnotations(const TrainingJob& job, const std::vector<std::string>& dropped,
                             json& object) {

@@ -222,39 +222,20 @@ json CompactJobObject(const json& job_object) {
   json out = json::object();
   if (!job_object.is_object()) return out;
   // Copies the members named in `keys` that `from` has (an object) into `to`.
-  auto keep = [](const json& from, json& to, std::initializer_list<const char*> keys) {
-    if (!from.is_object()) return;
-    for (const char* key : keys) {
-      auto it = from.find(key);
-      if (it != from.end()) to[key] = *it;
-    }
-  };
-  auto metadata = job_object.find("metadata");
-  if (metadata != job_object.end() && metadata->is_object()) {
-    json& kept = out["metadata"] = json::object();
-    keep(*metadata, kept,
-         {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
-    auto annotations = metadata->find("annotations");
-    if (annotations != metadata->end() && annotations->is_object()) {
-      json& ours = kept["annotations"] = json::object();
-      for (const auto& [key, value] : annotations->items()) {
-        if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
-      }
-    }
-  }
+  KeepCompactMetadata(job_object, out);
   auto spec = job_object.find("spec");
   if (spec != job_object.end())
-    keep(*spec, out["spec"] = json::object(), {"parallelism", "completions", "suspend"});
+    KeepMembers(*spec, out["spec"] = json::object(), {"parallelism", "completions", "suspend"});
   auto status = job_object.find("status");
   if (status != job_object.end() && status->is_object()) {
     json& kept = out["status"] = json::object();
-    keep(*status, kept, {"active", "failed", "succeeded"});
+    KeepMembers(*status, kept, {"active", "failed", "succeeded"});
     auto conditions = status->find("conditions");
     if (conditions != status->end() && conditions->is_array()) {
       json& listed = kept["conditions"] = json::array();
       for (const json& condition : *conditions) {
         json entry = json::object();
-        keep(condition, entry, {"type", "status"});
+        KeepMembers(condition, entry, {"type", "status"});
         listed.push_back(std::move(entry));
       }
     }
@@ -403,6 +384,38 @@ std::optional<LiveJob> LiveJobOfWorkloadObject(const json& object, const char* k
   if (!version.empty()) seen.emplace(id, live.applied);
   if (live.applied) live.applied->source.path = live.source_path;
   return live;
+}
+
+void KeepMembers(const json& from, json& to, std::initializer_list<const char*> keys) {
+  if (!from.is_object()) return;
+  for (const char* key : keys) {
+    auto it = from.find(key);
+    if (it != from.end()) to[key] = *it;
+  }
+}
+
+void KeepCompactMetadata(const json& object, json& out) {
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return;
+  json& kept = out["metadata"] = json::object();
+  KeepMembers(*metadata, kept,
+              {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
+  auto annotations = metadata->find("annotations");
+  if (annotations != metadata->end() && annotations->is_object()) {
+    json& ours = kept["annotations"] = json::object();
+    for (const auto& [key, value] : annotations->items()) {
+      if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
+    }
+  }
+}
+
+std::vector<std::string> DroppedAnnotations(const PlanStep& step) {
+  std::vector<std::string> dropped;
+  if (!step.live || !step.live->applied || !step.desired) return dropped;
+  for (const auto& [key, value] : step.live->applied->annotations) {
+    if (!step.desired->annotations.contains(key)) dropped.push_back(key);
+  }
+  return dropped;
 }
 
 }  // namespace jobsync

@@ -29,6 +29,7 @@
 #define JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_
 
 #include <chrono>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -121,6 +122,19 @@ bool HeldByKueue(const nlohmann::json& object, const std::optional<TrainingJob>&
 using AppliedSpecCache = std::unordered_map<std::string, std::optional<TrainingJob>>;
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_objects,
                                          AppliedSpecCache* parsed = nullptr);
+
+// Copies the members named in `keys` that `from` (an object) has into `to`.
+void KeepMembers(const nlohmann::json& from, nlohmann::json& to,
+                 std::initializer_list<const char*> keys);
+
+// What the watch caches keep of an object's metadata, into out["metadata"]: name, namespace,
+// uid, resourceVersion, deletionTimestamp, labels and the jobsync.dev/ annotations (nothing when
+// `object` has no metadata object).
+void KeepCompactMetadata(const nlohmann::json& object, nlohmann::json& out);
+
+// The annotations an in-place update of `step` removes: those the manifest had when the live job
+// was applied and no longer has. Empty when the live job's applied spec is unknown.
+std::vector<std::string> DroppedAnnotations(const PlanStep& step);
 
 // The LiveJob of one object that stands for a whole job (a JobSet, an ElasticJob), from its
 // metadata: key (backend kubernetes, its namespace, jobsync.dev/job), instance, source path,

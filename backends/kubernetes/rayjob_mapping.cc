@@ -12,15 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-// Copies the members named in `keys` that `from` has (an object) into `to`.
-void Keep(const json& from, json& to, std::initializer_list<const char*> keys) {
-  if (!from.is_object()) return;
-  for (const char* key : keys) {
-    auto it = from.find(key);
-    if (it != from.end()) to[key] = *it;
-  }
-}
-
 // The worker group of `role`: its pod template as a Ray worker's.
 json WorkerGroup(const TrainingJob& job, const std::string& role, const json& labels) {
   const Role& spec = job.roles.at(role);
@@ -115,26 +106,14 @@ StatusOr<json> RayJobObject(const TrainingJob& job, const ApplyContext& context)
 json CompactRayJobObject(const json& rayjob) {
   json out = json::object();
   if (!rayjob.is_object()) return out;
-  auto metadata = rayjob.find("metadata");
-  if (metadata != rayjob.end() && metadata->is_object()) {
-    json& kept = out["metadata"] = json::object();
-    Keep(*metadata, kept,
-         {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
-    auto annotations = metadata->find("annotations");
-    if (annotations != metadata->end() && annotations->is_object()) {
-      json& ours = kept["annotations"] = json::object();
-      for (const auto& [key, value] : annotations->items()) {
-        if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
-      }
-    }
-  }
+  KeepCompactMetadata(rayjob, out);
   auto spec = rayjob.find("spec");
   if (spec != rayjob.end() && spec->is_object())
-    Keep(*spec, out["spec"] = json::object(), {"suspend"});
+    KeepMembers(*spec, out["spec"] = json::object(), {"suspend"});
   auto status = rayjob.find("status");
   if (status != rayjob.end() && status->is_object()) {
-    Keep(*status, out["status"] = json::object(),
-         {"jobStatus", "jobDeploymentStatus", "reason", "message", "rayClusterName"});
+    KeepMembers(*status, out["status"] = json::object(),
+                {"jobStatus", "jobDeploymentStatus", "reason", "message", "rayClusterName"});
   }
   return out;
 }

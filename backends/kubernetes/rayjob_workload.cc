@@ -19,12 +19,7 @@ Status KubernetesBackend::UpdateRayJobInPlace(const PlanStep& step, const ApplyC
   StatusOr<json> rendered = RayJobObject(job, context);
   if (!rendered.ok()) return rendered.status();
   const json& annotations = (*rendered)["metadata"]["annotations"];
-  std::vector<std::string> dropped;
-  if (step.live && step.live->applied) {
-    for (const auto& [key, value] : step.live->applied->annotations) {
-      if (!job.annotations.contains(key)) dropped.push_back(key);
-    }
-  }
+  const std::vector<std::string> dropped = DroppedAnnotations(step);
   StatusOr<json> updated =
       client_->Update(ResourceKind::kRayJob, job.namespace_name, job.name, [&](json& object) {
         if (!OwnedByInstance(object, context.instance)) {
