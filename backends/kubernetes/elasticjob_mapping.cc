@@ -115,20 +115,11 @@ LivePhase ElasticJobPhase(const json& elastic_job) {
 
 std::vector<LiveJob> LiveJobsFromElasticJobs(const std::vector<json>& elastic_jobs,
                                              AppliedSpecCache* parsed) {
-  AppliedSpecCache seen;
-  std::map<JobKey, LiveJob> by_key;
-  for (const json& elastic_job : elastic_jobs) {
-    std::optional<LiveJob> live = LiveJobOfWorkloadObject(elastic_job, "elasticjob", parsed, seen);
-    if (!live) continue;
-    live->phase = ElasticJobPhase(elastic_job);
-    live->phase_message = ConditionMessage(elastic_job, StringField(elastic_job, "/status/phase"));
-    by_key.insert_or_assign(live->key, std::move(*live));
-  }
-  if (parsed != nullptr) *parsed = std::move(seen);
-  std::vector<LiveJob> out;
-  out.reserve(by_key.size());
-  for (auto& [key, live] : by_key) out.push_back(std::move(live));
-  return out;
+  return LiveJobsFromWorkloadObjects(
+      elastic_jobs, "elasticjob", parsed, [](const json& object, LiveJob& live) {
+        live.phase = ElasticJobPhase(object);
+        live.phase_message = ConditionMessage(object, StringField(object, "/status/phase"));
+      });
 }
 
 Health HealthFromElasticJob(const json& elastic_job) {

@@ -418,4 +418,22 @@ std::vector<std::string> DroppedAnnotations(const PlanStep& step) {
   return dropped;
 }
 
+std::vector<LiveJob> LiveJobsFromWorkloadObjects(
+    const std::vector<json>& objects, const char* kind, AppliedSpecCache* parsed,
+    const std::function<void(const json&, LiveJob&)>& complete) {
+  AppliedSpecCache seen;
+  std::map<JobKey, LiveJob> by_key;
+  for (const json& object : objects) {
+    std::optional<LiveJob> live = LiveJobOfWorkloadObject(object, kind, parsed, seen);
+    if (!live) continue;
+    complete(object, *live);
+    by_key.insert_or_assign(live->key, std::move(*live));
+  }
+  if (parsed != nullptr) *parsed = std::move(seen);
+  std::vector<LiveJob> out;
+  out.reserve(by_key.size());
+  for (auto& [key, live] : by_key) out.push_back(std::move(live));
+  return out;
+}
+
 }  // namespace jobsync

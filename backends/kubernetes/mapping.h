@@ -29,6 +29,7 @@
 #define JOBSYNC_BACKENDS_KUBERNETES_MAPPING_H_
 
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -144,6 +145,13 @@ std::vector<std::string> DroppedAnnotations(const PlanStep& step);
 std::optional<LiveJob> LiveJobOfWorkloadObject(const nlohmann::json& object, const char* kind,
                                                const AppliedSpecCache* parsed,
                                                AppliedSpecCache& seen);
+
+// One LiveJob per object of `objects` that LiveJobOfWorkloadObject reads (`kind` as there),
+// ordered by key, each completed by `complete(object, live)` (phase, phase_message); `parsed`
+// as for LiveJobsFromObjects.
+std::vector<LiveJob> LiveJobsFromWorkloadObjects(
+    const std::vector<nlohmann::json>& objects, const char* kind, AppliedSpecCache* parsed,
+    const std::function<void(const nlohmann::json&, LiveJob&)>& complete);
 
 // The health of one job from its Job objects and their pods, at time `now`: Missing without
 // Jobs; Failed, Succeeded or Suspended as the grouped phase says (Queued when a suspended Job is

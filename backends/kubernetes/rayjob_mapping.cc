@@ -140,20 +140,11 @@ LivePhase RayJobPhase(const json& rayjob) {
 
 std::vector<LiveJob> LiveJobsFromRayJobs(const std::vector<json>& rayjobs,
                                          AppliedSpecCache* parsed) {
-  AppliedSpecCache seen;
-  std::map<JobKey, LiveJob> by_key;
-  for (const json& rayjob : rayjobs) {
-    std::optional<LiveJob> live = LiveJobOfWorkloadObject(rayjob, "rayjob", parsed, seen);
-    if (!live) continue;
-    live->phase = RayJobPhase(rayjob);
-    live->phase_message = StringField(rayjob, "/status/message");
-    by_key.insert_or_assign(live->key, std::move(*live));
-  }
-  if (parsed != nullptr) *parsed = std::move(seen);
-  std::vector<LiveJob> out;
-  out.reserve(by_key.size());
-  for (auto& [key, live] : by_key) out.push_back(std::move(live));
-  return out;
+  return LiveJobsFromWorkloadObjects(rayjobs, "rayjob", parsed,
+                                     [](const json& object, LiveJob& live) {
+                                       live.phase = RayJobPhase(object);
+                                       live.phase_message = StringField(object, "/status/message");
+                                     });
 }
 
 Health HealthFromRayJob(const json& rayjob) {
