@@ -55,6 +55,11 @@ class Backend {
   // Which jobs this backend runs (a PlanStep's key.backend says which backend applies it).
   virtual BackendKind kind() const = 0;
 
+  // Which of the agent's clusters it reaches (a PlanStep's key.cluster); empty: the default one.
+  // The keys of the jobs ListJobs returns carry it. Backends themselves know no cluster names:
+  // the agent wraps the backend of a named cluster (agent/sync/clusters.h, OnCluster).
+  virtual std::string cluster() const { return {}; }
+
   // Returns every job on the cluster that carries jobsync's managed-by mark, of every instance
   // (the planner must see other instances' jobs to report conflicts). Fails, and never returns
   // an empty list instead, when the cluster cannot be read.
@@ -98,6 +103,9 @@ class Backend {
     return OkStatus();
   }
 };
+
+// Where `backend` applies jobs: its kind on its cluster.
+inline Target TargetOf(const Backend& backend) { return {backend.kind(), backend.cluster()}; }
 
 }  // namespace jobsync
 

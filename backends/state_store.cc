@@ -25,8 +25,15 @@ Status ReadString(const json& object, const std::string& where, const char* name
   return OkStatus();
 }
 
-// "kubernetes/ns/name" or "ray/ns/name", as JobKey::ToString writes it.
-StatusOr<JobKey> ParseJobKey(const std::string& text) {
+// "kubernetes/ns/name" or "ray/ns/name", with "@cluster" after it on a cluster other than the
+// default one, as JobKey::ToString writes it.
+StatusOr<JobKey> ParseJobKey(const std::string& full_text) {
+  const size_t at = full_text.find('@');
+  const std::string text = full_text.substr(0, at);
+  std::string cluster = at == std::string::npos ? "" : full_text.substr(at + 1);
+  if (at != std::string::npos && (cluster.empty() || cluster.find('/') != std::string::npos)) {
+    return InvalidArgumentError("'" + full_text + "' is not BACKEND/NAMESPACE/NAME[@CLUSTER]");
+  }
   std::vector<std::string> parts;
   size_t begin = 0;
   while (true) {
@@ -49,6 +56,7 @@ StatusOr<JobKey> ParseJobKey(const std::string& text) {
   }
   key.namespace_name = parts[1];
   key.name = parts[2];
+  key.cluster = std::move(cluster);
   return key;
 }
 

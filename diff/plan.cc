@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -130,7 +131,8 @@ void ApplyPruneRules(const PlanOptions& options, std::vector<PlanStep>* steps) {
   for (PlanStep& step : *steps) {
     if (step.action != Action::kDelete) continue;
     const char* protection = ProtectionSource(*step.live);
-    if (!options.prune) {
+    if (step.moving && protection == nullptr) continue;  // a move, not a prune
+    if (!options.prune && !step.moving) {
       step.reason = "prune disabled";
     } else if (protection != nullptr) {
       step.reason = std::string("protected: ") + kPruneAnnotation + ": \"false\" on " + protection;
@@ -170,17 +172,17 @@ std::set<size_t> MoveDeletes(const std::vector<PlanStep>& steps) {
     const PlanStep* step;
     std::optional<std::string> hash;  // HashIgnoringNamespace of its desired spec, once needed
   };
-  std::map<std::pair<BackendKind, std::string>, std::vector<Create>> created;
+  std::map<std::tuple<BackendKind, std::string, std::string>, std::vector<Create>> created;
   for (const PlanStep& step : steps) {
     if (step.action == Action::kCreate && step.desired) {
-      created[{step.key.backend, step.key.name}].push_back({&step, std::nullopt});
+      created[{step.key.backend, step.key.cluster, step.key.name}].push_back({&step, std::nullopt});
     }
   }
   std::set<size_t> moves;
   for (size_t i = 0; i < steps.size(); ++i) {
     const PlanStep& step = steps[i];
     if (step.action != Action::kDelete || !step.live || !step.live->applied) continue;
-    auto it = created.find({step.key.backend, step.key.name});
+    auto it = created.find({step.key.backend, step.key.cluster, step.key.name});
     if (it == created.end()) continue;
     const std::string deleted = HashIgnoringNamespace(*step.live->applied);
     std::vector<Create>& creates = it->second;
@@ -204,7 +206,8 @@ void HoldMassDeletes(const std::vector<LiveJob>& live, const PlanOptions& option
   const std::set<size_t> moves = MoveDeletes(*steps);
   std::vector<size_t> deleted;
   for (size_t i = 0; i < steps->size(); ++i) {
-    if ((*steps)[i].action == Action::kDelete && moves.count(i) == 0) deleted.push_back(i);
+    const PlanStep& step = (*steps)[i];
+    if (step.action == Action::kDelete && !step.moving && moves.count(i) == 0) deleted.push_back(i);
   }
   if (deleted.empty()) return;
   const auto owned =
@@ -242,37 +245,58 @@ std::string Join(const std::vector<std::string>& parts, const std::string& separ
   return out;
 }
 
+// The refusals of one pair of allowlists, added to `refusal`; `namespaces_name` and
+// `backends_name` say where the lists are set ("--allow-namespace", or "allowNamespaces of cluster
+// gpu-east in the clusters file").
+struct Refusal {
+  std::string what;
+  std::vector<std::string> allowlists, fixes, moves;
+};
+
+void Refuse(const TrainingJob& job, const std::set<std::string>& namespaces,
+            const std::set<BackendKind>& backends, const std::string& namespaces_name,
+            const std::string& backends_name, Refusal* refusal) {
+  if (!namespaces.empty() && namespaces.count(job.namespace_name) == 0) {
+    refusal->what += " in namespace " + job.namespace_name;
+    refusal->allowlists.push_back(namespaces_name + " " +
+                                  Join({namespaces.begin(), namespaces.end()}, ","));
+    refusal->fixes.push_back("add " + job.namespace_name + " to " + namespaces_name);
+    refusal->moves.emplace_back("namespace");
+  }
+  // Where the job is applied: a KubeRay RayJob (backend: ray) is a Kubernetes object.
+  if (!backends.empty() && backends.count(job.RunsOn()) == 0) {
+    refusal->what += " on backend " + std::string(BackendName(job.RunsOn()));
+    std::vector<std::string> names;
+    for (BackendKind kind : backends) names.emplace_back(BackendName(kind));
+    refusal->allowlists.push_back(backends_name + " " + Join(names, ","));
+    refusal->fixes.push_back("add " + std::string(BackendName(job.RunsOn())) + " to " +
+                             backends_name);
+    refusal->moves.emplace_back("backend");
+  }
+}
+
 // Why `job` is outside the allowlists: a located message with a hint, as loader diagnostics are.
 // Lists are spelt as the flags take them ("--allow-namespace team-a,team-b").
 std::string AllowlistRefusal(const TrainingJob& job, const PlanOptions& options) {
-  std::string what = "job " + job.name;
-  std::vector<std::string> allowlists;
-  std::vector<std::string> fixes;
-  std::vector<std::string> moves;
-  if (!options.allowed_namespaces.empty() &&
-      options.allowed_namespaces.count(job.namespace_name) == 0) {
-    what += " in namespace " + job.namespace_name;
-    allowlists.push_back(
-        "--allow-namespace " +
-        Join({options.allowed_namespaces.begin(), options.allowed_namespaces.end()}, ","));
-    fixes.push_back("add " + job.namespace_name + " to --allow-namespace");
-    moves.emplace_back("namespace");
-  }
-  // Where the job is applied: a KubeRay RayJob (backend: ray) is a Kubernetes object.
-  if (!options.allowed_backends.empty() && options.allowed_backends.count(job.RunsOn()) == 0) {
-    what += " on backend " + std::string(BackendName(job.RunsOn()));
-    std::vector<std::string> backends;
-    for (BackendKind kind : options.allowed_backends) backends.emplace_back(BackendName(kind));
-    allowlists.push_back("--allow-backend " + Join(backends, ","));
-    fixes.push_back("add " + std::string(BackendName(job.RunsOn())) + " to --allow-backend");
-    moves.emplace_back("backend");
+  Refusal refusal{"job " + job.name, {}, {}, {}};
+  Refuse(job, options.allowed_namespaces, options.allowed_backends, "--allow-namespace",
+         "--allow-backend", &refusal);
+  auto own = options.cluster_allowlists.find(job.cluster);
+  if (own != options.cluster_allowlists.end()) {
+    const std::string where =
+        " of " +
+        (job.cluster.empty() ? std::string("the default cluster") : "cluster " + job.cluster) +
+        " in the clusters file";
+    Refuse(job, own->second.namespaces, own->second.backends, "allowNamespaces" + where,
+           "allowBackends" + where, &refusal);
   }
   Diagnostic diagnostic;
   diagnostic.location = job.source;
-  diagnostic.message = what + " is outside the allowlist (" + Join(allowlists, "; ") +
+  diagnostic.message = refusal.what + " is outside the allowlist (" +
+                       Join(refusal.allowlists, "; ") +
                        "): nothing is created, changed or deleted for it";
-  diagnostic.hint =
-      Join(fixes, " and ") + ", or move the job to an allowed " + Join(moves, " and ");
+  diagnostic.hint = Join(refusal.fixes, " and ") + ", or move the job to an allowed " +
+                    Join(refusal.moves, " and ");
   return diagnostic.ToString();
 }
 
@@ -312,8 +336,18 @@ Allowed ApplyAllowlists(const LoadResult& desired, const std::vector<LiveJob>& l
 bool PruneProtected(const LiveJob& live) { return ProtectionSource(live) != nullptr; }
 
 bool PlanOptions::Allows(const JobKey& key) const {
-  return (allowed_namespaces.empty() || allowed_namespaces.count(key.namespace_name) != 0) &&
-         (allowed_backends.empty() || allowed_backends.count(key.backend) != 0);
+  if (!(allowed_namespaces.empty() || allowed_namespaces.count(key.namespace_name) != 0) ||
+      !(allowed_backends.empty() || allowed_backends.count(key.backend) != 0)) {
+    return false;
+  }
+  auto own = cluster_allowlists.find(key.cluster);
+  if (own == cluster_allowlists.end()) return true;
+  return (own->second.namespaces.empty() || own->second.namespaces.count(key.namespace_name)) &&
+         (own->second.backends.empty() || own->second.backends.count(key.backend));
+}
+
+bool PlanOptions::HasAllowlists() const {
+  return !allowed_namespaces.empty() || !allowed_backends.empty() || !cluster_allowlists.empty();
 }
 
 int Plan::Count(Action action) const {
@@ -344,15 +378,17 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
   // b. Set aside what the allowlists exclude (nothing is copied without an allowlist), then
   // pair and classify.
   std::optional<Allowed> allowed;
-  if (!options.allowed_namespaces.empty() || !options.allowed_backends.empty()) {
+  if (options.HasAllowlists()) {
     allowed = ApplyAllowlists(reachable_desired, reachable_live, options);
   }
   const LoadResult& planned_desired = allowed ? allowed->desired : reachable_desired;
   const std::vector<LiveJob>& planned_live = allowed ? allowed->live : reachable_live;
   StatusOr<std::vector<PlanStep>> steps = DiffJobs(planned_desired, planned_live, options.instance);
   if (!steps.ok()) return steps.status();
-  // c. Leave finished jobs finished; mark drift and hold it back as the policy says.
+  // c. Leave finished jobs finished; mark drift and hold it back as the policy says. Move jobs
+  // between clusters one step at a time.
   ApplyInventory(input.inventory, options, &*steps);
+  PlanClusterMoves(input, &*steps);
   // d. Hold back the deletes that pruning switches forbid, and those of a plan that deletes too
   // much (the rest of the plan proceeds).
   ApplyPruneRules(options, &*steps);
@@ -373,7 +409,7 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
 
 StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
                          const PlanOptions& options) {
-  static const std::map<BackendKind, Status> kNoneUnavailable;
+  static const std::map<Target, Status> kNoneUnavailable;
   static const std::map<JobKey, InventoryEntry> kNoInventory;
   return PlanSync(PlanInput{desired, live, kNoneUnavailable, kNoInventory}, options);
 }

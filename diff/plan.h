@@ -12,7 +12,7 @@
 //      steps; live jobs reported for such a backend are left out.
 //   b. allowlists (1), then pairing and classification (2, 3).
 //   c. inventory (7): finished jobs that disappeared are not run again; drift is marked, and
-//      withheld under the drift policies warn and off.
+//      withheld under the drift policies warn and off; then cluster moves (8).
 //   d. safety (4): prune switches, then the mass-delete guard, which holds back deletes only.
 //   e. ordering (5).
 //
@@ -211,6 +211,22 @@
 //      Any live change the heal step reverts counts: replicas and suspend (scale), a deleted
 //      job (create), any other field (update).
 //    Without an inventory (empty: a first run, or `plan` without state) no step is changed here.
+//
+// 8. Cluster moves. spec.cluster is part of a job's key (schemas/model.h, Target), so a manifest
+//    that names another cluster pairs with no live job there (a create) while its live job on the
+//    old cluster pairs with no manifest (a delete). When this instance has the job live on
+//    another cluster (a delete step of the same backend, namespace and name):
+//    - the delete is a move (PlanStep::moving): reason "moved to cluster B in Git: deleted here
+//      first"; it goes ahead with pruning off and is never held by the mass-delete guard; the
+//      prune protection still holds it (jobsync.dev/prune: "false");
+//    - the create waits: none, "moved here from cluster A: created once it is gone there (a job
+//      never runs on two clusters at once)"; an error when the protection holds the delete.
+//    The delete waits until the job is gone (its pods too); the next plan, which no longer lists
+//    the job on the old cluster, creates it on the new one. When the old cluster is unavailable
+//    and the inventory says this instance applied the job there, the create waits as an error
+//    step: "cluster A is unavailable and this instance applied the job there: created on ...
+//    once cluster A answers and the job is gone from it". Clusters are named "cluster NAME", the
+//    default one "the default cluster".
 #ifndef JOBSYNC_DIFF_PLAN_H_
 #define JOBSYNC_DIFF_PLAN_H_
 
@@ -252,11 +268,22 @@ struct PlanOptions {
   // an empty set allows every one. See "1. Pairing" above.
   std::set<std::string> allowed_namespaces;
   std::set<BackendKind> allowed_backends;
+  // Per-cluster allowlists (the clusters file's allowNamespaces and allowBackends), by cluster
+  // name as in JobKey::cluster ("" the default cluster): a job of that cluster must pass both
+  // these and the ones above. Same rules as above.
+  struct Allowlist {
+    std::set<std::string> namespaces;  // empty: every one
+    std::set<BackendKind> backends;    // empty: every one
+  };
+  std::map<std::string, Allowlist> cluster_allowlists;
   // What a drift step becomes (section 7; --drift).
   DriftPolicy drift = DriftPolicy::kHeal;
 
-  // True when `key`'s namespace and backend are both allowed.
+  // True when `key`'s namespace and backend are both allowed, by the lists above and its
+  // cluster's.
   bool Allows(const JobKey& key) const;
+  // True when some allowlist is set.
+  bool HasAllowlists() const;
 };
 
 // An ordered list of steps that makes the live jobs match Git; steps run in vector order.
@@ -290,8 +317,9 @@ struct PlanInput {
   const LoadResult& desired;
   // The jobs the readable backends list (every instance's: ownership is decided here).
   const std::vector<LiveJob>& live;
-  // Backends that could not be read or are not configured, with why (section 6).
-  const std::map<BackendKind, Status>& unavailable;
+  // Backends (of each cluster) that could not be read or are not configured, with why
+  // (section 6), and targets manifests name that the agent has no cluster for.
+  const std::map<Target, Status>& unavailable;
   // What this instance applied (section 7); empty when nothing is known.
   const std::map<JobKey, InventoryEntry>& inventory;
 };

@@ -1,8 +1,12 @@
 #include "diff/plan_passes.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -16,7 +20,7 @@ PlanStep HeldBack(const std::shared_ptr<const TrainingJob>& job, const Status& w
   PlanStep step;
   step.key = job->key();
   step.error = true;
-  step.reason = std::string(BackendName(job->backend)) + " unavailable: " + why.message();
+  step.reason = job->key().target().ToString() + " unavailable: " + why.message();
   step.desired = job;
   return step;
 }
@@ -56,7 +60,87 @@ bool RemovedByTtl(const TrainingJob& job) {
   return job.backend == BackendKind::kKubernetes && job.ttl_seconds_after_finished.has_value();
 }
 
+// A job's identity on whichever cluster: backend, namespace, name.
+using Placeless = std::tuple<BackendKind, std::string, std::string>;
+
+Placeless PlacelessKey(const JobKey& key) { return {key.backend, key.namespace_name, key.name}; }
+
+// "cluster gpu-east", or "the default cluster".
+std::string ClusterName(const std::string& cluster) {
+  return cluster.empty() ? "the default cluster" : "cluster " + cluster;
+}
+
+// Turns the create `step` into a none step that waits, saying why.
+void Wait(PlanStep* step, std::string reason, bool error) {
+  step->action = Action::kNone;
+  step->changes.clear();
+  step->reason = std::move(reason);
+  step->error = error;
+}
+
+// The cluster of an unavailable target of `key`'s backend where this instance applied the job
+// (its inventory has it there), or nullopt.
+std::optional<std::string> MaybeStillThere(const JobKey& key, const PlanInput& input) {
+  for (const auto& [target, why] : input.unavailable) {
+    if (target.backend != key.backend || target.cluster == key.cluster) continue;
+    JobKey there = key;
+    there.cluster = target.cluster;
+    if (input.inventory.count(there) != 0) return target.cluster;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+void PlanClusterMoves(const PlanInput& input, std::vector<PlanStep>* steps) {
+  // A manifest with problems holds its job on every cluster: it may name the wrong one.
+  std::set<Placeless> invalid;
+  for (const JobKey& key : input.desired.invalid_jobs) invalid.insert(PlacelessKey(key));
+  std::map<Placeless, std::vector<PlanStep*>> deletes;
+  for (PlanStep& step : *steps) {
+    if (step.action != Action::kDelete) continue;
+    if (invalid.count(PlacelessKey(step.key)) != 0) {
+      Wait(&step,
+           "its manifest has problems (see the manifest errors; it may name another cluster): "
+           "not deleted until they are fixed",
+           true);
+      continue;
+    }
+    deletes[PlacelessKey(step.key)].push_back(&step);
+  }
+  for (PlanStep& step : *steps) {
+    if (step.action != Action::kCreate || !step.desired) continue;
+    const std::string here = ClusterName(step.key.cluster);
+    auto found = deletes.find(PlacelessKey(step.key));
+    if (found != deletes.end()) {
+      std::string from;
+      bool protected_there = false;
+      for (PlanStep* old : found->second) {
+        old->moving = true;
+        old->reason = "moved to " + here + " in Git: deleted here first";
+        from += (from.empty() ? "" : ", ") + ClusterName(old->key.cluster);
+        protected_there = protected_there || PruneProtected(*old->live);
+      }
+      Wait(&step,
+           "moved here from " + from +
+               (protected_there
+                    ? std::string(": it is protected from deletion there (") + kPruneAnnotation +
+                          ": \"false\"); created here once it is gone there: delete it there "
+                          "by hand, or lift the protection"
+                    : ": created once it is gone there (a job never runs on two clusters at "
+                      "once)"),
+           protected_there);
+      continue;
+    }
+    if (std::optional<std::string> there = MaybeStillThere(step.key, input)) {
+      Wait(&step,
+           ClusterName(*there) +
+               " is unavailable and this instance applied the job there: " + "created on " + here +
+               " once " + ClusterName(*there) + " answers and the job is gone from it",
+           true);
+    }
+  }
+}
 
 const char* DriftPolicyName(DriftPolicy policy) {
   switch (policy) {
@@ -95,10 +179,10 @@ std::string DriftSummary(const PlanStep& step) {
 std::optional<Reachable> SetAsideUnavailable(const PlanInput& input, const PlanOptions& options) {
   if (input.unavailable.empty()) return std::nullopt;
   auto held_back = [&](const std::shared_ptr<const TrainingJob>& job) {
-    return input.unavailable.count(job->backend) != 0 && options.Allows(job->key());
+    return input.unavailable.count(job->key().target()) != 0 && options.Allows(job->key());
   };
   auto unreadable = [&](const LiveJob& job) {
-    return input.unavailable.count(job.key.backend) != 0;
+    return input.unavailable.count(job.key.target()) != 0;
   };
   if (std::none_of(input.desired.jobs.begin(), input.desired.jobs.end(), held_back) &&
       std::none_of(input.live.begin(), input.live.end(), unreadable)) {
@@ -110,7 +194,7 @@ std::optional<Reachable> SetAsideUnavailable(const PlanInput& input, const PlanO
   reachable.desired.diagnostics = input.desired.diagnostics;
   for (const std::shared_ptr<const TrainingJob>& job : input.desired.jobs) {
     if (held_back(job)) {
-      reachable.held_back.push_back(HeldBack(job, input.unavailable.at(job->backend)));
+      reachable.held_back.push_back(HeldBack(job, input.unavailable.at(job->key().target())));
     } else {
       reachable.desired.jobs.push_back(job);
     }

@@ -31,6 +31,11 @@ std::optional<Reachable> SetAsideUnavailable(const PlanInput& input, const PlanO
 void ApplyInventory(const std::map<JobKey, InventoryEntry>& inventory, const PlanOptions& options,
                     std::vector<PlanStep>* steps);
 
+// Pass c2, on the classified steps: a create whose job this instance still has live on another
+// cluster waits for the delete there, which goes ahead as a move (plan.h, section 8); a create
+// whose job may still run on an unavailable cluster waits for it to answer.
+void PlanClusterMoves(const PlanInput& input, std::vector<PlanStep>* steps);
+
 }  // namespace jobsync
 
 #endif  // JOBSYNC_DIFF_PLAN_PASSES_H_

@@ -86,6 +86,9 @@ struct PlanStep {
   // True when the mass-delete guard held this delete back (diff/plan.h, "4. Safety"): action
   // kNone with error set, and the reason names the count, the share and --allow-mass-delete.
   bool held = false;
+  // True for the delete of a job whose manifest now names another cluster (diff/plan.h,
+  // "8. Cluster moves"): carried out even with pruning off, never held by the mass-delete guard.
+  bool moving = false;
 };
 
 }  // namespace jobsync

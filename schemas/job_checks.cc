@@ -517,4 +517,27 @@ std::vector<Diagnostic> CheckJobModel(const TrainingJob& job, const YamlNode& ro
   return check.Take();
 }
 
+std::optional<Diagnostic> CheckCluster(const ClusterNames& clusters, const YamlNode& root,
+                                       const std::string& path, std::string* cluster) {
+  if (cluster->empty() || clusters.others.count(*cluster) != 0) return std::nullopt;
+  if (*cluster == clusters.default_name) {
+    cluster->clear();
+    return std::nullopt;
+  }
+  YamlPosition at = Locate(root, {"spec", "cluster"});
+  Diagnostic problem{{path, at.line, at.column}, "", ""};
+  if (clusters.default_name.empty() && clusters.others.empty()) {
+    problem.message = "spec.cluster: cluster \"" + *cluster +
+                      "\" is not known: the agent has no clusters file, only its default cluster";
+    problem.hint = "name the cluster in a clusters file (--clusters), or remove spec.cluster";
+    return problem;
+  }
+  std::string known = clusters.default_name + " (default)";
+  for (const std::string& name : clusters.others) known += ", " + name;
+  problem.message =
+      "spec.cluster: no cluster \"" + *cluster + "\" in the agent's clusters file (" + known + ")";
+  problem.hint = "use one of those names, or add the cluster to the clusters file (--clusters)";
+  return problem;
+}
+
 }  // namespace jobsync

@@ -6,6 +6,7 @@
 #ifndef JOBSYNC_SCHEMAS_JOB_CHECKS_H_
 #define JOBSYNC_SCHEMAS_JOB_CHECKS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ bool IsJobsyncOwnKey(const std::string& key, bool annotation);
 // Returns the problems sorted, without duplicates; empty when the job is fine.
 std::vector<Diagnostic> CheckJobModel(const TrainingJob& job, const YamlNode& root,
                                       const std::string& path);
+
+// Checks `*cluster` (a job's spec.cluster, read from the document `root` of `path`) against the
+// agent's clusters: empty or one of the others is fine; the default one's name becomes empty (the
+// default cluster has no name in identities); any other is the problem returned, located at
+// spec.cluster, with the known names (or saying there is no clusters file) and a hint.
+std::optional<Diagnostic> CheckCluster(const ClusterNames& clusters, const YamlNode& root,
+                                       const std::string& path, std::string* cluster);
 
 }  // namespace jobsync
 

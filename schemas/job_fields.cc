@@ -104,6 +104,7 @@ void ReadJobModelFields(const json& spec, TrainingJob* job) {
     }
   }
   job->queue = spec.value("queue", "");
+  job->cluster = spec.value("cluster", "");
 }
 
 void ReadRoleOverrides(const json& role, RoleOverrides* overrides) {

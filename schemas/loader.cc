@@ -250,6 +250,8 @@ std::optional<JobKey> BestEffortKey(const nlohmann::json& doc) {
       key.backend = BackendKind::kKubernetes;
     }
   }
+  auto cluster = spec.find("cluster");
+  if (cluster != spec.end() && cluster->is_string()) key.cluster = cluster->get<std::string>();
   return key;
 }
 
@@ -447,6 +449,11 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
         job->elastic_job_spec = std::move(read.operator_spec);
       }
       problems = CheckJob(*job, *root, path);
+      if (options.clusters) {
+        if (auto misplaced = CheckCluster(*options.clusters, *root, path, &job->cluster)) {
+          problems.push_back(std::move(*misplaced));
+        }
+      }
       for (Diagnostic& d : CheckMetadata(*job, *root, path)) problems.push_back(std::move(d));
       for (Diagnostic& d : CheckJobModel(*job, *root, path)) problems.push_back(std::move(d));
     }
@@ -454,8 +461,12 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       AddElasticJobProblems(translation_errors, &problems);
     YamlPosition name = Locate(*root, {"metadata", "name"});
     if (!problems.empty()) {
+      std::optional<JobKey> key = BestEffortKey(doc);
+      if (key && options.clusters && key->cluster == options.clusters->default_name) {
+        key->cluster.clear();
+      }
       file.invalid.push_back(
-          {BestEffortKey(doc), name.found ? SourceLocation{path, name.line, name.column} : start});
+          {key, name.found ? SourceLocation{path, name.line, name.column} : start});
       for (Diagnostic& d : problems) file.diagnostics.push_back(std::move(d));
       continue;
     }

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,10 @@ struct ManifestFile {
 struct LoadOptions {
   YamlLimits limits;
   ElasticJobMode elasticjob = ElasticJobMode::kNative;
+  // The agent's clusters (its clusters file, --clusters), when known: spec.cluster must name one
+  // of them (else a located error), and the default one's name reads as no name (JobKey::cluster
+  // empty). Nullopt: spec.cluster is taken as written (validate, render, the offline plan).
+  std::optional<ClusterNames> clusters = std::nullopt;
 };
 
 // Parses one file's text, located as `path` in messages. Never throws.

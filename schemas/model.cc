@@ -25,8 +25,13 @@ std::string SourceLocation::ToString() const {
   return path + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
+std::string Target::ToString() const {
+  return std::string(BackendName(backend)) + (cluster.empty() ? "" : "@" + cluster);
+}
+
 std::string JobKey::ToString() const {
-  return std::string(BackendName(backend)) + "/" + namespace_name + "/" + name;
+  return std::string(BackendName(backend)) + "/" + namespace_name + "/" + name +
+         (cluster.empty() ? "" : "@" + cluster);
 }
 
 std::optional<ReplicaBounds> ElasticBounds(const Role& role) {

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -138,13 +140,40 @@ enum class KubernetesWorkload { kJob, kJobSet, kElasticJob };
 // "job", "jobset" or "elasticjob".
 const char* KubernetesWorkloadName(KubernetesWorkload workload);
 
-// Identity of a job across Git and the clusters: backend/namespace/name.
+// Where jobs are applied: one backend of one of the agent's clusters. `cluster` is the name a
+// manifest's spec.cluster gives, empty for the default cluster (the only one unless the agent's
+// clusters file names several), so that a single-cluster setup and the default cluster of a
+// clusters file give the same identities. Converts from a BackendKind (the default cluster).
+struct Target {
+  BackendKind backend = BackendKind::kKubernetes;
+  std::string cluster = {};
+
+  Target() = default;
+  Target(BackendKind kind, std::string cluster_name = {})  // NOLINT(google-explicit-constructor)
+      : backend(kind), cluster(std::move(cluster_name)) {}
+
+  // "kubernetes" on the default cluster, "ray@gpu-east" on another.
+  std::string ToString() const;
+  friend auto operator<=>(const Target&, const Target&) = default;
+};
+
+// The names of the agent's clusters: `default_name` (empty without a clusters file) and every
+// other one.
+struct ClusterNames {
+  std::string default_name;
+  std::set<std::string> others;
+};
+
+// Identity of a job across Git and the clusters: backend/namespace/name, and the cluster when it
+// is not the default one.
 struct JobKey {
   BackendKind backend = BackendKind::kKubernetes;
   std::string namespace_name;
   std::string name;
+  std::string cluster = {};  // empty: the default cluster (see Target)
 
-  // "kubernetes/vision/resnet50".
+  Target target() const { return {backend, cluster}; }
+  // "kubernetes/vision/resnet50", or "kubernetes/vision/resnet50@gpu-east" on another cluster.
   std::string ToString() const;
   friend auto operator<=>(const JobKey&, const JobKey&) = default;
 };
@@ -157,6 +186,9 @@ struct TrainingJob {
   std::map<std::string, std::string> annotations;
 
   BackendKind backend = BackendKind::kKubernetes;
+  // spec.cluster: which of the agent's clusters runs the job; empty: the default cluster. Part of
+  // the identity (key()), not of the spec: a change moves the job (diff/plan.h, "Cluster moves").
+  std::string cluster;
   bool suspend = false;
   std::vector<std::string> depends_on;
   std::string image;
@@ -197,7 +229,7 @@ struct TrainingJob {
   // Where the document starts; not part of the job's identity or spec.
   SourceLocation source;
 
-  JobKey key() const { return {RunsOn(), namespace_name, name}; }
+  JobKey key() const { return {RunsOn(), namespace_name, name, cluster}; }
 
   // The backend that applies the job: `backend`, except that a Ray job with ray.cluster kuberay
   // is a RayJob object of the Kubernetes cluster (identity kubernetes/<namespace>/<name>).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -26,6 +28,10 @@ CLI::Validator NamespaceName() {
       "", "namespace name");
 }
 
+// Registers --prune, --allow-mass-delete, --max-delete-share, --allow-namespace and
+// --allow-backend (group "Safety").
+void AddSafetyFlags(CLI::App& command, ClusterFlags& flags);
+
 }  // namespace
 
 CLI::Validator InstanceName() {
@@ -41,6 +47,14 @@ CLI::Validator InstanceName() {
 
 void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
   const char* group = "Clusters";
+  command
+      .add_option("--clusters", flags.clusters_file,
+                  "Clusters file: the clusters this agent serves, each by kubeconfig and context "
+                  "and optionally a Ray address and token, one the default; a manifest picks one "
+                  "with spec.cluster (see docs/clusters.md). Replaces --kubeconfig, --context "
+                  "and --ray-*")
+      ->type_name("FILE")
+      ->group(group);
   command
       .add_option("--kubeconfig", flags.kubeconfig,
                   "Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the "
@@ -74,6 +88,12 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
       ->capture_default_str()
       ->check(InstanceName())
       ->group(group);
+  AddSafetyFlags(command, flags);
+}
+
+namespace {
+
+void AddSafetyFlags(CLI::App& command, ClusterFlags& flags) {
   const char* safety = "Safety";
   command
       .add_flag("--prune", flags.prune,
@@ -116,6 +136,37 @@ void AddClusterFlags(CLI::App& command, ClusterFlags& flags) {
       ->group(safety);
 }
 
+}  // namespace
+
+Status ResolveClusters(ClusterFlags& flags) {
+  if (flags.clusters_file.empty()) return OkStatus();
+  const std::vector<std::pair<const char*, const std::string*>> replaced = {
+      {"--kubeconfig", &flags.kubeconfig},
+      {"--context", &flags.context},
+      {"--ray-address", &flags.ray_address},
+      {"--ray-token-file", &flags.ray_token_file},
+      {"--ray-ca-file", &flags.ray_ca_file}};
+  for (const auto& [flag, value] : replaced) {
+    if (!value->empty()) {
+      return InvalidArgumentError(std::string(flag) + " cannot be used with --clusters: the " +
+                                  "clusters file " + flags.clusters_file +
+                                  " says where each cluster is");
+    }
+  }
+  StatusOr<ClustersFile> file = ReadClustersFile(flags.clusters_file);
+  if (!file.ok()) return file.status();
+  flags.clusters = std::move(*file);
+  return OkStatus();
+}
+
+std::string DefaultClusterName(const ClusterFlags& flags) {
+  return flags.clusters ? flags.clusters->default_cluster().name : "default";
+}
+
+ClusterNames ClusterNamesOf(const ClusterFlags& flags) {
+  return flags.clusters ? flags.clusters->Names() : ClusterNames{};
+}
+
 PlanOptions ToPlanOptions(const ClusterFlags& flags) {
   PlanOptions options;
   options.instance = flags.instance;
@@ -125,6 +176,15 @@ PlanOptions ToPlanOptions(const ClusterFlags& flags) {
   options.allowed_namespaces.insert(flags.allow_namespaces.begin(), flags.allow_namespaces.end());
   for (const std::string& name : flags.allow_backends) {
     options.allowed_backends.insert(name == "ray" ? BackendKind::kRay : BackendKind::kKubernetes);
+  }
+  if (!flags.clusters) return options;
+  for (const ClusterEntry& entry : flags.clusters->clusters) {
+    if (entry.allow_namespaces.empty() && entry.allow_backends.empty()) continue;
+    PlanOptions::Allowlist& own = options.cluster_allowlists[entry.is_default ? "" : entry.name];
+    own.namespaces.insert(entry.allow_namespaces.begin(), entry.allow_namespaces.end());
+    for (const std::string& name : entry.allow_backends) {
+      own.backends.insert(name == "ray" ? BackendKind::kRay : BackendKind::kKubernetes);
+    }
   }
   return options;
 }

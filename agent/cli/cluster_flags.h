@@ -3,9 +3,11 @@
 #ifndef JOBSYNC_AGENT_CLI_CLUSTER_FLAGS_H_
 #define JOBSYNC_AGENT_CLI_CLUSTER_FLAGS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "agent/cli/clusters_file.h"
 #include "diff/plan.h"
 
 namespace CLI {
@@ -17,6 +19,9 @@ namespace jobsync {
 
 // Which clusters, which instance, and the safety rules.
 struct ClusterFlags {
+  std::string clusters_file;  // --clusters
+  // The clusters file once ResolveClusters has read it; nullopt without --clusters.
+  std::optional<ClustersFile> clusters;
   std::string kubeconfig;
   std::string context;
   std::string ray_address;
@@ -34,12 +39,25 @@ struct ClusterFlags {
 // Registers the flags above on `command` (groups "Clusters" and "Safety").
 void AddClusterFlags(CLI::App& command, ClusterFlags& flags);
 
+// Reads --clusters into flags.clusters. Fails when the file cannot be read or is malformed
+// (located), and when --kubeconfig, --context or a --ray-* flag comes with it (the file says
+// where each cluster is).
+Status ResolveClusters(ClusterFlags& flags);
+
+// The name the default cluster is shown by: its name in the clusters file, else "default".
+std::string DefaultClusterName(const ClusterFlags& flags);
+
+// The names of the clusters `flags` give, for the loader: those of the clusters file, or only
+// the default cluster (no name) without one.
+ClusterNames ClusterNamesOf(const ClusterFlags& flags);
+
 // The check of an --instance value: a non-empty Kubernetes label value (it becomes the
 // jobsync.dev/instance label of everything the instance creates, and its selector), so that a
 // bad name fails at the command line instead of at the apiserver, per object.
 CLI::Validator InstanceName();
 
-// The planner's options the flags set (instance, pruning, mass-delete guard, allowlists).
+// The planner's options the flags set (instance, pruning, mass-delete guard, allowlists, those of
+// the clusters file included).
 PlanOptions ToPlanOptions(const ClusterFlags& flags);
 
 }  // namespace jobsync

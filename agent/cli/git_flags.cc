@@ -133,6 +133,7 @@ GitSourceOptions ToGitSourceOptions(const GitFlags& flags) {
   options.path = flags.path;
   options.cache_root = flags.cache_dir;
   options.elasticjob_mode = ToElasticJobMode(flags.elasticjob);
+  options.clusters = flags.clusters;
   options.credentials.ssh_key_file = flags.ssh_key;
   options.credentials.known_hosts_file = flags.known_hosts;
   options.credentials.insecure_ignore_host_key = flags.insecure_ignore_host_key;

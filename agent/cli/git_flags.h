@@ -4,6 +4,7 @@
 #ifndef JOBSYNC_AGENT_CLI_GIT_FLAGS_H_
 #define JOBSYNC_AGENT_CLI_GIT_FLAGS_H_
 
+#include <optional>
 #include <string>
 
 #include "agent/git/git_source.h"
@@ -30,6 +31,9 @@ struct GitFlags {
   std::string ca_file;
   double timeout_seconds = 60;
   std::string elasticjob = "native";  // --elasticjob: native or operator (checked by the flag)
+  // Not a flag: the agent's clusters, set by the commands that plan against them (spec.cluster
+  // is then checked; LoadOptions::clusters).
+  std::optional<ClusterNames> clusters = std::nullopt;
 };
 
 // Registers --elasticjob (native or operator, default native; group "Manifests"): how an

@@ -331,7 +331,7 @@ struct AgentParts {
   AgentParts() = default;
   ~AgentParts() {
     if (election) election->relay->Stop();
-    if (clusters.live_changes != nullptr) clusters.live_changes->SetChangeListener(nullptr);
+    for (LiveChangeSource* source : clusters.live_changes) source->SetChangeListener(nullptr);
     if (election) election->elector->Stop();
   }
   AgentParts(const AgentParts&) = delete;
@@ -394,6 +394,8 @@ StatusOr<RunCommands::RunSettings> RunCommands::Configure() {
   if (git_.repo.empty()) {
     return InvalidArgumentError("no repository: give --repo, or repo: in the --config file");
   }
+  JOBSYNC_RETURN_IF_ERROR(ResolveClusters(cluster_));
+  git_.clusters = ClusterNamesOf(cluster_);
   JOBSYNC_RETURN_IF_ERROR(SetUpLogging(log_format_, log_level_));
   RunSettings settings;
   const std::pair<const char*, const std::string*> flags[] = {
@@ -469,11 +471,12 @@ void RunCommands::ConnectBackends(AgentParts& parts) const {
   DeclareBackendMetrics(parts.metrics);
   parts.clusters = ConnectClusters(cluster_);
   for (Backend* backend : parts.clusters.built()) {
-    parts.wrapped.push_back(std::make_unique<InstrumentedBackend>(*backend, parts.metrics));
+    parts.wrapped.push_back(std::make_unique<InstrumentedBackend>(*backend, parts.metrics,
+                                                                  DefaultClusterName(cluster_)));
     parts.backends.push_back(parts.wrapped.back().get());
   }
-  for (const auto& [kind, status] : parts.clusters.unconfigured) {
-    spdlog::warn("{} backend not configured: {}", BackendName(kind), status.message());
+  for (const auto& [target, status] : parts.clusters.unconfigured) {
+    spdlog::warn("{} backend not configured: {}", target.ToString(), status.message());
   }
 }
 
@@ -515,6 +518,7 @@ Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts
 Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& parts) const {
   ReconcilerOptions options;
   options.plan = ToPlanOptions(cluster_);
+  options.default_cluster = DefaultClusterName(cluster_);
   options.plan.drift = *ParseDriftPolicy(drift_);
   options.interval = settings.interval;
   options.executor.dependency_timeout = settings.dependency_timeout;
@@ -531,8 +535,8 @@ Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& par
                                    *parts.store, parts.metrics, options);
   // Live changes seen by the watch wake the loop; ~AgentParts removes the listener (and no call
   // of it is then in flight) before the reconciler goes.
-  if (parts.clusters.live_changes != nullptr) {
-    parts.clusters.live_changes->SetChangeListener([&parts] { parts.reconciler->LiveChanged(); });
+  for (LiveChangeSource* source : parts.clusters.live_changes) {
+    source->SetChangeListener([&parts] { parts.reconciler->LiveChanged(); });
   }
   return parts.reconciler->Start();
 }

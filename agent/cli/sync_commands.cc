@@ -135,6 +135,13 @@ StatusOr<LiveSync> ReadLiveSync(const GitFlags& git, const ClusterFlags& cluster
   return sync;
 }
 
+// True when `report` deleted a job on one cluster that Git moved to another.
+bool MovedAJob(const ApplyReport& report) {
+  return std::any_of(report.outcomes.begin(), report.outcomes.end(), [](const StepOutcome& o) {
+    return o.step.moving && o.step.action == Action::kDelete && o.status.ok() && !o.skipped;
+  });
+}
+
 // The agent's plan (PlanSync) for `sync`.
 StatusOr<Plan> PlanLiveSync(const LiveSync& sync, const ClusterFlags& cluster,
                             const std::string& drift) {
@@ -301,6 +308,9 @@ int SyncCommands::RunPlan(std::ostream& out, std::ostream& err) {
         "--state and --drift go with a plan against the live clusters, not an offline plan "
         "(--from, --to)"));
   }
+  if (Status resolved = ResolveClusters(plan_cluster_); !resolved.ok()) return fail(resolved);
+  // Against the live clusters spec.cluster must name one of them; offline only with --clusters.
+  if (from_.empty() || plan_cluster_.clusters) plan_git_.clusters = ClusterNamesOf(plan_cluster_);
   SchemaValidator validator;
   StatusOr<Plan> plan = InvalidArgumentError("unreachable");
   LoadResult loaded;  // the desired side, whose problems the plan carries
@@ -342,14 +352,16 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     err << "jobsync apply: " << status.message() << "\n";
     return kExitError;
   };
+  if (Status resolved = ResolveClusters(apply_cluster_); !resolved.ok()) return fail(resolved);
+  apply_git_.clusters = ClusterNamesOf(apply_cluster_);
   SchemaValidator validator;
   StatusOr<LiveSync> sync = ReadLiveSync(apply_git_, apply_cluster_, apply_state_, validator, err);
   if (!sync.ok()) return fail(sync.status());
   const CommitInfo& commit = sync->snapshot.commit;
   out << "revision " << commit.ShortId() << " by " << commit.author_name << ": " << commit.summary
       << "\n";
-  for (const auto& [kind, status] : sync->live.unavailable) {
-    err << "note: " << BackendName(kind) << ": " << status.message() << "\n";
+  for (const auto& [target, status] : sync->live.unavailable) {
+    err << "note: " << target.ToString() << ": " << status.message() << "\n";
   }
   StatusOr<Plan> plan = PlanLiveSync(*sync, apply_cluster_, apply_drift_);
   if (!plan.ok()) {
@@ -379,7 +391,15 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     Status recorded = RecordApply(*plan, report, commit.id, apply_cluster_.instance, *sync);
     if (!recorded.ok()) err << "jobsync apply: state not saved: " << recorded.message() << "\n";
   }
-  return PrintReport(report, commit, out, err);
+  const int code = PrintReport(report, commit, out, err);
+  // A job moved to another cluster is created there by the next plan, once it is gone here.
+  if (code == kExitOk && !apply_again_ && MovedAJob(report)) {
+    out << "jobs moved between clusters are gone from the old ones: planning again to create "
+           "them on the new ones\n";
+    apply_again_ = true;
+    return RunApply(out, err);
+  }
+  return code;
 }
 
 int SyncCommands::RunRender(std::ostream& out, std::ostream& err) {

@@ -61,6 +61,7 @@ class SyncCommands {
   GitFlags apply_git_;
   ClusterFlags apply_cluster_;
   bool dry_run_ = false;
+  bool apply_again_ = false;  // apply is planning again after moving jobs between clusters
   std::string apply_state_;
   std::string apply_drift_ = "heal";
 

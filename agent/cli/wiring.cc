@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <utility>
 
 #include "agent/sync/state_store.h"
@@ -25,45 +27,145 @@ std::vector<Backend*> Clusters::built() const {
   std::vector<Backend*> backends;
   if (kubernetes) backends.push_back(kubernetes.get());
   if (ray) backends.push_back(ray.get());
+  for (const std::unique_ptr<Backend>& backend : placed) backends.push_back(backend.get());
   return backends;
 }
 
-Clusters ConnectClusters(const ClusterFlags& flags) {
-  Clusters clusters;
-  const PlanOptions allowlists = ToPlanOptions(flags);
+namespace {
+
+// Where one cluster is and what of it may be used.
+struct ClusterPlace {
+  std::string name;  // empty: the default cluster
+  KubeconfigOptions kubeconfig;
+  RayTargetFlags ray;
+  bool has_ray = true;               // false: a clusters-file cluster without `ray`
+  std::set<std::string> namespaces;  // allowed; empty: every one
+  bool ray_allowed = true;
+};
+
+// The backends of one cluster, and why those not built are not.
+struct BuiltCluster {
+  std::unique_ptr<KubernetesBackend> kubernetes;
+  std::unique_ptr<Backend> ray;
+  std::map<BackendKind, Status> unconfigured;
+};
+
+BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance) {
+  BuiltCluster built;
   KubernetesBackendOptions kube_options;
-  if (allowlists.allowed_namespaces.size() == 1) {
-    kube_options.namespace_name = *allowlists.allowed_namespaces.begin();
-  }
-  auto kube = KubernetesBackend::FromKubeconfig({flags.kubeconfig, flags.context},
+  if (place.namespaces.size() == 1) kube_options.namespace_name = *place.namespaces.begin();
+  auto kube = KubernetesBackend::FromKubeconfig(place.kubeconfig,
                                                 KubeconfigEnvironment::FromProcess(), kube_options);
   if (kube.ok()) {
-    clusters.live_changes = kube->get();
-    clusters.kubernetes_client = &(*kube)->client();
-    clusters.kubernetes = std::move(*kube);
+    built.kubernetes = std::move(*kube);
   } else {
-    clusters.unconfigured[BackendKind::kKubernetes] = kube.status();
+    built.unconfigured[BackendKind::kKubernetes] = kube.status();
   }
-  if (!allowlists.allowed_backends.empty() &&
-      allowlists.allowed_backends.count(BackendKind::kRay) == 0) {
-    return clusters;
+  if (!place.ray_allowed) return built;
+  if (!place.has_ray) {
+    built.unconfigured[BackendKind::kRay] = FailedPreconditionError(
+        "cluster " + place.name + " has no ray in the clusters file: add ray.address there");
+    return built;
   }
   RayBackendOptions ray_options;
-  ray_options.instance = flags.instance;
-  Status target = ResolveRayTarget({flags.ray_address, flags.ray_token_file, flags.ray_ca_file},
-                                   ProcessEnvironment, &ray_options);
+  ray_options.instance = instance;
+  Status target = ResolveRayTarget(place.ray, ProcessEnvironment, &ray_options);
   if (target.ok() && ray_options.address.empty()) {
     target = FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
   }
   if (target.ok()) {
     auto ray = RayBackend::Create(ray_options);
     if (ray.ok()) {
-      clusters.ray = std::move(*ray);
+      built.ray = std::move(*ray);
     } else {
       target = ray.status();
     }
   }
-  if (!target.ok()) clusters.unconfigured[BackendKind::kRay] = target;
+  if (!target.ok()) built.unconfigured[BackendKind::kRay] = target;
+  return built;
+}
+
+// The clusters `flags` name, the default one first.
+std::vector<ClusterPlace> PlacesOf(const ClusterFlags& flags) {
+  const PlanOptions options = ToPlanOptions(flags);
+  auto ray_allowed = [&](const std::set<BackendKind>& own) {
+    return (options.allowed_backends.empty() ||
+            options.allowed_backends.count(BackendKind::kRay)) &&
+           (own.empty() || own.count(BackendKind::kRay));
+  };
+  // The namespaces both the flags and the cluster's own list allow (one list when the other is
+  // empty; an empty intersection lists nothing but the allowed, which is then none).
+  auto namespaces = [&](const std::set<std::string>& own) {
+    if (options.allowed_namespaces.empty()) return own;
+    if (own.empty()) return options.allowed_namespaces;
+    std::set<std::string> both;
+    std::set_intersection(own.begin(), own.end(), options.allowed_namespaces.begin(),
+                          options.allowed_namespaces.end(), std::inserter(both, both.end()));
+    return both;
+  };
+  std::vector<ClusterPlace> places;
+  if (!flags.clusters) {
+    ClusterPlace place;
+    place.kubeconfig = {flags.kubeconfig, flags.context};
+    place.ray = {flags.ray_address, flags.ray_token_file, flags.ray_ca_file};
+    place.namespaces = namespaces({});
+    place.ray_allowed = ray_allowed({});
+    places.push_back(std::move(place));
+    return places;
+  }
+  for (const ClusterEntry& entry : flags.clusters->clusters) {
+    ClusterPlace place;
+    place.name = entry.is_default ? "" : entry.name;
+    place.kubeconfig = {entry.kubeconfig, entry.context};
+    place.ray = {entry.ray_address, entry.ray_token_file, entry.ray_ca_file};
+    place.has_ray = !entry.ray_address.empty();
+    const auto own = options.cluster_allowlists.find(place.name);
+    const PlanOptions::Allowlist none;
+    const PlanOptions::Allowlist& allow =
+        own != options.cluster_allowlists.end() ? own->second : none;
+    place.namespaces = namespaces(allow.namespaces);
+    place.ray_allowed = ray_allowed(allow.backends);
+    if (entry.is_default) {
+      places.insert(places.begin(), std::move(place));
+    } else {
+      places.push_back(std::move(place));
+    }
+  }
+  return places;
+}
+
+// The kubeconfig of the default cluster.
+KubeconfigOptions DefaultKubeconfig(const ClusterFlags& flags) {
+  if (!flags.clusters) return {flags.kubeconfig, flags.context};
+  const ClusterEntry& entry = flags.clusters->default_cluster();
+  return {entry.kubeconfig, entry.context};
+}
+
+}  // namespace
+
+Clusters ConnectClusters(const ClusterFlags& flags) {
+  Clusters clusters;
+  for (const ClusterPlace& place : PlacesOf(flags)) {
+    BuiltCluster built = BuildCluster(place, flags.instance);
+    for (const auto& [kind, why] : built.unconfigured) {
+      clusters.unconfigured[Target(kind, place.name)] = why;
+    }
+    if (built.kubernetes) clusters.live_changes.push_back(built.kubernetes.get());
+    if (place.name.empty()) {
+      if (built.kubernetes) clusters.kubernetes_client = &built.kubernetes->client();
+      clusters.kubernetes = std::move(built.kubernetes);
+      clusters.ray = std::move(built.ray);
+      continue;
+    }
+    if (built.kubernetes) {
+      clusters.others.push_back(std::move(built.kubernetes));
+      clusters.placed.push_back(std::make_unique<OnCluster>(*clusters.others.back(), place.name));
+    }
+    if (built.ray) {
+      clusters.others.push_back(std::move(built.ray));
+      clusters.placed.push_back(std::make_unique<OnCluster>(*clusters.others.back(), place.name));
+    }
+  }
   return clusters;
 }
 
@@ -105,7 +207,7 @@ StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const std::string& state_fl
 
 Status RequireKubernetes(const Clusters& clusters, const std::string& what) {
   if (clusters.kubernetes_client != nullptr) return OkStatus();
-  auto why = clusters.unconfigured.find(BackendKind::kKubernetes);
+  auto why = clusters.unconfigured.find(Target(BackendKind::kKubernetes));
   return FailedPreconditionError(
       what + ": " +
       (why != clusters.unconfigured.end() ? why->second.message() : "none is configured"));
@@ -124,7 +226,7 @@ StatusOr<std::unique_ptr<Election>> NewElection(const ClusterFlags& flags, const
   lease_options.request_timeout = settings.lease_duration / 5;
   lease_options.retry.max_attempts = 2;
   StatusOr<KubeCredentials> credentials =
-      LoadKubeconfig({flags.kubeconfig, flags.context}, KubeconfigEnvironment::FromProcess());
+      LoadKubeconfig(DefaultKubeconfig(flags), KubeconfigEnvironment::FromProcess());
   if (!credentials.ok()) return credentials.status();
   StatusOr<std::unique_ptr<KubernetesClient>> client =
       NewKubernetesClient(std::move(*credentials), lease_options);

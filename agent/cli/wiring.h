@@ -34,25 +34,35 @@ class KubernetesClient;
 // The backends built from the flags. Building sends no request. Not thread-safe to build; the
 // backends themselves are as their headers say.
 struct Clusters {
+  // The default cluster's backends (null when not built); its Kubernetes also holds the state
+  // ConfigMap and the Lease.
   std::unique_ptr<Backend> kubernetes;
   std::unique_ptr<Backend> ray;
+  // The backends of the other clusters of a clusters file, and for each the OnCluster wrapper
+  // that names its cluster (agent/sync/clusters.h), owned here; `placed` are the wrappers.
+  std::vector<std::unique_ptr<Backend>> others;
+  std::vector<std::unique_ptr<Backend>> placed;
   // Backends that could not be built, and why (not configured, unreadable kubeconfig, ...).
-  std::map<BackendKind, Status> unconfigured;
-  // Live changes `kubernetes` sees through its watch; null when it is not built.
-  LiveChangeSource* live_changes = nullptr;
-  // The client `kubernetes` talks through, for the Kubernetes parts built on the same cluster
-  // (OpenStateStore); null when it is not built. Owned by `kubernetes`.
+  std::map<Target, Status> unconfigured;
+  // Live changes every built Kubernetes backend sees through its watch.
+  std::vector<LiveChangeSource*> live_changes;
+  // The client the default cluster's Kubernetes backend talks through, for the Kubernetes parts
+  // built on the same cluster (OpenStateStore); null when it is not built. Owned by `kubernetes`.
   KubernetesClient* kubernetes_client = nullptr;
 
-  // The built backends, Kubernetes first.
+  // The built backends: the default cluster's (Kubernetes first), then the others' wrappers.
   std::vector<Backend*> built() const;
 };
 
-// Builds the backends `flags` name. Ray is not built when --allow-backend leaves it out (it is
-// not contacted at all); Kubernetes always is, as it also holds the state ConfigMap and the Lease.
-// With exactly one --allow-namespace, the Kubernetes backend lists and watches Jobs in that
-// namespace only, so a Role there is enough; with several, it lists them cluster-wide and the
-// planner leaves out those of other namespaces.
+// Builds the backends `flags` name: those of each cluster of the clusters file (flags.clusters,
+// read by ResolveClusters), else the default cluster of --kubeconfig, --context and --ray-*
+// (RAY_ADDRESS and the token's environment variables apply to it). A cluster's Ray is not built
+// when the allowlists (--allow-backend, the cluster's allowBackends) leave Ray out (it is not
+// contacted at all); a clusters-file cluster without `ray` has none (unconfigured). Kubernetes
+// is always built, as the default one also holds the state ConfigMap and the Lease. With exactly
+// one allowed namespace (--allow-namespace, or the cluster's allowNamespaces), the cluster's
+// Kubernetes backend lists and watches in that namespace only, so a Role there is enough; with
+// several, it lists cluster-wide and the planner leaves out those of other namespaces.
 Clusters ConnectClusters(const ClusterFlags& flags);
 
 // What every backend of `clusters` runs now (agent/sync/clusters.h).

@@ -132,7 +132,8 @@ class LibGitSource final : public GitSource {
         // A local path as an absolute one: "." would name nothing in a message.
         display_url_(url_.scheme == "path" ? url_.location : ScrubSecrets(options_.repo)),
         cache_(std::move(cache_dir), display_url_, url_.scheme == "path" ? url_.location : ""),
-        tree_(cache_, validator, {options_.yaml_limits, options_.elasticjob_mode}, options_.path,
+        tree_(cache_, validator,
+              {options_.yaml_limits, options_.elasticjob_mode, options_.clusters}, options_.path,
               options_.parse_cache_entries) {}
 
   // GitSource:

@@ -75,6 +75,8 @@ struct GitSourceOptions {
   YamlLimits yaml_limits;
   // How an ElasticJob without the jobsync.dev/elasticjob-mode annotation runs (--elasticjob).
   ElasticJobMode elasticjob_mode = ElasticJobMode::kNative;
+  // The agent's clusters, when known (LoadOptions::clusters).
+  std::optional<ClusterNames> clusters = std::nullopt;
 };
 
 // A commit as people read it in history.

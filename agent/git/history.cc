@@ -176,6 +176,10 @@ std::vector<std::string> DescribeJobChanges(const TrainingJob& before, const Tra
   ChangeList list;
   list.Field("backend", std::string(BackendName(before.backend)),
              std::string(BackendName(after.backend)));
+  auto cluster = [](const TrainingJob& job) {
+    return job.cluster.empty() ? std::string("(default)") : job.cluster;
+  };
+  list.Field("cluster", cluster(before), cluster(after));
   list.Field("suspend", before.suspend, after.suspend);
   list.Field("image", before.image, after.image);
   if (before.command != after.command) {

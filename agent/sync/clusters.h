@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,16 +23,40 @@
 
 namespace jobsync {
 
+// A backend of a named cluster other than the default one: forwards every call to `inner`, the
+// keys of the jobs it lists carrying `cluster`, and the keys it is given stripped of it (the
+// backends themselves know no cluster names). Thread-safety is the inner backend's.
+class OnCluster : public Backend {
+ public:
+  // `inner` must outlive this object.
+  OnCluster(Backend& inner, std::string cluster);
+
+  BackendKind kind() const override { return inner_.kind(); }
+  std::string cluster() const override { return cluster_; }
+  bool concurrent() const override { return inner_.concurrent(); }
+  StatusOr<std::vector<LiveJob>> ListJobs() override;
+  Status Apply(const PlanStep& step, const ApplyContext& context) override;
+  StatusOr<Health> GetHealth(const JobKey& key) override;
+  std::optional<uint64_t> LiveVersion() override { return inner_.LiveVersion(); }
+  Status Ping() override { return inner_.Ping(); }
+  Status RecordEvent(const PlanStep& step, const ApplyContext& context, const std::string& reason,
+                     const std::string& message, bool warning) override;
+
+ private:
+  Backend& inner_;
+  const std::string cluster_;
+};
+
 // What the clusters run now.
 struct LiveState {
-  std::map<BackendKind, Backend*> readable;   // backends whose ListJobs succeeded
-  std::map<BackendKind, Status> unavailable;  // the others (unconfigured ones included)
-  std::vector<LiveJob> jobs;                  // of the readable backends
+  std::map<Target, Backend*> readable;   // backends whose ListJobs succeeded
+  std::map<Target, Status> unavailable;  // the others (unconfigured ones included)
+  std::vector<LiveJob> jobs;             // of the readable backends
 };
 
 // Lists the jobs of each of `backends`; `unconfigured` start out unavailable.
 LiveState ReadLive(const std::vector<Backend*>& backends,
-                   const std::map<BackendKind, Status>& unconfigured);
+                   const std::map<Target, Status>& unconfigured);
 
 }  // namespace jobsync
 

@@ -13,9 +13,14 @@ bool IsHealthyEnough(Health health) {
   return health == Health::kHealthy || health == Health::kSucceeded;
 }
 
-std::string KindHint(BackendKind kind) {
-  return kind == BackendKind::kRay ? "set RAY_ADDRESS or --ray-address"
-                                   : "set KUBECONFIG or --kubeconfig";
+std::string KindHint(const Target& target) {
+  if (!target.cluster.empty()) {
+    return "give cluster " + target.cluster + " its " +
+           (target.backend == BackendKind::kRay ? "ray.address" : "kubeconfig") +
+           " in the clusters file";
+  }
+  return target.backend == BackendKind::kRay ? "set RAY_ADDRESS or --ray-address"
+                                             : "set KUBECONFIG or --kubeconfig";
 }
 
 }  // namespace
@@ -32,7 +37,7 @@ std::vector<JobKey> ApplyReport::FailedJobs() const {
   return failed;
 }
 
-Executor::Executor(std::map<BackendKind, Backend*> backends, ExecutorOptions options)
+Executor::Executor(std::map<Target, Backend*> backends, ExecutorOptions options)
     : backends_(std::move(backends)), options_(std::move(options)) {
   if (!options_.sleep) {
     options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
@@ -54,10 +59,10 @@ Status Executor::WaitForDependencies(const TrainingJob& job, const Plan& plan,
     const PlanStep* step = FindStep(plan, job.namespace_name, name);
     if (step == nullptr) continue;
     const JobKey& key = step->key;
-    auto backend = backends_.find(key.backend);
+    auto backend = backends_.find(key.target());
     if (backend == backends_.end()) {
       return FailedPreconditionError("dependency " + key.ToString() + ": no backend configured (" +
-                                     KindHint(key.backend) + ")");
+                                     KindHint(key.target()) + ")");
     }
     std::chrono::milliseconds waited{0};
     while (true) {
@@ -101,13 +106,13 @@ Status Executor::CheckInterrupted() {
   return interruption_;
 }
 
-Status Executor::Unreachable(BackendKind kind) {
+Status Executor::Unreachable(const Target& kind) {
   std::lock_guard<std::mutex> lock(callback_mutex_);
   auto it = unreachable_.find(kind);
   return it == unreachable_.end() ? OkStatus() : it->second;
 }
 
-void Executor::CountReachability(BackendKind kind, const Status& status) {
+void Executor::CountReachability(const Target& kind, const Status& status) {
   std::lock_guard<std::mutex> lock(callback_mutex_);
   const bool no_answer =
       status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kDeadlineExceeded;
@@ -117,8 +122,8 @@ void Executor::CountReachability(BackendKind kind, const Status& status) {
   }
   if (++unanswered_[kind] >= kUnansweredBeforeGivingUp && unreachable_.count(kind) == 0) {
     unreachable_[kind] =
-        Status(status.code(), "not attempted: " + std::string(BackendName(kind)) +
-                                  " did not answer " + std::to_string(kUnansweredBeforeGivingUp) +
+        Status(status.code(), "not attempted: " + kind.ToString() + " did not answer " +
+                                  std::to_string(kUnansweredBeforeGivingUp) +
                                   " steps in a row (last: " + status.message() + ")");
   }
 }
@@ -141,9 +146,9 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
       return outcome;
     }
   }
-  auto backend = backends_.find(step.key.backend);
+  auto backend = backends_.find(step.key.target());
   Backend* target = backend == backends_.end() ? nullptr : backend->second;
-  Status unreachable = Unreachable(step.key.backend);
+  Status unreachable = Unreachable(step.key.target());
   if (step.action != Action::kNone && target != nullptr && !unreachable.ok()) {
     outcome.status = unreachable;
     outcome.skipped = true;
@@ -153,8 +158,8 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
     outcome.status = FailedPreconditionError(step.reason);
     outcome.skipped = true;
   } else if (target == nullptr) {
-    outcome.status = FailedPreconditionError("no " + std::string(BackendName(step.key.backend)) +
-                                             " backend configured: " + KindHint(step.key.backend));
+    outcome.status = FailedPreconditionError("no " + step.key.target().ToString() +
+                                             " backend configured: " + KindHint(step.key.target()));
     outcome.skipped = step.action == Action::kNone;
   } else if (step.action != Action::kNone) {
     if ((step.action == Action::kCreate || step.action == Action::kUpdate ||
@@ -170,7 +175,7 @@ StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,
     }
     if (!outcome.skipped) {
       outcome.status = target->Apply(step, context);
-      CountReachability(step.key.backend, outcome.status);
+      CountReachability(step.key.target(), outcome.status);
     }
   }
   bool read_health = step.action != Action::kNone || options_.health_of_unchanged;
@@ -214,7 +219,7 @@ ApplyReport Executor::Execute(const Plan& plan, const ApplyContext& context,
   std::vector<size_t> in_order;
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const PlanStep& step = plan.steps[i];
-    auto backend = backends_.find(step.key.backend);
+    auto backend = backends_.find(step.key.target());
     bool concurrent = options_.parallelism > 1 && backend != backends_.end() &&
                       backend->second->concurrent() && !step.error &&
                       step.action != Action::kNone &&

@@ -78,7 +78,7 @@ struct ExecutorOptions {
 // lock), possibly from the executor's worker threads.
 class Executor {
  public:
-  Executor(std::map<BackendKind, Backend*> backends, ExecutorOptions options);
+  Executor(std::map<Target, Backend*> backends, ExecutorOptions options);
 
   // `elsewhere`: steps of jobs that plan's jobs may depend on, executed by another executor at
   // the same time (the agent runs each backend's steps on its own lane); their dependents wait
@@ -101,19 +101,19 @@ class Executor {
   // options_.interrupted, remembered once it said stop.
   Status CheckInterrupted();
   // Ok unless the backend of `kind` was given up on in this execution.
-  Status Unreachable(BackendKind kind);
+  Status Unreachable(const Target& kind);
   // Counts a step's result towards giving up on its backend.
-  void CountReachability(BackendKind kind, const Status& status);
+  void CountReachability(const Target& kind, const Status& status);
   void Report(const StepOutcome& outcome);
 
-  std::map<BackendKind, Backend*> backends_;
+  std::map<Target, Backend*> backends_;
   ExecutorOptions options_;
   const Plan* elsewhere_ = nullptr;  // Execute's argument, while it runs
   std::mutex callback_mutex_;
   Status interruption_;  // guarded by callback_mutex_
   static constexpr int kUnansweredBeforeGivingUp = 3;
-  std::map<BackendKind, int> unanswered_;      // steps in a row without an answer; guarded
-  std::map<BackendKind, Status> unreachable_;  // backends given up on; guarded by callback_mutex_
+  std::map<Target, int> unanswered_;      // steps in a row without an answer; guarded
+  std::map<Target, Status> unreachable_;  // backends given up on; guarded by callback_mutex_
 };
 
 }  // namespace jobsync

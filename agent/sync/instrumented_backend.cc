@@ -1,6 +1,7 @@
 #include "agent/sync/instrumented_backend.h"
 
 #include <chrono>
+#include <utility>
 
 namespace jobsync {
 namespace {
@@ -22,12 +23,16 @@ void DeclareBackendMetrics(Metrics& metrics) {
   metrics.Declare(kErrors, MetricType::kCounter, "Failed calls to a backend");
 }
 
-InstrumentedBackend::InstrumentedBackend(Backend& inner, Metrics& metrics)
-    : inner_(inner), metrics_(metrics) {}
+InstrumentedBackend::InstrumentedBackend(Backend& inner, Metrics& metrics,
+                                         std::string default_cluster)
+    : inner_(inner), metrics_(metrics), default_cluster_(std::move(default_cluster)) {}
 
 template <typename Call>
 auto InstrumentedBackend::Timed(const char* operation, Call call) {
-  const MetricLabels labels = {{"backend", BackendName(inner_.kind())}, {"operation", operation}};
+  const std::string cluster = inner_.cluster();
+  const MetricLabels labels = {{"backend", BackendName(inner_.kind())},
+                               {"cluster", cluster.empty() ? default_cluster_ : cluster},
+                               {"operation", operation}};
   auto start = std::chrono::steady_clock::now();
   auto result = call();
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;

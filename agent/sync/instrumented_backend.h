@@ -18,9 +18,11 @@ void DeclareBackendMetrics(Metrics& metrics);
 class InstrumentedBackend : public Backend {
  public:
   // `inner` and `metrics` must outlive this object. Thread-safety is the inner backend's.
-  InstrumentedBackend(Backend& inner, Metrics& metrics);
+  // `default_cluster` is the cluster label of a backend of the default cluster.
+  InstrumentedBackend(Backend& inner, Metrics& metrics, std::string default_cluster = "default");
 
   BackendKind kind() const override { return inner_.kind(); }
+  std::string cluster() const override { return inner_.cluster(); }
   bool concurrent() const override { return inner_.concurrent(); }
   StatusOr<std::vector<LiveJob>> ListJobs() override;
   Status Apply(const PlanStep& step, const ApplyContext& context) override;
@@ -36,6 +38,7 @@ class InstrumentedBackend : public Backend {
 
   Backend& inner_;
   Metrics& metrics_;
+  const std::string default_cluster_;
 };
 
 }  // namespace jobsync

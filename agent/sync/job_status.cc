@@ -130,7 +130,7 @@ CycleStatus DeriveJobStatuses(const StatusInput& input) {
   }
   for (const auto& [kind, why] : input.unavailable) {
     if (!status.result.ok()) break;
-    status.result = Status(why.code(), std::string(BackendName(kind)) + ": " + why.message());
+    status.result = Status(why.code(), kind.ToString() + ": " + why.message());
   }
   return status;
 }

@@ -74,7 +74,7 @@ struct StatusInput {
   // A failure the cycle met before its status (Git, or saving the state); ok when none.
   Status prior;
   // Configured backends that could not be read, with why.
-  std::map<BackendKind, Status> unavailable;
+  std::map<Target, Status> unavailable;
   // This cycle's look at Git; not ok: the plan was made from the last commit read, so whether a
   // job matches the branch is unknown.
   Status git;

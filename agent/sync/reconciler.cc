@@ -5,6 +5,8 @@
 #include <malloc.h>
 #endif
 #include <random>
+#include <string>
+#include <tuple>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -61,7 +63,7 @@ nlohmann::json CommitJson(const CommitInfo& commit) {
 // The Ready condition of the status (Flux's shape: type, status, reason, message) after a cycle
 // that ended with `result`.
 nlohmann::json ReadyCondition(const Status& result, const Status& git,
-                              const std::map<BackendKind, Status>& backends) {
+                              const std::map<Target, Status>& backends) {
   std::string reason = "Synced";
   std::string message = result.ok() ? "every job is in sync" : result.message();
   if (!git.ok()) {
@@ -71,7 +73,7 @@ nlohmann::json ReadyCondition(const Status& result, const Status& git,
     for (const auto& [kind, status] : backends) {
       if (status.ok()) continue;
       reason = "BackendUnavailable";
-      message = std::string(BackendName(kind)) + ": " + status.message();
+      message = kind.ToString() + ": " + status.message();
       break;
     }
     if (reason == "Synced" && !result.ok()) reason = "SyncFailed";
@@ -85,8 +87,8 @@ nlohmann::json ReadyCondition(const Status& result, const Status& git,
 }  // namespace
 
 Reconciler::Reconciler(GitSource& git, std::vector<Backend*> backends,
-                       std::map<BackendKind, Status> unconfigured, StateStore& state,
-                       Metrics& metrics, ReconcilerOptions options)
+                       std::map<Target, Status> unconfigured, StateStore& state, Metrics& metrics,
+                       ReconcilerOptions options)
     : git_(git),
       backends_(std::move(backends)),
       unconfigured_(std::move(unconfigured)),
@@ -332,7 +334,7 @@ void Reconciler::RecordState(Cycle& cycle) {
 }
 
 CycleStatus Reconciler::DeriveStatus(const Cycle& cycle) {
-  std::map<BackendKind, Status> unavailable;
+  std::map<Target, Status> unavailable;
   for (const auto& [kind, status] : cycle.live.unavailable) {
     if (unconfigured_.count(kind) == 0) unavailable[kind] = status;
   }
@@ -340,10 +342,13 @@ CycleStatus Reconciler::DeriveStatus(const Cycle& cycle) {
                                                      options_.plan.drift, commits_, cycle.failure,
                                                      unavailable, cycle.git});
   metrics_.Clear(kJobs);
-  std::map<std::pair<std::string, std::string>, int> counts;
-  for (const JobStatus& job : status.jobs) ++counts[{job.sync, job.health}];
+  std::map<std::tuple<std::string, std::string, std::string>, int> counts;
+  for (const JobStatus& job : status.jobs) {
+    ++counts[{ClusterName(job.key.cluster), job.sync, job.health}];
+  }
   for (const auto& [labels, count] : counts) {
-    metrics_.Set(kJobs, {{"sync", labels.first}, {"health", labels.second}}, count);
+    const auto& [cluster, sync, health] = labels;
+    metrics_.Set(kJobs, {{"cluster", cluster}, {"sync", sync}, {"health", health}}, count);
   }
   return status;
 }
@@ -410,7 +415,7 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
   for (const auto& [kind, status] : backend_status_) {
     nlohmann::json entry = {{"ok", status.ok()}};
     if (!status.ok()) entry["error"] = status.message();
-    backends[BackendName(kind)] = entry;
+    backends[kind.ToString()] = entry;
   }
   status_["backends"] = backends;
   status_["conditions"] =
@@ -423,10 +428,14 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
   }
 }
 
-void Reconciler::NoteBackendTrouble(BackendKind kind, const Status& status) {
+std::string Reconciler::ClusterName(const std::string& cluster) const {
+  return cluster.empty() ? options_.default_cluster : cluster;
+}
+
+void Reconciler::NoteBackendTrouble(const Target& kind, const Status& status) {
   std::lock_guard<std::mutex> lock(mutex_);
   backend_status_[kind] = status;
-  status_["backends"][BackendName(kind)] = {{"ok", false}, {"error", status.message()}};
+  status_["backends"][kind.ToString()] = {{"ok", false}, {"error", status.message()}};
 }
 
 void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
@@ -435,6 +444,7 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
   for (const JobStatus& job : jobs) {
     list.push_back({{"key", job.key.ToString()},
                     {"backend", BackendName(job.key.backend)},
+                    {"cluster", ClusterName(job.key.cluster)},
                     {"namespace", job.key.namespace_name},
                     {"name", job.key.name},
                     {"sync", job.sync},
@@ -540,7 +550,7 @@ Readiness Reconciler::Ready() const {
   std::string reason = "ok";
   for (const auto& [kind, status] : backend_status_) {
     if (!status.ok())
-      reason += std::string("; ") + BackendName(kind) + " unavailable: " + status.message();
+      reason += std::string("; ") + kind.ToString() + " unavailable: " + status.message();
   }
   return {true, reason};
 }

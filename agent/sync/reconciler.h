@@ -74,6 +74,9 @@ namespace jobsync {
 struct ReconcilerOptions {
   // How plans are made, the drift policy included (PlanOptions::drift).
   PlanOptions plan;
+  // The name the default cluster is shown by (status, metrics' cluster label): its name in the
+  // clusters file, else "default".
+  std::string default_cluster = "default";
   std::chrono::milliseconds interval{30000};
   double jitter = 0.1;  // each wait is interval * (1 +/- jitter)
   // After a live change, how long further watch events may gather into the same cycle; a
@@ -102,9 +105,8 @@ class Reconciler {
  public:
   // Every reference must outlive the reconciler. `backends` are the built backends (already
   // wrapped for metrics); `unconfigured` the kinds that could not be built, with why.
-  Reconciler(GitSource& git, std::vector<Backend*> backends,
-             std::map<BackendKind, Status> unconfigured, StateStore& state, Metrics& metrics,
-             ReconcilerOptions options);
+  Reconciler(GitSource& git, std::vector<Backend*> backends, std::map<Target, Status> unconfigured,
+             StateStore& state, Metrics& metrics, ReconcilerOptions options);
 
   // Loads the stored state; fails when it cannot be read (never starts from an empty state by
   // mistake). Call once, before the first cycle.
@@ -155,13 +157,13 @@ class Reconciler {
   Status ApplyPlan(Cycle& cycle);
   // Starts `kind`'s share of the plan on its lane (or runs it here when the backend could not
   // be read: its steps are all held); returns what the lane fills in.
-  std::shared_ptr<LaneApply> StartShare(Cycle& cycle, BackendKind kind, Plan share);
+  std::shared_ptr<LaneApply> StartShare(Cycle& cycle, const Target& kind, Plan share);
   // Waits for a started share within the deadlines (see the header comment); gives up on it
   // and reports its backend unavailable when they pass.
-  void AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share);
+  void AwaitShare(Cycle& cycle, const Target& kind, LaneApply& share);
   // The executor's per-step report: metrics, a log line, a Kubernetes Event.
   void StepDone(const StepOutcome& outcome, const CommitInfo& commit,
-                const std::map<BackendKind, Backend*>& writable);
+                const std::map<Target, Backend*>& writable);
   // Records the inventory and the applied revision in state_, and saves it when writing.
   void RecordState(Cycle& cycle);
   // Each job's status and the result; sets the jobs metric.
@@ -186,16 +188,18 @@ class Reconciler {
   Status CheckGit();
   // A backend that missed a deadline: counted (jobsync_backend_errors_total, operation
   // deadline), and not waited for again until a Ping in the background comes back ok.
-  void MissedDeadline(BackendKind kind, const std::string& why);
+  void MissedDeadline(const Target& kind, const std::string& why);
   // True, with why, while `lane`'s backend is not waited for (see MissedDeadline); starts the
   // next Ping when the lane is idle, and forgets the backend once a Ping came back ok.
   bool NotAnswering(BackendLane& lane, std::string* why);
   // Marks a backend as not answering in the status at once, while the cycle goes on.
-  void NoteBackendTrouble(BackendKind kind, const Status& status);
+  // The name `cluster` (a JobKey::cluster) is shown by: options_.default_cluster for "".
+  std::string ClusterName(const std::string& cluster) const;
+  void NoteBackendTrouble(const Target& kind, const Status& status);
 
   GitSource& git_;
   const std::vector<Backend*> backends_;
-  const std::map<BackendKind, Status> unconfigured_;
+  const std::map<Target, Status> unconfigured_;
   StateStore& state_store_;
   Metrics& metrics_;
   ReconcilerOptions options_;
@@ -228,7 +232,7 @@ class Reconciler {
   // Published for readers.
   nlohmann::json status_ = nlohmann::json::object();
   Status git_status_ = UnavailableError("no sync yet");
-  std::map<BackendKind, Status> backend_status_;
+  std::map<Target, Status> backend_status_;
   int64_t cycles_ = 0;
 
   // Backends that missed a deadline, each with the Ping last started on its lane (owned by the
@@ -237,7 +241,7 @@ class Reconciler {
     std::string why;
     std::shared_ptr<struct PingResult> ping;
   };
-  std::map<BackendKind, Silence> silent_;
+  std::map<Target, Silence> silent_;
   // One per backend, in backends_' order. Last: destroyed first, so that work still running on
   // a lane finishes while everything it uses exists.
   std::vector<std::unique_ptr<BackendLane>> lanes_;

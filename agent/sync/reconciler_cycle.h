@@ -27,7 +27,7 @@ struct Reconciler::Cycle {
   bool may_write = false;
   std::vector<std::optional<uint64_t>> versions;  // each backend's LiveVersion
   bool all_versioned = true;
-  std::map<BackendKind, std::string> lane_problems;  // backends whose lane failed the quiet check
+  std::map<Target, std::string> lane_problems;  // backends whose lane failed the quiet check
   LiveState live;
   Plan plan;
   std::map<JobKey, StepOutcome> outcomes;  // what the executor did

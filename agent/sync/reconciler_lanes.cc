@@ -47,7 +47,7 @@ bool Reconciler::NothingChanged(Cycle& cycle) {
   for (const auto& lane : lanes_) {
     std::string why;
     if (NotAnswering(*lane, &why)) {
-      cycle.lane_problems[lane->backend().kind()] = why;
+      cycle.lane_problems[TargetOf(lane->backend())] = why;
     } else {
       lanes.push_back(lane.get());
     }
@@ -55,9 +55,9 @@ bool Reconciler::NothingChanged(Cycle& cycle) {
   std::vector<LaneCall<std::optional<uint64_t>>> versions = CallOnLanes<std::optional<uint64_t>>(
       lanes, [](Backend& backend) { return backend.LiveVersion(); },
       std::chrono::steady_clock::now() + options_.backend_timeout, options_.backend_timeout);
-  std::map<BackendKind, std::optional<uint64_t>> by_kind;
+  std::map<Target, std::optional<uint64_t>> by_kind;
   for (size_t i = 0; i < lanes.size(); ++i) {
-    const BackendKind kind = lanes[i]->backend().kind();
+    const Target kind = TargetOf(lanes[i]->backend());
     if (versions[i].timed_out) MissedDeadline(kind, versions[i].problem);
     if (!versions[i].result) {
       cycle.lane_problems[kind] = versions[i].problem;
@@ -66,7 +66,7 @@ bool Reconciler::NothingChanged(Cycle& cycle) {
     }
   }
   for (Backend* backend : backends_) {
-    auto version = by_kind.find(backend->kind());
+    auto version = by_kind.find(TargetOf(*backend));
     cycle.versions.push_back(version == by_kind.end() ? std::nullopt : version->second);
     cycle.all_versioned = cycle.all_versioned && cycle.versions.back().has_value();
   }
@@ -88,7 +88,7 @@ LiveState Reconciler::ReadLiveJobs(const Cycle& cycle) {
   live.unavailable = unconfigured_;
   std::vector<BackendLane*> lanes;
   for (const auto& lane : lanes_) {
-    const BackendKind kind = lane->backend().kind();
+    const Target kind = TargetOf(lane->backend());
     auto problem = cycle.lane_problems.find(kind);
     if (problem == cycle.lane_problems.end()) {
       lanes.push_back(lane.get());
@@ -103,21 +103,21 @@ LiveState Reconciler::ReadLiveJobs(const Cycle& cycle) {
   for (size_t i = 0; i < lanes.size(); ++i) {
     Backend& backend = lanes[i]->backend();
     if (!listed[i].result) {
-      live.unavailable[backend.kind()] = UnavailableError(listed[i].problem);
+      live.unavailable[TargetOf(backend)] = UnavailableError(listed[i].problem);
     } else if (!listed[i].result->ok()) {
-      live.unavailable[backend.kind()] = listed[i].result->status();
+      live.unavailable[TargetOf(backend)] = listed[i].result->status();
     } else {
-      live.readable[backend.kind()] = &backend;
+      live.readable[TargetOf(backend)] = &backend;
       for (LiveJob& job : **listed[i].result) live.jobs.push_back(std::move(job));
     }
   }
   for (size_t i = 0; i < lanes.size(); ++i) {
-    if (listed[i].timed_out) MissedDeadline(lanes[i]->backend().kind(), listed[i].problem);
+    if (listed[i].timed_out) MissedDeadline(TargetOf(lanes[i]->backend()), listed[i].problem);
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  std::map<BackendKind, Status> before = std::move(backend_status_);
+  std::map<Target, Status> before = std::move(backend_status_);
   backend_status_.clear();
-  for (Backend* backend : backends_) backend_status_[backend->kind()] = OkStatus();
+  for (Backend* backend : backends_) backend_status_[TargetOf(*backend)] = OkStatus();
   for (const auto& [kind, status] : live.unavailable) {
     if (unconfigured_.count(kind) == 0) backend_status_[kind] = status;
   }
@@ -127,9 +127,9 @@ LiveState Reconciler::ReadLiveJobs(const Cycle& cycle) {
     const bool was_ok = was == before.end() || was->second.ok();
     if (was_ok && !status.ok()) {
       LogEvent(spdlog::level::err, "backend unavailable",
-               {{"backend", BackendName(kind)}, {"error", status.message()}});
+               {{"backend", kind.ToString()}, {"error", status.message()}});
     } else if (!was_ok && status.ok()) {
-      LogEvent(spdlog::level::info, "backend available again", {{"backend", BackendName(kind)}});
+      LogEvent(spdlog::level::info, "backend available again", {{"backend", kind.ToString()}});
     }
   }
   return live;
@@ -153,9 +153,9 @@ Status Reconciler::ApplyPlan(Cycle& cycle) {
     JOBSYNC_RETURN_IF_ERROR(state_store_.Save(state_));
   }
   // Each backend's steps, in plan order; dependencies are looked up in the whole plan.
-  std::map<BackendKind, Plan> shares;
-  for (const PlanStep& step : cycle.plan.steps) shares[step.key.backend].steps.push_back(step);
-  std::vector<std::pair<BackendKind, std::shared_ptr<LaneApply>>> started;
+  std::map<Target, Plan> shares;
+  for (const PlanStep& step : cycle.plan.steps) shares[step.key.target()].steps.push_back(step);
+  std::vector<std::pair<Target, std::shared_ptr<LaneApply>>> started;
   started.reserve(shares.size());
   for (auto& [kind, share] : shares) {
     started.emplace_back(kind, StartShare(cycle, kind, std::move(share)));
@@ -164,14 +164,14 @@ Status Reconciler::ApplyPlan(Cycle& cycle) {
   return OkStatus();
 }
 
-std::shared_ptr<Reconciler::LaneApply> Reconciler::StartShare(Cycle& cycle, BackendKind kind,
+std::shared_ptr<Reconciler::LaneApply> Reconciler::StartShare(Cycle& cycle, const Target& kind,
                                                               Plan share) {
   auto apply = std::make_shared<LaneApply>();
   apply->plan = std::move(share);
   apply->progress = std::chrono::steady_clock::now().time_since_epoch().count();
   BackendLane* lane = nullptr;
   for (const auto& candidate : lanes_) {
-    if (candidate->backend().kind() == kind) lane = candidate.get();
+    if (TargetOf(candidate->backend()) == kind) lane = candidate.get();
   }
   // The other backends' steps of jobs this share depends on (dependsOn may cross backends).
   Plan others;
@@ -179,7 +179,7 @@ std::shared_ptr<Reconciler::LaneApply> Reconciler::StartShare(Cycle& cycle, Back
     if (!step.desired) continue;
     for (const std::string& name : step.desired->depends_on) {
       for (const PlanStep& other : cycle.plan.steps) {
-        if (other.key.backend != kind && other.key.namespace_name == step.key.namespace_name &&
+        if (other.key.target() != kind && other.key.namespace_name == step.key.namespace_name &&
             other.key.name == name) {
           others.steps.push_back(other);
         }
@@ -223,10 +223,10 @@ std::shared_ptr<Reconciler::LaneApply> Reconciler::StartShare(Cycle& cycle, Back
   return apply;
 }
 
-void Reconciler::AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share) {
+void Reconciler::AwaitShare(Cycle& cycle, const Target& kind, LaneApply& share) {
   BackendLane* lane = nullptr;
   for (const auto& candidate : lanes_) {
-    if (candidate->backend().kind() == kind) lane = candidate.get();
+    if (TargetOf(candidate->backend()) == kind) lane = candidate.get();
   }
   const auto sync_deadline = cycle.start + options_.sync_timeout;
   std::string missed;
@@ -256,14 +256,13 @@ void Reconciler::AwaitShare(Cycle& cycle, BackendKind kind, LaneApply& share) {
     return;
   }
   // Given up on: its steps are planned again next cycle; the call in flight returns on its own.
-  const Status unavailable =
-      DeadlineExceededError(std::string(BackendName(kind)) + " " + missed +
-                            "; its remaining steps are planned again by the next cycle");
+  const Status unavailable = DeadlineExceededError(
+      kind.ToString() + " " + missed + "; its remaining steps are planned again by the next cycle");
   MissedDeadline(kind, unavailable.message());
   cycle.live.unavailable[kind] = unavailable;
   NoteBackendTrouble(kind, unavailable);
   LogEvent(spdlog::level::err, "backend unavailable",
-           {{"backend", BackendName(kind)}, {"error", unavailable.message()}});
+           {{"backend", kind.ToString()}, {"error", unavailable.message()}});
   for (const PlanStep& step : share.plan.steps) {
     StepOutcome outcome;
     outcome.step = step;
@@ -280,14 +279,16 @@ struct PingResult {
   Status status;
 };
 
-void Reconciler::MissedDeadline(BackendKind kind, const std::string& why) {
-  metrics_.Add(kBackendErrors, {{"backend", BackendName(kind)}, {"operation", "deadline"}});
+void Reconciler::MissedDeadline(const Target& kind, const std::string& why) {
+  metrics_.Add(kBackendErrors, {{"backend", BackendName(kind.backend)},
+                                {"cluster", ClusterName(kind.cluster)},
+                                {"operation", "deadline"}});
   // The call that missed it is still on the lane: the first Ping starts once it returns.
   silent_[kind] = Silence{why, std::make_shared<PingResult>()};
 }
 
 bool Reconciler::NotAnswering(BackendLane& lane, std::string* why) {
-  auto found = silent_.find(lane.backend().kind());
+  auto found = silent_.find(TargetOf(lane.backend()));
   if (found == silent_.end()) return false;
   Silence& silence = found->second;
   std::string answer;
@@ -313,12 +314,14 @@ bool Reconciler::NotAnswering(BackendLane& lane, std::string* why) {
 }
 
 void Reconciler::StepDone(const StepOutcome& outcome, const CommitInfo& commit,
-                          const std::map<BackendKind, Backend*>& writable) {
+                          const std::map<Target, Backend*>& writable) {
   if (outcome.step.action == Action::kNone) return;
   const std::string action = ActionName(outcome.step.action);
   const std::string result_name =
       outcome.skipped ? "skipped" : (outcome.status.ok() ? "ok" : "failed");
-  metrics_.Add(kActions, {{"action", action}, {"result", result_name}});
+  metrics_.Add(kActions, {{"cluster", ClusterName(outcome.step.key.cluster)},
+                          {"action", action},
+                          {"result", result_name}});
   LogFields fields = {{"job", outcome.step.key.ToString()},
                       {"action", action},
                       {"commit", commit.ShortId()},
@@ -329,11 +332,11 @@ void Reconciler::StepDone(const StepOutcome& outcome, const CommitInfo& commit,
   if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
     // The backend did not answer: say so now, not when the cycle ends, and do not send it an
     // Event it would not answer either.
-    NoteBackendTrouble(outcome.step.key.backend, outcome.status);
+    NoteBackendTrouble(outcome.step.key.target(), outcome.status);
     return;
   }
   if (outcome.skipped) return;
-  auto backend = writable.find(outcome.step.key.backend);
+  auto backend = writable.find(outcome.step.key.target());
   if (backend == writable.end()) return;
   std::string message = "jobsync " + options_.plan.instance + " " + action + " at " +
                         commit.ShortId() + ": " + ChangeSummary(outcome.step);

@@ -38,7 +38,7 @@ PlanStep PlanOne(const TrainingJob& desired, const LiveJob& live,
                  const std::map<JobKey, InventoryEntry>& inventory = {}) {
   const LoadResult load = Desired({desired});
   const std::vector<LiveJob> lives = {live};
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   StatusOr<Plan> plan = PlanSync(PlanInput{load, lives, unavailable, inventory}, Options());
   EXPECT_TRUE(plan.ok()) << plan.status().message();
   if (!plan.ok() || plan->steps.size() != 1) {
@@ -328,7 +328,7 @@ TEST(ElasticTest, CountMovedWithinBoundsIsNotDriftWithAnInventory) {
     options.drift = policy;
     const LoadResult load = Desired({Elastic()});
     const std::vector<LiveJob> lives = {live};
-    const std::map<BackendKind, Status> unavailable;
+    const std::map<Target, Status> unavailable;
     StatusOr<Plan> plan = PlanSync(PlanInput{load, lives, unavailable, inventory}, options);
     ASSERT_TRUE(plan.ok());
     const PlanStep& step = plan->steps.at(0);
@@ -386,7 +386,7 @@ TEST(TtlTest, JobGoneAfterItsTtlIsNotRerun) {
   });
   const LoadResult load = Desired({job});
   const std::vector<LiveJob> none;
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   const std::map<JobKey, InventoryEntry> inventory = {{job.key(), {SpecHash(job), "r1", false}}};
   StatusOr<Plan> plan = PlanSync(PlanInput{load, none, unavailable, inventory}, Options());
   ASSERT_TRUE(plan.ok());
@@ -405,7 +405,7 @@ TEST(TtlTest, JobWithoutTtlGoneIsStillHealedAsDrift) {
   const TrainingJob job = K8sJob("a");
   const LoadResult load = Desired({job});
   const std::vector<LiveJob> none;
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   const std::map<JobKey, InventoryEntry> inventory = {{job.key(), {SpecHash(job), "r1", false}}};
   StatusOr<Plan> plan = PlanSync(PlanInput{load, none, unavailable, inventory}, Options());
   ASSERT_TRUE(plan.ok());

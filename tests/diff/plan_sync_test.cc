@@ -100,7 +100,7 @@ TEST_P(InventoryPassTest, PlansTheRow) {
     inventory[a.key()] = {SpecHash(other ? WithImage(a, "trainer:old") : a), "0123abc",
                           c.recorded == Recorded::kThisSpecFinished};
   }
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   PlanOptions options = Options();
   options.drift = c.policy;
   StatusOr<Plan> plan = PlanSync(PlanInput{desired, live, unavailable, inventory}, options);
@@ -132,7 +132,7 @@ TEST(InventoryPassTest, ASecondWritersScaleAndSuspendAreDrift) {
   for (const char* name : {"a", "b"}) {
     inventory[K8sJob(name).key()] = {SpecHash(K8sJob(name)), "0123abc", false};
   }
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   PlanOptions options = Options();
   StatusOr<Plan> healed = PlanSync(PlanInput{desired, live, unavailable, inventory}, options);
   ASSERT_TRUE(healed.ok()) << healed.status().ToString();
@@ -154,7 +154,7 @@ TEST(UnavailableBackendPassTest, HoldsBackTheBackendsJobsAndDeletesNothingThere)
   // A Ray job gone from Git, and one reported live although Ray could not be read: neither is
   // deleted.
   const std::vector<LiveJob> live = {Live(RayJob("old")), Live(K8sJob("gone"))};
-  const std::map<BackendKind, Status> unavailable = {
+  const std::map<Target, Status> unavailable = {
       {BackendKind::kRay, UnavailableError("connection refused")}};
   const std::map<JobKey, InventoryEntry> inventory;
   PlanOptions options = Options();
@@ -177,7 +177,7 @@ TEST(UnavailableBackendPassTest, HoldsBackTheBackendsJobsAndDeletesNothingThere)
 TEST(UnavailableBackendPassTest, ReportsABackendOutsideTheAllowlistRatherThanUnavailable) {
   const LoadResult desired = Desired({RayJob("sweep")});
   const std::vector<LiveJob> live;
-  const std::map<BackendKind, Status> unavailable = {
+  const std::map<Target, Status> unavailable = {
       {BackendKind::kRay, FailedPreconditionError("no Ray cluster configured")}};
   const std::map<JobKey, InventoryEntry> inventory;
   PlanOptions options = Options();
@@ -198,7 +198,7 @@ TEST(UnavailableBackendPassTest, ReportsABackendOutsideTheAllowlistRatherThanUna
 TEST(PlanSyncTest, WithoutInventoryOrOutagesEqualsBuildPlan) {
   const LoadResult desired = Desired({K8sJob("a"), Scaled(K8sJob("b"), 4), RayJob("c")});
   const std::vector<LiveJob> live = {Live(K8sJob("b")), Live(K8sJob("d"))};
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   const std::map<JobKey, InventoryEntry> inventory;
   PlanOptions options = Options();
   options.max_delete_share = 1.0;

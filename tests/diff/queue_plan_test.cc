@@ -36,7 +36,7 @@ PlanStep PlanOne(const TrainingJob& desired, const LiveJob& live,
                  const std::map<JobKey, InventoryEntry>& inventory = {}) {
   const LoadResult load = Desired({desired});
   const std::vector<LiveJob> lives = {live};
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   StatusOr<Plan> plan = PlanSync(PlanInput{load, lives, unavailable, inventory}, Options());
   EXPECT_TRUE(plan.ok()) << plan.status().message();
   if (!plan.ok() || plan->steps.size() != 1) {

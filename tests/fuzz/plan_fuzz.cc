@@ -152,7 +152,7 @@ struct FuzzInput {
   LoadResult desired;
   std::vector<LiveJob> live;
   PlanOptions options;
-  std::map<BackendKind, Status> unavailable;
+  std::map<Target, Status> unavailable;
   std::map<JobKey, InventoryEntry> inventory;
 };
 

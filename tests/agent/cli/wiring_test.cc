@@ -67,12 +67,12 @@ TEST(ConnectClustersTest, HandsOutKubernetesLiveChangesOnlyWhenBuilt) {
   Clusters clusters = ConnectClusters(KubeOnly(dir));
   ASSERT_NE(clusters.kubernetes, nullptr)
       << clusters.unconfigured[BackendKind::kKubernetes].ToString();
-  EXPECT_NE(clusters.live_changes, nullptr);
+  EXPECT_EQ(clusters.live_changes.size(), 1u);
   EXPECT_EQ(clusters.built(), std::vector<Backend*>{clusters.kubernetes.get()});
 
   clusters = ConnectClusters(NoKubernetes());
   EXPECT_EQ(clusters.kubernetes, nullptr);
-  EXPECT_EQ(clusters.live_changes, nullptr);
+  EXPECT_TRUE(clusters.live_changes.empty());
   EXPECT_TRUE(clusters.built().empty());
 }
 

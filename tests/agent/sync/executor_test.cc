@@ -13,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "agent/sync/clusters.h"
+
 namespace jobsync {
 namespace {
 
@@ -83,7 +85,7 @@ class ExecutorTest : public ::testing::Test {
     options.dependency_timeout = std::chrono::milliseconds(5000);
     options.poll_interval = std::chrono::milliseconds(1000);
     options.sleep = [this](std::chrono::milliseconds d) { slept_ += d; };
-    std::map<BackendKind, Backend*> backends{{BackendKind::kKubernetes, &kube_}};
+    std::map<Target, Backend*> backends{{BackendKind::kKubernetes, &kube_}};
     if (with_ray) backends[BackendKind::kRay] = &ray_;
     return Executor(backends, options);
   }
@@ -322,6 +324,52 @@ TEST(ExecutorConcurrencyTest, BackendsWithoutConcurrencyRunOneStepAtATime) {
   ASSERT_TRUE(executor.Execute(plan, {"test", "rev"}).ok());
   EXPECT_EQ(backend.max_in_flight.load(), 1);
   EXPECT_THAT(backend.order, ElementsAre("j0", "j1", "j2", "j3"));
+}
+
+// A backend that lists one job, and records the keys it is handed.
+class ListingBackend : public FakeBackend {
+ public:
+  ListingBackend() : FakeBackend(BackendKind::kKubernetes) {}
+  StatusOr<std::vector<LiveJob>> ListJobs() override {
+    LiveJob job;
+    job.key = {BackendKind::kKubernetes, "ns", "listed"};
+    return std::vector<LiveJob>{job};
+  }
+  Status Apply(const PlanStep& step, const ApplyContext& context) override {
+    seen.push_back(step.key.ToString());
+    return FakeBackend::Apply(step, context);
+  }
+  std::vector<std::string> seen;
+};
+
+TEST(OnClusterTest, StepsGoToTheClusterTheirKeyNamesAndKeysCarryIt) {
+  ListingBackend home;
+  ListingBackend west_inner;
+  OnCluster west(west_inner, "west");
+  EXPECT_EQ(TargetOf(west), Target(BackendKind::kKubernetes, "west"));
+  StatusOr<std::vector<LiveJob>> listed = west.ListJobs();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].key.ToString(), "kubernetes/ns/listed@west");
+
+  Executor executor({{TargetOf(home), &home}, {TargetOf(west), &west}}, ExecutorOptions{});
+  Plan plan;
+  plan.steps.push_back(Step(Action::kCreate, "a"));
+  PlanStep away = Step(Action::kCreate, "b");
+  away.key.cluster = "west";
+  plan.steps.push_back(away);
+  PlanStep nowhere = Step(Action::kCreate, "c");
+  nowhere.key.cluster = "east";
+  plan.steps.push_back(nowhere);
+  ApplyReport report = executor.Execute(plan, {"prod", "rev1"});
+  EXPECT_THAT(home.applied, ElementsAre("create a@rev1"));
+  EXPECT_THAT(west_inner.applied, ElementsAre("create b@rev1"));
+  // The backend itself sees keys without the cluster.
+  EXPECT_THAT(west_inner.seen, ElementsAre("kubernetes/ns/b"));
+  ASSERT_EQ(report.outcomes.size(), 3u);
+  EXPECT_THAT(report.outcomes[2].status.message(),
+              HasSubstr("no kubernetes@east backend configured: give cluster east its "
+                        "kubeconfig in the clusters file"));
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ StatusOr<Plan> PlanFor(const TrainingJob& desired, const std::vector<LiveJob>& l
                        const std::map<JobKey, InventoryEntry>& inventory) {
   LoadResult manifests;
   manifests.jobs.push_back(std::make_shared<const TrainingJob>(desired));
-  const std::map<BackendKind, Status> unavailable;
+  const std::map<Target, Status> unavailable;
   PlanOptions options;
   options.instance = kInstance;
   return PlanSync(PlanInput{manifests, live, unavailable, inventory}, options);

@@ -150,8 +150,8 @@ class ReconcilerTest : public ::testing::Test {
     options.backend_timeout = backend_timeout_;
     std::vector<Backend*> backends = {&cluster_};
     if (second_ != nullptr) backends.push_back(second_);
-    auto reconciler = std::make_unique<Reconciler>(
-        *source_, backends, std::map<BackendKind, Status>{}, *store_, *metrics_, options);
+    auto reconciler = std::make_unique<Reconciler>(*source_, backends, std::map<Target, Status>{},
+                                                   *store_, *metrics_, options);
     Status started = reconciler->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
     return reconciler;
@@ -250,9 +250,9 @@ TEST_F(ReconcilerTest, FirstCycleCreatesEverythingAndTheNextDoesNothing) {
   EXPECT_EQ(status["lastAppliedRevision"], head_);
   EXPECT_EQ(JobStatusOf(*reconciler, "a")["sync"], "Synced");
   EXPECT_EQ(JobStatusOf(*reconciler, "a")["appliedAuthor"], "Alice Example");
-  EXPECT_EQ(
-      metrics_->Value("jobsync_applied_actions_total", {{"action", "create"}, {"result", "ok"}}),
-      2);
+  EXPECT_EQ(metrics_->Value("jobsync_applied_actions_total",
+                            {{"cluster", "default"}, {"action", "create"}, {"result", "ok"}}),
+            2);
   EXPECT_TRUE(reconciler->Ready().ready) << reconciler->Ready().reason;
 }
 
@@ -786,9 +786,10 @@ TEST_F(HungClusterTest, AStepThatWaitsOnAClusterThatAnswersIsNotGivenUpOn) {
   EXPECT_TRUE(reconciler->SyncOnce().ok());
   EXPECT_THAT(ray_.applied, ElementsAre("create r"));
   EXPECT_EQ(reconciler->StatusJson()["backends"]["ray"]["ok"], true);
-  EXPECT_EQ(metrics_->Value("jobsync_backend_errors_total",
-                            {{"backend", "ray"}, {"operation", "deadline"}}),
-            0);
+  EXPECT_EQ(
+      metrics_->Value("jobsync_backend_errors_total",
+                      {{"backend", "ray"}, {"cluster", "default"}, {"operation", "deadline"}}),
+      0);
 }
 
 TEST_F(HungClusterTest, AnApplyThatNeverReturnsIsGivenUpOnAndNeverRunTwiceAtOnce) {
@@ -809,9 +810,10 @@ TEST_F(HungClusterTest, AnApplyThatNeverReturnsIsGivenUpOnAndNeverRunTwiceAtOnce
   EXPECT_EQ(status["backends"]["ray"]["ok"], false);
   EXPECT_THAT(status["backends"]["ray"]["error"].get<std::string>(),
               HasSubstr("did not finish a step within"));
-  EXPECT_EQ(metrics_->Value("jobsync_backend_errors_total",
-                            {{"backend", "ray"}, {"operation", "deadline"}}),
-            1);
+  EXPECT_EQ(
+      metrics_->Value("jobsync_backend_errors_total",
+                      {{"backend", "ray"}, {"cluster", "default"}, {"operation", "deadline"}}),
+      1);
 
   // While the call is in flight, later cycles hold the job instead of applying it again.
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(reconciler->SyncOnce().ok());

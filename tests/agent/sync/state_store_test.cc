@@ -28,6 +28,9 @@ AgentState SampleState() {
   state.updated_unix = 1795370400;
   state.inventory[{BackendKind::kKubernetes, "vision", "resnet50"}] = {"sha256:aa", "rev-a", false};
   state.inventory[{BackendKind::kRay, "nlp", "bert"}] = {"sha256:bb", "rev-b", true};
+  // On a cluster other than the default one: "kubernetes/vision/resnet50@gpu-east".
+  state.inventory[{BackendKind::kKubernetes, "vision", "resnet50", "gpu-east"}] = {"sha256:cc",
+                                                                                   "rev-c", false};
   return state;
 }
 
@@ -76,6 +79,8 @@ TEST(StateStoreJsonTest, WritesTheDocumentedFormat) {
     "inventory": [
       {"key": "kubernetes/vision/resnet50", "specHash": "sha256:aa", "revision": "rev-a",
        "finished": false},
+      {"key": "kubernetes/vision/resnet50@gpu-east", "specHash": "sha256:cc",
+       "revision": "rev-c", "finished": false},
       {"key": "ray/nlp/bert", "specHash": "sha256:bb", "revision": "rev-b", "finished": true}
     ]})"));
 }
@@ -100,6 +105,9 @@ TEST(StateStoreJsonTest, RejectsBadDocumentsNamingTheField) {
       {"unknown backend", R"({"inventory": [{"key": "slurm/ns/a", "specHash": "h",
          "revision": "r", "finished": false}]})",
        "field 'inventory[0].key' 'slurm/ns/a' has unknown backend 'slurm'"},
+      {"empty cluster", R"({"inventory": [{"key": "ray/ns/a@", "specHash": "h",
+         "revision": "r", "finished": false}]})",
+       "is not BACKEND/NAMESPACE/NAME[@CLUSTER]"},
       {"key without backend", R"({"inventory": [{"key": "ns/a", "specHash": "h",
          "revision": "r", "finished": false}]})",
        "field 'inventory[0].key' 'ns/a' is not BACKEND/NAMESPACE/NAME"},
