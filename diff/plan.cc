@@ -267,6 +267,7 @@ void Refuse(const TrainingJob& job, const std::set<std::string>& namespaces,
   if (!backends.empty() && backends.count(job.RunsOn()) == 0) {
     refusal->what += " on backend " + std::string(BackendName(job.RunsOn()));
     std::vector<std::string> names;
+    names.reserve(backends.size());
     for (BackendKind kind : backends) names.emplace_back(BackendName(kind));
     refusal->allowlists.push_back(backends_name + " " + Join(names, ","));
     refusal->fixes.push_back("add " + std::string(BackendName(job.RunsOn())) + " to " +

@@ -38,7 +38,7 @@ class ManifestTree {
                std::string subfolder, size_t parse_cache_entries)
       : cache_(cache),
         validator_(validator),
-        options_(options),
+        options_(std::move(options)),
         subfolder_(std::move(subfolder)),
         parse_cache_entries_(parse_cache_entries) {}
 

@@ -151,7 +151,7 @@ check "jobsync status prints the job table" 1 "$(printf '%s\n' "$table" | grep -
 check "the status page is served" 1 "$(curl -s "http://127.0.0.1:$port_a/" | grep -c '<title>jobsync</title>')"
 metrics=$(curl -s "http://127.0.0.1:$port_a/metrics")
 check "metrics count created jobs" 1 \
-  "$(printf '%s\n' "$metrics" | grep -c '^jobsync_applied_actions_total{cluster="default",action="create",result="ok"} 8$')"
+  "$(printf '%s\n' "$metrics" | grep -c '^jobsync_applied_actions_total{action="create",cluster="default",result="ok"} 8$')"
 check "metrics carry the applied revision" 1 \
   "$(printf '%s\n' "$metrics" | grep -c "^jobsync_last_applied_revision_info{revision=\"$(git -C "$work/wc" rev-parse HEAD)\"} 1$")"
 

@@ -66,7 +66,7 @@ port=$(free_port)
 agent_pid=$!
 metrics() { curl -sf "http://127.0.0.1:$port/metrics"; }
 # applied: the agent's applied-actions counter, one "action result count" line per series.
-applied() { metrics | sed -n 's/^jobsync_applied_actions_total{cluster="default",action="\([a-z]*\)",result="\([a-z]*\)"} /\1 \2 /p' | sort; }
+applied() { metrics | sed -n 's/^jobsync_applied_actions_total{action="\([a-z]*\)",cluster="default",result="\([a-z]*\)"} /\1 \2 /p' | sort; }
 job_field() {  # job_field NAME FIELD: a field of one job in the agent's status
   curl -sf "http://127.0.0.1:$port/api/v1/status" | python3 -c "
 import json, sys
