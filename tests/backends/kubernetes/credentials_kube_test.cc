@@ -18,6 +18,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include "backends/http_client.h"
@@ -209,7 +210,7 @@ TEST_F(CredentialsKubeTest, ATokenRefusedAfterRenewalFailsClearly) {
   StatusOr<KubeCredentials> credentials = LoadKubeconfig({path, ""}, {});
   ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
   const std::string answer = WhoAmI(*Client(*credentials));
-  EXPECT_THAT(answer, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(answer, HasSubstr("permission denied: "));
   EXPECT_THAT(answer, HasSubstr("refused the credential from exec plugin \"" +
                                 (dir_ / "bin/always-wrong").string() + "\" of user \"u\" in " +
                                 path + " (HTTP 401 Unauthorized) again after it was renewed"));
@@ -349,7 +350,8 @@ TEST_F(CredentialsKubeTest, HttpsProxyAndNoProxy) {
   EXPECT_EQ(direct->http.proxy_url, "");
   // Straight to "kubernetes", a name this machine does not resolve: the request fails, and the
   // proxy saw nothing.
-  EXPECT_THAT(WhoAmI(*Client(*direct)), HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(WhoAmI(*Client(*direct)),
+              HasSubstr("unavailable: POST https://kubernetes:" + server_port));
   EXPECT_EQ(ProxyLog(), before);
 }
 
