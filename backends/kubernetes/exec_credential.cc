@@ -70,7 +70,7 @@ std::string Resolve(const std::string& command, const std::string& path_variable
     const size_t colon = rest.find(':');
     std::string dir(rest.substr(0, colon));
     if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + command;
+    std::string candidate = dir + "/" + command;
     if (access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) return candidate;
     if (colon == std::string_view::npos) return "";
     rest.remove_prefix(colon + 1);
@@ -89,6 +89,7 @@ std::vector<std::string> Environment(
   }
   for (const auto& [name, value] : extra) values[name] = value;
   std::vector<std::string> out;
+  out.reserve(values.size());
   for (const auto& [name, value] : values) out.push_back(name + "=" + value);
   return out;
 }
