@@ -14,6 +14,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "backends/proxy.h"
+
 namespace jobsync {
 
 struct HttpCancellation::State {
@@ -31,21 +33,28 @@ namespace {
 namespace http = web::http;
 namespace ssl = boost::asio::ssl;
 
-// Loads the configured trust anchors and client identity into `context`. Returns the first
-// problem, naming the item and never its content.
-Status ConfigureTls(const HttpClientConfig& config, ssl::context& context) {
+// The version the User-Agent names; the build sets it from the project's version.
+#ifndef JOBSYNC_VERSION
+#error "JOBSYNC_VERSION must be defined by the build"
+#endif
+constexpr const char* kDefaultUserAgent = "jobsync/" JOBSYNC_VERSION;
+
+// Loads the configured trust anchors and the client identity `identity` into `context`. Returns
+// the first problem, naming the item and never its content.
+Status ConfigureTls(const HttpClientConfig& config, const HttpCredential& identity,
+                    ssl::context& context) {
   boost::system::error_code error;
   if (!config.ca_pem.empty()) {
     context.add_certificate_authority(boost::asio::buffer(config.ca_pem), error);
     if (error) return InvalidArgumentError("certificate authority data is not a PEM certificate");
   }
-  if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
+  if (identity.client_cert_pem.empty() != identity.client_key_pem.empty()) {
     return InvalidArgumentError("a client certificate needs its key and a key its certificate");
   }
-  if (!config.client_cert_pem.empty()) {
-    context.use_certificate_chain(boost::asio::buffer(config.client_cert_pem), error);
+  if (!identity.client_cert_pem.empty()) {
+    context.use_certificate_chain(boost::asio::buffer(identity.client_cert_pem), error);
     if (error) return InvalidArgumentError("client certificate data is not a PEM certificate");
-    context.use_private_key(boost::asio::buffer(config.client_key_pem), ssl::context::pem, error);
+    context.use_private_key(boost::asio::buffer(identity.client_key_pem), ssl::context::pem, error);
     if (error) {
       return InvalidArgumentError(
           "client key data is not a PEM private key matching the "
@@ -78,6 +87,32 @@ std::string Lower(std::string text) {
   return text;
 }
 
+// The fixed credential of HttpClientConfig's fields, for clients without a CredentialSource.
+HttpCredential FixedCredential(const HttpClientConfig& config) {
+  return HttpCredential{config.bearer_token, config.client_cert_pem, config.client_key_pem};
+}
+
+// `base_url` with its scheme's default port made explicit: cpprestsdk's CONNECT to a proxy
+// names the server's port as the URL has it.
+std::string WithPort(const std::string& base_url) {
+  web::uri uri(base_url);
+  if (uri.port() > 0) return base_url;
+  web::uri_builder builder(uri);
+  builder.set_port(uri.scheme() == "https" ? 443 : 80);
+  return builder.to_string();
+}
+
+// cpprestsdk's proxy setting for `proxy_url`, user and password given as credentials.
+web::web_proxy CppRestProxy(const std::string& proxy_url) {
+  ProxyUrl parts;
+  ParseProxyUrl(proxy_url, &parts);  // checked by NewHttpClient
+  web::uri_builder address;
+  address.set_scheme("http").set_host(parts.host).set_port(parts.port > 0 ? parts.port : 80);
+  web::web_proxy proxy(address.to_uri());
+  if (!parts.user.empty()) proxy.set_credentials(web::credentials(parts.user, parts.password));
+  return proxy;
+}
+
 class CppRestHttpClient : public HttpClient {
  public:
   explicit CppRestHttpClient(HttpClientConfig config) : config_(std::move(config)) {}
@@ -85,9 +120,64 @@ class CppRestHttpClient : public HttpClient {
   // HttpClient:
   StatusOr<HttpResponse> Send(const HttpRequest& request) override {
     const std::string where = Where(request);
+    return WithCredential(where, [&](const HttpCredential& credential) {
+      return SendOnce(request, credential, where);
+    });
+  }
+
+  StatusOr<HttpResponse> Stream(const HttpRequest& request,
+                                const std::function<bool(std::string_view)>& on_line,
+                                const HttpCancellation& cancel) override {
+    const std::string where = Where(request);
+    return WithCredential(where, [&](const HttpCredential& credential) {
+      return StreamOnce(request, credential, on_line, cancel, where);
+    });
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = size_t{64} << 10;
+
+  // Runs `attempt` with the current credential; on a 401 from a CredentialSource's credential,
+  // invalidates it and runs `attempt` once more when the source renews it (HttpClient::Send).
+  template <typename Attempt>
+  StatusOr<HttpResponse> WithCredential(const std::string& where, const Attempt& attempt) {
+    if (config_.credentials == nullptr) return attempt(FixedCredential(config_));
+    bool renewed = false;
+    while (true) {
+      StatusOr<HttpCredential> credential = config_.credentials->Current();
+      if (!credential.ok()) {
+        return Status(credential.status().code(), where + ": " + credential.status().message());
+      }
+      StatusOr<HttpResponse> response = attempt(WithFixed(*credential));
+      if (!response.ok() || response->status != 401) return response;
+      if (!renewed && config_.credentials->Invalidate(*credential)) {
+        renewed = true;
+        continue;
+      }
+      return PermissionDeniedError(
+          where + ": the server refused the credential from " + config_.credentials->Describe() +
+          " (HTTP 401 Unauthorized)" + (renewed ? " again after it was renewed" : "") +
+          "; check that it is valid for this cluster and not expired or revoked");
+    }
+  }
+
+  // `credential` with the fields it leaves empty taken from the configuration's fixed ones.
+  HttpCredential WithFixed(HttpCredential credential) const {
+    if (credential.bearer_token.empty()) credential.bearer_token = config_.bearer_token;
+    if (credential.client_cert_pem.empty()) {
+      credential.client_cert_pem = config_.client_cert_pem;
+      credential.client_key_pem = config_.client_key_pem;
+    }
+    return credential;
+  }
+
+  StatusOr<HttpResponse> SendOnce(const HttpRequest& request, const HttpCredential& credential,
+                                  const std::string& where) {
     try {
-      std::shared_ptr<http::client::http_client> client = ClientFor(request.timeout);
-      http::http_response response = client->request(Build(request)).get();
+      StatusOr<std::shared_ptr<http::client::http_client>> client =
+          ClientFor(request.timeout, credential);
+      if (!client.ok()) return client.status();
+      http::http_response response = (*client)->request(Build(request, credential)).get();
       HttpResponse out = Head(response);
       StatusOr<std::string> body = ReadBody(response, where);
       if (!body.ok()) return body.status();
@@ -100,17 +190,19 @@ class CppRestHttpClient : public HttpClient {
     }
   }
 
-  StatusOr<HttpResponse> Stream(const HttpRequest& request,
-                                const std::function<bool(std::string_view)>& on_line,
-                                const HttpCancellation& cancel) override {
-    const std::string where = Where(request);
+  StatusOr<HttpResponse> StreamOnce(const HttpRequest& request, const HttpCredential& credential,
+                                    const std::function<bool(std::string_view)>& on_line,
+                                    const HttpCancellation& cancel, const std::string& where) {
     // Linked so that an early stop by `on_line` also ends the connection.
     pplx::cancellation_token outer = cancel.state().source.get_token();
     pplx::cancellation_token_source own =
         pplx::cancellation_token_source::create_linked_source(outer);
     try {
-      std::shared_ptr<http::client::http_client> client = ClientFor(request.timeout);
-      http::http_response response = client->request(Build(request), own.get_token()).get();
+      StatusOr<std::shared_ptr<http::client::http_client>> client =
+          ClientFor(request.timeout, credential);
+      if (!client.ok()) return client.status();
+      http::http_response response =
+          (*client)->request(Build(request, credential), own.get_token()).get();
       HttpResponse out = Head(response);
       if (out.status < 200 || out.status > 299) {
         StatusOr<std::string> body = ReadBody(response, where);
@@ -118,21 +210,7 @@ class CppRestHttpClient : public HttpClient {
         out.body = std::move(*body);
         return out;
       }
-      // Line by line: istream::read would wait for a whole chunk, holding back watch events.
-      concurrency::streams::istream body = response.body();
-      while (true) {
-        concurrency::streams::container_buffer<std::string> line;
-        const size_t read = body.read_line(line).get();
-        if (read == 0 && body.is_eof()) break;
-        std::string_view text(line.collection());
-        if (text.size() > config_.max_line_bytes) return LineTooLong(where, own);
-        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-        if (text.empty()) continue;
-        if (!on_line(text)) {
-          own.cancel();
-          break;
-        }
-      }
+      JOBSYNC_RETURN_IF_ERROR(ReadLines(response, on_line, own, where));
       return out;
     } catch (const http::http_exception& e) {
       if (cancel.cancelled()) return UnavailableError(where + ": cancelled");
@@ -145,8 +223,27 @@ class CppRestHttpClient : public HttpClient {
     }
   }
 
- private:
-  static constexpr size_t kChunkBytes = size_t{64} << 10;
+  // Calls `on_line` with each line of a 2xx stream until its end or until `on_line` returns
+  // false. Line by line: istream::read would wait for a whole chunk, holding back watch events.
+  Status ReadLines(const http::http_response& response,
+                   const std::function<bool(std::string_view)>& on_line,
+                   pplx::cancellation_token_source& stream, const std::string& where) {
+    concurrency::streams::istream body = response.body();
+    while (true) {
+      concurrency::streams::container_buffer<std::string> line;
+      const size_t read = body.read_line(line).get();
+      if (read == 0 && body.is_eof()) break;
+      std::string_view text(line.collection());
+      if (text.size() > config_.max_line_bytes) return LineTooLong(where, stream);
+      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+      if (text.empty()) continue;
+      if (!on_line(text)) {
+        stream.cancel();
+        break;
+      }
+    }
+    return OkStatus();
+  }
 
   // Ends a stream whose line is beyond config_.max_line_bytes.
   Status LineTooLong(const std::string& where, pplx::cancellation_token_source& stream) const {
@@ -173,32 +270,55 @@ class CppRestHttpClient : public HttpClient {
   }
 
   // A cpprestsdk client per timeout, because cpprestsdk sets the timeout per client; each client
-  // keeps its own pool of connections.
-  std::shared_ptr<http::client::http_client> ClientFor(std::chrono::milliseconds timeout) {
+  // keeps its own pool of connections. The TLS context is per client too, so a client
+  // certificate other than the one the clients were made with drops them all (requests under
+  // way keep theirs) and later requests get new ones.
+  StatusOr<std::shared_ptr<http::client::http_client>> ClientFor(std::chrono::milliseconds timeout,
+                                                                 const HttpCredential& credential) {
     if (timeout.count() <= 0) timeout = config_.default_timeout;
     std::lock_guard<std::mutex> lock(mutex_);
+    if (credential.client_cert_pem != identity_.client_cert_pem ||
+        credential.client_key_pem != identity_.client_key_pem) {
+      ssl::context probe(ssl::context::sslv23_client);
+      Status usable = ConfigureTls(config_, credential, probe);
+      if (!usable.ok()) {
+        const std::string from = config_.credentials != nullptr ? config_.credentials->Describe()
+                                                                : std::string("the configuration");
+        return InvalidArgumentError("the client certificate from " + from +
+                                    " cannot be used: " + usable.message());
+      }
+      clients_.clear();
+      identity_ = HttpCredential{"", credential.client_cert_pem, credential.client_key_pem};
+    }
     std::shared_ptr<http::client::http_client>& client = clients_[timeout.count()];
     if (client == nullptr) {
       http::client::http_client_config settings;
       settings.set_timeout(timeout);
       settings.set_validate_certificates(!config_.insecure_skip_tls_verify);
-      settings.set_ssl_context_callback([config = config_](ssl::context& context) {
-        // Checked by NewHttpClient, so a failure here cannot happen; the handshake would fail.
-        (void)ConfigureTls(config, context);
-      });
+      if (!config_.proxy_url.empty()) settings.set_proxy(CppRestProxy(config_.proxy_url));
+      settings.set_ssl_context_callback(
+          [config = config_, identity = identity_](ssl::context& context) {
+            // Checked before the client is made, so a failure here cannot happen; the handshake
+            // would fail.
+            (void)ConfigureTls(config, identity, context);
+          });
       client = std::make_shared<http::client::http_client>(web::uri(config_.base_url), settings);
     }
     return client;
   }
 
-  http::http_request Build(const HttpRequest& request) const {
+  http::http_request Build(const HttpRequest& request, const HttpCredential& credential) const {
     http::http_request out{http::method(request.method)};
     web::uri_builder uri(request.path);
     for (const auto& [name, value] : request.query) uri.append_query(name, value, true);
     out.set_request_uri(uri.to_uri());
     for (const auto& [name, value] : request.headers) out.headers().add(name, value);
-    if (!config_.bearer_token.empty()) {
-      out.headers().add("Authorization", "Bearer " + config_.bearer_token);
+    out.headers().add("User-Agent",
+                      config_.user_agent.empty() ? kDefaultUserAgent : config_.user_agent);
+    // cpprestsdk takes the Host header, when set, as the name for SNI and verification.
+    if (!config_.tls_server_name.empty()) out.headers().add("Host", config_.tls_server_name);
+    if (!credential.bearer_token.empty()) {
+      out.headers().add("Authorization", "Bearer " + credential.bearer_token);
     }
     if (!request.body.empty()) {
       out.set_body(request.body, request.content_type.empty() ? std::string("application/json")
@@ -220,8 +340,11 @@ class CppRestHttpClient : public HttpClient {
 
   Status Failure(const std::string& where, const std::error_code& code,
                  const std::string& what) const {
+    const std::string through =
+        config_.proxy_url.empty() ? "" : " (through proxy " + RedactUrl(config_.proxy_url) + ")";
     if (IsTimeout(code, what)) {
-      return DeadlineExceededError(where + ": no response within the timeout (" + what + ")");
+      return DeadlineExceededError(where + through + ": no response within the timeout (" + what +
+                                   ")");
     }
     // OpenSSL's verification covers both the chain and (cpprestsdk's callback) the host name.
     if (IsHandshakeFailure(code, what, SSL_R_CERTIFICATE_VERIFY_FAILED)) {
@@ -241,10 +364,12 @@ class CppRestHttpClient : public HttpClient {
                               ": TLS handshake failed: the server does not speak TLS (is its "
                               "address http:// rather than https://?)");
     }
-    return UnavailableError(where + ": " + what);
+    return UnavailableError(where + through + ": " + what);
   }
 
+  // The name the server's certificate must be issued for.
   std::string Host() const {
+    if (!config_.tls_server_name.empty()) return config_.tls_server_name + " (tls-server-name)";
     try {
       return web::uri(config_.base_url).host();
     } catch (const std::exception&) {
@@ -254,8 +379,25 @@ class CppRestHttpClient : public HttpClient {
 
   const HttpClientConfig config_;
   std::mutex mutex_;
+  // The client certificate and key the clients in clients_ present; guarded by mutex_.
+  HttpCredential identity_;
   std::map<int64_t, std::shared_ptr<http::client::http_client>> clients_;
 };
+
+// Checks config.proxy_url: an http:// proxy with a host.
+Status CheckProxy(const std::string& proxy_url) {
+  ProxyUrl parts;
+  if (!ParseProxyUrl(proxy_url, &parts)) {
+    return InvalidArgumentError("proxy URL \"" + RedactUrl(proxy_url) +
+                                "\" is not of the form http://host:port");
+  }
+  if (parts.scheme != "http") {
+    return InvalidArgumentError("proxy URL \"" + RedactUrl(proxy_url) +
+                                "\": only http:// proxies (HTTP CONNECT) are supported, not " +
+                                parts.scheme + "://");
+  }
+  return OkStatus();
+}
 
 }  // namespace
 
@@ -264,15 +406,20 @@ StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& conf
     return InvalidArgumentError("server URL \"" + config.base_url +
                                 "\" must start with https:// or http://");
   }
+  HttpClientConfig checked = config;
   try {
     web::uri parsed(config.base_url);
     ssl::context probe(ssl::context::sslv23_client);
-    JOBSYNC_RETURN_IF_ERROR(ConfigureTls(config, probe));
+    JOBSYNC_RETURN_IF_ERROR(ConfigureTls(config, FixedCredential(config), probe));
+    if (!config.proxy_url.empty()) {
+      JOBSYNC_RETURN_IF_ERROR(CheckProxy(config.proxy_url));
+      checked.base_url = WithPort(config.base_url);
+    }
   } catch (const std::exception& e) {
     return InvalidArgumentError("server URL \"" + config.base_url +
                                 "\" cannot be used: " + e.what());
   }
-  return std::unique_ptr<HttpClient>(std::make_unique<CppRestHttpClient>(config));
+  return std::unique_ptr<HttpClient>(std::make_unique<CppRestHttpClient>(std::move(checked)));
 }
 
 }  // namespace jobsync

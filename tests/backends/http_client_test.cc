@@ -1,8 +1,11 @@
 // The cpprestsdk-based HttpClient against a real HTTP server on loopback (cpp-httplib): answers
-// beyond the configured size limits are refused with a clear error instead of being held.
+// beyond the configured size limits are refused with a clear error instead of being held; the
+// User-Agent; a CredentialSource asked per request and renewed once after a 401.
 #include "backends/http_client.h"
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -10,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+
+#include "tests/test_secrets.h"
 
 namespace jobsync {
 namespace {
@@ -31,6 +36,18 @@ class HttpClientLimitsTest : public ::testing::Test {
       response.set_content("{\"a\":1}\n" + std::string(5000, 'y') + "\n{\"b\":2}\n",
                            "application/json");
     });
+    // 200 with the User-Agent for the token "good-t0ken-value", else 401; counts the requests.
+    auto whoami = [this](const httplib::Request& request, httplib::Response& response) {
+      ++requests_;
+      if (request.get_header_value("Authorization") != "Bearer good-t0ken-value") {
+        response.status = 401;
+        response.set_content(R"({"kind":"Status","message":"Unauthorized"})", "application/json");
+        return;
+      }
+      response.set_content(request.get_header_value("User-Agent") + "\n", "text/plain");
+    };
+    server_.Get("/whoami", whoami);
+    server_.Get("/whoami-stream", whoami);
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -41,9 +58,12 @@ class HttpClientLimitsTest : public ::testing::Test {
     if (thread_.joinable()) thread_.join();
   }
 
-  std::unique_ptr<HttpClient> Client() {
+  std::unique_ptr<HttpClient> Client(std::shared_ptr<CredentialSource> credentials = nullptr,
+                                     const std::string& token = "") {
     HttpClientConfig config;
     config.base_url = "http://127.0.0.1:" + std::to_string(port_);
+    config.credentials = std::move(credentials);
+    config.bearer_token = token;
     config.max_body_bytes = 1 << 20;
     config.max_line_bytes = 1000;
     StatusOr<std::unique_ptr<HttpClient>> client = NewHttpClient(config);
@@ -65,6 +85,7 @@ class HttpClientLimitsTest : public ::testing::Test {
   }
 
   httplib::Server server_;
+  std::atomic<int> requests_{0};
   int port_ = 0;
   std::thread thread_;
 };
@@ -104,6 +125,107 @@ TEST_F(HttpClientLimitsTest, AStreamLineBeyondTheLimitIsRefused) {
   EXPECT_THAT(response.status().message(),
               HasSubstr("a line of the stream is longer than 1000 bytes"));
   EXPECT_THAT(lines, ElementsAre("{\"a\":1}"));
+}
+
+// Gives `tokens` in turn, the next one after each Invalidate of the current one.
+class SequenceSource : public CredentialSource {
+ public:
+  explicit SequenceSource(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {}
+  StatusOr<HttpCredential> Current() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (next_ >= tokens_.size()) return PermissionDeniedError("no more tokens in the test");
+    return HttpCredential{tokens_[next_], "", ""};
+  }
+  bool Invalidate(const HttpCredential& rejected) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++invalidations;
+    if (next_ < tokens_.size() && tokens_[next_] == rejected.bearer_token) ++next_;
+    return next_ < tokens_.size();
+  }
+  std::string Describe() const override { return "the test's token sequence"; }
+  int invalidations = 0;
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> tokens_;
+  size_t next_ = 0;
+};
+
+TEST_F(HttpClientLimitsTest, EveryRequestSaysJobsyncAndItsVersion) {
+  HttpRequest request;
+  request.path = "/whoami";
+  StatusOr<HttpResponse> response = Client(nullptr, "good-t0ken-value")->Send(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->body, "jobsync/" JOBSYNC_VERSION "\n");
+}
+
+TEST_F(HttpClientLimitsTest, A401RenewsTheCredentialOnce) {
+  testing::RegisterTestSecret("http_client_test token", "good-t0ken-value");
+  auto source = std::make_shared<SequenceSource>(
+      std::vector<std::string>{"stale-t0ken-value", "good-t0ken-value"});
+  HttpRequest request;
+  request.path = "/whoami";
+  StatusOr<HttpResponse> response = Client(source)->Send(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(source->invalidations, 1);
+  EXPECT_EQ(requests_, 2);
+}
+
+TEST_F(HttpClientLimitsTest, A401AfterRenewalFailsNamingTheSourceNotTheToken) {
+  auto source = std::make_shared<SequenceSource>(
+      std::vector<std::string>{"stale-t0ken-value", "other-bad-t0ken", "never-used-t0ken"});
+  HttpRequest request;
+  request.path = "/whoami";
+  StatusOr<HttpResponse> response = Client(source)->Send(request);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(response.status().message(),
+              HasSubstr("GET http://127.0.0.1:" + std::to_string(port_) +
+                        "/whoami: the server refused the credential from the test's token "
+                        "sequence (HTTP 401 Unauthorized) again after it was renewed"));
+  for (const char* token : {"stale-t0ken-value", "other-bad-t0ken", "never-used-t0ken"}) {
+    EXPECT_THAT(response.status().message(), ::testing::Not(HasSubstr(token)));
+  }
+  EXPECT_EQ(requests_, 2);
+}
+
+TEST_F(HttpClientLimitsTest, AStreamRenewsTheCredentialBeforeAnyLine) {
+  auto source = std::make_shared<SequenceSource>(
+      std::vector<std::string>{"stale-t0ken-value", "good-t0ken-value"});
+  HttpRequest request;
+  request.path = "/whoami-stream";
+  std::vector<std::string> lines;
+  StatusOr<HttpResponse> response = Client(source)->Stream(
+      request,
+      [&](std::string_view line) {
+        lines.emplace_back(line);
+        return true;
+      },
+      HttpCancellation());
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_THAT(lines, ElementsAre("jobsync/" JOBSYNC_VERSION));
+  EXPECT_EQ(source->invalidations, 1);
+}
+
+TEST_F(HttpClientLimitsTest, AFixedTokensRefusalIsTheCallersAnswer) {
+  HttpRequest request;
+  request.path = "/whoami";
+  StatusOr<HttpResponse> response = Client(nullptr, "stale-t0ken-value")->Send(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 401);
+  EXPECT_EQ(requests_, 1);
+}
+
+TEST_F(HttpClientLimitsTest, ASourceThatCannotGiveACredentialFailsTheRequest) {
+  auto source = std::make_shared<SequenceSource>(std::vector<std::string>{});
+  HttpRequest request;
+  request.path = "/whoami";
+  StatusOr<HttpResponse> response = Client(source)->Send(request);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(response.status().message(), HasSubstr("/whoami: no more tokens in the test"));
+  EXPECT_EQ(requests_, 0);
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
 #include "backends/kubernetes/kubeconfig.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "backends/kubernetes/token_file.h"
 #include "tests/test_secrets.h"
 
 namespace jobsync {
@@ -45,6 +49,19 @@ class KubeconfigTest : public ::testing::Test {
 
   fs::path dir_;
 };
+
+// The token the credentials send now: the fixed one or the credential source's.
+std::string TokenOf(const KubeCredentials& credentials) {
+  if (credentials.http.credentials == nullptr) return credentials.http.bearer_token;
+  StatusOr<HttpCredential> current = credentials.http.credentials->Current();
+  return current.ok() ? current->bearer_token : "error: " + current.status().ToString();
+}
+
+std::optional<std::string> ReadBack(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 std::string TwoContexts() {
   return std::string(R"(apiVersion: v1
@@ -113,7 +130,7 @@ TEST_F(KubeconfigTest, ReadsFilesRelativeToTheKubeconfigForAnotherContext) {
   EXPECT_EQ(credentials->http.ca_pem, "FILE-CA");
   EXPECT_EQ(credentials->http.client_cert_pem, "FILE-CERT");
   EXPECT_EQ(credentials->http.client_key_pem, "FILE-KEY");
-  EXPECT_EQ(credentials->http.bearer_token, kToken);
+  EXPECT_EQ(TokenOf(*credentials), kToken);
   EXPECT_TRUE(credentials->http.insecure_skip_tls_verify);
   EXPECT_EQ(credentials->default_namespace, "team-a");
 }
@@ -151,7 +168,7 @@ TEST_F(KubeconfigTest, FallsBackToTheInClusterServiceAccount) {
   StatusOr<KubeCredentials> credentials = LoadKubeconfig({}, environment);
   ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
   EXPECT_EQ(credentials->http.base_url, "https://10.0.0.1:443");
-  EXPECT_EQ(credentials->http.bearer_token, kToken);
+  EXPECT_EQ(TokenOf(*credentials), kToken);
   EXPECT_EQ(credentials->http.ca_pem, "SA-CA");
   EXPECT_THAT(credentials->http.ca_hint, HasSubstr((dir_ / "sa" / "ca.crt").string()));
   EXPECT_EQ(credentials->default_namespace, "jobs");
@@ -211,6 +228,178 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"UnreadableCaFile", TwoContexts(), "robot",
                    "certificate-authority: cannot read"}),
     [](const ::testing::TestParamInfo<BrokenCase>& param_info) { return param_info.param.name; });
+
+// Two files of a $KUBECONFIG list (and a missing one between them): the first file to name a
+// cluster, user or context wins it; current-context comes from the first file that sets one;
+// relative paths resolve against the directory of the file that holds them.
+TEST_F(KubeconfigTest, MergesAListLikeKubectl) {
+  Write("b/ca.crt", "B-CA");
+  Write("b/token", std::string(kToken) + "\n");
+  const std::string a = Write("a/config", R"(current-context: first
+clusters:
+- name: shared
+  cluster: {server: "https://a.example"}
+contexts:
+- name: first
+  context: {cluster: shared, user: robot, namespace: from-a}
+)");
+  const std::string b = Write("b/config", R"(current-context: second
+clusters:
+- name: shared
+  cluster: {server: "https://b.example"}
+- name: only-b
+  cluster: {server: "https://only-b.example", certificate-authority: ca.crt}
+users:
+- name: robot
+  user: {tokenFile: token}
+contexts:
+- name: first
+  context: {cluster: only-b, user: robot, namespace: from-b}
+- name: second
+  context: {cluster: only-b, user: robot}
+)");
+  KubeconfigEnvironment environment;
+  environment.kubeconfig = a + ":" + (dir_ / "missing").string() + "::" + b;
+  StatusOr<KubeCredentials> first = LoadKubeconfig({}, environment);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->context, "first");
+  EXPECT_EQ(first->default_namespace, "from-a");
+  EXPECT_EQ(first->http.base_url, "https://a.example");
+  EXPECT_EQ(TokenOf(*first), kToken);
+  EXPECT_EQ(first->source, a + ":" + b);
+
+  StatusOr<KubeCredentials> second = LoadKubeconfig({"", "second"}, environment);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->http.base_url, "https://only-b.example");
+  EXPECT_EQ(second->http.ca_pem, "B-CA");
+  EXPECT_THAT(second->http.ca_hint, HasSubstr("cluster \"only-b\" in " + b));
+}
+
+TEST_F(KubeconfigTest, AListOfMissingFilesIsAnError) {
+  KubeconfigEnvironment environment;
+  environment.kubeconfig = (dir_ / "x").string() + ":" + (dir_ / "y").string();
+  environment.home = dir_.string();
+  Write(".kube/config", TwoContexts());  // not used: $KUBECONFIG is set
+  StatusOr<KubeCredentials> credentials = LoadKubeconfig({}, environment);
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_EQ(credentials.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(credentials.status().message(), HasSubstr("none of the files in $KUBECONFIG"));
+  EXPECT_THAT(credentials.status().message(), HasSubstr((dir_ / "y").string()));
+}
+
+TEST_F(KubeconfigTest, AnErrorNamesTheFileTheEntryCameFrom) {
+  const std::string a =
+      Write("a", "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n");
+  const std::string b =
+      Write("b", std::string("clusters:\n- name: k\n  cluster: {server: \"https://k\"}\n"
+                             "users:\n- name: u\n  user: {client-key-data: \"") +
+                     kToken + "!\", client-certificate-data: " + kCertData + "}\n");
+  StatusOr<KubeCredentials> credentials =
+      ParseKubeconfigFiles({{a, *ReadBack(a)}, {b, *ReadBack(b)}}, "");
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_THAT(credentials.status().message(),
+              HasSubstr(b + ": users[u].user.client-key-data is not valid base64"));
+  EXPECT_THAT(credentials.status().message(), Not(HasSubstr(kToken)));
+}
+
+TEST_F(KubeconfigTest, AnExecUserGetsAnExecCredentialSource) {
+  const std::string path = Write("kube/config", R"(current-context: eks
+clusters:
+- name: eks
+  cluster: {server: "https://eks.example", tls-server-name: api.internal}
+users:
+- name: eks-user
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: ./bin/get-token
+      args: [--cluster, prod]
+contexts:
+- name: eks
+  context: {cluster: eks, user: eks-user}
+)");
+  StatusOr<KubeCredentials> credentials = LoadKubeconfig({path, ""}, {});
+  ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
+  ASSERT_NE(credentials->http.credentials, nullptr);
+  EXPECT_EQ(credentials->http.credentials->Describe(), "exec plugin \"" +
+                                                           (dir_ / "kube/bin/get-token").string() +
+                                                           "\" of user \"eks-user\" in " + path);
+  EXPECT_EQ(credentials->http.tls_server_name, "api.internal");
+  EXPECT_TRUE(credentials->http.bearer_token.empty());
+}
+
+TEST_F(KubeconfigTest, ProxyUrlOrTheEnvironmentsProxy) {
+  const std::string with_proxy = Write("with", R"(current-context: c
+clusters:
+- name: k
+  cluster: {server: "https://k.example:6443", proxy-url: "http://me:pr0xy-pa55@proxy:3128"}
+contexts:
+- name: c
+  context: {cluster: k}
+)");
+  KubeconfigEnvironment environment;
+  environment.proxy = {"http://env-proxy:8080", "", ""};
+  StatusOr<KubeCredentials> credentials = LoadKubeconfig({with_proxy, ""}, environment);
+  ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
+  EXPECT_EQ(credentials->http.proxy_url, "http://me:pr0xy-pa55@proxy:3128");
+
+  const std::string without = Write("without", R"(current-context: c
+clusters:
+- name: k
+  cluster: {server: "https://k.example:6443"}
+contexts:
+- name: c
+  context: {cluster: k}
+)");
+  credentials = LoadKubeconfig({without, ""}, environment);
+  ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
+  EXPECT_EQ(credentials->http.proxy_url, "http://env-proxy:8080");
+  environment.proxy.no_proxy = ".example";
+  EXPECT_EQ(LoadKubeconfig({without, ""}, environment)->http.proxy_url, "");
+
+  const std::string socks =
+      Write("socks", Replace(*ReadBack(with_proxy), "http://me", "socks5://me"));
+  credentials = LoadKubeconfig({socks, ""}, environment);
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_THAT(credentials.status().message(), HasSubstr("clusters[k].cluster.proxy-url"));
+  EXPECT_THAT(credentials.status().message(), HasSubstr("socks5://me:xxxxx@proxy:3128"));
+  EXPECT_THAT(credentials.status().message(), Not(HasSubstr("pr0xy-pa55")));
+}
+
+TEST_F(KubeconfigTest, AuthProviderIsRefusedWithTheWayOut) {
+  StatusOr<KubeCredentials> credentials = ParseKubeconfig(
+      "current-context: c\nclusters:\n- name: k\n  cluster: {server: \"https://k\"}\n"
+      "users:\n- name: g\n  user: {auth-provider: {name: gcp}}\n"
+      "contexts:\n- name: c\n  context: {cluster: k, user: g}\n",
+      "/kc", "");
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_THAT(credentials.status().message(), HasSubstr("/kc: users[g].user.auth-provider"));
+  EXPECT_THAT(credentials.status().message(), HasSubstr("gke-gcloud-auth-plugin"));
+}
+
+// A rotated token file (a projected service-account token) is read again once a minute, and at
+// once after a 401.
+TEST_F(KubeconfigTest, TokenFilesAreReadAgain) {
+  const std::string path = Write("token", "first-t0ken\n");
+  auto now = std::chrono::steady_clock::now();
+  FileTokenSource source(path, "tokenFile " + path, std::chrono::minutes(1),
+                         [&now] { return now; });
+  EXPECT_EQ(source.Current()->bearer_token, "first-t0ken");
+  Write("token", "second-t0ken\n");
+  now += std::chrono::seconds(59);
+  EXPECT_EQ(source.Current()->bearer_token, "first-t0ken");
+  now += std::chrono::seconds(1);
+  EXPECT_EQ(source.Current()->bearer_token, "second-t0ken");
+  // After a 401: renewed only when the file holds another token.
+  EXPECT_FALSE(source.Invalidate({"second-t0ken", "", ""}));
+  Write("token", "third-t0ken");
+  EXPECT_TRUE(source.Invalidate({"second-t0ken", "", ""}));
+  EXPECT_EQ(source.Current()->bearer_token, "third-t0ken");
+  // A file that disappears keeps the token read before.
+  fs::remove(path);
+  now += std::chrono::minutes(2);
+  EXPECT_EQ(source.Current()->bearer_token, "third-t0ken");
+}
 
 }  // namespace
 }  // namespace jobsync
