@@ -28,10 +28,11 @@ std::vector<Backend*> Clusters::built() const {
   return backends;
 }
 
-Clusters ConnectClusters(const ClusterFlags& flags) {
+Clusters ConnectClusters(const ClusterFlags& flags, Metrics* metrics) {
   Clusters clusters;
   const PlanOptions allowlists = ToPlanOptions(flags);
   KubernetesBackendOptions kube_options;
+  kube_options.metrics = metrics;
   if (allowlists.allowed_namespaces.size() == 1) {
     kube_options.namespace_name = *allowlists.allowed_namespaces.begin();
   }

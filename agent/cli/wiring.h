@@ -24,6 +24,7 @@
 #include "backends/live_changes.h"
 #include "backends/state_store.h"
 #include "backends/wake_relay.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "schemas/model.h"
 
@@ -53,7 +54,9 @@ struct Clusters {
 // With exactly one --allow-namespace, the Kubernetes backend lists and watches Jobs in that
 // namespace only, so a Role there is enough; with several, it lists them cluster-wide and the
 // planner leaves out those of other namespaces.
-Clusters ConnectClusters(const ClusterFlags& flags);
+// `metrics`, when given, receives the Kubernetes backend's watch restarts; it must outlive the
+// backends.
+Clusters ConnectClusters(const ClusterFlags& flags, Metrics* metrics = nullptr);
 
 // What every backend of `clusters` runs now (agent/sync/clusters.h).
 LiveState ReadLive(const Clusters& clusters);
