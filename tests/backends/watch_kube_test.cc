@@ -208,8 +208,8 @@ class WatchKubeTest : public ::testing::Test {
 
   // The version of the newest change in etcd now, as a Job list in namespace_ reports it.
   std::string CurrentVersion() {
-    json list = ::jobsync::testing::Kubectl("get jobs -n " + namespace_);
-    return list.is_object() ? list["metadata"].value("resourceVersion", "") : "";
+    StatusOr<ObjectList> list = direct_->client().List(ResourceKind::kJob, namespace_, "");
+    return list.ok() ? list->resource_version : "";
   }
 
   std::string namespace_;
@@ -226,14 +226,18 @@ TEST_F(WatchKubeTest, AStalledWatchIsRestartedAndTheCacheCatchesUp) {
   ASSERT_TRUE(Eventually([&] { return Sees(*proxied_, "before"); }, seconds(30)));
   ASSERT_EQ(Restarts("stalled"), 0);
 
-  // Every connection open now goes silent without closing: the watch's among them.
-  ASSERT_TRUE(proxy_->Command("freeze"));
+  // Every connection goes silent without closing, those open now (the watch's among them) and
+  // those opened later, until the stall is counted; then new connections work again.
+  ASSERT_TRUE(proxy_->Command("blackhole"));
   const auto frozen = Clock::now();
   ASSERT_NO_FATAL_FAILURE(CreateJob("after"));
-  // The watch started at most 5 s (its timeout) before the freeze: restarted within 5 + 3 s.
-  ASSERT_TRUE(Eventually([&] { return Restarts("stalled") >= 1; }, seconds(8 + 3)))
+  // The watch's last line came at the latest at the freeze (or it started after it): restarted
+  // within its timeout plus the margin, 5 + 3 s.
+  ASSERT_TRUE(Eventually([&] { return Restarts("stalled") >= 1; }, seconds(8 + 2)))
       << "no stalled watch counted " << Seconds(Clock::now() - frozen) << " s after the freeze";
   const double restarted = Seconds(Clock::now() - frozen);
+  EXPECT_FALSE(Sees(*proxied_, "after")) << "the change came through a frozen connection";
+  ASSERT_TRUE(proxy_->Command("heal"));
   // The restarted watch may first be handed another frozen keep-alive connection (one more
   // stall each); then the change made during the stall arrives.
   ASSERT_TRUE(Eventually([&] { return Sees(*proxied_, "after"); }, seconds(60)));
@@ -279,16 +283,14 @@ int64_t CompactEtcd() {
 }
 
 // A Job of no interest to jobsync (no labels), suspended, to change again and again.
-json FillerJob(const std::string& name, const std::string& namespace_name){
-    return {{"apiVersion", "batch/v1"},
-            {"kind", "Job"},
-            {"metadata", {{"name", name}, {"namespace", namespace_name}}},
-            {"spec",
-             {{"suspend", true},
-              {"template",
-               {{"spec",
-                 {{"restartPolicy", "Never"},
-                  {"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}}};
+json FillerJob(const std::string& name, const std::string& namespace_name) {
+  json container = {{"name", "c"}, {"image", "busybox"}};
+  json pod = {{"restartPolicy", "Never"}, {"containers", json::array({container})}};
+  json spec = {{"suspend", true}, {"template", {{"spec", pod}}}};
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata", {{"name", name}, {"namespace", namespace_name}}},
+          {"spec", spec}};
 }
 
 // Whether a watch of namespace_'s Jobs from `version` is refused with 410 Gone now.
