@@ -8,9 +8,10 @@
 // current; later ListJobs calls read the caches and send no request. Lists are paginated and
 // compacted page by page; a watcher lists again when its watch is refused with 410 Gone or
 // breaks, and watches again from the last version seen (bookmarks included) when its watch
-// stalls (client.h); each restart is counted in kWatchRestartsMetric. While the Job cache is not in sync (the apiserver
-// is unreachable), ListJobs waits up to cache_sync_timeout (not at all after a refusal such as
-// 403) and then fails with the last error: it never answers with stale or empty state. JobSets
+// stalls (client.h); each restart is counted in kWatchRestartsMetric. While the Job cache is
+// not in sync (the apiserver is unreachable), ListJobs waits up to cache_sync_timeout (not at
+// all after a refusal such as 403) and then fails with the last error: it never answers with
+// stale or empty state. JobSets
 // are optional: when the API is not served (no JobSet CRD: 404) or not allowed (403), the JobSet
 // cache is empty and in sync, the cause is logged once, and it is listed again every
 // watch_timeout. Objects jobsync writes are put into the caches at once. For live jobs Kueue
