@@ -469,7 +469,7 @@ Status RunCommands::BuildAgent(const RunSettings& settings, AgentParts& parts) {
 
 void RunCommands::ConnectBackends(AgentParts& parts) const {
   DeclareBackendMetrics(parts.metrics);
-  parts.clusters = ConnectClusters(cluster_);
+  parts.clusters = ConnectClusters(cluster_, &parts.metrics);
   for (Backend* backend : parts.clusters.built()) {
     parts.wrapped.push_back(std::make_unique<InstrumentedBackend>(*backend, parts.metrics,
                                                                   DefaultClusterName(cluster_)));

@@ -50,9 +50,11 @@ struct BuiltCluster {
   std::map<BackendKind, Status> unconfigured;
 };
 
-BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance) {
+BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance,
+                          Metrics* metrics) {
   BuiltCluster built;
   KubernetesBackendOptions kube_options;
+  kube_options.metrics = metrics;
   if (place.namespaces.size() == 1) kube_options.namespace_name = *place.namespaces.begin();
   auto kube = KubernetesBackend::FromKubeconfig(place.kubeconfig,
                                                 KubeconfigEnvironment::FromProcess(), kube_options);
@@ -143,10 +145,10 @@ KubeconfigOptions DefaultKubeconfig(const ClusterFlags& flags) {
 
 }  // namespace
 
-Clusters ConnectClusters(const ClusterFlags& flags) {
+Clusters ConnectClusters(const ClusterFlags& flags, Metrics* metrics) {
   Clusters clusters;
   for (const ClusterPlace& place : PlacesOf(flags)) {
-    BuiltCluster built = BuildCluster(place, flags.instance);
+    BuiltCluster built = BuildCluster(place, flags.instance, metrics);
     for (const auto& [kind, why] : built.unconfigured) {
       clusters.unconfigured[Target(kind, place.name)] = why;
     }

@@ -24,6 +24,7 @@
 #include "backends/live_changes.h"
 #include "backends/state_store.h"
 #include "backends/wake_relay.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "schemas/model.h"
 
@@ -63,7 +64,9 @@ struct Clusters {
 // one allowed namespace (--allow-namespace, or the cluster's allowNamespaces), the cluster's
 // Kubernetes backend lists and watches in that namespace only, so a Role there is enough; with
 // several, it lists cluster-wide and the planner leaves out those of other namespaces.
-Clusters ConnectClusters(const ClusterFlags& flags);
+// `metrics`, when given, receives the Kubernetes backends' watch restarts; it must outlive the
+// backends.
+Clusters ConnectClusters(const ClusterFlags& flags, Metrics* metrics = nullptr);
 
 // What every backend of `clusters` runs now (agent/sync/clusters.h).
 LiveState ReadLive(const Clusters& clusters);

@@ -43,6 +43,75 @@ int64_t IntMember(const json& object, const char* key) {
   return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
 
+// The kFailedPrecondition an ERROR event of a watch ends it with ("410 Gone": list again).
+Status WatchErrorEvent(const json& event, const std::string& what) {
+  const json object = event.value("object", json::object());
+  const int64_t code = IntMember(object, "code");
+  return FailedPreconditionError(what + ": " + StringMember(object, "message", "watch error") +
+                                 " (" + std::to_string(code) + (code == 410 ? " Gone)" : ")"));
+}
+
+// How often a watchdog looks at its clock and at the caller's cancellation.
+constexpr std::chrono::milliseconds kWatchDogTick{100};
+
+// Watches over one watch stream: cancels stream() when nothing was fed for `limit`, or when the
+// caller's `outer` cancellation is cancelled (the stream has its own, so that the watchdog can end
+// it alone). Fed() may be called from the stream's thread while the watchdog's own thread runs.
+class WatchDog {
+ public:
+  WatchDog(std::chrono::milliseconds limit, const HttpCancellation& outer)
+      : limit_(limit), outer_(outer), last_fed_(Now()), thread_([this] { Run(); }) {}
+  ~WatchDog() { Stop(); }
+  WatchDog(const WatchDog&) = delete;
+  WatchDog& operator=(const WatchDog&) = delete;
+
+  const HttpCancellation& stream() const { return stream_; }
+  void Fed() { last_fed_.store(Now()); }
+  // Ends the watchdog; true when it cancelled the stream for want of data.
+  bool Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return fired_;
+  }
+
+ private:
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopped_) {
+      if (outer_.cancelled()) {
+        stream_.Cancel();
+        return;
+      }
+      if (Now() - last_fed_.load() >= limit_.count()) {
+        fired_ = true;
+        stream_.Cancel();
+        return;
+      }
+      wake_.wait_for(lock, kWatchDogTick);
+    }
+  }
+
+  const std::chrono::milliseconds limit_;
+  const HttpCancellation outer_;
+  HttpCancellation stream_;
+  std::atomic<int64_t> last_fed_;  // milliseconds of the steady clock
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopped_ = false;  // guarded by mutex_
+  bool fired_ = false;    // written by the thread before it ends; read after join
+  std::thread thread_;    // last: starts once the members above are ready
+};
+
 }  // namespace
 
 const char* ResourceKindName(ResourceKind kind) {
@@ -256,25 +325,72 @@ StatusOr<json> KubernetesClient::Get(ResourceKind kind, const std::string& names
 
 StatusOr<ObjectList> KubernetesClient::List(ResourceKind kind, const std::string& namespace_name,
                                             const std::string& label_selector) {
+  ObjectList out;
+  StatusOr<std::string> version = ListEach(
+      kind, namespace_name, label_selector,
+      [&out](json&& item) { out.items.push_back(std::move(item)); }, [&out] { out.items.clear(); });
+  if (!version.ok()) return version.status();
+  out.resource_version = std::move(*version);
+  return out;
+}
+
+StatusOr<std::string> KubernetesClient::ListEach(ResourceKind kind,
+                                                 const std::string& namespace_name,
+                                                 const std::string& label_selector,
+                                                 const std::function<void(json&& item)>& on_item,
+                                                 const std::function<void()>& on_restart) {
   const std::string what = What("list", kind, namespace_name, "(" + label_selector + ")");
-  HttpRequest request;
-  request.path = ResourcePath(kind, namespace_name, "");
-  if (!label_selector.empty()) request.query.emplace_back("labelSelector", label_selector);
-  StatusOr<HttpResponse> response = Call(std::move(request));
-  if (!response.ok()) return response.status();
-  if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
-  StatusOr<json> body = ParseBody(*response, what);
+  HttpRequest first;
+  first.path = ResourcePath(kind, namespace_name, "");
+  if (!label_selector.empty()) first.query.emplace_back("labelSelector", label_selector);
+  if (options_.list_page_size > 0) {
+    first.query.emplace_back("limit", std::to_string(options_.list_page_size));
+  }
+  for (bool restarted = false;; restarted = true) {
+    std::string version;
+    std::string next;
+    JOBSYNC_RETURN_IF_ERROR(ListPage(first, what, on_item, next, version));
+    Status page = OkStatus();
+    while (page.ok() && !next.empty()) {
+      HttpRequest request = first;
+      request.query.emplace_back("continue", next);
+      // Every later page is read at the first page's version; its own is not used.
+      std::string same_version;
+      page = ListPage(request, what, on_item, next, same_version);
+    }
+    if (page.ok()) return version;
+    // An expired continue token (410 Gone, kFailedPrecondition): start over, once.
+    if (page.code() != StatusCode::kFailedPrecondition || restarted) return page;
+    on_restart();
+  }
+}
+
+Status KubernetesClient::ListPage(const HttpRequest& request, const std::string& what,
+                                  const std::function<void(json&& item)>& on_item,
+                                  std::string& next, std::string& version) {
+  StatusOr<json> body = InternalError(what + ": no answer");
+  {
+    // The page's text goes as soon as it is parsed: one page is held at a time, once.
+    StatusOr<HttpResponse> response = Call(request);
+    if (!response.ok()) return response.status();
+    if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
+    body = ParseBody(*response, what);
+  }
   if (!body.ok()) return body.status();
   // An answer without an items list is not an empty list: callers take a list as the truth.
   auto items = body->is_object() ? body->find("items") : body->end();
   if (items == body->end() || !items->is_array()) {
     return InternalError(what + ": the server's answer is not a list (no items array)");
   }
-  ObjectList out;
+  ++list_pages_;
   auto metadata = body->find("metadata");
-  if (metadata != body->end()) out.resource_version = StringMember(*metadata, "resourceVersion");
-  for (json& item : *items) out.items.push_back(std::move(item));
-  return out;
+  next.clear();
+  if (metadata != body->end()) {
+    version = StringMember(*metadata, "resourceVersion");
+    next = StringMember(*metadata, "continue");
+  }
+  for (json& item : *items) on_item(std::move(item));
+  return OkStatus();
 }
 
 StatusOr<json> KubernetesClient::Create(ResourceKind kind, const std::string& namespace_name,
@@ -347,32 +463,85 @@ Status KubernetesClient::Watch(ResourceKind kind, const std::string& namespace_n
                    {"timeoutSeconds", std::to_string(timeout.count())}};
   if (!label_selector.empty()) request.query.emplace_back("labelSelector", label_selector);
   request.headers["Accept"] = kJsonType;
-  // The HTTP timeout is an inactivity timer: let the server end the watch first.
-  request.timeout =
-      std::chrono::duration_cast<std::chrono::milliseconds>(timeout) + std::chrono::seconds(30);
+  const auto stall_limit =
+      std::chrono::duration_cast<std::chrono::milliseconds>(timeout) + options_.watch_stall_margin;
+  // The HTTP inactivity timer is a backstop behind the watchdog, which acts first.
+  request.timeout = stall_limit + options_.watch_stall_margin;
+  const int attempts = std::max(1, options_.retry.max_attempts);
+  for (int attempt = 1;; ++attempt) {
+    int http_status = 0;
+    std::optional<std::chrono::milliseconds> retry_after;
+    Status result =
+        WatchStream(request, what, stall_limit, on_event, cancel, http_status, retry_after);
+    if (!IsRetryableHttpStatus(http_status) || attempt >= attempts) return result;
+    if (!WaitBeforeRetry(attempt, retry_after, cancel)) {
+      return UnavailableError(what + ": cancelled");
+    }
+  }
+}
+
+Status KubernetesClient::WatchStream(const HttpRequest& request, const std::string& what,
+                                     std::chrono::milliseconds stall_limit,
+                                     const std::function<bool(const json&)>& on_event,
+                                     const HttpCancellation& cancel, int& http_status,
+                                     std::optional<std::chrono::milliseconds>& retry_after) {
   Status ended;
-  StatusOr<HttpResponse> response = http_->Stream(
-      request,
-      [&](std::string_view line) {
-        json event = json::parse(line, nullptr, false);
-        if (!event.is_object()) {
-          ended = InternalError(what + ": a watch event is not JSON");
-          return false;
-        }
-        if (StringMember(event, "type") == "ERROR") {
-          const json object = event.value("object", json::object());
-          const int64_t code = IntMember(object, "code");
-          ended =
-              FailedPreconditionError(what + ": " + StringMember(object, "message", "watch error") +
-                                      " (" + std::to_string(code) + (code == 410 ? " Gone)" : ")"));
-          return false;
-        }
-        return on_event(event);
-      },
-      cancel);
+  StatusOr<HttpResponse> response = InternalError(what + ": not sent");
+  bool stalled = false;
+  {
+    WatchDog dog(stall_limit, cancel);
+    response = http_->Stream(
+        request,
+        [&](std::string_view line) {
+          dog.Fed();
+          json event = json::parse(line, nullptr, false);
+          if (!event.is_object()) {
+            ended = InternalError(what + ": a watch event is not JSON");
+            return false;
+          }
+          if (StringMember(event, "type") == "ERROR") {
+            ended = WatchErrorEvent(event, what);
+            return false;
+          }
+          return on_event(event);
+        },
+        dog.stream());
+    stalled = dog.Stop();
+  }
+  if (stalled) {
+    const int64_t tenths = stall_limit.count() / 100;
+    return DeadlineExceededError(what + ": nothing arrived (no event, no bookmark) for " +
+                                 std::to_string(tenths / 10) +
+                                 (tenths % 10 != 0 ? "." + std::to_string(tenths % 10) : "") +
+                                 "s, the watch's timeout plus its margin: the watch stalled and "
+                                 "was cancelled");
+  }
   if (!response.ok()) return response.status();
-  if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
+  if (!Is2xx(response->status)) {
+    http_status = response->status;
+    auto header = response->headers.find("retry-after");
+    if (header != response->headers.end()) retry_after = ParseRetryAfter(header->second);
+    return StatusFromHttp(response->status, response->body, what);
+  }
   return ended;
+}
+
+bool KubernetesClient::WaitBeforeRetry(int failures,
+                                       std::optional<std::chrono::milliseconds> retry_after,
+                                       const HttpCancellation& cancel) {
+  double unit = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unit = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+  }
+  const auto until =
+      std::chrono::steady_clock::now() + RetryDelay(options_.retry, failures, unit, retry_after);
+  while (std::chrono::steady_clock::now() < until) {
+    if (cancel.cancelled()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        kWatchDogTick, until - std::chrono::steady_clock::now()));
+  }
+  return !cancel.cancelled();
 }
 
 }  // namespace jobsync

@@ -6,9 +6,25 @@
 // re-reads and retries on 409 Conflict. Everything else is returned at once, mapped to a Status
 // carrying the server's message: 403/401 kPermissionDenied, 400/422 kInvalidArgument, 404
 // kNotFound, 409 kAlreadyExists (create) or kFailedPrecondition, 410 kFailedPrecondition.
+//
+// Lists and watches follow client-go's reflector and pager:
+// - A list is read in pages of KubernetesClientOptions::list_page_size items (`limit`), each next
+//   page asked for with the `continue` token of the one before; the collection's resourceVersion
+//   is the first page's (every page of one list is read at that version). A 410 Gone on a
+//   continue token (it expired: etcd compacted the version the list reads at) starts the list
+//   again from its first page, once; client-go falls back to one unpaginated list instead, which
+//   would hold the whole collection in one answer.
+// - A watch asks for bookmarks, and is watched over by a watchdog: when nothing (no event, no
+//   bookmark, no end) arrived for longer than its timeout plus watch_stall_margin, the watch is
+//   taken for stalled (a half-open connection, a proxy that stopped forwarding), cancelled, and
+//   ends with kDeadlineExceeded. The server ends a healthy watch after its timeout, so a healthy
+//   watch never trips it.
+// - 429 and 5xx answers to a list page or to the start of a watch are retried as other calls
+//   are, honouring Retry-After.
 #ifndef JOBSYNC_BACKENDS_KUBERNETES_CLIENT_H_
 #define JOBSYNC_BACKENDS_KUBERNETES_CLIENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -88,6 +104,10 @@ struct KubernetesClientOptions {
   int max_in_flight = 16;  // requests sent at once, over all threads (watches not counted)
   RetryPolicy retry;
   std::chrono::milliseconds request_timeout{30000};
+  // Items per list page (`limit`), as client-go's pager; 0 or less: one unpaginated answer.
+  int list_page_size = 500;
+  // A watch that delivered nothing for its timeout plus this long is cancelled as stalled.
+  std::chrono::milliseconds watch_stall_margin{30000};
 };
 
 // The items of a list and the collection's resourceVersion, from which a watch starts.
@@ -110,10 +130,20 @@ class KubernetesClient {
   StatusOr<nlohmann::json> Get(ResourceKind kind, const std::string& namespace_name,
                                const std::string& name);
 
-  // Lists objects matching `label_selector` (empty: all) in `namespace_name` (empty: all). Fails
-  // with kInternal when the answer is not a JSON object with an items list.
+  // Lists objects matching `label_selector` (empty: all) in `namespace_name` (empty: all), page
+  // by page (see the top of this file). Fails with kInternal when an answer is not a JSON object
+  // with an items list, and as the calls do when a page cannot be read.
   StatusOr<ObjectList> List(ResourceKind kind, const std::string& namespace_name,
                             const std::string& label_selector);
+
+  // As List, but hands each item to `on_item` as its page arrives instead of collecting them,
+  // so that only one page of whole objects is held at a time. When the list starts over after
+  // an expired continue token, `on_restart` is called first: the items handed so far are to be
+  // forgotten. Returns the collection's resourceVersion.
+  StatusOr<std::string> ListEach(ResourceKind kind, const std::string& namespace_name,
+                                 const std::string& label_selector,
+                                 const std::function<void(nlohmann::json&& item)>& on_item,
+                                 const std::function<void()>& on_restart);
 
   // Creates `object` and returns it as stored; kAlreadyExists when the name is taken.
   StatusOr<nlohmann::json> Create(ResourceKind kind, const std::string& namespace_name,
@@ -133,16 +163,38 @@ class KubernetesClient {
   // Watches `kind` from `resource_version`, calling `on_event` with each event ({type, object};
   // BOOKMARK events included) until the server ends the watch after about `timeout` (ok), or
   // `on_event` returns false (ok), or `cancel` is cancelled (kUnavailable). An ERROR event or an
-  // HTTP 410 ends it with kFailedPrecondition ("410 Gone": list again). Not retried.
+  // HTTP 410 ends it with kFailedPrecondition ("410 Gone": list again); nothing arriving for
+  // `timeout` plus watch_stall_margin ends it with kDeadlineExceeded (stalled). A 429 or 5xx
+  // answer to its start is retried (Retry-After honoured); once events flow, it is not.
   Status Watch(ResourceKind kind, const std::string& namespace_name,
                const std::string& label_selector, const std::string& resource_version,
                std::chrono::seconds timeout,
                const std::function<bool(const nlohmann::json&)>& on_event,
                const HttpCancellation& cancel);
 
+  // Number of list pages read (answers of a list or page request that were lists), over the
+  // client's life. For tests and figures.
+  int64_t list_pages() const { return list_pages_.load(); }
+
  private:
   // Sends `request` with retries and the in-flight bound; returns the last response or failure.
   StatusOr<HttpResponse> Call(HttpRequest request);
+  // One page: its items handed to `on_item`, its continue token and resourceVersion returned
+  // through `next` and `version`. A 410 is returned as kFailedPrecondition.
+  Status ListPage(const HttpRequest& request, const std::string& what,
+                  const std::function<void(nlohmann::json&& item)>& on_item, std::string& next,
+                  std::string& version);
+  // One watch stream under a watchdog; sets `retry_after` and `http_status` from a non-2xx
+  // answer to its start.
+  Status WatchStream(const HttpRequest& request, const std::string& what,
+                     std::chrono::milliseconds stall_limit,
+                     const std::function<bool(const nlohmann::json&)>& on_event,
+                     const HttpCancellation& cancel, int& http_status,
+                     std::optional<std::chrono::milliseconds>& retry_after);
+  // Sleeps before retry `failures + 1` of a watch start, in small steps so that `cancel` ends
+  // it; false when cancelled.
+  bool WaitBeforeRetry(int failures, std::optional<std::chrono::milliseconds> retry_after,
+                       const HttpCancellation& cancel);
   void Acquire();
   void Release();
 
@@ -152,6 +204,7 @@ class KubernetesClient {
   std::condition_variable slot_free_;
   int in_flight_ = 0;
   std::mt19937 random_;  // guarded by mutex_
+  std::atomic<int64_t> list_pages_{0};
 };
 
 }  // namespace jobsync

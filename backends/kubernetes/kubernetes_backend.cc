@@ -77,12 +77,20 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
                                      KubernetesBackendOptions options)
     : client_(std::move(client)),
       options_(std::move(options)),
-      jobs_{ResourceKind::kJob, "Jobs", ManagedSelector() + kNotJobSetChild, &CompactJobObject,
-            false},
-      jobsets_{ResourceKind::kJobSet, "JobSets", ManagedSelector(), &CompactJobSetObject, true},
-      elasticjobs_{ResourceKind::kElasticJob, "ElasticJobs", ManagedSelector(),
-                   &CompactElasticJobObject, true},
-      rayjobs_{ResourceKind::kRayJob, "RayJobs", ManagedSelector(), &CompactRayJobObject, true} {}
+      jobs_{ResourceKind::kJob, "Jobs", "jobs", ManagedSelector() + kNotJobSetChild,
+            &CompactJobObject,  false},
+      jobsets_{ResourceKind::kJobSet, "JobSets", "jobsets", ManagedSelector(),
+               &CompactJobSetObject,  true},
+      elasticjobs_{ResourceKind::kElasticJob, "ElasticJobs", "elasticjobs", ManagedSelector(),
+                   &CompactElasticJobObject,  true},
+      rayjobs_{ResourceKind::kRayJob, "RayJobs", "rayjobs", ManagedSelector(),
+               &CompactRayJobObject,  true} {
+  if (options_.metrics != nullptr) {
+    options_.metrics->Declare(kWatchRestartsMetric, MetricType::kCounter,
+                              "Kubernetes watches restarted, by resource and reason (stalled, "
+                              "gone, error)");
+  }
+}
 
 KubernetesBackend::~KubernetesBackend() {
   {

@@ -5,10 +5,13 @@
 // Live state: the first ListJobs lists the managed Jobs (label app.kubernetes.io/managed-by=
 // jobsync, leaving out the Jobs a JobSet's controller made) and the managed JobSets, and starts a
 // watch of each from its list's resourceVersion on a background thread, which keeps a cache
-// current; later ListJobs calls read the caches and send no request. A watcher lists again when
-// its watch is refused with 410 Gone or breaks. While the Job cache is not in sync (the apiserver
-// is unreachable), ListJobs waits up to cache_sync_timeout (not at all after a refusal such as
-// 403) and then fails with the last error: it never answers with stale or empty state. JobSets
+// current; later ListJobs calls read the caches and send no request. Lists are paginated and
+// compacted page by page; a watcher lists again when its watch is refused with 410 Gone or
+// breaks, and watches again from the last version seen (bookmarks included) when its watch
+// stalls (client.h); each restart is counted in kWatchRestartsMetric. While the Job cache is
+// not in sync (the apiserver is unreachable), ListJobs waits up to cache_sync_timeout (not at
+// all after a refusal such as 403) and then fails with the last error: it never answers with
+// stale or empty state. JobSets
 // are optional: when the API is not served (no JobSet CRD: 404) or not allowed (403), the JobSet
 // cache is empty and in sync, the cause is logged once, and it is listed again every
 // watch_timeout. Objects jobsync writes are put into the caches at once. For live jobs Kueue
@@ -80,6 +83,7 @@
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubeconfig.h"
 #include "backends/live_changes.h"
+#include "common/metrics.h"
 #include "schemas/model.h"
 
 namespace jobsync {
@@ -93,7 +97,16 @@ struct KubernetesBackendOptions {
   std::chrono::seconds cache_sync_timeout{30};  // ListJobs waits this long for an in-sync cache
   std::chrono::seconds delete_wait{120};        // update waits this long for the old Jobs to go
   std::chrono::seconds pending_grace{300};      // a pod Pending longer is Degraded health
+  // Receives jobsync_kube_watch_restarts_total; null: not counted. Not owned; must outlive the
+  // backend.
+  Metrics* metrics = nullptr;
 };
+
+// Counter of watches restarted, by resource (jobs, jobsets, elasticjobs, rayjobs) and reason:
+// stalled (nothing arrived for the watch's timeout plus its margin: watched again from the last
+// version seen), gone (410: listed again), error (the watch broke: listed again after a backoff).
+// A watch the server ends after its timeout is renewed, not counted.
+inline constexpr const char* kWatchRestartsMetric = "jobsync_kube_watch_restarts_total";
 
 // How long creating a suspended job with a queue waits for Kueue to make its Workload (to
 // deactivate it).
@@ -149,15 +162,17 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
  private:
   // One watched kind of object and its cache (guarded by mutex_).
   struct Watched {
-    Watched(ResourceKind kind_, const char* what_, std::string selector_,
+    Watched(ResourceKind kind_, const char* what_, const char* resource_, std::string selector_,
             nlohmann::json (*compact_)(const nlohmann::json&), bool optional_)
         : kind(kind_),
           what(what_),
+          resource(resource_),
           selector(std::move(selector_)),
           compact(compact_),
           optional(optional_) {}
     ResourceKind kind;
     const char* what;                                  // "Jobs", for messages
+    const char* resource;                              // "jobs", for metrics
     std::string selector;                              // label selector of the list and watch
     nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
     bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
@@ -169,11 +184,17 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   };
 
   // A watcher thread: lists the objects into the cache, then watches from the list's version,
-  // listing again after a 410 Gone or a failure (with backoff), until the backend stops.
+  // listing again after a 410 Gone or a failure (with backoff), watching again from the last
+  // version seen after a stall, until the backend stops.
   void WatchLoop(Watched& watched);
-  // Lists the objects into the cache (replacing it) and returns the list's resourceVersion; on
-  // failure marks the cache out of sync with the error, and returns it.
+  // Lists the objects into the cache (replacing it once the whole list is read, each item
+  // compacted as its page arrives) and returns the list's resourceVersion; on failure marks the
+  // cache out of sync with the error, and returns it.
   StatusOr<std::string> ListIntoCache(Watched& watched);
+  // An optional API found absent (`why`): the cache empty and in sync; logged the first time.
+  void MarkAbsent(Watched& watched, const Status& why);
+  // Adds one to kWatchRestartsMetric for `watched` and `reason`.
+  void CountWatchRestart(const Watched& watched, const char* reason);
   // Applies one watch event to the cache, moves `version` to the event's, tells the listener.
   void ApplyWatchEvent(Watched& watched, const nlohmann::json& event, std::string& version);
   // True once the destructor began.

@@ -141,55 +141,62 @@ bool KubernetesBackend::Stopping() {
 
 StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched) {
   if (watched.kind == ResourceKind::kJob) ++list_requests_;
-  StatusOr<ObjectList> list =
-      client_->List(watched.kind, options_.namespace_name, watched.selector);
-  const StatusCode code = list.status().code();
-  if (!list.ok() && watched.optional &&
+  // Compacted page by page: only one page of whole objects is held at a time.
+  std::map<std::string, json> fresh;
+  StatusOr<std::string> version = client_->ListEach(
+      watched.kind, options_.namespace_name, watched.selector,
+      [&](json&& item) {
+        json compact = watched.compact(item);
+        std::string key = CacheKey(compact);
+        fresh.insert_or_assign(std::move(key), std::move(compact));
+      },
+      [&] { fresh.clear(); });
+  const StatusCode code = version.status().code();
+  if (!version.ok() && watched.optional &&
       (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied)) {
-    bool first = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      first = !watched.absent;
-      watched.absent = true;
-      if (!watched.cache.empty()) ++cache_generation_;
-      watched.cache.clear();
-      watched.synced = true;
-      watched.last_error = OkStatus();
-    }
-    changed_.notify_all();
-    if (first) {
-      spdlog::info(
-          "kubernetes: no {} ({}); jobs with that workload cannot run here until it "
-          "is served and allowed",
-          watched.what, list.status().ToString());
-    }
-    return list.status();
+    MarkAbsent(watched, version.status());
+    return version.status();
   }
-  if (!list.ok()) {
+  if (!version.ok()) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       watched.synced = false;
-      watched.last_error = list.status();
+      watched.last_error = version.status();
     }
     changed_.notify_all();
-    spdlog::warn("kubernetes: listing {} failed: {}", watched.what, list.status().ToString());
-    return list.status();
+    spdlog::warn("kubernetes: listing {} failed: {}", watched.what, version.status().ToString());
+    return version.status();
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    watched.cache.clear();
+    watched.cache = std::move(fresh);
     ++cache_generation_;
-    for (const json& item : list->items) {
-      // The key first: json's operator= takes its argument by value, moving it early.
-      const std::string key = CacheKey(item);
-      watched.cache[key] = watched.compact(item);
-    }
     watched.absent = false;
     watched.synced = true;
     watched.last_error = OkStatus();
   }
   changed_.notify_all();
-  return list->resource_version;
+  return version;
+}
+
+void KubernetesBackend::MarkAbsent(Watched& watched, const Status& why) {
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    first = !watched.absent;
+    watched.absent = true;
+    if (!watched.cache.empty()) ++cache_generation_;
+    watched.cache.clear();
+    watched.synced = true;
+    watched.last_error = OkStatus();
+  }
+  changed_.notify_all();
+  if (first) {
+    spdlog::info(
+        "kubernetes: no {} ({}); jobs with that workload cannot run here until it "
+        "is served and allowed",
+        watched.what, why.ToString());
+  }
 }
 
 void KubernetesBackend::ApplyWatchEvent(Watched& watched, const json& event, std::string& version) {
@@ -247,6 +254,18 @@ void KubernetesBackend::WatchLoop(Watched& watched) {
         cancel_);
     if (result.ok()) continue;
     if (Stopping()) return;
+    // 3. Restart: a stalled watch from the last version seen (the server replays what came
+    // since, or answers 410), a refused one (410 Gone) from a fresh list, a broken one from a
+    // fresh list after a backoff.
+    const char* reason = result.code() == StatusCode::kFailedPrecondition ? "gone"
+                         : result.code() == StatusCode::kDeadlineExceeded ? "stalled"
+                                                                          : "error";
+    CountWatchRestart(watched, reason);
+    if (result.code() == StatusCode::kDeadlineExceeded) {
+      spdlog::warn("kubernetes: watching {} stalled, watching again from version {}: {}",
+                   watched.what, version, result.ToString());
+      continue;
+    }
     need_list = true;
     if (result.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
     {
@@ -257,6 +276,11 @@ void KubernetesBackend::WatchLoop(Watched& watched) {
     spdlog::warn("kubernetes: watching {} failed: {}", watched.what, result.ToString());
     if (!back_off()) return;
   }
+}
+
+void KubernetesBackend::CountWatchRestart(const Watched& watched, const char* reason) {
+  if (options_.metrics == nullptr) return;
+  options_.metrics->Add(kWatchRestartsMetric, {{"resource", watched.resource}, {"reason", reason}});
 }
 
 }  // namespace jobsync
