@@ -35,7 +35,8 @@ namespace {
 
 // Where one cluster is and what of it may be used.
 struct ClusterPlace {
-  std::string name;  // empty: the default cluster
+  std::string name;   // empty: the default cluster
+  std::string shown;  // its name in the clusters file, for messages
   KubeconfigOptions kubeconfig;
   RayTargetFlags ray;
   bool has_ray = true;               // false: a clusters-file cluster without `ray`
@@ -66,7 +67,7 @@ BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance
   if (!place.ray_allowed) return built;
   if (!place.has_ray) {
     built.unconfigured[BackendKind::kRay] = FailedPreconditionError(
-        "cluster " + place.name + " has no ray in the clusters file: add ray.address there");
+        "cluster " + place.shown + " has no ray in the clusters file: add ray.address there");
     return built;
   }
   RayBackendOptions ray_options;
@@ -118,6 +119,7 @@ std::vector<ClusterPlace> PlacesOf(const ClusterFlags& flags) {
   for (const ClusterEntry& entry : flags.clusters->clusters) {
     ClusterPlace place;
     place.name = entry.is_default ? "" : entry.name;
+    place.shown = entry.name;
     place.kubeconfig = {entry.kubeconfig, entry.context};
     place.ray = {entry.ray_address, entry.ray_token_file, entry.ray_ca_file};
     place.has_ray = !entry.ray_address.empty();

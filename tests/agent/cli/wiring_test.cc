@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -74,6 +75,32 @@ TEST(ConnectClustersTest, HandsOutKubernetesLiveChangesOnlyWhenBuilt) {
   EXPECT_EQ(clusters.kubernetes, nullptr);
   EXPECT_TRUE(clusters.live_changes.empty());
   EXPECT_TRUE(clusters.built().empty());
+}
+
+TEST(ConnectClustersTest, BuildsEveryClusterOfTheClustersFile) {
+  TempDir dir;
+  ClusterFlags flags = KubeOnly(dir);  // writes the kubeconfig
+  flags.allow_backends.clear();
+  flags.kubeconfig.clear();
+  dir.Write("clusters.yaml",
+            "clusters:\n- {name: home, default: true, kubeconfig: kubeconfig}\n"
+            "- {name: west, kubeconfig: kubeconfig, ray: {address: \"http://127.0.0.1:1\"}}\n"
+            "- {name: east, kubeconfig: /nonexistent/kubeconfig}\n");
+  flags.clusters_file = (dir.path() / "clusters.yaml").string();
+  ASSERT_TRUE(ResolveClusters(flags).ok());
+  Clusters clusters = ConnectClusters(flags);
+  ASSERT_NE(clusters.kubernetes, nullptr);
+  EXPECT_EQ(clusters.ray, nullptr);
+  std::vector<Target> built;
+  for (Backend* backend : clusters.built()) built.push_back(TargetOf(*backend));
+  EXPECT_EQ(built, (std::vector<Target>{Target(BackendKind::kKubernetes),
+                                        Target(BackendKind::kKubernetes, "west"),
+                                        Target(BackendKind::kRay, "west")}));
+  EXPECT_EQ(clusters.live_changes.size(), 2u);
+  EXPECT_THAT(clusters.unconfigured[Target(BackendKind::kRay)].message(),
+              HasSubstr("cluster home has no ray in the clusters file"));
+  EXPECT_EQ(clusters.unconfigured.count(Target(BackendKind::kKubernetes, "east")), 1u);
+  EXPECT_EQ(clusters.unconfigured.count(Target(BackendKind::kRay, "east")), 1u);
 }
 
 TEST(OpenStateStoreTest, DefaultsToAConfigMapInThePodsNamespaceWhenKubernetesIsBuilt) {
