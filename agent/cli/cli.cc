@@ -87,7 +87,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   }
   CLI::App app{kDescription, "jobsync"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "jobsync 0.1.0");
+  app.set_version_flag("--version", "jobsync " JOBSYNC_VERSION);
 
   std::vector<std::string> validate_paths;
   CLI::App* validate = app.add_subcommand(
