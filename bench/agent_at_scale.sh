@@ -15,7 +15,8 @@
 # The kube-controller-manager is paused (SIGSTOP) for the run and resumed after: N Jobs would
 # otherwise make N pods, more than the kwok nodes here hold (3 x 1,000). Jobs are what the agent
 # writes, watches and plans; pods only feed its health column.
-# Usage: [BENCH_PERF=FILE] bench/agent_at_scale.sh [N] [REPEAT]
+# Usage: [BENCH_PERF=FILE] [BENCH_WRAP="heaptrack -o FILE"] bench/agent_at_scale.sh [N] [REPEAT]
+# (BENCH_WRAP runs the agent under a profiler; its memory figures are then the wrapper's.)
 # (needs scripts/cluster up; prints JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM  # so that the EXIT trap resumes the controller-manager
 
 python3 bench/generate_repo.py "$n" "$work/repo" --kubernetes-only --one-replica --commits 0 \
   --namespaces "$namespaces" --namespace-prefix "$prefix" >/dev/null
@@ -63,7 +65,7 @@ kill -STOP "$kcm"
 port=$(free_port)
 head -c 32 /dev/urandom | base64 >"$work/secret"
 start=$(date +%s.%N)
-"$jobsync" run --repo "git://127.0.0.1:$git_port/jobs.git" --branch main --instance "$prefix" \
+${BENCH_WRAP:-} "$jobsync" run --repo "git://127.0.0.1:$git_port/jobs.git" --branch main --instance "$prefix" \
   --cache-dir "$work/cache" --state "$work/state.json" --listen "127.0.0.1:$port" --interval 1s \
   --webhook-secret-file "$work/secret" --allow-backend kubernetes --log-format json \
   >"$work/agent.log" 2>&1 &
