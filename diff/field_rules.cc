@@ -4,6 +4,8 @@
 #include <set>
 #include <utility>
 
+#include "diff/shards.h"
+
 namespace jobsync {
 namespace {
 
@@ -94,6 +96,11 @@ FieldRule RuleFor(const std::string& path, BackendKind backend, bool role_on_bot
       Dotted({segments.begin(), segments.begin() + std::min<size_t>(2, segments.size())});
   if (top == "metadata") {
     if (name == "annotations") return {FieldEffect::kPatch, field, ""};
+    // The shard label only routes the job among the agent's replicas (diff/shards.h): it is not
+    // copied onto the objects, so moving a job between shards restarts nothing.
+    if (path == std::string("metadata.labels[\"") + kShardLabel + "\"]") {
+      return {FieldEffect::kPatch, path, ""};
+    }
     if (name == "labels") {
       return Recreate(field,
                       backend == BackendKind::kRay

@@ -495,6 +495,22 @@ void CheckKubernetes(Checker& check) {
   }
 }
 
+// The shard label (diff/shards.h) is a decimal integer.
+void CheckShardLabel(Checker& check) {
+  auto label = check.job().labels.find(kShardLabel);
+  if (label == check.job().labels.end()) return;
+  const std::string& value = label->second;
+  const bool decimal =
+      !value.empty() && value.size() <= 9 &&
+      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (decimal) return;
+  check.Add({"metadata", "labels", kShardLabel},
+            std::string("metadata.labels[\"") + kShardLabel + "\"]: \"" + value +
+                "\" is not a shard number",
+            "give a decimal integer, e.g. \"2\": the job goes to that shard modulo the agents' "
+            "shard count (--shard INDEX/COUNT); without the label its namespace decides");
+}
+
 }  // namespace
 
 bool IsJobsyncOwnKey(const std::string& key, bool annotation) {
@@ -502,13 +518,14 @@ bool IsJobsyncOwnKey(const std::string& key, bool annotation) {
                      key == kElasticJobModeAnnotation)) {
     return false;
   }
-  if (!annotation && key == kKwokCompleteLabel) return false;
+  if (!annotation && (key == kKwokCompleteLabel || key == kShardLabel)) return false;
   return key.rfind(kOwnPrefix, 0) == 0 || key == kManagedByKey;
 }
 
 std::vector<Diagnostic> CheckJobModel(const TrainingJob& job, const YamlNode& root,
                                       const std::string& path) {
   Checker check(job, root, path);
+  CheckShardLabel(check);
   if (job.backend == BackendKind::kRay) {
     CheckRay(check);
   } else {

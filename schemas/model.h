@@ -21,6 +21,9 @@ inline constexpr const char* kApiVersion = "jobsync.dev/v1alpha1";
 inline constexpr const char* kKind = "TrainingJob";
 // Annotation that, set to "false" on a manifest or a live object, protects the job from pruning.
 inline constexpr const char* kPruneAnnotation = "jobsync.dev/prune";
+// Label that puts a job in a shard of the agent's replicas (diff/shards.h): a decimal integer. It
+// is not copied onto the cluster's objects.
+inline constexpr const char* kShardLabel = "jobsync.dev/shard";
 // Annotation on a live object carrying the spec applied (canonical JSON): written by the backends,
 // counted by the loader in the size of a job's annotations.
 inline constexpr const char* kSpecAnnotation = "jobsync.dev/applied-spec";

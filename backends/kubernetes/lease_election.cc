@@ -23,6 +23,15 @@ int64_t IntegerField(const json& object, const char* name) {
   return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
 
+// The Lease's claim annotation, "" when absent.
+std::string ClaimOf(const json& lease) {
+  auto metadata = lease.find("metadata");
+  if (metadata == lease.end() || !metadata->is_object()) return "";
+  auto annotations = metadata->find("annotations");
+  if (annotations == metadata->end() || !annotations->is_object()) return "";
+  return StringField(*annotations, kClaimAnnotation);
+}
+
 // leaseDurationSeconds for `duration`, rounded up: followers wait at least as long as the
 // leader believes it leads.
 int64_t LeaseSeconds(std::chrono::milliseconds duration) { return (duration.count() + 999) / 1000; }
@@ -116,6 +125,14 @@ void LeaseElector::Loop() {
   while (!stopping_) {
     lock.unlock();
     const bool holds = TryAcquireOrRenew();
+    if (yield_) {
+      yield_ = false;
+      // Claimed by the shard's own replica: step down, then release (Release does both).
+      Release();
+      lock.lock();
+      wake_.wait_for(lock, options_.retry_period, [this] { return stopping_; });
+      continue;
+    }
     lock.lock();
     // A failed renewal keeps leadership until renew_deadline, unless another holder was seen.
     const bool leader = holds || (leader_ && holder_ == options_.identity &&
@@ -141,6 +158,8 @@ bool LeaseElector::TryAcquireOrRenew() {
   }
   bool lease_read = false;
   bool held_elsewhere = false;
+  bool claiming = false;  // the write only claims the Lease for its preferred candidate
+  bool yield = false;
   std::string seen_holder;
   // Decides on every read, including the re-reads of Update after a 409 Conflict, so a write
   // only ever replaces the very record that was judged free.
@@ -155,11 +174,31 @@ bool LeaseElector::TryAcquireOrRenew() {
     }
     lease_read = true;
     seen_holder = StringField(spec, "holderIdentity");
+    const std::string claim = ClaimOf(lease);
+    const bool claimed_by_other = !claim.empty() && claim != options_.identity;
     const std::chrono::seconds duration(IntegerField(spec, "leaseDurationSeconds"));
     if (!seen_holder.empty() && seen_holder != options_.identity &&
         now < observed_time + duration) {
       held_elsewhere = true;
+      if (options_.candidacy == Candidacy::kPreferred && claim != options_.identity) {
+        lease["metadata"]["annotations"][kClaimAnnotation] = options_.identity;
+        claiming = true;
+        return OkStatus();
+      }
       return FailedPreconditionError("the Lease is held by " + seen_holder);
+    }
+    if (options_.candidacy == Candidacy::kStandIn && claimed_by_other) {
+      held_elsewhere = true;
+      if (seen_holder == options_.identity) {
+        yield = true;
+        return FailedPreconditionError("the Lease is claimed by " + claim);
+      }
+      if (now < observed_time + options_.lease_duration) {
+        return FailedPreconditionError("the Lease is claimed by " + claim);
+      }
+    }
+    if (options_.candidacy == Candidacy::kPreferred && !claim.empty()) {
+      lease["metadata"]["annotations"].erase(kClaimAnnotation);
     }
     const std::string now_text = MicroTimeNow();
     if (seen_holder != options_.identity) {
@@ -174,7 +213,8 @@ bool LeaseElector::TryAcquireOrRenew() {
   StatusOr<json> stored =
       client_.Update(ResourceKind::kLease, options_.namespace_name, options_.lease_name, mutate);
   bool lost_race = false;
-  if (!stored.ok() && stored.status().code() == StatusCode::kNotFound && !lease_read) {
+  if (!stored.ok() && stored.status().code() == StatusCode::kNotFound && !lease_read &&
+      options_.candidacy != Candidacy::kStandIn) {
     const std::string now_text = MicroTimeNow();
     const json lease = {
         {"apiVersion", "coordination.k8s.io/v1"},
@@ -193,6 +233,12 @@ bool LeaseElector::TryAcquireOrRenew() {
   std::lock_guard<std::mutex> lock(mutex_);
   observed_record_ = observed_record;
   observed_time_ = observed_time;
+  yield_ = yield;
+  if (stored.ok() && claiming) {
+    holder_ = seen_holder;
+    last_error_ = OkStatus();
+    return false;
+  }
   if (stored.ok()) {
     const json spec = stored->is_object() ? stored->value("spec", json::object()) : json::object();
     observed_record_ = spec.dump();
@@ -205,7 +251,10 @@ bool LeaseElector::TryAcquireOrRenew() {
   }
   if (lease_read) holder_ = seen_holder;
   // Losing to a valid holder or to a concurrent create is the guard working, not a failure.
-  last_error_ = held_elsewhere || lost_race ? OkStatus() : stored.status();
+  // A stand-in finds no Lease while the shard's own replica has not made it yet: not a failure.
+  const bool not_made = options_.candidacy == Candidacy::kStandIn && !lease_read &&
+                        stored.status().code() == StatusCode::kNotFound;
+  last_error_ = held_elsewhere || lost_race || not_made ? OkStatus() : stored.status();
   return false;
 }
 

@@ -14,6 +14,14 @@
 //     down before any follower may take over, so two leaders never write at once.
 //   - Release (graceful shutdown) writes holderIdentity "" and leaseDurationSeconds 1, so a
 //     follower takes over at its next retry instead of waiting out the lease.
+//   - Shards (agent/cli/shard_units.h) add two kinds of candidate. A Lease's preferred candidate
+//     (Candidacy::kPreferred), finding it held by another, claims it: writes its identity in the
+//     Lease's kClaimAnnotation (the spec untouched, so the holder's lease does not end). A stand-in
+//     (kStandIn) never creates the Lease; while it holds it and another identity claims it, it
+//     steps down and releases it at its next renewal; and it does not acquire a released Lease
+//     claimed by another until the record has stood unchanged for lease_duration (the claimant
+//     then acquires it first, or is gone). The preferred candidate removes the claim when it
+//     acquires.
 #ifndef JOBSYNC_BACKENDS_KUBERNETES_LEASE_ELECTION_H_
 #define JOBSYNC_BACKENDS_KUBERNETES_LEASE_ELECTION_H_
 
@@ -34,6 +42,15 @@ namespace jobsync {
 // Now as a Lease's MicroTime: RFC 3339 in UTC with microseconds, "2026-11-22T18:00:00.000000Z".
 std::string MicroTimeNow();
 
+// The annotation by which a Lease's preferred candidate claims it from a stand-in (see above).
+inline constexpr const char* kClaimAnnotation = "jobsync.dev/claimed-by";
+
+enum class Candidacy {
+  kPlain,      // every candidate alike (one agent, several replicas)
+  kPreferred,  // the shard's own replica
+  kStandIn,    // another replica, taking over the shard while its own replica is gone
+};
+
 struct LeaderElectionOptions {
   std::string namespace_name;  // where the Lease lives
   std::string lease_name;      // e.g. "jobsync-<instance>"
@@ -41,6 +58,7 @@ struct LeaderElectionOptions {
   std::chrono::milliseconds lease_duration{15000};
   std::chrono::milliseconds renew_deadline{10000};
   std::chrono::milliseconds retry_period{2000};
+  Candidacy candidacy = Candidacy::kPlain;
 };
 
 // Runs the acquire/renew loop on a background thread. Thread-safe.
@@ -72,7 +90,8 @@ class LeaseElector final : public LeaderElector {
 
  private:
   void Loop();
-  // One attempt to acquire or renew; true when this replica holds the Lease afterwards.
+  // One attempt to acquire or renew; true when this replica holds the Lease afterwards. Sets
+  // yield_ when a stand-in holder found the Lease claimed.
   bool TryAcquireOrRenew();
   void SetLeader(bool leader);
   // When leader, steps down (on_change(false)) and then writes the released record (see above);
@@ -93,6 +112,7 @@ class LeaseElector final : public LeaderElector {
   // What this candidate last saw of the Lease, to tell when it changed.
   std::string observed_record_;
   std::chrono::steady_clock::time_point observed_time_;
+  bool yield_ = false;  // owned by the loop's thread
   std::thread thread_;
 };
 

@@ -92,7 +92,9 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::s
 
 json JobLabels(const TrainingJob& job, const ApplyContext& context) {
   json labels = json::object();
-  for (const auto& [key, value] : job.labels) labels[key] = value;
+  for (const auto& [key, value] : job.labels) {
+    if (key != kShardLabel) labels[key] = value;  // it routes the job among replicas only
+  }
   labels[kManagedByLabel] = kManagedByValue;
   labels[kInstanceLabel] = context.instance;
   labels[kJobLabel] = job.name;

@@ -292,5 +292,88 @@ TEST_F(LeaderElectionKubeTest, RejectsBadOptions) {
   }
 }
 
+// --- shards: a preferred candidate and stand-ins (agent/cli/shard_units.h) -------------------
+
+LeaderElectionOptions WithCandidacy(LeaderElectionOptions options, Candidacy candidacy) {
+  options.candidacy = candidacy;
+  return options;
+}
+
+TEST_F(LeaderElectionKubeTest, AStandInNeverCreatesTheLease) {
+  auto stand_in = Elector(WithCandidacy(Options("stand-in"), Candidacy::kStandIn));
+  ASSERT_TRUE(stand_in->Start().ok());
+  std::this_thread::sleep_for(milliseconds(800));
+  EXPECT_FALSE(stand_in->is_leader());
+  EXPECT_TRUE(stand_in->last_error().ok()) << stand_in->last_error().ToString();
+  EXPECT_EQ(client_->Get(ResourceKind::kLease, kNamespace, lease_name_).status().code(),
+            StatusCode::kNotFound);
+  stand_in->Stop();
+  // The preferred candidate makes it (TearDown deletes it).
+  auto preferred = Elector(WithCandidacy(Options("preferred"), Candidacy::kPreferred));
+  ASSERT_TRUE(preferred->Start().ok());
+  EXPECT_TRUE(Eventually([&] { return preferred->is_leader(); }, seconds(5)));
+}
+
+TEST_F(LeaderElectionKubeTest, AStandInHandsTheLeaseBackWhenThePreferredOneClaimsIt) {
+  // The shard's own replica made the Lease and went away; a stand-in took over.
+  auto first = Elector(WithCandidacy(Options("preferred"), Candidacy::kPreferred));
+  ASSERT_TRUE(first->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return first->is_leader(); }, seconds(5)));
+  first->Stop();
+  ChangeLog stand_in_log;
+  auto stand_in =
+      Elector(WithCandidacy(Options("stand-in"), Candidacy::kStandIn), stand_in_log.Callback());
+  ASSERT_TRUE(stand_in->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return stand_in->is_leader(); }, seconds(5)));
+
+  // It comes back: claims, and the stand-in steps down; never both at once.
+  auto back = Elector(WithCandidacy(Options("preferred"), Candidacy::kPreferred));
+  ASSERT_TRUE(back->Start().ok());
+  bool both = false;
+  const bool handed = Eventually(
+      [&] {
+        both = both || (back->is_leader() && stand_in->is_leader());
+        return back->is_leader();
+      },
+      seconds(5));
+  EXPECT_TRUE(handed);
+  EXPECT_FALSE(both);
+  EXPECT_FALSE(stand_in->is_leader());
+  EXPECT_EQ(stand_in_log.changes(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(LeaseSpec().value("holderIdentity", ""), "preferred");
+  // The claim is gone once the preferred candidate holds the Lease.
+  StatusOr<json> lease = client_->Get(ResourceKind::kLease, kNamespace, lease_name_);
+  ASSERT_TRUE(lease.ok());
+  EXPECT_FALSE(lease->value("metadata", json::object())
+                   .value("annotations", json::object())
+                   .contains(kClaimAnnotation));
+  // And the stand-in stays a follower while it renews.
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_TRUE(back->is_leader());
+  EXPECT_FALSE(stand_in->is_leader());
+}
+
+TEST_F(LeaderElectionKubeTest, AStandInTakesAClaimedLeaseBackWhenTheClaimantIsGone) {
+  ChangeLog log;
+  auto stand_in = Elector(WithCandidacy(Options("stand-in"), Candidacy::kStandIn), log.Callback());
+  WriteDeadHolderLease(MicroTimeNow());
+  ASSERT_TRUE(stand_in->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return stand_in->is_leader(); }, seconds(6)));
+  // A claimant writes its claim and dies before acquiring.
+  StatusOr<json> claimed =
+      client_->Update(ResourceKind::kLease, kNamespace, lease_name_, [](json& lease) {
+        lease["metadata"]["annotations"][kClaimAnnotation] = "gone";
+        return OkStatus();
+      });
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_TRUE(Eventually([&] { return !stand_in->is_leader(); }, seconds(3)));
+  const auto released = steady_clock::now();
+  EXPECT_EQ(LeaseSpec().value("holderIdentity", "?"), "");
+  // Not before the claim had lease_duration (2 s) to be honoured.
+  ASSERT_TRUE(Eventually([&] { return stand_in->is_leader(); }, seconds(6)));
+  EXPECT_GE(steady_clock::now() - released, milliseconds(1800));
+  EXPECT_EQ(log.changes(), (std::vector<bool>{true, false, true}));
+}
+
 }  // namespace
 }  // namespace jobsync
