@@ -10,6 +10,13 @@
 
 namespace jobsync {
 
+// How a replica campaigns (see backends/kubernetes/lease_election.h for the rules).
+enum class Candidacy {
+  kPlain,      // every candidate alike (one agent, several replicas)
+  kPreferred,  // the shard's own replica
+  kStandIn,    // another replica, taking over the shard while its own replica is gone
+};
+
 // One replica's candidacy. The implementation is given, when it is made, a callback
 // on_change(bool leader): called with true on becoming leader and with false on losing or
 // releasing leadership, on the elector's own thread and without its lock held (the callback may

@@ -197,10 +197,27 @@ double Metrics::Value(const std::string& name, const MetricLabels& labels) const
   return series == family.series.end() ? 0 : series->second.value;
 }
 
-std::string Metrics::Render() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+std::string Metrics::Render() const { return RenderAll({{this, {}}}); }
+
+std::string Metrics::RenderAll(
+    const std::vector<std::pair<const Metrics*, MetricLabels>>& registries) {
+  // A copy of each registry, taken under its own lock (never two locks at once).
+  std::map<std::string, Family> merged;
+  for (const auto& [registry, extra] : registries) {
+    std::lock_guard<std::mutex> lock(registry->mutex_);
+    for (const auto& [name, family] : registry->families_) {
+      auto [it, inserted] = merged.try_emplace(name, family);
+      if (inserted) it->second.series.clear();
+      for (const auto& [labels, series] : family.series) {
+        MetricLabels all = labels;
+        all.insert(all.end(), extra.begin(), extra.end());
+        std::sort(all.begin(), all.end());
+        it->second.series[all] = series;
+      }
+    }
+  }
   std::string out;
-  for (const auto& [name, family] : families_) {
+  for (const auto& [name, family] : merged) {
     out += "# HELP " + name + ' ';
     AppendEscaped(&out, family.help, false);
     out += "\n# TYPE " + name + ' ' + TypeName(family.type) + '\n';

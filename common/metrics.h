@@ -47,6 +47,11 @@ class Metrics {
   // values escaped: backslash, double quote, newline); histograms as _bucket{le=...} (cumulative,
   // ending with le="+Inf"), _sum and _count.
   std::string Render() const;
+  // The exposition of several registries as one: a family of the same name in several is listed
+  // once (HELP and TYPE from the first), with the series of each registry carrying that
+  // registry's `extra` labels too (e.g. {"shard", "1"}).
+  static std::string RenderAll(
+      const std::vector<std::pair<const Metrics*, MetricLabels>>& registries);
 
  private:
   struct Series {

@@ -101,12 +101,13 @@ ShardView SelectShard(const LoadResult& desired, std::vector<LiveJob>& live,
 }
 
 int HandOff(std::vector<PlanStep>& steps, const std::multimap<JobKey, ForeignEntry>& others,
-            const ShardSpec& shard, std::map<JobKey, InventoryEntry>* inventory) {
+            const ShardSpec& shard, const std::map<JobKey, InventoryEntry>& inventory,
+            std::map<JobKey, InventoryEntry>* adopted) {
   int held = 0;
   for (PlanStep& step : steps) {
     auto [first, last] = others.equal_range(step.key);
     if (first == last) continue;
-    inventory->try_emplace(step.key, first->second.entry);
+    if (inventory.count(step.key) == 0) adopted->try_emplace(step.key, first->second.entry);
     if (step.action == Action::kNone) continue;
     step.reason = "waiting for shard " + std::to_string(first->second.shard) +
                   " to let this job go: Git gives it to shard " + std::to_string(shard.index) +

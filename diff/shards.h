@@ -80,10 +80,12 @@ struct ForeignEntry {
 };
 
 // After planning `shard`: for each step of a job that `others` (the other shards' inventories)
-// still hold, adopts the entry into `inventory` when missing and holds the step (action kNone,
-// error set, the reason naming the shard it waits for). Returns the number of steps held.
+// still hold, adopts the entry (into `adopted`, when `inventory` lacks it) and holds the step
+// (action kNone, error set, the reason naming the shard it waits for). Returns the number of
+// steps held.
 int HandOff(std::vector<PlanStep>& steps, const std::multimap<JobKey, ForeignEntry>& others,
-            const ShardSpec& shard, std::map<JobKey, InventoryEntry>* inventory);
+            const ShardSpec& shard, const std::map<JobKey, InventoryEntry>& inventory,
+            std::map<JobKey, InventoryEntry>* adopted);
 
 // Drops from `inventory` the jobs Git gives to other shards (`foreign`) that their new shard's
 // inventory (`others`) has adopted. Returns the keys dropped.

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "agent/cli/agent_parts.h"
 #include "agent/cli/cli.h"
 #include "agent/cli/config.h"
 #include "agent/cli/wiring.h"
@@ -89,24 +90,6 @@ class SignalWaiter {
   std::thread thread_;
 };
 
-std::string ReplicaText(const nlohmann::json& replicas) {
-  if (!replicas.is_object() || replicas.empty()) return "-";
-  std::string out;
-  for (const auto& [role, count] : replicas.items()) {
-    if (!out.empty()) out += ",";
-    out += role + "=" + count.dump();
-  }
-  return out;
-}
-
-std::string Text(const nlohmann::json& document, const char* key, const std::string& fallback) {
-  auto found = document.find(key);
-  if (found == document.end() || !found->is_string() || found->get<std::string>().empty()) {
-    return fallback;
-  }
-  return found->get<std::string>();
-}
-
 }  // namespace
 
 WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, WakeRelay& relay) {
@@ -123,54 +106,6 @@ WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, 
   LogEvent(woken.ok() ? spdlog::level::info : spdlog::level::warn, "webhook relayed",
            {{"result", result.message}});
   return result;
-}
-
-std::string FormatStatusTable(const nlohmann::json& status) {
-  std::ostringstream out;
-  const nlohmann::json revision = status.value("revision", nlohmann::json::object());
-  out << "instance " << Text(status, "instance", "?") << ", repo " << Text(status, "repo", "?");
-  if (!Text(status, "branch", "").empty()) out << " branch " << Text(status, "branch", "");
-  out << "\n";
-  if (revision.is_object() && revision.contains("id")) {
-    out << "revision " << Text(revision, "short", "?") << " by " << Text(revision, "author", "?")
-        << ": " << Text(revision, "summary", "") << "\n";
-  }
-  const std::string applied = Text(status, "lastAppliedRevision", "");
-  out << "last applied " << (applied.empty() ? "-" : applied.substr(0, 7));
-  const nlohmann::json last = status.value("lastSync", nlohmann::json::object());
-  if (last.is_object() && last.contains("result")) {
-    out << ", last sync " << Text(last, "result", "?");
-    if (!Text(last, "message", "").empty()) out << ": " << Text(last, "message", "");
-  }
-  out << "\n\n";
-  std::vector<std::vector<std::string>> rows = {
-      {"JOB", "SYNC", "HEALTH", "REPLICAS (LIVE/DESIRED)", "APPLIED", "AUTHOR", "LAST ERROR"}};
-  for (const nlohmann::json& job : status.value("jobs", nlohmann::json::array())) {
-    std::string applied_revision = Text(job, "appliedRevision", "-");
-    std::string health = Text(job, "health", "?");
-    if (!Text(job, "healthMessage", "").empty()) {
-      health += " (" + Text(job, "healthMessage", "") + ")";
-    }
-    rows.push_back({Text(job, "key", "?"), Text(job, "sync", "?"), health,
-                    ReplicaText(job.value("liveReplicas", nlohmann::json())) + " / " +
-                        ReplicaText(job.value("desiredReplicas", nlohmann::json())),
-                    applied_revision.substr(0, 7), Text(job, "appliedAuthor", "-"),
-                    Text(job, "lastError", "")});
-  }
-  std::vector<size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << "\n";
-  }
-  return out.str();
 }
 
 void RunCommands::Register(CLI::App& app) {
@@ -195,7 +130,11 @@ void RunCommands::Register(CLI::App& app) {
       "status",
       "Print a running agent's jobs as a table: sync state, health, replicas, the "
       "commit applied and its author, the last error.");
-  status_->add_option("--server", server_, "The agent's address")->capture_default_str();
+  status_
+      ->add_option("--server", servers_,
+                   "The agent's address; several (repeated) for the replicas of a sharded agent, "
+                   "whose statuses are merged")
+      ->capture_default_str();
   status_->add_option("-o,--output", status_output_, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -257,6 +196,11 @@ void RunCommands::AddHighAvailabilityFlags() {
       ->capture_default_str()
       ->group(ha);
   run_->add_option("--identity", identity_, "This replica's name in the Lease (default: host_pid)")
+      ->group(ha);
+  run_->add_option("--shard", shard_,
+                   "INDEX/COUNT: this replica owns shard INDEX of COUNT (jobs by namespace, or "
+                   "their jobsync.dev/shard label) and stands in for the others' dead replicas; "
+                   "a Lease per shard (<lease name>-shard-<i>)")
       ->group(ha);
 }
 
@@ -325,31 +269,6 @@ std::optional<int> RunCommands::RunParsed(std::ostream& out, std::ostream& err) 
   return std::nullopt;
 }
 
-// The agent's parts, in the order they are built; they go in reverse, so each outlives what uses
-// it. The destructor first silences what calls back into the reconciler from other threads.
-struct AgentParts {
-  AgentParts() = default;
-  ~AgentParts() {
-    if (election) election->relay->Stop();
-    for (LiveChangeSource* source : clusters.live_changes) source->SetChangeListener(nullptr);
-    if (election) election->elector->Stop();
-  }
-  AgentParts(const AgentParts&) = delete;
-  AgentParts& operator=(const AgentParts&) = delete;
-
-  std::string webhook_secret;
-  SchemaValidator validator;
-  std::unique_ptr<GitSource> git;
-  Metrics metrics;
-  Clusters clusters;
-  std::vector<std::unique_ptr<InstrumentedBackend>> wrapped;  // for metrics
-  std::vector<Backend*> backends;                             // the wrapped ones
-  std::unique_ptr<StateStore> store;
-  std::unique_ptr<HttpNotifier> notifier;  // null unless configured
-  std::unique_ptr<Election> election;      // null without --leader-elect
-  std::unique_ptr<Reconciler> reconciler;
-};
-
 int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   (void)out;
   auto fail = [&](const Status& status) {
@@ -366,7 +285,11 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
   signals.Start([&parts](int signal) {
     spdlog::info("{} received: stopping after the step in flight",
                  signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    parts.reconciler->Stop();
+    if (parts.shards) {
+      parts.shards->Stop();
+    } else {
+      parts.reconciler->Stop();
+    }
   });
   // The waiter's callback uses the reconciler: it stops before the reconciler goes.
   struct WaiterStopper {
@@ -374,8 +297,8 @@ int RunCommands::RunAgent(std::ostream& out, std::ostream& err) {
     ~WaiterStopper() { waiter.Stop(); }
   } waiter_stopper{signals};
   if (once_) {
-    if (parts.election) {
-      return fail(InvalidArgumentError("--once and --leader-elect do not go together"));
+    if (parts.election || parts.shards) {
+      return fail(InvalidArgumentError("--once goes with neither --leader-elect nor --shard"));
     }
     Status result = parts.reconciler->SyncOnce();
     if (parts.notifier) parts.notifier->Drain(std::chrono::seconds(30));
@@ -453,18 +376,25 @@ Status RunCommands::BuildAgent(const RunSettings& settings, AgentParts& parts) {
   if (!git.ok()) return git.status();
   parts.git = std::move(*git);
   ConnectBackends(parts);
+  if (!shard_.empty()) {
+    JOBSYNC_RETURN_IF_ERROR(StartNotifier(*notify, parts));
+    return BuildShards(settings, parts);
+  }
   // State: a file, or a ConfigMap (the default inside Kubernetes, where disks are not kept).
   StatusOr<std::unique_ptr<StateStore>> store =
       OpenStateStore(state_, cluster_.instance, PodNamespace(), parts.clusters);
   if (!store.ok()) return store.status();
   parts.store = std::move(*store);
-  // Notifications go out on a thread of their own; off unless configured.
-  if (!notify->api_url.empty() || !notify->webhook_url.empty()) {
-    parts.notifier = std::make_unique<HttpNotifier>(*notify, parts.metrics);
-    JOBSYNC_RETURN_IF_ERROR(parts.notifier->Start());
-  }
+  JOBSYNC_RETURN_IF_ERROR(StartNotifier(*notify, parts));
   if (leader_elect_) JOBSYNC_RETURN_IF_ERROR(BuildElection(settings, parts));
   return BuildReconciler(settings, parts);
+}
+
+Status RunCommands::StartNotifier(const NotifierOptions& notify, AgentParts& parts) const {
+  // Notifications go out on a thread of their own; off unless configured.
+  if (notify.api_url.empty() && notify.webhook_url.empty()) return OkStatus();
+  parts.notifier = std::make_unique<HttpNotifier>(notify, parts.metrics);
+  return parts.notifier->Start();
 }
 
 void RunCommands::ConnectBackends(AgentParts& parts) const {
@@ -480,9 +410,7 @@ void RunCommands::ConnectBackends(AgentParts& parts) const {
   }
 }
 
-Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts) const {
-  JOBSYNC_RETURN_IF_ERROR(
-      RequireKubernetes(parts.clusters, "--leader-elect needs a Kubernetes cluster for its Lease"));
+StatusOr<ElectionSettings> RunCommands::ElectionSettingsFor(const RunSettings& settings) const {
   const std::string pod_namespace = PodNamespace();
   ElectionSettings election;
   election.namespace_name = !lease_namespace_.empty() ? lease_namespace_
@@ -498,6 +426,15 @@ Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts
   }
   election.identity = identity_.empty() ? DefaultIdentity() : identity_;
   election.lease_duration = settings.lease_duration;
+  return election;
+}
+
+Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts) const {
+  JOBSYNC_RETURN_IF_ERROR(
+      RequireKubernetes(parts.clusters, "--leader-elect needs a Kubernetes cluster for its Lease"));
+  StatusOr<ElectionSettings> made_settings = ElectionSettingsFor(settings);
+  if (!made_settings.ok()) return made_settings.status();
+  const ElectionSettings& election = *made_settings;
   auto on_change = [&parts, identity = election.identity](bool leader) {
     LogEvent(spdlog::level::info, leader ? "became leader" : "not leader",
              {{"identity", identity}});
@@ -515,7 +452,8 @@ Status RunCommands::BuildElection(const RunSettings& settings, AgentParts& parts
   return OkStatus();
 }
 
-Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& parts) const {
+ReconcilerOptions RunCommands::ReconcilerOptionsFor(const RunSettings& settings,
+                                                    AgentParts& parts) const {
   ReconcilerOptions options;
   options.plan = ToPlanOptions(cluster_);
   options.default_cluster = DefaultClusterName(cluster_);
@@ -526,10 +464,15 @@ Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& par
   options.sync_timeout = settings.sync_timeout;
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;
   options.path = git_.path;
+  options.notifier = parts.notifier.get();
+  return options;
+}
+
+Status RunCommands::BuildReconciler(const RunSettings& settings, AgentParts& parts) const {
+  ReconcilerOptions options = ReconcilerOptionsFor(settings, parts);
   if (parts.election) {
     options.may_write = [&parts] { return parts.election->elector->is_leader(); };
   }
-  options.notifier = parts.notifier.get();
   parts.reconciler =
       std::make_unique<Reconciler>(*parts.git, parts.backends, parts.clusters.unconfigured,
                                    *parts.store, parts.metrics, options);
@@ -546,8 +489,11 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
                             : !git_.tag.empty()  ? "refs/tags/" + git_.tag
                                                  : "";
   HttpHandlers handlers;
-  handlers.metrics = [&parts] { return parts.metrics.Render(); };
+  handlers.metrics = [&parts] {
+    return parts.shards ? parts.shards->RenderMetrics(parts.metrics) : parts.metrics.Render();
+  };
   handlers.status = [&parts] {
+    if (parts.shards) return parts.shards->StatusJson();
     nlohmann::json status = parts.reconciler->StatusJson();
     if (parts.election) {
       const LeaderElector& elector = *parts.election->elector;
@@ -555,7 +501,9 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
     }
     return status;
   };
-  handlers.ready = [&parts] { return parts.reconciler->Ready(); };
+  handlers.ready = [&parts] {
+    return parts.shards ? parts.shards->Ready() : parts.reconciler->Ready();
+  };
   handlers.index_html = [] { return std::string(kStatusPageHtml); };
   // Forgeries are answered (and logged) here, before the server's rate limit.
   handlers.webhook_authenticate =
@@ -582,6 +530,7 @@ WebhookResult RunCommands::OnWebhook(AgentParts& parts, WebhookResult result, We
             {"status", std::to_string(result.http_status)},
             {"result", result.message}});
   if (!result.trigger) return result;
+  if (parts.shards) return TriggerShards(std::move(result), *parts.shards, kind);
   parts.reconciler->Trigger(std::string("webhook ") + WebhookKindName(kind));
   if (!parts.election) return result;
   return RelayToLeader(std::move(result), *parts.election->elector, *parts.election->relay);
@@ -596,6 +545,7 @@ Status RunCommands::Serve(AgentParts& parts) const {
     JOBSYNC_RETURN_IF_ERROR(parts.election->elector->Start());
     JOBSYNC_RETURN_IF_ERROR(parts.election->relay->Start());
   }
+  if (parts.shards) JOBSYNC_RETURN_IF_ERROR(parts.shards->Start());
   LogEvent(spdlog::level::info, "agent started",
            {{"instance", cluster_.instance},
             {"repo", parts.git->display_url()},
@@ -603,8 +553,12 @@ Status RunCommands::Serve(AgentParts& parts) const {
             {"interval", interval_},
             {"drift", drift_},
             {"prune", cluster_.prune ? "true" : "false"},
-            {"state", parts.store->Describe()}});
-  parts.reconciler->Run();
+            {"state", parts.store ? parts.store->Describe() : "per shard"}});
+  if (parts.shards) {
+    parts.shards->Wait();
+  } else {
+    parts.reconciler->Run();
+  }
   if (parts.election) {
     parts.election->relay->Stop();
     parts.election->elector->Stop();
@@ -651,41 +605,6 @@ StatusOr<NotifierOptions> RunCommands::NotifierFromFlags() const {
     RegisterSecret(options.webhook_url);
   }
   return options;
-}
-
-int RunCommands::RunStatus(std::ostream& out, std::ostream& err) {
-  HttpClientConfig config;
-  config.base_url = server_;
-  while (!config.base_url.empty() && config.base_url.back() == '/') config.base_url.pop_back();
-  config.default_timeout = std::chrono::seconds(10);
-  StatusOr<std::unique_ptr<HttpClient>> client = NewHttpClient(config);
-  if (!client.ok()) {
-    err << "jobsync status: " << client.status().message() << "\n";
-    return kExitError;
-  }
-  HttpRequest request;
-  request.path = "/api/v1/status";
-  StatusOr<HttpResponse> response = (*client)->Send(request);
-  if (!response.ok()) {
-    err << "jobsync status: cannot reach the agent at " << server_ << ": "
-        << response.status().message() << " (is `jobsync run` running there? see --server)\n";
-    return kExitError;
-  }
-  if (response->status != 200) {
-    err << "jobsync status: " << server_ << " answered HTTP " << response->status << "\n";
-    return kExitError;
-  }
-  nlohmann::json status = nlohmann::json::parse(response->body, nullptr, false);
-  if (status.is_discarded() || !status.is_object()) {
-    err << "jobsync status: " << server_ << " did not answer with a status document\n";
-    return kExitError;
-  }
-  if (status_output_ == "json") {
-    out << status.dump(2) << "\n";
-  } else {
-    out << FormatStatusTable(status);
-  }
-  return kExitOk;
 }
 
 }  // namespace jobsync

@@ -13,14 +13,17 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/cli/cluster_flags.h"
 #include "agent/cli/git_flags.h"
+#include "agent/cli/wiring.h"
 #include "agent/server/http_server.h"
 #include "agent/server/webhook.h"
 #include "agent/sync/notifier.h"
+#include "agent/sync/reconciler.h"
 #include "backends/leader_election.h"
 #include "backends/wake_relay.h"
 
@@ -31,6 +34,7 @@ class App;
 namespace jobsync {
 
 struct AgentParts;
+class Shards;
 
 class RunCommands {
  public:
@@ -67,7 +71,15 @@ class RunCommands {
   // The backends (wiring.h), wrapped for metrics.
   void ConnectBackends(AgentParts& parts) const;
   // Leader election and the wake relay from the High availability flags.
+  StatusOr<ElectionSettings> ElectionSettingsFor(const RunSettings& settings) const;
   Status BuildElection(const RunSettings& settings, AgentParts& parts) const;
+  // The notifier, when the Notifications flags configure one.
+  Status StartNotifier(const NotifierOptions& notify, AgentParts& parts) const;
+  // With --shard: a state store and an election per shard, and the terms' factory
+  // (run_shards.cc; agent/cli/shards.h).
+  Status BuildShards(const RunSettings& settings, AgentParts& parts) const;
+  // What every reconciler is told, from the flags.
+  ReconcilerOptions ReconcilerOptionsFor(const RunSettings& settings, AgentParts& parts) const;
   // The reconciler, its state loaded, woken by live changes.
   Status BuildReconciler(const RunSettings& settings, AgentParts& parts) const;
   // What the HTTP endpoints answer.
@@ -93,6 +105,7 @@ class RunCommands {
   std::string lease_namespace_;
   std::string lease_name_;
   std::string lease_duration_ = "15s";
+  std::string shard_;
   std::string identity_;
   std::string webhook_secret_file_;
   std::string webhook_secret_env_ = "JOBSYNC_WEBHOOK_SECRET";
@@ -111,7 +124,7 @@ class RunCommands {
   std::string log_level_ = "info";
   bool once_ = false;
 
-  std::string server_ = "http://127.0.0.1:8080";
+  std::vector<std::string> servers_ = {"http://127.0.0.1:8080"};
   std::string status_output_ = "table";
 };
 
@@ -120,6 +133,10 @@ class RunCommands {
 // cannot be sent, answers 503 so that the Git host redelivers. Unchanged on the leader, and for a
 // webhook that asks for nothing.
 WebhookResult RelayToLeader(WebhookResult result, const LeaderElector& elector, WakeRelay& relay);
+
+// After a webhook that asks for a sync reached a sharded agent: the shards led here sync, the
+// others' leaders are woken; 503 (redeliver) when one could not be.
+WebhookResult TriggerShards(WebhookResult result, Shards& shards, WebhookKind kind);
 
 // The table `jobsync status` prints for a status document (pure; for tests).
 std::string FormatStatusTable(const nlohmann::json& status);

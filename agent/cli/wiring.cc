@@ -187,17 +187,21 @@ std::string PodNamespace() {
   return name;
 }
 
+std::string StateLocation(const std::string& state_flag, const std::string& instance,
+                          const std::string& pod_namespace, const Clusters& clusters) {
+  if (!state_flag.empty()) return state_flag;
+  if (!pod_namespace.empty() && clusters.kubernetes_client != nullptr) {
+    return std::string(kConfigMapPrefix) + pod_namespace + "/jobsync-" + instance + "-state";
+  }
+  return DefaultStateFile(instance);
+}
+
 StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const std::string& state_flag,
                                                      const std::string& instance,
                                                      const std::string& pod_namespace,
                                                      const Clusters& clusters) {
-  std::string state = state_flag;
-  if (state.empty() && !pod_namespace.empty() && clusters.kubernetes_client != nullptr) {
-    state = std::string(kConfigMapPrefix) + pod_namespace + "/jobsync-" + instance + "-state";
-  }
-  if (state.rfind(kConfigMapPrefix, 0) != 0) {
-    return NewFileStateStore(state.empty() ? DefaultStateFile(instance) : state);
-  }
+  const std::string state = StateLocation(state_flag, instance, pod_namespace, clusters);
+  if (state.rfind(kConfigMapPrefix, 0) != 0) return NewFileStateStore(state);
   const std::string where = state.substr(std::string(kConfigMapPrefix).size());
   const size_t slash = where.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == where.size()) {
@@ -242,6 +246,7 @@ StatusOr<std::unique_ptr<Election>> NewElection(const ClusterFlags& flags, const
   options.lease_name = settings.lease_name;
   options.identity = settings.identity;
   options.lease_duration = settings.lease_duration;
+  options.candidacy = settings.candidacy;
   options.renew_deadline = settings.lease_duration * 2 / 3;
   options.retry_period = std::max(std::chrono::milliseconds(200), settings.lease_duration / 7);
   election->elector =

@@ -84,6 +84,10 @@ Status RequireKubernetes(const Clusters& clusters, const std::string& what);
 // file DefaultStateFile(instance). Fails with kInvalidArgument for a malformed configmap: value,
 // and with kFailedPrecondition (saying why) for a ConfigMap without a Kubernetes cluster. The
 // store keeps a reference into `clusters`, which must outlive it.
+// Where the state is kept: `state_flag`, else the default OpenStateStore describes.
+std::string StateLocation(const std::string& state_flag, const std::string& instance,
+                          const std::string& pod_namespace, const Clusters& clusters);
+
 StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const std::string& state,
                                                      const std::string& instance,
                                                      const std::string& pod_namespace,
@@ -95,6 +99,7 @@ struct ElectionSettings {
   std::string lease_name;      // a DNS-1123 subdomain
   std::string identity;        // this replica; unique among the replicas
   std::chrono::milliseconds lease_duration{15000};
+  Candidacy candidacy = Candidacy::kPlain;  // sharding: the shard's own replica, or a stand-in
 };
 
 // Leader election and the standby's wake relay, over one Lease. Members go in reverse order:

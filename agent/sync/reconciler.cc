@@ -264,9 +264,7 @@ Status Reconciler::TakeOverState(Cycle& cycle) {
 }
 
 Status Reconciler::PlanCycle(Cycle& cycle) {
-  StatusOr<Plan> planned = PlanSync(
-      PlanInput{snapshot_->manifests, cycle.live.jobs, cycle.live.unavailable, state_.inventory},
-      options_.plan);
+  StatusOr<Plan> planned = PlanShare(cycle);
   if (!planned.ok()) {
     // The jobs of the last published status stay: a plan that could not be made says nothing
     // about them.
@@ -278,6 +276,12 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
     return planned.status();
   }
   cycle.plan = std::move(*planned);
+  if (options_.shard) {
+    // Adopted entries join the inventory in RecordState, which saves them.
+    const int held =
+        HandOff(cycle.plan.steps, cycle.others, *options_.shard, state_.inventory, &cycle.adopted);
+    cycle.handing_over = held > 0;
+  }
   const char* policy = DriftPolicyName(options_.plan.drift);
   int held = 0;
   std::set<JobKey> kept;
@@ -309,11 +313,42 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
   return OkStatus();
 }
 
+StatusOr<Plan> Reconciler::PlanShare(Cycle& cycle) {
+  if (!options_.shard) {
+    return PlanSync(
+        PlanInput{snapshot_->manifests, cycle.live.jobs, cycle.live.unavailable, state_.inventory},
+        options_.plan);
+  }
+  // Another shard's inventory is read before planning: a job handed over is never applied here
+  // while that shard may still apply it.
+  StatusOr<std::multimap<JobKey, ForeignEntry>> others = options_.other_shards();
+  if (!others.ok()) {
+    return Status(others.status().code(),
+                  "cannot read the other shards' inventories: " + others.status().message());
+  }
+  cycle.others = std::move(*others);
+  ShardView view =
+      SelectShard(snapshot_->manifests, cycle.live.jobs, state_.inventory, *options_.shard);
+  cycle.foreign = std::move(view.foreign);
+  return PlanSync(PlanInput{view.desired, cycle.live.jobs, cycle.live.unavailable, view.inventory},
+                  options_.plan);
+}
+
 void Reconciler::RecordState(Cycle& cycle) {
   const CommitInfo& commit = *cycle.commit;
   const AgentState saved_state = state_;
   const bool jobs_in_sync = RecordInventory(cycle.plan, cycle.outcomes, commit.id,
                                             options_.plan.instance, &state_.inventory);
+  if (options_.shard) {
+    state_.inventory.merge(cycle.adopted);
+    for (const JobKey& key : ReleaseForeign(cycle.foreign, cycle.others, &state_.inventory)) {
+      LogEvent(spdlog::level::info, "handed over",
+               {{"job", key.ToString()}, {"shard", std::to_string(cycle.foreign.at(key))}});
+    }
+    for (const auto& [key, shard] : cycle.foreign) {
+      cycle.handing_over = cycle.handing_over || state_.inventory.count(key) != 0;
+    }
+  }
   cycle.in_sync =
       jobs_in_sync && cycle.git.ok() && cycle.live.unavailable.size() == unconfigured_.size();
   if (cycle.in_sync) {
@@ -389,7 +424,8 @@ void Reconciler::Notify(const Cycle& cycle, const CycleStatus& status) {
 }
 
 void Reconciler::RememberQuiet(Cycle& cycle, const Status& result) {
-  if (!result.ok() || !cycle.outcomes.empty() || cycle.plan.HasChanges() || !cycle.all_versioned) {
+  if (!result.ok() || !cycle.outcomes.empty() || cycle.plan.HasChanges() || !cycle.all_versioned ||
+      cycle.handing_over) {
     return;
   }
   quiet_commit_ = cycle.commit->id;
@@ -423,6 +459,9 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
   status_["lastAppliedRevision"] = state_.last_applied_revision;
   status_["lastAttemptedRevision"] = state_.last_attempted_revision;
   status_["writer"] = !options_.may_write || options_.may_write();
+  if (options_.shard) {
+    status_["shard"] = {{"index", options_.shard->index}, {"count", options_.shard->count}};
+  }
   if (snapshot_) {
     status_["revision"] = CommitJson(snapshot_->commit);
   }

@@ -68,6 +68,7 @@
 #include "common/metrics.h"
 #include "common/readiness.h"
 #include "diff/plan.h"
+#include "diff/shards.h"
 
 namespace jobsync {
 
@@ -99,6 +100,12 @@ struct ReconcilerOptions {
   // What the status shows about the source.
   std::string branch;
   std::string path;
+  // Sharding (diff/shards.h): plan and apply only the jobs of this shard, handing jobs that move
+  // between shards over through the shards' inventories, which `other_shards` reads (every other
+  // shard's state store; a failure fails the cycle's plan, so nothing moving is applied blind).
+  // Absent: every job.
+  std::optional<ShardSpec> shard;
+  std::function<StatusOr<std::multimap<JobKey, ForeignEntry>>()> other_shards;
 };
 
 class Reconciler {
@@ -152,6 +159,8 @@ class Reconciler {
   // jobsync.dev/prune: "false" once. Fails when no plan can be made (bad options or input): the
   // status then keeps the last cycle's jobs and shows why in place of the plan.
   Status PlanCycle(Cycle& cycle);
+  // PlanSync of what this reconciler plans: every job, or its shard's (ReconcilerOptions::shard).
+  StatusOr<Plan> PlanShare(Cycle& cycle);
   // Executes the plan when this replica writes; fails when the attempted revision cannot be
   // saved.
   Status ApplyPlan(Cycle& cycle);

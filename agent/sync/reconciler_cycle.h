@@ -33,6 +33,13 @@ struct Reconciler::Cycle {
   std::map<JobKey, StepOutcome> outcomes;  // what the executor did
   Status failure;                          // a failure besides the jobs' (Git, saving the state)
   bool in_sync = false;                    // every job in sync with the commit
+  // Sharding: the jobs Git gives to other shards, what the other shards' inventories hold, and
+  // whether a hand-over is under way (a step held, or an entry not yet adopted: the next cycle
+  // must plan again even when nothing else changed).
+  std::map<JobKey, int> foreign;
+  std::multimap<JobKey, ForeignEntry> others;
+  std::map<JobKey, InventoryEntry> adopted;  // entries taken over from other shards this cycle
+  bool handing_over = false;
 };
 
 }  // namespace jobsync

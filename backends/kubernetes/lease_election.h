@@ -45,12 +45,6 @@ std::string MicroTimeNow();
 // The annotation by which a Lease's preferred candidate claims it from a stand-in (see above).
 inline constexpr const char* kClaimAnnotation = "jobsync.dev/claimed-by";
 
-enum class Candidacy {
-  kPlain,      // every candidate alike (one agent, several replicas)
-  kPreferred,  // the shard's own replica
-  kStandIn,    // another replica, taking over the shard while its own replica is gone
-};
-
 struct LeaderElectionOptions {
   std::string namespace_name;  // where the Lease lives
   std::string lease_name;      // e.g. "jobsync-<instance>"

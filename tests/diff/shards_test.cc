@@ -108,7 +108,7 @@ TEST(ShardsTest, TheNewShardAdoptsTheEntryAndWaitsUntilTheOldOneLetsGo) {
   // Shard 0 still holds it: held, and its entry (a finished mark) adopted.
   std::multimap<JobKey, ForeignEntry> others = {{moved.key(), {0, {"h", "r1", true}}}};
   std::map<JobKey, InventoryEntry> inventory;
-  EXPECT_EQ(HandOff(plan->steps, others, ShardSpec{1, 2}, &inventory), 1);
+  EXPECT_EQ(HandOff(plan->steps, others, ShardSpec{1, 2}, {}, &inventory), 1);
   const PlanStep* step = FindStep(*plan, "kubernetes/default/moved");
   EXPECT_EQ(step->action, Action::kNone);
   EXPECT_TRUE(step->error);
@@ -125,7 +125,9 @@ TEST(ShardsTest, TheNewShardAdoptsTheEntryAndWaitsUntilTheOldOneLetsGo) {
   EXPECT_TRUE(old_inventory.empty());
   StatusOr<Plan> again = PlanSync(PlanInput{view.desired, live, {}, inventory}, Options());
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(HandOff(again->steps, {}, ShardSpec{1, 2}, &inventory), 0);
+  std::map<JobKey, InventoryEntry> none;
+  EXPECT_EQ(HandOff(again->steps, {}, ShardSpec{1, 2}, inventory, &none), 0);
+  EXPECT_TRUE(none.empty());
   EXPECT_EQ(FindStep(*again, "kubernetes/default/moved")->action, Action::kPatch);
 }
 
@@ -135,7 +137,8 @@ TEST(ShardsTest, AJobInSyncIsAdoptedWithoutAnError) {
   steps[0].key = job.key();
   steps[0].action = Action::kNone;
   std::map<JobKey, InventoryEntry> inventory;
-  EXPECT_EQ(HandOff(steps, {{job.key(), {2, {"h", "r", false}}}}, ShardSpec{0, 3}, &inventory), 0);
+  EXPECT_EQ(HandOff(steps, {{job.key(), {2, {"h", "r", false}}}}, ShardSpec{0, 3}, {}, &inventory),
+            0);
   EXPECT_FALSE(steps[0].error);
   EXPECT_EQ(inventory.count(job.key()), 1u);
 }
