@@ -146,96 +146,103 @@ void LeaseElector::Loop() {
   Release();
 }
 
-bool LeaseElector::TryAcquireOrRenew() {
-  const steady_clock::time_point attempt_start = steady_clock::now();
-  const int64_t lease_seconds = LeaseSeconds(options_.lease_duration);
+// What one attempt learns of the Lease (TryAcquireOrRenew).
+struct LeaseElector::Attempt {
+  steady_clock::time_point start;
   std::string observed_record;
   steady_clock::time_point observed_time;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    observed_record = observed_record_;
-    observed_time = observed_time_;
-  }
   bool lease_read = false;
   bool held_elsewhere = false;
   bool claiming = false;  // the write only claims the Lease for its preferred candidate
-  bool yield = false;
+  bool yield = false;     // a stand-in holder found the Lease claimed
   std::string seen_holder;
-  // Decides on every read, including the re-reads of Update after a 409 Conflict, so a write
+};
+
+Status LeaseElector::Judge(json& lease, Attempt& attempt) const {
+  json& spec = lease["spec"];
+  if (!spec.is_object()) spec = json::object();
+  const steady_clock::time_point now = steady_clock::now();
+  const std::string record = spec.dump();
+  if (record != attempt.observed_record) {
+    attempt.observed_record = record;
+    attempt.observed_time = now;
+  }
+  attempt.lease_read = true;
+  attempt.seen_holder = StringField(spec, "holderIdentity");
+  const std::string& holder = attempt.seen_holder;
+  const std::string claim = ClaimOf(lease);
+  const std::chrono::seconds duration(IntegerField(spec, "leaseDurationSeconds"));
+  if (!holder.empty() && holder != options_.identity && now < attempt.observed_time + duration) {
+    attempt.held_elsewhere = true;
+    if (options_.candidacy == Candidacy::kPreferred && claim != options_.identity) {
+      lease["metadata"]["annotations"][kClaimAnnotation] = options_.identity;
+      attempt.claiming = true;
+      return OkStatus();
+    }
+    return FailedPreconditionError("the Lease is held by " + holder);
+  }
+  if (options_.candidacy == Candidacy::kStandIn && !claim.empty() && claim != options_.identity) {
+    attempt.held_elsewhere = true;
+    attempt.yield = holder == options_.identity;
+    if (attempt.yield || now < attempt.observed_time + options_.lease_duration) {
+      return FailedPreconditionError("the Lease is claimed by " + claim);
+    }
+  }
+  if (options_.candidacy == Candidacy::kPreferred && !claim.empty()) {
+    lease["metadata"]["annotations"].erase(kClaimAnnotation);
+  }
+  const std::string now_text = MicroTimeNow();
+  if (holder != options_.identity) {
+    spec["acquireTime"] = now_text;
+    spec["leaseTransitions"] = IntegerField(spec, "leaseTransitions") + 1;
+  }
+  spec["holderIdentity"] = options_.identity;
+  spec["leaseDurationSeconds"] = LeaseSeconds(options_.lease_duration);
+  spec["renewTime"] = now_text;
+  return OkStatus();
+}
+
+StatusOr<json> LeaseElector::CreateLease() {
+  const std::string now_text = MicroTimeNow();
+  const json lease = {
+      {"apiVersion", "coordination.k8s.io/v1"},
+      {"kind", "Lease"},
+      {"metadata", {{"name", options_.lease_name}, {"namespace", options_.namespace_name}}},
+      {"spec",
+       {{"holderIdentity", options_.identity},
+        {"leaseDurationSeconds", LeaseSeconds(options_.lease_duration)},
+        {"acquireTime", now_text},
+        {"renewTime", now_text},
+        {"leaseTransitions", 0}}}};
+  return client_.Create(ResourceKind::kLease, options_.namespace_name, lease);
+}
+
+bool LeaseElector::TryAcquireOrRenew() {
+  Attempt attempt;
+  attempt.start = steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    attempt.observed_record = observed_record_;
+    attempt.observed_time = observed_time_;
+  }
+  // Judged on every read, including the re-reads of Update after a 409 Conflict, so a write
   // only ever replaces the very record that was judged free.
-  auto mutate = [&](json& lease) -> Status {
-    json& spec = lease["spec"];
-    if (!spec.is_object()) spec = json::object();
-    const steady_clock::time_point now = steady_clock::now();
-    const std::string record = spec.dump();
-    if (record != observed_record) {
-      observed_record = record;
-      observed_time = now;
-    }
-    lease_read = true;
-    seen_holder = StringField(spec, "holderIdentity");
-    const std::string claim = ClaimOf(lease);
-    const bool claimed_by_other = !claim.empty() && claim != options_.identity;
-    const std::chrono::seconds duration(IntegerField(spec, "leaseDurationSeconds"));
-    if (!seen_holder.empty() && seen_holder != options_.identity &&
-        now < observed_time + duration) {
-      held_elsewhere = true;
-      if (options_.candidacy == Candidacy::kPreferred && claim != options_.identity) {
-        lease["metadata"]["annotations"][kClaimAnnotation] = options_.identity;
-        claiming = true;
-        return OkStatus();
-      }
-      return FailedPreconditionError("the Lease is held by " + seen_holder);
-    }
-    if (options_.candidacy == Candidacy::kStandIn && claimed_by_other) {
-      held_elsewhere = true;
-      if (seen_holder == options_.identity) {
-        yield = true;
-        return FailedPreconditionError("the Lease is claimed by " + claim);
-      }
-      if (now < observed_time + options_.lease_duration) {
-        return FailedPreconditionError("the Lease is claimed by " + claim);
-      }
-    }
-    if (options_.candidacy == Candidacy::kPreferred && !claim.empty()) {
-      lease["metadata"]["annotations"].erase(kClaimAnnotation);
-    }
-    const std::string now_text = MicroTimeNow();
-    if (seen_holder != options_.identity) {
-      spec["acquireTime"] = now_text;
-      spec["leaseTransitions"] = IntegerField(spec, "leaseTransitions") + 1;
-    }
-    spec["holderIdentity"] = options_.identity;
-    spec["leaseDurationSeconds"] = lease_seconds;
-    spec["renewTime"] = now_text;
-    return OkStatus();
-  };
   StatusOr<json> stored =
-      client_.Update(ResourceKind::kLease, options_.namespace_name, options_.lease_name, mutate);
+      client_.Update(ResourceKind::kLease, options_.namespace_name, options_.lease_name,
+                     [&](json& lease) { return Judge(lease, attempt); });
   bool lost_race = false;
-  if (!stored.ok() && stored.status().code() == StatusCode::kNotFound && !lease_read &&
+  if (!stored.ok() && stored.status().code() == StatusCode::kNotFound && !attempt.lease_read &&
       options_.candidacy != Candidacy::kStandIn) {
-    const std::string now_text = MicroTimeNow();
-    const json lease = {
-        {"apiVersion", "coordination.k8s.io/v1"},
-        {"kind", "Lease"},
-        {"metadata", {{"name", options_.lease_name}, {"namespace", options_.namespace_name}}},
-        {"spec",
-         {{"holderIdentity", options_.identity},
-          {"leaseDurationSeconds", lease_seconds},
-          {"acquireTime", now_text},
-          {"renewTime", now_text},
-          {"leaseTransitions", 0}}}};
-    stored = client_.Create(ResourceKind::kLease, options_.namespace_name, lease);
+    stored = CreateLease();
     lost_race = !stored.ok() && stored.status().code() == StatusCode::kAlreadyExists;
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  observed_record_ = observed_record;
-  observed_time_ = observed_time;
-  yield_ = yield;
-  if (stored.ok() && claiming) {
-    holder_ = seen_holder;
+  observed_record_ = attempt.observed_record;
+  observed_time_ = attempt.observed_time;
+  yield_ = attempt.yield;
+  if (stored.ok() && attempt.claiming) {
+    holder_ = attempt.seen_holder;
     last_error_ = OkStatus();
     return false;
   }
@@ -245,16 +252,16 @@ bool LeaseElector::TryAcquireOrRenew() {
     observed_time_ = steady_clock::now();
     holder_ = options_.identity;
     // From when the write was sent: no follower can have seen this record any earlier.
-    last_renewal_ = attempt_start;
+    last_renewal_ = attempt.start;
     last_error_ = OkStatus();
     return true;
   }
-  if (lease_read) holder_ = seen_holder;
+  if (attempt.lease_read) holder_ = attempt.seen_holder;
   // Losing to a valid holder or to a concurrent create is the guard working, not a failure.
   // A stand-in finds no Lease while the shard's own replica has not made it yet: not a failure.
-  const bool not_made = options_.candidacy == Candidacy::kStandIn && !lease_read &&
+  const bool not_made = options_.candidacy == Candidacy::kStandIn && !attempt.lease_read &&
                         stored.status().code() == StatusCode::kNotFound;
-  last_error_ = held_elsewhere || lost_race || not_made ? OkStatus() : stored.status();
+  last_error_ = attempt.held_elsewhere || lost_race || not_made ? OkStatus() : stored.status();
   return false;
 }
 

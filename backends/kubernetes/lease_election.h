@@ -87,6 +87,11 @@ class LeaseElector final : public LeaderElector {
   // One attempt to acquire or renew; true when this replica holds the Lease afterwards. Sets
   // yield_ when a stand-in holder found the Lease claimed.
   bool TryAcquireOrRenew();
+  struct Attempt;
+  // Decides what to write over `lease` as read (acquire, renew, claim; or an error: keep it).
+  Status Judge(nlohmann::json& lease, Attempt& attempt) const;
+  // Creates the Lease held by this candidate.
+  StatusOr<nlohmann::json> CreateLease();
   void SetLeader(bool leader);
   // When leader, steps down (on_change(false)) and then writes the released record (see above);
   // the loop's last act.

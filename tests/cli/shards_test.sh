@@ -11,8 +11,9 @@
 #   3. A job moved from its namespace's shard to another with the jobsync.dev/shard label is handed
 #      over: patched (not recreated) by its new shard only after the old shard let it go; the old
 #      shard's inventory drops it, the new shard's holds it.
-#   4. Agent 1 comes back: it claims shard 1 and the stand-in hands it back.
-#   5. `jobsync status --server A --server B --server C` merges the replicas: every job once.
+#   4. A job removed from Git is pruned (--prune) by its own shard's agent, and no other job is.
+#   5. Agent 1 comes back: it claims shard 1 and the stand-in hands it back.
+#   6. `jobsync status --server A --server B --server C` merges the replicas: every job once.
 # Usage: shards_test.sh JOBSYNC_BINARY SOURCE_DIR   (needs `scripts/cluster up`; fails without it)
 set -uo pipefail
 jobsync=$1
@@ -92,7 +93,7 @@ start_agent() {  # start_agent INDEX
   "$jobsync" run --repo "$remote" --branch main --instance "$instance" --interval 2s \
     --cache-dir "$work/cache-$1" --listen "127.0.0.1:${ports[$1]}" --log-format json \
     --state "configmap:default/$instance-state" --allow-backend kubernetes \
-    --shard "$1/3" --lease-name "$lease" --lease-namespace default --lease-duration 4s \
+    --prune --shard "$1/3" --lease-name "$lease" --lease-namespace default --lease-duration 4s \
     --identity "agent-$1" >>"$work/agent-$1.log" 2>&1 &
   echo $! >"$work/agent-$1.pid"
   pids+=($!)
@@ -119,10 +120,17 @@ wait_seconds=240 wait_for "all $n jobs created" "$n" jobs_made || stop
 for i in 0 1 2; do check "shard $i held by its own agent" "agent-$i" "$(holder "$i")"; done
 check "each job created once" "$n" "$(applies | awk '$2 == "create" && $4 == "ok"' | awk '{print $3}' | sort -u | wc -l)"
 check "no job created twice" "$n" "$(applies | awk '$2 == "create"' | wc -l)"
-wrong=$(applies | awk '$2 == "create"' | while read -r agent _ job _; do
-  ns=${job#kubernetes/}; ns=${ns%%/*}
-  [ "agent-$(shard_of "$ns")" == "$agent" ] || echo "$agent $job"
-done | head -3)
+wrong=$(applies | awk '$2 == "create" {print $1, $3}' | python3 -c "
+import sys
+def shard(ns):
+    h = 2166136261
+    for c in ns.encode():
+        h = ((h ^ c) * 16777619) % 2**32
+    return h % 3
+for line in sys.stdin:
+    agent, job = line.split()
+    if agent != 'agent-%d' % shard(job.split('/')[1]):
+        print(agent, job)" | head -3)
 check "each job created by the agent of its namespace's shard" "" "$wrong"
 
 # ---- 2. agent 1 killed: its shard taken over -----------------------------------------------------
@@ -176,6 +184,21 @@ inventory_has() {  # inventory_has SHARD KEY: yes or no
 wait_seconds=20 wait_for "shard 0's inventory let the moved job go" no inventory_has 0 "kubernetes/$ns0/$moved"
 check "shard 2's inventory holds it" yes "$(inventory_has 2 "kubernetes/$ns0/$moved")"
 check "shard 0 logged the hand-over" 1 "$(grep -c "\"handed over\".*$moved\|$moved.*\"handed over\"" "$work/agent-0.log")"
+
+# ---- 3b. a job deleted from Git is pruned by its own shard only ---------------------------------
+ns2=""
+for i in $(seq -f '%02g' 0 11); do
+  [ "$(shard_of "$prefix-$i")" == 2 ] && { ns2="$prefix-$i"; break; }
+done
+gone_file=$(ls "$work/wc/$ns2" | head -1)
+gone=${gone_file%.yaml}
+git -C "$work/wc" rm -q "$ns2/$gone_file"
+commit "Remove $gone"
+wait_seconds=30 wait_for "the removed job pruned" "" \
+  kubectl get job -n "$ns2" "$gone-worker" -o name --ignore-not-found
+check "pruned by shard 2's agent, the only delete of the run" "agent-2 delete kubernetes/$ns2/$gone ok" \
+  "$(applies | awk '$2 == "delete" || $2 == "update"' | tr '\n' ' ' | sed 's/ $//')"
+check "every other job still there" "$((n - 1))" "$(jobs_made)"
 
 # ---- 4. agent 1 back: shard 1 handed back ---------------------------------------------------------
 start_agent 1
