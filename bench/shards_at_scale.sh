@@ -21,6 +21,7 @@ namespaces=30
 kcm=$(scripts/cluster status | awk '$1 == "kube-controller-manager" {print $4}')
 [ -n "$kcm" ] && [ "$kcm" != "-" ] || { echo "kube-controller-manager is not running" >&2; exit 1; }
 pids=()
+pauser=""
 cleanup() {
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
   [ -f "$work/daemon.pid" ] && kill "$(cat "$work/daemon.pid")" 2>/dev/null
@@ -28,7 +29,9 @@ cleanup() {
     kubectl delete --raw "/apis/batch/v1/namespaces/$ns/jobs" >/dev/null 2>&1 || true
     kubectl delete --raw "/api/v1/namespaces/$ns/services" >/dev/null 2>&1 || true
   done
-  kill -CONT "$kcm" 2>/dev/null
+  [ -n "$pauser" ] && kill "$pauser" 2>/dev/null
+  # Another benchmark that paused it resumes it itself.
+  pgrep -f 'bench/(agent|shards)_at_scale.sh' | grep -qv "^$$\$" || kill -CONT "$kcm" 2>/dev/null
   kubectl get namespaces -o name | grep -E "^namespace/(pe|sh)$run-" | xargs -r kubectl delete --wait=false >/dev/null
   for i in 0 1 2; do
     kubectl delete lease -n default "bench-$run-shard-$i" >/dev/null 2>&1
@@ -54,7 +57,9 @@ done
 git daemon --reuseaddr --base-path="$work/srv" --export-all --enable=receive-pack \
   --listen=127.0.0.1 --port="$git_port" --pid-file="$work/daemon.pid" --detach "$work/srv"
 sleep 0.5
-kill -STOP "$kcm"
+# Kept paused, even if another benchmark sharing the cluster resumes it when it ends.
+(while kill -STOP "$kcm" 2>/dev/null; do sleep 1; done) &
+pauser=$!
 
 agent() {  # agent TAG NAME [FLAGS...]: starts an agent on repository TAG, logging to NAME.log
   local tag=$1 name=$2

@@ -161,6 +161,10 @@ class Reconciler {
   Status PlanCycle(Cycle& cycle);
   // PlanSync of what this reconciler plans: every job, or its shard's (ReconcilerOptions::shard).
   StatusOr<Plan> PlanShare(Cycle& cycle);
+  // Sharding: reads the other shards' inventories when a job may be arriving or leaving, adopts
+  // the entries of arriving jobs and holds their steps while another shard still has them
+  // (diff/shards.h). Fails when they cannot be read.
+  Status HandOver(Cycle& cycle);
   // Executes the plan when this replica writes; fails when the attempted revision cannot be
   // saved.
   Status ApplyPlan(Cycle& cycle);
