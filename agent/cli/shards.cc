@@ -20,7 +20,7 @@ struct Shards::Unit {
   bool leading = false;
   bool stopping = false;
   Reconciler* reconciler = nullptr;
-  nlohmann::json last_status = nlohmann::json::object();  // of the last term, for the status
+  nlohmann::json last_status = nlohmann::json::object();  // why the last term did not start
 };
 
 Shards::Shards(ShardSpec own, std::vector<std::unique_ptr<StateStore>> stores,
@@ -93,7 +93,7 @@ void Shards::RunUnit(Unit& unit) {
     }
     term->reconciler->Run();
     std::lock_guard<std::mutex> lock(unit.mutex);
-    unit.last_status = term->reconciler->StatusJson();
+    unit.last_status = nlohmann::json::object();
     unit.reconciler = nullptr;
   }
 }
@@ -172,6 +172,9 @@ nlohmann::json Shards::StatusJson() const {
     {
       std::lock_guard<std::mutex> lock(unit->mutex);
       if (unit->reconciler == nullptr) {
+        // Not run here; a term that could not start says why.
+        if (unit->last_status.contains("lastSync"))
+          entry["lastSync"] = unit->last_status["lastSync"];
         shards.push_back(std::move(entry));
         continue;
       }
