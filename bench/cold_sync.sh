@@ -11,17 +11,20 @@
 # order; each run gets new namespaces; after each round they are deleted, and the next round waits
 # until they are gone (with their pods), so that it starts on a quiet control plane.
 # Usage: bench/cold_sync.sh [N] [REPEAT]    (needs scripts/cluster up; prints JSON lines)
+# JOBSYNC=PATH times another jobsync binary (default build/jobsync); BENCH_NAMESPACE_PREFIX=P
+# starts every namespace's name with P.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 repeat=${2:-3}
 eval "$(scripts/cluster env)"
 kubectl version --request-timeout=5s >/dev/null || { echo "no cluster: run scripts/cluster up" >&2; exit 1; }
-jobsync=$PWD/build/jobsync
+jobsync=${JOBSYNC:-$PWD/build/jobsync}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 namespaces=10
 workers=${CLIENT_GO_WORKERS:-32}
+prefix=${BENCH_NAMESPACE_PREFIX:-}
 
 peer_binary() {  # prints the path of the client-go peer, building it once per source hash
   local go hash out
@@ -58,18 +61,23 @@ timed() {  # timed TOOL COMMAND...: runs it, prints {"tool":..., "seconds":...}
 }
 cleanup_namespaces() {  # deletes this run's namespaces and waits until they are gone
   local ns
-  for ns in $(kubectl get namespaces -o name | grep -E "^namespace/(js|kc|cg)$$-"); do
+  for ns in $(kubectl get namespaces -o name | grep -E "^namespace/$prefix(js|kc|cg)$$-"); do
     kubectl delete "$ns" --wait=false >/dev/null || echo "could not delete $ns" >&2
   done
+  local names
   for _ in $(seq 1 600); do
-    kubectl get namespaces -o name | grep -qE "^namespace/(js|kc|cg)$$-" || return 0
+    # Read whole before grep -q (which stops at the first match): under pipefail, kubectl killed
+    # by SIGPIPE would read as "none left".
+    if names=$(kubectl get namespaces -o name); then
+      grep -qE "^namespace/$prefix(js|kc|cg)$$-" <<<"$names" || return 0
+    fi
     # Pods whose Job went with the namespace can keep the Job controller's tracking finalizer on
     # a loaded control plane (seen here: 1,800 pods stuck for minutes); they are this run's own.
     kubectl get pods -A -o json | python3 -c "
 import json, re, sys
 for p in json.load(sys.stdin)['items']:
     m = p['metadata']
-    if m.get('deletionTimestamp') and m.get('finalizers') and re.match(r'(js|kc|cg)$$-', m['namespace']):
+    if m.get('deletionTimestamp') and m.get('finalizers') and re.match(r'$prefix(js|kc|cg)$$-', m['namespace']):
         print(m['namespace'], m['name'])" |
       xargs -r -P 8 -n 2 sh -c 'kubectl patch pod -n "$0" "$1" --type merge -p "{\"metadata\":{\"finalizers\":null}}" >/dev/null 2>&1' ||
       true  # a pod gone meanwhile is what we wanted
@@ -84,16 +92,16 @@ for r in $(seq 1 "$repeat"); do
     tool=${tools[$(((k + r) % 3))]}
     case $tool in
       jobsync)
-        tag="js$$-$r"
+        tag="${prefix}js$$-$r"
         prepare "$tag"
         timed jobsync "$jobsync" apply --repo "$work/$tag" --instance "bench-$tag" \
           --cache-dir "$work/cache" ;;
       kubectl)
-        tag="kc$$-$r"
+        tag="${prefix}kc$$-$r"
         prepare "$tag"
         timed kubectl kubectl apply --server-side --field-manager=bench -f "$work/$tag.yaml" ;;
       client-go)
-        tag="cg$$-$r"
+        tag="${prefix}cg$$-$r"
         prepare "$tag"
         timed client-go "$peer" -workers "$workers" "$work/$tag.yaml" ;;
     esac
