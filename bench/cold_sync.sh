@@ -12,7 +12,9 @@
 # until they are gone (with their pods), so that it starts on a quiet control plane.
 # Usage: bench/cold_sync.sh [N] [REPEAT]    (needs scripts/cluster up; prints JSON lines)
 # JOBSYNC=PATH times another jobsync binary (default build/jobsync); BENCH_NAMESPACE_PREFIX=P
-# starts every namespace's name with P.
+# starts every namespace's name with P; BENCH_CLEANUP_WAIT=S waits at most S seconds (default
+# 600) for a round's namespaces to go before the next round starts anyway (they cannot go while
+# the kube-controller-manager, whose namespace controller deletes them, is paused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
@@ -25,6 +27,7 @@ trap 'rm -rf "$work"' EXIT
 namespaces=10
 workers=${CLIENT_GO_WORKERS:-32}
 prefix=${BENCH_NAMESPACE_PREFIX:-}
+cleanup_wait=${BENCH_CLEANUP_WAIT:-600}
 
 peer_binary() {  # prints the path of the client-go peer, building it once per source hash
   local go hash out
@@ -64,8 +67,8 @@ cleanup_namespaces() {  # deletes this run's namespaces and waits until they are
   for ns in $(kubectl get namespaces -o name | grep -E "^namespace/$prefix(js|kc|cg)$$-"); do
     kubectl delete "$ns" --wait=false >/dev/null || echo "could not delete $ns" >&2
   done
-  local names
-  for _ in $(seq 1 600); do
+  local names deadline=$((SECONDS + cleanup_wait))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     # Read whole before grep -q (which stops at the first match): under pipefail, kubectl killed
     # by SIGPIPE would read as "none left".
     if names=$(kubectl get namespaces -o name); then
@@ -83,7 +86,7 @@ for p in json.load(sys.stdin)['items']:
       true  # a pod gone meanwhile is what we wanted
     sleep 1
   done
-  echo "namespaces of this run still terminating after 10 minutes" >&2
+  echo "namespaces of this run still terminating after ${cleanup_wait}s: the next round starts anyway" >&2
 }
 
 tools=(jobsync kubectl client-go)

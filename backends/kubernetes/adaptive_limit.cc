@@ -36,7 +36,8 @@ void AdaptiveLimit::Release(Ticket ticket, RequestOutcome outcome) {
     --in_flight_;
     if (outcome == RequestOutcome::kOverloaded && ticket.epoch == epoch_) {
       ++epoch_;
-      SetLimit(std::max(options_.floor, static_cast<int>(std::floor(limit_ * options_.cut_factor))));
+      SetLimit(
+          std::max(options_.floor, static_cast<int>(std::floor(limit_ * options_.cut_factor))));
     } else if (outcome == RequestOutcome::kSuccess && ++successes_ >= limit_) {
       grew = limit_ < options_.ceiling;
       SetLimit(std::min(limit_ + 1, options_.ceiling));

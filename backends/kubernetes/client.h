@@ -9,8 +9,8 @@
 //
 // Retry policy (per call): 429 answers are retried up to RetryPolicy::max_throttled times (the
 // server did not process the request, and the limit above keeps the retries from adding load);
-// 5xx and connection failures or timeouts up to RetryPolicy::max_attempts times in all; both
-// with exponential backoff and jitter, honouring Retry-After. Update
+// 5xx answers, connection failures and timeouts until RetryPolicy::max_attempts attempts failed
+// so; both with exponential backoff and jitter, honouring Retry-After. Update
 // re-reads and retries on 409 Conflict. Everything else is returned at once, mapped to a Status
 // carrying the server's message: 403/401 kPermissionDenied, 400/422 kInvalidArgument, 404
 // kNotFound, 409 kAlreadyExists (create) or kFailedPrecondition, 410 kFailedPrecondition.
@@ -80,7 +80,7 @@ std::string ResourcePath(ResourceKind kind, const std::string& namespace_name,
 
 // How often and how long to retry one call.
 struct RetryPolicy {
-  int max_attempts = 5;                              // including the first
+  int max_attempts = 5;    // including the first
   int max_throttled = 10;  // 429 answers retried, at most, beside max_attempts (as client-go)
   std::chrono::milliseconds initial_backoff{200};    // before the second attempt
   std::chrono::milliseconds max_backoff{5000};       // cap of the exponential growth

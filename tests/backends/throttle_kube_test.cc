@@ -45,7 +45,9 @@ constexpr int kObjects = 480;
 std::string FlowControlYaml(const std::string& name, const std::string& ns) {
   return "apiVersion: flowcontrol.apiserver.k8s.io/v1\n"
          "kind: PriorityLevelConfiguration\n"
-         "metadata: {name: " + name + "}\n"
+         "metadata: {name: " +
+         name +
+         "}\n"
          "spec:\n"
          "  type: Limited\n"
          "  limited:\n"
@@ -56,17 +58,23 @@ std::string FlowControlYaml(const std::string& name, const std::string& ns) {
          "---\n"
          "apiVersion: flowcontrol.apiserver.k8s.io/v1\n"
          "kind: FlowSchema\n"
-         "metadata: {name: " + name + "}\n"
+         "metadata: {name: " +
+         name +
+         "}\n"
          "spec:\n"
          "  matchingPrecedence: 500\n"
-         "  priorityLevelConfiguration: {name: " + name + "}\n"
+         "  priorityLevelConfiguration: {name: " +
+         name +
+         "}\n"
          "  distinguisherMethod: {type: ByUser}\n"
          "  rules:\n"
          "  - subjects:\n"
          "    - kind: ServiceAccount\n"
-         "      serviceAccount: {name: throttled, namespace: " + ns + "}\n"
+         "      serviceAccount: {name: throttled, namespace: " +
+         ns +
+         "}\n"
          "    resourceRules:\n"
-         "    - {verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*']}\n";
+         "    - {verbs: [\"*\"], apiGroups: [\"*\"], resources: [\"*\"], namespaces: [\"*\"]}\n";
 }
 
 // The apiserver's count of requests it rejected at priority level `name`, from its APF debug
@@ -92,8 +100,8 @@ class ThrottleKubeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* kubeconfig = std::getenv("KUBECONFIG");
-    ASSERT_TRUE(kubeconfig != nullptr && *kubeconfig != '\0') << "KUBECONFIG is not set; "
-                                                              << kHowToStart;
+    ASSERT_TRUE(kubeconfig != nullptr && *kubeconfig != '\0')
+        << "KUBECONFIG is not set; " << kHowToStart;
     StatusOr<KubeCredentials> admin = LoadKubeconfig({kubeconfig, ""}, {});
     ASSERT_TRUE(admin.ok()) << admin.status().ToString() << "; " << kHowToStart;
     credentials_ = *admin;
@@ -102,13 +110,13 @@ class ThrottleKubeTest : public ::testing::Test {
     ASSERT_TRUE(Shell("kubectl create namespace " + ns, &error)) << error << "; " << kHowToStart;
     created_ = true;
     ASSERT_TRUE(Shell("kubectl -n " + ns + " create serviceaccount throttled", &error)) << error;
-    ASSERT_TRUE(Shell("kubectl -n " + ns +
-                          " create role throttled --verb=create,get,list --resource=configmaps",
-                      &error))
+    ASSERT_TRUE(Shell(
+        "kubectl -n " + ns + " create role throttled --verb=create,get,list --resource=configmaps",
+        &error))
         << error;
     ASSERT_TRUE(Shell("kubectl -n " + ns +
-                          " create rolebinding throttled --role=throttled --serviceaccount=" +
-                          ns + ":throttled",
+                          " create rolebinding throttled --role=throttled --serviceaccount=" + ns +
+                          ":throttled",
                       &error))
         << error;
     std::optional<std::string> token =
@@ -122,13 +130,13 @@ class ThrottleKubeTest : public ::testing::Test {
     credentials_.http.client_key_pem.clear();
     credentials_.http.credentials = nullptr;
     credentials_.http.bearer_token = *token;
-    ASSERT_TRUE(Shell("printf '%s' '" + FlowControlYaml(name_, ns) + "' | kubectl apply -f -",
-                      &error))
+    ASSERT_TRUE(
+        Shell("printf '%s' '" + FlowControlYaml(name_, ns) + "' | kubectl apply -f -", &error))
         << error << " (the apiserver must serve flowcontrol.apiserver.k8s.io/v1: API Priority "
         << "and Fairness on, as it is by default)";
     // The apiserver's APF controller picks the new level up within moments.
-    ASSERT_TRUE(Eventually([&] { return RejectedAtLevel(name_).has_value(); },
-                           std::chrono::seconds(30)))
+    ASSERT_TRUE(
+        Eventually([&] { return RejectedAtLevel(name_).has_value(); }, std::chrono::seconds(30)))
         << "priority level " << name_ << " never appeared in the apiserver's APF dump";
   }
 
