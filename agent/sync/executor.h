@@ -63,7 +63,9 @@ struct ExecutorOptions {
   // Steps run side by side, at most this many at once, when they change jobs that no other step
   // of the plan depends on (and that depend on none) and their backend says it takes concurrent
   // calls (Backend::concurrent). Everything else runs one step at a time, in plan order, after.
-  int parallelism = 8;
+  // As many as the Kubernetes client's in-flight limit starts at (client.h), which then bounds
+  // what reaches the apiserver and backs off when it answers 429.
+  int parallelism = 32;
   // False: kNone steps are not asked for their health (the caller has it from the watch
   // cache); their outcome's health stays empty. Dependencies are still polled.
   bool health_of_unchanged = true;

@@ -263,46 +263,73 @@ Status StatusFromHttp(int status, std::string_view body, const std::string& what
   return InternalError(std::move(text));
 }
 
-KubernetesClient::KubernetesClient(std::unique_ptr<HttpClient> http,
-                                   KubernetesClientOptions options)
-    : http_(std::move(http)), options_(options), random_(std::random_device{}()) {}
+namespace {
 
-void KubernetesClient::Acquire() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  slot_free_.wait(lock, [this] { return in_flight_ < std::max(1, options_.max_in_flight); });
-  ++in_flight_;
+// Declares the client's metrics and returns the callback that sets its limit gauge.
+std::function<void(int)> LimitGauge(const KubernetesClientOptions& options) {
+  Metrics* metrics = options.metrics;
+  if (metrics == nullptr) return nullptr;
+  metrics->Declare(kInflightLimitMetric, MetricType::kGauge,
+                   "Requests a Kubernetes client sends at once, now (cut on 429 answers, grown "
+                   "back on successes)");
+  metrics->Declare(kThrottledMetric, MetricType::kCounter,
+                   "429 Too Many Requests answers a Kubernetes client received");
+  MetricLabels labels = {{"server", options.server}};
+  return [metrics, labels](int limit) { metrics->Set(kInflightLimitMetric, labels, limit); };
 }
 
-void KubernetesClient::Release() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    --in_flight_;
+}  // namespace
+
+KubernetesClient::KubernetesClient(std::unique_ptr<HttpClient> http,
+                                   KubernetesClientOptions options)
+    : http_(std::move(http)),
+      options_(std::move(options)),
+      random_(std::random_device{}()),
+      limit_(options_.concurrency, LimitGauge(options_)) {}
+
+StatusOr<HttpResponse> KubernetesClient::SendLimited(const HttpRequest& request) {
+  const AdaptiveLimit::Ticket ticket = limit_.Acquire();
+  StatusOr<HttpResponse> response = http_->Send(request);
+  RequestOutcome outcome = RequestOutcome::kOther;
+  if (response.ok() && response->status == 429) {
+    outcome = RequestOutcome::kOverloaded;
+    ++throttled_;
+    if (options_.metrics != nullptr) {
+      options_.metrics->Add(kThrottledMetric, {{"server", options_.server}});
+    }
+  } else if (response.ok() && response->status < 500) {
+    outcome = RequestOutcome::kSuccess;  // answered: 404 or 409 also say the server kept up
   }
-  slot_free_.notify_one();
+  limit_.Release(ticket, outcome);
+  return response;
 }
 
 StatusOr<HttpResponse> KubernetesClient::Call(HttpRequest request) {
   request.headers["Accept"] = kJsonType;
   if (request.timeout.count() == 0) request.timeout = options_.request_timeout;
   const int attempts = std::max(1, options_.retry.max_attempts);
+  int failures = 0;   // attempts that failed other than by a 429
+  int throttled = 0;  // attempts answered 429
   int timeouts = 0;
   for (int attempt = 1;; ++attempt) {
-    Acquire();
-    StatusOr<HttpResponse> response = http_->Send(request);
-    Release();
+    StatusOr<HttpResponse> response = SendLimited(request);
     std::optional<std::chrono::milliseconds> retry_after;
     bool retry = false;
+    bool exhausted = false;
     if (!response.ok()) {
       const StatusCode code = response.status().code();
       if (code == StatusCode::kDeadlineExceeded) ++timeouts;
       retry = code == StatusCode::kUnavailable ||
               (code == StatusCode::kDeadlineExceeded && timeouts < options_.retry.max_timeouts);
+      exhausted = ++failures >= attempts;
     } else if (IsRetryableHttpStatus(response->status)) {
       retry = true;
       auto header = response->headers.find("retry-after");
       if (header != response->headers.end()) retry_after = ParseRetryAfter(header->second);
+      exhausted = response->status == 429 ? ++throttled > options_.retry.max_throttled
+                                          : ++failures >= attempts;
     }
-    if (!retry || attempt >= attempts) return response;
+    if (!retry || exhausted) return response;
     double unit = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -1,8 +1,16 @@
 // REST calls to a Kubernetes apiserver over HttpClient: get, list, create, update, delete and
-// watch of the few kinds jobsync uses, with bounded concurrency and retries.
+// watch of the few kinds jobsync uses, with adaptive concurrency and retries.
 //
-// Retry policy (per call): 429, 5xx and connection failures or timeouts are retried with
-// exponential backoff and jitter, honouring Retry-After, up to RetryPolicy::max_attempts. Update
+// Concurrency: requests (not watches) are sent at most AdaptiveLimit::limit() at once over all
+// threads (adaptive_limit.h): the limit is cut on each burst of 429 answers and grows back one by
+// one on successes, between KubernetesClientOptions::concurrency's floor and ceiling, so that a
+// client sends as much as the apiserver's API Priority and Fairness lets it and backs off when it
+// says too many.
+//
+// Retry policy (per call): 429 answers are retried up to RetryPolicy::max_throttled times (the
+// server did not process the request, and the limit above keeps the retries from adding load);
+// 5xx answers, connection failures and timeouts until RetryPolicy::max_attempts attempts failed
+// so; both with exponential backoff and jitter, honouring Retry-After. Update
 // re-reads and retries on 409 Conflict. Everything else is returned at once, mapped to a Status
 // carrying the server's message: 403/401 kPermissionDenied, 400/422 kInvalidArgument, 404
 // kNotFound, 409 kAlreadyExists (create) or kFailedPrecondition, 410 kFailedPrecondition.
@@ -26,7 +34,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +47,8 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/http_client.h"
+#include "backends/kubernetes/adaptive_limit.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace jobsync {
@@ -71,7 +80,8 @@ std::string ResourcePath(ResourceKind kind, const std::string& namespace_name,
 
 // How often and how long to retry one call.
 struct RetryPolicy {
-  int max_attempts = 5;                              // including the first
+  int max_attempts = 5;    // including the first
+  int max_throttled = 10;  // 429 answers retried, at most, beside max_attempts (as client-go)
   std::chrono::milliseconds initial_backoff{200};    // before the second attempt
   std::chrono::milliseconds max_backoff{5000};       // cap of the exponential growth
   double jitter = 0.2;                               // delays vary by up to this share, +/-
@@ -100,14 +110,24 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view header
 // (shortened). Pure.
 Status StatusFromHttp(int status, std::string_view body, const std::string& what);
 
+// Metrics of a KubernetesClient, labelled with its server (the apiserver's URL): the gauge of its
+// current in-flight limit, and the counter of 429 Too Many Requests answers it was given.
+inline constexpr const char* kInflightLimitMetric = "jobsync_kube_inflight_limit";
+inline constexpr const char* kThrottledMetric = "jobsync_kube_throttled_total";
+
 struct KubernetesClientOptions {
-  int max_in_flight = 16;  // requests sent at once, over all threads (watches not counted)
+  // The adaptive in-flight limit: requests sent at once, over all threads (watches not counted).
+  AdaptiveLimitOptions concurrency;
   RetryPolicy retry;
   std::chrono::milliseconds request_timeout{30000};
   // Items per list page (`limit`), as client-go's pager; 0 or less: one unpaginated answer.
   int list_page_size = 500;
   // A watch that delivered nothing for its timeout plus this long is cancelled as stalled.
   std::chrono::milliseconds watch_stall_margin{30000};
+  // Receives kInflightLimitMetric and kThrottledMetric with the label server=`server`; null: not
+  // reported. Not owned; must outlive the client.
+  Metrics* metrics = nullptr;
+  std::string server;
 };
 
 // The items of a list and the collection's resourceVersion, from which a watch starts.
@@ -119,7 +139,7 @@ struct ObjectList {
 enum class Propagation { kBackground, kForeground };
 
 // Typed-ish REST calls to one apiserver. Owns its HttpClient. Thread-safe: calls from many
-// threads share max_in_flight slots; a call waiting for a slot blocks.
+// threads share the adaptive in-flight limit; a call waiting for a slot blocks.
 class KubernetesClient {
  public:
   KubernetesClient(std::unique_ptr<HttpClient> http, KubernetesClientOptions options);
@@ -175,6 +195,9 @@ class KubernetesClient {
   // Number of list pages read (answers of a list or page request that were lists), over the
   // client's life. For tests and figures.
   int64_t list_pages() const { return list_pages_.load(); }
+  // The current in-flight limit, and the 429 answers received over the client's life.
+  int inflight_limit() const { return limit_.limit(); }
+  int64_t throttled() const { return throttled_.load(); }
 
  private:
   // Sends `request` with retries and the in-flight bound; returns the last response or failure.
@@ -195,16 +218,16 @@ class KubernetesClient {
   // it; false when cancelled.
   bool WaitBeforeRetry(int failures, std::optional<std::chrono::milliseconds> retry_after,
                        const HttpCancellation& cancel);
-  void Acquire();
-  void Release();
+  // One attempt of `request` within the in-flight limit, told the outcome.
+  StatusOr<HttpResponse> SendLimited(const HttpRequest& request);
 
   const std::unique_ptr<HttpClient> http_;
   const KubernetesClientOptions options_;
   std::mutex mutex_;
-  std::condition_variable slot_free_;
-  int in_flight_ = 0;
   std::mt19937 random_;  // guarded by mutex_
   std::atomic<int64_t> list_pages_{0};
+  std::atomic<int64_t> throttled_{0};
+  AdaptiveLimit limit_;  // after options_, which its gauge callback reads
 };
 
 }  // namespace jobsync

@@ -67,8 +67,11 @@ StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::FromKubeconfig(
     const KubernetesBackendOptions& options) {
   StatusOr<KubeCredentials> credentials = LoadKubeconfig(kubeconfig, environment);
   if (!credentials.ok()) return credentials.status();
+  KubernetesClientOptions client_options = options.client;
+  if (client_options.metrics == nullptr) client_options.metrics = options.metrics;
+  if (client_options.server.empty()) client_options.server = credentials->http.base_url;
   StatusOr<std::unique_ptr<KubernetesClient>> client =
-      NewKubernetesClient(std::move(*credentials), options.client);
+      NewKubernetesClient(std::move(*credentials), client_options);
   if (!client.ok()) return client.status();
   return std::make_unique<KubernetesBackend>(std::move(*client), options);
 }

@@ -97,8 +97,8 @@ struct KubernetesBackendOptions {
   std::chrono::seconds cache_sync_timeout{30};  // ListJobs waits this long for an in-sync cache
   std::chrono::seconds delete_wait{120};        // update waits this long for the old Jobs to go
   std::chrono::seconds pending_grace{300};      // a pod Pending longer is Degraded health
-  // Receives jobsync_kube_watch_restarts_total; null: not counted. Not owned; must outlive the
-  // backend.
+  // Receives jobsync_kube_watch_restarts_total, and the client's metrics (client.h) when
+  // client.metrics is null; null: not counted. Not owned; must outlive the backend.
   Metrics* metrics = nullptr;
 };
 

@@ -11,6 +11,7 @@
 
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
+#include "common/metrics.h"
 #include "test_jobs.h"
 
 namespace jobsync {
@@ -162,13 +163,51 @@ TEST(KubernetesClientTest, RetriesServerErrorsAndConnectionFailures) {
 }
 
 TEST(KubernetesClientTest, GivesUpAfterMaxAttempts) {
-  Fixture f({Answer(429, "slow down", {{"retry-after", "0"}}), Answer(500, "a"),
+  Fixture f({Answer(503, "busy", {{"retry-after", "0"}}), Answer(500, "a"),
              Answer(500, R"({"message":"etcd unavailable"})"), Answer(200, "{}")});
   StatusOr<json> object = f.client->Get(ResourceKind::kJob, "ns", "a");
   ASSERT_FALSE(object.ok());
   EXPECT_EQ(object.status().code(), StatusCode::kUnavailable);
   EXPECT_THAT(object.status().message(), HasSubstr("etcd unavailable"));
   EXPECT_EQ(f.fake->requests.size(), 3u);
+}
+
+TEST(KubernetesClientTest, TooManyRequestsHaveABudgetOfTheirOwn) {
+  Fixture f({Answer(429, "slow down", {{"retry-after", "0"}}), Answer(500, "a"),
+             Answer(429, "slow down", {{"retry-after", "0"}}), Answer(500, "b"),
+             Answer(200, R"({"metadata":{"name":"a"}})")});
+  StatusOr<json> object = f.client->Get(ResourceKind::kJob, "ns", "a");
+  ASSERT_TRUE(object.ok()) << object.status().ToString();
+  EXPECT_EQ(f.fake->requests.size(), 5u) << "two 429s beside max_attempts (3) other attempts";
+  EXPECT_EQ(f.client->throttled(), 2);
+}
+
+TEST(KubernetesClientTest, GivesUpAfterMaxThrottled) {
+  std::deque<StatusOr<HttpResponse>> answers;
+  for (int i = 0; i < 20; ++i) answers.push_back(Answer(429, R"({"message":"too many requests"})"));
+  Fixture f(std::move(answers));
+  StatusOr<json> object = f.client->Get(ResourceKind::kJob, "ns", "a");
+  ASSERT_FALSE(object.ok());
+  EXPECT_EQ(object.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(object.status().message(), HasSubstr("too many requests (HTTP 429)"));
+  EXPECT_EQ(f.fake->requests.size(), 11u) << "the first attempt and max_throttled (10) retries";
+}
+
+TEST(KubernetesClientTest, ATooManyRequestsAnswerCutsTheLimitAndIsCounted) {
+  auto http = std::make_unique<ScriptedHttpClient>(std::deque<StatusOr<HttpResponse>>{
+      Answer(429, "slow down", {{"retry-after", "0"}}), Answer(200, "{}")});
+  Metrics metrics;
+  KubernetesClientOptions options;
+  options.concurrency.initial = 16;
+  options.metrics = &metrics;
+  options.server = "https://apiserver:6443";
+  KubernetesClient client(std::move(http), options);
+  const MetricLabels labels = {{"server", "https://apiserver:6443"}};
+  EXPECT_EQ(metrics.Value(kInflightLimitMetric, labels), 16);
+  ASSERT_TRUE(client.Get(ResourceKind::kJob, "ns", "a").ok());
+  EXPECT_EQ(client.inflight_limit(), 8);
+  EXPECT_EQ(metrics.Value(kInflightLimitMetric, labels), 8);
+  EXPECT_EQ(metrics.Value(kThrottledMetric, labels), 1);
 }
 
 TEST(KubernetesClientTest, AHungServerIsAskedAtMostMaxTimeoutsTimes) {
