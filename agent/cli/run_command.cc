@@ -27,6 +27,7 @@
 #include "backends/http_client.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process_metrics.h"
 #include "schemas/k8s_names.h"
 
 namespace jobsync {
@@ -446,6 +447,9 @@ Status RunCommands::BuildAgent(const RunSettings& settings, AgentParts& parts) {
   StatusOr<std::string> webhook_secret = ReadSecrets();
   if (!webhook_secret.ok()) return webhook_secret.status();
   parts.webhook_secret = *webhook_secret;
+  // What runs, and its CPU, memory and descriptors (read at each scrape: Handlers).
+  DeclareProcessMetrics(parts.metrics);
+  RecordBuildInfo(parts.metrics);
   StatusOr<NotifierOptions> notify = NotifierFromFlags();
   if (!notify.ok()) return notify.status();
   StatusOr<std::unique_ptr<GitSource>> git =
@@ -546,7 +550,10 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
                             : !git_.tag.empty()  ? "refs/tags/" + git_.tag
                                                  : "";
   HttpHandlers handlers;
-  handlers.metrics = [&parts] { return parts.metrics.Render(); };
+  handlers.metrics = [&parts] {
+    UpdateProcessMetrics(parts.metrics);
+    return parts.metrics.Render();
+  };
   handlers.status = [&parts] {
     nlohmann::json status = parts.reconciler->StatusJson();
     if (parts.election) {
