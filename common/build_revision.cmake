@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.25)  # policies for script mode (-P)
 # Writes OUTPUT, a header defining JOBSYNC_REVISION: the Git commit checked out in SOURCE_DIR, or
 # "unknown" outside a Git checkout (a source archive) or without git. Run at every build by the
 # jobsync_build_revision target; the header is rewritten only when the commit changed, so only

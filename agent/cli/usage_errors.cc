@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,8 @@
 namespace jobsync {
 namespace {
 
-// The command line as it was typed: the command (null when none was named) and the words after
-// it; without a command, the words before the first that is not a flag.
+// The command line as it was typed: the command (null when none was named or the word is not a
+// command) and every other word, the flags before the command included.
 struct TypedLine {
   const CLI::App* command = nullptr;
   std::string command_word;  // the first word that is not a flag, known or not
@@ -36,7 +37,6 @@ TypedLine ReadTypedLine(const CLI::App& app, int argc, const char* const* argv) 
     if (sub->get_name() == line.command_word) line.command = sub;
   }
   if (line.command == nullptr) return line;
-  line.args.clear();
   for (++i; i < argc; ++i) line.args.emplace_back(argv[i]);
   return line;
 }
@@ -86,6 +86,7 @@ std::vector<std::string> UnknownFlags(const CLI::App& app, const TypedLine& line
   std::vector<std::string> problems;
   const std::vector<std::string> known = FlagNames(app, line.command);
   std::vector<std::string> bare_known;
+  bare_known.reserve(known.size());
   for (const std::string& name : known) bare_known.push_back(Bare(name));
   for (const std::string& word : line.args) {
     if (word == "--") break;

@@ -47,6 +47,9 @@ Run 'jobsync status --help' for usage." status --xyzzy
 expect "unknown top-level flag" "jobsync: unknown flag --verison; did you mean --version?
 Run 'jobsync --help' for usage." --verison
 
+expect "a mistyped top-level flag before the command" "jobsync: unknown flag --verison for plan; did you mean --version?
+Run 'jobsync plan --help' for usage." --verison plan
+
 expect "history without a job" "jobsync: history needs a job: NAMESPACE/NAME
 Run 'jobsync history --help' for usage." history
 
