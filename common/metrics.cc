@@ -163,6 +163,13 @@ void Metrics::Add(const std::string& name, const MetricLabels& labels, double va
   family.series[SortedLabels(name, family.type, labels)].value += value;
 }
 
+void Metrics::SetTotal(const std::string& name, const MetricLabels& labels, double value) {
+  if (!(value >= 0)) Die("counter " + name + " can only go up, got " + FormatNumber(value));
+  std::lock_guard<std::mutex> lock(mutex_);
+  Family& family = FamilyOf(name, MetricType::kCounter);
+  family.series[SortedLabels(name, family.type, labels)].value = value;
+}
+
 void Metrics::Set(const std::string& name, const MetricLabels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family& family = FamilyOf(name, MetricType::kGauge);

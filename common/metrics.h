@@ -32,6 +32,9 @@ class Metrics {
 
   // Counter: adds `value` (>= 0) to the series with `labels`.
   void Add(const std::string& name, const MetricLabels& labels, double value = 1);
+  // Counter: sets the series to a total counted elsewhere that only goes up (the CPU time the
+  // kernel counts for the process), read afresh at each scrape.
+  void SetTotal(const std::string& name, const MetricLabels& labels, double value);
   // Gauge: sets the series with `labels`.
   void Set(const std::string& name, const MetricLabels& labels, double value);
   // Gauge: removes every series of the family (before setting a fresh snapshot of values).

@@ -13,6 +13,7 @@
 #include "agent/cli/git_flags.h"
 #include "agent/cli/run_command.h"
 #include "agent/cli/sync_commands.h"
+#include "agent/cli/usage_errors.h"
 #include "agent/git/git_source.h"
 #include "agent/git/history.h"
 #include "schemas/loader.h"
@@ -128,7 +129,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
       ->add_option("job", history_job,
                    "The job: NAMESPACE/NAME, or BACKEND/NAMESPACE/NAME to pick one backend")
       ->required()
-      ->type_name("JOB");
+      ->type_name("NAMESPACE/NAME");
 
   SyncCommands sync;
   sync.Register(app);
@@ -147,7 +148,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     out << app.version() << "\n";
     return kExitOk;
   } catch (const CLI::ParseError& e) {
-    err << "jobsync: " << e.what() << "\nRun 'jobsync --help' for usage.\n";
+    err << DescribeUsageError(app, e, argc, argv);
     return kExitError;
   }
   if (validate->parsed()) return RunValidate(validate_paths, validate_elasticjob, out, err);

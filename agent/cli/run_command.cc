@@ -28,6 +28,7 @@
 #include "backends/http_client.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process_metrics.h"
 #include "schemas/k8s_names.h"
 
 namespace jobsync {
@@ -369,6 +370,9 @@ Status RunCommands::BuildAgent(const RunSettings& settings, AgentParts& parts) {
   StatusOr<std::string> webhook_secret = ReadSecrets();
   if (!webhook_secret.ok()) return webhook_secret.status();
   parts.webhook_secret = *webhook_secret;
+  // What runs, and its CPU, memory and descriptors (read at each scrape: Handlers).
+  DeclareProcessMetrics(parts.metrics);
+  RecordBuildInfo(parts.metrics);
   StatusOr<NotifierOptions> notify = NotifierFromFlags();
   if (!notify.ok()) return notify.status();
   StatusOr<std::unique_ptr<GitSource>> git =
@@ -490,6 +494,7 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
                                                  : "";
   HttpHandlers handlers;
   handlers.metrics = [&parts] {
+    UpdateProcessMetrics(parts.metrics);
     return parts.shards ? parts.shards->RenderMetrics(parts.metrics) : parts.metrics.Render();
   };
   handlers.status = [&parts] {

@@ -233,6 +233,7 @@ StatusOr<std::unique_ptr<Election>> NewElection(const ClusterFlags& flags, const
   KubernetesClientOptions lease_options;
   lease_options.request_timeout = settings.lease_duration / 5;
   lease_options.retry.max_attempts = 2;
+  lease_options.retry.max_throttled = 1;  // a throttled renewal must not outlast the renew deadline
   StatusOr<KubeCredentials> credentials =
       LoadKubeconfig(DefaultKubeconfig(flags), KubeconfigEnvironment::FromProcess());
   if (!credentials.ok()) return credentials.status();

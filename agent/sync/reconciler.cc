@@ -29,6 +29,7 @@ constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
 constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
 constexpr const char* kWriter = "jobsync_writer";
 constexpr const char* kDeletesHeld = "jobsync_deletes_held";
+constexpr const char* kLastSuccess = "jobsync_last_successful_sync_timestamp_seconds";
 
 void DeclareMetrics(Metrics& metrics) {
   metrics.Declare(kSyncRuns, MetricType::kCounter, "Sync cycles run, by result");
@@ -48,6 +49,17 @@ void DeclareMetrics(Metrics& metrics) {
   metrics.Declare(kBackendErrors, MetricType::kCounter, "Failed calls to a backend");
   metrics.Declare(kDeletesHeld, MetricType::kGauge,
                   "Deletes the mass-delete guard held back in the last plan");
+  metrics.Declare(kLastSuccess, MetricType::kGauge,
+                  "When the last cycle with result ok ended, in seconds since the Unix epoch "
+                  "(no series before the first)");
+}
+
+// Sets jobsync_last_successful_sync_timestamp_seconds to now (wall clock, as alerts compare it
+// with time()).
+void RecordSuccess(Metrics& metrics) {
+  const std::chrono::duration<double> since_epoch =
+      std::chrono::system_clock::now().time_since_epoch();
+  metrics.Set(kLastSuccess, {}, since_epoch.count());
 }
 
 std::string Short(const std::string& revision) { return revision.substr(0, 7); }
@@ -456,6 +468,7 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
   const char* name = result.ok() ? "ok" : "failed";
   metrics_.Add(kSyncRuns, {{"result", name}});
   metrics_.Observe(kSyncDuration, {{"result", name}}, took.count());
+  if (result.ok()) RecordSuccess(metrics_);
   std::lock_guard<std::mutex> lock(mutex_);
   ++cycles_;
   status_["lastSync"] = {{"time", static_cast<int64_t>(std::time(nullptr))},

@@ -5,7 +5,9 @@
 #
 #   1. An agent converges the clusters to the repository; commits that scale, update, suspend
 #      and delete jobs are followed; a Job scaled or deleted by hand and a Ray job stopped by hand
-#      are healed; a finished Job deleted by hand is not run again; Kubernetes Events, /metrics,
+#      are healed; a finished Job deleted by hand is not run again; Kubernetes Events, /metrics
+#      (with jobsync_build_info, the process metrics and the last successful sync checked
+#      against /proc and the clock),
 #      /api/v1/status, `jobsync status` and the status page report it; SIGTERM exits 0.
 #   2. An agent that polls once an hour: webhooks with bad or missing signatures get 401 and
 #      change nothing, a signed push syncs at once; SIGKILL in the middle of a 30-job sync and a
@@ -138,6 +140,7 @@ ready() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz"; }
 
 # ---- 1. converge, follow commits, heal drift --------------------------------------------------
 port_a=$(free_port)
+agent_started=$(date +%s)
 start_agent a "$port_a" --interval 3s --state "$work/state-a.json"
 wait_for "agent A is ready" 200 ready "$port_a" || stop
 wait_for "every job Synced" yes all_synced "$port_a" || stop
@@ -154,6 +157,27 @@ check "metrics count created jobs" 1 \
   "$(printf '%s\n' "$metrics" | grep -c '^jobsync_applied_actions_total{action="create",cluster="default",result="ok"} 8$')"
 check "metrics carry the applied revision" 1 \
   "$(printf '%s\n' "$metrics" | grep -c "^jobsync_last_applied_revision_info{revision=\"$(git -C "$work/wc" rev-parse HEAD)\"} 1$")"
+# What runs and how it is doing: jobsync_build_info, the standard process metrics from /proc,
+# and when the last cycle succeeded (a Unix time within this test's run).
+check "metrics say which build runs" 1 \
+  "$(printf '%s\n' "$metrics" | grep -cE "^jobsync_build_info\{compiler=\"(gcc|clang) [0-9.]+\",revision=\"([0-9a-f]{40}|unknown)\",version=\"$("$jobsync" --version | cut -d' ' -f2)\"\} 1$")"
+check "process metrics are exported with their Prometheus types" "counter gauge gauge gauge gauge gauge" \
+  "$(for m in process_cpu_seconds_total process_resident_memory_bytes process_virtual_memory_bytes \
+       process_open_fds process_max_fds process_start_time_seconds; do
+       printf '%s\n' "$metrics" | sed -n "s/^# TYPE $m //p"; done | tr '\n' ' ' | sed 's/ $//')"
+agent_pid=$(cat "$work/a.pid" 2>/dev/null)
+check "process_open_fds counts the agent's descriptors" yes \
+  "$(awk -v fds="$(ls "/proc/$agent_pid/fd" 2>/dev/null | wc -l)" '/^process_open_fds / {
+       d = $2 - fds; print (fds > 3 && d * d <= 100) ? "yes" : "no: " $2 " vs " fds }' <<<"$metrics")"
+check "process_resident_memory_bytes is the agent's RSS" yes \
+  "$(awk -v kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status" 2>/dev/null)" '/^process_resident_memory_bytes / {
+       r = $2 / 1024 / kb; print (kb > 0 && r > 0.5 && r < 2) ? "yes" : "no: " $2 " bytes vs " kb " kB" }' <<<"$metrics")"
+check "process_start_time_seconds is when the agent started" yes \
+  "$(awk -v started="$agent_started" '/^process_start_time_seconds / {
+       d = $2 - started; print (d * d <= 25) ? "yes" : "no: " $2 " vs " started }' <<<"$metrics")"
+check "the last successful sync is recent" yes \
+  "$(awk -v now="$(date +%s)" -v began="$agent_started" '/^jobsync_last_successful_sync_timestamp_seconds / {
+       print ($2 >= began && $2 <= now + 1) ? "yes" : "no: " $2 " not in [" began ", " now "]" }' <<<"$metrics")"
 
 sed -i 's/replicas: 4$/replicas: 6/' "$work/wc/vision/resnet50.yaml"
 commit "Scale resnet50 to 6"

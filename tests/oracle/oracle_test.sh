@@ -9,11 +9,16 @@ src=$2
 mkdir -p "$3"
 work=$(cd "$3" && pwd)
 
-if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then PATH="/usr/local/go/bin:$PATH"; fi
+# Go as scripts/cluster finds it: the pinned toolchain, else the go on PATH, else /usr/local/go.
+if pinned=$("$src/scripts/go-toolchain" bin 2>/dev/null); then
+  PATH="$pinned:$PATH"
+elif ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
 if ! command -v go >/dev/null; then
   echo "FAIL: go is not installed. The oracle is a Go program built against k8s.io/apimachinery" \
-       "(as the local cluster is): install Go >= 1.24 from https://go.dev/dl/ (e.g. under" \
-       "/usr/local/go), put its bin directory on PATH and rerun." >&2
+       "(as the local cluster is): run scripts/install-deps (scripts/go-toolchain installs Go" \
+       "from the Go module proxy) and rerun." >&2
   exit 1
 fi
 # The oracle must be Kubernetes' code at the version the local control plane runs.

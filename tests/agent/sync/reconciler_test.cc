@@ -5,6 +5,7 @@
 #include "agent/sync/reconciler.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -399,6 +400,23 @@ TEST_F(ReconcilerTest, AnUnreachableRemoteKeepsTheLastSnapshotAndDeletesNothing)
   EXPECT_EQ(status["conditions"][0]["status"], "False");
   EXPECT_EQ(status["conditions"][0]["reason"], "GitUnavailable");
   EXPECT_EQ(metrics_->Value("jobsync_git_errors_total", {{"operation", "check"}}), 1);
+}
+
+TEST_F(ReconcilerTest, TheLastSuccessfulSyncTimeMovesOnlyWithCyclesThatSucceed) {
+  const char* kLastSuccess = "jobsync_last_successful_sync_timestamp_seconds";
+  auto reconciler = NewReconciler();
+  EXPECT_EQ(metrics_->Render().find("\n" + std::string(kLastSuccess) + " "), std::string::npos)
+      << "no series before the first cycle";
+  const double before =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  const double first = metrics_->Value(kLastSuccess, {});
+  EXPECT_GE(first, before);
+  EXPECT_LE(first, before + 60);
+
+  std::filesystem::rename(repo_.dir(), dir_.path() / "moved");
+  EXPECT_FALSE(reconciler->SyncOnce().ok());
+  EXPECT_EQ(metrics_->Value(kLastSuccess, {}), first) << "a failed cycle is not a success";
 }
 
 TEST_F(ReconcilerTest, WhileGitCannotBeReadEveryJobIsUnknown) {
