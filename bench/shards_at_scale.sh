@@ -23,6 +23,7 @@ kcm=$( (scripts/cluster status || true) | awk '$1 == "kube-controller-manager" {
 pids=()
 pauser=""
 cleanup() {
+  set +e  # every step runs, whatever failed before
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
   [ -f "$work/daemon.pid" ] && kill "$(cat "$work/daemon.pid")" 2>/dev/null
   for ns in $(kubectl get namespaces -o name | sed -n "s|^namespace/\(\(pe\|sh\)$run-.*\)|\1|p"); do
