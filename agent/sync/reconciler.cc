@@ -1,5 +1,6 @@
 #include "agent/sync/reconciler.h"
 
+#include <cstdio>
 #include <ctime>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -25,6 +26,7 @@ constexpr const char* kSyncDuration = "jobsync_sync_duration_seconds";
 constexpr const char* kJobs = "jobsync_jobs";
 constexpr const char* kGitDuration = "jobsync_git_duration_seconds";
 constexpr const char* kGitErrors = "jobsync_git_errors_total";
+constexpr const char* kSyncStageDuration = "jobsync_sync_stage_duration_seconds";
 constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
 constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
 constexpr const char* kWriter = "jobsync_writer";
@@ -39,6 +41,10 @@ void DeclareMetrics(Metrics& metrics) {
   metrics.Declare(kGitDuration, MetricType::kHistogram,
                   "Duration of Git operations (check: ls-remote, fetch, load)", DurationBuckets());
   metrics.Declare(kGitErrors, MetricType::kCounter, "Failed Git operations");
+  metrics.Declare(kSyncStageDuration, MetricType::kHistogram,
+                  "Duration of the stages of sync cycles that planned (git_check, git_fetch, "
+                  "git_load, git_log, versions, list, plan, apply, record, status, publish)",
+                  DurationBuckets());
   metrics.Declare(kRevisionInfo, MetricType::kGauge,
                   "The last revision applied completely (value 1; the revision is a label)");
   metrics.Declare(kDriftDetected, MetricType::kCounter,
@@ -51,6 +57,13 @@ void DeclareMetrics(Metrics& metrics) {
 }
 
 std::string Short(const std::string& revision) { return revision.substr(0, 7); }
+
+// Seconds as whole milliseconds with one decimal: "12.3".
+std::string Milliseconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", seconds * 1000);
+  return text;
+}
 
 nlohmann::json CommitJson(const CommitInfo& commit) {
   return {{"id", commit.id},
@@ -147,13 +160,14 @@ Status Reconciler::Interrupted(const std::string& applying) {
   return OkStatus();
 }
 
-Status Reconciler::CheckGit() {
+Status Reconciler::CheckGit(StageTimes& stages) {
   auto timed_git = [&](const char* operation, auto call) {
     auto began = std::chrono::steady_clock::now();
     auto result = call();
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
     metrics_.Observe(kGitDuration, {{"operation", operation}}, took.count());
     if (!result.ok()) metrics_.Add(kGitErrors, {{"operation", operation}});
+    stages.End(std::string("git_") + operation);
     return result;
   };
   Status git_status;
@@ -183,6 +197,7 @@ Status Reconciler::CheckGit() {
         commits_.clear();
         for (CommitInfo& commit : *log) commits_[commit.id] = std::move(commit);
       }
+      stages.End("git_log");
       snapshot_ = std::move(*loaded);
     } else {
       git_status = loaded.status();
@@ -203,31 +218,55 @@ Status Reconciler::CheckGit() {
 Status Reconciler::SyncOnce() {
   Cycle cycle;
   cycle.start = std::chrono::steady_clock::now();
+  cycle.stages.last = cycle.start;
   cut_short_ = false;
   // Fetch the followed ref, or go by the last look when only a live change woke the cycle.
-  cycle.git = Fetch(cycle.start);
+  cycle.git = Fetch(cycle);
   if (!snapshot_) return Finish(cycle.git, cycle.start);
   cycle.commit = &snapshot_->commit;
   cycle.failure = cycle.git;
   // Stop here when neither the commit nor the live state changed since a quiet cycle.
   if (NothingChanged(cycle)) return Finish(OkStatus(), cycle.start);
+  cycle.stages.End("versions");
   // Read the live jobs of every backend.
   cycle.live = ReadLiveJobs(cycle);
+  cycle.stages.End("list");
   // Take over the state a previous leader wrote, when this replica just became the writer.
   if (Status taken = TakeOverState(cycle); !taken.ok()) return Finish(taken, cycle.start);
   // Plan the commit against the live jobs and the inventory.
   if (Status planned = PlanCycle(cycle); !planned.ok()) return Finish(planned, cycle.start);
+  cycle.stages.End("plan");
   // Apply the plan, when this replica writes.
   if (Status applied = ApplyPlan(cycle); !applied.ok()) return Finish(applied, cycle.start);
+  cycle.stages.End("apply");
   // Record what was applied in the inventory, and the revision once every job is in sync.
   RecordState(cycle);
+  cycle.stages.End("record");
   // Derive each job's status and the cycle's result.
   CycleStatus status = DeriveStatus(cycle);
+  cycle.stages.End("status");
   // Publish the status and the plan, then tell the notifier.
   PublishCycle(cycle, status);
+  cycle.stages.End("publish");
   Notify(cycle, status);
   RememberQuiet(cycle, status.result);
+  // Say where the time of a cycle that planned went.
+  LogStages(cycle);
   return status.result;
+}
+
+void Reconciler::LogStages(const Cycle& cycle) {
+  LogFields fields = {{"commit", cycle.commit->ShortId()},
+                      {"steps", std::to_string(cycle.plan.steps.size())},
+                      {"changes", std::to_string(cycle.outcomes.size())}};
+  double total = 0;
+  for (const auto& [stage, seconds] : cycle.stages.seconds) {
+    metrics_.Observe(kSyncStageDuration, {{"stage", stage}}, seconds);
+    fields.emplace_back(stage + "_ms", Milliseconds(seconds));
+    total += seconds;
+  }
+  fields.emplace_back("total_ms", Milliseconds(total));
+  LogEvent(spdlog::level::info, "sync cycle", fields);
 }
 
 Status Reconciler::Finish(const Status& result, std::chrono::steady_clock::time_point start) {
@@ -235,14 +274,14 @@ Status Reconciler::Finish(const Status& result, std::chrono::steady_clock::time_
   return result;
 }
 
-Status Reconciler::Fetch(std::chrono::steady_clock::time_point start) {
+Status Reconciler::Fetch(Cycle& cycle) {
   // A cycle woken only by a live change (a watch event) within an interval of the last look at
   // the remote goes by what that look found: a busy cluster must not become one ls-remote per
   // burst of events against the Git host.
   const bool reuse_git =
-      only_live_changed_ && snapshot_ && start - last_git_check_ < options_.interval;
+      only_live_changed_ && snapshot_ && cycle.start - last_git_check_ < options_.interval;
   only_live_changed_ = false;
-  if (!reuse_git) return CheckGit();
+  if (!reuse_git) return CheckGit(cycle.stages);
   std::lock_guard<std::mutex> lock(mutex_);
   return git_status_;
 }

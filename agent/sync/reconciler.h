@@ -35,6 +35,9 @@
 //      outcomes; the metrics of jobs by sync state and health.
 //   7. Publish the status and the plan's steps that act or report a problem; then the notifier
 //      (when configured) hears the outcome; it queues, never blocks the cycle.
+// A cycle that got past the quiet check logs how long each stage took ("sync cycle": git_check,
+// git_fetch, git_load, git_log, versions, list, plan, apply, record, status, publish, in ms) and
+// observes them in jobsync_sync_stage_duration_seconds{stage}.
 //
 // Run() repeats cycles every interval (with jitter), at once on Trigger() (webhook), until Stop().
 // A restarted agent loads its state and carries on: the labels on live objects say what it owns,
@@ -101,6 +104,8 @@ struct ReconcilerOptions {
   std::string path;
 };
 
+struct StageTimes;  // reconciler_cycle.h
+
 class Reconciler {
  public:
   // Every reference must outlive the reconciler. `backends` are the built backends (already
@@ -141,7 +146,7 @@ class Reconciler {
 
   // The stages of SyncOnce, in order (see the header comment).
   // Returns this cycle's Git status: CheckGit(), or the last look's after a live change alone.
-  Status Fetch(std::chrono::steady_clock::time_point start);
+  Status Fetch(Cycle& cycle);
   // Reads the live versions into `cycle`; true when the cycle has nothing to do (quiet).
   bool NothingChanged(Cycle& cycle);
   // Lists the live jobs on the lanes and updates (and logs changes of) the backends' status.
@@ -174,6 +179,9 @@ class Reconciler {
   void Notify(const Cycle& cycle, const CycleStatus& status);
   // Remembers a cycle that found nothing to do, so an identical next one stops early.
   void RememberQuiet(Cycle& cycle, const Status& result);
+  // Logs how long each stage of a cycle that planned took ("sync cycle") and observes each in
+  // jobsync_sync_stage_duration_seconds.
+  void LogStages(const Cycle& cycle);
   // Records the cycle (RecordCycle) and returns `result`.
   Status Finish(const Status& result, std::chrono::steady_clock::time_point start);
 
@@ -184,8 +192,8 @@ class Reconciler {
                const nlohmann::json& plan_json);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
-  // snapshot_. Sets git_status_ and returns it.
-  Status CheckGit();
+  // snapshot_. Sets git_status_ and returns it. Ends a stage in `stages` per Git operation.
+  Status CheckGit(StageTimes& stages);
   // A backend that missed a deadline: counted (jobsync_backend_errors_total, operation
   // deadline), and not waited for again until a Ping in the background comes back ok.
   void MissedDeadline(const Target& kind, const std::string& why);
