@@ -35,11 +35,22 @@ jobsync=${BENCH_JOBSYNC:-$PWD/build/jobsync}
 work=$(mktemp -d)
 prefix="sc$$"
 namespaces=20
-kcm=$(scripts/cluster status | awk '$1 == "kube-controller-manager" {print $4}')
+# (scripts/cluster status fails while a component is unhealthy, as a paused one is: its table
+# is read all the same.)
+kcm=$(scripts/cluster status | awk '$1 == "kube-controller-manager" {print $4}' || true)
 [ -n "$kcm" ] && [ "$kcm" != "-" ] || { echo "kube-controller-manager is not running" >&2; exit 1; }
+# One paused by someone else's run is left paused at the end, as it was found.
+resume_kcm=true
+if [ "$(ps -o stat= -p "$kcm" | cut -c1)" == T ]; then
+  echo "kube-controller-manager (pid $kcm) was already paused: it is left paused" >&2
+  resume_kcm=false
+fi
 agent_pid=""
 daemon_pid=""
 cleanup() {
+  # To its end whatever fails: an agent under BENCH_WRAP ends with the signal's status, and a
+  # cleanup stopped there would leave the controller-manager paused.
+  set +e
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
   # The Jobs go while the controllers are paused (one deletecollection per namespace), so that no
@@ -47,7 +58,7 @@ cleanup() {
   for ns in $(kubectl get namespaces -o name | sed -n "s|^namespace/\($prefix-.*\)|\1|p"); do
     kubectl delete --raw "/apis/batch/v1/namespaces/$ns/jobs" >/dev/null 2>&1 || true
   done
-  kill -CONT "$kcm" 2>/dev/null
+  $resume_kcm && kill -CONT "$kcm" 2>/dev/null
   kubectl get namespaces -o name | grep "^namespace/$prefix-" | xargs -r kubectl delete --wait=false >/dev/null
   rm -rf "$work"
 }

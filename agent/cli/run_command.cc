@@ -548,12 +548,12 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
   HttpHandlers handlers;
   handlers.metrics = [&parts] { return parts.metrics.Render(); };
   handlers.status = [&parts] {
-    nlohmann::json status = parts.reconciler->StatusJson();
+    nlohmann::json extra = nlohmann::json::object();
     if (parts.election) {
       const LeaderElector& elector = *parts.election->elector;
-      status["leaderElection"] = {{"leader", elector.is_leader()}, {"holder", elector.holder()}};
+      extra["leaderElection"] = {{"leader", elector.is_leader()}, {"holder", elector.holder()}};
     }
-    return status;
+    return parts.reconciler->StatusText(extra);
   };
   handlers.ready = [&parts] { return parts.reconciler->Ready(); };
   handlers.index_html = [] { return std::string(kStatusPageHtml); };

@@ -311,9 +311,12 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
     // about them.
     LogEvent(spdlog::level::err, "plan failed",
              {{"commit", cycle.commit->ShortId()}, {"error", planned.status().message()}});
+    const nlohmann::json failed = {{"text", "plan failed: " + planned.status().message() + "\n"},
+                                   {"steps", nullptr}};
+    auto text = std::make_shared<const std::string>(
+        failed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     std::lock_guard<std::mutex> lock(mutex_);
-    status_["plan"] = {{"text", "plan failed: " + planned.status().message() + "\n"},
-                       {"steps", nullptr}};
+    plan_text_ = std::move(text);
     return planned.status();
   }
   cycle.plan = std::move(*planned);
@@ -394,16 +397,20 @@ CycleStatus Reconciler::DeriveStatus(const Cycle& cycle) {
 
 void Reconciler::PublishCycle(const Cycle& cycle, const CycleStatus& status) {
   // The status shows the steps that do something or report a problem; thousands of "in sync"
-  // lines would hide them (and cost memory on every cycle).
+  // lines would hide them (and cost memory on every cycle). A create step is shown without its
+  // fields: they are the whole manifest, which Git has and `jobsync plan` lists; a first sync of
+  // thousands of jobs would otherwise publish every field of every job, twice.
   Plan shown;
   for (const PlanStep& step : cycle.plan.steps) {
-    if (step.action != Action::kNone || step.error || step.withheld) shown.steps.push_back(step);
+    if (step.action == Action::kNone && !step.error && !step.withheld) continue;
+    shown.steps.push_back(step);
+    if (step.action == Action::kCreate) shown.steps.back().changes.clear();
   }
   const size_t unchanged = cycle.plan.steps.size() - shown.steps.size();
   Publish(status.jobs,
           RenderText(shown, false, &cycle.plan) + std::to_string(unchanged) + " job" +
               (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
-          nlohmann::json::parse(RenderJson(shown, &cycle.plan), nullptr, false));
+          RenderJson(shown, &cycle.plan));
   RecordCycle(status.result, cycle.start);
 }
 
@@ -478,27 +485,37 @@ void Reconciler::NoteBackendTrouble(const Target& kind, const Status& status) {
 }
 
 void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-                         const nlohmann::json& plan_json) {
-  nlohmann::json list = nlohmann::json::array();
+                         const std::string& plan_json) {
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  auto jobs_text = std::make_shared<std::string>("[");
   for (const JobStatus& job : jobs) {
-    list.push_back({{"key", job.key.ToString()},
-                    {"backend", BackendName(job.key.backend)},
-                    {"cluster", ClusterName(job.key.cluster)},
-                    {"namespace", job.key.namespace_name},
-                    {"name", job.key.name},
-                    {"sync", job.sync},
-                    {"health", job.health},
-                    {"healthMessage", job.health_message},
-                    {"desiredReplicas", job.desired_replicas},
-                    {"liveReplicas", job.live_replicas},
-                    {"appliedRevision", job.applied_revision},
-                    {"appliedAuthor", job.applied_author},
-                    {"appliedSummary", job.applied_summary},
-                    {"source", job.source_path},
-                    {"lastAction", job.last_action},
-                    {"lastError", job.last_error},
-                    {"drift", job.drift}});
+    if (jobs_text->size() > 1) *jobs_text += ',';
+    *jobs_text += nlohmann::json{
+        {"key", job.key.ToString()},
+        {"backend", BackendName(job.key.backend)},
+        {"cluster", ClusterName(job.key.cluster)},
+        {"namespace", job.key.namespace_name},
+        {"name", job.key.name},
+        {"sync", job.sync},
+        {"health", job.health},
+        {"healthMessage", job.health_message},
+        {"desiredReplicas", job.desired_replicas},
+        {"liveReplicas", job.live_replicas},
+        {"appliedRevision", job.applied_revision},
+        {"appliedAuthor", job.applied_author},
+        {"appliedSummary", job.applied_summary},
+        {"source", job.source_path},
+        {"lastAction", job.last_action},
+        {"lastError", job.last_error},
+        {"drift",
+         job.drift}}.dump(-1, ' ', false, kReplace);
   }
+  *jobs_text += ']';
+  jobs_text->shrink_to_fit();
+  // plan_json is RenderJson's document: valid JSON text, placed as it is.
+  auto plan = std::make_shared<const std::string>(
+      "{\"steps\":" + plan_json +
+      ",\"text\":" + nlohmann::json(plan_text).dump(-1, ' ', false, kReplace) + "}");
   std::lock_guard<std::mutex> lock(mutex_);
   status_["instance"] = options_.plan.instance;
   status_["repo"] = git_.display_url();
@@ -506,8 +523,8 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
   status_["path"] = options_.path;
   status_["drift"] = DriftPolicyName(options_.plan.drift);
   status_["prune"] = options_.plan.prune;
-  status_["jobs"] = std::move(list);
-  status_["plan"] = {{"text", plan_text}, {"steps", plan_json}};
+  jobs_text_ = std::move(jobs_text);
+  plan_text_ = std::move(plan);
 }
 
 void Reconciler::Run() {
@@ -574,10 +591,32 @@ void Reconciler::Stop() {
   wake_.notify_all();
 }
 
-nlohmann::json Reconciler::StatusJson() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return status_;
+std::string Reconciler::StatusText(const nlohmann::json& extra) const {
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  nlohmann::json head;
+  std::shared_ptr<const std::string> jobs;
+  std::shared_ptr<const std::string> plan;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    head = status_;
+    jobs = jobs_text_;
+    plan = plan_text_;
+  }
+  for (const auto& [key, value] : extra.items()) head[key] = value;
+  std::string out = head.dump(-1, ' ', false, kReplace);
+  out.pop_back();  // the closing brace: the published parts follow
+  out.reserve(out.size() + (jobs ? jobs->size() : 0) + (plan ? plan->size() : 0) + 20);
+  for (const auto& [key, text] : {std::pair{"jobs", jobs}, std::pair{"plan", plan}}) {
+    if (!text) continue;
+    if (out.size() > 1) out += ',';
+    out += std::string("\"") + key + "\":";
+    out += *text;
+  }
+  out += '}';
+  return out;
 }
+
+nlohmann::json Reconciler::StatusJson() const { return nlohmann::json::parse(StatusText()); }
 
 Readiness Reconciler::Ready() const {
   // Readiness is "can serve" (as Argo CD's and Flux's controllers answer it): a Git or cluster

@@ -136,6 +136,12 @@ class Reconciler {
   // SyncFailed; message). Ready() is true from construction until Stop(): readiness means the agent
   // can serve, and Git or cluster outages are reported in the condition, not by readiness; its
   // reason names the clusters that are unavailable ("ok; ray unavailable: ...").
+  // The status as JSON text, with the members of `extra` (an object) added; its "jobs" and
+  // "plan" are published once per cycle as text and shared with every request, so that the
+  // status of thousands of jobs is neither kept as a JSON tree nor copied per request. A create
+  // step in the plan is listed without its fields (the manifest's, which `jobsync plan` shows).
+  std::string StatusText(const nlohmann::json& extra = nlohmann::json::object()) const;
+  // StatusText() parsed.
   nlohmann::json StatusJson() const;
   Readiness Ready() const;
   int64_t cycles() const;
@@ -188,8 +194,9 @@ class Reconciler {
   // Whether the executor should stop before its next step (see the header comment). Called from
   // the lanes, one at a time (interrupt_mutex_).
   Status Interrupted(const std::string& applying);
+  // Publishes the jobs and the plan (its text and RenderJson's document) for StatusText().
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-               const nlohmann::json& plan_json);
+               const std::string& plan_json);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
   // snapshot_. Sets git_status_ and returns it. Ends a stage in `stages` per Git operation.
@@ -237,8 +244,11 @@ class Reconciler {
   bool triggered_ = false;
   bool live_changed_ = false;
   std::string trigger_reason_;
-  // Published for readers.
+  // Published for readers: the status but its jobs and plan, and those two as JSON text (null
+  // until published).
   nlohmann::json status_ = nlohmann::json::object();
+  std::shared_ptr<const std::string> jobs_text_;
+  std::shared_ptr<const std::string> plan_text_;
   Status git_status_ = UnavailableError("no sync yet");
   std::map<Target, Status> backend_status_;
   int64_t cycles_ = 0;
