@@ -15,8 +15,15 @@
 # The kube-controller-manager is paused (SIGSTOP) for the run and resumed after: N Jobs would
 # otherwise make N pods, more than the kwok nodes here hold (3 x 1,000). Jobs are what the agent
 # writes, watches and plans; pods only feed its health column.
-# Usage: [BENCH_PERF=FILE] [BENCH_WRAP="heaptrack -o FILE"] bench/agent_at_scale.sh [N] [REPEAT]
-# (BENCH_WRAP runs the agent under a profiler; its memory figures are then the wrapper's.)
+#   stages       for each webhook round, the agent's "sync cycle" log line of the cycle that applied
+#                the commit: how long the webhook waited for a cycle in flight, then each stage (Git
+#                ls-remote, fetch, load, history; live versions, list, plan, apply, record, status,
+#                publish), in ms
+# Usage: [BENCH_PERF=FILE] [BENCH_WRAP="heaptrack -o FILE"] [BENCH_JOBSYNC=BINARY]
+#        bench/agent_at_scale.sh [N] [REPEAT]
+# (BENCH_WRAP runs the agent under a profiler; its memory figures are then the wrapper's.
+# BENCH_JOBSYNC runs another build of the agent, e.g. the commit before a change, in turn with
+# this one.)
 # (needs scripts/cluster up; prints JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,23 +31,37 @@ n=${1:-10000}
 repeat=${2:-10}
 eval "$(scripts/cluster env)"
 kubectl version --request-timeout=5s >/dev/null || { echo "no cluster: run scripts/cluster up" >&2; exit 1; }
-jobsync=$PWD/build/jobsync
+jobsync=${BENCH_JOBSYNC:-$PWD/build/jobsync}
 work=$(mktemp -d)
 prefix="sc$$"
 namespaces=20
-kcm=$(scripts/cluster status | awk '$1 == "kube-controller-manager" {print $4}')
+# (scripts/cluster status fails while a component is unhealthy, as a paused one is: its table
+# is read all the same.)
+kcm=$(scripts/cluster status | awk '$1 == "kube-controller-manager" {print $4}' || true)
 [ -n "$kcm" ] && [ "$kcm" != "-" ] || { echo "kube-controller-manager is not running" >&2; exit 1; }
+# One paused by someone else's run is left paused at the end, as it was found.
+resume_kcm=true
+if [ "$(ps -o stat= -p "$kcm" | cut -c1)" == T ]; then
+  echo "kube-controller-manager (pid $kcm) was already paused: it is left paused" >&2
+  resume_kcm=false
+fi
 agent_pid=""
 daemon_pid=""
 cleanup() {
+  # To its end whatever fails: an agent under BENCH_WRAP ends with the signal's status, and a
+  # cleanup stopped there would leave the controller-manager paused.
+  set +e
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
   # The Jobs go while the controllers are paused (one deletecollection per namespace), so that no
-  # pod is made for them; then the namespaces.
+  # pod is made for them; then the namespaces. Background propagation: the default for Jobs
+  # (orphan) adds a finalizer only the paused garbage collector removes, and 10,000 Jobs would
+  # stay, in every jobsync watch of the cluster, until it runs again.
   for ns in $(kubectl get namespaces -o name | sed -n "s|^namespace/\($prefix-.*\)|\1|p"); do
-    kubectl delete --raw "/apis/batch/v1/namespaces/$ns/jobs" >/dev/null 2>&1 || true
+    kubectl delete --raw "/apis/batch/v1/namespaces/$ns/jobs?propagationPolicy=Background" \
+      >/dev/null 2>&1 || true
   done
-  kill -CONT "$kcm" 2>/dev/null
+  $resume_kcm && kill -CONT "$kcm" 2>/dev/null
   kubectl get namespaces -o name | grep "^namespace/$prefix-" | xargs -r kubectl delete --wait=false >/dev/null
   rm -rf "$work"
 }
@@ -164,6 +185,26 @@ for line in sys.stdin:
   printf '{"scenario": "webhook to applied", "jobs": %d, "round": %d, "jobsync_ms": %.0f, "of_which_to_revision_loaded_ms": %.0f, "kubectl_apply_one_job_ms": %.0f}\n' \
     "$n" "$r" "$(echo "($applied - $sent) * 1000" | bc)" "$(echo "($loaded - $sent) * 1000" | bc)" \
     "$(echo "($peer_end - $peer_start) * 1000" | bc)"
+  # Where the time went: the stages of the cycle that applied this commit (its "sync cycle" line).
+  commit=$(git -C "$work/wc" rev-parse HEAD | cut -c1-7)
+  stages=""
+  for _ in $(seq 1 300); do
+    stages=$(tail -n +"$((lines + 1))" "$work/agent.log" |
+      python3 -c "
+import datetime, json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get('msg') == 'sync cycle' and e.get('commit') == '$commit':
+        t = datetime.datetime.strptime(e['time'], '%Y-%m-%dT%H:%M:%S.%fZ')
+        end = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+        out = {'scenario': 'webhook cycle stages (ms)', 'jobs': $n, 'round': $r,
+               'waited_for_cycle_in_flight': round((end - float(e['total_ms']) / 1000 - $sent) * 1000)}
+        out.update({k[:-3]: float(v) for k, v in e.items() if k.endswith('_ms')})
+        print(json.dumps(out)); break" 2>/dev/null)
+    [ -n "$stages" ] && break
+    sleep 0.1
+  done
+  if [ -n "$stages" ]; then echo "$stages"; else echo "round $r: no sync cycle line for $commit" >&2; fi
 done
 
 [ -n "$perf_pid" ] && kill -INT "$perf_pid" && wait "$perf_pid"

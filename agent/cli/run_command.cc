@@ -498,13 +498,13 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
     return parts.shards ? parts.shards->RenderMetrics(parts.metrics) : parts.metrics.Render();
   };
   handlers.status = [&parts] {
-    if (parts.shards) return parts.shards->StatusJson();
-    nlohmann::json status = parts.reconciler->StatusJson();
+    if (parts.shards) return parts.shards->StatusJson().dump();
+    nlohmann::json extra = nlohmann::json::object();
     if (parts.election) {
       const LeaderElector& elector = *parts.election->elector;
-      status["leaderElection"] = {{"leader", elector.is_leader()}, {"holder", elector.holder()}};
+      extra["leaderElection"] = {{"leader", elector.is_leader()}, {"holder", elector.holder()}};
     }
-    return status;
+    return parts.reconciler->StatusText(extra);
   };
   handlers.ready = [&parts] {
     return parts.shards ? parts.shards->Ready() : parts.reconciler->Ready();

@@ -458,10 +458,7 @@ struct AgentHttpServer::Impl {
     }
     if (handlers.status) {
       Route("/api/v1/status", "GET", [this](const httplib::Request&, httplib::Response& response) {
-        // Invalid UTF-8 in a message (say, from a commit) must not turn the status into a 500.
-        response.set_content(
-            handlers.status().dump(2, ' ', false, nlohmann::json::error_handler_t::replace),
-            "application/json");
+        response.set_content(handlers.status(), "application/json");
       });
     }
     if (handlers.index_html) {

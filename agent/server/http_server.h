@@ -67,7 +67,9 @@ struct HttpServerOptions {
 
 struct HttpHandlers {
   std::function<std::string()> metrics;
-  std::function<nlohmann::json()> status;
+  // The status document as JSON text. Invalid UTF-8 in a message (say, from a commit) must be
+  // replaced by the handler, never make the status a 500.
+  std::function<std::string()> status;
   std::function<Readiness()> ready;
   std::function<std::string()> index_html;
   // Checks a webhook request's signature (or token) and nothing else: nullopt when authentic,

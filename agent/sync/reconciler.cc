@@ -1,5 +1,6 @@
 #include "agent/sync/reconciler.h"
 
+#include <cstdio>
 #include <ctime>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -25,6 +26,7 @@ constexpr const char* kSyncDuration = "jobsync_sync_duration_seconds";
 constexpr const char* kJobs = "jobsync_jobs";
 constexpr const char* kGitDuration = "jobsync_git_duration_seconds";
 constexpr const char* kGitErrors = "jobsync_git_errors_total";
+constexpr const char* kSyncStageDuration = "jobsync_sync_stage_duration_seconds";
 constexpr const char* kRevisionInfo = "jobsync_last_applied_revision_info";
 constexpr const char* kDriftDetected = "jobsync_drift_detected_total";
 constexpr const char* kWriter = "jobsync_writer";
@@ -40,6 +42,10 @@ void DeclareMetrics(Metrics& metrics) {
   metrics.Declare(kGitDuration, MetricType::kHistogram,
                   "Duration of Git operations (check: ls-remote, fetch, load)", DurationBuckets());
   metrics.Declare(kGitErrors, MetricType::kCounter, "Failed Git operations");
+  metrics.Declare(kSyncStageDuration, MetricType::kHistogram,
+                  "Duration of the stages of sync cycles that planned (git_check, git_fetch, "
+                  "git_load, git_log, versions, list, plan, apply, record, status, publish)",
+                  DurationBuckets());
   metrics.Declare(kRevisionInfo, MetricType::kGauge,
                   "The last revision applied completely (value 1; the revision is a label)");
   metrics.Declare(kDriftDetected, MetricType::kCounter,
@@ -63,6 +69,13 @@ void RecordSuccess(Metrics& metrics) {
 }
 
 std::string Short(const std::string& revision) { return revision.substr(0, 7); }
+
+// Seconds as whole milliseconds with one decimal: "12.3".
+std::string Milliseconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", seconds * 1000);
+  return text;
+}
 
 nlohmann::json CommitJson(const CommitInfo& commit) {
   return {{"id", commit.id},
@@ -159,13 +172,14 @@ Status Reconciler::Interrupted(const std::string& applying) {
   return OkStatus();
 }
 
-Status Reconciler::CheckGit() {
+Status Reconciler::CheckGit(StageTimes& stages) {
   auto timed_git = [&](const char* operation, auto call) {
     auto began = std::chrono::steady_clock::now();
     auto result = call();
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
     metrics_.Observe(kGitDuration, {{"operation", operation}}, took.count());
     if (!result.ok()) metrics_.Add(kGitErrors, {{"operation", operation}});
+    stages.End(std::string("git_") + operation);
     return result;
   };
   Status git_status;
@@ -195,6 +209,7 @@ Status Reconciler::CheckGit() {
         commits_.clear();
         for (CommitInfo& commit : *log) commits_[commit.id] = std::move(commit);
       }
+      stages.End("git_log");
       snapshot_ = std::move(*loaded);
     } else {
       git_status = loaded.status();
@@ -215,31 +230,55 @@ Status Reconciler::CheckGit() {
 Status Reconciler::SyncOnce() {
   Cycle cycle;
   cycle.start = std::chrono::steady_clock::now();
+  cycle.stages.last = cycle.start;
   cut_short_ = false;
   // Fetch the followed ref, or go by the last look when only a live change woke the cycle.
-  cycle.git = Fetch(cycle.start);
+  cycle.git = Fetch(cycle);
   if (!snapshot_) return Finish(cycle.git, cycle.start);
   cycle.commit = &snapshot_->commit;
   cycle.failure = cycle.git;
   // Stop here when neither the commit nor the live state changed since a quiet cycle.
   if (NothingChanged(cycle)) return Finish(OkStatus(), cycle.start);
+  cycle.stages.End("versions");
   // Read the live jobs of every backend.
   cycle.live = ReadLiveJobs(cycle);
+  cycle.stages.End("list");
   // Take over the state a previous leader wrote, when this replica just became the writer.
   if (Status taken = TakeOverState(cycle); !taken.ok()) return Finish(taken, cycle.start);
   // Plan the commit against the live jobs and the inventory.
   if (Status planned = PlanCycle(cycle); !planned.ok()) return Finish(planned, cycle.start);
+  cycle.stages.End("plan");
   // Apply the plan, when this replica writes.
   if (Status applied = ApplyPlan(cycle); !applied.ok()) return Finish(applied, cycle.start);
+  cycle.stages.End("apply");
   // Record what was applied in the inventory, and the revision once every job is in sync.
   RecordState(cycle);
+  cycle.stages.End("record");
   // Derive each job's status and the cycle's result.
   CycleStatus status = DeriveStatus(cycle);
+  cycle.stages.End("status");
   // Publish the status and the plan, then tell the notifier.
   PublishCycle(cycle, status);
+  cycle.stages.End("publish");
   Notify(cycle, status);
   RememberQuiet(cycle, status.result);
+  // Say where the time of a cycle that planned went.
+  LogStages(cycle);
   return status.result;
+}
+
+void Reconciler::LogStages(const Cycle& cycle) {
+  LogFields fields = {{"commit", cycle.commit->ShortId()},
+                      {"steps", std::to_string(cycle.plan.steps.size())},
+                      {"changes", std::to_string(cycle.outcomes.size())}};
+  double total = 0;
+  for (const auto& [stage, seconds] : cycle.stages.seconds) {
+    metrics_.Observe(kSyncStageDuration, {{"stage", stage}}, seconds);
+    fields.emplace_back(stage + "_ms", Milliseconds(seconds));
+    total += seconds;
+  }
+  fields.emplace_back("total_ms", Milliseconds(total));
+  LogEvent(spdlog::level::info, "sync cycle", fields);
 }
 
 Status Reconciler::Finish(const Status& result, std::chrono::steady_clock::time_point start) {
@@ -247,14 +286,14 @@ Status Reconciler::Finish(const Status& result, std::chrono::steady_clock::time_
   return result;
 }
 
-Status Reconciler::Fetch(std::chrono::steady_clock::time_point start) {
+Status Reconciler::Fetch(Cycle& cycle) {
   // A cycle woken only by a live change (a watch event) within an interval of the last look at
   // the remote goes by what that look found: a busy cluster must not become one ls-remote per
   // burst of events against the Git host.
   const bool reuse_git =
-      only_live_changed_ && snapshot_ && start - last_git_check_ < options_.interval;
+      only_live_changed_ && snapshot_ && cycle.start - last_git_check_ < options_.interval;
   only_live_changed_ = false;
-  if (!reuse_git) return CheckGit();
+  if (!reuse_git) return CheckGit(cycle.stages);
   std::lock_guard<std::mutex> lock(mutex_);
   return git_status_;
 }
@@ -282,9 +321,12 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
     // about them.
     LogEvent(spdlog::level::err, "plan failed",
              {{"commit", cycle.commit->ShortId()}, {"error", planned.status().message()}});
+    const nlohmann::json failed = {{"text", "plan failed: " + planned.status().message() + "\n"},
+                                   {"steps", nullptr}};
+    auto text = std::make_shared<const std::string>(
+        failed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     std::lock_guard<std::mutex> lock(mutex_);
-    status_["plan"] = {{"text", "plan failed: " + planned.status().message() + "\n"},
-                       {"steps", nullptr}};
+    plan_text_ = std::move(text);
     return planned.status();
   }
   cycle.plan = std::move(*planned);
@@ -420,16 +462,20 @@ CycleStatus Reconciler::DeriveStatus(const Cycle& cycle) {
 
 void Reconciler::PublishCycle(const Cycle& cycle, const CycleStatus& status) {
   // The status shows the steps that do something or report a problem; thousands of "in sync"
-  // lines would hide them (and cost memory on every cycle).
+  // lines would hide them (and cost memory on every cycle). A create step is shown without its
+  // fields: they are the whole manifest, which Git has and `jobsync plan` lists; a first sync of
+  // thousands of jobs would otherwise publish every field of every job, twice.
   Plan shown;
   for (const PlanStep& step : cycle.plan.steps) {
-    if (step.action != Action::kNone || step.error || step.withheld) shown.steps.push_back(step);
+    if (step.action == Action::kNone && !step.error && !step.withheld) continue;
+    shown.steps.push_back(step);
+    if (step.action == Action::kCreate) shown.steps.back().changes.clear();
   }
   const size_t unchanged = cycle.plan.steps.size() - shown.steps.size();
   Publish(status.jobs,
           RenderText(shown, false, &cycle.plan) + std::to_string(unchanged) + " job" +
               (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
-          nlohmann::json::parse(RenderJson(shown, &cycle.plan), nullptr, false));
+          RenderJson(shown, &cycle.plan));
   RecordCycle(status.result, cycle.start);
 }
 
@@ -509,27 +555,37 @@ void Reconciler::NoteBackendTrouble(const Target& kind, const Status& status) {
 }
 
 void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-                         const nlohmann::json& plan_json) {
-  nlohmann::json list = nlohmann::json::array();
+                         const std::string& plan_json) {
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  auto jobs_text = std::make_shared<std::string>("[");
   for (const JobStatus& job : jobs) {
-    list.push_back({{"key", job.key.ToString()},
-                    {"backend", BackendName(job.key.backend)},
-                    {"cluster", ClusterName(job.key.cluster)},
-                    {"namespace", job.key.namespace_name},
-                    {"name", job.key.name},
-                    {"sync", job.sync},
-                    {"health", job.health},
-                    {"healthMessage", job.health_message},
-                    {"desiredReplicas", job.desired_replicas},
-                    {"liveReplicas", job.live_replicas},
-                    {"appliedRevision", job.applied_revision},
-                    {"appliedAuthor", job.applied_author},
-                    {"appliedSummary", job.applied_summary},
-                    {"source", job.source_path},
-                    {"lastAction", job.last_action},
-                    {"lastError", job.last_error},
-                    {"drift", job.drift}});
+    if (jobs_text->size() > 1) *jobs_text += ',';
+    *jobs_text += nlohmann::json{
+        {"key", job.key.ToString()},
+        {"backend", BackendName(job.key.backend)},
+        {"cluster", ClusterName(job.key.cluster)},
+        {"namespace", job.key.namespace_name},
+        {"name", job.key.name},
+        {"sync", job.sync},
+        {"health", job.health},
+        {"healthMessage", job.health_message},
+        {"desiredReplicas", job.desired_replicas},
+        {"liveReplicas", job.live_replicas},
+        {"appliedRevision", job.applied_revision},
+        {"appliedAuthor", job.applied_author},
+        {"appliedSummary", job.applied_summary},
+        {"source", job.source_path},
+        {"lastAction", job.last_action},
+        {"lastError", job.last_error},
+        {"drift",
+         job.drift}}.dump(-1, ' ', false, kReplace);
   }
+  *jobs_text += ']';
+  jobs_text->shrink_to_fit();
+  // plan_json is RenderJson's document: valid JSON text, placed as it is.
+  auto plan = std::make_shared<const std::string>(
+      "{\"steps\":" + plan_json +
+      ",\"text\":" + nlohmann::json(plan_text).dump(-1, ' ', false, kReplace) + "}");
   std::lock_guard<std::mutex> lock(mutex_);
   status_["instance"] = options_.plan.instance;
   status_["repo"] = git_.display_url();
@@ -537,8 +593,8 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
   status_["path"] = options_.path;
   status_["drift"] = DriftPolicyName(options_.plan.drift);
   status_["prune"] = options_.plan.prune;
-  status_["jobs"] = std::move(list);
-  status_["plan"] = {{"text", plan_text}, {"steps", plan_json}};
+  jobs_text_ = std::move(jobs_text);
+  plan_text_ = std::move(plan);
 }
 
 void Reconciler::Run() {
@@ -605,10 +661,32 @@ void Reconciler::Stop() {
   wake_.notify_all();
 }
 
-nlohmann::json Reconciler::StatusJson() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return status_;
+std::string Reconciler::StatusText(const nlohmann::json& extra) const {
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  nlohmann::json head;
+  std::shared_ptr<const std::string> jobs;
+  std::shared_ptr<const std::string> plan;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    head = status_;
+    jobs = jobs_text_;
+    plan = plan_text_;
+  }
+  for (const auto& [key, value] : extra.items()) head[key] = value;
+  std::string out = head.dump(-1, ' ', false, kReplace);
+  out.pop_back();  // the closing brace: the published parts follow
+  out.reserve(out.size() + (jobs ? jobs->size() : 0) + (plan ? plan->size() : 0) + 20);
+  for (const auto& [key, text] : {std::pair{"jobs", jobs}, std::pair{"plan", plan}}) {
+    if (!text) continue;
+    if (out.size() > 1) out += ',';
+    out += std::string("\"") + key + "\":";
+    out += *text;
+  }
+  out += '}';
+  return out;
 }
+
+nlohmann::json Reconciler::StatusJson() const { return nlohmann::json::parse(StatusText()); }
 
 Readiness Reconciler::Ready() const {
   // Readiness is "can serve" (as Argo CD's and Flux's controllers answer it): a Git or cluster

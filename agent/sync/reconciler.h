@@ -35,6 +35,9 @@
 //      outcomes; the metrics of jobs by sync state and health.
 //   7. Publish the status and the plan's steps that act or report a problem; then the notifier
 //      (when configured) hears the outcome; it queues, never blocks the cycle.
+// A cycle that got past the quiet check logs how long each stage took ("sync cycle": git_check,
+// git_fetch, git_load, git_log, versions, list, plan, apply, record, status, publish, in ms) and
+// observes them in jobsync_sync_stage_duration_seconds{stage}.
 //
 // Run() repeats cycles every interval (with jitter), at once on Trigger() (webhook), until Stop().
 // A restarted agent loads its state and carries on: the labels on live objects say what it owns,
@@ -108,6 +111,8 @@ struct ReconcilerOptions {
   std::function<StatusOr<std::multimap<JobKey, ForeignEntry>>()> other_shards;
 };
 
+struct StageTimes;  // reconciler_cycle.h
+
 class Reconciler {
  public:
   // Every reference must outlive the reconciler. `backends` are the built backends (already
@@ -138,6 +143,12 @@ class Reconciler {
   // SyncFailed; message). Ready() is true from construction until Stop(): readiness means the agent
   // can serve, and Git or cluster outages are reported in the condition, not by readiness; its
   // reason names the clusters that are unavailable ("ok; ray unavailable: ...").
+  // The status as JSON text, with the members of `extra` (an object) added; its "jobs" and
+  // "plan" are published once per cycle as text and shared with every request, so that the
+  // status of thousands of jobs is neither kept as a JSON tree nor copied per request. A create
+  // step in the plan is listed without its fields (the manifest's, which `jobsync plan` shows).
+  std::string StatusText(const nlohmann::json& extra = nlohmann::json::object()) const;
+  // StatusText() parsed.
   nlohmann::json StatusJson() const;
   Readiness Ready() const;
   int64_t cycles() const;
@@ -148,7 +159,7 @@ class Reconciler {
 
   // The stages of SyncOnce, in order (see the header comment).
   // Returns this cycle's Git status: CheckGit(), or the last look's after a live change alone.
-  Status Fetch(std::chrono::steady_clock::time_point start);
+  Status Fetch(Cycle& cycle);
   // Reads the live versions into `cycle`; true when the cycle has nothing to do (quiet).
   bool NothingChanged(Cycle& cycle);
   // Lists the live jobs on the lanes and updates (and logs changes of) the backends' status.
@@ -187,18 +198,22 @@ class Reconciler {
   void Notify(const Cycle& cycle, const CycleStatus& status);
   // Remembers a cycle that found nothing to do, so an identical next one stops early.
   void RememberQuiet(Cycle& cycle, const Status& result);
+  // Logs how long each stage of a cycle that planned took ("sync cycle") and observes each in
+  // jobsync_sync_stage_duration_seconds.
+  void LogStages(const Cycle& cycle);
   // Records the cycle (RecordCycle) and returns `result`.
   Status Finish(const Status& result, std::chrono::steady_clock::time_point start);
 
   // Whether the executor should stop before its next step (see the header comment). Called from
   // the lanes, one at a time (interrupt_mutex_).
   Status Interrupted(const std::string& applying);
+  // Publishes the jobs and the plan (its text and RenderJson's document) for StatusText().
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-               const nlohmann::json& plan_json);
+               const std::string& plan_json);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
-  // snapshot_. Sets git_status_ and returns it.
-  Status CheckGit();
+  // snapshot_. Sets git_status_ and returns it. Ends a stage in `stages` per Git operation.
+  Status CheckGit(StageTimes& stages);
   // A backend that missed a deadline: counted (jobsync_backend_errors_total, operation
   // deadline), and not waited for again until a Ping in the background comes back ok.
   void MissedDeadline(const Target& kind, const std::string& why);
@@ -242,8 +257,11 @@ class Reconciler {
   bool triggered_ = false;
   bool live_changed_ = false;
   std::string trigger_reason_;
-  // Published for readers.
+  // Published for readers: the status but its jobs and plan, and those two as JSON text (null
+  // until published).
   nlohmann::json status_ = nlohmann::json::object();
+  std::shared_ptr<const std::string> jobs_text_;
+  std::shared_ptr<const std::string> plan_text_;
   Status git_status_ = UnavailableError("no sync yet");
   std::map<Target, Status> backend_status_;
   int64_t cycles_ = 0;

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/sync/reconciler.h"
@@ -18,6 +19,19 @@ inline constexpr const char* kActions = "jobsync_applied_actions_total";
 // Shared with instrumented_backend.cc; operation "deadline" counts a backend that missed
 // --backend-timeout or --sync-timeout.
 inline constexpr const char* kBackendErrors = "jobsync_backend_errors_total";
+
+// How long each stage of one cycle took, in the order the stages ran: the "sync cycle" log line
+// and jobsync_sync_stage_duration_seconds.
+struct StageTimes {
+  // Ends the stage named `stage`, which began when the last one ended (or at `last` as set).
+  void End(std::string stage) {
+    const auto now = std::chrono::steady_clock::now();
+    seconds.emplace_back(std::move(stage), std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+  std::chrono::steady_clock::time_point last;
+  std::vector<std::pair<std::string, double>> seconds;
+};
 
 // Everything one cycle learns, stage by stage; owned by the cycle's thread.
 struct Reconciler::Cycle {
@@ -40,6 +54,7 @@ struct Reconciler::Cycle {
   std::multimap<JobKey, ForeignEntry> others;
   std::map<JobKey, InventoryEntry> adopted;  // entries taken over from other shards this cycle
   bool handing_over = false;
+  StageTimes stages;
 };
 
 }  // namespace jobsync

@@ -2,6 +2,7 @@
 // and the apply, each backend on its own lane (lanes.h) within its deadlines, and the per-step
 // report. The stages' contract is in reconciler.h.
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -108,7 +109,15 @@ LiveState Reconciler::ReadLiveJobs(const Cycle& cycle) {
       live.unavailable[TargetOf(backend)] = listed[i].result->status();
     } else {
       live.readable[TargetOf(backend)] = &backend;
-      for (LiveJob& job : **listed[i].result) live.jobs.push_back(std::move(job));
+      // Moved whole, or appended to what other backends listed: never grown one job at a time
+      // (a LiveJob holds its applied spec in place: a grown listing of 10,000 is moved again).
+      std::vector<LiveJob>& jobs = **listed[i].result;
+      if (live.jobs.empty()) {
+        live.jobs = std::move(jobs);
+      } else {
+        live.jobs.insert(live.jobs.end(), std::make_move_iterator(jobs.begin()),
+                         std::make_move_iterator(jobs.end()));
+      }
     }
   }
   for (size_t i = 0; i < lanes.size(); ++i) {

@@ -255,8 +255,10 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
     if (parsed != nullptr && !version.empty()) {
       id = StringAt(member, json::json_pointer("/metadata/namespace")) + "/" +
            StringAt(member, json::json_pointer("/metadata/name")) + "@" + version;
+      if (auto again = seen.find(id); again != seen.end()) return again->second;
+      // Moved, not copied: `parsed` is replaced by `seen` on return.
       auto known = parsed->find(id);
-      if (known != parsed->end()) return seen.emplace(id, known->second).first->second;
+      if (known != parsed->end()) return seen.emplace(id, std::move(known->second)).first->second;
     }
     StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(member, kSpecAnnotation));
     std::optional<TrainingJob> applied;
@@ -273,6 +275,7 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
     groups[{StringAt(object, json::json_pointer("/metadata/namespace")), job}].push_back(&object);
   }
   std::vector<LiveJob> out;
+  out.reserve(groups.size());
   for (auto& [id, members] : groups) {
     std::sort(members.begin(), members.end(), [](const json* a, const json* b) {
       return StringAt(*a, json::json_pointer("/metadata/name")) <

@@ -259,6 +259,9 @@ TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
   marked.image = "from-the-cache";
   parsed.begin()->second = marked;
   EXPECT_EQ(LiveJobsFromObjects(objects, &parsed)[0].applied->image, "from-the-cache");
+  // and so does every later one (the spec moves from the old cache to the new, never lost).
+  EXPECT_EQ(LiveJobsFromObjects(objects, &parsed)[0].applied->image, "from-the-cache");
+  EXPECT_EQ(parsed.begin()->second->image, "from-the-cache");
   // A new version is read again, and the old one is forgotten.
   objects[0]["metadata"]["resourceVersion"] = "99";
   const std::vector<LiveJob> again = LiveJobsFromObjects(objects, &parsed);

@@ -172,7 +172,7 @@ TEST_F(BoundsServerTest, HealthzAnswersWithinASecondWhileSlowClientsHoldConnecti
   options.request_timeout = std::chrono::seconds(3);
   testing::RegisterTestSecret("http_server_bounds_test webhook secret", kSecret);
   HttpHandlers handlers;
-  handlers.status = [] { return nlohmann::json::object(); };
+  handlers.status = [] { return std::string("{}"); };
   handlers.webhook_authenticate =
       [](WebhookKind kind, const std::function<std::string(std::string_view)>& header,
          std::string_view body) { return AuthenticateWebhook(kind, header, body, kSecret); };
@@ -259,7 +259,7 @@ TEST_F(BoundsServerTest, BeyondTheTotalBoundServesOnlyHealthThenRefuses) {
   options.max_connections = 2;
   options.health_connections = 1;
   HttpHandlers handlers;
-  handlers.status = [] { return nlohmann::json{{"jobs", nlohmann::json::array()}}; };
+  handlers.status = [] { return std::string(R"({"jobs":[]})"); };
   handlers.ready = [] { return Readiness{true, ""}; };
   Start(options, handlers);
   // Two idle connections take both ordinary slots.

@@ -34,7 +34,7 @@ class HttpServerEndpointsTest : public ::testing::Test {
   HttpHandlers AllHandlers() {
     HttpHandlers handlers;
     handlers.metrics = [] { return std::string("jobsync_up 1\n"); };
-    handlers.status = [] { return nlohmann::json{{"jobs", {{{"name", "train"}}}}}; };
+    handlers.status = [] { return nlohmann::json{{"jobs", {{{"name", "train"}}}}}.dump(); };
     handlers.ready = [this] {
       std::lock_guard<std::mutex> lock(mutex_);
       return readiness_;
@@ -256,7 +256,7 @@ TEST_F(HttpServerEndpointsTest, LimitsWebhookRateWith429AndRetryAfter) {
 
 TEST_F(HttpServerEndpointsTest, AnswersHandlerExceptionsWith500AndKeepsServing) {
   HttpHandlers handlers = AllHandlers();
-  handlers.status = []() -> nlohmann::json { throw std::runtime_error("boom: internal detail"); };
+  handlers.status = []() -> std::string { throw std::runtime_error("boom: internal detail"); };
   handlers.metrics = []() -> std::string { throw 42; };
   StartServer(std::move(handlers));
 

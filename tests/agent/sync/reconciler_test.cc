@@ -39,6 +39,7 @@ using ::jobsync::testing::TestRepo;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // A cluster in memory: Apply changes the live jobs as a real backend would.
 class MemoryCluster : public Backend {
@@ -635,6 +636,44 @@ TEST_F(ReconcilerTest, StatusShowsTheResourceTotalsOfEveryJob) {
   EXPECT_THAT(plan["text"].get<std::string>(), HasSubstr("default: +1 GPUs (4 -> 5"));
   EXPECT_EQ(plan["steps"]["impact"][0]["before"]["gpus"], 4);
   EXPECT_EQ(plan["steps"]["impact"][0]["after"]["gpus"], 5);
+}
+
+// The status's plan lists a create without its fields (they are the manifest's: a first sync of
+// thousands of jobs would publish every field of each) and a scale with the fields it changes.
+TEST_F(ReconcilerTest, StatusListsCreatesWithoutTheirFieldsAndScalesWithThem) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  nlohmann::json plan = reconciler->StatusJson()["plan"];
+  ASSERT_EQ(plan["steps"]["steps"].size(), 2u) << plan.dump();
+  EXPECT_EQ(plan["steps"]["steps"][0]["action"], "create");
+  EXPECT_THAT(plan["steps"]["steps"][0]["changes"], IsEmpty());
+  EXPECT_THAT(plan["text"].get<std::string>(), HasSubstr("kubernetes/default/a: create"));
+  EXPECT_THAT(plan["text"].get<std::string>(), Not(HasSubstr("trainer:v1")));
+  repo_.Write("jobs/a.yaml", JobYaml("a", "default", "trainer:v1", 5));
+  repo_.Commit("Scale a");
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  plan = reconciler->StatusJson()["plan"];
+  ASSERT_EQ(plan["steps"]["steps"].size(), 1u) << plan.dump();
+  EXPECT_EQ(plan["steps"]["steps"][0]["action"], "scale");
+  EXPECT_EQ(plan["steps"]["steps"][0]["changes"][0]["field"], "spec.roles.worker.replicas");
+  EXPECT_THAT(plan["text"].get<std::string>(), HasSubstr("spec.roles.worker.replicas: 2 -> 5"));
+}
+
+// The status is one JSON document: the members asked for are added, and bytes that are not UTF-8
+// (a branch name, a commit message) are replaced rather than making it unreadable.
+TEST_F(ReconcilerTest, StatusTextIsOneDocumentWithTheMembersAdded) {
+  auto reconciler = NewReconciler();
+  EXPECT_EQ(nlohmann::json::parse(reconciler->StatusText()), nlohmann::json::object());
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  const std::string text =
+      reconciler->StatusText({{"leaderElection", {{"leader", true}}}, {"note", "bad \xff byte"}});
+  const nlohmann::json status = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_FALSE(status.is_discarded()) << text;
+  EXPECT_EQ(status["leaderElection"]["leader"], true);
+  EXPECT_EQ(status["note"], "bad \xef\xbf\xbd byte");
+  EXPECT_EQ(status["jobs"].size(), 2u);
+  EXPECT_EQ(status["plan"]["steps"]["summary"]["create"], 2);
+  EXPECT_EQ(status["lastSync"]["result"], "ok");
 }
 
 TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
