@@ -56,6 +56,7 @@ BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance
   BuiltCluster built;
   KubernetesBackendOptions kube_options;
   kube_options.metrics = metrics;
+  kube_options.instance = instance;
   if (place.namespaces.size() == 1) kube_options.namespace_name = *place.namespaces.begin();
   auto kube = KubernetesBackend::FromKubeconfig(place.kubeconfig,
                                                 KubeconfigEnvironment::FromProcess(), kube_options);

@@ -91,6 +91,10 @@ namespace jobsync {
 struct KubernetesBackendOptions {
   // Namespace to list and watch; empty: all namespaces (needs cluster-wide list/watch of Jobs).
   std::string namespace_name;
+  // This agent's instance (jobsync.dev/instance). Another instance's objects are cached as their
+  // identity only (name, namespace, version, jobsync's labels): the plan needs no more of them than
+  // their owner, to leave them alone. Empty: every object kept as compacted.
+  std::string instance;
   bool create_namespaces = true;                // create a job's namespace when it does not exist
   KubernetesClientOptions client;               // concurrency, retries, per-request timeout
   std::chrono::seconds watch_timeout{300};      // the server ends each watch after this
@@ -199,6 +203,9 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   void ApplyWatchEvent(Watched& watched, const nlohmann::json& event, std::string& version);
   // True once the destructor began.
   bool Stopping();
+  // What the cache keeps of `object`: `watched.compact`'s, or its identity only when another
+  // instance owns it (options_.instance).
+  nlohmann::json Kept(const Watched& watched, const nlohmann::json& object) const;
   // Puts `object` into the cache unless the cache holds a newer version of it.
   void Remember(Watched& watched, const nlohmann::json& object);
   // Sets phase_message of the kQueued jobs in `live` from their Kueue Workloads.

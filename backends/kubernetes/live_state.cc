@@ -102,8 +102,27 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   return live;
 }
 
+json KubernetesBackend::Kept(const Watched& watched, const json& object) const {
+  auto metadata = object.find("metadata");
+  if (options_.instance.empty() || metadata == object.end() || !metadata->is_object()) {
+    return watched.compact(object);
+  }
+  auto labels = metadata->find("labels");
+  const bool ours = labels != metadata->end() && labels->is_object() &&
+                    labels->value(kInstanceLabel, std::string()) == options_.instance;
+  if (ours) return watched.compact(object);
+  json identity = json::object();
+  json& kept = identity["metadata"] = json::object();
+  KeepMembers(*metadata, kept, {"name", "namespace", "resourceVersion", "deletionTimestamp"});
+  if (labels != metadata->end() && labels->is_object()) {
+    KeepMembers(*labels, kept["labels"] = json::object(),
+                {kManagedByLabel, kInstanceLabel, kJobLabel, kRoleLabel});
+  }
+  return identity;
+}
+
 void KubernetesBackend::Remember(Watched& watched, const json& object) {
-  json compact = watched.compact(object);
+  json compact = Kept(watched, object);
   std::lock_guard<std::mutex> lock(mutex_);
   json& slot = watched.cache[CacheKey(compact)];
   if (slot.is_null() || VersionOf(compact) < 0 || VersionOf(slot) <= VersionOf(compact)) {
@@ -146,7 +165,7 @@ StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched) {
   StatusOr<std::string> version = client_->ListEach(
       watched.kind, options_.namespace_name, watched.selector,
       [&](json&& item) {
-        json compact = watched.compact(item);
+        json compact = Kept(watched, item);
         std::string key = CacheKey(compact);
         fresh.insert_or_assign(std::move(key), std::move(compact));
       },

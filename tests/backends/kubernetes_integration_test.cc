@@ -101,9 +101,11 @@ class KubernetesIntegrationTest : public ::testing::Test {
   }
 
   std::unique_ptr<KubernetesBackend> NewBackend(const std::string& kubeconfig,
-                                                const std::string& watch_namespace) {
+                                                const std::string& watch_namespace,
+                                                const std::string& instance = "") {
     KubernetesBackendOptions options;
     options.namespace_name = watch_namespace;
+    options.instance = instance;
     options.cache_sync_timeout = std::chrono::seconds(20);
     options.delete_wait = std::chrono::seconds(90);
     StatusOr<std::unique_ptr<KubernetesBackend>> backend = KubernetesBackend::FromKubeconfig(
@@ -346,6 +348,32 @@ TEST_F(KubernetesIntegrationTest, DeleteRemovesOnlyThisInstancesObjects) {
   StatusOr<Health> health = backend_->GetHealth(ours.key());
   ASSERT_TRUE(health.ok());
   EXPECT_EQ(*health, Health::kMissing);
+}
+
+// Another instance's Jobs are cached as their identity: listed with their owner (what the plan's
+// conflict check reads), without the applied spec the cache would otherwise parse and hold.
+TEST_F(KubernetesIntegrationTest, AnotherInstancesJobsAreCachedAsTheirIdentityOnly) {
+  ApplyOk(Action::kCreate, SampleJob("ours", namespace_, 2));
+  ApplyOk(Action::kCreate, SampleJob("theirs", namespace_, 2), kTheirs);
+  std::unique_ptr<KubernetesBackend> scoped =
+      NewBackend(std::getenv("KUBECONFIG"), namespace_, kOurs.instance);
+  ASSERT_NE(scoped, nullptr);
+  StatusOr<std::vector<LiveJob>> live = scoped->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  ASSERT_EQ(live->size(), 2u);
+  const LiveJob& ours = (*live)[0].key.name == "ours" ? (*live)[0] : (*live)[1];
+  const LiveJob& theirs = (*live)[0].key.name == "ours" ? (*live)[1] : (*live)[0];
+  EXPECT_EQ(ours.instance, "it-a");
+  ASSERT_TRUE(ours.applied.has_value());
+  EXPECT_EQ(ours.replicas.at("worker"), 2);
+  EXPECT_EQ(theirs.key.name, "theirs");
+  EXPECT_EQ(theirs.instance, "it-b");
+  EXPECT_FALSE(theirs.applied.has_value()) << "another instance's spec was kept";
+  EXPECT_EQ(theirs.replicas.at("worker"), 0) << "another instance's Job was kept whole";
+  // The backend of no instance (the test fixture's) keeps every Job whole.
+  std::optional<LiveJob> whole = Find("theirs");
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_TRUE(whole->applied.has_value());
 }
 
 TEST_F(KubernetesIntegrationTest, CreateAfterACrashFinishesWithoutDuplicates) {
