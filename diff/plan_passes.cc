@@ -245,7 +245,7 @@ std::vector<LiveJob> LiveAsApplied(const LoadResult& manifests, const std::strin
     const TrainingJob& job = *desired;
     LiveJob entry;
     entry.key = job.key();
-    entry.applied = job;
+    entry.applied = desired;
     for (const auto& [name, role] : job.roles) entry.replicas[name] = role.replicas;
     entry.phase = job.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
     entry.instance = instance;

@@ -3,6 +3,7 @@
 #define JOBSYNC_DOMAIN_LIVE_JOB_H_
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -39,9 +40,11 @@ struct LiveJob {
   JobKey key;
 
   // The spec jobsync applied, read back from the object (a Kubernetes annotation, Ray job
-  // metadata) with TrainingJobFromCanonical. Absent when the object carries no readable applied
-  // spec: the planner then cannot compare and recreates the job if Git still has it.
-  std::optional<TrainingJob> applied;
+  // metadata) with TrainingJobFromCanonical. Null when the object carries no readable applied
+  // spec: the planner then cannot compare and recreates the job if Git still has it. Shared and
+  // immutable: a backend parses each applied version once and hands the same spec to every
+  // listing, so that copying a LiveJob (a listing, a plan step) never copies the spec.
+  std::shared_ptr<const TrainingJob> applied;
 
   // Replica counts the cluster is configured to run, per role (a Kubernetes Job's parallelism),
   // which differ from `applied` when someone scaled the job by hand: that is drift, and the

@@ -173,7 +173,7 @@ std::vector<LiveJob> LiveJobsFromJobSets(const std::vector<json>& jobsets,
       }
     }
     live.phase = JobSetPhase(jobset);
-    if (live.phase == LivePhase::kSuspended && HeldByKueue(jobset, live.applied)) {
+    if (live.phase == LivePhase::kSuspended && HeldByKueue(jobset, live.applied.get())) {
       live.phase = LivePhase::kQueued;
     }
     by_key.insert_or_assign(live.key, std::move(live));
@@ -196,7 +196,7 @@ Health HealthFromJobSet(const json& jobset, const std::vector<json>& jobs,
     case LivePhase::kSuspended: {
       StatusOr<TrainingJob> applied =
           TrainingJobFromCanonicalText(Annotation(jobset, kSpecAnnotation));
-      return applied.ok() && HeldByKueue(jobset, *applied) ? Health::kQueued : Health::kSuspended;
+      return applied.ok() && HeldByKueue(jobset, &*applied) ? Health::kQueued : Health::kSuspended;
     }
     default:
       break;

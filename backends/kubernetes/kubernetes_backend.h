@@ -294,10 +294,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   std::array<Watched*, 4> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_, &rayjobs_}; }
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
-  std::unordered_map<std::string, std::optional<TrainingJob>> applied_specs_;
-  std::unordered_map<std::string, std::optional<TrainingJob>> jobset_applied_specs_;
-  std::unordered_map<std::string, std::optional<TrainingJob>> elasticjob_applied_specs_;
-  std::unordered_map<std::string, std::optional<TrainingJob>> rayjob_applied_specs_;
+  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> applied_specs_;
+  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> jobset_applied_specs_;
+  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> elasticjob_applied_specs_;
+  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> rayjob_applied_specs_;
   uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.

@@ -110,7 +110,7 @@ json AppliedAnnotations(const TrainingJob& job, const ApplyContext& context) {
   return annotations;
 }
 
-bool HeldByKueue(const json& object, const std::optional<TrainingJob>& applied) {
+bool HeldByKueue(const json& object, const TrainingJob* applied) {
   const json::json_pointer suspend("/spec/suspend");
   return applied && !applied->suspend && !Label(object, kQueueLabel).empty() &&
          object.contains(suspend) && object.at(suspend).is_boolean() &&
@@ -245,24 +245,29 @@ json CompactJobObject(const json& job_object) {
   return out;
 }
 
+std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object) {
+  StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(object, kSpecAnnotation));
+  if (!read.ok()) return nullptr;
+  read->source.path = Annotation(object, kSourcePathAnnotation);
+  return std::make_shared<const TrainingJob>(std::move(*read));
+}
+
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
                                          AppliedSpecCache* parsed) {
   AppliedSpecCache seen;
   // The applied spec of one Job object, from `parsed` when this version was read before.
-  auto applied_of = [&](const json& member) -> std::optional<TrainingJob> {
+  auto applied_of = [&](const json& member) -> std::shared_ptr<const TrainingJob> {
     const std::string version = StringAt(member, json::json_pointer("/metadata/resourceVersion"));
     std::string id;
     if (parsed != nullptr && !version.empty()) {
       id = StringAt(member, json::json_pointer("/metadata/namespace")) + "/" +
            StringAt(member, json::json_pointer("/metadata/name")) + "@" + version;
       if (auto again = seen.find(id); again != seen.end()) return again->second;
-      // Moved, not copied: `parsed` is replaced by `seen` on return.
-      auto known = parsed->find(id);
-      if (known != parsed->end()) return seen.emplace(id, std::move(known->second)).first->second;
+      if (auto known = parsed->find(id); known != parsed->end()) {
+        return seen.emplace(id, known->second).first->second;
+      }
     }
-    StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(member, kSpecAnnotation));
-    std::optional<TrainingJob> applied;
-    if (read.ok()) applied = std::move(*read);
+    std::shared_ptr<const TrainingJob> applied = ParseAppliedSpec(member);
     if (!id.empty()) seen.emplace(id, applied);
     return applied;
   };
@@ -303,12 +308,11 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
       if (!live.applied->ttl_seconds_after_finished) {
         for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
       }
-      live.applied->source.path = live.source_path;
     }
     live.phase = GroupPhase(members);
     if (live.phase == LivePhase::kSuspended &&
         std::any_of(members.begin(), members.end(),
-                    [&](const json* member) { return HeldByKueue(*member, live.applied); })) {
+                    [&](const json* member) { return HeldByKueue(*member, live.applied.get()); })) {
       live.phase = LivePhase::kQueued;
     }
     out.push_back(std::move(live));
@@ -334,7 +338,7 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
         if (Label(*job, kQueueLabel).empty()) continue;
         StatusOr<TrainingJob> applied =
             TrainingJobFromCanonicalText(Annotation(*job, kSpecAnnotation));
-        if (applied.ok() && HeldByKueue(*job, *applied)) return Health::kQueued;
+        if (applied.ok() && HeldByKueue(*job, &*applied)) return Health::kQueued;
       }
       return Health::kSuspended;
     default:
@@ -382,12 +386,8 @@ std::optional<LiveJob> LiveJobOfWorkloadObject(const json& object, const char* k
       known = true;
     }
   }
-  if (!known) {
-    StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(object, kSpecAnnotation));
-    if (read.ok()) live.applied = std::move(*read);
-  }
+  if (!known) live.applied = ParseAppliedSpec(object);
   if (!version.empty()) seen.emplace(id, live.applied);
-  if (live.applied) live.applied->source.path = live.source_path;
   return live;
 }
 

@@ -101,8 +101,8 @@ LivePhase JobObjectPhase(const nlohmann::json& job_object);
 nlohmann::json CompactJobObject(const nlohmann::json& job_object);
 
 // True when `object` (a Job or JobSet) is suspended, carries kQueueLabel, and `applied` (its
-// applied spec) is not suspended: Kueue holds it until its queue admits it.
-bool HeldByKueue(const nlohmann::json& object, const std::optional<TrainingJob>& applied);
+// applied spec; null: none) is not suspended: Kueue holds it until its queue admits it.
+bool HeldByKueue(const nlohmann::json& object, const TrainingJob* applied);
 
 // Groups listed Job objects by (namespace, jobsync.dev/job) into LiveJobs (backend kubernetes),
 // ordered by key. Objects without the job label or being deleted are skipped. Per group: the
@@ -120,7 +120,7 @@ bool HeldByKueue(const nlohmann::json& object, const std::optional<TrainingJob>&
 // "<namespace>/<name>@<resourceVersion>" of their Job object: a Job version found there is not
 // parsed again, and on return it holds this call's (a watch cache keeps one across listings, so
 // that planning 10,000 unchanged Jobs does not parse 10,000 specs).
-using AppliedSpecCache = std::unordered_map<std::string, std::optional<TrainingJob>>;
+using AppliedSpecCache = std::unordered_map<std::string, std::shared_ptr<const TrainingJob>>;
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_objects,
                                          AppliedSpecCache* parsed = nullptr);
 

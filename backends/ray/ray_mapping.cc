@@ -249,7 +249,7 @@ LiveJob ToLiveJob(const std::vector<RaySubmission>& generations) {
       TrainingJobFromCanonicalText(MetadataValue(newest.metadata, kSpecAnnotation));
   if (applied.ok() && applied->key() == newest.key) {
     for (const auto& [role, spec] : applied->roles) live.replicas[role] = spec.replicas;
-    live.applied = std::move(applied).value();
+    live.applied = std::make_shared<const TrainingJob>(std::move(applied).value());
   }
   live.phase = PhaseOf(generations);
   live.instance = newest.instance;

@@ -89,7 +89,7 @@ TEST(ElasticJobMappingTest, ListedElasticJobIsOneLiveJobWithItsPhase) {
   EXPECT_EQ(live[0].instance, "agent-a");
   EXPECT_EQ(live[0].phase, LivePhase::kPending);
   EXPECT_TRUE(live[0].replicas.empty());  // taken to run as applied
-  ASSERT_TRUE(live[0].applied.has_value());
+  ASSERT_NE(live[0].applied, nullptr);
   EXPECT_EQ(SpecHash(*live[0].applied), SpecHash(job));
   EXPECT_EQ(live[0].applied->workload, KubernetesWorkload::kElasticJob);
 

@@ -182,7 +182,7 @@ class JobFieldsKubeTest : public ::testing::Test {
     if (applied != nullptr) {
       LiveJob live;
       live.key = job.key();
-      live.applied = *applied;
+      live.applied = std::make_shared<const TrainingJob>(*applied);
       step.live = std::make_shared<const LiveJob>(live);
     }
     Status status = backend_->Apply(step, kOurs);

@@ -122,7 +122,7 @@ TEST(JobSetMappingTest, ListedJobSetIsOneLiveJobWithItsReplicasAndPhase) {
   EXPECT_EQ(live[0].phase, LivePhase::kRunning);
   EXPECT_EQ(live[0].instance, "agent-a");
   EXPECT_TRUE(live[0].prune_protected);  // SampleJob's jobsync.dev/prune: "false"
-  ASSERT_TRUE(live[0].applied.has_value());
+  ASSERT_NE(live[0].applied, nullptr);
   EXPECT_EQ(SpecHash(*live[0].applied), SpecHash(job));
 
   const json done = Listed(job, json::parse(R"({"terminalState": "Completed",

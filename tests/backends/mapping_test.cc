@@ -151,7 +151,7 @@ TEST(MappingTest, RoundTripGivesBackTheAppliedSpecAndReplicas) {
   std::vector<LiveJob> live = LiveJobsFromObjects(ListedJobs(job, kContext));
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].key.ToString(), "kubernetes/vision/resnet");
-  ASSERT_TRUE(live[0].applied.has_value());
+  ASSERT_NE(live[0].applied, nullptr);
   EXPECT_EQ(CanonicalSpec(*live[0].applied), CanonicalSpec(job));
   EXPECT_EQ(live[0].replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 3}}));
   EXPECT_EQ(live[0].instance, "agent-a");
@@ -225,7 +225,7 @@ TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
   ASSERT_EQ(kept.size(), whole.size());
   for (size_t i = 0; i < kept.size(); ++i) {
     EXPECT_EQ(kept[i].key, whole[i].key);
-    ASSERT_TRUE(kept[i].applied.has_value());
+    ASSERT_NE(kept[i].applied, nullptr);
     EXPECT_EQ(CanonicalSpec(*kept[i].applied), CanonicalSpec(*whole[i].applied));
     EXPECT_EQ(kept[i].replicas, whole[i].replicas);
     EXPECT_EQ(kept[i].phase, whole[i].phase);
@@ -257,8 +257,11 @@ TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
   // A second listing of the same versions takes the spec from `parsed`: a marked copy shows it.
   TrainingJob marked = *first[0].applied;
   marked.image = "from-the-cache";
-  parsed.begin()->second = marked;
-  EXPECT_EQ(LiveJobsFromObjects(objects, &parsed)[0].applied->image, "from-the-cache");
+  parsed.begin()->second = std::make_shared<const TrainingJob>(marked);
+  const std::vector<LiveJob> second = LiveJobsFromObjects(objects, &parsed);
+  EXPECT_EQ(second[0].applied->image, "from-the-cache");
+  // Shared, not copied: the listing holds the cache's spec itself.
+  EXPECT_EQ(second[0].applied.get(), parsed.begin()->second.get());
   // and so does every later one (the spec moves from the old cache to the new, never lost).
   EXPECT_EQ(LiveJobsFromObjects(objects, &parsed)[0].applied->image, "from-the-cache");
   EXPECT_EQ(parsed.begin()->second->image, "from-the-cache");
@@ -283,7 +286,7 @@ TEST(MappingTest, UnreadableAppliedSpecLeavesAppliedEmpty) {
   for (json& object : objects) object["metadata"]["annotations"][kSpecAnnotation] = "{not json";
   std::vector<LiveJob> live = LiveJobsFromObjects(objects);
   ASSERT_EQ(live.size(), 1u);
-  EXPECT_FALSE(live[0].applied.has_value());
+  EXPECT_EQ(live[0].applied, nullptr);
 }
 
 json WithStatus(json object, const json& status) {

@@ -140,7 +140,7 @@ TEST(RayJobMappingTest, ListedRayJobIsOneLiveJobWithItsPhase) {
   EXPECT_EQ(live[0].key.ToString(), "kubernetes/search/tune");
   EXPECT_EQ(live[0].phase, LivePhase::kPending);
   EXPECT_TRUE(live[0].replicas.empty());  // the autoscaler's moves are not drift
-  ASSERT_TRUE(live[0].applied.has_value());
+  ASSERT_NE(live[0].applied, nullptr);
   EXPECT_EQ(SpecHash(*live[0].applied), SpecHash(job));
   EXPECT_EQ(live[0].applied->key(), job.key());
   EXPECT_FALSE(Listed(job, json::object())["spec"].contains("rayClusterSpec"));  // compacted

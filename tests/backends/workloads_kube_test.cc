@@ -144,7 +144,7 @@ TEST_F(WorkloadsKubeTest, JobSetIsCreatedSuspendedResumedRecreatedOnResizeAndDel
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].key.name, "js");
   EXPECT_EQ(live[0].replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 2}}));
-  ASSERT_TRUE(live[0].applied.has_value());
+  ASSERT_NE(live[0].applied, nullptr);
   EXPECT_TRUE(live[0].applied->SameSpecAs(job) || live[0].applied->name == "js");
   EXPECT_STREQ(ActionName(Sync(job).action), "none");
   ASSERT_TRUE(Eventually([&] { return HealthOf("js") == "Healthy"; }, std::chrono::seconds(90)))

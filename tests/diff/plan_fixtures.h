@@ -68,8 +68,9 @@ inline LiveJob Live(const TrainingJob& applied, LivePhase phase = LivePhase::kRu
                     std::string instance = kInstance) {
   LiveJob live;
   live.key = applied.key();
-  live.applied = applied;
-  live.applied->source = {};
+  TrainingJob read_back = applied;
+  read_back.source = {};
+  live.applied = std::make_shared<const TrainingJob>(std::move(read_back));
   for (const auto& [name, role] : applied.roles) live.replicas[name] = role.replicas;
   live.phase = phase;
   live.instance = std::move(instance);

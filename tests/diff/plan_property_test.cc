@@ -62,8 +62,9 @@ class RandomInputs {
   LiveJob Live(const JobKey& key, const std::optional<TrainingJob>& desired) {
     LiveJob live;
     live.key = key;
-    live.applied = desired && Chance(0.5) ? *desired : Job(key, {});
-    live.applied->source = {};
+    TrainingJob applied = desired && Chance(0.5) ? *desired : Job(key, {});
+    applied.source = {};
+    live.applied = std::make_shared<const TrainingJob>(std::move(applied));
     if (Chance(0.05)) live.applied.reset();
     if (live.applied) {
       for (const auto& [name, role] : live.applied->roles) {
@@ -91,8 +92,9 @@ class RandomInputs {
 LiveJob Running(const TrainingJob& desired) {
   LiveJob live;
   live.key = desired.key();
-  live.applied = desired;
-  live.applied->source = {};
+  TrainingJob applied = desired;
+  applied.source = {};
+  live.applied = std::make_shared<const TrainingJob>(std::move(applied));
   for (const auto& [name, role] : desired.roles) live.replicas[name] = role.replicas;
   live.phase = desired.suspend ? LivePhase::kSuspended : LivePhase::kRunning;
   live.instance = kInstance;

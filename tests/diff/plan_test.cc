@@ -191,8 +191,13 @@ TEST(PlannerSafetyTest, PruneAnnotationOnTheLiveObjectProtects) {
 
 TEST(PlannerSafetyTest, PruneAnnotationInTheAppliedManifestProtects) {
   std::vector<LiveJob> live = OwnedLiveJobs(4);
-  live[3].applied->annotations[kPruneAnnotation] = "false";
-  live[2].applied->annotations[kPruneAnnotation] = "true";
+  auto annotated = [](const LiveJob& job, const char* prune) {
+    TrainingJob applied = *job.applied;
+    applied.annotations[kPruneAnnotation] = prune;
+    return std::make_shared<const TrainingJob>(std::move(applied));
+  };
+  live[3].applied = annotated(live[3], "false");
+  live[2].applied = annotated(live[2], "true");
   const Plan plan = MustPlan(Keeping(2), live);
   EXPECT_EQ(FindStep(plan, "kubernetes/default/j3")->action, Action::kNone);
   EXPECT_THAT(FindStep(plan, "kubernetes/default/j3")->reason,

@@ -99,7 +99,7 @@ TrainingJob RayJob() {
 std::vector<PlanStep> Steps(const TrainingJob& job) {
   LiveJob running;
   running.key = job.key();
-  running.applied = job;
+  running.applied = std::make_shared<const TrainingJob>(job);
   running.instance = "prod";
   const auto live = std::make_shared<const LiveJob>(std::move(running));
   std::vector<PlanStep> steps;

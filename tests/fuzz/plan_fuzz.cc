@@ -138,8 +138,9 @@ LiveJob MakeLive(const JobKey& key, const std::optional<TrainingJob>& applied,
   if (source % 4 != 0 && !paths.empty()) live.source_path = paths[(source / 4) % paths.size()];
   live.revision = "0123abc";
   if (applied && (flags & 2) == 0) {
-    live.applied = *applied;
-    live.applied->source = {live.source_path, 0, 0};
+    TrainingJob read_back = *applied;
+    read_back.source = {live.source_path, 0, 0};
+    live.applied = std::make_shared<const TrainingJob>(std::move(read_back));
     for (const auto& [role, spec] : applied->roles) {
       const uint8_t drift = choices->Next();
       live.replicas[role] = drift < 0xc0 ? spec.replicas : drift - 0xc0;

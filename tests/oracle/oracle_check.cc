@@ -150,7 +150,7 @@ class Checker {
     live.key = applied.key();
     StatusOr<TrainingJob> read_back = TrainingJobFromCanonicalText(CanonicalSpecText(applied));
     if (!read_back.ok()) return Action::kCreate;
-    live.applied = std::move(*read_back);
+    live.applied = std::make_shared<const TrainingJob>(std::move(*read_back));
     live.replicas["worker"] = 1;
     live.phase = LivePhase::kRunning;
     live.instance = "oracle";

@@ -29,7 +29,7 @@ TrainingJob Job() {
 LiveJob LiveOf(const TrainingJob& applied, LivePhase phase) {
   LiveJob live;
   live.key = applied.key();
-  live.applied = applied;
+  live.applied = std::make_shared<const TrainingJob>(applied);
   for (const auto& [name, role] : applied.roles) live.replicas[name] = role.replicas;
   live.phase = phase;
   live.instance = kInstance;

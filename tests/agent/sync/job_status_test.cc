@@ -137,7 +137,7 @@ Plan OneStep(Action action, bool in_git = true) {
   if (in_git) step.desired = std::make_shared<const TrainingJob>(Job());
   LiveJob live;
   live.key = step.key;
-  live.applied = Job();
+  live.applied = std::make_shared<const TrainingJob>(Job());
   live.phase = LivePhase::kRunning;
   step.live = std::make_shared<const LiveJob>(live);
   Plan plan;
@@ -239,7 +239,7 @@ TEST(DeriveJobStatusesTest, AJobKeptByThePruneAnnotationIsKeptAndDoesNotFailTheC
   TrainingJob annotated = Job();
   annotated.annotations[kPruneAnnotation] = "false";
   LiveJob applied_protected = *OneStep(Action::kNone).steps[0].live;
-  applied_protected.applied = annotated;
+  applied_protected.applied = std::make_shared<const TrainingJob>(annotated);
   plan.steps[0].live = std::make_shared<const LiveJob>(applied_protected);
   status = DeriveJobStatuses(
       StatusInput{plan, outcomes, "abc", DriftPolicy::kHeal, commits, OkStatus(), {}, OkStatus()});

@@ -65,7 +65,7 @@ class MemoryCluster : public Backend {
     }
     LiveJob& job = live[step.key];
     job.key = step.key;
-    job.applied = *step.desired;
+    job.applied = std::make_shared<const TrainingJob>(*step.desired);
     job.replicas.clear();
     for (const auto& [name, role] : step.desired->roles) job.replicas[name] = role.replicas;
     job.phase = step.desired->suspend ? LivePhase::kSuspended : LivePhase::kRunning;
@@ -328,7 +328,9 @@ TEST_F(ReconcilerTest, ACommitAppliedByARunThatCrashedBeforeSavingIsNotDrift) {
   repo_.Commit("Scale a to 5");
   // A run applied that commit and was killed before it saved its state.
   LiveJob& a = cluster_.live[Key("a")];
-  a.applied->roles["worker"].replicas = 5;
+  TrainingJob applied = *a.applied;
+  applied.roles["worker"].replicas = 5;
+  a.applied = std::make_shared<const TrainingJob>(std::move(applied));
   a.replicas["worker"] = 5;
   repo_.Write("jobs/a.yaml", JobYaml("a"));
   repo_.Commit("Scale a back to 2");

@@ -150,7 +150,7 @@ TEST_F(RayBackendTest, CreateSubmitsTheJobAndListJobsReportsIt) {
   EXPECT_EQ(live.key, job.key());
   EXPECT_EQ(live.phase, LivePhase::kRunning);
   EXPECT_EQ(live.instance, "prod");
-  ASSERT_TRUE(live.applied.has_value());
+  ASSERT_NE(live.applied, nullptr);
   EXPECT_EQ(SpecHash(*live.applied), SpecHash(job));
   EXPECT_EQ(HealthOf(job), Health::kHealthy);
   EXPECT_FALSE(PlanFor({job}).HasChanges());

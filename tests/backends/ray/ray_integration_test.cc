@@ -223,7 +223,7 @@ TEST_F(RayIntegrationTest, SubmitsListsAndNeverSubmitsTwice) {
   for (const LiveJob& l : *live) {
     if (l.instance != instance_) continue;
     ++ours;
-    ASSERT_TRUE(l.applied.has_value());
+    ASSERT_NE(l.applied, nullptr);
     EXPECT_EQ(SpecHash(*l.applied), SpecHash(job));
     EXPECT_EQ(l.replicas.at("worker"), 2);
     EXPECT_EQ(l.source_path, "manifests/trainer.yaml");
@@ -323,7 +323,7 @@ TEST_F(RayIntegrationTest, AnnotationChangeKeepsTheSameSubmissionRunning) {
       if (l.key != job.key()) continue;
       EXPECT_EQ(l.prune_protected, protect);
       EXPECT_EQ(l.phase, LivePhase::kRunning);
-      ASSERT_TRUE(l.applied.has_value());
+      ASSERT_NE(l.applied, nullptr);
       EXPECT_EQ(SpecHash(*l.applied), SpecHash(job));
     }
     EXPECT_EQ(HealthOf(job.key()), Health::kHealthy);

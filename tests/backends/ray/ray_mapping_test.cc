@@ -321,7 +321,7 @@ TEST(RayMappingTest, LiveJobReadsNewestGeneration) {
   ASSERT_EQ(groups.size(), 1u);
   LiveJob live = ToLiveJob(groups.begin()->second);
   EXPECT_EQ(live.key, new_spec.key());
-  ASSERT_TRUE(live.applied.has_value());
+  ASSERT_NE(live.applied, nullptr);
   EXPECT_EQ(CanonicalSpec(*live.applied), CanonicalSpec(new_spec));
   EXPECT_EQ(live.replicas, (std::map<std::string, int>{{"param-server", 1}, {"worker", 4}}));
   EXPECT_EQ(live.phase, LivePhase::kRunning);
@@ -338,7 +338,7 @@ TEST(RayMappingTest, LiveJobWithoutReadableSpecHasNoApplied) {
       ParseJobList(json::array({Item("g", "RUNNING", 1, metadata)}).dump());
   ASSERT_TRUE(parsed.ok());
   LiveJob live = ToLiveJob(GroupGenerations(*parsed).begin()->second);
-  EXPECT_FALSE(live.applied.has_value());
+  EXPECT_EQ(live.applied, nullptr);
   EXPECT_TRUE(live.replicas.empty());
   EXPECT_EQ(live.phase, LivePhase::kRunning);
 }
@@ -359,7 +359,7 @@ TEST(RayMappingTest, SpecRecordGivesTheAppliedSpecAndTheRunGivesThePhase) {
   ASSERT_TRUE(parsed.ok());
   const std::vector<RaySubmission> generations = GroupGenerations(*parsed).begin()->second;
   LiveJob live = ToLiveJob(generations);
-  ASSERT_TRUE(live.applied.has_value());
+  ASSERT_NE(live.applied, nullptr);
   EXPECT_EQ(SpecHash(*live.applied), SpecHash(protected_spec));
   EXPECT_TRUE(live.prune_protected);
   EXPECT_EQ(live.revision, "r2");
@@ -392,7 +392,7 @@ TEST(RayMappingTest, ARecordOlderThanItsRunIsStale) {
   StatusOr<std::vector<RaySubmission>> parsed = ParseJobList(list.dump());
   ASSERT_TRUE(parsed.ok());
   const LiveJob live = ToLiveJob(GroupGenerations(*parsed).begin()->second);
-  ASSERT_TRUE(live.applied.has_value());
+  ASSERT_NE(live.applied, nullptr);
   EXPECT_EQ(SpecHash(*live.applied), SpecHash(running));
   EXPECT_FALSE(live.prune_protected);
   EXPECT_EQ(live.revision, "r3");
