@@ -20,6 +20,7 @@
 #include "agent/cli/wiring.h"
 #include "agent/git/git_source.h"
 #include "agent/server/http_server.h"
+#include "agent/server/jobs_api.h"
 #include "agent/server/status_page.h"
 #include "agent/server/webhook.h"
 #include "agent/sync/instrumented_backend.h"
@@ -506,6 +507,22 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
     }
     return parts.reconciler->StatusText(extra);
   };
+  JobsSource jobs_source;
+  jobs_source.version = [&parts] {
+    if (parts.shards) return parts.shards->StatusVersion();
+    std::string version = std::to_string(parts.reconciler->StatusRevision());
+    if (parts.election) {
+      const LeaderElector& elector = *parts.election->elector;
+      version += std::string(elector.is_leader() ? ":leader:" : ":standby:") + elector.holder();
+    }
+    return version;
+  };
+  jobs_source.status = handlers.status;
+  jobs_source.detail = [&parts](const std::string& key) {
+    return parts.shards ? parts.shards->JobDetail(key) : parts.reconciler->JobDetail(key);
+  };
+  handlers.jobs = [api = std::make_shared<JobsApi>(std::move(jobs_source))](
+                      const ApiRequest& request) { return api->Serve(request); };
   handlers.ready = [&parts] {
     return parts.shards ? parts.shards->Ready() : parts.reconciler->Ready();
   };
