@@ -155,7 +155,10 @@ std::shared_ptr<const JobsIndex> JobsIndex::Build(const nlohmann::json& status, 
       row.sync = StringMember(job, "sync");
       row.health = StringMember(job, "health");
       row.has_error = !StringMember(job, "lastError").empty();
-      entries.emplace_back(row.namespace_name, name, StringMember(job, "key"), std::move(row));
+      // The sort keys are copied before the row is moved into the same tuple.
+      std::string namespace_name = row.namespace_name;
+      entries.emplace_back(std::move(namespace_name), name, StringMember(job, "key"),
+                           std::move(row));
     }
   }
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {

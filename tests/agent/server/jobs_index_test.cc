@@ -1,6 +1,7 @@
 #include "agent/server/jobs_index.h"
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,14 @@ std::vector<std::string> Names(const nlohmann::json& page) {
   return names;
 }
 
+// A query with the members `set` sets.
+template <typename Set>
+JobsQuery With(Set set) {
+  JobsQuery query;
+  set(query);
+  return query;
+}
+
 struct FilterCase {
   const char* what;
   JobsQuery query;
@@ -60,16 +69,26 @@ struct FilterCase {
 TEST(JobsIndexTest, FiltersSelectTheJobsInNamespaceThenNameOrder) {
   const std::vector<FilterCase> cases = {
       {"no filter", {}, {"bert-large", "gpt-small", "ResNet101", "resnet50", "yolo"}},
-      {"name in any case", {.q = "RESNET"}, {"ResNet101", "resnet50"}},
-      {"namespace", {.namespace_name = "nlp"}, {"bert-large", "gpt-small"}},
-      {"team label", {.team = "cv"}, {"ResNet101", "resnet50", "yolo"}},
-      {"sync state", {.sync = "Synced"}, {"gpt-small", "resnet50", "yolo"}},
-      {"health", {.health = "Healthy"}, {"resnet50", "yolo"}},
+      {"name in any case", With([](JobsQuery& x) { x.q = "RESNET"; }), {"ResNet101", "resnet50"}},
+      {"namespace",
+       With([](JobsQuery& x) { x.namespace_name = "nlp"; }),
+       {"bert-large", "gpt-small"}},
+      {"team label", With([](JobsQuery& x) { x.team = "cv"; }), {"ResNet101", "resnet50", "yolo"}},
+      {"sync state",
+       With([](JobsQuery& x) { x.sync = "Synced"; }),
+       {"gpt-small", "resnet50", "yolo"}},
+      {"health", With([](JobsQuery& x) { x.health = "Healthy"; }), {"resnet50", "yolo"}},
       {"all together",
-       {.q = "o", .namespace_name = "vision", .team = "cv", .sync = "Synced", .health = "Healthy"},
+       With([](JobsQuery& x) {
+         x.q = "o";
+         x.namespace_name = "vision";
+         x.team = "cv";
+         x.sync = "Synced";
+         x.health = "Healthy";
+       }),
        {"yolo"}},
-      {"an unknown value", {.namespace_name = "audio"}, {}},
-      {"a name nobody has", {.q = "llama"}, {}},
+      {"an unknown value", With([](JobsQuery& x) { x.namespace_name = "audio"; }), {}},
+      {"a name nobody has", With([](JobsQuery& x) { x.q = "llama"; }), {}},
   };
   for (const FilterCase& c : cases) {
     const nlohmann::json page = PageOf(Sample(), c.query);
@@ -86,14 +105,23 @@ TEST(JobsIndexTest, PagesSplitTheMatchesAndClampPastTheEnd) {
                        "Synced", "Healthy"));
   }
   const nlohmann::json status = StatusWith(jobs);
-  nlohmann::json page = PageOf(status, {.page = 3, .limit = 10});
+  nlohmann::json page = PageOf(status, With([](JobsQuery& x) {
+                                 x.page = 3;
+                                 x.limit = 10;
+                               }));
   EXPECT_EQ(Names(page), (std::vector<std::string>{"job-20", "job-21", "job-22"}));
   EXPECT_EQ(page["pages"], 3);
   EXPECT_EQ(page["page"], 3);
   EXPECT_EQ(page["revision"], 7);
-  page = PageOf(status, {.page = 9, .limit = 10});
+  page = PageOf(status, With([](JobsQuery& x) {
+                  x.page = 9;
+                  x.limit = 10;
+                }));
   EXPECT_EQ(page["page"], 3) << "a page past the end is the last one";
-  page = PageOf(status, {.q = "nothing", .page = 2});
+  page = PageOf(status, With([](JobsQuery& x) {
+                  x.q = "nothing";
+                  x.page = 2;
+                }));
   EXPECT_EQ(page["page"], 1);
   EXPECT_EQ(page["pages"], 1);
   EXPECT_TRUE(page["jobs"].empty());
@@ -158,8 +186,16 @@ TEST(JobsIndexTest, QueryParametersAreReadAndBadPagesRefused) {
     ASSERT_FALSE(bad.ok()) << name << "=" << value;
     EXPECT_NE(bad.status().message().find(name + "=\"" + value + "\""), std::string::npos);
   }
-  EXPECT_NE(JobsQueryKey({.q = "a"}), JobsQueryKey({.namespace_name = "a"}));
-  EXPECT_EQ(JobsQueryKey({.q = "a", .page = 2}), JobsQueryKey({.q = "a", .page = 2}));
+  EXPECT_NE(JobsQueryKey(With([](JobsQuery& x) { x.q = "a"; })),
+            JobsQueryKey(With([](JobsQuery& x) { x.namespace_name = "a"; })));
+  EXPECT_EQ(JobsQueryKey(With([](JobsQuery& x) {
+              x.q = "a";
+              x.page = 2;
+            })),
+            JobsQueryKey(With([](JobsQuery& x) {
+              x.q = "a";
+              x.page = 2;
+            })));
 }
 
 // 10,000 jobs: the index is built once per status; a query must stay in the low milliseconds.
@@ -175,19 +211,35 @@ TEST(JobsIndexTest, QueriesOverTenThousandJobsTakeLowMilliseconds) {
     job["source"] = "jobs/team/train-" + std::to_string(i) + ".yaml";
     jobs.push_back(std::move(job));
   }
-  const auto index = JobsIndex::Build(StatusWith(std::move(jobs)), 1);
-  const std::vector<JobsQuery> queries = {
-      {}, {.q = "99"}, {.namespace_name = "team-3", .sync = "Error"}, {.page = 200}};
+  const nlohmann::json status = StatusWith(std::move(jobs));
+  const auto build_start = std::chrono::steady_clock::now();
+  const auto index = JobsIndex::Build(status, 1);
+  std::printf("measured index build of 10,000 jobs: %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - build_start)
+                                         .count()));
+  const std::vector<JobsQuery> queries = {{},
+                                          With([](JobsQuery& x) { x.q = "99"; }),
+                                          With([](JobsQuery& x) {
+                                            x.namespace_name = "team-3";
+                                            x.sync = "Error";
+                                          }),
+                                          With([](JobsQuery& x) { x.page = 200; })};
   for (const JobsQuery& query : queries) {
     const auto start = std::chrono::steady_clock::now();
     const std::string page = index->Page(query);
     const auto took = std::chrono::steady_clock::now() - start;
-    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), 20)
-        << JobsQueryKey(query);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    std::printf("measured query %s: %lld us\n", JobsQueryKey(query).c_str(),
+                static_cast<long long>(us));
+    EXPECT_LT(us, 20000) << JobsQueryKey(query);
     EXPECT_LT(page.size(), 100u * 1024) << JobsQueryKey(query);
   }
-  EXPECT_EQ(nlohmann::json::parse(index->Page({.q = "99"}))["matched"], 280);  // 99, x99, 99x, ...
-  EXPECT_EQ(nlohmann::json::parse(index->Page({.sync = "Error"}))["matched"], 770);  // i % 13 == 0
+  EXPECT_EQ(nlohmann::json::parse(index->Page(With([](JobsQuery& x) { x.q = "99"; })))["matched"],
+            280);  // 99, x99, 99x, ...
+  EXPECT_EQ(
+      nlohmann::json::parse(index->Page(With([](JobsQuery& x) { x.sync = "Error"; })))["matched"],
+      770);  // i % 13 == 0
 }
 
 }  // namespace
