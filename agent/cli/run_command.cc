@@ -115,7 +115,8 @@ void RunCommands::Register(CLI::App& app) {
       "run",
       "Run the agent: keep Kubernetes and Ray equal to a Git branch. Polls the repository every "
       "--interval (or at once on a webhook), plans, applies, heals drift, and serves /healthz, "
-      "/readyz, /metrics, /api/v1/status and a status page on --listen. Under --leader-elect a "
+      "/readyz, /metrics, /api/v1/status, /api/v1/jobs (paged and filtered, with ETags) and a "
+      "status page on --listen. Under --leader-elect a "
       "webhook that reaches a standby wakes the leader. Reports each commit's result as a commit "
       "status and to a chat webhook when configured (Notifications).\n"
       "Every flag can also be set in a YAML file given with --config (keys are the flag names "

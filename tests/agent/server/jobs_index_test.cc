@@ -87,6 +87,13 @@ TEST(JobsIndexTest, FiltersSelectTheJobsInNamespaceThenNameOrder) {
          x.health = "Healthy";
        }),
        {"yolo"}},
+      // The team's list is the longer one here: the team is checked on each row of the other.
+      {"team and sync state",
+       With([](JobsQuery& x) {
+         x.team = "cv";
+         x.sync = "OutOfSync";
+       }),
+       {}},
       {"an unknown value", With([](JobsQuery& x) { x.namespace_name = "audio"; }), {}},
       {"a name nobody has", With([](JobsQuery& x) { x.q = "llama"; }), {}},
   };
