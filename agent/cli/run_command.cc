@@ -20,6 +20,7 @@
 #include "agent/cli/wiring.h"
 #include "agent/git/git_source.h"
 #include "agent/server/http_server.h"
+#include "agent/server/jobs_api.h"
 #include "agent/server/status_page.h"
 #include "agent/server/webhook.h"
 #include "agent/sync/instrumented_backend.h"
@@ -114,7 +115,8 @@ void RunCommands::Register(CLI::App& app) {
       "run",
       "Run the agent: keep Kubernetes and Ray equal to a Git branch. Polls the repository every "
       "--interval (or at once on a webhook), plans, applies, heals drift, and serves /healthz, "
-      "/readyz, /metrics, /api/v1/status and a status page on --listen. Under --leader-elect a "
+      "/readyz, /metrics, /api/v1/status, /api/v1/jobs (paged and filtered, with ETags) and a "
+      "status page on --listen. Under --leader-elect a "
       "webhook that reaches a standby wakes the leader. Reports each commit's result as a commit "
       "status and to a chat webhook when configured (Notifications).\n"
       "Every flag can also be set in a YAML file given with --config (keys are the flag names "
@@ -506,6 +508,22 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
     }
     return parts.reconciler->StatusText(extra);
   };
+  JobsSource jobs_source;
+  jobs_source.version = [&parts] {
+    if (parts.shards) return parts.shards->StatusVersion();
+    std::string version = std::to_string(parts.reconciler->StatusRevision());
+    if (parts.election) {
+      const LeaderElector& elector = *parts.election->elector;
+      version += std::string(elector.is_leader() ? ":leader:" : ":standby:") + elector.holder();
+    }
+    return version;
+  };
+  jobs_source.status = handlers.status;
+  jobs_source.detail = [&parts](const std::string& key) {
+    return parts.shards ? parts.shards->JobDetail(key) : parts.reconciler->JobDetail(key);
+  };
+  handlers.jobs = [api = std::make_shared<JobsApi>(std::move(jobs_source))](
+                      const ApiRequest& request) { return api->Serve(request); };
   handlers.ready = [&parts] {
     return parts.shards ? parts.shards->Ready() : parts.reconciler->Ready();
   };

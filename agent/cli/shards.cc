@@ -21,6 +21,7 @@ struct Shards::Unit {
   bool stopping = false;
   Reconciler* reconciler = nullptr;
   nlohmann::json last_status = nlohmann::json::object();  // why the last term did not start
+  uint64_t changes = 0;  // how often `reconciler` or `last_status` changed (StatusVersion)
 };
 
 Shards::Shards(ShardSpec own, std::vector<std::unique_ptr<StateStore>> stores,
@@ -83,6 +84,7 @@ void Shards::RunUnit(Unit& unit) {
       // Tried again while the Lease is held; the failure shows in the status meanwhile.
       std::unique_lock<std::mutex> lock(unit.mutex);
       unit.last_status = {{"lastSync", {{"result", "failed"}, {"message", started.message()}}}};
+      ++unit.changes;
       unit.changed.wait_for(lock, std::chrono::seconds(5), [&] { return unit.stopping; });
       continue;
     }
@@ -90,11 +92,13 @@ void Shards::RunUnit(Unit& unit) {
       std::lock_guard<std::mutex> lock(unit.mutex);
       if (unit.stopping || !unit.leading) continue;
       unit.reconciler = term->reconciler.get();
+      ++unit.changes;
     }
     term->reconciler->Run();
     std::lock_guard<std::mutex> lock(unit.mutex);
     unit.last_status = nlohmann::json::object();
     unit.reconciler = nullptr;
+    ++unit.changes;
   }
 }
 
@@ -200,6 +204,32 @@ nlohmann::json Shards::StatusJson() const {
   merged["writer"] = std::any_of(merged["shards"].begin(), merged["shards"].end(),
                                  [](const nlohmann::json& s) { return s.value("leading", false); });
   return merged;
+}
+
+std::string Shards::StatusVersion() const {
+  std::string version;
+  for (const auto& unit : units_) {
+    // The elector is asked outside the unit's lock, which its callbacks take.
+    const LeaderElector& elector = *unit->election->elector;
+    version += std::to_string(unit->index) + ':' + (elector.is_leader() ? '1' : '0') + ':' +
+               elector.holder() + ':';
+    std::lock_guard<std::mutex> lock(unit->mutex);
+    version += std::to_string(unit->changes) + ':' +
+               (unit->reconciler ? std::to_string(unit->reconciler->StatusRevision()) : "-") + ';';
+  }
+  return version;
+}
+
+std::optional<nlohmann::json> Shards::JobDetail(const std::string& key) const {
+  for (const auto& unit : units_) {
+    std::lock_guard<std::mutex> lock(unit->mutex);
+    if (unit->reconciler == nullptr) continue;
+    std::optional<nlohmann::json> detail = unit->reconciler->JobDetail(key);
+    if (!detail) continue;
+    (*detail)["shard"] = unit->index;
+    return detail;
+  }
+  return std::nullopt;
 }
 
 Readiness Shards::Ready() const {

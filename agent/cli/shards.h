@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,12 @@ class Shards {
   // each with "shard"], ...}: the merged status of the shards led here (what the status page and
   // `jobsync status` read; `jobsync status --server A --server B` merges replicas).
   nlohmann::json StatusJson() const;
+  // Changes whenever StatusJson() may have changed (a term started or ended, a shard's status
+  // revision, its leader): for the jobs API's cache.
+  std::string StatusVersion() const;
+  // Reconciler::JobDetail from the shard led here that planned `key`, with "shard" (its index);
+  // nullopt when none did.
+  std::optional<nlohmann::json> JobDetail(const std::string& key) const;
   Readiness Ready() const;
   // Every shard's metrics, labelled shard="i", after `process`'s.
   std::string RenderMetrics(const Metrics& process) const;

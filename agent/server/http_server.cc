@@ -430,7 +430,8 @@ struct AgentHttpServer::Impl {
     Handler not_allowed = [method](const httplib::Request&, httplib::Response& response) {
       NotAllowed(method, response);
     };
-    // httplib takes patterns as regular expressions; ours are plain paths with no metacharacters.
+    // httplib takes patterns as regular expressions; ours are plain paths with no metacharacters
+    // but for the jobs API's one (AddJobsRoutes).
     server.Get(path, method == "GET" ? guarded : not_allowed);
     server.Post(path, method == "POST" ? guarded : not_allowed);
   }
@@ -461,6 +462,7 @@ struct AgentHttpServer::Impl {
         response.set_content(handlers.status(), "application/json");
       });
     }
+    if (handlers.jobs) AddJobsRoutes();
     if (handlers.index_html) {
       Route("/", "GET", [this](const httplib::Request&, httplib::Response& response) {
         response.set_content(handlers.index_html(), "text/html; charset=utf-8");
@@ -474,6 +476,26 @@ struct AgentHttpServer::Impl {
               });
       }
     }
+  }
+
+  // The jobs API: the list at /api/v1/jobs, a job below it.
+  void AddJobsRoutes() {
+    Handler serve = [this](const httplib::Request& request, httplib::Response& response) {
+      ApiRequest api;
+      api.subpath = request.path.substr(std::string_view("/api/v1/jobs").size());
+      api.params.insert(request.params.begin(), request.params.end());
+      api.if_none_match = request.get_header_value("If-None-Match");
+      ApiResponse answer = handlers.jobs(api);
+      response.status = answer.status;
+      if (!answer.etag.empty()) response.set_header("ETag", answer.etag);
+      // Revalidated on every poll, never taken from a cache unasked.
+      response.set_header("Cache-Control", "no-cache");
+      if (answer.status != 304) response.set_content(answer.body, "application/json");
+    };
+    Route("/api/v1/jobs", "GET", serve);
+    // httplib takes this pattern as a regular expression, and matches it against the whole,
+    // percent-decoded path.
+    Route("/api/v1/jobs/.+", "GET", serve);
   }
 
   void HandleWebhookRequest(WebhookKind kind, const httplib::Request& request,

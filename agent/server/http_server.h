@@ -6,6 +6,8 @@
 //                              (the agent's: ready while it serves, see Reconciler::Ready)
 //   GET  /metrics              Prometheus text (text/plain; version=0.0.4)
 //   GET  /api/v1/status        JSON from Handlers::status
+//   GET  /api/v1/jobs          the jobs API (Handlers::jobs; jobs_api.h), with its query
+//   GET  /api/v1/jobs/<key>    parameters, If-None-Match and ETag (304 answers carry no body)
 //   GET  /                     the status page (text/html) from Handlers::index_html
 //   POST /hooks/github|gitlab|gitea|bitbucket|generic   webhooks (webhook.h); the response is
 //                              the result's status and message
@@ -29,6 +31,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +68,23 @@ struct HttpServerOptions {
   std::chrono::milliseconds health_timeout{1000};
 };
 
+// A GET of the jobs API as the server read it.
+struct ApiRequest {
+  // What follows "/api/v1/jobs": "" for the list, "/kubernetes/vision/resnet50" for one job
+  // (percent-decoded).
+  std::string subpath;
+  std::multimap<std::string, std::string> params;  // the query string, decoded
+  std::string if_none_match;                       // the header's value, "" without it
+};
+
+// What to answer: `status` (200, 304, 400, 404 ...), `body` as application/json (none with 304),
+// and an ETag header when `etag` is set.
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string etag;
+};
+
 struct HttpHandlers {
   std::function<std::string()> metrics;
   // The status document as JSON text. Invalid UTF-8 in a message (say, from a commit) must be
@@ -72,6 +92,8 @@ struct HttpHandlers {
   std::function<std::string()> status;
   std::function<Readiness()> ready;
   std::function<std::string()> index_html;
+  // GET /api/v1/jobs and /api/v1/jobs/...
+  std::function<ApiResponse(const ApiRequest&)> jobs;
   // Checks a webhook request's signature (or token) and nothing else: nullopt when authentic,
   // else the answer (401). Called before the rate limit, so a forged request costs a hash and
   // never a token of genuine deliveries. Required with `webhook`.

@@ -24,7 +24,10 @@ JobStatus Observed(const PlanStep& step) {
     job.applied_revision = step.live->revision;
     job.source_path = step.live->source_path;
   }
-  if (step.desired) job.source_path = step.desired->source.path;
+  if (step.desired) {
+    job.source_path = step.desired->source.path;
+    job.labels = step.desired->labels;
+  }
   job.health = HealthFromPhase(step);
   if (step.live) job.health_message = step.live->phase_message;
   return job;

@@ -56,6 +56,8 @@ struct JobStatus {
   std::string applied_author;
   std::string applied_summary;
   std::string source_path;
+  // The manifest's metadata.labels (team, ...), as Git has them; empty for a job Git no longer has.
+  std::map<std::string, std::string> labels;
   std::string last_action;  // the action of the last cycle that did something, with its result
   std::string last_error;
   bool drift = false;  // the live job was found changed outside Git this cycle

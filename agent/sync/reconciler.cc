@@ -426,16 +426,18 @@ void Reconciler::PublishCycle(const Cycle& cycle, const CycleStatus& status) {
   // fields: they are the whole manifest, which Git has and `jobsync plan` lists; a first sync of
   // thousands of jobs would otherwise publish every field of every job, twice.
   Plan shown;
+  auto steps = std::make_shared<std::map<std::string, PlanStep>>();
   for (const PlanStep& step : cycle.plan.steps) {
+    PlanStep& kept = (*steps)[step.key.ToString()] = step;
+    if (step.action == Action::kCreate) kept.changes.clear();
     if (step.action == Action::kNone && !step.error && !step.withheld) continue;
-    shown.steps.push_back(step);
-    if (step.action == Action::kCreate) shown.steps.back().changes.clear();
+    shown.steps.push_back(kept);
   }
   const size_t unchanged = cycle.plan.steps.size() - shown.steps.size();
   Publish(status.jobs,
           RenderText(shown, false, &cycle.plan) + std::to_string(unchanged) + " job" +
               (unchanged == 1 ? "" : "s") + " in sync, not listed.\n",
-          RenderJson(shown, &cycle.plan));
+          RenderJson(shown, &cycle.plan), std::move(steps));
   RecordCycle(status.result, cycle.start);
 }
 
@@ -477,6 +479,7 @@ void Reconciler::RecordCycle(const Status& result, std::chrono::steady_clock::ti
   if (result.ok()) RecordSuccess(metrics_);
   std::lock_guard<std::mutex> lock(mutex_);
   ++cycles_;
+  ++status_revision_;
   status_["lastSync"] = {{"time", static_cast<int64_t>(std::time(nullptr))},
                          {"durationSeconds", took.count()},
                          {"result", name},
@@ -511,11 +514,13 @@ std::string Reconciler::ClusterName(const std::string& cluster) const {
 void Reconciler::NoteBackendTrouble(const Target& kind, const Status& status) {
   std::lock_guard<std::mutex> lock(mutex_);
   backend_status_[kind] = status;
+  ++status_revision_;
   status_["backends"][kind.ToString()] = {{"ok", false}, {"error", status.message()}};
 }
 
 void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-                         const std::string& plan_json) {
+                         const std::string& plan_json,
+                         std::shared_ptr<const std::map<std::string, PlanStep>> steps) {
   constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
   auto jobs_text = std::make_shared<std::string>("[");
   for (const JobStatus& job : jobs) {
@@ -535,6 +540,7 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
         {"appliedAuthor", job.applied_author},
         {"appliedSummary", job.applied_summary},
         {"source", job.source_path},
+        {"labels", job.labels},
         {"lastAction", job.last_action},
         {"lastError", job.last_error},
         {"drift",
@@ -555,6 +561,8 @@ void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& 
   status_["prune"] = options_.plan.prune;
   jobs_text_ = std::move(jobs_text);
   plan_text_ = std::move(plan);
+  last_steps_ = std::move(steps);
+  ++status_revision_;
 }
 
 void Reconciler::Run() {

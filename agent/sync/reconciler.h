@@ -150,6 +150,17 @@ class Reconciler {
   std::string StatusText(const nlohmann::json& extra = nlohmann::json::object()) const;
   // StatusText() parsed.
   nlohmann::json StatusJson() const;
+  // Changes whenever StatusText() may have changed (a published plan, a cycle recorded, a backend
+  // found unavailable): a reader that saw the same number has seen the same status. Starts at 0
+  // and only grows.
+  uint64_t StatusRevision() const;
+  // One job of the last published plan, by JobKey::ToString(): {"step": its step as RenderJson
+  // lists steps (a create's fields left out, as in the status's plan), "appliedSpec": the
+  // canonical JSON of the spec the live job carries (null without a live job or a readable
+  // applied spec), "desiredSpec": the canonical JSON of Git's (null when Git has none)}; nullopt
+  // when the last plan has no such job. Thread-safe; the steps are shared with the publisher,
+  // never copied per call.
+  std::optional<nlohmann::json> JobDetail(const std::string& key) const;
   Readiness Ready() const;
   int64_t cycles() const;
 
@@ -208,8 +219,10 @@ class Reconciler {
   // the lanes, one at a time (interrupt_mutex_).
   Status Interrupted(const std::string& applying);
   // Publishes the jobs and the plan (its text and RenderJson's document) for StatusText().
+  // `steps` is every job's step (JobDetail), keyed by JobKey::ToString().
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-               const std::string& plan_json);
+               const std::string& plan_json,
+               std::shared_ptr<const std::map<std::string, PlanStep>> steps);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
   // snapshot_. Sets git_status_ and returns it. Ends a stage in `stages` per Git operation.
@@ -262,6 +275,8 @@ class Reconciler {
   nlohmann::json status_ = nlohmann::json::object();
   std::shared_ptr<const std::string> jobs_text_;
   std::shared_ptr<const std::string> plan_text_;
+  std::shared_ptr<const std::map<std::string, PlanStep>> last_steps_;
+  uint64_t status_revision_ = 0;
   Status git_status_ = UnavailableError("no sync yet");
   std::map<Target, Status> backend_status_;
   int64_t cycles_ = 0;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/server/jobs_api.h"
+
 // The same definitions as the library was built with (see agent/server/http_server.cc).
 #if !defined(CPPHTTPLIB_OPENSSL_SUPPORT) || !defined(CPPHTTPLIB_ZLIB_SUPPORT) || \
     !defined(CPPHTTPLIB_BROTLI_SUPPORT)
@@ -105,6 +107,54 @@ TEST_F(HttpServerEndpointsTest, ServesEveryEndpoint) {
   EXPECT_EQ(index->status, 200);
   EXPECT_EQ(index->body, "<h1>jobsync</h1>");
   EXPECT_EQ(index->get_header_value("Content-Type"), "text/html; charset=utf-8");
+}
+
+// The jobs API over real HTTP: query parameters and the job's path reach it decoded, its ETag
+// comes back as a header, and a 304 has no body.
+TEST_F(HttpServerEndpointsTest, ServesTheJobsApiWithETags) {
+  HttpHandlers handlers = AllHandlers();
+  handlers.status = [] {
+    return nlohmann::json{
+        {"jobs",
+         {{{"key", "kubernetes/ml team/train"},
+           {"namespace", "ml team"},
+           {"name", "train"},
+           {"sync", "Synced"}},
+          {{"key", "kubernetes/ml/eval"}, {"namespace", "ml"}, {"name", "eval"}}}}}
+        .dump();
+  };
+  auto api =
+      std::make_shared<JobsApi>(JobsSource{[] { return std::string("1"); }, handlers.status, {}});
+  handlers.jobs = [api](const ApiRequest& request) { return api->Serve(request); };
+  StartServer(std::move(handlers));
+
+  auto page = client_->Get("/api/v1/jobs?q=TRA&namespace=ml%20team");
+  ASSERT_TRUE(page) << httplib::to_string(page.error());
+  ASSERT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "application/json");
+  const nlohmann::json body = nlohmann::json::parse(page->body);
+  ASSERT_EQ(body["jobs"].size(), 1u);
+  EXPECT_EQ(body["jobs"][0]["name"], "train");
+  const std::string etag = page->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+
+  auto unchanged =
+      client_->Get("/api/v1/jobs?q=TRA&namespace=ml%20team", {{"If-None-Match", etag}});
+  ASSERT_TRUE(unchanged);
+  EXPECT_EQ(unchanged->status, 304);
+  EXPECT_TRUE(unchanged->body.empty());
+  EXPECT_EQ(unchanged->get_header_value("ETag"), etag);
+
+  auto job = client_->Get("/api/v1/jobs/kubernetes/ml%20team/train");
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->status, 200) << job->body;
+  EXPECT_EQ(nlohmann::json::parse(job->body)["job"]["key"], "kubernetes/ml team/train");
+  auto missing = client_->Get("/api/v1/jobs/kubernetes/ml/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto bad = client_->Get("/api/v1/jobs?page=0");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
 }
 
 TEST_F(HttpServerEndpointsTest, PassesWebhooksToTheHandlerAndAnswersItsResult) {
