@@ -73,18 +73,22 @@ StatusOr<std::shared_ptr<const TrainingJob>> FindJob(const Snapshot& snapshot,
 }
 
 // What the job's cluster holds of it, for a job without pods or submissions: ": it is Queued
-// (reason)", ": nothing of it is on the cluster ...", or "" when the cluster cannot tell.
-std::string LiveStateOf(const ClusterFlags& flags, const JobKey& key) {
+// (reason)", ": its manifest suspends it ..." or ": nothing of it is on the cluster ...", or ""
+// when the cluster cannot tell.
+std::string LiveStateOf(const ClusterFlags& flags, const TrainingJob& job) {
+  const JobKey key = job.key();
   Clusters clusters = ConnectClusters(flags);
   for (Backend* backend : clusters.built()) {
     if (!(TargetOf(*backend) == key.target())) continue;
     StatusOr<std::vector<LiveJob>> jobs = backend->ListJobs();
     if (!jobs.ok()) return "";
-    for (const LiveJob& job : *jobs) {
-      if (job.key.namespace_name != key.namespace_name || job.key.name != key.name) continue;
-      return std::string(": it is ") + LivePhaseName(job.phase) +
-             (job.phase_message.empty() ? "" : " (" + job.phase_message + ")");
+    for (const LiveJob& live : *jobs) {
+      if (live.key.namespace_name != key.namespace_name || live.key.name != key.name) continue;
+      return std::string(": it is ") + LivePhaseName(live.phase) +
+             (live.phase_message.empty() ? "" : " (" + live.phase_message + ")");
     }
+    if (job.suspend)
+      return ": its manifest suspends it (spec.suspend: true), so nothing of it runs";
     return ": nothing of it is on the cluster; it runs once applied (`jobsync apply`, or the "
            "agent's next sync)";
   }
@@ -178,7 +182,7 @@ int LogsCommand::Run(std::ostream& out, std::ostream& err) {
   // "job K has no pods yet" (or no Ray submission): what the cluster holds of it says why.
   const std::string_view said = read.message();
   if (read.code() == StatusCode::kFailedPrecondition && said.ends_with(" yet")) {
-    return fail(Status(read.code(), read.message() + LiveStateOf(cluster_, (*job)->key())));
+    return fail(Status(read.code(), read.message() + LiveStateOf(cluster_, **job)));
   }
   if (!read.ok()) return fail(read);
   return kExitOk;

@@ -46,12 +46,14 @@ struct ListedPod {
   std::string role;
   std::optional<int> index;
   std::string container;
+  bool scheduled = false;  // on a node: the apiserver can ask its kubelet
 };
 
 ListedPod ReadPod(const json& pod) {
   ListedPod out;
   out.name = PodString(pod, "/metadata/name");
   out.created = PodString(pod, "/metadata/creationTimestamp");
+  out.scheduled = !PodString(pod, "/spec/nodeName").empty();
   out.role = MetaString(pod, "labels", kRoleLabel);
   if (out.role.empty()) out.role = MetaString(pod, "labels", kDlroverReplicaTypeLabel);
   for (const auto& [group, key] :
@@ -79,8 +81,10 @@ std::string Join(const std::set<std::string>& names) {
 }
 
 // Each role's pods by index: the newest pod of each index; pods without an index take the free
-// indexes of their role in name order. Pods without a container are left out.
-std::map<std::string, std::map<int, ListedPod>> ByRoleAndIndex(std::vector<ListedPod> pods) {
+// indexes of their role in name order. Pods without a container are left out, and so are pods
+// on no node yet (the apiserver answers an empty log for them), counted in `unscheduled`.
+std::map<std::string, std::map<int, ListedPod>> ByRoleAndIndex(std::vector<ListedPod> pods,
+                                                               int& unscheduled) {
   std::sort(pods.begin(), pods.end(), [](const ListedPod& a, const ListedPod& b) {
     return std::tie(a.role, a.created, a.name) < std::tie(b.role, b.created, b.name);
   });
@@ -88,6 +92,10 @@ std::map<std::string, std::map<int, ListedPod>> ByRoleAndIndex(std::vector<Liste
   std::map<std::string, std::vector<ListedPod>> unindexed;
   for (ListedPod& pod : pods) {
     if (pod.container.empty()) continue;
+    if (!pod.scheduled) {
+      ++unscheduled;
+      continue;
+    }
     if (!pod.index) {
       unindexed[pod.role].push_back(std::move(pod));
       continue;
@@ -127,7 +135,8 @@ StatusOr<std::vector<PodLogSource>> SelectPodLogs(const TrainingJob& job,
   const std::string key = job.key().ToString();
   std::vector<ListedPod> listed;
   for (const json& pod : pods) listed.push_back(ReadPod(pod));
-  const auto by_role = ByRoleAndIndex(std::move(listed));
+  int unscheduled = 0;
+  const auto by_role = ByRoleAndIndex(std::move(listed), unscheduled);
   std::set<std::string> roles;
   for (const auto& [role, unused] : job.roles) roles.insert(role);
   for (const auto& [role, unused] : by_role) roles.insert(role);
@@ -168,6 +177,11 @@ StatusOr<std::vector<PodLogSource>> SelectPodLogs(const TrainingJob& job,
       which = ", for " + role + " index " + std::to_string(*query.index);
     } else if (!role.empty()) {
       which = ", of role " + role;
+    }
+    if (unscheduled > 0) {
+      which += " on a node (" + std::to_string(unscheduled) + " pod" +
+               (unscheduled == 1 ? " waits" : "s wait") + " to be scheduled)";
+      return FailedPreconditionError("job " + key + " has no pods" + which + "; try again");
     }
     return FailedPreconditionError("job " + key + " has no pods yet" + which);
   }

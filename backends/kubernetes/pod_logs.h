@@ -15,7 +15,8 @@
 // role. When an index has several pods (a failed pod and its replacement), the newest
 // (creationTimestamp, then name) is the one read.
 //
-// The container read: the one named after the role (pod_spec.h), else the pod's first.
+// The container read: the one named after the role (pod_spec.h), else the pod's first. Pods on no
+// node yet (Pending in the scheduler's queue) have no log to read: they are left out.
 #ifndef JOBSYNC_BACKENDS_KUBERNETES_POD_LOGS_H_
 #define JOBSYNC_BACKENDS_KUBERNETES_POD_LOGS_H_
 
@@ -58,7 +59,8 @@ struct PodLogSource {
 // kInvalidArgument), and must be below the role's replica count (its replicas, elastic maximum,
 // or the highest index a pod has, plus one), else kInvalidArgument giving the range. No pods at
 // all, none of the role, or none at the index: kFailedPrecondition "job K has no pods yet"
-// (", of role R", ", for R index I"). Pure.
+// (", of role R", ", for R index I"); when the only ones wait to be scheduled, "job K has no pods
+// on a node (N pods wait to be scheduled); try again". Pure.
 StatusOr<std::vector<PodLogSource>> SelectPodLogs(const TrainingJob& job,
                                                   const std::vector<nlohmann::json>& pods,
                                                   const LogQuery& query);

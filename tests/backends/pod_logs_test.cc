@@ -23,7 +23,9 @@ json Pod(const std::string& name, const std::string& role, int index,
                {{"name", name},
                 {"creationTimestamp", created},
                 {"labels", {{kJobLabel, "resnet"}, {kRoleLabel, role}}}}},
-              {"spec", {{"containers", json::array({{{"name", "sidecar"}}, {{"name", role}}})}}}};
+              {"spec",
+               {{"nodeName", "node-a"},
+                {"containers", json::array({{{"name", "sidecar"}}, {{"name", role}}})}}}};
   if (index >= 0) {
     pod["metadata"]["labels"][kCompletionIndexKey] = std::to_string(index);
     pod["metadata"]["annotations"][kCompletionIndexKey] = std::to_string(index);
@@ -113,10 +115,27 @@ TEST(SelectPodLogsTest, IndexFromTheAnnotationOrDlroverLabelAndByNameWithout) {
   }
 }
 
+TEST(SelectPodLogsTest, PodsOnNoNodeAreNotReadAndSaidToWait) {
+  json waiting = Pod("resnet-worker-1-wait", "worker", 1);
+  waiting["spec"].erase("nodeName");
+  StatusOr<std::vector<PodLogSource>> sources = SelectPodLogs(
+      SampleJob("resnet", "vision", 2), {Pod("resnet-worker-0", "worker", 0), waiting}, LogQuery{});
+  ASSERT_TRUE(sources.ok()) << sources.status().ToString();
+  EXPECT_EQ(PodNames(*sources), std::vector<std::string>{"resnet-worker-0"});
+  sources = SelectPodLogs(SampleJob("resnet", "vision", 2), {waiting}, LogQuery{});
+  ASSERT_FALSE(sources.ok());
+  EXPECT_EQ(sources.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sources.status().message(),
+            "job kubernetes/vision/resnet has no pods on a node (1 pod waits to be scheduled); "
+            "try again");
+}
+
 TEST(SelectPodLogsTest, IndexAloneIsTheOnlyRolesIndex) {
   TrainingJob job = SampleJob("resnet", "vision", 3);
   job.roles.erase("ps");
-  StatusOr<std::vector<PodLogSource>> sources = SelectPodLogs(job, kPods, Query("", 1));
+  const std::vector<json> workers = {Pod("resnet-worker-0-def", "worker", 0),
+                                     Pod("resnet-worker-1-abc", "worker", 1)};
+  StatusOr<std::vector<PodLogSource>> sources = SelectPodLogs(job, workers, Query("", 1));
   ASSERT_TRUE(sources.ok()) << sources.status().ToString();
   EXPECT_EQ(PodNames(*sources), std::vector<std::string>{"resnet-worker-1-abc"});
 }
