@@ -179,9 +179,9 @@ StatusOr<std::vector<PodLogSource>> SelectPodLogs(const TrainingJob& job,
       which = ", of role " + role;
     }
     if (unscheduled > 0) {
-      which += " on a node (" + std::to_string(unscheduled) + " pod" +
-               (unscheduled == 1 ? " waits" : "s wait") + " to be scheduled)";
-      return FailedPreconditionError("job " + key + " has no pods" + which + "; try again");
+      return FailedPreconditionError(
+          "job " + key + " has no pods on a node" + which + " (" + std::to_string(unscheduled) +
+          " pod" + (unscheduled == 1 ? " waits" : "s wait") + " to be scheduled); try again");
     }
     return FailedPreconditionError("job " + key + " has no pods yet" + which);
   }
