@@ -11,6 +11,7 @@
 
 #include "agent/cli/convert_command.h"
 #include "agent/cli/git_flags.h"
+#include "agent/cli/logs_command.h"
 #include "agent/cli/run_command.h"
 #include "agent/cli/sync_commands.h"
 #include "agent/cli/usage_errors.h"
@@ -78,6 +79,28 @@ int RunHistory(const GitFlags& git, const std::string& job, const std::string& o
   return kExitOk;
 }
 
+// Parses the command line into `app`; the exit code when that ends the run: help or the version
+// printed (0), a usage error described (2).
+std::optional<int> Parse(CLI::App& app, int argc, const char* const* argv, std::ostream& out,
+                         std::ostream& err) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp&) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::CallForVersion&) {
+    out << app.version() << "\n";
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    err << DescribeUsageError(app, e, argc, argv);
+    return kExitError;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -135,22 +158,10 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   sync.Register(app);
   RunCommands agent;
   agent.Register(app);
+  LogsCommand logs;
+  logs.Register(app);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
-    return kExitOk;
-  } catch (const CLI::CallForAllHelp&) {
-    out << app.help("", CLI::AppFormatMode::All);
-    return kExitOk;
-  } catch (const CLI::CallForVersion&) {
-    out << app.version() << "\n";
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    err << DescribeUsageError(app, e, argc, argv);
-    return kExitError;
-  }
+  if (std::optional<int> code = Parse(app, argc, argv, out, err)) return *code;
   if (validate->parsed()) return RunValidate(validate_paths, validate_elasticjob, out, err);
   if (convert->parsed()) return RunConvert(convert_paths, out, err);
   if (history->parsed()) {
@@ -158,6 +169,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   }
   if (std::optional<int> code = sync.RunParsed(out, err)) return *code;
   if (std::optional<int> code = agent.RunParsed(out, err)) return *code;
+  if (std::optional<int> code = logs.RunParsed(out, err)) return *code;
   return kExitError;
 }
 

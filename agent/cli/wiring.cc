@@ -5,8 +5,10 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
 #include <utility>
 
+#include "agent/cli/logs_wiring.h"
 #include "agent/sync/state_store.h"
 #include "backends/kubernetes/configmap_state_store.h"
 #include "backends/kubernetes/kubeconfig.h"
@@ -14,7 +16,9 @@
 #include "backends/kubernetes/lease_election.h"
 #include "backends/kubernetes/lease_wake_relay.h"
 #include "backends/kubernetes/mapping.h"
+#include "backends/kubernetes/pod_logs.h"
 #include "backends/ray/ray_backend.h"
+#include "backends/ray/ray_logs.h"
 
 namespace jobsync {
 namespace {
@@ -257,6 +261,43 @@ StatusOr<std::unique_ptr<Election>> NewElection(const ClusterFlags& flags, const
       std::make_unique<LeaseWakeRelay>(*election->client, settings.namespace_name,
                                        settings.lease_name, settings.identity, std::move(on_wake));
   return election;
+}
+
+StatusOr<std::unique_ptr<JobLogReader>> OpenJobLogs(const ClusterFlags& flags,
+                                                    const TrainingJob& job) {
+  const std::vector<ClusterPlace> places = PlacesOf(flags);
+  auto place = std::find_if(places.begin(), places.end(),
+                            [&](const ClusterPlace& p) { return p.name == job.cluster; });
+  if (place == places.end()) {
+    return FailedPreconditionError("job " + job.key().ToString() + " runs on cluster " +
+                                   job.cluster + ", which " +
+                                   (flags.clusters ? "the clusters file (--clusters) does not name"
+                                                   : "only a clusters file (--clusters) names"));
+  }
+  if (job.backend == BackendKind::kKubernetes) {
+    StatusOr<KubeCredentials> credentials =
+        LoadKubeconfig(place->kubeconfig, KubeconfigEnvironment::FromProcess());
+    if (!credentials.ok()) return credentials.status();
+    StatusOr<std::unique_ptr<KubernetesClient>> client =
+        NewKubernetesClient(std::move(*credentials), KubernetesClientOptions{});
+    if (!client.ok()) return client.status();
+    return std::unique_ptr<JobLogReader>(std::make_unique<KubernetesJobLogs>(std::move(*client)));
+  }
+  if (!place->has_ray) {
+    return FailedPreconditionError("cluster " + place->shown +
+                                   " has no ray in the clusters file: add ray.address there");
+  }
+  RayBackendOptions options;
+  options.instance = flags.instance;
+  JOBSYNC_RETURN_IF_ERROR(ResolveRayTarget(place->ray, ProcessEnvironment, &options));
+  if (options.address.empty()) {
+    return FailedPreconditionError("no Ray cluster configured: set RAY_ADDRESS or --ray-address");
+  }
+  StatusOr<std::unique_ptr<RayBackend>> ray = RayBackend::Create(options);
+  if (!ray.ok()) return ray.status();
+  return std::unique_ptr<JobLogReader>(std::make_unique<RayJobLogs>(
+      std::move(*ray), std::chrono::seconds(1),
+      [](std::chrono::milliseconds delay) { std::this_thread::sleep_for(delay); }));
 }
 
 StatusOr<std::vector<nlohmann::json>> RenderKubernetesObjects(const TrainingJob& job,

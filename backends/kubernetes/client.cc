@@ -553,6 +553,28 @@ Status KubernetesClient::WatchStream(const HttpRequest& request, const std::stri
   return ended;
 }
 
+Status KubernetesClient::PodLog(const std::string& namespace_name, const std::string& pod,
+                                const std::string& container, std::optional<int64_t> tail_lines,
+                                bool follow, const std::function<bool(std::string_view)>& on_line,
+                                const HttpCancellation& cancel) {
+  const std::string what =
+      What("read the log of", ResourceKind::kPod, namespace_name, pod + " (" + container + ")");
+  HttpRequest request;
+  request.path = ResourcePath(ResourceKind::kPod, namespace_name, pod) + "/log";
+  request.query = {{"container", container}};
+  if (tail_lines) request.query.emplace_back("tailLines", std::to_string(*tail_lines));
+  if (follow) {
+    request.query.emplace_back("follow", "true");
+    request.timeout = std::chrono::hours(24);
+  }
+  StatusOr<HttpResponse> response = http_->Stream(request, on_line, cancel);
+  if (!response.ok()) {
+    return Status(response.status().code(), what + ": " + response.status().message());
+  }
+  if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
+  return OkStatus();
+}
+
 bool KubernetesClient::WaitBeforeRetry(int failures,
                                        std::optional<std::chrono::milliseconds> retry_after,
                                        const HttpCancellation& cancel) {

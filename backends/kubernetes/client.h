@@ -192,6 +192,18 @@ class KubernetesClient {
                const std::function<bool(const nlohmann::json&)>& on_event,
                const HttpCancellation& cancel);
 
+  // Reads the log of `container` in the pod `namespace_name`/`pod` (GET .../pods/POD/log),
+  // handing `on_line` each line, without its end, as it arrives: the last `tail_lines` lines
+  // (nullopt: all), and with `follow` the new ones until the container ends, `on_line` returns
+  // false (ok) or `cancel` is cancelled (kUnavailable). A followed log may stay silent for
+  // hours: its inactivity limit is a day. Not retried (a retry would repeat lines). Fails as Get
+  // does, with the apiserver's message (400 kInvalidArgument: the container is waiting to start,
+  // or the node's kubelet cannot be reached; 404 kNotFound: the pod is gone).
+  Status PodLog(const std::string& namespace_name, const std::string& pod,
+                const std::string& container, std::optional<int64_t> tail_lines, bool follow,
+                const std::function<bool(std::string_view)>& on_line,
+                const HttpCancellation& cancel);
+
   // Number of list pages read (answers of a list or page request that were lists), over the
   // client's life. For tests and figures.
   int64_t list_pages() const { return list_pages_.load(); }

@@ -398,6 +398,30 @@ StatusOr<std::vector<RaySubmission>> RayBackend::ListSubmissions() {
   return submissions;
 }
 
+StatusOr<RayJobStatus> RayBackend::SubmissionStatus(const std::string& submission_id) {
+  HttpRequest request = Request("GET", kJobsPath + submission_id);
+  StatusOr<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) return ResponseError(request, *response);
+  StatusOr<RayJobStatus> status = ParseJobStatus(response->body);
+  if (!status.ok()) return Annotate(status.status(), "Ray dashboard " + options_.address);
+  return status;
+}
+
+StatusOr<std::string> RayBackend::SubmissionLogs(const std::string& submission_id) {
+  HttpRequest request = Request("GET", kJobsPath + submission_id + "/logs");
+  StatusOr<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) return ResponseError(request, *response);
+  json body = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  auto logs = body.is_object() ? body.find("logs") : body.end();
+  if (logs == body.end() || !logs->is_string()) {
+    return InternalError("Ray dashboard " + options_.address + " answered " + request.path +
+                         " with something other than a JSON object with a logs string");
+  }
+  return logs->get<std::string>();
+}
+
 StatusOr<std::vector<RaySubmission>> RayBackend::OwnGenerations(
     const JobKey& key, const std::string& instance, std::vector<std::string>* taken_ids) {
   HttpRequest request = Request("GET", kJobsPath);

@@ -138,6 +138,13 @@ class RayBackend : public Backend {
   // listing; nullopt when the listing fails (ListJobs then reports why).
   std::optional<uint64_t> LiveVersion() override;
 
+  // For reading logs (ray_logs.h), failing as ListJobs does: every managed submission
+  // (`GET /api/jobs/`), one submission's status (`GET /api/jobs/{id}`), and its driver's log so
+  // far (`GET /api/jobs/{id}/logs`, the `logs` member of the answer).
+  StatusOr<std::vector<RaySubmission>> ListSubmissions();
+  StatusOr<RayJobStatus> SubmissionStatus(const std::string& submission_id);
+  StatusOr<std::string> SubmissionLogs(const std::string& submission_id);
+
  private:
   // What a submit found: a new submission, or one with that id already there.
   enum class SubmitOutcome { kSubmitted, kAlreadyExists };
@@ -157,7 +164,6 @@ class RayBackend : public Backend {
   // The Status for a response the caller did not expect.
   Status ResponseError(const HttpRequest& request, const HttpResponse& response) const;
 
-  StatusOr<std::vector<RaySubmission>> ListSubmissions();
   // This instance's generations of `key`, oldest first, and every submission id on the cluster.
   StatusOr<std::vector<RaySubmission>> OwnGenerations(const JobKey& key,
                                                       const std::string& instance,

@@ -28,7 +28,7 @@ Run 'jobsync --help' for usage." hist
 expect "unknown command, nothing near" "jobsync: unknown command frobnicate
 Run 'jobsync --help' for usage." frobnicate
 
-expect "no command" "jobsync: a command is required: one of validate, convert, history, plan, apply, render, run, status
+expect "no command" "jobsync: a command is required: one of validate, convert, history, plan, apply, render, run, status, logs
 Run 'jobsync --help' for usage."
 
 expect "mistyped flag, before a missing --repo" "jobsync: unknown flag --allow-backed for plan; did you mean --allow-backend?
