@@ -103,7 +103,7 @@ class KubernetesIntegrationTest : public ::testing::Test {
   std::unique_ptr<KubernetesBackend> NewBackend(const std::string& kubeconfig,
                                                 const std::string& watch_namespace) {
     KubernetesBackendOptions options;
-    options.namespace_name = watch_namespace;
+    if (!watch_namespace.empty()) options.namespaces = {watch_namespace};
     options.cache_sync_timeout = std::chrono::seconds(20);
     options.delete_wait = std::chrono::seconds(90);
     StatusOr<std::unique_ptr<KubernetesBackend>> backend = KubernetesBackend::FromKubeconfig(
