@@ -482,15 +482,17 @@ TEST(NamespacedWatchTest, EachAllowedNamespaceIsListedAndWatchedAlone) {
 }
 
 TEST(NamespacedWatchTest, ANamespaceRefusedFailsTheListingAtOnceNamingIt) {
-  NamespacedBackend b;
   auto http = std::make_unique<FakeApiServer>();
   FakeApiServer* fake = http.get();
-  fake->Answer(b.kJobsA, JobPage("a", "10", "x"));
-  fake->Answer(b.kJobsB, HttpResponse{403,
-                                      {},
-                                      R"({"reason":"Forbidden","message":"jobs.batch is )"
-                                      R"(forbidden: cannot list resource \"jobs\" in the )"
-                                      R"(namespace \"b\""})"});
+  fake->Answer(ResourcePath(ResourceKind::kJob, "a", ""), JobPage("a", "10", "x"));
+  // Refused every time: the watcher lists again after a backoff.
+  for (int i = 0; i < 1000; ++i) {
+    fake->Answer(ResourcePath(ResourceKind::kJob, "b", ""),
+                 HttpResponse{403, {},
+                              R"({"reason":"Forbidden","message":"jobs.batch is )"
+                              R"(forbidden: cannot list resource \"jobs\" in the )"
+                              R"(namespace \"b\""})"});
+  }
   KubernetesBackendOptions options;
   options.namespaces = {"a", "b"};
   options.client = FastOptions();
