@@ -18,7 +18,7 @@ source "$src/tests/cli/testlib.sh"
 require_cluster "$src"
 
 run=$$
-p="d$run"
+p="deploy-$run"  # every namespace and cluster-scoped name of this run starts with it
 work=$(mktemp -d)
 cleanup() {
   kubectl delete namespace "$p-base" "$p-jobs" "$p-system" "$p-a" "$p-b" "$p-c" --wait=false \
