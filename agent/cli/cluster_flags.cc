@@ -28,8 +28,8 @@ CLI::Validator NamespaceName() {
       "", "namespace name");
 }
 
-// Registers --prune, --allow-mass-delete, --max-delete-share, --allow-namespace and
-// --allow-backend (group "Safety").
+// Registers --prune, --allow-mass-delete, --max-delete-share, --allow-namespace,
+// --allow-backend and --create-namespaces (group "Safety").
 void AddSafetyFlags(CLI::App& command, ClusterFlags& flags);
 
 }  // namespace
@@ -118,9 +118,9 @@ void AddSafetyFlags(CLI::App& command, ClusterFlags& flags) {
           "--allow-namespace", flags.allow_namespaces,
           "Only manage jobs in these namespaces (repeat the flag, or give a comma-separated "
           "list). A manifest in another namespace is refused with an error, and live jobs "
-          "in other namespaces are never changed or pruned. With one namespace, Kubernetes "
-          "Jobs are listed and watched in it only (RBAC in it is enough). Default: every "
-          "namespace")
+          "in other namespaces are never changed or pruned. Kubernetes objects are then "
+          "listed and watched in each of these namespaces (RBAC in them is enough). Default: "
+          "every namespace")
       ->delimiter(',')
       ->check(NamespaceName())
       ->type_name("NS")
@@ -133,6 +133,13 @@ void AddSafetyFlags(CLI::App& command, ClusterFlags& flags) {
       ->delimiter(',')
       ->check(CLI::IsMember({"kubernetes", "ray"}))
       ->type_name("BACKEND")
+      ->group(safety);
+  command
+      .add_flag("--create-namespaces,!--no-create-namespaces", flags.create_namespaces,
+                "Create a manifest's namespace when it does not exist (on by default). "
+                "--no-create-namespaces (config: create-namespaces: false): never read or "
+                "create Namespace objects, for an identity with Roles in its namespaces only; "
+                "the namespaces must exist")
       ->group(safety);
 }
 

@@ -34,6 +34,7 @@ struct ClusterFlags {
   // Allowlists: empty allows every namespace / backend. Values are checked by the flags.
   std::vector<std::string> allow_namespaces;
   std::vector<std::string> allow_backends;  // "kubernetes", "ray"
+  bool create_namespaces = true;            // --create-namespaces
 };
 
 // Registers the flags above on `command` (groups "Clusters" and "Safety").

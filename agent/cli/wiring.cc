@@ -45,6 +45,7 @@ struct ClusterPlace {
   RayTargetFlags ray;
   bool has_ray = true;               // false: a clusters-file cluster without `ray`
   std::set<std::string> namespaces;  // allowed; empty: every one
+  bool create_namespaces = true;     // --create-namespaces
   bool ray_allowed = true;
 };
 
@@ -61,7 +62,8 @@ BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance
   KubernetesBackendOptions kube_options;
   kube_options.metrics = metrics;
   kube_options.instance = instance;
-  if (place.namespaces.size() == 1) kube_options.namespace_name = *place.namespaces.begin();
+  kube_options.namespaces.assign(place.namespaces.begin(), place.namespaces.end());
+  kube_options.create_namespaces = place.create_namespaces;
   auto kube = KubernetesBackend::FromKubeconfig(place.kubeconfig,
                                                 KubeconfigEnvironment::FromProcess(), kube_options);
   if (kube.ok()) {
@@ -117,6 +119,7 @@ std::vector<ClusterPlace> PlacesOf(const ClusterFlags& flags) {
     place.kubeconfig = {flags.kubeconfig, flags.context};
     place.ray = {flags.ray_address, flags.ray_token_file, flags.ray_ca_file};
     place.namespaces = namespaces({});
+    place.create_namespaces = flags.create_namespaces;
     place.ray_allowed = ray_allowed({});
     places.push_back(std::move(place));
     return places;
@@ -133,6 +136,7 @@ std::vector<ClusterPlace> PlacesOf(const ClusterFlags& flags) {
     const PlanOptions::Allowlist& allow =
         own != options.cluster_allowlists.end() ? own->second : none;
     place.namespaces = namespaces(allow.namespaces);
+    place.create_namespaces = flags.create_namespaces;
     place.ray_allowed = ray_allowed(allow.backends);
     if (entry.is_default) {
       places.insert(places.begin(), std::move(place));

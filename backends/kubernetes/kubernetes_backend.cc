@@ -88,6 +88,12 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
                    &CompactElasticJobObject,  true},
       rayjobs_{ResourceKind::kRayJob, "RayJobs", "rayjobs", ManagedSelector(),
                &CompactRayJobObject,  true} {
+  for (Watched* watched : AllWatched()) {
+    if (options_.namespaces.empty()) watched->scopes.emplace_back("");
+    for (const std::string& namespace_name : options_.namespaces) {
+      watched->scopes.emplace_back(namespace_name);
+    }
+  }
   if (options_.metrics != nullptr) {
     options_.metrics->Declare(kWatchRestartsMetric, MetricType::kCounter,
                               "Kubernetes watches restarted, by resource and reason (stalled, "
@@ -103,7 +109,9 @@ KubernetesBackend::~KubernetesBackend() {
   changed_.notify_all();
   cancel_.Cancel();
   for (Watched* watched : AllWatched()) {
-    if (watched->thread.joinable()) watched->thread.join();
+    for (Scope& scope : watched->scopes) {
+      if (scope.thread.joinable()) scope.thread.join();
+    }
   }
 }
 
@@ -171,7 +179,8 @@ Status KubernetesBackend::DeleteWorkloads(const PlanStep& step, const ApplyConte
     std::lock_guard<std::mutex> lock(mutex_);
     const std::string id = step.key.namespace_name + "/" + step.key.name;
     auto may_have = [&](const Watched& watched) {
-      return (!watched.absent && !watched.synced) || watched.cache.contains(id);
+      const Scope* scope = watched.ScopeOf(step.key.namespace_name);
+      return scope == nullptr || (!scope->absent && !scope->synced) || watched.cache.contains(id);
     };
     maybe_rayjob = maybe_rayjob || may_have(rayjobs_);
     maybe_jobset = maybe_jobset || may_have(jobsets_);

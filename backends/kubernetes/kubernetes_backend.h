@@ -8,15 +8,17 @@
 // current; later ListJobs calls read the caches and send no request. Lists are paginated and
 // compacted page by page; a watcher lists again when its watch is refused with 410 Gone or
 // breaks, and watches again from the last version seen (bookmarks included) when its watch
-// stalls (client.h); each restart is counted in kWatchRestartsMetric. While the Job cache is
-// not in sync (the apiserver is unreachable), ListJobs waits up to cache_sync_timeout (not at
-// all after a refusal such as 403) and then fails with the last error: it never answers with
-// stale or empty state. JobSets
-// are optional: when the API is not served (no JobSet CRD: 404) or not allowed (403), the JobSet
-// cache is empty and in sync, the cause is logged once, and it is listed again every
-// watch_timeout. Objects jobsync writes are put into the caches at once. For live jobs Kueue
-// holds (LivePhase::kQueued), ListJobs reads the Kueue Workloads of their namespaces (one list
-// per namespace) for phase_message; a failed read leaves the message empty.
+// stalls (client.h); each restart is counted in kWatchRestartsMetric. With options.namespaces
+// each kind is listed and watched in each of those namespaces separately (a thread per namespace
+// and kind, one cache per kind), and ListJobs waits for all of them; without, in all namespaces
+// at once. While the Job cache is not in sync (the apiserver is unreachable), ListJobs waits up
+// to cache_sync_timeout (not at all after a refusal such as 403) and then fails with the last
+// error, naming the namespace when one was watched alone: it never answers with stale or empty
+// state. JobSets are optional: when the API is not served (no JobSet CRD: 404) or not allowed
+// (403, per namespace), the JobSet cache is empty and in sync, the cause is logged once, and it
+// is listed again every watch_timeout. Objects jobsync writes are put into the caches at once. For
+// live jobs Kueue holds (LivePhase::kQueued), ListJobs reads the Kueue Workloads of their
+// namespaces (one list per namespace) for phase_message; a failed read leaves the message empty.
 //
 // Apply, per action (all idempotent, so re-running a step after a crash finishes it):
 //   create: the namespace if missing (create_namespaces), the Service, one Job per role. A Job
@@ -89,13 +91,17 @@
 namespace jobsync {
 
 struct KubernetesBackendOptions {
-  // Namespace to list and watch; empty: all namespaces (needs cluster-wide list/watch of Jobs).
-  std::string namespace_name;
+  // Namespaces to list and watch, each with a list and a watch of its own per kind (RBAC in
+  // them is enough); empty: all namespaces, one list and watch per kind (needs cluster-wide
+  // list/watch of Jobs).
+  std::vector<std::string> namespaces;
   // This agent's instance (jobsync.dev/instance). Another instance's objects are cached as their
   // identity only (name, namespace, version, jobsync's labels): the plan needs no more of them than
   // their owner, to leave them alone. Empty: every object kept as compacted.
   std::string instance;
-  bool create_namespaces = true;                // create a job's namespace when it does not exist
+  // Create a job's namespace when it does not exist (reading the Namespace first). False: no
+  // request touches a Namespace object, as an identity with Roles in its namespaces only needs.
+  bool create_namespaces = true;
   KubernetesClientOptions client;               // concurrency, retries, per-request timeout
   std::chrono::seconds watch_timeout{300};      // the server ends each watch after this
   std::chrono::seconds cache_sync_timeout{30};  // ListJobs waits this long for an in-sync cache
@@ -144,8 +150,9 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // The cache's generation while it is in sync (counts every change the watch or a write made);
   // nullopt while it is not, or before the first ListJobs started the watch.
   std::optional<uint64_t> LiveVersion() override;
-  // A GET of a Job that does not exist, sent to the apiserver (not the watch cache): any HTTP
-  // answer (404, 403) counts; a hung apiserver or etcd does not answer it.
+  // A GET of a Job that does not exist, sent to the apiserver (not the watch cache) in the first
+  // watched namespace ("default" when all are): any HTTP answer (404, 403) counts; a hung
+  // apiserver or etcd does not answer it.
   Status Ping() override;
   // A v1 Event on each role's Job (involvedObject with the Job's uid when the cache has it, so
   // `kubectl describe job` lists it), source component "jobsync".
@@ -164,7 +171,19 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   int64_t list_requests() const { return list_requests_.load(); }
 
  private:
-  // One watched kind of object and its cache (guarded by mutex_).
+  // One list and watch of a Watched kind: in one namespace, or in all (namespace_name empty),
+  // with its watcher thread and how far its part of the cache is (guarded by mutex_).
+  struct Scope {
+    explicit Scope(std::string namespace_name_) : namespace_name(std::move(namespace_name_)) {}
+    std::string namespace_name;
+    bool synced = false;  // its part of the cache reflects the cluster
+    bool absent = false;  // the optional API was not there (or not allowed) in it
+    Status last_error;    // why its part is not in sync
+    std::thread thread;
+  };
+
+  // One watched kind of object and its cache (guarded by mutex_), filled by one Scope per
+  // watched namespace (options.namespaces) or by one for all of them.
   struct Watched {
     Watched(ResourceKind kind_, const char* what_, const char* resource_, std::string selector_,
             nlohmann::json (*compact_)(const nlohmann::json&), bool optional_)
@@ -181,22 +200,24 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
     nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
     bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
     std::map<std::string, nlohmann::json> cache;  // "namespace/name" -> compacted object
-    bool synced = false;                          // the cache reflects the cluster
-    bool absent = false;                          // the optional API was not there
-    Status last_error;                            // why the cache is not in sync
-    std::thread thread;
+    std::vector<Scope> scopes;                    // set by the constructor, never resized
+    // Every scope's part of the cache reflects the cluster.
+    bool synced() const;
+    // The scope whose list covers `namespace_name`; null when none does.
+    const Scope* ScopeOf(const std::string& namespace_name) const;
   };
 
-  // A watcher thread: lists the objects into the cache, then watches from the list's version,
-  // listing again after a 410 Gone or a failure (with backoff), watching again from the last
-  // version seen after a stall, until the backend stops.
-  void WatchLoop(Watched& watched);
-  // Lists the objects into the cache (replacing it once the whole list is read, each item
-  // compacted as its page arrives) and returns the list's resourceVersion; on failure marks the
-  // cache out of sync with the error, and returns it.
-  StatusOr<std::string> ListIntoCache(Watched& watched);
-  // An optional API found absent (`why`): the cache empty and in sync; logged the first time.
-  void MarkAbsent(Watched& watched, const Status& why);
+  // A watcher thread of one scope: lists the scope's objects into the cache, then watches from
+  // the list's version, listing again after a 410 Gone or a failure (with backoff), watching
+  // again from the last version seen after a stall, until the backend stops.
+  void WatchLoop(Watched& watched, Scope& scope);
+  // Lists the scope's objects into the cache (replacing its part once the whole list is read,
+  // each item compacted as its page arrives) and returns the list's resourceVersion; on failure
+  // marks the scope out of sync with the error, and returns it.
+  StatusOr<std::string> ListIntoCache(Watched& watched, Scope& scope);
+  // An optional API found absent in the scope (`why`): its part of the cache empty and in sync;
+  // logged the first time.
+  void MarkAbsent(Watched& watched, Scope& scope, const Status& why);
   // Adds one to kWatchRestartsMetric for `watched` and `reason`.
   void CountWatchRestart(const Watched& watched, const char* reason);
   // Applies one watch event to the cache, moves `version` to the event's, tells the listener.

@@ -34,37 +34,79 @@ int64_t VersionOf(const json& object) {
   return error == std::errc() && end == text.data() + text.size() ? value : -1;
 }
 
+// Removes the objects of `namespace_name` (empty: of every namespace) from a cache keyed
+// "namespace/name".
+void EraseNamespace(std::map<std::string, json>& cache, const std::string& namespace_name) {
+  if (namespace_name.empty()) {
+    cache.clear();
+    return;
+  }
+  // '0' follows '/' in ASCII: the keys "namespace/..." sort between these two bounds.
+  cache.erase(cache.lower_bound(namespace_name + "/"), cache.lower_bound(namespace_name + "0"));
+}
+
+// " in namespace N" for a scope of one namespace, "" for one of all, for messages.
+std::string InNamespace(const std::string& namespace_name) {
+  return namespace_name.empty() ? "" : " in namespace " + namespace_name;
+}
+
 }  // namespace
 
 // ---- live state -------------------------------------------------------------------------------
+
+bool KubernetesBackend::Watched::synced() const {
+  for (const Scope& scope : scopes) {
+    if (!scope.synced) return false;
+  }
+  return true;
+}
+
+const KubernetesBackend::Scope* KubernetesBackend::Watched::ScopeOf(
+    const std::string& namespace_name) const {
+  for (const Scope& scope : scopes) {
+    if (scope.namespace_name.empty() || scope.namespace_name == namespace_name) return &scope;
+  }
+  return nullptr;
+}
 
 StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!started_) {
     started_ = true;
     for (Watched* watched : AllWatched()) {
-      watched->thread = std::thread([this, watched] { WatchLoop(*watched); });
+      for (Scope& scope : watched->scopes) {
+        Scope* each = &scope;
+        scope.thread = std::thread([this, watched, each] { WatchLoop(*watched, *each); });
+      }
     }
   }
   // Waits out transient failures only: a refusal (403, 401, 400) will not heal by waiting.
-  auto settled = [](const Watched& watched) {
-    const StatusCode code = watched.last_error.code();
-    const bool transient = watched.last_error.ok() || code == StatusCode::kUnavailable ||
+  auto settled = [](const Scope& scope) {
+    const StatusCode code = scope.last_error.code();
+    const bool transient = scope.last_error.ok() || code == StatusCode::kUnavailable ||
                            code == StatusCode::kDeadlineExceeded;
-    return watched.synced || !transient;
+    return scope.synced || !transient;
   };
   changed_.wait_for(lock, options_.cache_sync_timeout, [&] {
-    return stopping_ ||
-           (settled(jobs_) && settled(jobsets_) && settled(elasticjobs_) && settled(rayjobs_));
+    if (stopping_) return true;
+    for (const Watched* watched : AllWatched()) {
+      for (const Scope& scope : watched->scopes) {
+        if (!settled(scope)) return false;
+      }
+    }
+    return true;
   });
   for (const Watched* watched : AllWatched()) {
-    if (watched->synced) continue;
-    const std::string what = std::string("cannot read the ") + watched->what + " on the cluster";
-    if (watched->last_error.ok()) {
-      return UnavailableError(what + ": no answer within " +
-                              std::to_string(options_.cache_sync_timeout.count()) + "s");
+    for (const Scope& scope : watched->scopes) {
+      if (scope.synced) continue;
+      const std::string what = std::string("cannot read the ") + watched->what +
+                               InNamespace(scope.namespace_name) + " on the cluster";
+      if (scope.last_error.ok()) {
+        return UnavailableError(what + ": no answer within " +
+                                std::to_string(options_.cache_sync_timeout.count()) + "s");
+      }
+      return Status(scope.last_error.code(), what + ": " + scope.last_error.message());
     }
-    return Status(watched->last_error.code(), what + ": " + watched->last_error.message());
   }
   std::vector<json> jobs;
   jobs.reserve(jobs_.cache.size());
@@ -132,7 +174,8 @@ void KubernetesBackend::Remember(Watched& watched, const json& object) {
 }
 
 Status KubernetesBackend::Ping() {
-  StatusOr<nlohmann::json> got = client_->Get(ResourceKind::kJob, "default", "jobsync-ping");
+  const std::string where = options_.namespaces.empty() ? "default" : options_.namespaces.front();
+  StatusOr<nlohmann::json> got = client_->Get(ResourceKind::kJob, where, "jobsync-ping");
   const StatusCode code = got.status().code();
   if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) {
     return got.status();
@@ -142,7 +185,8 @@ Status KubernetesBackend::Ping() {
 
 std::optional<uint64_t> KubernetesBackend::LiveVersion() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!started_ || !jobs_.synced || !jobsets_.synced || !elasticjobs_.synced || !rayjobs_.synced) {
+  if (!started_ || !jobs_.synced() || !jobsets_.synced() || !elasticjobs_.synced() ||
+      !rayjobs_.synced()) {
     return std::nullopt;
   }
   return cache_generation_;
@@ -158,12 +202,12 @@ bool KubernetesBackend::Stopping() {
   return stopping_;
 }
 
-StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched) {
+StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched, Scope& scope) {
   if (watched.kind == ResourceKind::kJob) ++list_requests_;
   // Compacted page by page: only one page of whole objects is held at a time.
   std::map<std::string, json> fresh;
   StatusOr<std::string> version = client_->ListEach(
-      watched.kind, options_.namespace_name, watched.selector,
+      watched.kind, scope.namespace_name, watched.selector,
       [&](json&& item) {
         json compact = Kept(watched, item);
         std::string key = CacheKey(compact);
@@ -173,48 +217,55 @@ StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched) {
   const StatusCode code = version.status().code();
   if (!version.ok() && watched.optional &&
       (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied)) {
-    MarkAbsent(watched, version.status());
+    MarkAbsent(watched, scope, version.status());
     return version.status();
   }
   if (!version.ok()) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      watched.synced = false;
-      watched.last_error = version.status();
+      scope.synced = false;
+      scope.last_error = version.status();
     }
     changed_.notify_all();
-    spdlog::warn("kubernetes: listing {} failed: {}", watched.what, version.status().ToString());
+    spdlog::warn("kubernetes: listing {}{} failed: {}", watched.what,
+                 InNamespace(scope.namespace_name), version.status().ToString());
     return version.status();
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    watched.cache = std::move(fresh);
+    if (watched.scopes.size() == 1) {
+      watched.cache = std::move(fresh);
+    } else {
+      EraseNamespace(watched.cache, scope.namespace_name);
+      watched.cache.merge(fresh);
+    }
     ++cache_generation_;
-    watched.absent = false;
-    watched.synced = true;
-    watched.last_error = OkStatus();
+    scope.absent = false;
+    scope.synced = true;
+    scope.last_error = OkStatus();
   }
   changed_.notify_all();
   return version;
 }
 
-void KubernetesBackend::MarkAbsent(Watched& watched, const Status& why) {
+void KubernetesBackend::MarkAbsent(Watched& watched, Scope& scope, const Status& why) {
   bool first = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    first = !watched.absent;
-    watched.absent = true;
-    if (!watched.cache.empty()) ++cache_generation_;
-    watched.cache.clear();
-    watched.synced = true;
-    watched.last_error = OkStatus();
+    first = !scope.absent;
+    scope.absent = true;
+    const size_t before = watched.cache.size();
+    EraseNamespace(watched.cache, scope.namespace_name);
+    if (watched.cache.size() != before) ++cache_generation_;
+    scope.synced = true;
+    scope.last_error = OkStatus();
   }
   changed_.notify_all();
   if (first) {
     spdlog::info(
-        "kubernetes: no {} ({}); jobs with that workload cannot run here until it "
+        "kubernetes: no {}{} ({}); jobs with that workload cannot run here until it "
         "is served and allowed",
-        watched.what, why.ToString());
+        watched.what, InNamespace(scope.namespace_name), why.ToString());
   }
 }
 
@@ -236,7 +287,7 @@ void KubernetesBackend::ApplyWatchEvent(Watched& watched, const json& event, std
   }
 }
 
-void KubernetesBackend::WatchLoop(Watched& watched) {
+void KubernetesBackend::WatchLoop(Watched& watched, Scope& scope) {
   std::string version;
   bool need_list = true;
   int failures = 0;
@@ -248,12 +299,12 @@ void KubernetesBackend::WatchLoop(Watched& watched) {
   while (!Stopping()) {
     // 1. List when there is no valid starting point for a watch.
     if (need_list) {
-      StatusOr<std::string> listed = ListIntoCache(watched);
+      StatusOr<std::string> listed = ListIntoCache(watched, scope);
       if (!listed.ok()) {
         bool absent = false;
         {
           std::lock_guard<std::mutex> lock(mutex_);
-          absent = watched.absent;
+          absent = scope.absent;
         }
         // An optional API that is not there: look again after a watch's length.
         if (absent ? !SleepUnlessStopping(options_.watch_timeout) : !back_off()) return;
@@ -264,7 +315,7 @@ void KubernetesBackend::WatchLoop(Watched& watched) {
     }
     // 2. Watch from the last version seen until the server ends the watch or it fails.
     Status result = client_->Watch(
-        watched.kind, options_.namespace_name, watched.selector, version, options_.watch_timeout,
+        watched.kind, scope.namespace_name, watched.selector, version, options_.watch_timeout,
         [&](const json& event) {
           ApplyWatchEvent(watched, event, version);
           failures = 0;
@@ -281,18 +332,19 @@ void KubernetesBackend::WatchLoop(Watched& watched) {
                                                                           : "error";
     CountWatchRestart(watched, reason);
     if (result.code() == StatusCode::kDeadlineExceeded) {
-      spdlog::warn("kubernetes: watching {} stalled, watching again from version {}: {}",
-                   watched.what, version, result.ToString());
+      spdlog::warn("kubernetes: watching {}{} stalled, watching again from version {}: {}",
+                   watched.what, InNamespace(scope.namespace_name), version, result.ToString());
       continue;
     }
     need_list = true;
     if (result.code() == StatusCode::kFailedPrecondition) continue;  // 410 Gone: list again
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      watched.synced = false;
-      watched.last_error = result;
+      scope.synced = false;
+      scope.last_error = result;
     }
-    spdlog::warn("kubernetes: watching {} failed: {}", watched.what, result.ToString());
+    spdlog::warn("kubernetes: watching {}{} failed: {}", watched.what,
+                 InNamespace(scope.namespace_name), result.ToString());
     if (!back_off()) return;
   }
 }

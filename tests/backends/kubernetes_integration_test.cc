@@ -104,7 +104,7 @@ class KubernetesIntegrationTest : public ::testing::Test {
                                                 const std::string& watch_namespace,
                                                 const std::string& instance = "") {
     KubernetesBackendOptions options;
-    options.namespace_name = watch_namespace;
+    if (!watch_namespace.empty()) options.namespaces = {watch_namespace};
     options.instance = instance;
     options.cache_sync_timeout = std::chrono::seconds(20);
     options.delete_wait = std::chrono::seconds(90);

@@ -1,6 +1,7 @@
 // Lists and watches as client-go does them (client.h): pages and continue tokens, the restart on
 // an expired token, Retry-After on pages and watch starts, the stall watchdog; and what the
-// backend's watcher makes of bookmarks, stalls and 410 Gone. Against a scripted fake apiserver.
+// backend's watcher makes of bookmarks, stalls and 410 Gone, and of several allowed namespaces
+// (one list and watch each). Against a scripted fake apiserver.
 #include <chrono>
 #include <deque>
 #include <map>
@@ -17,6 +18,8 @@
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "common/metrics.h"
+#include "domain/plan_step.h"
+#include "test_jobs.h"
 
 namespace jobsync {
 namespace {
@@ -407,6 +410,134 @@ TEST(WatchLoopTest, GoneListsAgainAndIsCounted) {
   EXPECT_EQ(Query(b.fake->Requests(kJobs, true)[1], "resourceVersion"), "30");
   EXPECT_EQ(b.Restarts("gone"), 1);
   EXPECT_EQ(b.Restarts("stalled"), 0);
+}
+
+// A page of one job's Job objects (`names`, labelled jobsync.dev/job=`job`) in `namespace_name`.
+HttpResponse JobPage(const std::string& namespace_name, const std::string& version,
+                     const std::string& job) {
+  json body = {{"metadata", {{"resourceVersion", version}}}, {"items", json::array()}};
+  body["items"].push_back({{"metadata",
+                            {{"name", job + "-worker"},
+                             {"namespace", namespace_name},
+                             {"resourceVersion", version},
+                             {"labels", {{"jobsync.dev/job", job}}}}}});
+  return HttpResponse{200, {}, body.dump()};
+}
+
+std::vector<std::string> Keys(const std::vector<LiveJob>& live) {
+  std::vector<std::string> keys;
+  for (const LiveJob& job : live) keys.push_back(job.key.namespace_name + "/" + job.key.name);
+  return keys;
+}
+
+// A backend over a fake apiserver allowed namespaces a and b, whose Jobs lists answer job x in a
+// (version 10) and job y in b (version 20); the optional kinds are not served (404).
+struct NamespacedBackend {
+  explicit NamespacedBackend(bool create_namespaces = true) {
+    auto http = std::make_unique<FakeApiServer>();
+    fake = http.get();
+    fake->Answer(kJobsA, JobPage("a", "10", "x"));
+    fake->Answer(kJobsB, JobPage("b", "20", "y"));
+    KubernetesBackendOptions options;
+    options.namespaces = {"a", "b"};
+    options.create_namespaces = create_namespaces;
+    options.client = FastOptions();
+    options.cache_sync_timeout = std::chrono::seconds(20);
+    backend = std::make_unique<KubernetesBackend>(
+        std::make_unique<KubernetesClient>(std::move(http), options.client), options);
+  }
+  // Waits until `path` was watched `watches` times.
+  ::testing::AssertionResult Watched(const std::string& path, size_t watches) {
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (fake->Requests(path, true).size() < watches) {
+      if (Clock::now() > deadline) return ::testing::AssertionFailure() << "too few watches";
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  const std::string kJobsA = ResourcePath(ResourceKind::kJob, "a", "");
+  const std::string kJobsB = ResourcePath(ResourceKind::kJob, "b", "");
+  FakeApiServer* fake = nullptr;
+  std::unique_ptr<KubernetesBackend> backend;  // last: stops before the rest goes
+};
+
+TEST(NamespacedWatchTest, EachAllowedNamespaceIsListedAndWatchedAlone) {
+  NamespacedBackend b;
+  StatusOr<std::vector<LiveJob>> live = b.backend->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  EXPECT_THAT(Keys(*live), ::testing::ElementsAre("a/x", "b/y"));
+  ASSERT_TRUE(b.Watched(b.kJobsA, 1));
+  ASSERT_TRUE(b.Watched(b.kJobsB, 1));
+  EXPECT_EQ(Query(b.fake->Requests(b.kJobsA, true)[0], "resourceVersion"), "10");
+  EXPECT_EQ(Query(b.fake->Requests(b.kJobsB, true)[0], "resourceVersion"), "20");
+  for (ResourceKind kind : {ResourceKind::kJob, ResourceKind::kJobSet, ResourceKind::kElasticJob,
+                            ResourceKind::kRayJob}) {
+    EXPECT_THAT(b.fake->Requests(ResourcePath(kind, "", "")), ::testing::IsEmpty())
+        << ResourcePath(kind, "", "") << ": no cluster-wide list";
+    EXPECT_THAT(b.fake->Requests(ResourcePath(kind, "", ""), true), ::testing::IsEmpty())
+        << ResourcePath(kind, "", "") << ": no cluster-wide watch";
+    EXPECT_EQ(b.fake->Requests(ResourcePath(kind, "b", "")).size(), 1u) << "listed in b";
+  }
+}
+
+TEST(NamespacedWatchTest, ANamespaceRefusedFailsTheListingAtOnceNamingIt) {
+  auto http = std::make_unique<FakeApiServer>();
+  FakeApiServer* fake = http.get();
+  fake->Answer(ResourcePath(ResourceKind::kJob, "a", ""), JobPage("a", "10", "x"));
+  // Refused every time: the watcher lists again after a backoff.
+  for (int i = 0; i < 1000; ++i) {
+    fake->Answer(ResourcePath(ResourceKind::kJob, "b", ""),
+                 HttpResponse{403, {},
+                              R"({"reason":"Forbidden","message":"jobs.batch is )"
+                              R"(forbidden: cannot list resource \"jobs\" in the )"
+                              R"(namespace \"b\""})"});
+  }
+  KubernetesBackendOptions options;
+  options.namespaces = {"a", "b"};
+  options.client = FastOptions();
+  options.cache_sync_timeout = std::chrono::seconds(20);
+  KubernetesBackend backend(std::make_unique<KubernetesClient>(std::move(http), options.client),
+                            options);
+  const auto start = Clock::now();
+  StatusOr<std::vector<LiveJob>> live = backend.ListJobs();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10)) << "a refusal is not waited out";
+  ASSERT_FALSE(live.ok());
+  EXPECT_EQ(live.status().code(), StatusCode::kPermissionDenied) << live.status().ToString();
+  EXPECT_THAT(live.status().message(), HasSubstr("cannot read the Jobs in namespace b"));
+  EXPECT_THAT(live.status().message(), HasSubstr("forbidden"));
+}
+
+TEST(NamespacedWatchTest, ListingOneNamespaceAgainKeepsTheOthersJobs) {
+  NamespacedBackend b;
+  b.fake->AddStream(b.kJobsA, Lines({R"({"type":"ERROR","object":{"code":410,)"
+                                     R"("message":"too old resource version"}})"}));
+  b.fake->Answer(b.kJobsA, JobPage("a", "30", "z"));
+  ASSERT_TRUE(b.backend->ListJobs().ok());
+  ASSERT_TRUE(b.Watched(b.kJobsA, 2));
+  EXPECT_EQ(Query(b.fake->Requests(b.kJobsA, true)[1], "resourceVersion"), "30");
+  StatusOr<std::vector<LiveJob>> live = b.backend->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  EXPECT_THAT(Keys(*live), ::testing::ElementsAre("a/z", "b/y"))
+      << "a's list replaced a's Jobs only";
+  EXPECT_EQ(b.fake->Requests(b.kJobsB).size(), 1u) << "b was not listed again";
+}
+
+// Create in namespace a, on an apiserver that answers nothing but the lists (the create fails):
+// whether a Namespace object was asked for.
+bool NamespaceRequested(bool create_namespaces) {
+  NamespacedBackend b(create_namespaces);
+  PlanStep step;
+  step.action = Action::kCreate;
+  step.key = {BackendKind::kKubernetes, "a", "fresh"};
+  step.desired = std::make_shared<const TrainingJob>(testing::SampleJob("fresh", "a"));
+  (void)b.backend->Apply(step, ApplyContext{"dev", "abc123"});
+  return !b.fake->Requests(ResourcePath(ResourceKind::kNamespace, "", "a")).empty();
+}
+
+TEST(NamespacedWatchTest, WithoutCreateNamespacesNoNamespaceObjectIsRead) {
+  EXPECT_FALSE(NamespaceRequested(false));
+  EXPECT_TRUE(NamespaceRequested(true)) << "by default the namespace is looked up";
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Lists and watches against the real local kube-apiserver (client.h, "Lists and watches"): a
 // watch stalled by a proxy that stops forwarding is restarted and counted; a watch resumed from a
 // version compacted away (etcd; on the second cluster, whose apiserver has no watch cache) gets
-// 410 Gone and the cache is listed afresh; a first list of 10,000 Jobs is read in pages. Needs `scripts/cluster up
+// 410 Gone and the cache is listed afresh; a first list of 10,000 Jobs is read in pages. Needs
+// `scripts/cluster up
 // && eval "$(scripts/cluster env)"`; fails, never skips, without it. Each test works in its own
 // namespace watch-*, deleted after.
 #include <atomic>
@@ -147,7 +148,7 @@ class WatchKubeTest : public ::testing::Test {
   std::unique_ptr<KubernetesBackend> NewBackend(const std::string& kubeconfig, Metrics* metrics,
                                                 const std::string& watch_namespace) {
     KubernetesBackendOptions options;
-    options.namespace_name = watch_namespace;
+    if (!watch_namespace.empty()) options.namespaces = {watch_namespace};
     options.watch_timeout = seconds(5);
     options.client.watch_stall_margin = seconds(3);
     options.client.request_timeout = seconds(5);

@@ -158,6 +158,17 @@ TEST_F(AllowlistConfigTest, BadItemsAreLocated) {
               HasSubstr("agent.yaml:1:19: allow-namespace: items must be plain values"));
 }
 
+TEST_F(AllowlistConfigTest, CreateNamespacesIsOnUnlessTurnedOff) {
+  ASSERT_TRUE(Parse({}, "instance: prod\n").ok());
+  EXPECT_TRUE(flags_.create_namespaces);
+  flags_ = ClusterFlags{};
+  ASSERT_TRUE(Parse({}, "create-namespaces: false\n").ok());
+  EXPECT_FALSE(flags_.create_namespaces) << "in the configuration file";
+  flags_ = ClusterFlags{};
+  ASSERT_TRUE(Parse({"--no-create-namespaces"}, "").ok());
+  EXPECT_FALSE(flags_.create_namespaces) << "on the command line";
+}
+
 TEST(ConfigFileTest, MissingFileIsNotFound) {
   CLI::App command{"test", "run"};
   Status status = ApplyConfigFile("/nonexistent/agent.yaml", command);
