@@ -522,8 +522,11 @@ HttpHandlers RunCommands::Handlers(AgentParts& parts) const {
   jobs_source.detail = [&parts](const std::string& key) {
     return parts.shards ? parts.shards->JobDetail(key) : parts.reconciler->JobDetail(key);
   };
-  handlers.jobs = [api = std::make_shared<JobsApi>(std::move(jobs_source))](
-                      const ApiRequest& request) { return api->Serve(request); };
+  auto jobs_api = std::make_shared<JobsApi>(std::move(jobs_source));
+  jobs_api->Warm(std::chrono::milliseconds(250));
+  handlers.jobs = [api = std::move(jobs_api)](const ApiRequest& request) {
+    return api->Serve(request);
+  };
   handlers.ready = [&parts] {
     return parts.shards ? parts.shards->Ready() : parts.reconciler->Ready();
   };

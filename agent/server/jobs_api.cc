@@ -50,6 +50,32 @@ std::string StringMember(const nlohmann::json& object, const char* name) {
 JobsApi::JobsApi(JobsSource source)
     : source_(std::move(source)), process_(static_cast<uint32_t>(std::random_device{}())) {}
 
+JobsApi::~JobsApi() {
+  {
+    std::lock_guard<std::mutex> lock(warm_mutex_);
+    stopping_ = true;
+  }
+  warm_wake_.notify_all();
+  if (warm_.joinable()) warm_.join();
+}
+
+void JobsApi::Warm(std::chrono::milliseconds every) {
+  if (warm_.joinable()) return;
+  warm_ = std::thread([this, every] {
+    std::unique_lock<std::mutex> lock(warm_mutex_);
+    while (!warm_wake_.wait_for(lock, every, [this] { return stopping_; })) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+      const int64_t last = last_request_.load();
+      if (last == 0 || now - last > 60) continue;
+      lock.unlock();
+      Current();
+      lock.lock();
+    }
+  });
+}
+
 std::shared_ptr<const JobsIndex> JobsApi::Current() {
   const std::string version = source_.version();
   {
@@ -73,6 +99,9 @@ std::shared_ptr<const JobsIndex> JobsApi::Current() {
 }
 
 ApiResponse JobsApi::Serve(const ApiRequest& request) {
+  last_request_ = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
   const std::shared_ptr<const JobsIndex> index = Current();
   if (request.subpath.empty() || request.subpath == "/") return List(*index, request);
   return Job(*index, request);

@@ -16,17 +16,24 @@
 // has indexed, and is in every body.
 //
 // The index (jobs_index.h) is built when a request finds JobsSource::version changed since the
-// last build, once however many requests arrive meanwhile; requests in between share it.
+// last build, once however many requests arrive meanwhile; requests in between share it. With
+// Warm, while the API has been read in the last minute (a status page is open), a thread of its
+// own builds it as soon as the version changes, so that the page's next request finds it ready
+// (10,000 jobs: about 60 ms of building); an agent nobody reads builds nothing.
 // Thread-safe: requests arrive on the server's connection threads.
 #ifndef JOBSYNC_AGENT_SERVER_JOBS_API_H_
 #define JOBSYNC_AGENT_SERVER_JOBS_API_H_
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +56,13 @@ struct JobsSource {
 class JobsApi {
  public:
   explicit JobsApi(JobsSource source);
+  ~JobsApi();
+  JobsApi(const JobsApi&) = delete;
+  JobsApi& operator=(const JobsApi&) = delete;
+
+  // Starts the thread that checks the version every `every` and builds the index when it
+  // changed and a request arrived in the last minute; stopped by the destructor. At most once.
+  void Warm(std::chrono::milliseconds every);
 
   // Answers a request of HttpHandlers::jobs (see the header comment).
   ApiResponse Serve(const ApiRequest& request);
@@ -69,6 +83,11 @@ class JobsApi {
   std::shared_ptr<const JobsIndex> index_;
   std::string version_;
   uint64_t revisions_ = 0;
+  std::mutex warm_mutex_;  // stopping_
+  std::condition_variable warm_wake_;
+  bool stopping_ = false;
+  std::atomic<int64_t> last_request_{0};  // steady_clock seconds of the last Serve; 0: none
+  std::thread warm_;
 };
 
 // True when the If-None-Match header value `header` names `etag` (weak comparison) or is "*".

@@ -1,7 +1,9 @@
 #include "agent/server/jobs_api.h"
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -122,6 +124,32 @@ TEST(JobsApiTest, JobViewHasRowDetailAndHistory) {
   const ApiResponse missing = api.Serve({"/kubernetes/vision/nope", {}, ""});
   EXPECT_EQ(missing.status, 404);
   EXPECT_NE(missing.body.find("kubernetes/vision/nope"), std::string::npos);
+}
+
+// Warm builds the index of a new status on its own thread while the API is being read, and
+// never for an agent nobody reads.
+TEST(JobsApiTest, WarmIndexesANewStatusBeforeTheNextRequestOnlyWhileRead) {
+  std::atomic<int> version{1};
+  std::atomic<int> reads{0};
+  JobsSource source{[&] { return std::to_string(version.load()); },
+                    [&] {
+                      ++reads;
+                      return std::string(R"({"jobs": []})");
+                    },
+                    nullptr};
+  auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); };
+  JobsApi api(source);
+  api.Warm(std::chrono::milliseconds(20));
+  version = 2;
+  settle();
+  EXPECT_EQ(reads.load(), 0) << "built with nobody reading the API";
+  ASSERT_EQ(api.Serve(List()).status, 200);
+  EXPECT_EQ(reads.load(), 1);
+  version = 3;
+  settle();
+  EXPECT_EQ(reads.load(), 2) << "the new status was not indexed before the next request";
+  ASSERT_EQ(api.Serve(List()).status, 200);
+  EXPECT_EQ(reads.load(), 2) << "the request built the index again";
 }
 
 TEST(JobsApiTest, HistoryUrlOnlyForGitHubAndGitLabOverHttps) {
