@@ -43,6 +43,15 @@ require_cluster() {
   fi
 }
 
+# require_browser: sets `chromium` (headless Chromium, Debian's package) and `python` (the
+# cluster's Ray venv, whose ray[default] brings aiohttp for the DevTools websocket), failing the
+# test, saying how to get them, when either is missing.
+require_browser() {
+  chromium=$(command -v chromium) || { echo "FAIL: chromium is not installed; run scripts/install-deps"; exit 1; }
+  python=$(dirname "$(readlink -f "$(command -v ray)")")/python
+  "$python" -c 'import aiohttp' 2>/dev/null || { echo "FAIL: no aiohttp in the Ray venv; run scripts/cluster up"; exit 1; }
+}
+
 # finish: prints the totals; the test's exit status is whether nothing failed.
 finish() {
   echo "$passed passed, $failed failed"

@@ -10,10 +10,7 @@ jobsync=$1
 src=$2
 source "$src/tests/cli/testlib.sh"
 require_cluster "$src"
-chromium=$(command -v chromium) || { echo "FAIL: chromium is not installed; run scripts/install-deps"; exit 1; }
-# aiohttp, for the DevTools websocket, comes with ray[default] in the cluster's Ray venv.
-python=$(dirname "$(readlink -f "$(command -v ray)")")/python
-"$python" -c 'import aiohttp' 2>/dev/null || { echo "FAIL: no aiohttp in the Ray venv; run scripts/cluster up"; exit 1; }
+require_browser
 
 run=$$
 work=$(mktemp -d)
