@@ -12,7 +12,7 @@ namespace {
 
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 // The longest plan text the summary carries (it is in every answer).
-constexpr size_t kPlanTextLimit = 16 * 1024;
+constexpr size_t kPlanTextLimit = size_t{16} * 1024;
 
 // The members of the status the summary carries as they are.
 constexpr const char* kSummaryMembers[] = {"instance",

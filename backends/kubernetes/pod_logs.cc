@@ -134,6 +134,7 @@ StatusOr<std::vector<PodLogSource>> SelectPodLogs(const TrainingJob& job,
                                                   const LogQuery& query) {
   const std::string key = job.key().ToString();
   std::vector<ListedPod> listed;
+  listed.reserve(pods.size());
   for (const json& pod : pods) listed.push_back(ReadPod(pod));
   int unscheduled = 0;
   const auto by_role = ByRoleAndIndex(std::move(listed), unscheduled);
