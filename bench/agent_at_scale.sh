@@ -52,6 +52,8 @@ cleanup() {
   # cleanup stopped there would leave the controller-manager paused.
   set +e
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  # Under BENCH_WRAP, $agent_pid is the wrapper's: the agent itself is found by its instance.
+  pkill -f -- "--instance $prefix( |$)" 2>/dev/null
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
   # The Jobs go while the controllers are paused (one deletecollection per namespace), so that no
   # pod is made for them; then the namespaces. Background propagation: the default for Jobs

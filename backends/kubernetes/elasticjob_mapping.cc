@@ -115,6 +115,11 @@ LivePhase ElasticJobPhase(const json& elastic_job) {
 
 std::vector<LiveJob> LiveJobsFromElasticJobs(const std::vector<json>& elastic_jobs,
                                              AppliedSpecCache* parsed) {
+  return LiveJobsFromElasticJobs(RefsOf(elastic_jobs), parsed);
+}
+
+std::vector<LiveJob> LiveJobsFromElasticJobs(const ObjectRefs& elastic_jobs,
+                                             AppliedSpecCache* parsed) {
   return LiveJobsFromWorkloadObjects(
       elastic_jobs, "elasticjob", parsed, [](const json& object, LiveJob& live) {
         live.phase = ElasticJobPhase(object);

@@ -64,6 +64,8 @@ LivePhase ElasticJobPhase(const nlohmann::json& elastic_job);
 // of the status condition of that phase. No live replica counts: the ElasticJob keeps the
 // replicas it was created with and the job master scales its pods, so replicas are taken to be
 // as applied. `parsed`: as for LiveJobsFromObjects.
+std::vector<LiveJob> LiveJobsFromElasticJobs(const ObjectRefs& elastic_jobs,
+                                             AppliedSpecCache* parsed = nullptr);
 std::vector<LiveJob> LiveJobsFromElasticJobs(const std::vector<nlohmann::json>& elastic_jobs,
                                              AppliedSpecCache* parsed = nullptr);
 

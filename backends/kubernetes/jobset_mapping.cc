@@ -155,9 +155,14 @@ LivePhase JobSetPhase(const json& jobset) {
 
 std::vector<LiveJob> LiveJobsFromJobSets(const std::vector<json>& jobsets,
                                          AppliedSpecCache* parsed) {
+  return LiveJobsFromJobSets(RefsOf(jobsets), parsed);
+}
+
+std::vector<LiveJob> LiveJobsFromJobSets(const ObjectRefs& jobsets, AppliedSpecCache* parsed) {
   AppliedSpecCache seen;
   std::map<JobKey, LiveJob> by_key;
-  for (const json& jobset : jobsets) {
+  for (const json* each : jobsets) {
+    const json& jobset = *each;
     std::optional<LiveJob> of = LiveJobOfWorkloadObject(jobset, "jobset", parsed, seen);
     if (!of) continue;
     LiveJob& live = *of;

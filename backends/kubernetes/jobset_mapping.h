@@ -63,6 +63,8 @@ LivePhase JobSetPhase(const nlohmann::json& jobset);
 // per role from the replicated job's parallelism times its replicas, phase from JobSetPhase (a
 // Suspended JobSet of a job with a queue label whose applied spec is not suspended is kQueued:
 // Kueue holds it). `parsed`: as for LiveJobsFromObjects.
+std::vector<LiveJob> LiveJobsFromJobSets(const ObjectRefs& jobsets,
+                                         AppliedSpecCache* parsed = nullptr);
 std::vector<LiveJob> LiveJobsFromJobSets(const std::vector<nlohmann::json>& jobsets,
                                          AppliedSpecCache* parsed = nullptr);
 

@@ -567,7 +567,7 @@ Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& 
       const Watched& watched = elastic ? elasticjobs_ : jobs_;
       auto cached = watched.cache.find(namespace_name + "/" + name);
       if (cached != watched.cache.end()) {
-        const std::string uid = StringField(cached->second, "/metadata/uid");
+        const std::string uid = StringField(*cached->second, "/metadata/uid");
         if (!uid.empty()) involved["uid"] = uid;
       }
     }

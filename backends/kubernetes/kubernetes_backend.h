@@ -199,8 +199,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
     std::string selector;                              // label selector of the list and watch
     nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
     bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
-    std::map<std::string, nlohmann::json> cache;  // "namespace/name" -> compacted object
-    std::vector<Scope> scopes;                    // set by the constructor, never resized
+    // "namespace/name" -> compacted object. Immutable once cached, and shared: a listing holds
+    // the objects it reads, not copies, and a change replaces an object instead of editing it.
+    std::map<std::string, std::shared_ptr<const nlohmann::json>> cache;
+    std::vector<Scope> scopes;  // set by the constructor, never resized
     // Every scope's part of the cache reflects the cluster.
     bool synced() const;
     // The scope whose list covers `namespace_name`; null when none does.

@@ -1,7 +1,10 @@
 // KubernetesBackend's live state: the watch caches of Jobs and JobSets and what ListJobs makes of
 // them (kubernetes_backend.h, "Live state").
+#include <array>
 #include <charconv>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -36,7 +39,8 @@ int64_t VersionOf(const json& object) {
 
 // Removes the objects of `namespace_name` (empty: of every namespace) from a cache keyed
 // "namespace/name".
-void EraseNamespace(std::map<std::string, json>& cache, const std::string& namespace_name) {
+void EraseNamespace(std::map<std::string, std::shared_ptr<const json>>& cache,
+                    const std::string& namespace_name) {
   if (namespace_name.empty()) {
     cache.clear();
     return;
@@ -108,19 +112,20 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
       return Status(scope.last_error.code(), what + ": " + scope.last_error.message());
     }
   }
-  std::vector<json> jobs;
-  jobs.reserve(jobs_.cache.size());
-  for (const auto& [key, object] : jobs_.cache) jobs.push_back(object);
-  std::vector<json> jobsets;
-  jobsets.reserve(jobsets_.cache.size());
-  for (const auto& [key, object] : jobsets_.cache) jobsets.push_back(object);
-  std::vector<json> elastic_jobs;
-  elastic_jobs.reserve(elasticjobs_.cache.size());
-  for (const auto& [key, object] : elasticjobs_.cache) elastic_jobs.push_back(object);
-  std::vector<json> rayjobs;
-  rayjobs.reserve(rayjobs_.cache.size());
-  for (const auto& [key, object] : rayjobs_.cache) rayjobs.push_back(object);
+  // The cached objects themselves (shared, immutable), read after the lock is let go.
+  std::array<std::vector<std::shared_ptr<const json>>, 4> held;
+  std::array<ObjectRefs, 4> objects;
+  for (size_t i = 0; i < AllWatched().size(); ++i) {
+    const Watched& watched = *AllWatched()[i];
+    held[i].reserve(watched.cache.size());
+    objects[i].reserve(watched.cache.size());
+    for (const auto& [key, object] : watched.cache) {
+      held[i].push_back(object);
+      objects[i].push_back(object.get());
+    }
+  }
   lock.unlock();
+  const auto& [jobs, jobsets, elastic_jobs, rayjobs] = objects;
   std::vector<LiveJob> live;
   {
     std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
@@ -164,10 +169,10 @@ json KubernetesBackend::Kept(const Watched& watched, const json& object) const {
 }
 
 void KubernetesBackend::Remember(Watched& watched, const json& object) {
-  json compact = Kept(watched, object);
+  auto compact = std::make_shared<const json>(Kept(watched, object));
   std::lock_guard<std::mutex> lock(mutex_);
-  json& slot = watched.cache[CacheKey(compact)];
-  if (slot.is_null() || VersionOf(compact) < 0 || VersionOf(slot) <= VersionOf(compact)) {
+  std::shared_ptr<const json>& slot = watched.cache[CacheKey(*compact)];
+  if (!slot || VersionOf(*compact) < 0 || VersionOf(*slot) <= VersionOf(*compact)) {
     slot = std::move(compact);
     ++cache_generation_;
   }
@@ -205,12 +210,12 @@ bool KubernetesBackend::Stopping() {
 StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched, Scope& scope) {
   if (watched.kind == ResourceKind::kJob) ++list_requests_;
   // Compacted page by page: only one page of whole objects is held at a time.
-  std::map<std::string, json> fresh;
+  std::map<std::string, std::shared_ptr<const json>> fresh;
   StatusOr<std::string> version = client_->ListEach(
       watched.kind, scope.namespace_name, watched.selector,
       [&](json&& item) {
-        json compact = Kept(watched, item);
-        std::string key = CacheKey(compact);
+        auto compact = std::make_shared<const json>(Kept(watched, item));
+        std::string key = CacheKey(*compact);
         fresh.insert_or_assign(std::move(key), std::move(compact));
       },
       [&] { fresh.clear(); });

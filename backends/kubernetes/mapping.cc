@@ -252,8 +252,19 @@ std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object) {
   return std::make_shared<const TrainingJob>(std::move(*read));
 }
 
+ObjectRefs RefsOf(const std::vector<json>& objects) {
+  ObjectRefs refs;
+  refs.reserve(objects.size());
+  for (const json& object : objects) refs.push_back(&object);
+  return refs;
+}
+
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
                                          AppliedSpecCache* parsed) {
+  return LiveJobsFromObjects(RefsOf(job_objects), parsed);
+}
+
+std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
   AppliedSpecCache seen;
   // The applied spec of one Job object, from `parsed` when this version was read before.
   auto applied_of = [&](const json& member) -> std::shared_ptr<const TrainingJob> {
@@ -272,12 +283,12 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
     return applied;
   };
   std::map<std::pair<std::string, std::string>, std::vector<const json*>> groups;
-  for (const json& object : job_objects) {
-    const std::string job = Label(object, kJobLabel);
-    if (job.empty() || object.contains(json::json_pointer("/metadata/deletionTimestamp"))) {
+  for (const json* object : job_objects) {
+    const std::string job = Label(*object, kJobLabel);
+    if (job.empty() || object->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
       continue;
     }
-    groups[{StringAt(object, json::json_pointer("/metadata/namespace")), job}].push_back(&object);
+    groups[{StringAt(*object, json::json_pointer("/metadata/namespace")), job}].push_back(object);
   }
   std::vector<LiveJob> out;
   out.reserve(groups.size());
@@ -424,14 +435,14 @@ std::vector<std::string> DroppedAnnotations(const PlanStep& step) {
 }
 
 std::vector<LiveJob> LiveJobsFromWorkloadObjects(
-    const std::vector<json>& objects, const char* kind, AppliedSpecCache* parsed,
+    const ObjectRefs& objects, const char* kind, AppliedSpecCache* parsed,
     const std::function<void(const json&, LiveJob&)>& complete) {
   AppliedSpecCache seen;
   std::map<JobKey, LiveJob> by_key;
-  for (const json& object : objects) {
-    std::optional<LiveJob> live = LiveJobOfWorkloadObject(object, kind, parsed, seen);
+  for (const json* object : objects) {
+    std::optional<LiveJob> live = LiveJobOfWorkloadObject(*object, kind, parsed, seen);
     if (!live) continue;
-    complete(object, *live);
+    complete(*object, *live);
     by_key.insert_or_assign(live->key, std::move(*live));
   }
   if (parsed != nullptr) *parsed = std::move(seen);

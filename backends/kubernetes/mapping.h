@@ -120,9 +120,18 @@ bool HeldByKueue(const nlohmann::json& object, const TrainingJob* applied);
 // "<namespace>/<name>@<resourceVersion>" of their Job object: a Job version found there is not
 // parsed again, and on return it holds this call's (a watch cache keeps one across listings, so
 // that planning 10,000 unchanged Jobs does not parse 10,000 specs).
+//
+// The objects are passed by pointer (ObjectRefs): a watch cache hands its own objects over, not
+// copies of them. The overloads taking values are for callers holding their own objects.
 using AppliedSpecCache = std::unordered_map<std::string, std::shared_ptr<const TrainingJob>>;
+using ObjectRefs = std::vector<const nlohmann::json*>;
+std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects,
+                                         AppliedSpecCache* parsed = nullptr);
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_objects,
                                          AppliedSpecCache* parsed = nullptr);
+
+// Pointers to each of `objects`, for the functions taking ObjectRefs.
+ObjectRefs RefsOf(const std::vector<nlohmann::json>& objects);
 
 // Copies the members named in `keys` that `from` (an object) has into `to`.
 void KeepMembers(const nlohmann::json& from, nlohmann::json& to,
@@ -150,7 +159,7 @@ std::optional<LiveJob> LiveJobOfWorkloadObject(const nlohmann::json& object, con
 // ordered by key, each completed by `complete(object, live)` (phase, phase_message); `parsed`
 // as for LiveJobsFromObjects.
 std::vector<LiveJob> LiveJobsFromWorkloadObjects(
-    const std::vector<nlohmann::json>& objects, const char* kind, AppliedSpecCache* parsed,
+    const ObjectRefs& objects, const char* kind, AppliedSpecCache* parsed,
     const std::function<void(const nlohmann::json&, LiveJob&)>& complete);
 
 // The health of one job from its Job objects and their pods, at time `now`: Missing without

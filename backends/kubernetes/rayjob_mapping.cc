@@ -140,6 +140,10 @@ LivePhase RayJobPhase(const json& rayjob) {
 
 std::vector<LiveJob> LiveJobsFromRayJobs(const std::vector<json>& rayjobs,
                                          AppliedSpecCache* parsed) {
+  return LiveJobsFromRayJobs(RefsOf(rayjobs), parsed);
+}
+
+std::vector<LiveJob> LiveJobsFromRayJobs(const ObjectRefs& rayjobs, AppliedSpecCache* parsed) {
   return LiveJobsFromWorkloadObjects(rayjobs, "rayjob", parsed,
                                      [](const json& object, LiveJob& live) {
                                        live.phase = RayJobPhase(object);

@@ -58,6 +58,8 @@ LivePhase RayJobPhase(const nlohmann::json& rayjob);
 // LiveJobOfWorkloadObject reads it, with phase RayJobPhase and phase_message KubeRay's
 // status.message. No live replica counts: the autoscaler moves an elastic role's workers within
 // its bounds, which is not drift.
+std::vector<LiveJob> LiveJobsFromRayJobs(const ObjectRefs& rayjobs,
+                                         AppliedSpecCache* parsed = nullptr);
 std::vector<LiveJob> LiveJobsFromRayJobs(const std::vector<nlohmann::json>& rayjobs,
                                          AppliedSpecCache* parsed = nullptr);
 

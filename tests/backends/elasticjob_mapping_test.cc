@@ -83,7 +83,8 @@ TEST(ElasticJobMappingTest, ScalePlanCarriesEveryRolesReplicasAndDlroversLabels)
 
 TEST(ElasticJobMappingTest, ListedElasticJobIsOneLiveJobWithItsPhase) {
   const TrainingJob job = OperatorJob();
-  std::vector<LiveJob> live = LiveJobsFromElasticJobs({Listed(job, json::object())});
+  std::vector<LiveJob> live =
+      LiveJobsFromElasticJobs(std::vector<json>{Listed(job, json::object())});
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].key.ToString(), "kubernetes/ads/ctr");
   EXPECT_EQ(live[0].instance, "agent-a");
@@ -94,7 +95,7 @@ TEST(ElasticJobMappingTest, ListedElasticJobIsOneLiveJobWithItsPhase) {
   EXPECT_EQ(live[0].applied->workload, KubernetesWorkload::kElasticJob);
 
   auto phase = [&](const char* status) {
-    return LiveJobsFromElasticJobs({Listed(job, json::parse(status))})[0].phase;
+    return LiveJobsFromElasticJobs(std::vector<json>{Listed(job, json::parse(status))})[0].phase;
   };
   EXPECT_EQ(phase(R"({"phase": "Running"})"), LivePhase::kRunning);
   EXPECT_EQ(phase(R"({"phase": "Restarting"})"), LivePhase::kRunning);
@@ -104,7 +105,7 @@ TEST(ElasticJobMappingTest, ListedElasticJobIsOneLiveJobWithItsPhase) {
   EXPECT_EQ(phase(R"({"phase": "Created"})"), LivePhase::kPending);
   TrainingJob suspended = job;
   suspended.suspend = true;
-  EXPECT_EQ(LiveJobsFromElasticJobs({Listed(suspended, json::object())})[0].phase,
+  EXPECT_EQ(LiveJobsFromElasticJobs(std::vector<json>{Listed(suspended, json::object())})[0].phase,
             LivePhase::kSuspended);
 }
 
@@ -112,7 +113,7 @@ TEST(ElasticJobMappingTest, FailureMessageFromDlroversJobStatus) {
   const json failed = Listed(OperatorJob(), json::parse(R"({"phase": "Failed", "status": {
       "conditions": [{"type": "Running", "status": "False", "message": "was running"},
                      {"type": "Failed", "status": "True", "message": "worker-1 exited: 137"}]}})"));
-  std::vector<LiveJob> live = LiveJobsFromElasticJobs({failed});
+  std::vector<LiveJob> live = LiveJobsFromElasticJobs(std::vector<json>{failed});
   EXPECT_EQ(live[0].phase_message, "worker-1 exited: 137");
   EXPECT_EQ(HealthFromElasticJob(failed), Health::kFailed);
 }
@@ -133,7 +134,7 @@ TEST(ElasticJobMappingTest, HealthFromStatusPhase) {
 TEST(ElasticJobMappingTest, BeingDeletedIsNotLive) {
   json object = Listed(OperatorJob(), json::object());
   object["metadata"]["deletionTimestamp"] = "2026-12-06T00:00:00Z";
-  EXPECT_TRUE(LiveJobsFromElasticJobs({object}).empty());
+  EXPECT_TRUE(LiveJobsFromElasticJobs(std::vector<json>{object}).empty());
 }
 
 }  // namespace

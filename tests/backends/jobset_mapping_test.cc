@@ -115,7 +115,7 @@ TEST(JobSetMappingTest, ListedJobSetIsOneLiveJobWithItsReplicasAndPhase) {
   const TrainingJob job = JobSetJob();
   const json running = Listed(job, json::parse(R"({"replicatedJobsStatus": [
       {"name": "worker", "active": 1, "ready": 0}, {"name": "ps", "active": 1}]})"));
-  std::vector<LiveJob> live = LiveJobsFromJobSets({running});
+  std::vector<LiveJob> live = LiveJobsFromJobSets(std::vector<json>{running});
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].key.ToString(), "kubernetes/vision/resnet");
   EXPECT_EQ(live[0].replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 3}}));
@@ -127,21 +127,23 @@ TEST(JobSetMappingTest, ListedJobSetIsOneLiveJobWithItsReplicasAndPhase) {
 
   const json done = Listed(job, json::parse(R"({"terminalState": "Completed",
       "conditions": [{"type": "Completed", "status": "True"}]})"));
-  EXPECT_EQ(LiveJobsFromJobSets({done})[0].phase, LivePhase::kSucceeded);
+  EXPECT_EQ(LiveJobsFromJobSets(std::vector<json>{done})[0].phase, LivePhase::kSucceeded);
   const json failed = Listed(job, json::parse(R"({"conditions": [
       {"type": "Failed", "status": "True", "reason": "ReachedMaxRestarts"}]})"));
-  EXPECT_EQ(LiveJobsFromJobSets({failed})[0].phase, LivePhase::kFailed);
-  EXPECT_EQ(LiveJobsFromJobSets({Listed(job, json::object(), true)})[0].phase,
+  EXPECT_EQ(LiveJobsFromJobSets(std::vector<json>{failed})[0].phase, LivePhase::kFailed);
+  EXPECT_EQ(LiveJobsFromJobSets(std::vector<json>{Listed(job, json::object(), true)})[0].phase,
             LivePhase::kSuspended);
-  EXPECT_EQ(LiveJobsFromJobSets({Listed(job, json::object())})[0].phase, LivePhase::kPending);
+  EXPECT_EQ(LiveJobsFromJobSets(std::vector<json>{Listed(job, json::object())})[0].phase,
+            LivePhase::kPending);
 }
 
 TEST(JobSetMappingTest, SuspendedQueuedWorkloadIsQueuedUnlessGitSuspendedIt) {
   TrainingJob job = JobSetJob();
   job.queue = "main";
-  EXPECT_EQ(LiveJobsFromJobSets({Listed(job, json::object(), true)})[0].phase, LivePhase::kQueued);
+  EXPECT_EQ(LiveJobsFromJobSets(std::vector<json>{Listed(job, json::object(), true)})[0].phase,
+            LivePhase::kQueued);
   job.suspend = true;
-  EXPECT_EQ(LiveJobsFromJobSets({Listed(job, json::object(), true)})[0].phase,
+  EXPECT_EQ(LiveJobsFromJobSets(std::vector<json>{Listed(job, json::object(), true)})[0].phase,
             LivePhase::kSuspended);
 
   // The same for a role Job Kueue's webhook suspended.

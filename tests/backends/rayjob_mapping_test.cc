@@ -135,7 +135,7 @@ json Listed(const TrainingJob& job, const json& status, bool suspend = false) {
 
 TEST(RayJobMappingTest, ListedRayJobIsOneLiveJobWithItsPhase) {
   const TrainingJob job = KubeRayJob();
-  std::vector<LiveJob> live = LiveJobsFromRayJobs({Listed(job, json::object())});
+  std::vector<LiveJob> live = LiveJobsFromRayJobs(std::vector<json>{Listed(job, json::object())});
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].key.ToString(), "kubernetes/search/tune");
   EXPECT_EQ(live[0].phase, LivePhase::kPending);
@@ -146,7 +146,8 @@ TEST(RayJobMappingTest, ListedRayJobIsOneLiveJobWithItsPhase) {
   EXPECT_FALSE(Listed(job, json::object())["spec"].contains("rayClusterSpec"));  // compacted
 
   auto phase = [&](const char* status, bool suspend = false) {
-    return LiveJobsFromRayJobs({Listed(job, json::parse(status), suspend)})[0].phase;
+    return LiveJobsFromRayJobs(std::vector<json>{Listed(job, json::parse(status), suspend)})[0]
+        .phase;
   };
   EXPECT_EQ(phase(R"({"jobDeploymentStatus": "Initializing"})"), LivePhase::kPending);
   EXPECT_EQ(phase(R"({"jobDeploymentStatus": "Running"})"), LivePhase::kPending);
@@ -176,7 +177,8 @@ TEST(RayJobMappingTest, HealthAndKubeRaysMessage) {
   const json failed = Listed(job, json::parse(R"({"jobDeploymentStatus": "Failed",
       "reason": "AppFailed", "message": "Job tune failed: exit code 1"})"));
   EXPECT_EQ(HealthFromRayJob(failed), Health::kFailed);
-  EXPECT_EQ(LiveJobsFromRayJobs({failed})[0].phase_message, "Job tune failed: exit code 1");
+  EXPECT_EQ(LiveJobsFromRayJobs(std::vector<json>{failed})[0].phase_message,
+            "Job tune failed: exit code 1");
 }
 
 }  // namespace

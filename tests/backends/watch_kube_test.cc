@@ -349,8 +349,8 @@ TEST_F(SecondClusterWatchKubeTest, AVersionCompactedAwayGivesGoneAndAFreshList) 
             << ", error " << Restarts("error") << "\n";
 }
 
-TEST_F(WatchKubeTest, AFirstListOf10000JobsIsReadInPages) {
-  constexpr int kJobs = 10000;
+TEST_F(WatchKubeTest, AFirstListOfThousandsOfJobsIsReadInPages) {
+  constexpr int kJobs = 3000;  // 6 pages of 500; the 10,000-job figures are bench/agent_at_scale.sh's
   ASSERT_TRUE(
       direct_->client().Create(ResourceKind::kNamespace, "", NamespaceObject(namespace_)).ok());
   // 1. Create the Jobs, suspended (no pods), from 8 threads.

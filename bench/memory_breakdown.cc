@@ -1,0 +1,139 @@
+// Where the agent's memory goes per Kubernetes job (issue #24): the heap bytes each structure
+// the agent holds between cycles takes, per job, for a repository made by bench/generate_repo.py
+// (`--kubernetes-only --one-replica`, as bench/agent_at_scale.sh makes it).
+//
+//   desired spec        the loaded manifests (LoadManifestPaths: what a snapshot holds)
+//   whole Job object    one role's batch/v1 Job as rendered (what the apiserver sends back,
+//                       less managedFields and status): for scale, not held by the agent
+//   cached Job          the watch cache's compacted object (CompactJobObject), ours
+//   another instance's  the watch cache's identity-only object of another instance's Job
+//   applied spec        the parsed applied spec, one per Job version (AppliedSpecCache)
+//   live job            a LiveJob of a listing (sharing the applied spec)
+//   spec annotation     the canonical spec text the cached Job carries (part of "cached Job")
+//
+// Heap bytes are glibc's mallinfo2 (in use by the program, arena and mmapped), measured around
+// building each structure for all N jobs and divided by N.
+// Usage: memory_breakdown REPO_DIR   (prints JSON lines)
+#include <malloc.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "backends/kubernetes/mapping.h"
+#include "schemas/canonical.h"
+#include "schemas/loader.h"
+#include "schemas/schema_validator.h"
+
+namespace jobsync {
+namespace {
+
+using nlohmann::json;
+
+size_t HeapInUse() {
+  malloc_trim(0);
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+void Print(const char* what, size_t bytes, size_t jobs) {
+  std::printf("%s\n", json{{"structure", what},
+                           {"jobs", jobs},
+                           {"total_mb", static_cast<double>(bytes) / (1024.0 * 1024.0)},
+                           {"bytes_per_job", jobs == 0 ? 0 : bytes / jobs}}
+                          .dump()
+                          .c_str());
+}
+
+int Main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: memory_breakdown REPO_DIR\n");
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  SchemaValidator validator;
+  size_t before = HeapInUse();
+  LoadResult loaded = LoadManifestPaths({argv[1]}, validator);
+  const size_t jobs = loaded.jobs.size();
+  if (!loaded.ok() || jobs == 0) {
+    std::fprintf(stderr, "memory_breakdown: %s holds no valid jobs\n", argv[1]);
+    return 1;
+  }
+  Print("desired spec (loaded manifests)", HeapInUse() - before, jobs);
+
+  ApplyContext ours{"bench", "0123456789abcdef0123456789abcdef01234567"};
+  // One role's Job per job (the repository's jobs have one; the first role otherwise), with the
+  // metadata the apiserver adds.
+  std::vector<json> whole;
+  whole.reserve(jobs);
+  before = HeapInUse();
+  for (size_t i = 0; i < jobs; ++i) {
+    const TrainingJob& job = *loaded.jobs[i];
+    StatusOr<json> object = RoleJobObject(job, job.roles.begin()->first, ours);
+    if (!object.ok()) {
+      std::fprintf(stderr, "memory_breakdown: %s\n", object.status().ToString().c_str());
+      return 1;
+    }
+    json& metadata = (*object)["metadata"];
+    metadata["uid"] = "6f1c9b6e-8d0c-4c55-9a57-" + std::to_string(100000000000 + i);
+    metadata["resourceVersion"] = std::to_string(1000000 + i);
+    metadata["creationTimestamp"] = "2026-12-06T18:00:00Z";
+    (*object)["status"] = {{"active", 1}, {"ready", 1}, {"terminating", 0}};
+    whole.push_back(std::move(*object));
+  }
+  Print("whole Job object (not held)", HeapInUse() - before, jobs);
+
+  std::vector<json> cached;
+  cached.reserve(jobs);
+  before = HeapInUse();
+  for (const json& object : whole) cached.push_back(CompactJobObject(object));
+  Print("cached Job (compacted)", HeapInUse() - before, jobs);
+
+  size_t annotation_bytes = 0;
+  for (const auto& job : loaded.jobs) annotation_bytes += CanonicalSpecText(*job).capacity() + 1;
+  Print("of which the spec annotation's text", annotation_bytes, jobs);
+
+  {
+    std::vector<json> identities;
+    identities.reserve(jobs);
+    before = HeapInUse();
+    for (const json& object : whole) {
+      json identity = json::object();
+      json& kept = identity["metadata"] = json::object();
+      KeepMembers(object["metadata"], kept, {"name", "namespace", "resourceVersion"});
+      KeepMembers(object["metadata"]["labels"], kept["labels"] = json::object(),
+                  {"app.kubernetes.io/managed-by", kInstanceLabel, "jobsync.dev/job",
+                   "jobsync.dev/role"});
+      identities.push_back(std::move(identity));
+    }
+    Print("another instance's Job (identity only)", HeapInUse() - before, jobs);
+  }
+  whole.clear();
+  whole.shrink_to_fit();
+
+  AppliedSpecCache specs;
+  before = HeapInUse();
+  std::vector<LiveJob> live = LiveJobsFromObjects(cached, &specs);
+  const size_t listed = HeapInUse() - before;
+  if (live.size() != jobs || specs.size() != jobs) {
+    std::fprintf(stderr, "memory_breakdown: %zu live jobs and %zu specs from %zu jobs\n",
+                 live.size(), specs.size(), jobs);
+    return 1;
+  }
+  before = HeapInUse();
+  live.clear();
+  live.shrink_to_fit();
+  const size_t live_bytes = before - HeapInUse();
+  Print("applied spec (AppliedSpecCache)", listed - live_bytes, jobs);
+  Print("live job (a listing)", live_bytes, jobs);
+  return 0;
+}
+
+}  // namespace
+}  // namespace jobsync
+
+int main(int argc, char** argv) { return jobsync::Main(argc, argv); }
