@@ -10,17 +10,19 @@
 //   applied spec        the parsed applied spec, one per Job version (AppliedSpecCache)
 //   live job            a LiveJob of a listing (sharing the applied spec)
 //   spec annotation     the canonical spec text the cached Job carries (part of "cached Job")
+//   shared applied spec the applied specs when they are the desired ones (SharedSpecs offered
+//                       the loaded jobs, as the agent does): the index that finds them
 //
 // Heap bytes are glibc's mallinfo2 (in use by the program, arena and mmapped), measured around
 // building each structure for all N jobs and divided by N.
 // Usage: memory_breakdown REPO_DIR   (prints JSON lines)
-#include <malloc.h>
-
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
+#include <malloc.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,7 @@
 #include "schemas/canonical.h"
 #include "schemas/loader.h"
 #include "schemas/schema_validator.h"
+#include "schemas/shared_specs.h"
 
 namespace jobsync {
 namespace {
@@ -105,9 +108,9 @@ int Main(int argc, char** argv) {
       json identity = json::object();
       json& kept = identity["metadata"] = json::object();
       KeepMembers(object["metadata"], kept, {"name", "namespace", "resourceVersion"});
-      KeepMembers(object["metadata"]["labels"], kept["labels"] = json::object(),
-                  {"app.kubernetes.io/managed-by", kInstanceLabel, "jobsync.dev/job",
-                   "jobsync.dev/role"});
+      KeepMembers(
+          object["metadata"]["labels"], kept["labels"] = json::object(),
+          {"app.kubernetes.io/managed-by", kInstanceLabel, "jobsync.dev/job", "jobsync.dev/role"});
       identities.push_back(std::move(identity));
     }
     Print("another instance's Job (identity only)", HeapInUse() - before, jobs);
@@ -130,6 +133,30 @@ int Main(int argc, char** argv) {
   const size_t live_bytes = before - HeapInUse();
   Print("applied spec (AppliedSpecCache)", listed - live_bytes, jobs);
   Print("live job (a listing)", live_bytes, jobs);
+
+  // The same listing with the desired specs offered (SharedSpecs, as the agent does): the applied
+  // specs are the desired objects; the index of them is what remains.
+  specs = {};
+  before = HeapInUse();
+  SharedSpecs shared;
+  shared.Offer(loaded.jobs);
+  AppliedSpecCache sharing;
+  sharing.shared = &shared;
+  live = LiveJobsFromObjects(cached, &sharing);
+  const size_t held = HeapInUse() - before;
+  std::unordered_set<const TrainingJob*> desired;
+  for (const auto& job : loaded.jobs) desired.insert(job.get());
+  for (const LiveJob& job : live) {
+    if (desired.count(job.applied.get()) == 0) {
+      std::fprintf(stderr, "memory_breakdown: %s's applied spec is not the desired one\n",
+                   job.key.ToString().c_str());
+      return 1;
+    }
+  }
+  live.clear();
+  live.shrink_to_fit();
+  Print("applied spec shared with the desired (SharedSpecs + AppliedSpecCache)", held - live_bytes,
+        jobs);
   return 0;
 }
 

@@ -614,8 +614,9 @@ StatusOr<TrainingJob> TrainingJobFromCanonicalText(std::string_view text) {
   return TrainingJobFromCanonical(parsed);
 }
 
-std::string SpecHash(const TrainingJob& job) {
-  const std::string text = CanonicalSpecText(job);
+std::string SpecHash(const TrainingJob& job) { return CanonicalTextHash(CanonicalSpecText(job)); }
+
+std::string CanonicalTextHash(std::string_view text) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {

@@ -59,6 +59,10 @@ StatusOr<TrainingJob> TrainingJobFromCanonicalText(std::string_view text);
 // caller could work around).
 std::string SpecHash(const TrainingJob& job);
 
+// The lower-case hex SHA-256 of `canonical_text`: SpecHash(job) is
+// CanonicalTextHash(CanonicalSpecText(job)), so an applied spec's text hashes as its job does.
+std::string CanonicalTextHash(std::string_view canonical_text);
+
 }  // namespace jobsync
 
 #endif  // JOBSYNC_SCHEMAS_CANONICAL_H_

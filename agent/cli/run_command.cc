@@ -471,6 +471,7 @@ ReconcilerOptions RunCommands::ReconcilerOptionsFor(const RunSettings& settings,
   options.branch = git_.branch.empty() ? git_.tag : git_.branch;
   options.path = git_.path;
   options.notifier = parts.notifier.get();
+  options.shared_specs = parts.clusters.specs;
   return options;
 }
 

@@ -56,10 +56,11 @@ struct BuiltCluster {
   std::map<BackendKind, Status> unconfigured;
 };
 
-BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance,
-                          Metrics* metrics) {
+BuiltCluster BuildCluster(const ClusterPlace& place, const std::string& instance, Metrics* metrics,
+                          std::shared_ptr<const SharedSpecs> specs) {
   BuiltCluster built;
   KubernetesBackendOptions kube_options;
+  kube_options.shared_specs = std::move(specs);
   kube_options.metrics = metrics;
   kube_options.instance = instance;
   kube_options.namespaces.assign(place.namespaces.begin(), place.namespaces.end());
@@ -159,7 +160,7 @@ KubeconfigOptions DefaultKubeconfig(const ClusterFlags& flags) {
 Clusters ConnectClusters(const ClusterFlags& flags, Metrics* metrics) {
   Clusters clusters;
   for (const ClusterPlace& place : PlacesOf(flags)) {
-    BuiltCluster built = BuildCluster(place, flags.instance, metrics);
+    BuiltCluster built = BuildCluster(place, flags.instance, metrics, clusters.specs);
     for (const auto& [kind, why] : built.unconfigured) {
       clusters.unconfigured[Target(kind, place.name)] = why;
     }

@@ -27,6 +27,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "schemas/model.h"
+#include "schemas/shared_specs.h"
 
 namespace jobsync {
 
@@ -50,6 +51,9 @@ struct Clusters {
   // The client the default cluster's Kubernetes backend talks through, for the Kubernetes parts
   // built on the same cluster (OpenStateStore); null when it is not built. Owned by `kubernetes`.
   KubernetesClient* kubernetes_client = nullptr;
+  // The desired specs the Kubernetes backends take an applied spec from when it is one of them
+  // (schemas/shared_specs.h); the agent offers each snapshot's jobs (ReconcilerOptions).
+  std::shared_ptr<SharedSpecs> specs = std::make_shared<SharedSpecs>();
 
   // The built backends: the default cluster's (Kubernetes first), then the others' wrappers.
   std::vector<Backend*> built() const;

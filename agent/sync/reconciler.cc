@@ -211,6 +211,10 @@ Status Reconciler::CheckGit(StageTimes& stages) {
       }
       stages.End("git_log");
       snapshot_ = std::move(*loaded);
+      if (options_.shared_specs) {
+        options_.shared_specs->Offer(snapshot_->manifests.jobs);
+        stages.End("share_specs");
+      }
     } else {
       git_status = loaded.status();
     }

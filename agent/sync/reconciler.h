@@ -72,6 +72,7 @@
 #include "common/readiness.h"
 #include "diff/plan.h"
 #include "diff/shards.h"
+#include "schemas/shared_specs.h"
 
 namespace jobsync {
 
@@ -94,6 +95,9 @@ struct ReconcilerOptions {
   // Told the outcome of each cycle that planned, when this replica writes and Git could be read
   // (notifier.h); must outlive the reconciler. Null: no notifications.
   SyncNotifier* notifier = nullptr;
+  // Offered each snapshot's jobs once loaded (schemas/shared_specs.h), so that the backends'
+  // applied specs equal to them are those objects. Null: nothing is offered.
+  std::shared_ptr<SharedSpecs> shared_specs;
   // How long a backend may take to answer a listing, or to finish its next step while applying,
   // before the cycle stops waiting for it and reports it unavailable (--backend-timeout).
   std::chrono::milliseconds backend_timeout{30000};

@@ -183,7 +183,7 @@ std::vector<LiveJob> LiveJobsFromJobSets(const ObjectRefs& jobsets, AppliedSpecC
     }
     by_key.insert_or_assign(live.key, std::move(live));
   }
-  if (parsed != nullptr) *parsed = std::move(seen);
+  if (parsed != nullptr) parsed->by_version = std::move(seen.by_version);
   std::vector<LiveJob> out;
   out.reserve(by_key.size());
   for (auto& [key, live] : by_key) out.push_back(std::move(live));

@@ -88,6 +88,10 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
                    &CompactElasticJobObject,  true},
       rayjobs_{ResourceKind::kRayJob, "RayJobs", "rayjobs", ManagedSelector(),
                &CompactRayJobObject,  true} {
+  for (AppliedSpecCache* specs : {&applied_specs_, &jobset_applied_specs_,
+                                  &elasticjob_applied_specs_, &rayjob_applied_specs_}) {
+    specs->shared = options_.shared_specs.get();
+  }
   for (Watched* watched : AllWatched()) {
     if (options_.namespaces.empty()) watched->scopes.emplace_back("");
     for (const std::string& namespace_name : options_.namespaces) {

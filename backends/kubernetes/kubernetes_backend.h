@@ -84,9 +84,11 @@
 #include "backends/http_client.h"
 #include "backends/kubernetes/client.h"
 #include "backends/kubernetes/kubeconfig.h"
+#include "backends/kubernetes/mapping.h"
 #include "backends/live_changes.h"
 #include "common/metrics.h"
 #include "schemas/model.h"
+#include "schemas/shared_specs.h"
 
 namespace jobsync {
 
@@ -99,6 +101,9 @@ struct KubernetesBackendOptions {
   // identity only (name, namespace, version, jobsync's labels): the plan needs no more of them than
   // their owner, to leave them alone. Empty: every object kept as compacted.
   std::string instance;
+  // The agent's desired specs (shared_specs.h): an applied spec read back that is one of them is
+  // that object, not a parsed copy. Null: every applied spec is parsed.
+  std::shared_ptr<const SharedSpecs> shared_specs;
   // Create a job's namespace when it does not exist (reading the Namespace first). False: no
   // request touches a Namespace object, as an identity with Roles in its namespaces only needs.
   bool create_namespaces = true;
@@ -317,10 +322,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   std::array<Watched*, 4> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_, &rayjobs_}; }
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> applied_specs_;
-  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> jobset_applied_specs_;
-  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> elasticjob_applied_specs_;
-  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> rayjob_applied_specs_;
+  AppliedSpecCache applied_specs_;
+  AppliedSpecCache jobset_applied_specs_;
+  AppliedSpecCache elasticjob_applied_specs_;
+  AppliedSpecCache rayjob_applied_specs_;
   uint64_t cache_generation_ = 0;  // incremented on every change of cache_
   // Namespaces seen to exist (one read per namespace, not per job); one is forgotten when a
   // create in it finds it gone.

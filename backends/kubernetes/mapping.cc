@@ -245,10 +245,15 @@ json CompactJobObject(const json& job_object) {
   return out;
 }
 
-std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object) {
-  StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(Annotation(object, kSpecAnnotation));
+std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object, const SharedSpecs* shared) {
+  const std::string text = Annotation(object, kSpecAnnotation);
+  std::string path = Annotation(object, kSourcePathAnnotation);
+  if (shared != nullptr) {
+    if (std::shared_ptr<const TrainingJob> desired = shared->Find(text, path)) return desired;
+  }
+  StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(text);
   if (!read.ok()) return nullptr;
-  read->source.path = Annotation(object, kSourcePathAnnotation);
+  read->source.path = std::move(path);
   return std::make_shared<const TrainingJob>(std::move(*read));
 }
 
@@ -266,6 +271,7 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
 
 std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
   AppliedSpecCache seen;
+  seen.shared = parsed != nullptr ? parsed->shared : nullptr;
   // The applied spec of one Job object, from `parsed` when this version was read before.
   auto applied_of = [&](const json& member) -> std::shared_ptr<const TrainingJob> {
     const std::string version = StringAt(member, json::json_pointer("/metadata/resourceVersion"));
@@ -273,13 +279,15 @@ std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedS
     if (parsed != nullptr && !version.empty()) {
       id = StringAt(member, json::json_pointer("/metadata/namespace")) + "/" +
            StringAt(member, json::json_pointer("/metadata/name")) + "@" + version;
-      if (auto again = seen.find(id); again != seen.end()) return again->second;
-      if (auto known = parsed->find(id); known != parsed->end()) {
-        return seen.emplace(id, known->second).first->second;
+      if (auto again = seen.by_version.find(id); again != seen.by_version.end()) {
+        return again->second;
+      }
+      if (auto known = parsed->by_version.find(id); known != parsed->by_version.end()) {
+        return seen.by_version.emplace(id, known->second).first->second;
       }
     }
-    std::shared_ptr<const TrainingJob> applied = ParseAppliedSpec(member);
-    if (!id.empty()) seen.emplace(id, applied);
+    std::shared_ptr<const TrainingJob> applied = ParseAppliedSpec(member, seen.shared);
+    if (!id.empty()) seen.by_version.emplace(id, applied);
     return applied;
   };
   std::map<std::pair<std::string, std::string>, std::vector<const json*>> groups;
@@ -328,7 +336,7 @@ std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedS
     }
     out.push_back(std::move(live));
   }
-  if (parsed != nullptr) *parsed = std::move(seen);
+  if (parsed != nullptr) parsed->by_version = std::move(seen.by_version);
   return out;
 }
 
@@ -392,13 +400,13 @@ std::optional<LiveJob> LiveJobOfWorkloadObject(const json& object, const char* k
                          StringAt(object, json::json_pointer("/metadata/name")) + "@" + version;
   bool known = false;
   if (parsed != nullptr && !version.empty()) {
-    if (auto it = parsed->find(id); it != parsed->end()) {
+    if (auto it = parsed->by_version.find(id); it != parsed->by_version.end()) {
       live.applied = it->second;
       known = true;
     }
   }
-  if (!known) live.applied = ParseAppliedSpec(object);
-  if (!version.empty()) seen.emplace(id, live.applied);
+  if (!known) live.applied = ParseAppliedSpec(object, parsed != nullptr ? parsed->shared : nullptr);
+  if (!version.empty()) seen.by_version.emplace(id, live.applied);
   return live;
 }
 
@@ -445,7 +453,7 @@ std::vector<LiveJob> LiveJobsFromWorkloadObjects(
     complete(*object, *live);
     by_key.insert_or_assign(live->key, std::move(*live));
   }
-  if (parsed != nullptr) *parsed = std::move(seen);
+  if (parsed != nullptr) parsed->by_version = std::move(seen.by_version);
   std::vector<LiveJob> out;
   out.reserve(by_key.size());
   for (auto& [key, live] : by_key) out.push_back(std::move(live));

@@ -43,6 +43,7 @@
 #include "domain/live_job.h"
 #include "schemas/model.h"
 #include "schemas/object_names.h"
+#include "schemas/shared_specs.h"
 
 namespace jobsync {
 
@@ -121,9 +122,16 @@ bool HeldByKueue(const nlohmann::json& object, const TrainingJob* applied);
 // parsed again, and on return it holds this call's (a watch cache keeps one across listings, so
 // that planning 10,000 unchanged Jobs does not parse 10,000 specs).
 //
+// A spec not found there is taken from `parsed->shared` when that holds one with the annotation's
+// text and source path (SharedSpecs: the desired job itself, not a copy), else parsed.
+//
 // The objects are passed by pointer (ObjectRefs): a watch cache hands its own objects over, not
 // copies of them. The overloads taking values are for callers holding their own objects.
-using AppliedSpecCache = std::unordered_map<std::string, std::shared_ptr<const TrainingJob>>;
+struct AppliedSpecCache {
+  std::unordered_map<std::string, std::shared_ptr<const TrainingJob>> by_version;
+  const SharedSpecs* shared = nullptr;  // null: every new version is parsed
+  size_t size() const { return by_version.size(); }
+};
 using ObjectRefs = std::vector<const nlohmann::json*>;
 std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects,
                                          AppliedSpecCache* parsed = nullptr);

@@ -23,6 +23,7 @@
 #include "backends/kubernetes/mapping.h"
 #include "diff/diff.h"
 #include "schemas/canonical.h"
+#include "schemas/shared_specs.h"
 #include "test_jobs.h"
 #include "tests/test_secrets.h"
 
@@ -100,10 +101,11 @@ class KubernetesIntegrationTest : public ::testing::Test {
     (void)Shell("kubectl delete namespace " + namespace_ + " --wait=false");
   }
 
-  std::unique_ptr<KubernetesBackend> NewBackend(const std::string& kubeconfig,
-                                                const std::string& watch_namespace,
-                                                const std::string& instance = "") {
+  std::unique_ptr<KubernetesBackend> NewBackend(
+      const std::string& kubeconfig, const std::string& watch_namespace,
+      const std::string& instance = "", std::shared_ptr<const SharedSpecs> specs = nullptr) {
     KubernetesBackendOptions options;
+    options.shared_specs = std::move(specs);
     if (!watch_namespace.empty()) options.namespaces = {watch_namespace};
     options.instance = instance;
     options.cache_sync_timeout = std::chrono::seconds(20);
@@ -374,6 +376,28 @@ TEST_F(KubernetesIntegrationTest, AnotherInstancesJobsAreCachedAsTheirIdentityOn
   std::optional<LiveJob> whole = Find("theirs");
   ASSERT_TRUE(whole.has_value());
   EXPECT_NE(whole->applied, nullptr);
+}
+
+TEST_F(KubernetesIntegrationTest, AnAppliedSpecThatIsTheDesiredOneIsHeldOnce) {
+  const auto desired = std::make_shared<const TrainingJob>(SampleJob("same", namespace_, 2));
+  TrainingJob changed = SampleJob("changed", namespace_, 2);
+  ApplyOk(Action::kCreate, *desired);
+  ApplyOk(Action::kCreate, changed);
+  changed.image = "changed-in-git:2";  // Git moved on; the cluster runs what was applied
+  auto specs = std::make_shared<SharedSpecs>();
+  specs->Offer({desired, std::make_shared<const TrainingJob>(changed)});
+  std::unique_ptr<KubernetesBackend> sharing =
+      NewBackend(std::getenv("KUBECONFIG"), namespace_, kOurs.instance, specs);
+  ASSERT_NE(sharing, nullptr);
+  StatusOr<std::vector<LiveJob>> live = sharing->ListJobs();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  ASSERT_EQ(live->size(), 2u);
+  const LiveJob& applied_changed = (*live)[0];
+  const LiveJob& same = (*live)[1];
+  ASSERT_EQ(same.key.name, "same");
+  EXPECT_EQ(same.applied.get(), desired.get()) << "the applied spec was parsed into a copy";
+  ASSERT_NE(applied_changed.applied, nullptr);
+  EXPECT_EQ(applied_changed.applied->image, SampleJob("changed", namespace_, 2).image);
 }
 
 TEST_F(KubernetesIntegrationTest, CreateAfterACrashFinishesWithoutDuplicates) {

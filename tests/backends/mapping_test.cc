@@ -1,5 +1,6 @@
 #include "backends/kubernetes/mapping.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "schemas/canonical.h"
+#include "schemas/shared_specs.h"
 #include "test_jobs.h"
 
 namespace jobsync {
@@ -253,24 +255,64 @@ TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
   const std::vector<LiveJob> first = LiveJobsFromObjects(objects, &parsed);
   ASSERT_EQ(first.size(), 1u);
   ASSERT_EQ(parsed.size(), 1u);  // the group's spec is read from its first Job only
-  EXPECT_EQ(parsed.begin()->first, "ns/a-ps@10");
+  EXPECT_EQ(parsed.by_version.begin()->first, "ns/a-ps@10");
   // A second listing of the same versions takes the spec from `parsed`: a marked copy shows it.
   TrainingJob marked = *first[0].applied;
   marked.image = "from-the-cache";
-  parsed.begin()->second = std::make_shared<const TrainingJob>(marked);
+  parsed.by_version.begin()->second = std::make_shared<const TrainingJob>(marked);
   const std::vector<LiveJob> second = LiveJobsFromObjects(objects, &parsed);
   EXPECT_EQ(second[0].applied->image, "from-the-cache");
   // Shared, not copied: the listing holds the cache's spec itself.
-  EXPECT_EQ(second[0].applied.get(), parsed.begin()->second.get());
+  EXPECT_EQ(second[0].applied.get(), parsed.by_version.begin()->second.get());
   // and so does every later one (the spec moves from the old cache to the new, never lost).
   EXPECT_EQ(LiveJobsFromObjects(objects, &parsed)[0].applied->image, "from-the-cache");
-  EXPECT_EQ(parsed.begin()->second->image, "from-the-cache");
+  EXPECT_EQ(parsed.by_version.begin()->second->image, "from-the-cache");
   // A new version is read again, and the old one is forgotten.
   objects[0]["metadata"]["resourceVersion"] = "99";
   const std::vector<LiveJob> again = LiveJobsFromObjects(objects, &parsed);
   EXPECT_EQ(again[0].applied->image, first[0].applied->image);
   ASSERT_EQ(parsed.size(), 1u);
-  EXPECT_EQ(parsed.begin()->first, "ns/a-ps@99");
+  EXPECT_EQ(parsed.by_version.begin()->first, "ns/a-ps@99");
+}
+
+TEST(MappingTest, AnAppliedSpecEqualToADesiredOneIsThatDesiredJob) {
+  const auto desired = std::make_shared<const TrainingJob>(SampleJob("a", "ns"));
+  std::vector<json> objects = ListedJobs(*desired, kContext);
+  // The listed Jobs carry the desired job's source path: the two are one only when it matches.
+  const std::string path = objects[0]["metadata"]["annotations"][kSourcePathAnnotation];
+  ASSERT_EQ(desired->source.path, path);
+  auto shared = std::make_shared<SharedSpecs>();
+  shared->Offer({desired});
+  AppliedSpecCache parsed;
+  parsed.shared = shared.get();
+  std::vector<LiveJob> live = LiveJobsFromObjects(objects, &parsed);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].applied.get(), desired.get());  // the object itself, not a parsed copy
+
+  // Any other text (a change not applied yet), or the same spec from another file: parsed.
+  TrainingJob changed = *desired;
+  changed.image = "other:2";
+  std::shared_ptr<const TrainingJob> other = std::make_shared<const TrainingJob>(changed);
+  TrainingJob moved = *desired;
+  moved.source.path = "elsewhere.yaml";
+  const auto elsewhere = std::make_shared<const TrainingJob>(moved);
+  auto others = std::make_shared<SharedSpecs>();
+  others->Offer({other, elsewhere});
+  AppliedSpecCache fresh;
+  fresh.shared = others.get();
+  live = LiveJobsFromObjects(objects, &fresh);
+  ASSERT_NE(live[0].applied, nullptr);
+  EXPECT_NE(live[0].applied.get(), other.get());
+  EXPECT_NE(live[0].applied.get(), elsewhere.get());
+  EXPECT_EQ(CanonicalSpecText(*live[0].applied), CanonicalSpecText(*desired));
+  EXPECT_EQ(live[0].applied->source.path, path);
+
+  // A desired job no one holds any more is not found.
+  const std::string text = CanonicalSpecText(*other);
+  EXPECT_EQ(others->Find(text, changed.source.path), other);
+  other.reset();
+  EXPECT_EQ(others->Find(text, changed.source.path), nullptr);
+  EXPECT_EQ(others->size(), 1u);
 }
 
 TEST(MappingTest, ARoleWithoutItsJobCountsAsZeroReplicas) {
