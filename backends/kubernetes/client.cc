@@ -28,6 +28,40 @@ StatusOr<json> ParseBody(const HttpResponse& response, const std::string& what) 
 
 bool Is2xx(int status) { return status >= 200 && status <= 299; }
 
+// Parses a list page or a watch event whose objects' keys sit at `object_depth` (the depth
+// nlohmann's parser callback gives them: 3 in a list's items, 2 in an event's object), leaving
+// out what no reader of lists and watches uses: each object's metadata.managedFields (the field
+// managers' records, often as large as the rest of the object), and with `without_templates` its
+// spec.template (a Job's pod template, which the watch caches do not keep). What is left out is
+// never built, so the whole object is never held.
+json ParseListed(std::string_view text, int object_depth, bool without_templates) {
+  enum Parent : char { kOther, kMetadata, kSpec };
+  std::vector<Parent> parent;  // parent[d]: which key was read last at depth d
+  auto at = [&parent](int depth) -> Parent& {
+    const size_t d = static_cast<size_t>(depth);
+    if (parent.size() <= d) parent.resize(d + 1, kOther);
+    return parent[d];
+  };
+  return json::parse(
+      text,
+      [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::array_start) {
+          at(depth + 1) = kOther;  // an array's elements have no key
+          return true;
+        }
+        if (event != json::parse_event_t::key) return true;
+        const std::string& key = parsed.get_ref<const std::string&>();
+        if (depth == object_depth + 1) {
+          const Parent of = at(depth - 1);
+          if (of == kMetadata && key == "managedFields") return false;
+          if (without_templates && of == kSpec && key == "template") return false;
+        }
+        at(depth) = key == "metadata" ? kMetadata : key == "spec" ? kSpec : kOther;
+        return true;
+      },
+      false);
+}
+
 // `object[key]` when `object` is an object holding a string there, else `otherwise`: answers are
 // untrusted, and json::value() throws on a value of another type.
 std::string StringMember(const json& object, const char* key, const char* otherwise = "") {
@@ -365,7 +399,8 @@ StatusOr<std::string> KubernetesClient::ListEach(ResourceKind kind,
                                                  const std::string& namespace_name,
                                                  const std::string& label_selector,
                                                  const std::function<void(json&& item)>& on_item,
-                                                 const std::function<void()>& on_restart) {
+                                                 const std::function<void()>& on_restart,
+                                                 bool without_templates) {
   const std::string what = What("list", kind, namespace_name, "(" + label_selector + ")");
   HttpRequest first;
   first.path = ResourcePath(kind, namespace_name, "");
@@ -376,14 +411,14 @@ StatusOr<std::string> KubernetesClient::ListEach(ResourceKind kind,
   for (bool restarted = false;; restarted = true) {
     std::string version;
     std::string next;
-    JOBSYNC_RETURN_IF_ERROR(ListPage(first, what, on_item, next, version));
+    JOBSYNC_RETURN_IF_ERROR(ListPage(first, what, on_item, next, version, without_templates));
     Status page = OkStatus();
     while (page.ok() && !next.empty()) {
       HttpRequest request = first;
       request.query.emplace_back("continue", next);
       // Every later page is read at the first page's version; its own is not used.
       std::string same_version;
-      page = ListPage(request, what, on_item, next, same_version);
+      page = ListPage(request, what, on_item, next, same_version, without_templates);
     }
     if (page.ok()) return version;
     // An expired continue token (410 Gone, kFailedPrecondition): start over, once.
@@ -394,14 +429,16 @@ StatusOr<std::string> KubernetesClient::ListEach(ResourceKind kind,
 
 Status KubernetesClient::ListPage(const HttpRequest& request, const std::string& what,
                                   const std::function<void(json&& item)>& on_item,
-                                  std::string& next, std::string& version) {
+                                  std::string& next, std::string& version, bool without_templates) {
   StatusOr<json> body = InternalError(what + ": no answer");
   {
     // The page's text goes as soon as it is parsed: one page is held at a time, once.
     StatusOr<HttpResponse> response = Call(request);
     if (!response.ok()) return response.status();
     if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
-    body = ParseBody(*response, what);
+    json parsed = ParseListed(response->body, 3, without_templates);
+    if (parsed.is_discarded()) return InternalError(what + ": the server's answer is not JSON");
+    body = std::move(parsed);
   }
   if (!body.ok()) return body.status();
   // An answer without an items list is not an empty list: callers take a list as the truth.
@@ -480,7 +517,7 @@ Status KubernetesClient::Watch(ResourceKind kind, const std::string& namespace_n
                                const std::string& label_selector,
                                const std::string& resource_version, std::chrono::seconds timeout,
                                const std::function<bool(const json&)>& on_event,
-                               const HttpCancellation& cancel) {
+                               const HttpCancellation& cancel, bool without_templates) {
   const std::string what = What("watch", kind, namespace_name, "(" + label_selector + ")");
   HttpRequest request;
   request.path = ResourcePath(kind, namespace_name, "");
@@ -498,8 +535,8 @@ Status KubernetesClient::Watch(ResourceKind kind, const std::string& namespace_n
   for (int attempt = 1;; ++attempt) {
     int http_status = 0;
     std::optional<std::chrono::milliseconds> retry_after;
-    Status result =
-        WatchStream(request, what, stall_limit, on_event, cancel, http_status, retry_after);
+    Status result = WatchStream(request, what, stall_limit, on_event, cancel, http_status,
+                                retry_after, without_templates);
     if (!IsRetryableHttpStatus(http_status) || attempt >= attempts) return result;
     if (!WaitBeforeRetry(attempt, retry_after, cancel)) {
       return UnavailableError(what + ": cancelled");
@@ -511,7 +548,8 @@ Status KubernetesClient::WatchStream(const HttpRequest& request, const std::stri
                                      std::chrono::milliseconds stall_limit,
                                      const std::function<bool(const json&)>& on_event,
                                      const HttpCancellation& cancel, int& http_status,
-                                     std::optional<std::chrono::milliseconds>& retry_after) {
+                                     std::optional<std::chrono::milliseconds>& retry_after,
+                                     bool without_templates) {
   Status ended;
   StatusOr<HttpResponse> response = InternalError(what + ": not sent");
   bool stalled = false;
@@ -521,7 +559,7 @@ Status KubernetesClient::WatchStream(const HttpRequest& request, const std::stri
         request,
         [&](std::string_view line) {
           dog.Fed();
-          json event = json::parse(line, nullptr, false);
+          json event = ParseListed(line, 2, without_templates);
           if (!event.is_object()) {
             ended = InternalError(what + ": a watch event is not JSON");
             return false;

@@ -160,10 +160,14 @@ class KubernetesClient {
   // so that only one page of whole objects is held at a time. When the list starts over after
   // an expired continue token, `on_restart` is called first: the items handed so far are to be
   // forgotten. Returns the collection's resourceVersion.
+  // Listed and watched objects come without metadata.managedFields (nothing here reads them);
+  // with `without_templates`, also without spec.template (a Job's pod template), for readers
+  // that keep neither, such as the watch caches. Neither is ever built.
   StatusOr<std::string> ListEach(ResourceKind kind, const std::string& namespace_name,
                                  const std::string& label_selector,
                                  const std::function<void(nlohmann::json&& item)>& on_item,
-                                 const std::function<void()>& on_restart);
+                                 const std::function<void()>& on_restart,
+                                 bool without_templates = false);
 
   // Creates `object` and returns it as stored; kAlreadyExists when the name is taken.
   StatusOr<nlohmann::json> Create(ResourceKind kind, const std::string& namespace_name,
@@ -186,11 +190,12 @@ class KubernetesClient {
   // HTTP 410 ends it with kFailedPrecondition ("410 Gone": list again); nothing arriving for
   // `timeout` plus watch_stall_margin ends it with kDeadlineExceeded (stalled). A 429 or 5xx
   // answer to its start is retried (Retry-After honoured); once events flow, it is not.
+  // Objects as ListEach hands them (`without_templates` as there).
   Status Watch(ResourceKind kind, const std::string& namespace_name,
                const std::string& label_selector, const std::string& resource_version,
                std::chrono::seconds timeout,
                const std::function<bool(const nlohmann::json&)>& on_event,
-               const HttpCancellation& cancel);
+               const HttpCancellation& cancel, bool without_templates = false);
 
   // Reads the log of `container` in the pod `namespace_name`/`pod` (GET .../pods/POD/log),
   // handing `on_line` each line, without its end, as it arrives: the last `tail_lines` lines
@@ -218,14 +223,14 @@ class KubernetesClient {
   // through `next` and `version`. A 410 is returned as kFailedPrecondition.
   Status ListPage(const HttpRequest& request, const std::string& what,
                   const std::function<void(nlohmann::json&& item)>& on_item, std::string& next,
-                  std::string& version);
+                  std::string& version, bool without_templates);
   // One watch stream under a watchdog; sets `retry_after` and `http_status` from a non-2xx
   // answer to its start.
   Status WatchStream(const HttpRequest& request, const std::string& what,
                      std::chrono::milliseconds stall_limit,
                      const std::function<bool(const nlohmann::json&)>& on_event,
                      const HttpCancellation& cancel, int& http_status,
-                     std::optional<std::chrono::milliseconds>& retry_after);
+                     std::optional<std::chrono::milliseconds>& retry_after, bool without_templates);
   // Sleeps before retry `failures + 1` of a watch start, in small steps so that `cancel` ends
   // it; false when cancelled.
   bool WaitBeforeRetry(int failures, std::optional<std::chrono::milliseconds> retry_after,

@@ -218,7 +218,7 @@ StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched, Scope& 
         std::string key = CacheKey(*compact);
         fresh.insert_or_assign(std::move(key), std::move(compact));
       },
-      [&] { fresh.clear(); });
+      [&] { fresh.clear(); }, /*without_templates=*/true);
   const StatusCode code = version.status().code();
   if (!version.ok() && watched.optional &&
       (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied)) {
@@ -326,7 +326,7 @@ void KubernetesBackend::WatchLoop(Watched& watched, Scope& scope) {
           failures = 0;
           return true;
         },
-        cancel_);
+        cancel_, /*without_templates=*/true);
     if (result.ok()) continue;
     if (Stopping()) return;
     // 3. Restart: a stalled watch from the last version seen (the server replays what came

@@ -221,6 +221,54 @@ class WatchKubeTest : public ::testing::Test {
   std::unique_ptr<KubernetesBackend> proxied_;
 };
 
+TEST_F(WatchKubeTest, ListsAndWatchesLeaveOutManagedFieldsAndWithoutTemplatesPodTemplates) {
+  ASSERT_NO_FATAL_FAILURE(CreateJob("lean"));
+  // The apiserver has both: kubectl shows them.
+  std::optional<std::string> shown =
+      Shell("kubectl get job lean-worker -n " + namespace_ + " -o json --show-managed-fields");
+  ASSERT_TRUE(shown.has_value());
+  const json whole = json::parse(*shown, nullptr, false);
+  ASSERT_TRUE(whole.contains(json::json_pointer("/metadata/managedFields")));
+  ASSERT_TRUE(whole.contains(json::json_pointer("/spec/template")));
+  KubernetesClient& client = direct_->client();
+  auto listed = [&](bool without_templates) {
+    std::vector<json> items;
+    StatusOr<std::string> version = client.ListEach(
+        ResourceKind::kJob, namespace_, "", [&](json&& item) { items.push_back(std::move(item)); },
+        [&] { items.clear(); }, without_templates);
+    EXPECT_TRUE(version.ok()) << version.status().ToString();
+    EXPECT_EQ(items.size(), 1u);
+    return items.empty() ? json() : items[0];
+  };
+  const json plain = listed(false);
+  EXPECT_FALSE(plain["metadata"].contains("managedFields"));
+  EXPECT_TRUE(plain["spec"].contains("template")) << "a plain list lost the pod template";
+  EXPECT_EQ(plain["metadata"]["labels"], whole["metadata"]["labels"]);
+  const json lean = listed(true);
+  EXPECT_FALSE(lean["metadata"].contains("managedFields"));
+  EXPECT_FALSE(lean["spec"].contains("template"));
+  EXPECT_EQ(lean["spec"]["parallelism"], whole["spec"]["parallelism"]);
+  EXPECT_EQ(lean["metadata"]["annotations"], whole["metadata"]["annotations"]);
+
+  // A watch from before the Job hands its ADDED event the same way.
+  json event;
+  HttpCancellation cancel;
+  Status watched = client.Watch(
+      ResourceKind::kJob, namespace_, "", "0", seconds(2),
+      [&](const json& e) {
+        if (e.value("type", "") != "ADDED") return true;
+        event = e;
+        return false;
+      },
+      cancel, /*without_templates=*/true);
+  ASSERT_TRUE(watched.ok()) << watched.ToString();
+  ASSERT_TRUE(event.is_object()) << "no ADDED event";
+  EXPECT_EQ(event["object"]["metadata"]["name"], "lean-worker");
+  EXPECT_FALSE(event["object"]["metadata"].contains("managedFields"));
+  EXPECT_FALSE(event["object"]["spec"].contains("template"));
+  EXPECT_EQ(event["object"]["spec"]["parallelism"], whole["spec"]["parallelism"]);
+}
+
 TEST_F(WatchKubeTest, AStalledWatchIsRestartedAndTheCacheCatchesUp) {
   ASSERT_NO_FATAL_FAILURE(StartProxied());
   ASSERT_NO_FATAL_FAILURE(CreateJob("before"));
