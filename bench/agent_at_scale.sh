@@ -27,6 +27,10 @@
 # (needs scripts/cluster up; prints JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One run at a time of the benchmarks that pause the kube-controller-manager: overlapping runs
+# each take the pause for the other's, and the one ending last can leave it paused for good.
+exec 9>"${TMPDIR:-/tmp}/jobsync-bench-kcm.lock"
+flock 9
 n=${1:-10000}
 repeat=${2:-10}
 eval "$(scripts/cluster env)"

@@ -11,6 +11,10 @@
 # Usage: bench/shards_at_scale.sh [N]   (needs scripts/cluster up and build/jobsync; JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One run at a time of the benchmarks that pause the kube-controller-manager: overlapping runs
+# each take the pause for the other's, and the one ending last can leave it paused for good.
+exec 9>"${TMPDIR:-/tmp}/jobsync-bench-kcm.lock"
+flock 9
 n=${1:-30000}
 eval "$(scripts/cluster env)"
 kubectl version --request-timeout=5s >/dev/null || { echo "no cluster: run scripts/cluster up" >&2; exit 1; }
