@@ -20,7 +20,7 @@
 #                ls-remote, fetch, load, history; live versions, list, plan, apply, record, status,
 #                publish), in ms
 # Usage: [BENCH_PERF=FILE] [BENCH_WRAP="heaptrack -o FILE"] [BENCH_JOBSYNC=BINARY]
-#        bench/agent_at_scale.sh [N] [REPEAT]
+#        [BENCH_END_SIGNAL=KILL] bench/agent_at_scale.sh [N] [REPEAT]
 # (BENCH_WRAP runs the agent under a profiler; its memory figures are then the wrapper's.
 # BENCH_JOBSYNC runs another build of the agent, e.g. the commit before a change, in turn with
 # this one.)
@@ -55,9 +55,14 @@ cleanup() {
   # To its end whatever fails: an agent under BENCH_WRAP ends with the signal's status, and a
   # cleanup stopped there would leave the controller-manager paused.
   set +e
+  # The agent itself, found by its instance and its name (under BENCH_WRAP, $agent_pid is the
+  # wrapper's); BENCH_END_SIGNAL=KILL ends it without its shutdown, so that a heap profiler
+  # reports everything it held at the end as leaked.
+  for pid in $(pgrep -f -- "--instance $prefix( |$)"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$(basename "$jobsync" | cut -c1-15)" ] &&
+      kill -"${BENCH_END_SIGNAL:-TERM}" "$pid" 2>/dev/null
+  done
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-  # Under BENCH_WRAP, $agent_pid is the wrapper's: the agent itself is found by its instance.
-  pkill -f -- "--instance $prefix( |$)" 2>/dev/null
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
   # The Jobs go while the controllers are paused (one deletecollection per namespace), so that no
   # pod is made for them; then the namespaces. Background propagation: the default for Jobs
