@@ -8,7 +8,8 @@
 #             another repository of N jobs: the same time, and each agent's memory
 #   takeover  agent 1 is killed (SIGKILL): the time until another agent holds shard 1's Lease, and
 #             until a change pushed to a shard-1 job is applied; Jobs created twice (must be 0)
-# Usage: bench/shards_at_scale.sh [N]   (needs scripts/cluster up and build/jobsync; JSON lines)
+# Usage: [BENCH_JOBSYNC=BINARY] bench/shards_at_scale.sh [N]   (needs scripts/cluster up and
+# build/jobsync, or the build BENCH_JOBSYNC names, e.g. a copy kept while build/ is rebuilt; JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One run at a time of the benchmarks that pause the kube-controller-manager: overlapping runs
@@ -18,7 +19,7 @@ flock 9
 n=${1:-30000}
 eval "$(scripts/cluster env)"
 kubectl version --request-timeout=5s >/dev/null || { echo "no cluster: run scripts/cluster up" >&2; exit 1; }
-jobsync=$PWD/build/jobsync
+jobsync=${BENCH_JOBSYNC:-$PWD/build/jobsync}
 work=$(mktemp -d)
 run=$$
 namespaces=30

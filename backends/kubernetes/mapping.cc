@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <map>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "backends/kubernetes/elasticjob_mapping.h"
@@ -42,20 +43,43 @@ int64_t IntAt(const json& object, const json::json_pointer& pointer) {
   return value.is_number_integer() ? value.get<int64_t>() : 0;
 }
 
-std::string Label(const json& object, const char* key) {
-  return StringAt(object, json::json_pointer("/metadata/labels") / key);
+// The member `key` of `object`; null when `object` is null, not an object, or has no such member.
+// Lookups by member, not by JSON pointer: a pointer is parsed into strings on every use, which at
+// 10,000 Jobs per listing was most of the listing's time.
+const json* Child(const json* object, const char* key) {
+  if (object == nullptr || !object->is_object()) return nullptr;
+  auto it = object->find(key);
+  return it == object->end() ? nullptr : &*it;
 }
 
-std::string Annotation(const json& object, const char* key) {
-  return StringAt(object, json::json_pointer("/metadata/annotations") / key);
+// The string `value` holds, or an empty one (null, or not a string).
+const std::string& Text(const json* value) {
+  static const std::string kEmpty;
+  return value != nullptr && value->is_string() ? value->get_ref<const std::string&>() : kEmpty;
+}
+
+// The integer `value` holds, or 0 (null, or not an integer).
+int64_t Integer(const json* value) {
+  return value != nullptr && value->is_number_integer() ? value->get<int64_t>() : 0;
+}
+
+bool True(const json* value) {
+  return value != nullptr && value->is_boolean() && value->get<bool>();
+}
+
+const std::string& Label(const json& object, const char* key) {
+  return Text(Child(Child(Child(&object, "metadata"), "labels"), key));
+}
+
+const std::string& Annotation(const json& object, const char* key) {
+  return Text(Child(Child(Child(&object, "metadata"), "annotations"), key));
 }
 
 bool HasCondition(const json& object, const char* type) {
-  const json::json_pointer pointer("/status/conditions");
-  if (!object.contains(pointer) || !object.at(pointer).is_array()) return false;
-  for (const json& condition : object.at(pointer)) {
-    if (StringAt(condition, json::json_pointer("/type")) == type &&
-        StringAt(condition, json::json_pointer("/status")) == "True") {
+  const json* conditions = Child(Child(&object, "status"), "conditions");
+  if (conditions == nullptr || !conditions->is_array()) return false;
+  for (const json& condition : *conditions) {
+    if (Text(Child(&condition, "type")) == type && Text(Child(&condition, "status")) == "True") {
       return true;
     }
   }
@@ -111,10 +135,8 @@ json AppliedAnnotations(const TrainingJob& job, const ApplyContext& context) {
 }
 
 bool HeldByKueue(const json& object, const TrainingJob* applied) {
-  const json::json_pointer suspend("/spec/suspend");
   return applied && !applied->suspend && !Label(object, kQueueLabel).empty() &&
-         object.contains(suspend) && object.at(suspend).is_boolean() &&
-         object.at(suspend).get<bool>();
+         True(Child(Child(&object, "spec"), "suspend"));
 }
 
 std::string ManagedSelector() { return std::string(kManagedByLabel) + "=" + kManagedByValue; }
@@ -211,12 +233,8 @@ StatusOr<std::vector<json>> RenderObjects(const TrainingJob& job, const ApplyCon
 LivePhase JobObjectPhase(const json& job_object) {
   if (HasCondition(job_object, "Failed")) return LivePhase::kFailed;
   if (HasCondition(job_object, "Complete")) return LivePhase::kSucceeded;
-  const json::json_pointer suspend("/spec/suspend");
-  if (job_object.contains(suspend) && job_object.at(suspend).is_boolean() &&
-      job_object.at(suspend).get<bool>()) {
-    return LivePhase::kSuspended;
-  }
-  if (IntAt(job_object, json::json_pointer("/status/active")) > 0) return LivePhase::kRunning;
+  if (True(Child(Child(&job_object, "spec"), "suspend"))) return LivePhase::kSuspended;
+  if (Integer(Child(Child(&job_object, "status"), "active")) > 0) return LivePhase::kRunning;
   return LivePhase::kPending;
 }
 
@@ -246,14 +264,14 @@ json CompactJobObject(const json& job_object) {
 }
 
 std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object, const SharedSpecs* shared) {
-  const std::string text = Annotation(object, kSpecAnnotation);
-  std::string path = Annotation(object, kSourcePathAnnotation);
+  const std::string& text = Annotation(object, kSpecAnnotation);
+  const std::string& path = Annotation(object, kSourcePathAnnotation);
   if (shared != nullptr) {
     if (std::shared_ptr<const TrainingJob> desired = shared->Find(text, path)) return desired;
   }
   StatusOr<TrainingJob> read = TrainingJobFromCanonicalText(text);
   if (!read.ok()) return nullptr;
-  read->source.path = std::move(path);
+  read->source.path = path;
   return std::make_shared<const TrainingJob>(std::move(*read));
 }
 
@@ -269,74 +287,130 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
   return LiveJobsFromObjects(RefsOf(job_objects), parsed);
 }
 
-std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
-  AppliedSpecCache seen;
-  seen.shared = parsed != nullptr ? parsed->shared : nullptr;
-  // The applied spec of one Job object, from `parsed` when this version was read before.
-  auto applied_of = [&](const json& member) -> std::shared_ptr<const TrainingJob> {
-    const std::string version = StringAt(member, json::json_pointer("/metadata/resourceVersion"));
-    std::string id;
-    if (parsed != nullptr && !version.empty()) {
-      id = StringAt(member, json::json_pointer("/metadata/namespace")) + "/" +
-           StringAt(member, json::json_pointer("/metadata/name")) + "@" + version;
-      if (auto again = seen.by_version.find(id); again != seen.by_version.end()) {
+namespace {
+
+// One listed Job object that belongs to a job; the strings are the object's own.
+struct JobMember {
+  const std::string* namespace_name;
+  const std::string* job;
+  const std::string* name;
+  const json* object;
+  const json* metadata;
+};
+
+bool SameJob(const JobMember& a, const JobMember& b) {
+  return *a.job == *b.job && *a.namespace_name == *b.namespace_name;
+}
+
+// The Job objects with a job label that are not being deleted, ordered by namespace, job and
+// name: a job's Jobs side by side, in name order.
+std::vector<JobMember> JobMembers(const ObjectRefs& job_objects) {
+  std::vector<JobMember> members;
+  members.reserve(job_objects.size());
+  for (const json* object : job_objects) {
+    const json* metadata = Child(object, "metadata");
+    const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
+    if (job.empty() || Child(metadata, "deletionTimestamp") != nullptr) continue;
+    members.push_back({&Text(Child(metadata, "namespace")), &job, &Text(Child(metadata, "name")),
+                       object, metadata});
+  }
+  std::sort(members.begin(), members.end(), [](const JobMember& a, const JobMember& b) {
+    return std::tie(*a.namespace_name, *a.job, *a.name) <
+           std::tie(*b.namespace_name, *b.job, *b.name);
+  });
+  return members;
+}
+
+// The applied specs of one listing's Job objects: a version `parsed` holds is taken from there
+// (its entry moved, not copied), any other read; Finish leaves this listing's in `parsed`.
+class ListingSpecs {
+ public:
+  ListingSpecs(AppliedSpecCache* parsed, size_t objects) : parsed_(parsed) {
+    seen_.shared = parsed != nullptr ? parsed->shared : nullptr;
+    if (parsed != nullptr) seen_.by_version.reserve(objects);
+  }
+
+  std::shared_ptr<const TrainingJob> Of(const JobMember& member) {
+    const std::string& version = Text(Child(member.metadata, "resourceVersion"));
+    const bool keyed = parsed_ != nullptr && !version.empty();
+    if (keyed) {
+      id_.assign(*member.namespace_name).append("/").append(*member.name).append("@");
+      id_.append(version);
+      if (auto again = seen_.by_version.find(id_); again != seen_.by_version.end()) {
         return again->second;
       }
-      if (auto known = parsed->by_version.find(id); known != parsed->by_version.end()) {
-        return seen.by_version.emplace(id, known->second).first->second;
+      if (auto known = parsed_->by_version.find(id_); known != parsed_->by_version.end()) {
+        return seen_.by_version.insert(parsed_->by_version.extract(known)).position->second;
       }
     }
-    std::shared_ptr<const TrainingJob> applied = ParseAppliedSpec(member, seen.shared);
-    if (!id.empty()) seen.by_version.emplace(id, applied);
+    std::shared_ptr<const TrainingJob> applied = ParseAppliedSpec(*member.object, seen_.shared);
+    if (keyed) seen_.by_version.emplace(id_, applied);
     return applied;
-  };
-  std::map<std::pair<std::string, std::string>, std::vector<const json*>> groups;
-  for (const json* object : job_objects) {
-    const std::string job = Label(*object, kJobLabel);
-    if (job.empty() || object->contains(json::json_pointer("/metadata/deletionTimestamp"))) {
-      continue;
-    }
-    groups[{StringAt(*object, json::json_pointer("/metadata/namespace")), job}].push_back(object);
   }
+
+  void Finish() {
+    if (parsed_ != nullptr) parsed_->by_version = std::move(seen_.by_version);
+  }
+
+ private:
+  AppliedSpecCache* parsed_;
+  AppliedSpecCache seen_;
+  std::string id_;  // reused: looking up a known version allocates nothing
+};
+
+// The LiveJob of one job's Job objects [begin, end) (mapping.h, LiveJobsFromObjects).
+LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSpecs& specs) {
+  const JobMember& first = *begin;
+  LiveJob live;
+  live.key = {BackendKind::kKubernetes, *first.namespace_name, *first.job};
+  const json* annotations = Child(first.metadata, "annotations");
+  live.instance = Text(Child(Child(first.metadata, "labels"), kInstanceLabel));
+  live.source_path = Text(Child(annotations, kSourcePathAnnotation));
+  live.revision = Text(Child(annotations, kRevisionAnnotation));
+  std::vector<const json*> objects;
+  objects.reserve(static_cast<size_t>(end - begin));
+  for (const JobMember* member = begin; member != end; ++member) {
+    objects.push_back(member->object);
+    if (Text(Child(Child(member->metadata, "annotations"), kPruneAnnotation)) == "false") {
+      live.prune_protected = true;
+    }
+    const std::string& role = Text(Child(Child(member->metadata, "labels"), kRoleLabel));
+    if (!role.empty()) {
+      live.replicas[role] =
+          static_cast<int>(Integer(Child(Child(member->object, "spec"), "parallelism")));
+    }
+    if (!live.applied) live.applied = specs.Of(*member);
+  }
+  // A role Job that is gone runs 0 replicas (drift: scaled back into existence), unless the job
+  // has a TTL: then Kubernetes removed it because that role finished, and recreating it would
+  // run finished work again. Left out, the role counts as running as applied.
+  if (live.applied && !live.applied->ttl_seconds_after_finished) {
+    for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
+  }
+  live.phase = GroupPhase(objects);
+  if (live.phase == LivePhase::kSuspended &&
+      std::any_of(objects.begin(), objects.end(),
+                  [&](const json* object) { return HeldByKueue(*object, live.applied.get()); })) {
+    live.phase = LivePhase::kQueued;
+  }
+  return live;
+}
+
+}  // namespace
+
+std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
+  const std::vector<JobMember> members = JobMembers(job_objects);
+  size_t jobs = members.empty() ? 0 : 1;
+  for (size_t i = 1; i < members.size(); ++i) jobs += SameJob(members[i - 1], members[i]) ? 0 : 1;
+  ListingSpecs specs(parsed, members.size());
   std::vector<LiveJob> out;
-  out.reserve(groups.size());
-  for (auto& [id, members] : groups) {
-    std::sort(members.begin(), members.end(), [](const json* a, const json* b) {
-      return StringAt(*a, json::json_pointer("/metadata/name")) <
-             StringAt(*b, json::json_pointer("/metadata/name"));
-    });
-    LiveJob live;
-    live.key = {BackendKind::kKubernetes, id.first, id.second};
-    const json& first = *members.front();
-    live.instance = Label(first, kInstanceLabel);
-    live.source_path = Annotation(first, kSourcePathAnnotation);
-    live.revision = Annotation(first, kRevisionAnnotation);
-    for (const json* member : members) {
-      if (Annotation(*member, kPruneAnnotation) == "false") live.prune_protected = true;
-      const std::string role = Label(*member, kRoleLabel);
-      if (!role.empty()) {
-        live.replicas[role] =
-            static_cast<int>(IntAt(*member, json::json_pointer("/spec/parallelism")));
-      }
-      if (!live.applied) live.applied = applied_of(*member);
+  out.reserve(jobs);
+  for (size_t begin = 0, end = 0; begin < members.size(); begin = end) {
+    for (end = begin + 1; end < members.size() && SameJob(members[begin], members[end]); ++end) {
     }
-    if (live.applied) {
-      // A role Job that is gone runs 0 replicas (drift: scaled back into existence), unless the
-      // job has a TTL: then Kubernetes removed it because that role finished, and recreating it
-      // would run finished work again. Left out, the role counts as running as applied.
-      if (!live.applied->ttl_seconds_after_finished) {
-        for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
-      }
-    }
-    live.phase = GroupPhase(members);
-    if (live.phase == LivePhase::kSuspended &&
-        std::any_of(members.begin(), members.end(),
-                    [&](const json* member) { return HeldByKueue(*member, live.applied.get()); })) {
-      live.phase = LivePhase::kQueued;
-    }
-    out.push_back(std::move(live));
+    out.push_back(LiveJobOfMembers(&members[begin], members.data() + end, specs));
   }
-  if (parsed != nullptr) parsed->by_version = std::move(seen.by_version);
+  specs.Finish();
   return out;
 }
 
@@ -384,20 +458,20 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
 std::optional<LiveJob> LiveJobOfWorkloadObject(const json& object, const char* kind,
                                                const AppliedSpecCache* parsed,
                                                AppliedSpecCache& seen) {
-  const std::string name = Label(object, kJobLabel);
-  if (name.empty() || object.contains(json::json_pointer("/metadata/deletionTimestamp"))) {
-    return std::nullopt;
-  }
+  const json* metadata = Child(&object, "metadata");
+  const json* labels = Child(metadata, "labels");
+  const json* annotations = Child(metadata, "annotations");
+  const std::string& name = Text(Child(labels, kJobLabel));
+  if (name.empty() || Child(metadata, "deletionTimestamp") != nullptr) return std::nullopt;
   LiveJob live;
-  live.key = {BackendKind::kKubernetes, StringAt(object, json::json_pointer("/metadata/namespace")),
-              name};
-  live.instance = Label(object, kInstanceLabel);
-  live.source_path = Annotation(object, kSourcePathAnnotation);
-  live.revision = Annotation(object, kRevisionAnnotation);
-  live.prune_protected = Annotation(object, kPruneAnnotation) == "false";
-  const std::string version = StringAt(object, json::json_pointer("/metadata/resourceVersion"));
+  live.key = {BackendKind::kKubernetes, Text(Child(metadata, "namespace")), name};
+  live.instance = Text(Child(labels, kInstanceLabel));
+  live.source_path = Text(Child(annotations, kSourcePathAnnotation));
+  live.revision = Text(Child(annotations, kRevisionAnnotation));
+  live.prune_protected = Text(Child(annotations, kPruneAnnotation)) == "false";
+  const std::string& version = Text(Child(metadata, "resourceVersion"));
   const std::string id = std::string(kind) + ":" + live.key.namespace_name + "/" +
-                         StringAt(object, json::json_pointer("/metadata/name")) + "@" + version;
+                         Text(Child(metadata, "name")) + "@" + version;
   bool known = false;
   if (parsed != nullptr && !version.empty()) {
     if (auto it = parsed->by_version.find(id); it != parsed->by_version.end()) {

@@ -375,7 +375,8 @@ for round in $(seq 1 20); do
     # 10 ms, so that on a fast machine too the kill lands before the last step)
     applied_before_kill=$((1 + RANDOM % 12))
     for _ in $(seq 1 1000); do
-      [ "$(grep -c '"msg":"apply"' "$work/kill-$round.log")" -ge "$applied_before_kill" ] && break
+      # (the log is made by the agent's shell, which may not have run yet)
+      [ "$(grep -c '"msg":"apply"' "$work/kill-$round.log" 2>/dev/null)" -ge "$applied_before_kill" ] 2>/dev/null && break
       sleep 0.01
     done
   fi
