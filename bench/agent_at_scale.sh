@@ -43,11 +43,10 @@ namespaces=20
 # is read all the same.)
 kcm=$(scripts/cluster status | awk '$1 == "kube-controller-manager" {print $4}' || true)
 [ -n "$kcm" ] && [ "$kcm" != "-" ] || { echo "kube-controller-manager is not running" >&2; exit 1; }
-# One paused by someone else's run is left paused at the end, as it was found.
-resume_kcm=true
+# Resumed at the end whatever state it was found in: the lock above keeps other benchmarks that
+# pause it from running meanwhile, so one found paused was left so by a run that broke off.
 if [ "$(ps -o stat= -p "$kcm" | cut -c1)" == T ]; then
-  echo "kube-controller-manager (pid $kcm) was already paused: it is left paused" >&2
-  resume_kcm=false
+  echo "kube-controller-manager (pid $kcm) was found paused (a run that broke off?): it is resumed at the end" >&2
 fi
 agent_pid=""
 daemon_pid=""
@@ -72,7 +71,7 @@ cleanup() {
     kubectl delete --raw "/apis/batch/v1/namespaces/$ns/jobs?propagationPolicy=Background" \
       >/dev/null 2>&1 || true
   done
-  $resume_kcm && kill -CONT "$kcm" 2>/dev/null
+  kill -CONT "$kcm" 2>/dev/null
   kubectl get namespaces -o name | grep "^namespace/$prefix-" | xargs -r kubectl delete --wait=false >/dev/null
   rm -rf "$work"
 }

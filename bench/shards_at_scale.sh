@@ -36,8 +36,10 @@ cleanup() {
     kubectl delete --raw "/api/v1/namespaces/$ns/services" >/dev/null 2>&1 || true
   done
   [ -n "$pauser" ] && kill "$pauser" 2>/dev/null
-  # Another benchmark that paused it resumes it itself.
-  pgrep -f 'bench/(agent|shards)_at_scale.sh' | grep -qv "^$$\$" || kill -CONT "$kcm" 2>/dev/null
+  # Resumed always: the lock above keeps other benchmarks that pause it from running meanwhile.
+  # (It used to be left paused when another such script seemed to run; a fork of this one
+  # itself, a pipeline's subshell, could seem to, and the 30,000-job run left it paused.)
+  kill -CONT "$kcm" 2>/dev/null
   kubectl get namespaces -o name | grep -E "^namespace/(pe|sh)$run-" | xargs -r kubectl delete --wait=false >/dev/null
   for i in 0 1 2; do
     kubectl delete lease -n default "bench-$run-shard-$i" >/dev/null 2>&1
@@ -124,7 +126,10 @@ for i in range($namespaces):
         h = ((h ^ c) * 16777619) % 2**32
     if h % 3 == 1:
         print(ns); break")
-file=$(ls "$work/wc-sh/$ns1" | head -1)
+# (a glob, not `ls | head`: with 1,000 files a namespace, head's early exit is ls's SIGPIPE, which
+# pipefail makes the script's exit)
+files=("$work/wc-sh/$ns1"/*.yaml)
+file=$(basename "${files[0]}")
 job=${file%.yaml}
 kill -9 "$(cat "$work/sh-1.pid")"
 killed=$(date +%s.%N)
