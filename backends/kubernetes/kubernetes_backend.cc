@@ -225,12 +225,21 @@ Status KubernetesBackend::EnsureNamespace(const std::string& namespace_name) {
   return created.status();
 }
 
-Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyContext& context) {
-  StatusOr<json> created =
-      client_->Create(ResourceKind::kService, job.namespace_name, ServiceObject(job, context));
-  if (created.ok()) return OkStatus();
-  if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
-  StatusOr<json> existing = client_->Get(ResourceKind::kService, job.namespace_name, job.name);
+Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyContext& context,
+                                        ServiceFirst first) {
+  // A new job's Service is created at once; a live job's is read first, since it is there but
+  // for drift: one request, not a refused create and a read.
+  StatusOr<json> existing = NotFoundError("not read");
+  if (first == ServiceFirst::kRead) {
+    existing = client_->Get(ResourceKind::kService, job.namespace_name, job.name);
+  }
+  if (!existing.ok() && existing.status().code() == StatusCode::kNotFound) {
+    StatusOr<json> created =
+        client_->Create(ResourceKind::kService, job.namespace_name, ServiceObject(job, context));
+    if (created.ok()) return OkStatus();
+    if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
+    existing = client_->Get(ResourceKind::kService, job.namespace_name, job.name);
+  }
   if (!existing.ok()) return existing.status();
   if (!OwnedBy(*existing, context.instance) || LabelOf(*existing, kJobLabel) != job.name) {
     return Status(StatusCode::kAlreadyExists, "Service " + job.namespace_name + "/" + job.name +
@@ -309,7 +318,7 @@ Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& con
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
   if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
-  Status created = EnsureService(job, context);
+  Status created = EnsureService(job, context, ServiceFirst::kCreate);
   for (auto role = job.roles.begin(); created.ok() && role != job.roles.end(); ++role) {
     created = CreateRoleJob(job, role->first, context);
   }
@@ -366,7 +375,7 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
   const bool scale = step.action == Action::kScale;
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
-  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context));
+  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context, ServiceFirst::kRead));
   const std::vector<std::string> dropped = DroppedAnnotations(step);
   // The Service changes with the annotations only (a step without the live job's applied spec
   // comes from no plan: nothing says its annotations changed).

@@ -299,7 +299,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
                             const ApplyContext& context);
 
   Status EnsureNamespace(const std::string& namespace_name);
-  Status EnsureService(const TrainingJob& job, const ApplyContext& context);
+  // The job's Service exists and is this instance's, created when missing: kCreate tries the
+  // create first (a new job), kRead reads it first (a live job, whose Service is there).
+  enum class ServiceFirst { kCreate, kRead };
+  Status EnsureService(const TrainingJob& job, const ApplyContext& context, ServiceFirst first);
   Status CreateRoleJob(const TrainingJob& job, const std::string& role,
                        const ApplyContext& context);
   // Polls until the Job is gone (delete_wait at most), telling context each answer.

@@ -338,8 +338,8 @@ TEST(KubernetesBackendTest, ScaleRefusesAJobTheServerReturnsMalformed) {
   json existing = *RoleJobObject(job, "ps", context);
   existing["spec"] = json::array({1});
   auto http = std::make_unique<ScriptedHttpClient>(std::deque<StatusOr<HttpResponse>>{
-      Answer(201, "{}"),               // the Service
-      Answer(200, existing.dump())});  // the ps Job, read to be scaled
+      Answer(200, ServiceObject(job, context).dump()),  // the Service, read
+      Answer(200, existing.dump())});                   // the ps Job, read to be scaled
   KubernetesBackendOptions options;
   options.client.retry.max_attempts = 1;
   KubernetesBackend backend(std::make_unique<KubernetesClient>(std::move(http), options.client),

@@ -488,7 +488,8 @@ TEST(NamespacedWatchTest, ANamespaceRefusedFailsTheListingAtOnceNamingIt) {
   // Refused every time: the watcher lists again after a backoff.
   for (int i = 0; i < 1000; ++i) {
     fake->Answer(ResourcePath(ResourceKind::kJob, "b", ""),
-                 HttpResponse{403, {},
+                 HttpResponse{403,
+                              {},
                               R"({"reason":"Forbidden","message":"jobs.batch is )"
                               R"(forbidden: cannot list resource \"jobs\" in the )"
                               R"(namespace \"b\""})"});
@@ -538,6 +539,48 @@ bool NamespaceRequested(bool create_namespaces) {
 TEST(NamespacedWatchTest, WithoutCreateNamespacesNoNamespaceObjectIsRead) {
   EXPECT_FALSE(NamespaceRequested(false));
   EXPECT_TRUE(NamespaceRequested(true)) << "by default the namespace is looked up";
+}
+
+// A scale of a live job reads its Service (there: no create tried first), then reads and writes
+// each role Job: five requests for two roles, where a create first made it six.
+TEST(InPlaceUpdateRequestsTest, AScaleReadsTheServiceInsteadOfTryingToCreateIt) {
+  auto http = std::make_unique<FakeApiServer>();
+  FakeApiServer* fake = http.get();
+  const json labels = {{"app.kubernetes.io/managed-by", "jobsync"},
+                       {"jobsync.dev/instance", "it"},
+                       {"jobsync.dev/job", "j"}};
+  const std::string service = "/api/v1/namespaces/ns/services/j";
+  fake->Answer(service, HttpResponse{200, {}, json{{"metadata", {{"labels", labels}}}}.dump()});
+  // What a create would be answered: it exists (the request must not be sent, though).
+  fake->Answer("/api/v1/namespaces/ns/services",
+               HttpResponse{409, {}, R"({"kind":"Status","reason":"AlreadyExists","code":409})"});
+  std::vector<std::string> expected = {"GET " + service};
+  for (const char* role : {"ps", "worker"}) {
+    const std::string path = std::string("/apis/batch/v1/namespaces/ns/jobs/j-") + role;
+    const json object = {{"metadata",
+                          {{"name", std::string("j-") + role},
+                           {"namespace", "ns"},
+                           {"resourceVersion", "5"},
+                           {"labels", labels},
+                           {"annotations", json::object()}}},
+                         {"spec", {{"parallelism", 1}, {"completions", 1}}}};
+    fake->Answer(path, HttpResponse{200, {}, object.dump()});  // the read
+    fake->Answer(path, HttpResponse{200, {}, object.dump()});  // the write's answer
+    expected.insert(expected.end(), {"GET " + path, "PUT " + path});
+  }
+  KubernetesBackendOptions options;
+  options.client = FastOptions();
+  KubernetesBackend backend(std::make_unique<KubernetesClient>(std::move(http), options.client),
+                            options);
+  PlanStep step;
+  step.key = {BackendKind::kKubernetes, "ns", "j"};
+  step.action = Action::kScale;
+  step.desired = std::make_shared<const TrainingJob>(testing::SampleJob("j", "ns", 2));
+  ASSERT_TRUE(backend.Apply(step, ApplyContext{"it", "rev"}).ok());
+  std::vector<std::string> sent;
+  for (const HttpRequest& request : fake->Requests())
+    sent.push_back(request.method + " " + request.path);
+  EXPECT_EQ(sent, expected);
 }
 
 }  // namespace
