@@ -21,7 +21,6 @@
 // Usage: memory_breakdown REPO_DIR   (prints JSON lines)
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -32,6 +31,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/kubernetes/mapping.h"
+#include "bench/thread_cpu.h"
 #include "schemas/canonical.h"
 #include "schemas/loader.h"
 #include "schemas/schema_validator.h"
@@ -46,12 +46,6 @@ size_t HeapInUse() {
   malloc_trim(0);
   const struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
-}
-
-double ThreadCpuMs() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
 }
 
 void Print(const char* what, size_t bytes, size_t jobs) {

@@ -24,7 +24,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -42,6 +41,7 @@
 #include "agent/sync/clusters.h"
 #include "agent/sync/reconciler.h"
 #include "agent/sync/state_store.h"
+#include "bench/thread_cpu.h"
 #include "common/metrics.h"
 #include "diff/plan.h"
 #include "schemas/schema_validator.h"
@@ -71,13 +71,6 @@ class CachedBackend : public Backend {
   BackendKind kind_;
   std::vector<LiveJob> jobs_;
 };
-
-// This thread's CPU time: what a stage costs, little changed by other load on the machine.
-double ThreadCpuMs() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
-}
 
 double Ms(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
