@@ -31,18 +31,6 @@ json DisruptionsIgnoredPolicy() {
                                                                     {"status", "True"}}})}}})}};
 }
 
-std::string StringAt(const json& object, const json::json_pointer& pointer) {
-  if (!object.contains(pointer)) return "";
-  const json& value = object.at(pointer);
-  return value.is_string() ? value.get<std::string>() : "";
-}
-
-int64_t IntAt(const json& object, const json::json_pointer& pointer) {
-  if (!object.contains(pointer)) return 0;
-  const json& value = object.at(pointer);
-  return value.is_number_integer() ? value.get<int64_t>() : 0;
-}
-
 // The member `key` of `object`; null when `object` is null, not an object, or has no such member.
 // Lookups by member, not by JSON pointer: a pointer is parsed into strings on every use, which at
 // 10,000 Jobs per listing was most of the listing's time.
@@ -438,19 +426,19 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
       break;
   }
   for (const json* job : jobs) {
-    if (IntAt(*job, json::json_pointer("/status/failed")) > 0) return Health::kDegraded;
+    if (Integer(Child(Child(job, "status"), "failed")) > 0) return Health::kDegraded;
   }
   for (const json& pod : pods) {
-    const std::string phase = StringAt(pod, json::json_pointer("/status/phase"));
+    const std::string& phase = Text(Child(Child(&pod, "status"), "phase"));
     if (phase == "Failed") return Health::kDegraded;
     if (phase != "Pending") continue;
     std::optional<std::chrono::system_clock::time_point> created =
-        ParseTimestamp(StringAt(pod, json::json_pointer("/metadata/creationTimestamp")));
+        ParseTimestamp(Text(Child(Child(&pod, "metadata"), "creationTimestamp")));
     if (created && now - *created > pending_grace) return Health::kDegraded;
   }
   for (const json* job : jobs) {
-    const int64_t want = IntAt(*job, json::json_pointer("/spec/parallelism"));
-    if (IntAt(*job, json::json_pointer("/status/ready")) < want) return Health::kProgressing;
+    const int64_t want = Integer(Child(Child(job, "spec"), "parallelism"));
+    if (Integer(Child(Child(job, "status"), "ready")) < want) return Health::kProgressing;
   }
   return Health::kHealthy;
 }
