@@ -378,8 +378,10 @@ int SyncCommands::RunApply(std::ostream& out, std::ostream& err) {
     if (Status saved = sync->store->Save(sync->state); !saved.ok()) return fail(saved);
   }
   ExecutorOptions options;
-  options.on_step = [&out](const StepOutcome& outcome) {
+  std::mutex out_mutex;  // steps run side by side report at once
+  options.on_step = [&out, &out_mutex](const StepOutcome& outcome) {
     if (outcome.step.action == Action::kNone) return;
+    std::lock_guard<std::mutex> lock(out_mutex);
     out << "  " << (outcome.status.ok() ? "done   " : "FAILED ") << ActionName(outcome.step.action)
         << " " << outcome.step.key.ToString();
     if (!outcome.status.ok()) out << ": " << outcome.status.message();

@@ -129,9 +129,7 @@ void Executor::CountReachability(const Target& kind, const Status& status) {
 }
 
 void Executor::Report(const StepOutcome& outcome) {
-  if (!options_.on_step) return;
-  std::lock_guard<std::mutex> lock(callback_mutex_);
-  options_.on_step(outcome);
+  if (options_.on_step) options_.on_step(outcome);
 }
 
 StepOutcome Executor::RunStep(const PlanStep& step, const Plan& plan,

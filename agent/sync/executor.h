@@ -58,7 +58,11 @@ struct ExecutorOptions {
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
   // Sleeps between polls; replaced in tests.
   std::function<void(std::chrono::milliseconds)> sleep;
-  // Called after each step with its outcome (for progress output and logs); may be empty.
+  // Called after each step with its outcome (for progress output, logs and Events); may be
+  // empty. Called from the thread that ran the step, several at once when steps run side by
+  // side: it must be thread-safe. Not under the executor's lock: a slow call (an Event sent to a
+  // server that went down, retried) holds back its own step only, never the others or the
+  // executor giving up on that server.
   std::function<void(const StepOutcome&)> on_step;
   // Steps run side by side, at most this many at once, when they change jobs that no other step
   // of the plan depends on (and that depend on none) and their backend says it takes concurrent
@@ -76,8 +80,8 @@ struct ExecutorOptions {
 };
 
 // Executes plans. Holds non-owning pointers to the backends, which must outlive it. Not
-// thread-safe: one Execute at a time. on_step and interrupted are called one at a time (under a
-// lock), possibly from the executor's worker threads.
+// thread-safe: one Execute at a time. `interrupted` is called one at a time (under a lock),
+// `on_step` without one; both possibly from the executor's worker threads.
 class Executor {
  public:
   Executor(std::map<Target, Backend*> backends, ExecutorOptions options);

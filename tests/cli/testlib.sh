@@ -7,12 +7,13 @@ failed=0
 failed_names=()
 
 # check NAME EXPECTED ACTUAL: returns 1 when they differ, so a test can stop early (`|| stop`).
+# Each line ends with the seconds since the test began, so that a slow step shows in CI's log.
 check() {
   if [ "$2" == "$3" ]; then
-    passed=$((passed + 1)); echo "ok   $1"
+    passed=$((passed + 1)); echo "ok   $1  [${SECONDS}s]"
   else
     failed=$((failed + 1)); failed_names+=("$1")
-    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3"
+    printf 'FAIL %s  [%ss]\n  expected: %s\n  actual:   %s\n' "$1" "$SECONDS" "$2" "$3"
     return 1
   fi
 }

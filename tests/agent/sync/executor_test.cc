@@ -1,7 +1,9 @@
 #include "agent/sync/executor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -324,6 +326,32 @@ TEST(ExecutorConcurrencyTest, BackendsWithoutConcurrencyRunOneStepAtATime) {
   ASSERT_TRUE(executor.Execute(plan, {"test", "rev"}).ok());
   EXPECT_EQ(backend.max_in_flight.load(), 1);
   EXPECT_THAT(backend.order, ElementsAre("j0", "j1", "j2", "j3"));
+}
+
+// The agent's on_step sends an Event for the step; with the apiserver gone that call takes its
+// retries (seconds). Reports of steps run side by side overlap, so that one slow report never
+// holds the others back: behind one lock, 30 steps in flight took 87 s to fail (fault suite).
+TEST(ExecutorConcurrencyTest, ReportsOfStepsRunSideBySideDoNotWaitForEachOther) {
+  SlowConcurrentBackend backend;
+  ExecutorOptions options;
+  options.parallelism = 4;
+  std::mutex mutex;
+  std::condition_variable entered;
+  int reporting = 0;
+  int most_reporting = 0;
+  options.on_step = [&](const StepOutcome&) {
+    std::unique_lock<std::mutex> lock(mutex);
+    most_reporting = std::max(most_reporting, ++reporting);
+    entered.notify_all();
+    // Held until another report comes in, as a report blocked on a dead server would be.
+    entered.wait_for(lock, std::chrono::seconds(5), [&] { return most_reporting >= 2; });
+    --reporting;
+  };
+  Executor executor({{BackendKind::kKubernetes, &backend}}, options);
+  Plan plan;
+  for (int i = 0; i < 4; ++i) plan.steps.push_back(Step(Action::kCreate, "j" + std::to_string(i)));
+  ASSERT_TRUE(executor.Execute(plan, {"test", "rev"}).ok());
+  EXPECT_GE(most_reporting, 2);
 }
 
 // A backend that lists one job, and records the keys it is handed.
