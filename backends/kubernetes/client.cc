@@ -495,6 +495,20 @@ StatusOr<json> KubernetesClient::Update(ResourceKind kind, const std::string& na
   }
 }
 
+StatusOr<json> KubernetesClient::MergePatch(ResourceKind kind, const std::string& namespace_name,
+                                            const std::string& name, const json& patch) {
+  const std::string what = What("patch", kind, namespace_name, name);
+  HttpRequest request;
+  request.method = "PATCH";
+  request.path = ResourcePath(kind, namespace_name, name);
+  request.body = patch.dump();
+  request.content_type = "application/merge-patch+json";
+  StatusOr<HttpResponse> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
+  return ParseBody(*response, what);
+}
+
 Status KubernetesClient::Delete(ResourceKind kind, const std::string& namespace_name,
                                 const std::string& name, Propagation propagation) {
   const std::string what = What("delete", kind, namespace_name, name);

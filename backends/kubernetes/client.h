@@ -180,6 +180,13 @@ class KubernetesClient {
                                   const std::string& name,
                                   const std::function<Status(nlohmann::json&)>& mutate);
 
+  // Applies `patch`, a JSON merge patch (RFC 7386: a null member removes that member, an absent
+  // one is left alone), to the object and returns it as stored. A patch that names
+  // metadata.resourceVersion applies to that version only: kFailedPrecondition (409 Conflict)
+  // when the object changed since. One request, where Update reads first.
+  StatusOr<nlohmann::json> MergePatch(ResourceKind kind, const std::string& namespace_name,
+                                      const std::string& name, const nlohmann::json& patch);
+
   // Deletes the object with the given propagation. An object already gone is success.
   Status Delete(ResourceKind kind, const std::string& namespace_name, const std::string& name,
                 Propagation propagation);

@@ -343,14 +343,8 @@ void SetManifestAnnotations(const TrainingJob& job, const std::vector<std::strin
   for (const auto& [key, value] : job.annotations) annotations[key] = value;
 }
 
-// Sets `field` of `spec` to `value`, or removes it when unset.
-void SetOrErase(json& spec, const char* field, const std::optional<int64_t>& value) {
-  if (value) {
-    spec[field] = *value;
-  } else {
-    spec.erase(field);
-  }
-}
+// `value` for a merge patch: null (removed) when unset.
+json OrNull(const std::optional<int64_t>& value) { return value ? json(*value) : json(nullptr); }
 
 // The replica count a scale step sets for `role`: Git's, except for an elastic role that another
 // controller moved within its bounds while Git's count stayed the applied one, which keeps its
@@ -386,34 +380,26 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
   const std::string hash = SpecHash(job);
   for (const auto& [role, spec] : job.roles) {
     const std::string name = RoleJobName(job.name, role);
-    const int replicas = ScaleTarget(step, role, spec);
-    StatusOr<json> updated =
-        client_->Update(ResourceKind::kJob, job.namespace_name, name, [&](json& object) {
-          if (!OwnedBy(object, context.instance)) {
-            return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
-                                           " is not this instance's; not changing it");
-          }
-          if (!WritableAt(object, "spec") || !WritableAt(object["metadata"], "annotations")) {
-            return InternalError("Job " + job.namespace_name + "/" + name +
-                                 " as the server returned it has no spec or annotations "
-                                 "mapping; not changing it");
-          }
-          if (scale) {
-            object["spec"]["parallelism"] = replicas;
-            object["spec"]["completions"] = replicas;
-            // Kueue owns suspend of a queued workload (SetWorkloadsActive below).
-            if (job.queue.empty()) object["spec"]["suspend"] = job.suspend;
-          }
-          SetOrErase(object["spec"], "activeDeadlineSeconds", job.active_deadline_seconds);
-          SetOrErase(object["spec"], "ttlSecondsAfterFinished", job.ttl_seconds_after_finished);
-          SetManifestAnnotations(job, dropped, object);
-          json& annotations = object["metadata"]["annotations"];
-          annotations[kSpecAnnotation] = spec_text;
-          annotations[kSpecHashAnnotation] = hash;
-          annotations[kSourcePathAnnotation] = job.source.path;
-          annotations[kRevisionAnnotation] = context.revision;
-          return OkStatus();
-        });
+    // What changes, as a merge patch (null: removed).
+    json patch = {{"spec", json::object()}, {"metadata", {{"annotations", json::object()}}}};
+    json& changed = patch["spec"];
+    if (scale) {
+      const int replicas = ScaleTarget(step, role, spec);
+      changed["parallelism"] = replicas;
+      changed["completions"] = replicas;
+      // Kueue owns suspend of a queued workload (SetWorkloadsActive below).
+      if (job.queue.empty()) changed["suspend"] = job.suspend;
+    }
+    changed["activeDeadlineSeconds"] = OrNull(job.active_deadline_seconds);
+    changed["ttlSecondsAfterFinished"] = OrNull(job.ttl_seconds_after_finished);
+    json& annotations = patch["metadata"]["annotations"];
+    for (const std::string& key : dropped) annotations[key] = nullptr;
+    for (const auto& [key, value] : job.annotations) annotations[key] = value;
+    annotations[kSpecAnnotation] = spec_text;
+    annotations[kSpecHashAnnotation] = hash;
+    annotations[kSourcePathAnnotation] = job.source.path;
+    annotations[kRevisionAnnotation] = context.revision;
+    StatusOr<json> updated = PatchRoleJob(job, name, std::move(patch), context);
     if (updated.ok()) {
       Remember(jobs_, *updated);
       continue;
@@ -437,6 +423,33 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
     return SetWorkloadsActive(job, !job.suspend, std::chrono::seconds(0), context);
   }
   return OkStatus();
+}
+
+StatusOr<json> KubernetesBackend::PatchRoleJob(const TrainingJob& job, const std::string& name,
+                                               json patch, const ApplyContext& context) {
+  std::shared_ptr<const json> cached = Cached(jobs_, job.namespace_name, name);
+  const std::string version = cached ? StringAt(*cached, "/metadata/resourceVersion") : "";
+  if (cached && OwnedBy(*cached, context.instance) && !version.empty()) {
+    patch["metadata"]["resourceVersion"] = version;
+    StatusOr<json> patched =
+        client_->MergePatch(ResourceKind::kJob, job.namespace_name, name, patch);
+    // Changed since the cache saw it (409): read it, as below.
+    if (patched.ok() || patched.status().code() != StatusCode::kFailedPrecondition) return patched;
+    patch["metadata"].erase("resourceVersion");
+  }
+  return client_->Update(ResourceKind::kJob, job.namespace_name, name, [&](json& object) {
+    if (!OwnedBy(object, context.instance)) {
+      return FailedPreconditionError("Job " + job.namespace_name + "/" + name +
+                                     " is not this instance's; not changing it");
+    }
+    if (!WritableAt(object, "spec") || !WritableAt(object["metadata"], "annotations")) {
+      return InternalError("Job " + job.namespace_name + "/" + name +
+                           " as the server returned it has no spec or annotations "
+                           "mapping; not changing it");
+    }
+    object.merge_patch(patch);
+    return OkStatus();
+  });
 }
 
 Status KubernetesBackend::PatchServiceAnnotations(const TrainingJob& job,
@@ -575,14 +588,10 @@ Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& 
   for (auto& [name, involved] : involved_objects) {
     involved["namespace"] = namespace_name;
     involved["name"] = name;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      const Watched& watched = elastic ? elasticjobs_ : jobs_;
-      auto cached = watched.cache.find(namespace_name + "/" + name);
-      if (cached != watched.cache.end()) {
-        const std::string uid = StringField(*cached->second, "/metadata/uid");
-        if (!uid.empty()) involved["uid"] = uid;
-      }
+    if (std::shared_ptr<const json> cached =
+            Cached(elastic ? elasticjobs_ : jobs_, namespace_name, name)) {
+      const std::string uid = StringField(*cached, "/metadata/uid");
+      if (!uid.empty()) involved["uid"] = uid;
     }
     const std::string now = NowRfc3339();
     json event = {

@@ -236,6 +236,10 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   nlohmann::json Kept(const Watched& watched, const nlohmann::json& object) const;
   // Puts `object` into the cache unless the cache holds a newer version of it.
   void Remember(Watched& watched, const nlohmann::json& object);
+  // The cached `namespace_name`/`name` of `watched`; null when the cache has none.
+  std::shared_ptr<const nlohmann::json> Cached(const Watched& watched,
+                                               const std::string& namespace_name,
+                                               const std::string& name);
   // Sets phase_message of the kQueued jobs in `live` from their Kueue Workloads.
   void AddQueueMessages(std::vector<LiveJob>& live);
   // Sleeps `delay` unless the backend is stopping; returns false when it is.
@@ -247,6 +251,12 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // spec.ttlSecondsAfterFinished (removed when the job leaves them unset; the apiserver accepts
   // both on a running and a finished Job), and for a scale parallelism, completions and suspend.
   Status UpdateInPlace(const PlanStep& step, const ApplyContext& context);
+  // Applies `patch` (a JSON merge patch) to the role Job `name` of `job` when it is this
+  // instance's, and returns it as stored. One PATCH guarded by the resourceVersion the watch
+  // cache holds, when the cache has the Job as this instance's; else, or when the Job changed
+  // since (409), a read, the ownership check and a write guarded by the version read.
+  StatusOr<nlohmann::json> PatchRoleJob(const TrainingJob& job, const std::string& name,
+                                        nlohmann::json patch, const ApplyContext& context);
   // Sets the Service's annotations to the manifest's, removing `dropped`.
   Status PatchServiceAnnotations(const TrainingJob& job, const std::vector<std::string>& dropped,
                                  const ApplyContext& context);

@@ -178,6 +178,14 @@ void KubernetesBackend::Remember(Watched& watched, const json& object) {
   }
 }
 
+std::shared_ptr<const json> KubernetesBackend::Cached(const Watched& watched,
+                                                      const std::string& namespace_name,
+                                                      const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto cached = watched.cache.find(namespace_name + "/" + name);
+  return cached == watched.cache.end() ? nullptr : cached->second;
+}
+
 Status KubernetesBackend::Ping() {
   const std::string where = options_.namespaces.empty() ? "default" : options_.namespaces.front();
   StatusOr<nlohmann::json> got = client_->Get(ResourceKind::kJob, where, "jobsync-ping");

@@ -447,6 +447,36 @@ TEST_F(KubernetesIntegrationTest, WatchCacheFollowsKubectlChangesWithoutListing)
   EXPECT_EQ(backend_->list_requests(), lists);
 }
 
+// A scale patches each role Job guarded by the version the watch cache holds, and reads the Job
+// when the apiserver refuses that version: the refusal this relies on, from the real apiserver,
+// and a scale right after a change the cache may not have seen yet.
+TEST_F(KubernetesIntegrationTest, AMergePatchGuardedByAnOldVersionIsRefusedAndAScaleStillLands) {
+  TrainingJob job = SampleJob("guarded", namespace_, 1);
+  ApplyOk(Action::kCreate, job);
+  const std::string old_version =
+      Kubectl("get job guarded-worker -n " + namespace_)["metadata"]["resourceVersion"];
+  ASSERT_TRUE(
+      Shell("kubectl annotate job guarded-worker -n " + namespace_ + " team=b").has_value());
+  KubernetesClient& client = backend_->client();
+  const json patch = {{"metadata", {{"resourceVersion", old_version}}},
+                      {"spec", {{"parallelism", 3}}}};
+  StatusOr<json> refused =
+      client.MergePatch(ResourceKind::kJob, namespace_, "guarded-worker", patch);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition)
+      << refused.status().ToString();
+  EXPECT_EQ(Kubectl("get job guarded-worker -n " + namespace_)["spec"]["parallelism"], 1);
+
+  ASSERT_TRUE(Shell("kubectl annotate job guarded-worker -n " + namespace_ + " team=c --overwrite")
+                  .has_value());
+  job.roles["worker"].replicas = 3;
+  ApplyOk(Action::kScale, job);
+  json worker = Kubectl("get job guarded-worker -n " + namespace_);
+  EXPECT_EQ(worker["spec"]["parallelism"], 3);
+  EXPECT_EQ(worker["spec"]["completions"], 3);
+  EXPECT_EQ(worker["metadata"]["annotations"]["team"], "c") << "another's annotation kept";
+  EXPECT_EQ(worker["metadata"]["annotations"][kSpecHashAnnotation], SpecHash(job));
+}
+
 TEST_F(KubernetesIntegrationTest, LimitedIdentityGetsPermissionDeniedNamingTheJob) {
   const char* limited = std::getenv("JOBSYNC_LIMITED_KUBECONFIG");
   ASSERT_TRUE(limited != nullptr) << "JOBSYNC_LIMITED_KUBECONFIG is not set; " << kHowToStart;

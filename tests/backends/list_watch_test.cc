@@ -583,5 +583,114 @@ TEST(InPlaceUpdateRequestsTest, AScaleReadsTheServiceInsteadOfTryingToCreateIt) 
   EXPECT_EQ(sent, expected);
 }
 
+// A backend of instance "it" over a fake apiserver whose managed-Jobs list answers job j's role
+// Jobs j-ps and j-worker at version 7, and whose Service j is the instance's; the optional kinds
+// are not served (404). Started: its watch cache holds both Jobs.
+struct CachedJobBackend {
+  CachedJobBackend() {
+    auto http = std::make_unique<FakeApiServer>();
+    fake = http.get();
+    json page = {{"metadata", {{"resourceVersion", "7"}}}, {"items", json::array()}};
+    for (const char* role : {"ps", "worker"}) page["items"].push_back(Stored(role, "7"));
+    fake->Answer(kJobs, HttpResponse{200, {}, page.dump()});
+    fake->Answer(kService, HttpResponse{200, {}, json{{"metadata", {{"labels", kLabels}}}}.dump()});
+    KubernetesBackendOptions options;
+    options.instance = "it";
+    options.client = FastOptions();
+    backend = std::make_unique<KubernetesBackend>(
+        std::make_unique<KubernetesClient>(std::move(http), options.client), options);
+  }
+  // Role Job `role` as the server stores it at `version`.
+  json Stored(const std::string& role, const std::string& version) const {
+    json labels = kLabels;
+    labels["jobsync.dev/role"] = role;
+    return {{"metadata",
+             {{"name", "j-" + role},
+              {"namespace", "ns"},
+              {"resourceVersion", version},
+              {"labels", labels},
+              {"annotations", json::object()}}},
+            {"spec", {{"parallelism", 1}, {"completions", 1}}}};
+  }
+  static std::string JobPath(const std::string& role) {
+    return "/apis/batch/v1/namespaces/ns/jobs/j-" + role;
+  }
+  // The requests sent for the job's Service and Jobs, as "METHOD PATH".
+  std::vector<std::string> Sent() const {
+    std::vector<std::string> sent;
+    for (const HttpRequest& request : fake->Requests()) {
+      if (request.path == kService || request.path.rfind(JobPath(""), 0) == 0) {
+        sent.push_back(request.method + " " + request.path);
+      }
+    }
+    return sent;
+  }
+  Status Scale(int replicas) {
+    PlanStep step;
+    step.key = {BackendKind::kKubernetes, "ns", "j"};
+    step.action = Action::kScale;
+    step.desired = std::make_shared<const TrainingJob>(testing::SampleJob("j", "ns", replicas));
+    return backend->Apply(step, ApplyContext{"it", "rev"});
+  }
+
+  const json kLabels = {{"app.kubernetes.io/managed-by", "jobsync"},
+                        {"jobsync.dev/instance", "it"},
+                        {"jobsync.dev/job", "j"}};
+  const std::string kService = "/api/v1/namespaces/ns/services/j";
+  FakeApiServer* fake = nullptr;
+  std::unique_ptr<KubernetesBackend> backend;  // last: stops before the rest goes
+};
+
+// A scale of a job whose Jobs the watch cache holds as this instance's sends each role Job one
+// merge patch guarded by the cached version: three requests for two roles, where reading each
+// Job first made it five.
+TEST(InPlaceUpdateRequestsTest, AScaleOfCachedJobsIsOnePatchEachGuardedByTheCachedVersion) {
+  CachedJobBackend b;
+  ASSERT_TRUE(b.backend->ListJobs().ok());
+  for (const char* role : {"ps", "worker"}) {
+    b.fake->Answer(b.JobPath(role), HttpResponse{200, {}, b.Stored(role, "8").dump()});
+  }
+  ASSERT_TRUE(b.Scale(3).ok());
+  EXPECT_THAT(b.Sent(), ::testing::ElementsAre("GET " + b.kService, "PATCH " + b.JobPath("ps"),
+                                               "PATCH " + b.JobPath("worker")));
+  const HttpRequest patch = b.fake->Requests(b.JobPath("worker")).at(0);
+  EXPECT_EQ(patch.content_type, "application/merge-patch+json");
+  const json body = json::parse(patch.body);
+  EXPECT_EQ(body["metadata"]["resourceVersion"], "7");
+  EXPECT_EQ(body["spec"]["parallelism"], 3);
+  EXPECT_EQ(body["spec"]["completions"], 3);
+  EXPECT_TRUE(body["spec"]["activeDeadlineSeconds"].is_null()) << "unset: removed";
+  EXPECT_EQ(body["metadata"]["annotations"]["jobsync.dev/revision"], "rev");
+}
+
+// A Job changed since the cache saw it (the patch answered 409 Conflict) is read and written as
+// before: its ownership checked on what the server holds.
+TEST(InPlaceUpdateRequestsTest, AJobChangedSinceTheCacheSawItIsReadAndWritten) {
+  CachedJobBackend b;
+  ASSERT_TRUE(b.backend->ListJobs().ok());
+  const json current = {{"metadata",
+                         {{"name", "j-worker"},
+                          {"namespace", "ns"},
+                          {"resourceVersion", "9"},
+                          {"labels", b.kLabels},
+                          {"annotations", {{"team", "a"}}}}},
+                        {"spec", {{"parallelism", 1}, {"activeDeadlineSeconds", 60}}}};
+  b.fake->Answer(b.JobPath("ps"), HttpResponse{200, {}, b.Stored("ps", "8").dump()});
+  b.fake->Answer(b.JobPath("worker"),
+                 HttpResponse{409, {}, R"({"kind":"Status","reason":"Conflict","code":409})"});
+  b.fake->Answer(b.JobPath("worker"), HttpResponse{200, {}, current.dump()});  // the read
+  b.fake->Answer(b.JobPath("worker"), HttpResponse{200, {}, current.dump()});  // the write
+  ASSERT_TRUE(b.Scale(3).ok());
+  EXPECT_THAT(b.Sent(),
+              ::testing::ElementsAre("GET " + b.kService, "PATCH " + b.JobPath("ps"),
+                                     "PATCH " + b.JobPath("worker"), "GET " + b.JobPath("worker"),
+                                     "PUT " + b.JobPath("worker")));
+  const json written = json::parse(b.fake->Requests(b.JobPath("worker")).at(2).body);
+  EXPECT_EQ(written["metadata"]["resourceVersion"], "9") << "guarded by the version read";
+  EXPECT_EQ(written["spec"]["parallelism"], 3);
+  EXPECT_FALSE(written["spec"].contains("activeDeadlineSeconds")) << "unset in Git: removed";
+  EXPECT_EQ(written["metadata"]["annotations"]["team"], "a") << "others' annotations kept";
+}
+
 }  // namespace
 }  // namespace jobsync
