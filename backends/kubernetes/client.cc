@@ -461,11 +461,16 @@ StatusOr<json> KubernetesClient::Create(ResourceKind kind, const std::string& na
                                         const json& object) {
   const std::string what =
       What("create", kind, namespace_name, object.value(json::json_pointer("/metadata/name"), ""));
+  return Write("POST", ResourcePath(kind, namespace_name, ""), object, kJsonType, what);
+}
+
+StatusOr<json> KubernetesClient::Write(const char* method, std::string path, const json& body,
+                                       const char* content_type, const std::string& what) {
   HttpRequest request;
-  request.method = "POST";
-  request.path = ResourcePath(kind, namespace_name, "");
-  request.body = object.dump();
-  request.content_type = kJsonType;
+  request.method = method;
+  request.path = std::move(path);
+  request.body = body.dump();
+  request.content_type = content_type;
   StatusOr<HttpResponse> response = Call(std::move(request));
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
@@ -497,16 +502,8 @@ StatusOr<json> KubernetesClient::Update(ResourceKind kind, const std::string& na
 
 StatusOr<json> KubernetesClient::MergePatch(ResourceKind kind, const std::string& namespace_name,
                                             const std::string& name, const json& patch) {
-  const std::string what = What("patch", kind, namespace_name, name);
-  HttpRequest request;
-  request.method = "PATCH";
-  request.path = ResourcePath(kind, namespace_name, name);
-  request.body = patch.dump();
-  request.content_type = "application/merge-patch+json";
-  StatusOr<HttpResponse> response = Call(std::move(request));
-  if (!response.ok()) return response.status();
-  if (!Is2xx(response->status)) return StatusFromHttp(response->status, response->body, what);
-  return ParseBody(*response, what);
+  return Write("PATCH", ResourcePath(kind, namespace_name, name), patch,
+               "application/merge-patch+json", What("patch", kind, namespace_name, name));
 }
 
 Status KubernetesClient::Delete(ResourceKind kind, const std::string& namespace_name,

@@ -226,6 +226,10 @@ class KubernetesClient {
  private:
   // Sends `request` with retries and the in-flight bound; returns the last response or failure.
   StatusOr<HttpResponse> Call(HttpRequest request);
+  // Sends `body` to `path` with `method` (POST, PATCH) and returns the object the server answers;
+  // `what` names the call in errors.
+  StatusOr<nlohmann::json> Write(const char* method, std::string path, const nlohmann::json& body,
+                                 const char* content_type, const std::string& what);
   // One page: its items handed to `on_item`, its continue token and resourceVersion returned
   // through `next` and `version`. A 410 is returned as kFailedPrecondition.
   Status ListPage(const HttpRequest& request, const std::string& what,
