@@ -1,6 +1,7 @@
 // This thread's CPU time, for the in-process benchmarks: what a step costs, little changed by
 // other load on the machine (unlike wall time on a shared 2-core box).
-#pragma once
+#ifndef JOBSYNC_BENCH_THREAD_CPU_H_
+#define JOBSYNC_BENCH_THREAD_CPU_H_
 
 #include <ctime>
 
@@ -13,3 +14,5 @@ inline double ThreadCpuMs() {
 }
 
 }  // namespace jobsync
+
+#endif  // JOBSYNC_BENCH_THREAD_CPU_H_
