@@ -96,6 +96,17 @@ TrainingJob EffectiveLiveJob(const LiveJob& live) {
   return job;
 }
 
+// True when the live side of a comparison is the applied spec itself: the cluster runs every
+// role at its applied count and, unless the job has finished, is suspended as applied. Then
+// EffectiveLiveJob would copy the applied spec unchanged.
+bool RunsAsApplied(const LiveJob& live) {
+  for (const auto& [name, role] : live.applied->roles) {
+    auto it = live.replicas.find(name);
+    if (it != live.replicas.end() && it->second != role.replicas) return false;
+  }
+  return IsFinished(live.phase) || live.applied->suspend == (live.phase == LivePhase::kSuspended);
+}
+
 // The reason of a patch step of `rules` (all patch rules); `finished` names the phase of a
 // finished job, else empty.
 std::string PatchReason(BackendKind backend, const std::vector<FieldRule>& rules,
@@ -356,6 +367,11 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     return step;
   }
   if (IsFinished(live->phase)) return ClassifyFinished(std::move(step), desired, *live);
+  // A job in sync, the common case, is found without copying its spec: running as applied, an
+  // elastic role's count is the applied one and none is accepted (AcceptElasticCounts).
+  if (RunsAsApplied(*live) && live->applied->SameSpecAs(desired)) {
+    return NoneStep(std::move(step), "in sync", false);
+  }
   TrainingJob effective = EffectiveLiveJob(*live);
   const std::string elastic = ElasticNote(AcceptElasticCounts(desired, *live->applied, &effective));
   const std::string in_sync_reason = "in sync" + elastic;

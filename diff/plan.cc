@@ -40,10 +40,11 @@ bool ExecutesBefore(const StepOrder& a, const StepOrder& b) {
 }
 
 // The dependsOn names that order a step: the desired spec's, else the applied spec's.
-std::vector<std::string> DependsOn(const PlanStep& step) {
+const std::vector<std::string>& DependsOn(const PlanStep& step) {
+  static const std::vector<std::string> kNone;
   if (step.desired) return step.desired->depends_on;
   if (step.live && step.live->applied) return step.live->applied->depends_on;
-  return {};
+  return kNone;
 }
 
 // Longest-path depth of each node in the graph `depends_on` (node -> nodes it depends on), by
@@ -82,13 +83,16 @@ std::vector<int> DependencyDepths(const std::vector<std::set<size_t>>& depends_o
 
 // Orders `steps` by ExecutesBefore.
 std::vector<PlanStep> OrderSteps(std::vector<PlanStep> steps) {
+  // Without dependsOn (most plans) every step is at depth 0 in wave 0: no graph to build.
+  const bool dependencies = std::any_of(
+      steps.begin(), steps.end(), [](const PlanStep& step) { return !DependsOn(step).empty(); });
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_name;
-  for (size_t i = 0; i < steps.size(); ++i) {
+  for (size_t i = 0; dependencies && i < steps.size(); ++i) {
     by_name[{steps[i].key.namespace_name, steps[i].key.name}].push_back(i);
   }
   std::vector<std::set<size_t>> depends_on(steps.size());
   std::vector<bool> has_dependents(steps.size(), false);
-  for (size_t i = 0; i < steps.size(); ++i) {
+  for (size_t i = 0; dependencies && i < steps.size(); ++i) {
     for (const std::string& name : DependsOn(steps[i])) {
       auto it = by_name.find({steps[i].key.namespace_name, name});
       if (it == by_name.end()) continue;
@@ -309,6 +313,18 @@ struct Allowed {
   std::vector<PlanStep> refused;
 };
 
+// True when the allowlists let every desired and live job through (the agent lists only the
+// namespaces it may write): then nothing is copied.
+bool AllAllowed(const LoadResult& desired, const std::vector<LiveJob>& live,
+                const PlanOptions& options) {
+  return std::all_of(desired.jobs.begin(), desired.jobs.end(),
+                     [&](const std::shared_ptr<const TrainingJob>& job) {
+                       return options.Allows(job->key());
+                     }) &&
+         std::all_of(live.begin(), live.end(),
+                     [&](const LiveJob& job) { return options.Allows(job.key); });
+}
+
 Allowed ApplyAllowlists(const LoadResult& desired, const std::vector<LiveJob>& live,
                         const PlanOptions& options) {
   Allowed allowed;
@@ -379,7 +395,7 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
   // b. Set aside what the allowlists exclude (nothing is copied without an allowlist), then
   // pair and classify.
   std::optional<Allowed> allowed;
-  if (options.HasAllowlists()) {
+  if (options.HasAllowlists() && !AllAllowed(reachable_desired, reachable_live, options)) {
     allowed = ApplyAllowlists(reachable_desired, reachable_live, options);
   }
   const LoadResult& planned_desired = allowed ? allowed->desired : reachable_desired;

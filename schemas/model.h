@@ -247,6 +247,7 @@ struct TrainingJob {
   // sync. False does not mean the canonical forms differ (dependsOn in another order, say).
   // A field added to TrainingJob must be compared here too.
   bool SameSpecAs(const TrainingJob& other) const {
+    if (this == &other) return true;  // an applied spec shared with the desired one (SharedSpecs)
     return name == other.name && namespace_name == other.namespace_name && labels == other.labels &&
            annotations == other.annotations && backend == other.backend &&
            suspend == other.suspend && depends_on == other.depends_on && image == other.image &&
