@@ -1,5 +1,6 @@
 #include "backends/state_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <ctime>
 #include <vector>
@@ -77,6 +78,21 @@ StatusOr<InventoryEntry> ParseEntry(const json& item, const std::string& where, 
   return entry;
 }
 
+// Appends `text` as a JSON string, as nlohmann's dump writes it: plain ASCII as it is, anything
+// else escaped by the library itself.
+void AppendString(std::string& out, const std::string& text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += json(text).dump();
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
 }  // namespace
 
 json AgentStateToJson(const AgentState& state) {
@@ -131,9 +147,38 @@ StatusOr<AgentState> AgentStateFromJson(const json& document) {
 }
 
 std::string AgentStateDocument(const AgentState& state) {
-  AgentState stamped = state;
-  stamped.updated_unix = static_cast<int64_t>(std::time(nullptr));
-  return AgentStateToJson(stamped).dump(2) + "\n";
+  return AgentStateDocument(state, static_cast<int64_t>(std::time(nullptr)));
+}
+
+std::string AgentStateDocument(const AgentState& state, int64_t updated_unix) {
+  // Written out directly, byte for byte as AgentStateToJson(state).dump(2) (members in name
+  // order): a save of 10,000 jobs, before every apply and after it, built and freed a tree of
+  // 50,000 values and copied the state to stamp it.
+  std::string out;
+  out.reserve(160 + state.inventory.size() * 220);
+  out += "{\n  \"inventory\": [";
+  for (auto it = state.inventory.begin(); it != state.inventory.end(); ++it) {
+    const auto& [key, entry] = *it;
+    out += it == state.inventory.begin() ? "\n" : ",\n";
+    out += "    {\n      \"finished\": ";
+    out += entry.finished ? "true" : "false";
+    out += ",\n      \"key\": ";
+    AppendString(out, key.ToString());
+    out += ",\n      \"revision\": ";
+    AppendString(out, entry.revision);
+    out += ",\n      \"specHash\": ";
+    AppendString(out, entry.spec_hash);
+    out += "\n    }";
+  }
+  out += state.inventory.empty() ? "]" : "\n  ]";
+  out += ",\n  \"lastAppliedRevision\": ";
+  AppendString(out, state.last_applied_revision);
+  out += ",\n  \"lastAttemptedRevision\": ";
+  AppendString(out, state.last_attempted_revision);
+  out += ",\n  \"updated\": " + std::to_string(updated_unix);
+  out += ",\n  \"version\": " + std::to_string(kStateVersion);
+  out += "\n}\n";
+  return out;
 }
 
 }  // namespace jobsync

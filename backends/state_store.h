@@ -8,6 +8,7 @@
 #ifndef JOBSYNC_BACKENDS_STATE_STORE_H_
 #define JOBSYNC_BACKENDS_STATE_STORE_H_
 
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,8 +24,10 @@ nlohmann::json AgentStateToJson(const AgentState& state);
 // Fails with kInvalidArgument naming the field when the document is not such a state.
 StatusOr<AgentState> AgentStateFromJson(const nlohmann::json& json);
 
-// The text a Save stores for `state`: its JSON document with "updated" set to now.
+// The text a Save stores for `state`: its JSON document (AgentStateToJson, indented by 2) with
+// "updated" set to now, or to `updated_unix`.
 std::string AgentStateDocument(const AgentState& state);
+std::string AgentStateDocument(const AgentState& state, int64_t updated_unix);
 
 // What a message about an unreadable state ends with: deleting it is safe, and why.
 inline constexpr const char* kStateStartOverHint =

@@ -85,6 +85,18 @@ TEST(StateStoreJsonTest, WritesTheDocumentedFormat) {
     ]})"));
 }
 
+// The document is written out directly, without a JSON tree: it must be the tree's text.
+TEST(StateStoreJsonTest, TheDocumentIsTheJsonTreeIndentedByTwo) {
+  AgentState odd = SampleState();
+  odd.inventory[{BackendKind::kRay, "ns", "quote\"back\\slash\ttab-\u00e9"}] = {"h\n", "", true};
+  odd.last_applied_revision.clear();
+  for (const AgentState& state : {SampleState(), AgentState{}, odd}) {
+    AgentState stamped = state;
+    stamped.updated_unix = 1795370400;
+    EXPECT_EQ(AgentStateDocument(state, 1795370400), AgentStateToJson(stamped).dump(2) + "\n");
+  }
+}
+
 struct BadDocument {
   const char* what;
   const char* patch;  // merged into a valid document; null values remove fields
