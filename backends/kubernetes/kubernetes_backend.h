@@ -336,6 +336,7 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
   std::mutex applied_specs_mutex_;
   AppliedSpecCache applied_specs_;
+  JobListing job_listing_;  // the last listing of the Jobs' cache (ListCachedJobs)
   AppliedSpecCache jobset_applied_specs_;
   AppliedSpecCache elasticjob_applied_specs_;
   AppliedSpecCache rayjob_applied_specs_;

@@ -114,22 +114,20 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   }
   // The cached objects themselves (shared, immutable), read after the lock is let go.
   std::array<std::vector<std::shared_ptr<const json>>, 4> held;
-  std::array<ObjectRefs, 4> objects;
   for (size_t i = 0; i < AllWatched().size(); ++i) {
     const Watched& watched = *AllWatched()[i];
     held[i].reserve(watched.cache.size());
-    objects[i].reserve(watched.cache.size());
-    for (const auto& [key, object] : watched.cache) {
-      held[i].push_back(object);
-      objects[i].push_back(object.get());
-    }
+    for (const auto& [key, object] : watched.cache) held[i].push_back(object);
   }
   lock.unlock();
-  const auto& [jobs, jobsets, elastic_jobs, rayjobs] = objects;
+  const ObjectRefs jobsets = RefsOf(held[1]);
+  const ObjectRefs elastic_jobs = RefsOf(held[2]);
+  const ObjectRefs rayjobs = RefsOf(held[3]);
   std::vector<LiveJob> live;
   {
     std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
-    live = LiveJobsFromObjects(jobs, &applied_specs_);
+    // The Jobs, most of them unchanged since the last listing: those are not read again.
+    live = ListCachedJobs(std::move(held[0]), &applied_specs_, &job_listing_);
     std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
     std::vector<LiveJob> from_elastic =
         LiveJobsFromElasticJobs(elastic_jobs, &elasticjob_applied_specs_);

@@ -270,6 +270,13 @@ ObjectRefs RefsOf(const std::vector<json>& objects) {
   return refs;
 }
 
+ObjectRefs RefsOf(const std::vector<std::shared_ptr<const json>>& objects) {
+  ObjectRefs refs;
+  refs.reserve(objects.size());
+  for (const std::shared_ptr<const json>& object : objects) refs.push_back(object.get());
+  return refs;
+}
+
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
                                          AppliedSpecCache* parsed) {
   return LiveJobsFromObjects(RefsOf(job_objects), parsed);
@@ -384,21 +391,80 @@ LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSp
   return live;
 }
 
-}  // namespace
+// True when `object` (of an earlier listing) and `member` are the same version of one Job: the
+// same object, or the same name at the same resourceVersion (a re-list makes new objects).
+bool SameVersion(const json* object, const JobMember& member) {
+  if (object == member.object) return true;
+  const json* metadata = Child(object, "metadata");
+  const std::string& version = Text(Child(metadata, "resourceVersion"));
+  return !version.empty() && version == Text(Child(member.metadata, "resourceVersion")) &&
+         Text(Child(metadata, "name")) == *member.name;
+}
 
-std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
+// True when `known` was read from exactly the Job objects [begin, end).
+bool ReadFrom(const JobListing::Job& known, const JobMember* begin, const JobMember* end) {
+  if (known.objects.size() != static_cast<size_t>(end - begin)) return false;
+  for (size_t i = 0; i < known.objects.size(); ++i) {
+    if (!SameVersion(known.objects[i], begin[i])) return false;
+  }
+  return true;
+}
+
+// The LiveJobs of `job_objects`, each taken from `last` when read from the same objects there,
+// else read; `next`, when given, receives each with its objects.
+std::vector<LiveJob> ListMembers(const ObjectRefs& job_objects, AppliedSpecCache* parsed,
+                                 const JobListing* last, JobListing* next) {
   const std::vector<JobMember> members = JobMembers(job_objects);
   size_t jobs = members.empty() ? 0 : 1;
   for (size_t i = 1; i < members.size(); ++i) jobs += SameJob(members[i - 1], members[i]) ? 0 : 1;
   ListingSpecs specs(parsed, members.size());
   std::vector<LiveJob> out;
   out.reserve(jobs);
+  if (next != nullptr) next->jobs.reserve(jobs);
+  size_t previous = 0;  // `last` and `members` are both ordered by namespace, then job
   for (size_t begin = 0, end = 0; begin < members.size(); begin = end) {
     for (end = begin + 1; end < members.size() && SameJob(members[begin], members[end]); ++end) {
     }
-    out.push_back(LiveJobOfMembers(&members[begin], members.data() + end, specs));
+    const JobMember& first = members[begin];
+    const LiveJob* known = nullptr;
+    if (last != nullptr) {
+      auto before = [&](const LiveJob& live) {
+        return std::tie(live.key.namespace_name, live.key.name) <
+               std::tie(*first.namespace_name, *first.job);
+      };
+      while (previous < last->jobs.size() && before(last->jobs[previous].live)) ++previous;
+      if (previous < last->jobs.size() &&
+          ReadFrom(last->jobs[previous], &first, members.data() + end)) {
+        known = &last->jobs[previous].live;
+      }
+    }
+    out.push_back(known != nullptr ? *known
+                                   : LiveJobOfMembers(&first, members.data() + end, specs));
+    if (next != nullptr) {
+      JobListing::Job& entry = next->jobs.emplace_back();
+      entry.objects.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) entry.objects.push_back(members[i].object);
+      entry.live = out.back();
+    }
   }
   specs.Finish();
+  return out;
+}
+
+}  // namespace
+
+std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
+  return ListMembers(job_objects, parsed, nullptr, nullptr);
+}
+
+std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const json>> objects,
+                                    AppliedSpecCache* parsed, JobListing* last) {
+  JobListing next;
+  std::vector<LiveJob> out = ListMembers(RefsOf(objects), parsed, last, &next);
+  // The last listing's objects are let go only now: until here, an address it held could not
+  // be a new object's.
+  next.held = std::move(objects);
+  *last = std::move(next);
   return out;
 }
 

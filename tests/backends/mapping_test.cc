@@ -275,6 +275,77 @@ TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
   EXPECT_EQ(parsed.by_version.begin()->first, "ns/a-ps@99");
 }
 
+// Job objects as a watch cache holds them: shared and immutable.
+std::vector<std::shared_ptr<const json>> Shared(const std::vector<json>& objects) {
+  std::vector<std::shared_ptr<const json>> out;
+  for (const json& object : objects) out.push_back(std::make_shared<const json>(object));
+  return out;
+}
+
+// With no AppliedSpecCache, a job read again gets a newly parsed spec: the same spec object in
+// two listings shows the second took the first's LiveJob instead of reading its Jobs again.
+TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
+  std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);  // a-ps, a-worker
+  for (json& object : ListedJobs(SampleJob("c", "ns"), kContext)) objects.push_back(object);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    objects[i]["metadata"]["resourceVersion"] = std::to_string(10 + i);
+  }
+  std::vector<std::shared_ptr<const json>> cache = Shared(objects);
+  JobListing last;
+  const std::vector<LiveJob> first = ListCachedJobs(cache, nullptr, &last);
+  ASSERT_EQ(first.size(), 2u);
+  const std::vector<LiveJob> same = ListCachedJobs(cache, nullptr, &last);
+  ASSERT_EQ(same.size(), 2u);
+  EXPECT_EQ(same[0].applied.get(), first[0].applied.get());
+  EXPECT_EQ(same[1].applied.get(), first[1].applied.get());
+
+  // c's worker scaled (a new object at a new version): c is read again, a is not.
+  objects[3]["spec"]["parallelism"] = 7;
+  objects[3]["metadata"]["resourceVersion"] = "20";
+  cache[3] = std::make_shared<const json>(objects[3]);
+  const std::vector<LiveJob> scaled = ListCachedJobs(cache, nullptr, &last);
+  ASSERT_EQ(scaled.size(), 2u);
+  EXPECT_EQ(scaled[0].applied.get(), first[0].applied.get());
+  EXPECT_NE(scaled[1].applied.get(), first[1].applied.get());
+  EXPECT_EQ(scaled[1].replicas.at("worker"), 7);
+
+  // A re-list makes new objects at the same versions: nothing is read again.
+  cache = Shared(objects);
+  const std::vector<LiveJob> relisted = ListCachedJobs(cache, nullptr, &last);
+  ASSERT_EQ(relisted.size(), 2u);
+  EXPECT_EQ(relisted[0].applied.get(), first[0].applied.get());
+  EXPECT_EQ(relisted[1].applied.get(), scaled[1].applied.get());
+  EXPECT_EQ(relisted[1].replicas.at("worker"), 7);
+
+  // A job added between two known ones is read; they are not. One whose role Job went is read
+  // again (that role runs 0), and one whose Jobs all went is not listed.
+  std::vector<std::shared_ptr<const json>> grown =
+      Shared(ListedJobs(SampleJob("b", "ns"), kContext));
+  grown.insert(grown.begin(), cache.begin(), cache.begin() + 2);
+  grown.insert(grown.end(), cache.begin() + 2, cache.end());
+  const std::vector<LiveJob> added = ListCachedJobs(grown, nullptr, &last);
+  ASSERT_EQ(added.size(), 3u);
+  EXPECT_EQ(added[1].key.name, "b");
+  EXPECT_EQ(added[0].applied.get(), first[0].applied.get());
+  EXPECT_EQ(added[2].applied.get(), scaled[1].applied.get());
+  grown.erase(grown.begin(), grown.begin() + 2);  // a's Jobs
+  grown.pop_back();                               // c's worker
+  const std::vector<LiveJob> shrunk = ListCachedJobs(grown, nullptr, &last);
+  ASSERT_EQ(shrunk.size(), 2u);
+  EXPECT_EQ(shrunk[0].applied.get(), added[1].applied.get());
+  EXPECT_EQ(shrunk[1].key.name, "c");
+  EXPECT_NE(shrunk[1].applied.get(), scaled[1].applied.get());
+  EXPECT_EQ(shrunk[1].replicas.at("worker"), 0);
+
+  // Objects without a version are the same only when they are the same objects.
+  std::vector<json> unversioned = ListedJobs(SampleJob("d", "ns"), kContext);
+  JobListing fresh;
+  const std::vector<LiveJob> once = ListCachedJobs(Shared(unversioned), nullptr, &fresh);
+  const std::vector<LiveJob> twice = ListCachedJobs(Shared(unversioned), nullptr, &fresh);
+  ASSERT_EQ(twice.size(), 1u);
+  EXPECT_NE(twice[0].applied.get(), once[0].applied.get());
+}
+
 TEST(MappingTest, AnAppliedSpecEqualToADesiredOneIsThatDesiredJob) {
   const auto desired = std::make_shared<const TrainingJob>(SampleJob("a", "ns"));
   std::vector<json> objects = ListedJobs(*desired, kContext);
