@@ -148,10 +148,11 @@ target="$prefix-07/job-00007.yaml"
 job=job-00007
 "$jobsync" render --instance "$prefix-peer" "$work/wc/$target" |
   sed "s/namespace: $prefix-07/namespace: $prefix-peer/" >"$work/peer.yaml"
-# BENCH_PERF=FILE profiles the agent during these rounds (perf record -g), for `perf report -i FILE`.
+# BENCH_PERF=FILE profiles the agent during these rounds, for `perf report -i FILE`: call graphs
+# from DWARF (the build keeps no frame pointers), 250 samples a second.
 perf_pid=""
 if [ -n "${BENCH_PERF:-}" ]; then
-  perf record -g -o "$BENCH_PERF" -p "$agent_pid" >/dev/null 2>&1 &
+  perf record -F 250 --call-graph dwarf,16384 -o "$BENCH_PERF" -p "$agent_pid" >/dev/null 2>&1 &
   perf_pid=$!
   sleep 1
 fi
@@ -217,7 +218,8 @@ for line in sys.stdin:
   if [ -n "$stages" ]; then echo "$stages"; else echo "round $r: no sync cycle line for $commit" >&2; fi
 done
 
-[ -n "$perf_pid" ] && kill -INT "$perf_pid" && wait "$perf_pid"
+# (perf ends with the interrupt's status: the run goes on.)
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 # The agent's own histograms over the whole run: mean seconds per Git operation and per cycle.
 curl -sf "http://127.0.0.1:$port/metrics" | python3 -c "
 import json, re, sys
