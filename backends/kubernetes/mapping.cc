@@ -4,6 +4,8 @@
 #include <ctime>
 #include <iomanip>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <utility>
@@ -451,6 +453,108 @@ std::vector<LiveJob> ListMembers(const ObjectRefs& job_objects, AppliedSpecCache
   return out;
 }
 
+// The objects that differ between two listings of one watch cache, each in the order of the
+// cache's keys: those of `before` no longer there (gone, or replaced by a new version) and those
+// of `after` new since (added, or a new version). Nullopt when more than `limit` differ: then
+// reading everything again is as cheap.
+struct ObjectChanges {
+  std::vector<const json*> gone;
+  std::vector<const json*> came;
+};
+
+std::string CacheKeyOf(const json& object) {
+  const json* metadata = Child(&object, "metadata");
+  return Text(Child(metadata, "namespace")) + "/" + Text(Child(metadata, "name"));
+}
+
+std::optional<ObjectChanges> ChangedObjects(const std::vector<std::shared_ptr<const json>>& before,
+                                            const std::vector<std::shared_ptr<const json>>& after,
+                                            size_t limit) {
+  ObjectChanges changes;
+  size_t i = 0;
+  size_t j = 0;
+  // Unchanged objects are the same objects (the cache replaces an object, never changes it):
+  // only where the two differ are keys read and compared.
+  while (i < before.size() || j < after.size()) {
+    if (i < before.size() && j < after.size() && before[i] == after[j]) {
+      ++i;
+      ++j;
+      continue;
+    }
+    int order = i == before.size() ? 1 : j == after.size() ? -1 : 0;
+    if (order == 0) order = CacheKeyOf(*before[i]).compare(CacheKeyOf(*after[j]));
+    if (order <= 0) changes.gone.push_back(before[i++].get());
+    if (order >= 0) changes.came.push_back(after[j++].get());
+    if (changes.gone.size() + changes.came.size() > limit) return std::nullopt;
+  }
+  return changes;
+}
+
+using JobName = std::pair<std::string, std::string>;  // namespace, jobsync.dev/job
+
+// The listing of `objects` from `last`, when few objects changed since: the LiveJobs of the jobs
+// those objects belong to (or belonged to) are read again, every other is moved over from `last`.
+std::vector<LiveJob> ListChanged(const ObjectChanges& changes, AppliedSpecCache* parsed,
+                                 JobListing* last, JobListing* next) {
+  // The jobs to read again. An unchanged object belongs to the job it belonged to: its labels
+  // are its own.
+  std::set<JobName> dirty;
+  for (const std::vector<const json*>* side : {&changes.gone, &changes.came}) {
+    for (const json* object : *side) {
+      const json* metadata = Child(object, "metadata");
+      const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
+      if (!job.empty()) dirty.emplace(Text(Child(metadata, "namespace")), job);
+    }
+  }
+  const std::set<const json*> gone(changes.gone.begin(), changes.gone.end());
+  ListingSpecs specs(parsed, dirty.size());
+  std::vector<LiveJob> out;
+  out.reserve(last->jobs.size() + dirty.size());
+  next->jobs.reserve(last->jobs.size() + dirty.size());
+  // A dirty job's objects now: its unchanged ones from `last`, and the new ones with its name.
+  auto read_again = [&](const JobName& name, const JobListing::Job* known) {
+    ObjectRefs objects;
+    if (known != nullptr) {
+      for (const json* object : known->objects) {
+        if (gone.count(object) == 0) objects.push_back(object);
+      }
+    }
+    for (const json* object : changes.came) {
+      const json* metadata = Child(object, "metadata");
+      if (Text(Child(Child(metadata, "labels"), kJobLabel)) == name.second &&
+          Text(Child(metadata, "namespace")) == name.first) {
+        objects.push_back(object);
+      }
+    }
+    const std::vector<JobMember> members = JobMembers(objects);
+    if (members.empty()) return;  // every Job of it gone, or being deleted
+    const JobMember* end = members.data() + members.size();
+    // New objects at the versions `last` read (a re-list of a few objects) are not read again.
+    out.push_back(known != nullptr && ReadFrom(*known, members.data(), end)
+                      ? known->live
+                      : LiveJobOfMembers(members.data(), end, specs));
+    JobListing::Job& entry = next->jobs.emplace_back();
+    for (const JobMember& member : members) entry.objects.push_back(member.object);
+    entry.live = out.back();
+  };
+  auto next_dirty = dirty.begin();
+  for (JobListing::Job& known : last->jobs) {
+    const JobName name(known.live.key.namespace_name, known.live.key.name);
+    for (; next_dirty != dirty.end() && *next_dirty < name; ++next_dirty) {
+      read_again(*next_dirty, nullptr);
+    }
+    if (next_dirty != dirty.end() && *next_dirty == name) {
+      read_again(*next_dirty++, &known);
+      continue;
+    }
+    out.push_back(known.live);
+    next->jobs.push_back(std::move(known));
+  }
+  for (; next_dirty != dirty.end(); ++next_dirty) read_again(*next_dirty, nullptr);
+  specs.Finish();
+  return out;
+}
+
 }  // namespace
 
 std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
@@ -460,7 +564,11 @@ std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedS
 std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const json>> objects,
                                     AppliedSpecCache* parsed, JobListing* last) {
   JobListing next;
-  std::vector<LiveJob> out = ListMembers(RefsOf(objects), parsed, last, &next);
+  // Between two cycles a handful of 10,000 objects change; after a re-list, all of them.
+  const std::optional<ObjectChanges> changes =
+      ChangedObjects(last->held, objects, std::max<size_t>(64, objects.size() / 8));
+  std::vector<LiveJob> out = changes ? ListChanged(*changes, parsed, last, &next)
+                                     : ListMembers(RefsOf(objects), parsed, last, &next);
   // The last listing's objects are let go only now: until here, an address it held could not
   // be a new object's.
   next.held = std::move(objects);

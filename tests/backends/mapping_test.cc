@@ -346,6 +346,30 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
   EXPECT_NE(twice[0].applied.get(), once[0].applied.get());
 }
 
+// Past a few dozen changed objects (a re-list of a large cache) the listing groups every object
+// again, still taking a job's LiveJob from the last listing when its Jobs' versions are the same.
+TEST(MappingTest, AListingOfManyNewObjectsTakesTheJobsAtTheSameVersionsFromTheLast) {
+  std::vector<json> objects;
+  for (int i = 0; i < 50; ++i) {
+    for (json& object : ListedJobs(SampleJob("j" + std::to_string(100 + i), "ns"), kContext)) {
+      object["metadata"]["resourceVersion"] = std::to_string(objects.size() + 1);
+      objects.push_back(object);
+    }
+  }
+  JobListing last;
+  const std::vector<LiveJob> first = ListCachedJobs(Shared(objects), nullptr, &last);
+  ASSERT_EQ(first.size(), 50u);
+  objects[1]["spec"]["parallelism"] = 9;  // j100's worker, at a new version
+  objects[1]["metadata"]["resourceVersion"] = "1000";
+  const std::vector<LiveJob> relisted = ListCachedJobs(Shared(objects), nullptr, &last);
+  ASSERT_EQ(relisted.size(), 50u);
+  EXPECT_NE(relisted[0].applied.get(), first[0].applied.get());
+  EXPECT_EQ(relisted[0].replicas.at("worker"), 9);
+  for (size_t i = 1; i < relisted.size(); ++i) {
+    EXPECT_EQ(relisted[i].applied.get(), first[i].applied.get()) << relisted[i].key.ToString();
+  }
+}
+
 TEST(MappingTest, AnAppliedSpecEqualToADesiredOneIsThatDesiredJob) {
   const auto desired = std::make_shared<const TrainingJob>(SampleJob("a", "ns"));
   std::vector<json> objects = ListedJobs(*desired, kContext);
