@@ -477,6 +477,7 @@ ManifestFile ParseManifestFile(const std::string& path, std::string_view text,
       parsed.depends_on_locations.push_back({path, dep.line, dep.column});
     }
     parsed.job = std::make_shared<const TrainingJob>(std::move(*job));
+    parsed.objects = GeneratedObjects(*parsed.job);
     file.jobs.push_back(std::move(parsed));
   }
   return file;

@@ -23,6 +23,7 @@
 #include "schemas/diagnostic.h"
 #include "schemas/elasticjob.h"
 #include "schemas/model.h"
+#include "schemas/object_names.h"
 #include "schemas/schema_validator.h"
 #include "schemas/yaml_reader.h"
 
@@ -35,6 +36,8 @@ struct ParsedJob {
   std::shared_ptr<const TrainingJob> job;            // never null
   SourceLocation name_location;                      // metadata.name
   std::vector<SourceLocation> depends_on_locations;  // one per spec.dependsOn entry
+  // GeneratedObjects(*job), made once with the job: every load checks them across all jobs.
+  std::vector<GeneratedObject> objects;
 };
 
 // A document that failed; its key when metadata and backend could still be read.

@@ -98,18 +98,18 @@ void ReportDuplicates(const std::vector<Definition>& definitions, ManifestCheck&
 void ReportObjectClashes(ManifestCheck& check) {
   struct Made {
     const std::string* namespace_name;
-    GeneratedObject object;
-    size_t order;  // of the job in check.jobs
+    const GeneratedObject* object;  // the job's own (ParsedJob::objects)
+    size_t order;                   // of the job in check.jobs
   };
   std::vector<Made> made;
   made.reserve(check.jobs.size() * 2);
   for (size_t i = 0; i < check.jobs.size(); ++i) {
-    for (GeneratedObject& object : GeneratedObjects(*check.jobs[i]->job)) {
-      made.push_back({&check.jobs[i]->job->namespace_name, std::move(object), i});
+    for (const GeneratedObject& object : check.jobs[i]->objects) {
+      made.push_back({&check.jobs[i]->job->namespace_name, &object, i});
     }
   }
   auto object_of = [](const Made& m) {
-    return std::tie(*m.namespace_name, m.object.kind, m.object.name);
+    return std::tie(*m.namespace_name, m.object->kind, m.object->name);
   };
   std::sort(made.begin(), made.end(), [&](const Made& a, const Made& b) {
     return std::tuple_cat(object_of(a), std::tie(a.order)) <
@@ -121,7 +121,7 @@ void ReportObjectClashes(ManifestCheck& check) {
          ++end) {
       const ParsedJob* job = check.jobs[made[end].order];
       if (job->job->key() == maker->job->key()) continue;  // duplicates: above
-      const GeneratedObject& object = made[end].object;
+      const GeneratedObject& object = *made[end].object;
       for (const auto& [here, there] : {std::pair{job, maker}, std::pair{maker, job}}) {
         check.result.diagnostics.push_back(
             {here->name_location,
