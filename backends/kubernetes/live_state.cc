@@ -25,10 +25,6 @@ std::string StringAt(const json& object, const char* pointer) {
   return object.at(path).get<std::string>();
 }
 
-std::string CacheKey(const json& object) {
-  return StringAt(object, "/metadata/namespace") + "/" + StringAt(object, "/metadata/name");
-}
-
 // The resourceVersion as a number when it is one (etcd revisions are), else -1: unordered.
 int64_t VersionOf(const json& object) {
   const std::string text = StringAt(object, "/metadata/resourceVersion");
@@ -169,7 +165,7 @@ json KubernetesBackend::Kept(const Watched& watched, const json& object) const {
 void KubernetesBackend::Remember(Watched& watched, const json& object) {
   auto compact = std::make_shared<const json>(Kept(watched, object));
   std::lock_guard<std::mutex> lock(mutex_);
-  std::shared_ptr<const json>& slot = watched.cache[CacheKey(*compact)];
+  std::shared_ptr<const json>& slot = watched.cache[CacheKeyOf(*compact)];
   if (!slot || VersionOf(*compact) < 0 || VersionOf(*slot) <= VersionOf(*compact)) {
     slot = std::move(compact);
     ++cache_generation_;
@@ -221,7 +217,7 @@ StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched, Scope& 
       watched.kind, scope.namespace_name, watched.selector,
       [&](json&& item) {
         auto compact = std::make_shared<const json>(Kept(watched, item));
-        std::string key = CacheKey(*compact);
+        std::string key = CacheKeyOf(*compact);
         fresh.insert_or_assign(std::move(key), std::move(compact));
       },
       [&] { fresh.clear(); }, /*without_templates=*/true);
@@ -287,7 +283,7 @@ void KubernetesBackend::ApplyWatchEvent(Watched& watched, const json& event, std
   if (!seen.empty()) version = seen;
   if (type == "DELETED") {
     std::lock_guard<std::mutex> lock(mutex_);
-    watched.cache.erase(CacheKey(object));
+    watched.cache.erase(CacheKeyOf(object));
     ++cache_generation_;
   } else if (type == "ADDED" || type == "MODIFIED") {
     Remember(watched, object);

@@ -12,6 +12,7 @@
 
 #include "backends/kubernetes/elasticjob_mapping.h"
 #include "backends/kubernetes/jobset_mapping.h"
+#include "backends/kubernetes/object_fields.h"
 #include "backends/kubernetes/pod_spec.h"
 #include "schemas/canonical.h"
 
@@ -31,26 +32,6 @@ json DisruptionsIgnoredPolicy() {
   return {{"rules", json::array({{{"action", "Ignore"},
                                   {"onPodConditions", json::array({{{"type", "DisruptionTarget"},
                                                                     {"status", "True"}}})}}})}};
-}
-
-// The member `key` of `object`; null when `object` is null, not an object, or has no such member.
-// Lookups by member, not by JSON pointer: a pointer is parsed into strings on every use, which at
-// 10,000 Jobs per listing was most of the listing's time.
-const json* Child(const json* object, const char* key) {
-  if (object == nullptr || !object->is_object()) return nullptr;
-  auto it = object->find(key);
-  return it == object->end() ? nullptr : &*it;
-}
-
-// The string `value` holds, or an empty one (null, or not a string).
-const std::string& Text(const json* value) {
-  static const std::string kEmpty;
-  return value != nullptr && value->is_string() ? value->get_ref<const std::string&>() : kEmpty;
-}
-
-// The integer `value` holds, or 0 (null, or not an integer).
-int64_t Integer(const json* value) {
-  return value != nullptr && value->is_number_integer() ? value->get<int64_t>() : 0;
 }
 
 bool True(const json* value) {
@@ -76,6 +57,17 @@ bool HasCondition(const json& object, const char* type) {
   return false;
 }
 
+// Parses an RFC 3339 UTC timestamp as the apiserver writes them ("2025-01-02T03:04:05Z").
+std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text) {
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail()) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
 LivePhase GroupPhase(const std::vector<const json*>& jobs) {
   std::vector<LivePhase> phases;
   phases.reserve(jobs.size());
@@ -92,17 +84,6 @@ LivePhase GroupPhase(const std::vector<const json*>& jobs) {
   if (any(LivePhase::kRunning)) return LivePhase::kRunning;
   return LivePhase::kPending;
 }
-
-// Parses an RFC 3339 UTC timestamp as the apiserver writes them ("2025-01-02T03:04:05Z").
-std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text) {
-  std::tm tm{};
-  std::istringstream in(text);
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
-  if (in.fail()) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
-}  // namespace
 
 json JobLabels(const TrainingJob& job, const ApplyContext& context) {
   json labels = json::object();
@@ -263,317 +244,6 @@ std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object, const Sh
   if (!read.ok()) return nullptr;
   read->source.path = path;
   return std::make_shared<const TrainingJob>(std::move(*read));
-}
-
-ObjectRefs RefsOf(const std::vector<json>& objects) {
-  ObjectRefs refs;
-  refs.reserve(objects.size());
-  for (const json& object : objects) refs.push_back(&object);
-  return refs;
-}
-
-ObjectRefs RefsOf(const std::vector<std::shared_ptr<const json>>& objects) {
-  ObjectRefs refs;
-  refs.reserve(objects.size());
-  for (const std::shared_ptr<const json>& object : objects) refs.push_back(object.get());
-  return refs;
-}
-
-std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
-                                         AppliedSpecCache* parsed) {
-  return LiveJobsFromObjects(RefsOf(job_objects), parsed);
-}
-
-namespace {
-
-// One listed Job object that belongs to a job; the strings are the object's own.
-struct JobMember {
-  const std::string* namespace_name;
-  const std::string* job;
-  const std::string* name;
-  const json* object;
-  const json* metadata;
-};
-
-bool SameJob(const JobMember& a, const JobMember& b) {
-  return *a.job == *b.job && *a.namespace_name == *b.namespace_name;
-}
-
-// The Job objects with a job label that are not being deleted, ordered by namespace, job and
-// name: a job's Jobs side by side, in name order.
-std::vector<JobMember> JobMembers(const ObjectRefs& job_objects) {
-  std::vector<JobMember> members;
-  members.reserve(job_objects.size());
-  for (const json* object : job_objects) {
-    const json* metadata = Child(object, "metadata");
-    const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
-    if (job.empty() || Child(metadata, "deletionTimestamp") != nullptr) continue;
-    members.push_back({&Text(Child(metadata, "namespace")), &job, &Text(Child(metadata, "name")),
-                       object, metadata});
-  }
-  std::sort(members.begin(), members.end(), [](const JobMember& a, const JobMember& b) {
-    return std::tie(*a.namespace_name, *a.job, *a.name) <
-           std::tie(*b.namespace_name, *b.job, *b.name);
-  });
-  return members;
-}
-
-// The applied specs of one listing's Job objects: a version `parsed` holds is taken from there
-// (its entry moved, not copied), any other read; Finish leaves this listing's in `parsed`.
-class ListingSpecs {
- public:
-  ListingSpecs(AppliedSpecCache* parsed, size_t objects) : parsed_(parsed) {
-    seen_.shared = parsed != nullptr ? parsed->shared : nullptr;
-    if (parsed != nullptr) seen_.by_version.reserve(objects);
-  }
-
-  std::shared_ptr<const TrainingJob> Of(const JobMember& member) {
-    const std::string& version = Text(Child(member.metadata, "resourceVersion"));
-    const bool keyed = parsed_ != nullptr && !version.empty();
-    if (keyed) {
-      id_.assign(*member.namespace_name).append("/").append(*member.name).append("@");
-      id_.append(version);
-      if (auto again = seen_.by_version.find(id_); again != seen_.by_version.end()) {
-        return again->second;
-      }
-      if (auto known = parsed_->by_version.find(id_); known != parsed_->by_version.end()) {
-        return seen_.by_version.insert(parsed_->by_version.extract(known)).position->second;
-      }
-    }
-    std::shared_ptr<const TrainingJob> applied = ParseAppliedSpec(*member.object, seen_.shared);
-    if (keyed) seen_.by_version.emplace(id_, applied);
-    return applied;
-  }
-
-  void Finish() {
-    if (parsed_ != nullptr) parsed_->by_version = std::move(seen_.by_version);
-  }
-
- private:
-  AppliedSpecCache* parsed_;
-  AppliedSpecCache seen_;
-  std::string id_;  // reused: looking up a known version allocates nothing
-};
-
-// The LiveJob of one job's Job objects [begin, end) (mapping.h, LiveJobsFromObjects).
-LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSpecs& specs) {
-  const JobMember& first = *begin;
-  LiveJob live;
-  live.key = {BackendKind::kKubernetes, *first.namespace_name, *first.job};
-  const json* annotations = Child(first.metadata, "annotations");
-  live.instance = Text(Child(Child(first.metadata, "labels"), kInstanceLabel));
-  live.source_path = Text(Child(annotations, kSourcePathAnnotation));
-  live.revision = Text(Child(annotations, kRevisionAnnotation));
-  std::vector<const json*> objects;
-  objects.reserve(static_cast<size_t>(end - begin));
-  for (const JobMember* member = begin; member != end; ++member) {
-    objects.push_back(member->object);
-    if (Text(Child(Child(member->metadata, "annotations"), kPruneAnnotation)) == "false") {
-      live.prune_protected = true;
-    }
-    const std::string& role = Text(Child(Child(member->metadata, "labels"), kRoleLabel));
-    if (!role.empty()) {
-      live.replicas[role] =
-          static_cast<int>(Integer(Child(Child(member->object, "spec"), "parallelism")));
-    }
-    if (!live.applied) live.applied = specs.Of(*member);
-  }
-  // A role Job that is gone runs 0 replicas (drift: scaled back into existence), unless the job
-  // has a TTL: then Kubernetes removed it because that role finished, and recreating it would
-  // run finished work again. Left out, the role counts as running as applied.
-  if (live.applied && !live.applied->ttl_seconds_after_finished) {
-    for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
-  }
-  live.phase = GroupPhase(objects);
-  if (live.phase == LivePhase::kSuspended &&
-      std::any_of(objects.begin(), objects.end(),
-                  [&](const json* object) { return HeldByKueue(*object, live.applied.get()); })) {
-    live.phase = LivePhase::kQueued;
-  }
-  return live;
-}
-
-// True when `object` (of an earlier listing) and `member` are the same version of one Job: the
-// same object, or the same name at the same resourceVersion (a re-list makes new objects).
-bool SameVersion(const json* object, const JobMember& member) {
-  if (object == member.object) return true;
-  const json* metadata = Child(object, "metadata");
-  const std::string& version = Text(Child(metadata, "resourceVersion"));
-  return !version.empty() && version == Text(Child(member.metadata, "resourceVersion")) &&
-         Text(Child(metadata, "name")) == *member.name;
-}
-
-// True when `known` was read from exactly the Job objects [begin, end).
-bool ReadFrom(const JobListing::Job& known, const JobMember* begin, const JobMember* end) {
-  if (known.objects.size() != static_cast<size_t>(end - begin)) return false;
-  for (size_t i = 0; i < known.objects.size(); ++i) {
-    if (!SameVersion(known.objects[i], begin[i])) return false;
-  }
-  return true;
-}
-
-// The LiveJobs of `job_objects`, each taken from `last` when read from the same objects there,
-// else read; `next`, when given, receives each with its objects.
-std::vector<LiveJob> ListMembers(const ObjectRefs& job_objects, AppliedSpecCache* parsed,
-                                 const JobListing* last, JobListing* next) {
-  const std::vector<JobMember> members = JobMembers(job_objects);
-  size_t jobs = members.empty() ? 0 : 1;
-  for (size_t i = 1; i < members.size(); ++i) jobs += SameJob(members[i - 1], members[i]) ? 0 : 1;
-  ListingSpecs specs(parsed, members.size());
-  std::vector<LiveJob> out;
-  out.reserve(jobs);
-  if (next != nullptr) next->jobs.reserve(jobs);
-  size_t previous = 0;  // `last` and `members` are both ordered by namespace, then job
-  for (size_t begin = 0, end = 0; begin < members.size(); begin = end) {
-    for (end = begin + 1; end < members.size() && SameJob(members[begin], members[end]); ++end) {
-    }
-    const JobMember& first = members[begin];
-    const LiveJob* known = nullptr;
-    if (last != nullptr) {
-      auto before = [&](const LiveJob& live) {
-        return std::tie(live.key.namespace_name, live.key.name) <
-               std::tie(*first.namespace_name, *first.job);
-      };
-      while (previous < last->jobs.size() && before(last->jobs[previous].live)) ++previous;
-      if (previous < last->jobs.size() &&
-          ReadFrom(last->jobs[previous], &first, members.data() + end)) {
-        known = &last->jobs[previous].live;
-      }
-    }
-    out.push_back(known != nullptr ? *known
-                                   : LiveJobOfMembers(&first, members.data() + end, specs));
-    if (next != nullptr) {
-      JobListing::Job& entry = next->jobs.emplace_back();
-      entry.objects.reserve(end - begin);
-      for (size_t i = begin; i < end; ++i) entry.objects.push_back(members[i].object);
-      entry.live = out.back();
-    }
-  }
-  specs.Finish();
-  return out;
-}
-
-// The objects that differ between two listings of one watch cache, each in the order of the
-// cache's keys: those of `before` no longer there (gone, or replaced by a new version) and those
-// of `after` new since (added, or a new version). Nullopt when more than `limit` differ: then
-// reading everything again is as cheap.
-struct ObjectChanges {
-  std::vector<const json*> gone;
-  std::vector<const json*> came;
-};
-
-std::string CacheKeyOf(const json& object) {
-  const json* metadata = Child(&object, "metadata");
-  return Text(Child(metadata, "namespace")) + "/" + Text(Child(metadata, "name"));
-}
-
-std::optional<ObjectChanges> ChangedObjects(const std::vector<std::shared_ptr<const json>>& before,
-                                            const std::vector<std::shared_ptr<const json>>& after,
-                                            size_t limit) {
-  ObjectChanges changes;
-  size_t i = 0;
-  size_t j = 0;
-  // Unchanged objects are the same objects (the cache replaces an object, never changes it):
-  // only where the two differ are keys read and compared.
-  while (i < before.size() || j < after.size()) {
-    if (i < before.size() && j < after.size() && before[i] == after[j]) {
-      ++i;
-      ++j;
-      continue;
-    }
-    int order = i == before.size() ? 1 : j == after.size() ? -1 : 0;
-    if (order == 0) order = CacheKeyOf(*before[i]).compare(CacheKeyOf(*after[j]));
-    if (order <= 0) changes.gone.push_back(before[i++].get());
-    if (order >= 0) changes.came.push_back(after[j++].get());
-    if (changes.gone.size() + changes.came.size() > limit) return std::nullopt;
-  }
-  return changes;
-}
-
-using JobName = std::pair<std::string, std::string>;  // namespace, jobsync.dev/job
-
-// The listing of `objects` from `last`, when few objects changed since: the LiveJobs of the jobs
-// those objects belong to (or belonged to) are read again, every other is moved over from `last`.
-std::vector<LiveJob> ListChanged(const ObjectChanges& changes, AppliedSpecCache* parsed,
-                                 JobListing* last, JobListing* next) {
-  // The jobs to read again. An unchanged object belongs to the job it belonged to: its labels
-  // are its own.
-  std::set<JobName> dirty;
-  for (const std::vector<const json*>* side : {&changes.gone, &changes.came}) {
-    for (const json* object : *side) {
-      const json* metadata = Child(object, "metadata");
-      const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
-      if (!job.empty()) dirty.emplace(Text(Child(metadata, "namespace")), job);
-    }
-  }
-  const std::set<const json*> gone(changes.gone.begin(), changes.gone.end());
-  ListingSpecs specs(parsed, dirty.size());
-  std::vector<LiveJob> out;
-  out.reserve(last->jobs.size() + dirty.size());
-  next->jobs.reserve(last->jobs.size() + dirty.size());
-  // A dirty job's objects now: its unchanged ones from `last`, and the new ones with its name.
-  auto read_again = [&](const JobName& name, const JobListing::Job* known) {
-    ObjectRefs objects;
-    if (known != nullptr) {
-      for (const json* object : known->objects) {
-        if (gone.count(object) == 0) objects.push_back(object);
-      }
-    }
-    for (const json* object : changes.came) {
-      const json* metadata = Child(object, "metadata");
-      if (Text(Child(Child(metadata, "labels"), kJobLabel)) == name.second &&
-          Text(Child(metadata, "namespace")) == name.first) {
-        objects.push_back(object);
-      }
-    }
-    const std::vector<JobMember> members = JobMembers(objects);
-    if (members.empty()) return;  // every Job of it gone, or being deleted
-    const JobMember* end = members.data() + members.size();
-    // New objects at the versions `last` read (a re-list of a few objects) are not read again.
-    out.push_back(known != nullptr && ReadFrom(*known, members.data(), end)
-                      ? known->live
-                      : LiveJobOfMembers(members.data(), end, specs));
-    JobListing::Job& entry = next->jobs.emplace_back();
-    for (const JobMember& member : members) entry.objects.push_back(member.object);
-    entry.live = out.back();
-  };
-  auto next_dirty = dirty.begin();
-  for (JobListing::Job& known : last->jobs) {
-    const JobName name(known.live.key.namespace_name, known.live.key.name);
-    for (; next_dirty != dirty.end() && *next_dirty < name; ++next_dirty) {
-      read_again(*next_dirty, nullptr);
-    }
-    if (next_dirty != dirty.end() && *next_dirty == name) {
-      read_again(*next_dirty++, &known);
-      continue;
-    }
-    out.push_back(known.live);
-    next->jobs.push_back(std::move(known));
-  }
-  for (; next_dirty != dirty.end(); ++next_dirty) read_again(*next_dirty, nullptr);
-  specs.Finish();
-  return out;
-}
-
-}  // namespace
-
-std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
-  return ListMembers(job_objects, parsed, nullptr, nullptr);
-}
-
-std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const json>> objects,
-                                    AppliedSpecCache* parsed, JobListing* last) {
-  JobListing next;
-  // Between two cycles a handful of 10,000 objects change; after a re-list, all of them.
-  const std::optional<ObjectChanges> changes =
-      ChangedObjects(last->held, objects, std::max<size_t>(64, objects.size() / 8));
-  std::vector<LiveJob> out = changes ? ListChanged(*changes, parsed, last, &next)
-                                     : ListMembers(RefsOf(objects), parsed, last, &next);
-  // The last listing's objects are let go only now: until here, an address it held could not
-  // be a new object's.
-  next.held = std::move(objects);
-  *last = std::move(next);
-  return out;
 }
 
 Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector<json>& pods,

@@ -95,6 +95,10 @@ StatusOr<std::vector<nlohmann::json>> RenderObjects(const TrainingJob& job,
 // Running when pods are active, else Pending.
 LivePhase JobObjectPhase(const nlohmann::json& job_object);
 
+// The phase of one job from its Job objects' (JobObjectPhase): Failed if any failed, Succeeded if
+// all completed, Suspended if any is suspended, Running if any runs, else Pending.
+LivePhase GroupPhase(const std::vector<const nlohmann::json*>& jobs);
+
 // The parts of a Job object that LiveJobsFromObjects, JobObjectPhase and the backend's watch
 // cache read: metadata name, namespace, uid, resourceVersion, deletionTimestamp, labels and the
 // jobsync.dev/ annotations; spec parallelism, completions and suspend; status active, failed,
@@ -139,6 +143,15 @@ std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects,
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<nlohmann::json>& job_objects,
                                          AppliedSpecCache* parsed = nullptr);
 
+// The applied spec `object` (a Job, JobSet, ElasticJob or RayJob) carries in its annotation:
+// `shared`'s desired job when that holds one with the annotation's text and source path, else
+// parsed; null when the annotation is absent or unreadable.
+std::shared_ptr<const TrainingJob> ParseAppliedSpec(const nlohmann::json& object,
+                                                    const SharedSpecs* shared);
+
+// The key a watch cache files `object` under, "namespace/name" (its map is ordered by it).
+std::string CacheKeyOf(const nlohmann::json& object);
+
 // What one listing of a watch cache made, for the next (ListCachedJobs): each job's LiveJob with
 // the Job objects it was read from, ordered by key, and those objects themselves (`held` keeps
 // them alive, so that an object of the next listing at the same address is the same object).
@@ -151,11 +164,12 @@ struct JobListing {
   std::vector<std::shared_ptr<const nlohmann::json>> held;
 };
 
-// LiveJobsFromObjects over a watch cache's (shared, immutable) Job objects, reading again only
-// the jobs whose objects changed since `last`: a job whose Job objects are, one for one, those
-// `last` read it from (the same cached objects, or the same name at the same resourceVersion,
-// as after a re-list) is `last`'s LiveJob. On return `last` holds this listing. Between two
-// cycles of 10,000 Jobs, a handful changed: the rest are not read again.
+// LiveJobsFromObjects over a watch cache's (shared, immutable) Job objects, ordered by their
+// CacheKeyOf as the cache's map holds them, reading again only the jobs whose objects changed
+// since `last`: a job whose Job objects are, one for one, those `last` read it from (the same
+// cached objects, or the same name at the same resourceVersion, as after a re-list) is `last`'s
+// LiveJob. On return `last` holds this listing. Between two cycles of 10,000 Jobs, a handful
+// changed: the rest are not read again, and only where the two listings differ are keys read.
 std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const nlohmann::json>> objects,
                                     AppliedSpecCache* parsed, JobListing* last);
 
