@@ -333,7 +333,8 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Watched rayjobs_;
   // The four above.
   std::array<Watched*, 4> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_, &rayjobs_}; }
-  // The applied specs ListJobs read last time, by Job version (LiveJobsFromObjects).
+  // The applied specs ListJobs read last time, by object version: for the Jobs, only those of
+  // the jobs the last listing read again (the rest live in job_listing_).
   std::mutex applied_specs_mutex_;
   AppliedSpecCache applied_specs_;
   JobListing job_listing_;  // the last listing of the Jobs' cache (ListCachedJobs)

@@ -95,8 +95,9 @@ StatusOr<std::vector<nlohmann::json>> RenderObjects(const TrainingJob& job,
 // Running when pods are active, else Pending.
 LivePhase JobObjectPhase(const nlohmann::json& job_object);
 
-// The phase of one job from its Job objects' (JobObjectPhase): Failed if any failed, Succeeded if
-// all completed, Suspended if any is suspended, Running if any runs, else Pending.
+// The phase of one job from the phases of its Job objects (JobObjectPhase): Failed if any
+// failed, Succeeded if all completed, Suspended if any is suspended, Running if any runs, else
+// Pending.
 LivePhase GroupPhase(const std::vector<const nlohmann::json*>& jobs);
 
 // The parts of a Job object that LiveJobsFromObjects, JobObjectPhase and the backend's watch
@@ -124,8 +125,8 @@ bool HeldByKueue(const nlohmann::json& object, const TrainingJob* applied);
 //
 // `parsed`, when given, holds the applied specs read by an earlier call, by
 // "<namespace>/<name>@<resourceVersion>" of their Job object: a Job version found there is not
-// parsed again, and on return it holds this call's (a watch cache keeps one across listings, so
-// that planning 10,000 unchanged Jobs does not parse 10,000 specs).
+// parsed again, and on return it holds this call's (the JobSet, ElasticJob and RayJob caches keep
+// one across listings; the Jobs' cache keeps its whole last listing instead: ListCachedJobs).
 //
 // A spec not found there is taken from `parsed->shared` when that holds one with the annotation's
 // text and source path (SharedSpecs: the desired job itself, not a copy), else parsed.
