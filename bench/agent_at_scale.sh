@@ -235,4 +235,25 @@ print(json.dumps({'scenario': 'agent histograms over the run: mean ms (count)', 
                   **{k: '%.1f (%d)' % (1000 * sums[k] / counts[k], counts[k]) for k in sorted(sums) if counts.get(k)}}))"
 
 # ---- memory -----------------------------------------------------------------------------------
+# Where the resident set is, from /proc/PID/smaps: file-backed mappings (code and libraries), the
+# main heap ([heap]), the threads' stacks (anonymous mappings of the 8 MiB default stack size), and
+# every other anonymous mapping (glibc's thread arenas, large allocations mmapped on their own).
+python3 - "$agent_pid" "$n" <<'PY'
+import json, sys
+pid, n = sys.argv[1], int(sys.argv[2])
+kb = {"files": 0, "heap": 0, "thread_stacks": 0, "arenas_and_mmaps": 0}
+kind = None
+for line in open(f"/proc/{pid}/smaps"):
+    fields = line.split()
+    if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
+        path = fields[5] if len(fields) > 5 else ""
+        kind = "files" if path.startswith("/") else "heap" if path == "[heap]" else "thread_stacks" if path == "[stack]" else None
+    elif fields[0] == "Size:" and kind is None:
+        kind = "thread_stacks" if int(fields[1]) in (8188, 8192) else "arenas_and_mmaps"
+    elif fields[0] == "Rss:":
+        kb[kind] += int(fields[1])
+threads = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("Threads:"))
+print(json.dumps({"scenario": "agent resident set by mapping (MB)", "jobs": n, "threads": threads,
+                  **{k: round(v / 1024, 1) for k, v in kb.items()}}))
+PY
 awk -v n="$n" '/^VmHWM|^VmRSS/ {v[$1] = $2} END {printf "{\"scenario\": \"agent memory, watch cache included\", \"jobs\": %d, \"peak_rss_mb\": %.0f, \"rss_mb\": %.0f}\n", n, v["VmHWM:"] / 1024, v["VmRSS:"] / 1024}' "/proc/$agent_pid/status"

@@ -430,12 +430,15 @@ void Reconciler::PublishCycle(const Cycle& cycle, const CycleStatus& status) {
   // fields: they are the whole manifest, which Git has and `jobsync plan` lists; a first sync of
   // thousands of jobs would otherwise publish every field of every job, twice.
   Plan shown;
-  auto steps = std::make_shared<std::map<std::string, PlanStep>>();
+  auto steps = std::make_shared<std::map<std::string, ShownStep>>();
   for (const PlanStep& step : cycle.plan.steps) {
-    PlanStep& kept = (*steps)[step.key.ToString()] = step;
-    if (step.action == Action::kCreate) kept.changes.clear();
+    ShownStep& kept = (*steps)[step.key.ToString()];
+    kept.step = step;
+    kept.step.live = nullptr;
+    if (step.live) kept.applied = step.live->applied;
+    if (step.action == Action::kCreate) kept.step.changes.clear();
     if (step.action == Action::kNone && !step.error && !step.withheld) continue;
-    shown.steps.push_back(kept);
+    shown.steps.push_back(kept.step);
   }
   const size_t unchanged = cycle.plan.steps.size() - shown.steps.size();
   Publish(status.jobs,
@@ -524,7 +527,7 @@ void Reconciler::NoteBackendTrouble(const Target& kind, const Status& status) {
 
 void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
                          const std::string& plan_json,
-                         std::shared_ptr<const std::map<std::string, PlanStep>> steps) {
+                         std::shared_ptr<const std::map<std::string, ShownStep>> steps) {
   constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
   auto jobs_text = std::make_shared<std::string>("[");
   for (const JobStatus& job : jobs) {

@@ -222,11 +222,18 @@ class Reconciler {
   // Whether the executor should stop before its next step (see the header comment). Called from
   // the lanes, one at a time (interrupt_mutex_).
   Status Interrupted(const std::string& applying);
+  // What JobDetail shows of a job's step: the step without its live job, and the applied spec,
+  // the one part of the live job the view shows. Between cycles, copies of 10,000 live jobs
+  // (their replica maps and strings) would be held for that one pointer.
+  struct ShownStep {
+    PlanStep step;  // step.live is null
+    std::shared_ptr<const TrainingJob> applied;
+  };
   // Publishes the jobs and the plan (its text and RenderJson's document) for StatusText().
   // `steps` is every job's step (JobDetail), keyed by JobKey::ToString().
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
                const std::string& plan_json,
-               std::shared_ptr<const std::map<std::string, PlanStep>> steps);
+               std::shared_ptr<const std::map<std::string, ShownStep>> steps);
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
   // snapshot_. Sets git_status_ and returns it. Ends a stage in `stages` per Git operation.
@@ -279,7 +286,7 @@ class Reconciler {
   nlohmann::json status_ = nlohmann::json::object();
   std::shared_ptr<const std::string> jobs_text_;
   std::shared_ptr<const std::string> plan_text_;
-  std::shared_ptr<const std::map<std::string, PlanStep>> last_steps_;
+  std::shared_ptr<const std::map<std::string, ShownStep>> last_steps_;
   uint64_t status_revision_ = 0;
   Status git_status_ = UnavailableError("no sync yet");
   std::map<Target, Status> backend_status_;

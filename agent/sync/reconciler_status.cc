@@ -16,7 +16,7 @@ uint64_t Reconciler::StatusRevision() const {
 }
 
 std::optional<nlohmann::json> Reconciler::JobDetail(const std::string& key) const {
-  std::shared_ptr<const std::map<std::string, PlanStep>> steps;
+  std::shared_ptr<const std::map<std::string, ShownStep>> steps;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     steps = last_steps_;
@@ -24,13 +24,13 @@ std::optional<nlohmann::json> Reconciler::JobDetail(const std::string& key) cons
   if (!steps) return std::nullopt;
   const auto found = steps->find(key);
   if (found == steps->end()) return std::nullopt;
-  const PlanStep& step = found->second;
+  const PlanStep& step = found->second.step;
   Plan one;
   one.steps.push_back(step);
   nlohmann::json rendered = nlohmann::json::parse(RenderJson(one));
   nlohmann::json detail = {
       {"step", rendered["steps"].at(0)}, {"appliedSpec", nullptr}, {"desiredSpec", nullptr}};
-  if (step.live && step.live->applied) detail["appliedSpec"] = CanonicalSpec(*step.live->applied);
+  if (found->second.applied) detail["appliedSpec"] = CanonicalSpec(*found->second.applied);
   if (step.desired) detail["desiredSpec"] = CanonicalSpec(*step.desired);
   return detail;
 }

@@ -329,12 +329,24 @@ void KeepCompactMetadata(const json& object, json& out) {
   if (metadata == object.end() || !metadata->is_object()) return;
   json& kept = out["metadata"] = json::object();
   KeepMembers(*metadata, kept,
-              {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "labels"});
+              {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp"});
+  // Only what jobsync reads: a team's own labels (team, project, cost centre...) and the spec
+  // hash (read from a fresh GET, never from the cache) would each take a map node and its strings
+  // in every cached object.
+  auto labels = metadata->find("labels");
+  if (labels != metadata->end() && labels->is_object()) {
+    json& ours = kept["labels"] = json::object();
+    for (const auto& [key, value] : labels->items()) {
+      if (key.rfind("jobsync.dev/", 0) == 0 || key == kManagedByLabel || key == kQueueLabel) {
+        ours[key] = value;
+      }
+    }
+  }
   auto annotations = metadata->find("annotations");
   if (annotations != metadata->end() && annotations->is_object()) {
     json& ours = kept["annotations"] = json::object();
     for (const auto& [key, value] : annotations->items()) {
-      if (key.rfind("jobsync.dev/", 0) == 0) ours[key] = value;
+      if (key.rfind("jobsync.dev/", 0) == 0 && key != kSpecHashAnnotation) ours[key] = value;
     }
   }
 }

@@ -183,8 +183,9 @@ void KeepMembers(const nlohmann::json& from, nlohmann::json& to,
                  std::initializer_list<const char*> keys);
 
 // What the watch caches keep of an object's metadata, into out["metadata"]: name, namespace,
-// uid, resourceVersion, deletionTimestamp, labels and the jobsync.dev/ annotations (nothing when
-// `object` has no metadata object).
+// uid, resourceVersion, deletionTimestamp, the labels jobsync reads (jobsync.dev/,
+// app.kubernetes.io/managed-by, Kueue's queue name) and the jobsync.dev/ annotations but the spec
+// hash (nothing when `object` has no metadata object).
 void KeepCompactMetadata(const nlohmann::json& object, nlohmann::json& out);
 
 // The annotations an in-place update of `step` removes: those the manifest had when the live job

@@ -210,6 +210,8 @@ TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
   objects[0]["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
   objects[0]["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
       std::string(4096, 'x');
+  objects[0]["metadata"]["labels"]["team"] = "vision";
+  objects[0]["metadata"]["labels"][kQueueLabel] = "team-queue";
   objects[1]["status"] = {
       {"active", 2},
       {"ready", 2},
@@ -243,6 +245,11 @@ TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
   EXPECT_FALSE(compact[0]["metadata"].contains("managedFields"));
   EXPECT_FALSE(compact[0]["metadata"]["annotations"].contains(
       "kubectl.kubernetes.io/last-applied-configuration"));
+  // Of the labels and annotations, those jobsync reads stay: not a team's own, not the spec hash.
+  EXPECT_EQ(compact[0]["metadata"]["labels"][kQueueLabel], "team-queue");
+  EXPECT_EQ(compact[0]["metadata"]["labels"][kManagedByLabel], "jobsync");
+  EXPECT_FALSE(compact[0]["metadata"]["labels"].contains("team"));
+  EXPECT_FALSE(compact[0]["metadata"]["annotations"].contains(kSpecHashAnnotation));
   EXPECT_LT(compact[0].dump().size(), objects[0].dump().size() / 2);
 }
 

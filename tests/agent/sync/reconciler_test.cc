@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -294,6 +295,27 @@ TEST_F(ReconcilerTest, FollowsANewCommit) {
   EXPECT_EQ(cluster_.live[Key("a")].replicas["worker"], 5);
   EXPECT_EQ(JobStatusOf(*reconciler, "a")["appliedAuthor"], "Bob Example");
   EXPECT_EQ(reconciler->StatusJson()["lastAppliedRevision"], second);
+}
+
+TEST_F(ReconcilerTest, TheJobViewShowsEachStepWithTheAppliedAndTheDesiredSpec) {
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  repo_.Write("jobs/a.yaml", JobYaml("a", "default", "trainer:v1", 5));
+  repo_.Commit("Scale a");
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  // The step that scaled a, from the spec applied before (2 workers) to Git's (5).
+  std::optional<nlohmann::json> a = reconciler->JobDetail(Key("a").ToString());
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ((*a)["step"]["action"], "scale");
+  EXPECT_EQ((*a)["appliedSpec"]["spec"]["roles"]["worker"]["replicas"], 2);
+  EXPECT_EQ((*a)["desiredSpec"]["spec"]["roles"]["worker"]["replicas"], 5);
+  // A job in sync: its step does nothing, and both specs are shown, equal.
+  std::optional<nlohmann::json> b = reconciler->JobDetail(Key("b").ToString());
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ((*b)["step"]["action"], "none");
+  EXPECT_FALSE((*b)["appliedSpec"].is_null());
+  EXPECT_EQ((*b)["appliedSpec"], (*b)["desiredSpec"]);
+  EXPECT_FALSE(reconciler->JobDetail(Key("nope").ToString()).has_value());
 }
 
 TEST_F(ReconcilerTest, HealsDriftByDefault) {
