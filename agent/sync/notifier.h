@@ -79,7 +79,7 @@ struct NotifierOptions {
   std::string token;       // secret
   std::string context;     // status context (GitHub) / name (GitLab)
   std::string target_url;  // linked from the status, e.g. the agent's status page; optional
-  std::string ca_pem;      // extra trust for a self-hosted host; empty: the system's
+  std::string ca_pem;      // the authorities of a self-hosted host; empty: the system's
   // Generic webhook; off when empty. A secret (a Slack URL carries its token).
   std::string webhook_url;
   size_t queue_capacity = 100;

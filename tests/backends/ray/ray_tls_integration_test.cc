@@ -175,6 +175,22 @@ TEST_F(RayTlsIntegrationTest, WithoutACaTheSystemTrustStoreRefusesTheTestCa) {
                     HasSubstr("the system's trust store"), HasSubstr("--ray-ca-file")));
 }
 
+// A configured CA is the only one trusted, as kubectl trusts only a kubeconfig's CA: the
+// system's store is left out. The test's CA stands in for the system's store through
+// SSL_CERT_FILE, which OpenSSL reads for its default paths.
+TEST_F(RayTlsIntegrationTest, AConfiguredCaIsTheOnlyOneTrusted) {
+  ASSERT_EQ(setenv("SSL_CERT_FILE", (dir_ / "ca.crt").c_str(), 1), 0);
+  // Without a configured CA, the stand-in system store is trusted ...
+  StatusOr<std::vector<LiveJob>> system = List(Options(""));
+  // ... and with another CA configured, it is not.
+  StatusOr<std::vector<LiveJob>> other = List(Options((dir_ / "other-ca.crt").string()));
+  unsetenv("SSL_CERT_FILE");
+  EXPECT_TRUE(system.ok()) << system.status().ToString();
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), StatusCode::kPermissionDenied) << other.status().ToString();
+  EXPECT_THAT(other.status().message(), HasSubstr("the configured certificate authority"));
+}
+
 TEST_F(RayTlsIntegrationTest, SkippingVerificationWorksOnlyWhenAsked) {
   RayBackendOptions options = Options("");
   options.insecure_skip_tls_verify = true;
