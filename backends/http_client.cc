@@ -48,7 +48,7 @@ Status ConfigureTls(const HttpClientConfig& config, const HttpCredential& identi
     // Only the configured authorities, as kubectl trusts only a kubeconfig's CA when it names
     // one. cpprestsdk has filled every connection's context with the system's store (about
     // 140 authorities, 0.8 MB parsed): replacing it frees that, which 32 connections at once
-    // would otherwise hold, 25 MB (bench/RESULTS.md, "TLS contexts").
+    // would otherwise hold, 25 MB (bench/RESULTS.md, "Fewer arenas, a leaner watch cache").
     X509_STORE* own = X509_STORE_new();
     if (own == nullptr) return ResourceExhaustedError("cannot make a certificate store");
     SSL_CTX_set_cert_store(context.native_handle(), own);  // frees the one it replaces

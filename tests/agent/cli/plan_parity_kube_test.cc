@@ -184,9 +184,9 @@ class PlanParityKubeTest : public ::testing::Test {
     ASSERT_TRUE(updated.ok()) << updated.status().ToString();
   }
 
-  // Waits until `name`'s worker Job has finished (kwok completes labelled pods).
-  // Waits for the Job's Complete condition, which is what jobsync reads: the controller sets it
-  // after status.succeeded, later still while it is busy (a benchmark's 10,000 Jobs going).
+  // Waits until `name`'s worker Job has finished (kwok completes labelled pods): its Complete
+  // condition, which is what jobsync reads. The controller sets it after status.succeeded, later
+  // still while it is busy (a benchmark's 10,000 Jobs going).
   void WaitFinished(const std::string& name) {
     for (int i = 0; i < 300; ++i) {
       StatusOr<json> job = client_->Get(ResourceKind::kJob, ns_, RoleJobName(name, "worker"));
