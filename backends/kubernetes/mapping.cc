@@ -324,6 +324,22 @@ void KeepMembers(const json& from, json& to, std::initializer_list<const char*> 
   }
 }
 
+namespace {
+
+// Copies into out[name] (a new object) the members of metadata[name] whose key `keep` accepts;
+// nothing when metadata has no such object.
+template <typename Keep>
+void KeepEntries(const json& metadata, const char* name, json& out, Keep keep) {
+  auto from = metadata.find(name);
+  if (from == metadata.end() || !from->is_object()) return;
+  json& kept = out[name] = json::object();
+  for (const auto& [key, value] : from->items()) {
+    if (keep(key)) kept[key] = value;
+  }
+}
+
+}  // namespace
+
 void KeepCompactMetadata(const json& object, json& out) {
   auto metadata = object.find("metadata");
   if (metadata == object.end() || !metadata->is_object()) return;
@@ -333,22 +349,12 @@ void KeepCompactMetadata(const json& object, json& out) {
   // Only what jobsync reads: a team's own labels (team, project, cost centre...) and the spec
   // hash (read from a fresh GET, never from the cache) would each take a map node and its strings
   // in every cached object.
-  auto labels = metadata->find("labels");
-  if (labels != metadata->end() && labels->is_object()) {
-    json& ours = kept["labels"] = json::object();
-    for (const auto& [key, value] : labels->items()) {
-      if (key.rfind("jobsync.dev/", 0) == 0 || key == kManagedByLabel || key == kQueueLabel) {
-        ours[key] = value;
-      }
-    }
-  }
-  auto annotations = metadata->find("annotations");
-  if (annotations != metadata->end() && annotations->is_object()) {
-    json& ours = kept["annotations"] = json::object();
-    for (const auto& [key, value] : annotations->items()) {
-      if (key.rfind("jobsync.dev/", 0) == 0 && key != kSpecHashAnnotation) ours[key] = value;
-    }
-  }
+  KeepEntries(*metadata, "labels", kept, [](const std::string& key) {
+    return key.rfind("jobsync.dev/", 0) == 0 || key == kManagedByLabel || key == kQueueLabel;
+  });
+  KeepEntries(*metadata, "annotations", kept, [](const std::string& key) {
+    return key.rfind("jobsync.dev/", 0) == 0 && key != kSpecHashAnnotation;
+  });
 }
 
 std::vector<std::string> DroppedAnnotations(const PlanStep& step) {
