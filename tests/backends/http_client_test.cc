@@ -1,18 +1,26 @@
 // The cpprestsdk-based HttpClient against a real HTTP server on loopback (cpp-httplib): answers
 // beyond the configured size limits are refused with a clear error instead of being held; the
-// User-Agent; a CredentialSource asked per request and renewed once after a 401.
+// User-Agent; a CredentialSource asked per request and renewed once after a 401. And the system's
+// trust store, parsed once for every TLS context.
 #include "backends/http_client.h"
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <dlfcn.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <unistd.h>
 
 #include "tests/test_secrets.h"
 
@@ -226,6 +234,77 @@ TEST_F(HttpClientLimitsTest, ASourceThatCannotGiveACredentialFailsTheRequest) {
   EXPECT_EQ(response.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(response.status().message(), HasSubstr("/whoami: no more tokens in the test"));
   EXPECT_EQ(requests_, 0);
+}
+
+// cpprestsdk's connections get their system trust store from SSL_CTX_set_default_verify_paths;
+// jobsync defines it so that the store is parsed once (http_client.cc). The definition must be
+// the one the dynamic linker gives libraries, or cpprestsdk still calls OpenSSL's.
+TEST(SystemTrustStoreTest, LibrariesCallJobsyncsDefaultVerifyPaths) {
+  void* libssl = dlopen("libssl.so.3", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(libssl, nullptr) << dlerror();
+  void* openssls = dlsym(libssl, "SSL_CTX_set_default_verify_paths");
+  void* found = dlsym(RTLD_DEFAULT, "SSL_CTX_set_default_verify_paths");
+  dlclose(libssl);
+  ASSERT_NE(openssls, nullptr);
+  EXPECT_NE(found, openssls) << "OpenSSL's SSL_CTX_set_default_verify_paths is the one called";
+}
+
+// Parsed once, shared by every context, and parsed again when SSL_CERT_FILE or SSL_CERT_DIR
+// (OpenSSL's default paths) change.
+TEST(SystemTrustStoreTest, ContextsShareOneParsedStoreUntilItsPathsChange) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("jobsync-trust-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "empty");
+  ASSERT_EQ(std::system(("cd '" + dir.string() +
+                         "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                         "-nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=trust-test "
+                         "2>/dev/null")
+                            .c_str()),
+            0);
+  testing::RegisterTestPrivateKey("trust store test key", (dir / "ca.key").string());
+  auto store_of_new_context = [](std::vector<SSL_CTX*>* contexts) {
+    SSL_CTX* context = SSL_CTX_new(TLS_client_method());
+    EXPECT_EQ(SSL_CTX_set_default_verify_paths(context), 1);
+    contexts->push_back(context);
+    return SSL_CTX_get_cert_store(context);
+  };
+  auto authorities = [](X509_STORE* store) {
+    return sk_X509_OBJECT_num(X509_STORE_get0_objects(store));
+  };
+  std::vector<SSL_CTX*> contexts;
+  X509_STORE* system = store_of_new_context(&contexts);
+  EXPECT_EQ(store_of_new_context(&contexts), system);
+  const int system_authorities = authorities(system);
+
+  // The test's CA alone, then the paths as they were (set or not).
+  const std::vector<std::string> variables = {X509_get_default_cert_file_env(),
+                                              X509_get_default_cert_dir_env()};
+  std::vector<std::optional<std::string>> before;
+  for (const std::string& name : variables) {
+    const char* value = std::getenv(name.c_str());
+    before.push_back(value == nullptr ? std::nullopt : std::optional<std::string>(value));
+  }
+  setenv(variables[0].c_str(), (dir / "ca.crt").c_str(), 1);
+  setenv(variables[1].c_str(), (dir / "empty").c_str(), 1);
+  X509_STORE* test_ca = store_of_new_context(&contexts);
+  X509_STORE* again = store_of_new_context(&contexts);
+  for (size_t i = 0; i < variables.size(); ++i) {
+    if (before[i]) {
+      setenv(variables[i].c_str(), before[i]->c_str(), 1);
+    } else {
+      unsetenv(variables[i].c_str());
+    }
+  }
+  EXPECT_NE(test_ca, system);
+  EXPECT_EQ(again, test_ca);
+  EXPECT_EQ(authorities(test_ca), 1);
+
+  X509_STORE* back = store_of_new_context(&contexts);
+  EXPECT_NE(back, test_ca);
+  EXPECT_EQ(authorities(back), system_authorities);
+  EXPECT_EQ(authorities(system), system_authorities) << "a context's store was freed under it";
+  for (SSL_CTX* context : contexts) SSL_CTX_free(context);
+  fs::remove_all(dir);
 }
 
 }  // namespace
