@@ -1,6 +1,7 @@
 #include "diff/diff.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -242,6 +243,7 @@ std::string RecreateWhy(const std::vector<FieldRule>& rules) {
 // Everything DiffJobs knows about the inputs beyond one pair.
 struct Context {
   std::string_view instance;
+  size_t whole_job_changes = std::numeric_limits<size_t>::max();
   std::set<std::string> unreadable_files;
   std::set<std::string> files_with_errors;
 };
@@ -262,6 +264,18 @@ json ChangeView(json canonical) {
 // The changes a step lists: from the live side to the desired side, null for an absent side.
 std::vector<FieldChange> StepChanges(const json& live, const json& desired) {
   return DiffCanonical(ChangeView(live), ChangeView(desired));
+}
+
+// The changes of a step with no job on one side: every field of the other, or the first
+// `context.whole_job_changes` of them.
+std::vector<FieldChange> WholeJobChanges(const json& live, const json& desired,
+                                         const Context& context) {
+  std::vector<FieldChange> changes = StepChanges(live, desired);
+  if (changes.size() > context.whole_job_changes) {
+    changes.resize(context.whole_job_changes);
+    changes.shrink_to_fit();
+  }
+  return changes;
 }
 
 PlanStep NoneStep(PlanStep step, std::string reason, bool error) {
@@ -334,7 +348,7 @@ PlanStep ClassifyRemoved(PlanStep step, const LiveJob& live, const Context& cont
   step.action = Action::kDelete;
   step.reason = "no manifest in Git";
   const json from = live.applied ? CanonicalSpec(EffectiveLiveJob(live)) : json();
-  step.changes = StepChanges(from, json());
+  step.changes = WholeJobChanges(from, json(), context);
   return step;
 }
 
@@ -347,7 +361,7 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
     }
     step.action = Action::kCreate;
     step.reason = "no live job";
-    step.changes = StepChanges(json(), CanonicalSpec(desired));
+    step.changes = WholeJobChanges(json(), CanonicalSpec(desired), context);
     return step;
   }
   if (live->instance != context.instance) {
@@ -363,7 +377,7 @@ PlanStep ClassifyDesired(PlanStep step, const TrainingJob& desired, const LiveJo
   if (!live->applied) {
     step.action = Action::kUpdate;
     step.reason = "the live job carries no readable applied spec: recreate";
-    step.changes = StepChanges(json(), CanonicalSpec(desired));
+    step.changes = WholeJobChanges(json(), CanonicalSpec(desired), context);
     return step;
   }
   if (IsFinished(live->phase)) return ClassifyFinished(std::move(step), desired, *live);
@@ -551,7 +565,7 @@ class PairWalk {
 
 StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
                                          const std::vector<LiveJob>& live,
-                                         std::string_view instance) {
+                                         std::string_view instance, size_t whole_job_changes) {
   if (instance.empty()) {
     return InvalidArgumentError(
         "the jobsync instance name is empty: it decides which live jobs this agent owns");
@@ -564,7 +578,8 @@ StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
   std::vector<JobKey> invalid = desired.invalid_jobs;
   std::sort(invalid.begin(), invalid.end());
   invalid.erase(std::unique(invalid.begin(), invalid.end()), invalid.end());
-  const Context context = MakeContext(desired, instance);
+  Context context = MakeContext(desired, instance);
+  context.whole_job_changes = whole_job_changes;
   return PairWalk(*wanted, invalid, *found, context).Run();
 }
 

@@ -5,6 +5,7 @@
 #ifndef JOBSYNC_DIFF_DIFF_H_
 #define JOBSYNC_DIFF_DIFF_H_
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,10 +36,12 @@ std::vector<FieldChange> DiffCanonical(const nlohmann::json& from, const nlohman
 // (live jobs of other owners appear only when Git has a job with their key: as a conflict), in key
 // order. Fails with kInvalidArgument when `instance` is empty or when a key appears twice in
 // `live` or in `desired.jobs` (a backend reports one LiveJob per key). Steps share the desired
-// jobs of `desired.jobs`; each live job a step keeps is copied once.
-StatusOr<std::vector<PlanStep>> DiffJobs(const LoadResult& desired,
-                                         const std::vector<LiveJob>& live,
-                                         std::string_view instance);
+// jobs of `desired.jobs`; each live job a step keeps is copied once. A step with no job on one
+// side (create, delete, the recreate of a live job with no readable applied spec) lists every
+// field of the other, or its first `whole_job_changes` fields (PlanOptions::whole_job_changes).
+StatusOr<std::vector<PlanStep>> DiffJobs(
+    const LoadResult& desired, const std::vector<LiveJob>& live, std::string_view instance,
+    size_t whole_job_changes = std::numeric_limits<size_t>::max());
 
 }  // namespace jobsync
 

@@ -400,7 +400,8 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options) {
   }
   const LoadResult& planned_desired = allowed ? allowed->desired : reachable_desired;
   const std::vector<LiveJob>& planned_live = allowed ? allowed->live : reachable_live;
-  StatusOr<std::vector<PlanStep>> steps = DiffJobs(planned_desired, planned_live, options.instance);
+  StatusOr<std::vector<PlanStep>> steps =
+      DiffJobs(planned_desired, planned_live, options.instance, options.whole_job_changes);
   if (!steps.ok()) return steps.status();
   // c. Leave finished jobs finished; mark drift and hold it back as the policy says. Move jobs
   // between clusters one step at a time.

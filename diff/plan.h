@@ -230,6 +230,7 @@
 #ifndef JOBSYNC_DIFF_PLAN_H_
 #define JOBSYNC_DIFF_PLAN_H_
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -278,6 +279,11 @@ struct PlanOptions {
   std::map<std::string, Allowlist> cluster_allowlists;
   // What a drift step becomes (section 7; --drift).
   DriftPolicy drift = DriftPolicy::kHeal;
+  // How many field changes a step with no job on one side keeps (create, delete, the recreate
+  // of a live job with no readable applied spec): they are the whole manifest or applied spec.
+  // `jobsync plan` lists them all. The agent keeps kSummarizedChanges + 1, what its logs and
+  // Events show (ChangeSummary), not every field of 10,000 manifests at a first sync.
+  size_t whole_job_changes = std::numeric_limits<size_t>::max();
 
   // True when `key`'s namespace and backend are both allowed, by the lists above and its
   // cluster's.
@@ -334,9 +340,12 @@ StatusOr<Plan> PlanSync(const PlanInput& input, const PlanOptions& options);
 StatusOr<Plan> BuildPlan(const LoadResult& desired, const std::vector<LiveJob>& live,
                          const PlanOptions& options);
 
-// "spec.roles.worker.replicas: 4 -> 6, spec.suspend: false -> true": the first three field
-// changes of `step` (", ..." when there are more), or its reason when it has none. Used in drift
-// reasons (section 7) and in the agent's logs and Kubernetes Events.
+// How many field changes ChangeSummary and DriftSummary show.
+inline constexpr size_t kSummarizedChanges = 3;
+
+// "spec.roles.worker.replicas: 4 -> 6, spec.suspend: false -> true": the first
+// kSummarizedChanges field changes of `step` (", ..." when there are more), or its reason when it
+// has none. Used in drift reasons (section 7) and in the agent's logs and Kubernetes Events.
 std::string ChangeSummary(const PlanStep& step);
 
 // "spec.roles.worker.replicas: live 1, Git 4": the first three field changes of a drift step,

@@ -34,14 +34,13 @@ void Withhold(const PlanOptions& options, PlanStep* step) {
   step->withheld = true;
 }
 
-// The first three field changes of `step`, each as `describe(field, from, to)` writes it (a value
-// the step lacks is "(none)"), or the step's reason when it has none.
+// The first kSummarizedChanges field changes of `step`, each as `describe(field, from, to)`
+// writes it (a value the step lacks is "(none)"), or the step's reason when it has none.
 template <typename Describe>
 std::string SummarizeChanges(const PlanStep& step, Describe describe) {
-  constexpr size_t kShown = 3;
   std::string out;
   for (size_t i = 0; i < step.changes.size(); ++i) {
-    if (i == kShown) {
+    if (i == kSummarizedChanges) {
       out += ", ...";
       break;
     }

@@ -278,7 +278,9 @@ void KubernetesBackend::MarkAbsent(Watched& watched, Scope& scope, const Status&
 
 void KubernetesBackend::ApplyWatchEvent(Watched& watched, const json& event, std::string& version) {
   const std::string type = StringAt(event, "/type");
-  const json object = event.value("object", json::object());
+  static const json kNone = json::object();
+  auto found = event.find("object");
+  const json& object = found != event.end() && found->is_object() ? *found : kNone;
   const std::string seen = StringAt(object, "/metadata/resourceVersion");
   if (!seen.empty()) version = seen;
   if (type == "DELETED") {

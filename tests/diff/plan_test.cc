@@ -408,5 +408,33 @@ TEST(PlanTest, CountsAndChangesSummariseTheSteps) {
   EXPECT_FALSE(MustPlan(Desired({K8sJob("same")}), {Live(K8sJob("same"))}).HasChanges());
 }
 
+// The agent keeps kSummarizedChanges + 1 of a create's or delete's fields (its whole manifest or
+// applied spec): what ChangeSummary shows is the same, and other steps keep all of theirs.
+TEST(PlanTest, AStepWithNoJobOnOneSideKeepsTheChangesAsked) {
+  TrainingJob scaled = K8sJob("s");
+  scaled.roles["worker"].replicas = 5;
+  for (int i = 0; i < 5; ++i) scaled.annotations["team.example/a" + std::to_string(i)] = "x";
+  const LoadResult desired = Desired({K8sJob("c"), scaled});
+  const std::vector<LiveJob> live = {Live(K8sJob("d")), Live(K8sJob("s"))};
+  PlanOptions options = Options();
+  options.max_delete_share = 1;
+  const Plan whole = MustPlan(desired, live, options);
+  options.whole_job_changes = kSummarizedChanges + 1;
+  const Plan kept = MustPlan(desired, live, options);
+  for (const char* name : {"c", "d", "s"}) {
+    const PlanStep* all = FindStep(whole, K8sJob(name).key().ToString());
+    const PlanStep* some = FindStep(kept, K8sJob(name).key().ToString());
+    ASSERT_NE(all, nullptr) << name;
+    ASSERT_NE(some, nullptr) << name;
+    EXPECT_EQ(some->action, all->action) << name;
+    EXPECT_GT(all->changes.size(), kSummarizedChanges + 1) << name;
+    EXPECT_EQ(ChangeSummary(*some), ChangeSummary(*all)) << name;
+  }
+  EXPECT_EQ(FindStep(kept, K8sJob("c").key().ToString())->changes.size(), kSummarizedChanges + 1);
+  EXPECT_EQ(FindStep(kept, K8sJob("d").key().ToString())->changes.size(), kSummarizedChanges + 1);
+  EXPECT_EQ(FindStep(kept, K8sJob("s").key().ToString())->changes,
+            FindStep(whole, K8sJob("s").key().ToString())->changes);
+}
+
 }  // namespace
 }  // namespace jobsync
