@@ -225,8 +225,8 @@ Status KubernetesBackend::EnsureNamespace(const std::string& namespace_name) {
   return created.status();
 }
 
-Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyContext& context,
-                                        ServiceFirst first) {
+Status KubernetesBackend::EnsureService(const TrainingJob& job, const json& service,
+                                        const ApplyContext& context, ServiceFirst first) {
   // A new job's Service is created at once; a live job's is read first, since it is there but
   // for drift: one request, not a refused create and a read.
   StatusOr<json> existing = NotFoundError("not read");
@@ -234,8 +234,7 @@ Status KubernetesBackend::EnsureService(const TrainingJob& job, const ApplyConte
     existing = client_->Get(ResourceKind::kService, job.namespace_name, job.name);
   }
   if (!existing.ok() && existing.status().code() == StatusCode::kNotFound) {
-    StatusOr<json> created =
-        client_->Create(ResourceKind::kService, job.namespace_name, ServiceObject(job, context));
+    StatusOr<json> created = client_->Create(ResourceKind::kService, job.namespace_name, service);
     if (created.ok()) return OkStatus();
     if (created.status().code() != StatusCode::kAlreadyExists) return created.status();
     existing = client_->Get(ResourceKind::kService, job.namespace_name, job.name);
@@ -270,12 +269,10 @@ Status KubernetesBackend::WaitGone(ResourceKind kind, const std::string& namespa
 }
 
 Status KubernetesBackend::CreateRoleJob(const TrainingJob& job, const std::string& role,
-                                        const ApplyContext& context) {
-  StatusOr<json> object = RoleJobObject(job, role, context);
-  if (!object.ok()) return object.status();
+                                        const json& object, const ApplyContext& context) {
   const std::string name = RoleJobName(job.name, role);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    StatusOr<json> created = client_->Create(ResourceKind::kJob, job.namespace_name, *object);
+    StatusOr<json> created = client_->Create(ResourceKind::kJob, job.namespace_name, object);
     if (created.ok()) {
       Remember(jobs_, *created);
       return OkStatus();
@@ -314,13 +311,15 @@ Status KubernetesBackend::Create(const TrainingJob& job, const ApplyContext& con
   }
   if (job.workload == KubernetesWorkload::kJobSet) return CreateJobSet(job, context);
   if (job.workload == KubernetesWorkload::kElasticJob) return CreateElasticJob(job, context);
-  // Render first so that a job that cannot map creates nothing at all.
+  // Render first so that a job that cannot map creates nothing at all: the Service, then each
+  // role's Job in role order.
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
   if (options_.create_namespaces) JOBSYNC_RETURN_IF_ERROR(EnsureNamespace(job.namespace_name));
-  Status created = EnsureService(job, context, ServiceFirst::kCreate);
+  Status created = EnsureService(job, (*objects)[0], context, ServiceFirst::kCreate);
+  size_t index = 1;
   for (auto role = job.roles.begin(); created.ok() && role != job.roles.end(); ++role) {
-    created = CreateRoleJob(job, role->first, context);
+    created = CreateRoleJob(job, role->first, (*objects)[index++], context);
   }
   if (created.code() == StatusCode::kNotFound) {
     // The namespace was deleted since it was seen: look again next time.
@@ -369,7 +368,7 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
   const bool scale = step.action == Action::kScale;
   StatusOr<std::vector<json>> objects = RenderObjects(job, context, false);
   if (!objects.ok()) return objects.status();
-  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, context, ServiceFirst::kRead));
+  JOBSYNC_RETURN_IF_ERROR(EnsureService(job, (*objects)[0], context, ServiceFirst::kRead));
   const std::vector<std::string> dropped = DroppedAnnotations(step);
   // The Service changes with the annotations only (a step without the live job's applied spec
   // comes from no plan: nothing says its annotations changed).
@@ -378,7 +377,9 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
   }
   const std::string spec_text = CanonicalSpecText(job);
   const std::string hash = SpecHash(job);
+  size_t index = 0;  // of the role's Job in `objects`, after the Service
   for (const auto& [role, spec] : job.roles) {
+    ++index;
     const std::string name = RoleJobName(job.name, role);
     // What changes, as a merge patch (null: removed).
     json patch = {{"spec", json::object()}, {"metadata", {{"annotations", json::object()}}}};
@@ -416,7 +417,7 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
         step.live->applied->roles.at(role).replicas == spec.replicas) {
       continue;  // its TTL removed the finished role Job (mapping.h): not run again
     }
-    JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, context));
+    JOBSYNC_RETURN_IF_ERROR(CreateRoleJob(job, role, (*objects)[index], context));
   }
   if (scale && !job.queue.empty() && step.live && step.live->applied &&
       step.live->applied->suspend != job.suspend) {

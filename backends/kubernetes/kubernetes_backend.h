@@ -309,12 +309,16 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
                             const ApplyContext& context);
 
   Status EnsureNamespace(const std::string& namespace_name);
-  // The job's Service exists and is this instance's, created when missing: kCreate tries the
-  // create first (a new job), kRead reads it first (a live job, whose Service is there).
+  // The job's Service exists and is this instance's, created as `service` (its rendered object)
+  // when missing: kCreate tries the create first (a new job), kRead reads it first (a live job,
+  // whose Service is there).
   enum class ServiceFirst { kCreate, kRead };
-  Status EnsureService(const TrainingJob& job, const ApplyContext& context, ServiceFirst first);
+  Status EnsureService(const TrainingJob& job, const nlohmann::json& service,
+                       const ApplyContext& context, ServiceFirst first);
+  // Creates the Job of `role`, `object` as RenderObjects rendered it; an identical one left by an
+  // interrupted apply counts as created.
   Status CreateRoleJob(const TrainingJob& job, const std::string& role,
-                       const ApplyContext& context);
+                       const nlohmann::json& object, const ApplyContext& context);
   // Polls until the Job is gone (delete_wait at most), telling context each answer.
   Status WaitGone(ResourceKind kind, const std::string& namespace_name, const std::string& name,
                   const ApplyContext& context);
