@@ -416,8 +416,9 @@ Status CheckProxy(const std::string& proxy_url) {
 // processor count, at least 4, instead of cpprestsdk's 40. Those threads only move bytes and hand
 // results over (callers wait on threads of their own), and fewer of them hand over with less
 // switching: 0.4 s less system CPU in a cold sync of 1,000 jobs on 2 processors
-// (bench/RESULTS.md, "One parsed system trust store, fewer pool threads"). At the first client,
-// not at start: `jobsync run` blocks its signals in every thread before it makes one.
+// (bench/RESULTS.md, "One parsed system trust store, fewer pool threads, a smaller first
+// sync"). At the first client, not at start: `jobsync run` blocks its signals in every thread
+// before it makes one.
 void SizeHttpThreadPool() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -459,7 +460,8 @@ StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& conf
 // cpprestsdk makes an OpenSSL context for every connection and first calls
 // SSL_CTX_set_default_verify_paths on it, which parses the system's trust store: about 140
 // authorities, 23 ms of CPU. A cold sync of 1,000 jobs opens 41 connections, a second of CPU
-// on a machine the apiserver shares (bench/RESULTS.md, "One parsed system trust store").
+// on a machine the apiserver shares (bench/RESULTS.md, "One parsed system trust store, fewer
+// pool threads, a smaller first sync").
 // Defined here, in the program, this function takes the place of OpenSSL's for cpprestsdk's
 // calls (the dynamic linker looks in the program first): the store is parsed once and shared by
 // every context, as Go parses the system pool once. It is parsed again when SSL_CERT_FILE or

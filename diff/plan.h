@@ -348,10 +348,10 @@ inline constexpr size_t kSummarizedChanges = 3;
 // has none. Used in drift reasons (section 7) and in the agent's logs and Kubernetes Events.
 std::string ChangeSummary(const PlanStep& step);
 
-// "spec.roles.worker.replicas: live 1, Git 4": the first three field changes of a drift step,
-// naming both sides (the live value first), ", ..." when there are more; "live: no job, Git: the
-// job" when the live job is gone; its reason when it has no change. Used in drift reasons
-// (section 7) and the agent's drift log lines.
+// "spec.roles.worker.replicas: live 1, Git 4": the first kSummarizedChanges field changes of a
+// drift step, naming both sides (the live value first), ", ..." when there are more; "live: no
+// job, Git: the job" when the live job is gone; its reason when it has no change. Used in drift
+// reasons (section 7) and the agent's drift log lines.
 std::string DriftSummary(const PlanStep& step);
 
 // True when jobsync.dev/prune: "false" is on the live object or on the manifest it was applied
