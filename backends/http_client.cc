@@ -418,10 +418,13 @@ Status CheckProxy(const std::string& proxy_url) {
 // switching: 0.4 s less system CPU in a cold sync of 1,000 jobs on 2 processors
 // (bench/RESULTS.md, "One parsed system trust store, fewer pool threads, a smaller first
 // sync"). At the first client, not at start: `jobsync run` blocks its signals in every thread
-// before it makes one.
+// before it makes one. OpenSSL is set up first: exit handlers run in reverse order, so the pool's
+// threads are then joined, and their OpenSSL state freed, before OpenSSL cleans up (the other
+// way round, LeakSanitizer reports each thread's error state as lost).
 void SizeHttpThreadPool() {
   static std::once_flag once;
   std::call_once(once, [] {
+    OPENSSL_init_ssl(0, nullptr);
     const size_t threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
     try {
       crossplat::threadpool::initialize_with_threads(threads);
