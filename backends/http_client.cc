@@ -413,7 +413,7 @@ Status CheckProxy(const std::string& proxy_url) {
 }
 
 // Sizes the thread pool every client's connections run on, at the first client: twice the
-// processor count, at least 4, instead of cpprestsdk's 40. Those threads only move bytes and hand
+// processor count, at least 4 and at most cpprestsdk's 40. Those threads only move bytes and hand
 // results over (callers wait on threads of their own), and fewer of them hand over with less
 // switching: 0.4 s less system CPU in a cold sync of 1,000 jobs on 2 processors
 // (bench/RESULTS.md, "One parsed system trust store, fewer pool threads, a smaller first
@@ -425,7 +425,7 @@ void SizeHttpThreadPool() {
   static std::once_flag once;
   std::call_once(once, [] {
     OPENSSL_init_ssl(0, nullptr);
-    const size_t threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
+    const size_t threads = std::clamp<size_t>(2 * std::thread::hardware_concurrency(), 4, 40);
     try {
       crossplat::threadpool::initialize_with_threads(threads);
     } catch (const std::exception&) {
