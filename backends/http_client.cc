@@ -2,14 +2,12 @@
 // and becomes a Status; every task chain ends in a get() inside a try block.
 #include "backends/http_client.h"
 
-#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <system_error>
-#include <thread>
 
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
@@ -18,7 +16,6 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
-#include <pplx/threadpool.h>
 
 #include "backends/proxy.h"
 
@@ -412,28 +409,6 @@ Status CheckProxy(const std::string& proxy_url) {
   return OkStatus();
 }
 
-// Sizes the thread pool every client's connections run on, at the first client: twice the
-// processor count, at least 4 and at most cpprestsdk's 40. Those threads only move bytes and hand
-// results over (callers wait on threads of their own), and fewer of them hand over with less
-// switching: 0.4 s less system CPU in a cold sync of 1,000 jobs on 2 processors
-// (bench/RESULTS.md, "One parsed system trust store, fewer pool threads, a smaller first
-// sync"). At the first client, not at start: `jobsync run` blocks its signals in every thread
-// before it makes one. OpenSSL is set up first: exit handlers run in reverse order, so the pool's
-// threads are then joined, and their OpenSSL state freed, before OpenSSL cleans up (the other
-// way round, LeakSanitizer reports each thread's error state as lost).
-void SizeHttpThreadPool() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    OPENSSL_init_ssl(0, nullptr);
-    const size_t threads = std::clamp<size_t>(2 * std::thread::hardware_concurrency(), 4, 40);
-    try {
-      crossplat::threadpool::initialize_with_threads(threads);
-    } catch (const std::exception&) {
-      // The pool exists already: it keeps its size.
-    }
-  });
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& config) {
@@ -441,7 +416,6 @@ StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& conf
     return InvalidArgumentError("server URL \"" + config.base_url +
                                 "\" must start with https:// or http://");
   }
-  SizeHttpThreadPool();
   HttpClientConfig checked = config;
   try {
     web::uri parsed(config.base_url);
