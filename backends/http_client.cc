@@ -49,9 +49,9 @@ Status ConfigureTls(const HttpClientConfig& config, const HttpCredential& identi
   boost::system::error_code error;
   if (!config.ca_pem.empty()) {
     // Only the configured authorities, as kubectl trusts only a kubeconfig's CA when it names
-    // one. cpprestsdk has filled every connection's context with the system's store (about
-    // 140 authorities, 0.8 MB parsed): replacing it frees that, which 32 connections at once
-    // would otherwise hold, 25 MB (bench/RESULTS.md, "Fewer arenas, a leaner watch cache").
+    // one. cpprestsdk has given the context the system's store (the one shared by every
+    // context: SSL_CTX_set_default_verify_paths at the end of this file); this context lets
+    // go of it and gets a store of its own.
     X509_STORE* own = X509_STORE_new();
     if (own == nullptr) return ResourceExhaustedError("cannot make a certificate store");
     SSL_CTX_set_cert_store(context.native_handle(), own);  // frees the one it replaces
