@@ -459,7 +459,10 @@ Status ReadRole(const json& object, const std::string& where, Role* role) {
         r.QuantityField("ephemeralStorage", &role->resources.ephemeral_storage));
     JOBSYNC_RETURN_IF_ERROR(r.QuantityMap("extended", &role->resources.extended));
   }
-  return ReadRoleOverrides(reader, &role->overrides);
+  RoleOverrides overrides;
+  JOBSYNC_RETURN_IF_ERROR(ReadRoleOverrides(reader, &overrides));
+  if (!(overrides == RoleOverrides{})) role->overrides = overrides;  // boxed only when set
+  return OkStatus();
 }
 
 Status ReadRay(const json& object, const std::string& where, RaySpec* ray) {
@@ -528,7 +531,7 @@ json CanonicalSpec(const TrainingJob& job) {
     if (role.min_replicas) r["minReplicas"] = *role.min_replicas;
     if (role.max_replicas) r["maxReplicas"] = *role.max_replicas;
     r["resources"] = CanonicalResources(role.resources);
-    AddRoleOverrides(role.overrides, &r);
+    AddRoleOverrides(*role.overrides, &r);
     roles[name] = std::move(r);
   }
   spec["roles"] = std::move(roles);

@@ -153,7 +153,7 @@ void CheckKubeRay(Checker& check) {
       Path at = {"spec", "roles", role, refusal.field};
       if (check.Present(at)) check.Add(at, KubeRayMessage(at), refusal.instead, /*at_key=*/true);
     }
-    if (job.image.empty() && job.ray->image.empty() && !settings.overrides.image) {
+    if (job.image.empty() && job.ray->image.empty() && !settings.overrides->image) {
       check.Add({"spec", "roles", role}, "spec.roles." + role + ": no image for its Ray workers",
                 "set spec.ray.image (the Ray image of head and workers) or spec.image");
     }
@@ -315,7 +315,7 @@ std::string MountKey(std::string mount_path) {
 void CheckRoleMounts(Checker& check, const std::string& role_name, const Role& role) {
   const TrainingJob& job = check.job();
   auto where = [&](const std::string& name) {
-    const std::vector<Volume>& own = role.overrides.volumes;
+    const std::vector<Volume>& own = role.overrides->volumes;
     for (size_t i = 0; i < own.size(); ++i) {
       if (own[i].name == name)
         return Path{"spec", "roles", role_name, "volumes", std::to_string(i)};
@@ -477,10 +477,10 @@ void CheckKubernetes(Checker& check) {
   }
   for (const auto& [role_name, role] : job.roles) {
     const Path at = {"spec", "roles", role_name};
-    CheckEnvRefs(check, Join(at, {"env"}), role.overrides.env_refs);
-    CheckEnvFrom(check, Join(at, {"envFrom"}), role.overrides.env_from);
-    CheckVolumeList(check, Join(at, {"volumes"}), role.overrides.volumes);
-    CheckNodeSelector(check, Join(at, {"nodeSelector"}), role.overrides.node_selector);
+    CheckEnvRefs(check, Join(at, {"env"}), role.overrides->env_refs);
+    CheckEnvFrom(check, Join(at, {"envFrom"}), role.overrides->env_from);
+    CheckVolumeList(check, Join(at, {"volumes"}), role.overrides->volumes);
+    CheckNodeSelector(check, Join(at, {"nodeSelector"}), role.overrides->node_selector);
     CheckExtended(check, role_name, role.resources);
     CheckRoleMounts(check, role_name, role);
   }

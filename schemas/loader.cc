@@ -190,7 +190,9 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
         }
       }
     }
-    ReadRoleOverrides(r, &role.overrides);
+    RoleOverrides overrides;
+    ReadRoleOverrides(r, &overrides);
+    if (!(overrides == RoleOverrides{})) role.overrides = overrides;  // boxed only when set
     job.roles.emplace(role_name, role);
   }
   if (spec.contains("ray")) {
@@ -310,7 +312,7 @@ std::vector<Diagnostic> CheckJob(const TrainingJob& job, const YamlNode& root,
     std::string without_image;
     size_t roles_without_image = 0;
     for (const auto& [role_name, role] : job.roles) {
-      if (role.overrides.image || !job.image.empty()) continue;
+      if (role.overrides->image || !job.image.empty()) continue;
       without_image += (without_image.empty() ? "" : ", ") + role_name;
       ++roles_without_image;
     }

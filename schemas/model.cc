@@ -41,7 +41,7 @@ std::optional<ReplicaBounds> ElasticBounds(const Role& role) {
 }
 
 RoleSettings EffectiveRoleSettings(const TrainingJob& job, const std::string& role) {
-  const RoleOverrides& own = job.roles.at(role).overrides;
+  const RoleOverrides& own = *job.roles.at(role).overrides;
   RoleSettings out;
   out.image = own.image.value_or(job.image);
   out.command = own.command.value_or(job.command);

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/boxed.h"
 #include "schemas/quantity.h"
 
 namespace jobsync {
@@ -93,7 +94,7 @@ struct Role {
   std::optional<int> min_replicas;
   std::optional<int> max_replicas;
   Resources resources;
-  RoleOverrides overrides;
+  HeapValue<RoleOverrides> overrides;  // read through ->
 
   friend bool operator==(const Role&, const Role&) = default;
 };
@@ -216,7 +217,7 @@ struct TrainingJob {
   std::optional<int64_t> ttl_seconds_after_finished;
   std::string run_id;                 // empty: unset; a new value alone re-runs a finished job
   std::map<std::string, Role> roles;  // ordered by role name
-  std::optional<RaySpec> ray;
+  HeapOptional<RaySpec> ray;
   // kubernetes.podTemplatePatch: a strategic-merge patch over every rendered pod template; null
   // when unset.
   nlohmann::json pod_template_patch;

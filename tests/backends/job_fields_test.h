@@ -68,17 +68,17 @@ inline TrainingJob EveryFieldJob(const std::string& name, const std::string& nam
   ps.resources.memory = Q("512Mi");
   ps.resources.ephemeral_storage = Q("2Gi");
   ps.resources.extended.insert_or_assign("example.com/rdma", Q("1"));
-  ps.overrides.image = "registry.example/train-ps:1";
-  ps.overrides.args = std::vector<std::string>{"--ps"};
-  ps.overrides.env["MODEL_CFG"] = "ps-literal";
-  ps.overrides.env_refs["NODE"] = json::parse(R"({"fieldRef": {"fieldPath": "spec.nodeName"}})");
-  ps.overrides.env_from = {
+  ps.overrides->image = "registry.example/train-ps:1";
+  ps.overrides->args = std::vector<std::string>{"--ps"};
+  ps.overrides->env["MODEL_CFG"] = "ps-literal";
+  ps.overrides->env_refs["NODE"] = json::parse(R"({"fieldRef": {"fieldPath": "spec.nodeName"}})");
+  ps.overrides->env_from = {
       json::parse(R"({"configMapRef": {"name": "ps-cfg", "optional": true}})")};
-  ps.overrides.volumes = {MakeVolume("shm", "/dev/shm", false, "",
+  ps.overrides->volumes = {MakeVolume("shm", "/dev/shm", false, "",
                                      R"({"emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})"),
                           MakeVolume("ckpt", "/ckpt", false, "", R"({"emptyDir": {}})")};
-  ps.overrides.node_selector = {{"pool", "cpu"}};
-  ps.overrides.tolerations = {json::parse(R"({"key": "spot", "operator": "Exists"})")};
+  ps.overrides->node_selector = {{"pool", "cpu"}};
+  ps.overrides->tolerations = {json::parse(R"({"key": "spot", "operator": "Exists"})")};
   return job;
 }
 

@@ -37,7 +37,7 @@ TrainingJob KubeRayJob() {
   job.roles["worker"].min_replicas = 1;
   job.roles["worker"].max_replicas = 4;
   job.roles["worker"].resources.gpu = 1;
-  job.roles["worker"].overrides.image = "rayproject/ray:2.52.0-gpu";
+  job.roles["worker"].overrides->image = "rayproject/ray:2.52.0-gpu";
   job.roles["cpu"].replicas = 3;
   return job;
 }

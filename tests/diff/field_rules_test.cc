@@ -210,7 +210,7 @@ TEST(FieldRuleTest, ARoleCommandSetToEmptyIsAChange) {
   TrainingJob applied = K8sJob("a");
   applied.command = {"torchrun", "train.py"};
   const PlanStep step = PlanOne(
-      With(applied, [](TrainingJob* j) { j->roles.begin()->second.overrides.command.emplace(); }),
+      With(applied, [](TrainingJob* j) { j->roles.begin()->second.overrides->command.emplace(); }),
       Live(applied));
   EXPECT_EQ(step.action, Action::kUpdate);
   ASSERT_EQ(step.changes.size(), 1u);

@@ -218,7 +218,7 @@ TEST_F(ElasticJobTest, MapsEachFieldIntoTheModel) {
   EXPECT_EQ(worker.max_replicas, std::nullopt);  // $NODE_NUM: the bound is replicas
   EXPECT_EQ(worker.resources.gpu, 1);
   EXPECT_EQ(worker.resources.memory->text(), "16Gi");
-  EXPECT_EQ(worker.overrides.env.at("NODE_NUM"), "$(JOBSYNC_REPLICAS_WORKER)");
+  EXPECT_EQ(worker.overrides->env.at("NODE_NUM"), "$(JOBSYNC_REPLICAS_WORKER)");
   const RoleSettings ps = EffectiveRoleSettings(job, "ps");
   EXPECT_THAT(ps.node_selector, ElementsAre(Pair("pool", "cpu"), Pair("zone", "a")));
   EXPECT_EQ(ps.env.at("WORKER_NUM"), "$(JOBSYNC_REPLICAS_PS)");
@@ -292,7 +292,7 @@ TEST_F(ElasticJobTest, PublishedParameterServerExampleLoads) {
   EXPECT_EQ(job.volumes[0].mount_path, "/nas");
   EXPECT_EQ(job.volumes[0].source.dump(), R"({"persistentVolumeClaim":{"claimName":"pvc-nas"}})");
   EXPECT_EQ(job.roles.at("worker").resources.memory->text(), "4Gi");
-  EXPECT_EQ(job.roles.at("ps").overrides.env.at("NODE_NUM"), "$(JOBSYNC_REPLICAS_PS)");
+  EXPECT_EQ(job.roles.at("ps").overrides->env.at("NODE_NUM"), "$(JOBSYNC_REPLICAS_PS)");
   std::vector<std::string> where;
   for (const Diagnostic& d : result.warnings) {
     where.push_back(d.location.ToString().substr(kData.size()) + " " +

@@ -163,24 +163,25 @@ TEST_F(JobModelTest, LoadsEveryFieldIntoTheModel) {
 
   const Role& worker = job.roles.at("worker");
   EXPECT_TRUE(worker.overrides == RoleOverrides{});
+  EXPECT_FALSE(worker.overrides.boxed()) << "a role without overrides takes no heap for them";
   EXPECT_TRUE(worker.resources == (Resources{Q("8"), Q("64Gi"), 1, std::nullopt, {}}));
 
   const Role& ps = job.roles.at("ps");
-  EXPECT_EQ(ps.overrides.image, "trainer-ps:1.4");
-  EXPECT_EQ(ps.overrides.command, (std::vector<std::string>{"python", "ps.py"}));
-  EXPECT_EQ(ps.overrides.args, (std::vector<std::string>{"--shards", "2"}));
-  EXPECT_THAT(ps.overrides.env, ElementsAre(Pair("EPOCHS", "1")));
-  EXPECT_EQ(D(ps.overrides.env_refs),
+  EXPECT_EQ(ps.overrides->image, "trainer-ps:1.4");
+  EXPECT_EQ(ps.overrides->command, (std::vector<std::string>{"python", "ps.py"}));
+  EXPECT_EQ(ps.overrides->args, (std::vector<std::string>{"--shards", "2"}));
+  EXPECT_THAT(ps.overrides->env, ElementsAre(Pair("EPOCHS", "1")));
+  EXPECT_EQ(D(ps.overrides->env_refs),
             J(R"({"TOKEN": {"secretKeyRef": {"name": "ps-token", "key": "t"}}})"));
-  EXPECT_EQ(D(ps.overrides.env_from), J(R"([{"configMapRef": {"name": "ps-cfg"}}])"));
-  EXPECT_EQ(D(VolumesJson(ps.overrides.volumes)), J(R"([
+  EXPECT_EQ(D(ps.overrides->env_from), J(R"([{"configMapRef": {"name": "ps-cfg"}}])"));
+  EXPECT_EQ(D(VolumesJson(ps.overrides->volumes)), J(R"([
       {"name": "data", "mountPath": "/data", "readOnly": false, "subPath": "",
        "source": {"nfs": {"server": "nfs.local", "path": "/exports/imagenet"}}},
       {"name": "scratch", "mountPath": "/scratch", "readOnly": false, "subPath": "",
        "source": {"hostPath": {"path": "/mnt/scratch", "type": "DirectoryOrCreate"}}}])"));
-  EXPECT_THAT(ps.overrides.node_selector, ElementsAre(Pair("node-type", "cpu")));
+  EXPECT_THAT(ps.overrides->node_selector, ElementsAre(Pair("node-type", "cpu")));
   EXPECT_EQ(
-      D(ps.overrides.tolerations),
+      D(ps.overrides->tolerations),
       J(R"([{"key": "dedicated", "operator": "Equal", "value": "ps", "effect": "NoSchedule"}])"));
   // The merge key brought cpu and memory; gpu written beside it wins.
   Resources ps_resources{Q("8"), Q("64Gi"), 0, Q("50Gi"), {{"rdma/hca_shared_devices_a", Q("1")}}};
@@ -196,6 +197,11 @@ TEST_F(JobModelTest, EveryFieldSurvivesTheCanonicalRoundTrip) {
   EXPECT_TRUE(back->SameSpecAs(job));
   EXPECT_EQ(D(canonical["spec"]["runId"]), "\"1\"");
   EXPECT_EQ(D(canonical["spec"]["roles"]["ps"]["image"]), "\"trainer-ps:1.4\"");
+  // Read back from the canonical form (an applied spec), too, a role without overrides holds
+  // none on the heap: at 10,000 jobs, 320 bytes each.
+  EXPECT_FALSE(back->roles.at("worker").overrides.boxed());
+  EXPECT_TRUE(back->roles.at("ps").overrides.boxed());
+  EXPECT_FALSE(back->ray.has_value());
 }
 
 TEST_F(JobModelTest, RoleImagesReplaceSpecImageOnKubernetes) {

@@ -99,7 +99,7 @@ TEST_F(LoaderTest, ExampleRepositoryIsValid) {
                                 "kubernetes/vision/vit-large", "ray/research/lr-sweep",
                                 "ray/research/ppo-cartpole"));
   const TrainingJob& llama = *result.jobs[2];
-  EXPECT_EQ(llama.roles.at("shards").overrides.image, "ghcr.io/example-ml/shard-server:1.2");
+  EXPECT_EQ(llama.roles.at("shards").overrides->image, "ghcr.io/example-ml/shard-server:1.2");
   EXPECT_EQ(llama.env_refs.at("WANDB_API_KEY")["secretKeyRef"]["name"], "wandb");
   ASSERT_EQ(llama.volumes.size(), 3u);
   EXPECT_EQ(llama.volumes[1].source["emptyDir"]["medium"], "Memory");
