@@ -25,11 +25,26 @@ ObjectRefs RefsOf(const std::vector<json>& objects) {
   return refs;
 }
 
-ObjectRefs RefsOf(const std::vector<std::shared_ptr<const json>>& objects) {
+ObjectRefs RefsOf(const std::vector<std::shared_ptr<const CachedObject>>& objects) {
   ObjectRefs refs;
   refs.reserve(objects.size());
-  for (const std::shared_ptr<const json>& object : objects) refs.push_back(object.get());
+  for (const std::shared_ptr<const CachedObject>& cached : objects) refs.push_back(&cached->object);
   return refs;
+}
+
+CachedObject CachedJobOf(json compact, const json& whole, const SharedSpecs* shared) {
+  CachedObject cached;
+  cached.applied = ParseAppliedSpec(whole, shared);
+  cached.applied_read = true;
+  auto metadata = compact.find("metadata");
+  if (metadata != compact.end() && metadata->is_object()) {
+    auto annotations = metadata->find("annotations");
+    if (annotations != metadata->end() && annotations->is_object()) {
+      annotations->erase(kSpecAnnotation);
+    }
+  }
+  cached.object = std::move(compact);
+  return cached;
 }
 
 std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
@@ -39,13 +54,15 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
 
 namespace {
 
-// One listed Job object that belongs to a job; the strings are the object's own.
+// One listed Job object that belongs to a job; the strings are the object's own. `cached`: the
+// watch cache's entry the object is, when it is one (ListCachedJobs).
 struct JobMember {
   const std::string* namespace_name;
   const std::string* job;
   const std::string* name;
   const json* object;
   const json* metadata;
+  const CachedObject* cached;
 };
 
 bool SameJob(const JobMember& a, const JobMember& b) {
@@ -54,20 +71,35 @@ bool SameJob(const JobMember& a, const JobMember& b) {
 
 // The Job objects with a job label that are not being deleted, ordered by namespace, job and
 // name: a job's Jobs side by side, in name order.
-std::vector<JobMember> JobMembers(const ObjectRefs& job_objects) {
-  std::vector<JobMember> members;
-  members.reserve(job_objects.size());
-  for (const json* object : job_objects) {
-    const json* metadata = Child(object, "metadata");
-    const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
-    if (job.empty() || Child(metadata, "deletionTimestamp") != nullptr) continue;
-    members.push_back({&Text(Child(metadata, "namespace")), &job, &Text(Child(metadata, "name")),
-                       object, metadata});
-  }
+// Adds `object` (the cache's entry `cached`, or null) to `members` when it belongs to a job.
+void AddMember(const json* object, const CachedObject* cached, std::vector<JobMember>& members) {
+  const json* metadata = Child(object, "metadata");
+  const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
+  if (job.empty() || Child(metadata, "deletionTimestamp") != nullptr) return;
+  members.push_back({&Text(Child(metadata, "namespace")), &job, &Text(Child(metadata, "name")),
+                     object, metadata, cached});
+}
+
+void SortMembers(std::vector<JobMember>& members) {
   std::sort(members.begin(), members.end(), [](const JobMember& a, const JobMember& b) {
     return std::tie(*a.namespace_name, *a.job, *a.name) <
            std::tie(*b.namespace_name, *b.job, *b.name);
   });
+}
+
+std::vector<JobMember> JobMembers(const ObjectRefs& job_objects) {
+  std::vector<JobMember> members;
+  members.reserve(job_objects.size());
+  for (const json* object : job_objects) AddMember(object, nullptr, members);
+  SortMembers(members);
+  return members;
+}
+
+std::vector<JobMember> JobMembers(const std::vector<const CachedObject*>& job_objects) {
+  std::vector<JobMember> members;
+  members.reserve(job_objects.size());
+  for (const CachedObject* cached : job_objects) AddMember(&cached->object, cached, members);
+  SortMembers(members);
   return members;
 }
 
@@ -81,6 +113,7 @@ class ListingSpecs {
   }
 
   std::shared_ptr<const TrainingJob> Of(const JobMember& member) {
+    if (member.cached != nullptr && member.cached->applied_read) return member.cached->applied;
     const std::string& version = Text(Child(member.metadata, "resourceVersion"));
     const bool keyed = parsed_ != nullptr && !version.empty();
     if (keyed) {
@@ -146,11 +179,11 @@ LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSp
   return live;
 }
 
-// True when `object` (of an earlier listing) and `member` are the same version of one Job: the
+// True when `cached` (of an earlier listing) and `member` are the same version of one Job: the
 // same object, or the same name at the same resourceVersion (a re-list makes new objects).
-bool SameVersion(const json* object, const JobMember& member) {
-  if (object == member.object) return true;
-  const json* metadata = Child(object, "metadata");
+bool SameVersion(const CachedObject* cached, const JobMember& member) {
+  if (cached == member.cached) return true;
+  const json* metadata = Child(&cached->object, "metadata");
   const std::string& version = Text(Child(metadata, "resourceVersion"));
   return !version.empty() && version == Text(Child(member.metadata, "resourceVersion")) &&
          Text(Child(metadata, "name")) == *member.name;
@@ -170,16 +203,15 @@ void Keep(const JobMember* begin, const JobMember* end, const LiveJob& live, Job
   JobListing::Job& entry = next->jobs.emplace_back();
   entry.objects.reserve(static_cast<size_t>(end - begin));
   for (const JobMember* member = begin; member != end; ++member) {
-    entry.objects.push_back(member->object);
+    entry.objects.push_back(member->cached);
   }
   entry.live = live;
 }
 
 // The LiveJobs of `job_objects`, each taken from `last` when read from the same objects there,
 // else read; `next`, when given, receives each with its objects.
-std::vector<LiveJob> ListMembers(const ObjectRefs& job_objects, AppliedSpecCache* parsed,
+std::vector<LiveJob> ListMembers(const std::vector<JobMember>& members, AppliedSpecCache* parsed,
                                  const JobListing* last, JobListing* next) {
-  const std::vector<JobMember> members = JobMembers(job_objects);
   size_t jobs = members.empty() ? 0 : 1;
   for (size_t i = 1; i < members.size(); ++i) jobs += SameJob(members[i - 1], members[i]) ? 0 : 1;
   ListingSpecs specs(parsed, members.size());
@@ -216,13 +248,13 @@ std::vector<LiveJob> ListMembers(const ObjectRefs& job_objects, AppliedSpecCache
 // of `after` new since (added, or a new version). Nullopt when more than `limit` differ: then
 // reading everything again is as cheap.
 struct ObjectChanges {
-  std::vector<const json*> gone;
-  std::vector<const json*> came;
+  std::vector<const CachedObject*> gone;
+  std::vector<const CachedObject*> came;
 };
 
-std::optional<ObjectChanges> ChangedObjects(const std::vector<std::shared_ptr<const json>>& before,
-                                            const std::vector<std::shared_ptr<const json>>& after,
-                                            size_t limit) {
+std::optional<ObjectChanges> ChangedObjects(
+    const std::vector<std::shared_ptr<const CachedObject>>& before,
+    const std::vector<std::shared_ptr<const CachedObject>>& after, size_t limit) {
   ObjectChanges changes;
   size_t i = 0;
   size_t j = 0;
@@ -235,7 +267,7 @@ std::optional<ObjectChanges> ChangedObjects(const std::vector<std::shared_ptr<co
       continue;
     }
     int order = i == before.size() ? 1 : j == after.size() ? -1 : 0;
-    if (order == 0) order = CacheKeyOf(*before[i]).compare(CacheKeyOf(*after[j]));
+    if (order == 0) order = CacheKeyOf(before[i]->object).compare(CacheKeyOf(after[j]->object));
     if (order <= 0) changes.gone.push_back(before[i++].get());
     if (order >= 0) changes.came.push_back(after[j++].get());
     if (changes.gone.size() + changes.came.size() > limit) return std::nullopt;
@@ -245,9 +277,9 @@ std::optional<ObjectChanges> ChangedObjects(const std::vector<std::shared_ptr<co
 
 using JobName = std::pair<std::string, std::string>;  // namespace, jobsync.dev/job
 
-// The job `object` belongs to; its second part is empty for an object without the job label.
-JobName JobNameOf(const json* object) {
-  const json* metadata = Child(object, "metadata");
+// The job `cached` belongs to; its second part is empty for an object without the job label.
+JobName JobNameOf(const CachedObject* cached) {
+  const json* metadata = Child(&cached->object, "metadata");
   return {Text(Child(metadata, "namespace")), Text(Child(Child(metadata, "labels"), kJobLabel))};
 }
 
@@ -258,27 +290,28 @@ std::vector<LiveJob> ListChanged(const ObjectChanges& changes, AppliedSpecCache*
   // The jobs to read again. An unchanged object belongs to the job it belonged to: its labels
   // are its own.
   std::set<JobName> dirty;
-  for (const json* object : changes.gone) {
+  for (const CachedObject* object : changes.gone) {
     JobName name = JobNameOf(object);
     if (!name.second.empty()) dirty.insert(std::move(name));
   }
-  std::multimap<JobName, const json*> came;  // the new objects, by the job they belong to
-  for (const json* object : changes.came) {
+  // the new objects, by the job they belong to
+  std::multimap<JobName, const CachedObject*> came;
+  for (const CachedObject* object : changes.came) {
     JobName name = JobNameOf(object);
     if (name.second.empty()) continue;
     dirty.insert(name);
     came.emplace(std::move(name), object);
   }
-  const std::set<const json*> gone(changes.gone.begin(), changes.gone.end());
+  const std::set<const CachedObject*> gone(changes.gone.begin(), changes.gone.end());
   ListingSpecs specs(parsed, dirty.size());
   std::vector<LiveJob> out;
   out.reserve(last->jobs.size() + dirty.size());
   next->jobs.reserve(last->jobs.size() + dirty.size());
   // A dirty job's objects now: its unchanged ones from `last`, and the new ones with its name.
   auto read_again = [&](const JobName& name, const JobListing::Job* known) {
-    ObjectRefs objects;
+    std::vector<const CachedObject*> objects;
     if (known != nullptr) {
-      for (const json* object : known->objects) {
+      for (const CachedObject* object : known->objects) {
         if (gone.count(object) == 0) objects.push_back(object);
       }
     }
@@ -310,6 +343,15 @@ std::vector<LiveJob> ListChanged(const ObjectChanges& changes, AppliedSpecCache*
   return out;
 }
 
+// The objects of `held`, by address.
+std::vector<const CachedObject*> Pointers(
+    const std::vector<std::shared_ptr<const CachedObject>>& held) {
+  std::vector<const CachedObject*> out;
+  out.reserve(held.size());
+  for (const std::shared_ptr<const CachedObject>& cached : held) out.push_back(cached.get());
+  return out;
+}
+
 }  // namespace
 
 std::string CacheKeyOf(const json& object) {
@@ -318,17 +360,18 @@ std::string CacheKeyOf(const json& object) {
 }
 
 std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
-  return ListMembers(job_objects, parsed, nullptr, nullptr);
+  return ListMembers(JobMembers(job_objects), parsed, nullptr, nullptr);
 }
 
-std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const json>> objects,
+std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const CachedObject>> objects,
                                     AppliedSpecCache* parsed, JobListing* last) {
   JobListing next;
   // Between two cycles a handful of 10,000 objects change; after a re-list, all of them.
   const std::optional<ObjectChanges> changes =
       ChangedObjects(last->held, objects, std::max<size_t>(64, objects.size() / 8));
-  std::vector<LiveJob> out = changes ? ListChanged(*changes, parsed, last, &next)
-                                     : ListMembers(RefsOf(objects), parsed, last, &next);
+  std::vector<LiveJob> out = changes
+                                 ? ListChanged(*changes, parsed, last, &next)
+                                 : ListMembers(JobMembers(Pointers(objects)), parsed, last, &next);
   // The last listing's objects are let go only now: until here, an address it held could not
   // be a new object's.
   next.held = std::move(objects);

@@ -80,16 +80,21 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
                                      KubernetesBackendOptions options)
     : client_(std::move(client)),
       options_(std::move(options)),
-      jobs_{ResourceKind::kJob, "Jobs", "jobs", ManagedSelector() + kNotJobSetChild,
-            &CompactJobObject,  false},
+      jobs_{ResourceKind::kJob,
+            "Jobs",
+            "jobs",
+            ManagedSelector() + kNotJobSetChild,
+            &CompactJobObject,
+            false,
+            /*reads_applied=*/true},
       jobsets_{ResourceKind::kJobSet, "JobSets", "jobsets", ManagedSelector(),
                &CompactJobSetObject,  true},
       elasticjobs_{ResourceKind::kElasticJob, "ElasticJobs", "elasticjobs", ManagedSelector(),
                    &CompactElasticJobObject,  true},
       rayjobs_{ResourceKind::kRayJob, "RayJobs", "rayjobs", ManagedSelector(),
                &CompactRayJobObject,  true} {
-  for (AppliedSpecCache* specs : {&applied_specs_, &jobset_applied_specs_,
-                                  &elasticjob_applied_specs_, &rayjob_applied_specs_}) {
+  for (AppliedSpecCache* specs :
+       {&jobset_applied_specs_, &elasticjob_applied_specs_, &rayjob_applied_specs_}) {
     specs->shared = options_.shared_specs.get();
   }
   for (Watched* watched : AllWatched()) {
@@ -428,9 +433,9 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
 
 StatusOr<json> KubernetesBackend::PatchRoleJob(const TrainingJob& job, const std::string& name,
                                                json patch, const ApplyContext& context) {
-  std::shared_ptr<const json> cached = Cached(jobs_, job.namespace_name, name);
-  const std::string version = cached ? StringAt(*cached, "/metadata/resourceVersion") : "";
-  if (cached && OwnedBy(*cached, context.instance) && !version.empty()) {
+  std::shared_ptr<const CachedObject> cached = Cached(jobs_, job.namespace_name, name);
+  const std::string version = cached ? StringAt(cached->object, "/metadata/resourceVersion") : "";
+  if (cached && OwnedBy(cached->object, context.instance) && !version.empty()) {
     patch["metadata"]["resourceVersion"] = version;
     StatusOr<json> patched =
         client_->MergePatch(ResourceKind::kJob, job.namespace_name, name, patch);
@@ -589,9 +594,9 @@ Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& 
   for (auto& [name, involved] : involved_objects) {
     involved["namespace"] = namespace_name;
     involved["name"] = name;
-    if (std::shared_ptr<const json> cached =
+    if (std::shared_ptr<const CachedObject> cached =
             Cached(elastic ? elasticjobs_ : jobs_, namespace_name, name)) {
-      const std::string uid = StringField(*cached, "/metadata/uid");
+      const std::string uid = StringField(cached->object, "/metadata/uid");
       if (!uid.empty()) involved["uid"] = uid;
     }
     const std::string now = NowRfc3339();

@@ -191,22 +191,26 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // watched namespace (options.namespaces) or by one for all of them.
   struct Watched {
     Watched(ResourceKind kind_, const char* what_, const char* resource_, std::string selector_,
-            nlohmann::json (*compact_)(const nlohmann::json&), bool optional_)
+            nlohmann::json (*compact_)(const nlohmann::json&), bool optional_,
+            bool reads_applied_ = false)
         : kind(kind_),
           what(what_),
           resource(resource_),
           selector(std::move(selector_)),
           compact(compact_),
-          optional(optional_) {}
+          optional(optional_),
+          reads_applied(reads_applied_) {}
     ResourceKind kind;
     const char* what;                                  // "Jobs", for messages
     const char* resource;                              // "jobs", for metrics
     std::string selector;                              // label selector of the list and watch
     nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
     bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
+    // Each object's applied spec is read as it is cached (CachedJobOf), its text not kept.
+    bool reads_applied;
     // "namespace/name" -> compacted object. Immutable once cached, and shared: a listing holds
     // the objects it reads, not copies, and a change replaces an object instead of editing it.
-    std::map<std::string, std::shared_ptr<const nlohmann::json>> cache;
+    std::map<std::string, std::shared_ptr<const CachedObject>> cache;
     std::vector<Scope> scopes;  // set by the constructor, never resized
     // Every scope's part of the cache reflects the cluster.
     bool synced() const;
@@ -233,13 +237,14 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   bool Stopping();
   // What the cache keeps of `object`: `watched.compact`'s, or its identity only when another
   // instance owns it (options_.instance).
-  nlohmann::json Kept(const Watched& watched, const nlohmann::json& object) const;
+  // With `watched.reads_applied`, the applied spec read from `object` too (CachedJobOf).
+  CachedObject Kept(const Watched& watched, const nlohmann::json& object) const;
   // Puts `object` into the cache unless the cache holds a newer version of it.
   void Remember(Watched& watched, const nlohmann::json& object);
   // The cached `namespace_name`/`name` of `watched`; null when the cache has none.
-  std::shared_ptr<const nlohmann::json> Cached(const Watched& watched,
-                                               const std::string& namespace_name,
-                                               const std::string& name);
+  std::shared_ptr<const CachedObject> Cached(const Watched& watched,
+                                             const std::string& namespace_name,
+                                             const std::string& name);
   // Sets phase_message of the kQueued jobs in `live` from their Kueue Workloads.
   void AddQueueMessages(std::vector<LiveJob>& live);
   // Sleeps `delay` unless the backend is stopping; returns false when it is.
@@ -337,10 +342,9 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   Watched rayjobs_;
   // The four above.
   std::array<Watched*, 4> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_, &rayjobs_}; }
-  // The applied specs ListJobs read last time, by object version: for the Jobs, only those of
-  // the jobs the last listing read again (the rest live in job_listing_).
+  // The applied specs ListJobs read last time, by object version, for the kinds whose cache
+  // does not read them (the Jobs' does: Watched::reads_applied).
   std::mutex applied_specs_mutex_;
-  AppliedSpecCache applied_specs_;
   JobListing job_listing_;  // the last listing of the Jobs' cache (ListCachedJobs)
   AppliedSpecCache jobset_applied_specs_;
   AppliedSpecCache elasticjob_applied_specs_;

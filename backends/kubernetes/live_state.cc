@@ -35,7 +35,7 @@ int64_t VersionOf(const json& object) {
 
 // Removes the objects of `namespace_name` (empty: of every namespace) from a cache keyed
 // "namespace/name".
-void EraseNamespace(std::map<std::string, std::shared_ptr<const json>>& cache,
+void EraseNamespace(std::map<std::string, std::shared_ptr<const CachedObject>>& cache,
                     const std::string& namespace_name) {
   if (namespace_name.empty()) {
     cache.clear();
@@ -109,7 +109,7 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
     }
   }
   // The cached objects themselves (shared, immutable), read after the lock is let go.
-  std::array<std::vector<std::shared_ptr<const json>>, 4> held;
+  std::array<std::vector<std::shared_ptr<const CachedObject>>, 4> held;
   for (size_t i = 0; i < AllWatched().size(); ++i) {
     const Watched& watched = *AllWatched()[i];
     held[i].reserve(watched.cache.size());
@@ -123,7 +123,7 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   {
     std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
     // The Jobs, most of them unchanged since the last listing: those are not read again.
-    live = ListCachedJobs(std::move(held[0]), &applied_specs_, &job_listing_);
+    live = ListCachedJobs(std::move(held[0]), nullptr, &job_listing_);
     std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
     std::vector<LiveJob> from_elastic =
         LiveJobsFromElasticJobs(elastic_jobs, &elasticjob_applied_specs_);
@@ -143,38 +143,44 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   return live;
 }
 
-json KubernetesBackend::Kept(const Watched& watched, const json& object) const {
+CachedObject KubernetesBackend::Kept(const Watched& watched, const json& object) const {
   auto metadata = object.find("metadata");
-  if (options_.instance.empty() || metadata == object.end() || !metadata->is_object()) {
-    return watched.compact(object);
+  auto labels =
+      metadata != object.end() && metadata->is_object() ? metadata->find("labels") : object.end();
+  const bool ours = options_.instance.empty() || metadata == object.end() ||
+                    !metadata->is_object() ||
+                    (labels != metadata->end() && labels->is_object() &&
+                     labels->value(kInstanceLabel, std::string()) == options_.instance);
+  if (ours && watched.reads_applied) {
+    return CachedJobOf(watched.compact(object), object, options_.shared_specs.get());
   }
-  auto labels = metadata->find("labels");
-  const bool ours = labels != metadata->end() && labels->is_object() &&
-                    labels->value(kInstanceLabel, std::string()) == options_.instance;
-  if (ours) return watched.compact(object);
-  json identity = json::object();
-  json& kept = identity["metadata"] = json::object();
-  KeepMembers(*metadata, kept, {"name", "namespace", "resourceVersion", "deletionTimestamp"});
+  if (ours) return {watched.compact(object), false, nullptr};
+  // Another instance's: its identity only (no applied spec to read).
+  CachedObject kept{json::object(), watched.reads_applied, nullptr};
+  json& identity_metadata = kept.object["metadata"] = json::object();
+  KeepMembers(*metadata, identity_metadata,
+              {"name", "namespace", "resourceVersion", "deletionTimestamp"});
   if (labels != metadata->end() && labels->is_object()) {
-    KeepMembers(*labels, kept["labels"] = json::object(),
+    KeepMembers(*labels, identity_metadata["labels"] = json::object(),
                 {kManagedByLabel, kInstanceLabel, kJobLabel, kRoleLabel});
   }
-  return identity;
+  return kept;
 }
 
 void KubernetesBackend::Remember(Watched& watched, const json& object) {
-  auto compact = std::make_shared<const json>(Kept(watched, object));
+  auto compact = std::make_shared<const CachedObject>(Kept(watched, object));
   std::lock_guard<std::mutex> lock(mutex_);
-  std::shared_ptr<const json>& slot = watched.cache[CacheKeyOf(*compact)];
-  if (!slot || VersionOf(*compact) < 0 || VersionOf(*slot) <= VersionOf(*compact)) {
+  std::shared_ptr<const CachedObject>& slot = watched.cache[CacheKeyOf(compact->object)];
+  if (!slot || VersionOf(compact->object) < 0 ||
+      VersionOf(slot->object) <= VersionOf(compact->object)) {
     slot = std::move(compact);
     ++cache_generation_;
   }
 }
 
-std::shared_ptr<const json> KubernetesBackend::Cached(const Watched& watched,
-                                                      const std::string& namespace_name,
-                                                      const std::string& name) {
+std::shared_ptr<const CachedObject> KubernetesBackend::Cached(const Watched& watched,
+                                                              const std::string& namespace_name,
+                                                              const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto cached = watched.cache.find(namespace_name + "/" + name);
   return cached == watched.cache.end() ? nullptr : cached->second;
@@ -212,12 +218,12 @@ bool KubernetesBackend::Stopping() {
 StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched, Scope& scope) {
   if (watched.kind == ResourceKind::kJob) ++list_requests_;
   // Compacted page by page: only one page of whole objects is held at a time.
-  std::map<std::string, std::shared_ptr<const json>> fresh;
+  std::map<std::string, std::shared_ptr<const CachedObject>> fresh;
   StatusOr<std::string> version = client_->ListEach(
       watched.kind, scope.namespace_name, watched.selector,
       [&](json&& item) {
-        auto compact = std::make_shared<const json>(Kept(watched, item));
-        std::string key = CacheKeyOf(*compact);
+        auto compact = std::make_shared<const CachedObject>(Kept(watched, item));
+        std::string key = CacheKeyOf(compact->object);
         fresh.insert_or_assign(std::move(key), std::move(compact));
       },
       [&] { fresh.clear(); }, /*without_templates=*/true);

@@ -282,10 +282,12 @@ TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
   EXPECT_EQ(parsed.by_version.begin()->first, "ns/a-ps@99");
 }
 
-// Job objects as a watch cache holds them: shared and immutable.
-std::vector<std::shared_ptr<const json>> Shared(const std::vector<json>& objects) {
-  std::vector<std::shared_ptr<const json>> out;
-  for (const json& object : objects) out.push_back(std::make_shared<const json>(object));
+// Job objects as a watch cache holds them: shared and immutable; their applied specs not read
+// when cached, so that a listing that reads one again parses it again.
+std::vector<std::shared_ptr<const CachedObject>> Shared(const std::vector<json>& objects) {
+  std::vector<std::shared_ptr<const CachedObject>> out;
+  for (const json& object : objects)
+    out.push_back(std::make_shared<const CachedObject>(CachedObject{object, false, nullptr}));
   return out;
 }
 
@@ -297,7 +299,7 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
   for (size_t i = 0; i < objects.size(); ++i) {
     objects[i]["metadata"]["resourceVersion"] = std::to_string(10 + i);
   }
-  std::vector<std::shared_ptr<const json>> cache = Shared(objects);
+  std::vector<std::shared_ptr<const CachedObject>> cache = Shared(objects);
   JobListing last;
   const std::vector<LiveJob> first = ListCachedJobs(cache, nullptr, &last);
   ASSERT_EQ(first.size(), 2u);
@@ -309,7 +311,7 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
   // c's worker scaled (a new object at a new version): c is read again, a is not.
   objects[3]["spec"]["parallelism"] = 7;
   objects[3]["metadata"]["resourceVersion"] = "20";
-  cache[3] = std::make_shared<const json>(objects[3]);
+  cache[3] = std::make_shared<const CachedObject>(CachedObject{objects[3], false, nullptr});
   const std::vector<LiveJob> scaled = ListCachedJobs(cache, nullptr, &last);
   ASSERT_EQ(scaled.size(), 2u);
   EXPECT_EQ(scaled[0].applied.get(), first[0].applied.get());
@@ -326,7 +328,7 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
 
   // A job added between two known ones is read; they are not. One whose role Job went is read
   // again (that role runs 0), and one whose Jobs all went is not listed.
-  std::vector<std::shared_ptr<const json>> grown =
+  std::vector<std::shared_ptr<const CachedObject>> grown =
       Shared(ListedJobs(SampleJob("b", "ns"), kContext));
   grown.insert(grown.begin(), cache.begin(), cache.begin() + 2);
   grown.insert(grown.end(), cache.begin() + 2, cache.end());
@@ -415,6 +417,46 @@ TEST(MappingTest, AnAppliedSpecEqualToADesiredOneIsThatDesiredJob) {
   other.reset();
   EXPECT_EQ(others->Find(text, changed.source.path), nullptr);
   EXPECT_EQ(others->size(), 1u);
+}
+
+// The Jobs' watch cache reads each Job's applied spec as it caches it (CachedJobOf): the desired
+// job itself when SharedSpecs holds it, and the annotation's text is not kept. A listing takes the
+// spec from there, and reads no text: a cached Job has none left to read.
+TEST(MappingTest, TheJobsCacheReadsAppliedSpecsAsItCachesAndKeepsNoText) {
+  const auto desired = std::make_shared<const TrainingJob>(SampleJob("a", "ns"));
+  const auto other = std::make_shared<const TrainingJob>(SampleJob("b", "ns"));
+  SharedSpecs shared;
+  shared.Offer({desired});
+  std::vector<json> objects = ListedJobs(*desired, kContext);  // a-ps, a-worker
+  for (json& object : ListedJobs(*other, kContext)) objects.push_back(object);
+  std::vector<std::shared_ptr<const CachedObject>> cache;
+  for (const json& object : objects) {
+    cache.push_back(std::make_shared<const CachedObject>(
+        CachedJobOf(CompactJobObject(object), object, &shared)));
+  }
+  for (const auto& cached : cache) {
+    EXPECT_TRUE(cached->applied_read);
+    EXPECT_FALSE(cached->object["metadata"]["annotations"].contains(kSpecAnnotation))
+        << cached->object.dump();
+    EXPECT_TRUE(cached->object["metadata"]["annotations"].contains(kRevisionAnnotation));
+  }
+  EXPECT_EQ(cache[0]->applied.get(), desired.get());  // the desired job, not a parsed copy
+  ASSERT_NE(cache[2]->applied, nullptr);              // b is not offered: parsed
+  EXPECT_EQ(CanonicalSpecText(*cache[2]->applied), CanonicalSpecText(*other));
+
+  JobListing last;
+  const std::vector<LiveJob> live = ListCachedJobs(cache, nullptr, &last);
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].applied.get(), desired.get());
+  EXPECT_EQ(live[1].applied.get(), cache[2]->applied.get());
+  EXPECT_EQ(live[0].replicas, (std::map<std::string, int>{{"ps", 1}, {"worker", 2}}));
+
+  // An annotation that does not read: no applied spec, as a listing would have found.
+  json broken = objects[0];
+  broken["metadata"]["annotations"][kSpecAnnotation] = "{not json";
+  const CachedObject unreadable = CachedJobOf(CompactJobObject(broken), broken, &shared);
+  EXPECT_TRUE(unreadable.applied_read);
+  EXPECT_EQ(unreadable.applied, nullptr);
 }
 
 TEST(MappingTest, ARoleWithoutItsJobCountsAsZeroReplicas) {
