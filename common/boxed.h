@@ -76,33 +76,16 @@ class HeapValue {
  public:
   HeapValue() = default;
   // NOLINTNEXTLINE(google-explicit-constructor)
-  HeapValue(const T& value) : value_(std::make_unique<T>(value)) {}
-  HeapValue(const HeapValue& other) {
-    if (other.value_) value_ = std::make_unique<T>(*other.value_);
-  }
-  HeapValue(HeapValue&&) noexcept = default;
-  HeapValue& operator=(const HeapValue& other) {
-    if (this != &other) value_ = Copy(other);
-    return *this;
-  }
-  HeapValue& operator=(HeapValue&&) noexcept = default;
-  HeapValue& operator=(const T& value) {
-    value_ = std::make_unique<T>(value);
-    return *this;
-  }
-  ~HeapValue() = default;
+  HeapValue(const T& value) : value_(value) {}
 
   const T& get() const { return value_ ? *value_ : Empty(); }
-  // True once written (or read through a non-const HeapValue): it takes heap then.
-  bool boxed() const { return value_ != nullptr; }
   const T& operator*() const { return get(); }
   const T* operator->() const { return &get(); }
   // Made (T{}) when not yet there.
-  T& mutable_value() {
-    if (!value_) value_ = std::make_unique<T>();
-    return *value_;
-  }
+  T& mutable_value() { return value_ ? *value_ : value_.emplace(); }
   T* operator->() { return &mutable_value(); }
+  // True once written (or read through a non-const HeapValue): it takes heap then.
+  bool boxed() const { return value_.has_value(); }
 
   friend bool operator==(const HeapValue& a, const HeapValue& b) { return a.get() == b.get(); }
   friend bool operator==(const HeapValue& a, const T& b) { return a.get() == b; }
@@ -112,11 +95,8 @@ class HeapValue {
     static const T kEmpty{};
     return kEmpty;
   }
-  static std::unique_ptr<T> Copy(const HeapValue& other) {
-    return other.value_ ? std::make_unique<T>(*other.value_) : nullptr;
-  }
 
-  std::unique_ptr<T> value_;
+  HeapOptional<T> value_;
 };
 
 }  // namespace jobsync

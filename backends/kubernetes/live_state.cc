@@ -12,6 +12,7 @@
 #include "backends/kubernetes/jobset_mapping.h"
 #include "backends/kubernetes/kubernetes_backend.h"
 #include "backends/kubernetes/mapping.h"
+#include "backends/kubernetes/object_fields.h"
 #include "backends/kubernetes/rayjob_mapping.h"
 
 namespace jobsync {
@@ -144,24 +145,20 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
 }
 
 CachedObject KubernetesBackend::Kept(const Watched& watched, const json& object) const {
-  auto metadata = object.find("metadata");
-  auto labels =
-      metadata != object.end() && metadata->is_object() ? metadata->find("labels") : object.end();
-  const bool ours = options_.instance.empty() || metadata == object.end() ||
-                    !metadata->is_object() ||
-                    (labels != metadata->end() && labels->is_object() &&
-                     labels->value(kInstanceLabel, std::string()) == options_.instance);
+  const json* metadata = Child(&object, "metadata");
+  const json* labels = Child(metadata, "labels");
+  const bool ours = options_.instance.empty() || metadata == nullptr ||
+                    Text(Child(labels, kInstanceLabel)) == options_.instance;
   if (ours && watched.reads_applied) {
     return CachedJobOf(watched.compact(object), object, options_.shared_specs.get());
   }
   if (ours) return {watched.compact(object), false, nullptr};
   // Another instance's: its identity only (no applied spec to read).
   CachedObject kept{json::object(), watched.reads_applied, nullptr};
-  json& identity_metadata = kept.object["metadata"] = json::object();
-  KeepMembers(*metadata, identity_metadata,
-              {"name", "namespace", "resourceVersion", "deletionTimestamp"});
-  if (labels != metadata->end() && labels->is_object()) {
-    KeepMembers(*labels, identity_metadata["labels"] = json::object(),
+  json& identity = kept.object["metadata"] = json::object();
+  KeepMembers(*metadata, identity, {"name", "namespace", "resourceVersion", "deletionTimestamp"});
+  if (labels != nullptr && labels->is_object()) {
+    KeepMembers(*labels, identity["labels"] = json::object(),
                 {kManagedByLabel, kInstanceLabel, kJobLabel, kRoleLabel});
   }
   return kept;
