@@ -5,13 +5,12 @@
 //   desired spec        the loaded manifests (LoadManifestPaths: what a snapshot holds)
 //   whole Job object    one role's batch/v1 Job as rendered (what the apiserver sends back,
 //                       less managedFields and status): for scale, not held by the agent
-//   cached Job          the compacted object (CompactJobObject), ours, with its spec text
-//   as cached           the watch cache's entry (CachedJobOf): the compacted object without the
-//                       spec text, and the applied spec, shared with the desired one
-//   another instance's  the watch cache's identity-only object of another instance's Job
+//   as cached           the watch cache's entry (CachedJobOf): the Job's record and the applied
+//                       spec, shared with the desired one
+//   another instance's  the watch cache's entry of another instance's Job (its record only)
 //   applied spec        the parsed applied spec, one per Job version (AppliedSpecCache)
 //   live job            a LiveJob of a listing (sharing the applied spec)
-//   spec annotation     the canonical spec text the cached Job carries (part of "cached Job")
+//   spec annotation     the canonical spec text a Job object carries (not kept by the cache)
 //   shared applied spec the applied specs when they are the desired ones (SharedSpecs offered
 //                       the loaded jobs, as the agent does): the index that finds them
 //
@@ -112,37 +111,24 @@ int Main(int argc, char** argv) {
   }
   Print("whole Job object (not held)", HeapInUse() - before, jobs);
 
-  std::vector<json> cached;
-  cached.reserve(jobs);
-  before = HeapInUse();
-  for (const json& object : whole) cached.push_back(CompactJobObject(object));
-  Print("cached Job (compacted)", HeapInUse() - before, jobs);
-
   size_t annotation_bytes = 0;
   for (const auto& job : loaded.jobs) annotation_bytes += CanonicalSpecText(*job).capacity() + 1;
-  Print("of which the spec annotation's text", annotation_bytes, jobs);
+  Print("the spec annotation's text (not cached)", annotation_bytes, jobs);
 
   {
-    std::vector<json> identities;
-    identities.reserve(jobs);
+    std::vector<std::shared_ptr<const CachedObject>> others;
+    others.reserve(jobs);
     before = HeapInUse();
     for (const json& object : whole) {
-      json identity = json::object();
-      json& kept = identity["metadata"] = json::object();
-      KeepMembers(object["metadata"], kept, {"name", "namespace", "resourceVersion"});
-      KeepMembers(
-          object["metadata"]["labels"], kept["labels"] = json::object(),
-          {"app.kubernetes.io/managed-by", kInstanceLabel, "jobsync.dev/job", "jobsync.dev/role"});
-      identities.push_back(std::move(identity));
+      others.push_back(std::make_shared<const CachedObject>(
+          CachedJobOf(object, nullptr, /*read_applied=*/false)));
     }
-    Print("another instance's Job (identity only)", HeapInUse() - before, jobs);
+    Print("another instance's Job (its record, no spec)", HeapInUse() - before, jobs);
   }
-  whole.clear();
-  whole.shrink_to_fit();
 
   AppliedSpecCache specs;
   before = HeapInUse();
-  std::vector<LiveJob> live = LiveJobsFromObjects(cached, &specs);
+  std::vector<LiveJob> live = LiveJobsFromObjects(whole, &specs);
   const size_t listed = HeapInUse() - before;
   if (live.size() != jobs || specs.size() != jobs) {
     std::fprintf(stderr, "memory_breakdown: %zu live jobs and %zu specs from %zu jobs\n",
@@ -164,7 +150,7 @@ int Main(int argc, char** argv) {
   shared.Offer(loaded.jobs);
   AppliedSpecCache sharing;
   sharing.shared = &shared;
-  live = LiveJobsFromObjects(cached, &sharing);
+  live = LiveJobsFromObjects(whole, &sharing);
   const size_t held = HeapInUse() - before;
   std::unordered_set<const TrainingJob*> desired;
   for (const auto& job : loaded.jobs) desired.insert(job.get());
@@ -180,15 +166,16 @@ int Main(int argc, char** argv) {
   Print("applied spec shared with the desired (SharedSpecs + AppliedSpecCache)", held - live_bytes,
         jobs);
 
-  // The listing a cycle that plans makes: the same cached Jobs again, every applied spec known.
-  // This thread's CPU time (other load on the machine adds little to it), median of 9.
+  // A listing of the whole objects again, every applied spec known (each object read into its
+  // record again). This thread's CPU time (other load on the machine adds little to it), median
+  // of 9.
   std::vector<double> cpu_ms;
   for (int round = 0; round < 9; ++round) {
     const double began = ThreadCpuMs();
-    const std::vector<LiveJob> again = LiveJobsFromObjects(RefsOf(cached), &sharing);
+    const std::vector<LiveJob> again = LiveJobsFromObjects(RefsOf(whole), &sharing);
     cpu_ms.push_back(ThreadCpuMs() - began);
   }
-  PrintTiming("listing again, nothing changed (thread CPU)", jobs, cpu_ms);
+  PrintTiming("listing whole objects again, nothing changed (thread CPU)", jobs, cpu_ms);
 
   // The listing the agent makes (ListCachedJobs): the last listing is kept, and only the jobs
   // whose cached objects changed since are read again; here none. Its bytes are what the
@@ -196,19 +183,18 @@ int Main(int argc, char** argv) {
   // The watch cache's entries as the agent makes them (CachedJobOf): each Job's applied spec
   // read as it is cached (the desired job, SharedSpecs), the annotation's text not kept.
   std::vector<std::shared_ptr<const CachedObject>> watch_cache;
-  watch_cache.reserve(cached.size());
+  watch_cache.reserve(whole.size());
   before = HeapInUse();
-  for (const json& object : cached) {
-    watch_cache.push_back(
-        std::make_shared<const CachedObject>(CachedJobOf(object, object, &shared)));
+  for (const json& object : whole) {
+    watch_cache.push_back(std::make_shared<const CachedObject>(CachedJobOf(object, &shared)));
   }
-  Print("cached Job as the agent caches it (CachedJobOf: no spec text, the desired spec)",
+  Print("cached Job as the agent caches it (CachedJobOf: its record, the desired spec)",
         HeapInUse() - before, jobs);
-  cached.clear();
-  cached.shrink_to_fit();
+  whole.clear();
+  whole.shrink_to_fit();
   JobListing last;
   before = HeapInUse();
-  live = ListCachedJobs(watch_cache, nullptr, &last);
+  live = ListCachedJobs(watch_cache, &last);
   const size_t with_listing = HeapInUse() - before;
   live.clear();
   live.shrink_to_fit();
@@ -216,7 +202,7 @@ int Main(int argc, char** argv) {
   cpu_ms.clear();
   for (int round = 0; round < 9; ++round) {
     const double began = ThreadCpuMs();
-    const std::vector<LiveJob> again = ListCachedJobs(watch_cache, nullptr, &last);
+    const std::vector<LiveJob> again = ListCachedJobs(watch_cache, &last);
     cpu_ms.push_back(ThreadCpuMs() - began);
   }
   PrintTiming("listing again from the last listing, nothing changed (thread CPU)", jobs, cpu_ms);

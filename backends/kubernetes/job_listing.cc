@@ -28,22 +28,37 @@ ObjectRefs RefsOf(const std::vector<json>& objects) {
 ObjectRefs RefsOf(const std::vector<std::shared_ptr<const CachedObject>>& objects) {
   ObjectRefs refs;
   refs.reserve(objects.size());
-  for (const std::shared_ptr<const CachedObject>& cached : objects) refs.push_back(&cached->object);
+  for (const std::shared_ptr<const CachedObject>& cached : objects) {
+    refs.push_back(&cached->object());
+  }
   return refs;
 }
 
-CachedObject CachedJobOf(json compact, const json& whole, const SharedSpecs* shared) {
-  CachedObject cached;
-  cached.applied = ParseAppliedSpec(whole, shared);
-  cached.applied_read = true;
-  auto metadata = compact.find("metadata");
-  if (metadata != compact.end() && metadata->is_object()) {
-    auto annotations = metadata->find("annotations");
-    if (annotations != metadata->end() && annotations->is_object()) {
-      annotations->erase(kSpecAnnotation);
-    }
-  }
-  cached.object = std::move(compact);
+const json& CachedObject::object() const {
+  static const json kNone;
+  const json* object = std::get_if<json>(&kept);
+  return object != nullptr ? *object : kNone;
+}
+
+std::string CachedObject::Key() const {
+  const JobRecord* record = job();
+  return record != nullptr ? record->namespace_name + "/" + record->name : CacheKeyOf(object());
+}
+
+const std::string& CachedObject::ResourceVersion() const {
+  const JobRecord* record = job();
+  return record != nullptr ? record->resource_version
+                           : Text(Child(Child(&object(), "metadata"), "resourceVersion"));
+}
+
+const std::string& CachedObject::Uid() const {
+  const JobRecord* record = job();
+  return record != nullptr ? record->uid : Text(Child(Child(&object(), "metadata"), "uid"));
+}
+
+CachedObject CachedJobOf(const json& job_object, const SharedSpecs* shared, bool read_applied) {
+  CachedObject cached{JobRecordOf(job_object), nullptr};
+  if (read_applied) cached.applied = ParseAppliedSpec(job_object, shared);
   return cached;
 }
 
@@ -54,51 +69,40 @@ std::vector<LiveJob> LiveJobsFromObjects(const std::vector<json>& job_objects,
 
 namespace {
 
-// One listed Job object that belongs to a job; the strings are the object's own. `cached`: the
-// watch cache's entry the object is, when it is one (ListCachedJobs).
+// One listed Job that belongs to a job: its record, and either the watch cache's entry it is
+// (ListCachedJobs: `cached`, its applied spec read when cached) or the whole object it was read
+// from (LiveJobsFromObjects: `object`, its annotation read by ListingSpecs).
 struct JobMember {
-  const std::string* namespace_name;
-  const std::string* job;
-  const std::string* name;
+  const JobRecord* record;
   const json* object;
-  const json* metadata;
   const CachedObject* cached;
 };
 
 bool SameJob(const JobMember& a, const JobMember& b) {
-  return *a.job == *b.job && *a.namespace_name == *b.namespace_name;
+  return a.record->job == b.record->job && a.record->namespace_name == b.record->namespace_name;
 }
 
-// The Job objects with a job label that are not being deleted, ordered by namespace, job and
-// name: a job's Jobs side by side, in name order.
-// Adds `object` (the cache's entry `cached`, or null) to `members` when it belongs to a job.
-void AddMember(const json* object, const CachedObject* cached, std::vector<JobMember>& members) {
-  const json* metadata = Child(object, "metadata");
-  const std::string& job = Text(Child(Child(metadata, "labels"), kJobLabel));
-  if (job.empty() || Child(metadata, "deletionTimestamp") != nullptr) return;
-  members.push_back({&Text(Child(metadata, "namespace")), &job, &Text(Child(metadata, "name")),
-                     object, metadata, cached});
+// Adds the Job `record` to `members` when it belongs to a job and is not being deleted.
+void AddMember(const JobRecord* record, const json* object, const CachedObject* cached,
+               std::vector<JobMember>& members) {
+  if (record == nullptr || record->job.empty() || record->being_deleted) return;
+  members.push_back({record, object, cached});
 }
 
+// Orders `members` by namespace, job and name: a job's Jobs side by side, in name order.
 void SortMembers(std::vector<JobMember>& members) {
   std::sort(members.begin(), members.end(), [](const JobMember& a, const JobMember& b) {
-    return std::tie(*a.namespace_name, *a.job, *a.name) <
-           std::tie(*b.namespace_name, *b.job, *b.name);
+    return std::tie(a.record->namespace_name, a.record->job, a.record->name) <
+           std::tie(b.record->namespace_name, b.record->job, b.record->name);
   });
-}
-
-std::vector<JobMember> JobMembers(const ObjectRefs& job_objects) {
-  std::vector<JobMember> members;
-  members.reserve(job_objects.size());
-  for (const json* object : job_objects) AddMember(object, nullptr, members);
-  SortMembers(members);
-  return members;
 }
 
 std::vector<JobMember> JobMembers(const std::vector<const CachedObject*>& job_objects) {
   std::vector<JobMember> members;
   members.reserve(job_objects.size());
-  for (const CachedObject* cached : job_objects) AddMember(&cached->object, cached, members);
+  for (const CachedObject* cached : job_objects) {
+    AddMember(cached->job(), nullptr, cached, members);
+  }
   SortMembers(members);
   return members;
 }
@@ -113,11 +117,12 @@ class ListingSpecs {
   }
 
   std::shared_ptr<const TrainingJob> Of(const JobMember& member) {
-    if (member.cached != nullptr && member.cached->applied_read) return member.cached->applied;
-    const std::string& version = Text(Child(member.metadata, "resourceVersion"));
+    if (member.object == nullptr) return member.cached->applied;
+    const JobRecord& record = *member.record;
+    const std::string& version = record.resource_version;
     const bool keyed = parsed_ != nullptr && !version.empty();
     if (keyed) {
-      id_.assign(*member.namespace_name).append("/").append(*member.name).append("@");
+      id_.assign(record.namespace_name).append("/").append(record.name).append("@");
       id_.append(version);
       if (auto again = seen_.by_version.find(id_); again != seen_.by_version.end()) {
         return again->second;
@@ -143,25 +148,19 @@ class ListingSpecs {
 
 // The LiveJob of one job's Job objects [begin, end) (mapping.h, LiveJobsFromObjects).
 LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSpecs& specs) {
-  const JobMember& first = *begin;
+  const JobRecord& first = *begin->record;
   LiveJob live;
-  live.key = {BackendKind::kKubernetes, *first.namespace_name, *first.job};
-  const json* annotations = Child(first.metadata, "annotations");
-  live.instance = Text(Child(Child(first.metadata, "labels"), kInstanceLabel));
-  live.source_path = Text(Child(annotations, kSourcePathAnnotation));
-  live.revision = Text(Child(annotations, kRevisionAnnotation));
-  std::vector<const json*> objects;
-  objects.reserve(static_cast<size_t>(end - begin));
+  live.key = {BackendKind::kKubernetes, first.namespace_name, first.job};
+  live.instance = first.instance;
+  live.source_path = first.source_path;
+  live.revision = first.revision;
+  std::vector<LivePhase> phases;
+  phases.reserve(static_cast<size_t>(end - begin));
   for (const JobMember* member = begin; member != end; ++member) {
-    objects.push_back(member->object);
-    if (Text(Child(Child(member->metadata, "annotations"), kPruneAnnotation)) == "false") {
-      live.prune_protected = true;
-    }
-    const std::string& role = Text(Child(Child(member->metadata, "labels"), kRoleLabel));
-    if (!role.empty()) {
-      live.replicas[role] =
-          static_cast<int>(Integer(Child(Child(member->object, "spec"), "parallelism")));
-    }
+    const JobRecord& record = *member->record;
+    phases.push_back(record.phase);
+    if (record.prune_protected) live.prune_protected = true;
+    if (!record.role.empty()) live.replicas[record.role] = static_cast<int>(record.parallelism);
     if (!live.applied) live.applied = specs.Of(*member);
   }
   // A role Job that is gone runs 0 replicas (drift: scaled back into existence), unless the job
@@ -170,10 +169,10 @@ LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSp
   if (live.applied && !live.applied->ttl_seconds_after_finished) {
     for (const auto& [role, spec] : live.applied->roles) live.replicas.try_emplace(role, 0);
   }
-  live.phase = GroupPhase(objects);
-  if (live.phase == LivePhase::kSuspended &&
-      std::any_of(objects.begin(), objects.end(),
-                  [&](const json* object) { return HeldByKueue(*object, live.applied.get()); })) {
+  live.phase = GroupPhase(phases);
+  if (live.phase == LivePhase::kSuspended && std::any_of(begin, end, [&](const JobMember& member) {
+        return HeldByKueue(*member.record, live.applied.get());
+      })) {
     live.phase = LivePhase::kQueued;
   }
   return live;
@@ -183,10 +182,10 @@ LiveJob LiveJobOfMembers(const JobMember* begin, const JobMember* end, ListingSp
 // same object, or the same name at the same resourceVersion (a re-list makes new objects).
 bool SameVersion(const CachedObject* cached, const JobMember& member) {
   if (cached == member.cached) return true;
-  const json* metadata = Child(&cached->object, "metadata");
-  const std::string& version = Text(Child(metadata, "resourceVersion"));
-  return !version.empty() && version == Text(Child(member.metadata, "resourceVersion")) &&
-         Text(Child(metadata, "name")) == *member.name;
+  const JobRecord* record = cached->job();
+  return record != nullptr && !record->resource_version.empty() &&
+         record->resource_version == member.record->resource_version &&
+         record->name == member.record->name;
 }
 
 // True when `known` was read from exactly the Job objects [begin, end).
@@ -227,7 +226,7 @@ std::vector<LiveJob> ListMembers(const std::vector<JobMember>& members, AppliedS
     if (last != nullptr) {
       auto before = [&](const LiveJob& live) {
         return std::tie(live.key.namespace_name, live.key.name) <
-               std::tie(*first.namespace_name, *first.job);
+               std::tie(first.record->namespace_name, first.record->job);
       };
       while (previous < last->jobs.size() && before(last->jobs[previous].live)) ++previous;
       if (previous < last->jobs.size() &&
@@ -267,7 +266,7 @@ std::optional<ObjectChanges> ChangedObjects(
       continue;
     }
     int order = i == before.size() ? 1 : j == after.size() ? -1 : 0;
-    if (order == 0) order = CacheKeyOf(before[i]->object).compare(CacheKeyOf(after[j]->object));
+    if (order == 0) order = before[i]->Key().compare(after[j]->Key());
     if (order <= 0) changes.gone.push_back(before[i++].get());
     if (order >= 0) changes.came.push_back(after[j++].get());
     if (changes.gone.size() + changes.came.size() > limit) return std::nullopt;
@@ -279,14 +278,14 @@ using JobName = std::pair<std::string, std::string>;  // namespace, jobsync.dev/
 
 // The job `cached` belongs to; its second part is empty for an object without the job label.
 JobName JobNameOf(const CachedObject* cached) {
-  const json* metadata = Child(&cached->object, "metadata");
-  return {Text(Child(metadata, "namespace")), Text(Child(Child(metadata, "labels"), kJobLabel))};
+  const JobRecord* record = cached->job();
+  if (record == nullptr) return {};
+  return {record->namespace_name, record->job};
 }
 
 // The listing of `objects` from `last`, when few objects changed since: the LiveJobs of the jobs
 // those objects belong to (or belonged to) are read again, every other is moved over from `last`.
-std::vector<LiveJob> ListChanged(const ObjectChanges& changes, AppliedSpecCache* parsed,
-                                 JobListing* last, JobListing* next) {
+std::vector<LiveJob> ListChanged(const ObjectChanges& changes, JobListing* last, JobListing* next) {
   // The jobs to read again. An unchanged object belongs to the job it belonged to: its labels
   // are its own.
   std::set<JobName> dirty;
@@ -303,7 +302,7 @@ std::vector<LiveJob> ListChanged(const ObjectChanges& changes, AppliedSpecCache*
     came.emplace(std::move(name), object);
   }
   const std::set<const CachedObject*> gone(changes.gone.begin(), changes.gone.end());
-  ListingSpecs specs(parsed, dirty.size());
+  ListingSpecs specs(nullptr, dirty.size());
   std::vector<LiveJob> out;
   out.reserve(last->jobs.size() + dirty.size());
   next->jobs.reserve(last->jobs.size() + dirty.size());
@@ -360,18 +359,27 @@ std::string CacheKeyOf(const json& object) {
 }
 
 std::vector<LiveJob> LiveJobsFromObjects(const ObjectRefs& job_objects, AppliedSpecCache* parsed) {
-  return ListMembers(JobMembers(job_objects), parsed, nullptr, nullptr);
+  std::vector<JobRecord> records;
+  records.reserve(job_objects.size());
+  for (const json* object : job_objects) records.push_back(JobRecordOf(*object));
+  std::vector<JobMember> members;
+  members.reserve(job_objects.size());
+  for (size_t i = 0; i < job_objects.size(); ++i) {
+    AddMember(&records[i], job_objects[i], nullptr, members);
+  }
+  SortMembers(members);
+  return ListMembers(members, parsed, nullptr, nullptr);
 }
 
 std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const CachedObject>> objects,
-                                    AppliedSpecCache* parsed, JobListing* last) {
+                                    JobListing* last) {
   JobListing next;
   // Between two cycles a handful of 10,000 objects change; after a re-list, all of them.
   const std::optional<ObjectChanges> changes =
       ChangedObjects(last->held, objects, std::max<size_t>(64, objects.size() / 8));
   std::vector<LiveJob> out = changes
-                                 ? ListChanged(*changes, parsed, last, &next)
-                                 : ListMembers(JobMembers(Pointers(objects)), parsed, last, &next);
+                                 ? ListChanged(*changes, last, &next)
+                                 : ListMembers(JobMembers(Pointers(objects)), nullptr, last, &next);
   // The last listing's objects are let go only now: until here, an address it held could not
   // be a new object's.
   next.held = std::move(objects);

@@ -80,9 +80,8 @@ KubernetesBackend::KubernetesBackend(std::unique_ptr<KubernetesClient> client,
                                      KubernetesBackendOptions options)
     : client_(std::move(client)),
       options_(std::move(options)),
-      jobs_{ResourceKind::kJob,    "Jobs", "jobs", ManagedSelector() + kNotJobSetChild,
-            &CompactJobObject,     false,
-            /*reads_applied=*/true},
+      jobs_{ResourceKind::kJob,  "Jobs", "jobs", ManagedSelector() + kNotJobSetChild,
+            /*compact=*/nullptr, false},
       jobsets_{ResourceKind::kJobSet, "JobSets", "jobsets", ManagedSelector(),
                &CompactJobSetObject,  true},
       elasticjobs_{ResourceKind::kElasticJob, "ElasticJobs", "elasticjobs", ManagedSelector(),
@@ -430,8 +429,10 @@ Status KubernetesBackend::UpdateInPlace(const PlanStep& step, const ApplyContext
 StatusOr<json> KubernetesBackend::PatchRoleJob(const TrainingJob& job, const std::string& name,
                                                json patch, const ApplyContext& context) {
   std::shared_ptr<const CachedObject> cached = Cached(jobs_, job.namespace_name, name);
-  const std::string version = cached ? StringAt(cached->object, "/metadata/resourceVersion") : "";
-  if (cached && OwnedBy(cached->object, context.instance) && !version.empty()) {
+  const JobRecord* record = cached ? cached->job() : nullptr;
+  const std::string version = record != nullptr ? record->resource_version : "";
+  if (record != nullptr && record->managed && record->instance == context.instance &&
+      !version.empty()) {
     patch["metadata"]["resourceVersion"] = version;
     StatusOr<json> patched =
         client_->MergePatch(ResourceKind::kJob, job.namespace_name, name, patch);
@@ -592,7 +593,7 @@ Status KubernetesBackend::RecordEvent(const PlanStep& step, const ApplyContext& 
     involved["name"] = name;
     if (std::shared_ptr<const CachedObject> cached =
             Cached(elastic ? elasticjobs_ : jobs_, namespace_name, name)) {
-      const std::string uid = StringField(cached->object, "/metadata/uid");
+      const std::string& uid = cached->Uid();
       if (!uid.empty()) involved["uid"] = uid;
     }
     const std::string now = NowRfc3339();

@@ -98,8 +98,9 @@ struct KubernetesBackendOptions {
   // list/watch of Jobs).
   std::vector<std::string> namespaces;
   // This agent's instance (jobsync.dev/instance). Another instance's objects are cached as their
-  // identity only (name, namespace, version, jobsync's labels): the plan needs no more of them than
-  // their owner, to leave them alone. Empty: every object kept as compacted.
+  // identity only (name, namespace, version, jobsync's labels; a Job as its record, its applied
+  // spec not read): the plan needs no more of them than their owner, to leave them alone.
+  // Empty: every object kept as compacted.
   std::string instance;
   // The agent's desired specs (shared_specs.h): an applied spec read back that is one of them is
   // that object, not a parsed copy. Null: every applied spec is parsed.
@@ -191,25 +192,22 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // watched namespace (options.namespaces) or by one for all of them.
   struct Watched {
     Watched(ResourceKind kind_, const char* what_, const char* resource_, std::string selector_,
-            nlohmann::json (*compact_)(const nlohmann::json&), bool optional_,
-            bool reads_applied_ = false)
+            nlohmann::json (*compact_)(const nlohmann::json&), bool optional_)
         : kind(kind_),
           what(what_),
           resource(resource_),
           selector(std::move(selector_)),
           compact(compact_),
-          optional(optional_),
-          reads_applied(reads_applied_) {}
+          optional(optional_) {}
     ResourceKind kind;
-    const char* what;                                  // "Jobs", for messages
-    const char* resource;                              // "jobs", for metrics
-    std::string selector;                              // label selector of the list and watch
-    nlohmann::json (*compact)(const nlohmann::json&);  // what the cache keeps of an object
+    const char* what;      // "Jobs", for messages
+    const char* resource;  // "jobs", for metrics
+    std::string selector;  // label selector of the list and watch
+    // What the cache keeps of an object; null for the Jobs, cached as records with their applied
+    // specs read (CachedJobOf).
+    nlohmann::json (*compact)(const nlohmann::json&);
     bool optional;  // a 404 or 403 on the list: the API is absent, the cache empty and in sync
-    // Each object's applied spec is read as it is cached (CachedJobOf), its text not kept.
-    bool reads_applied;
-    // "namespace/name" -> compacted object. Immutable once cached, and shared: a listing holds
-    // the objects it reads, not copies, and a change replaces an object instead of editing it.
+    // "namespace/name" -> what the cache keeps of the object (CachedObject).
     std::map<std::string, std::shared_ptr<const CachedObject>> cache;
     std::vector<Scope> scopes;  // set by the constructor, never resized
     // Every scope's part of the cache reflects the cluster.
@@ -235,9 +233,8 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   void ApplyWatchEvent(Watched& watched, const nlohmann::json& event, std::string& version);
   // True once the destructor began.
   bool Stopping();
-  // What the cache keeps of `object`: `watched.compact`'s, or its identity only when another
-  // instance owns it (options_.instance).
-  // With `watched.reads_applied`, the applied spec read from `object` too (CachedJobOf).
+  // What the cache keeps of `object`: a Job's record with its applied spec (CachedJobOf), or
+  // `watched.compact`'s; another instance's (options_.instance) identity only.
   CachedObject Kept(const Watched& watched, const nlohmann::json& object) const;
   // Puts `object` into the cache unless the cache holds a newer version of it.
   void Remember(Watched& watched, const nlohmann::json& object);
@@ -343,7 +340,7 @@ class KubernetesBackend : public Backend, public LiveChangeSource {
   // The four above.
   std::array<Watched*, 4> AllWatched() { return {&jobs_, &jobsets_, &elasticjobs_, &rayjobs_}; }
   // The applied specs ListJobs read last time, by object version, for the kinds whose cache
-  // does not read them (the Jobs' does: Watched::reads_applied).
+  // does not read them (the Jobs' does: CachedJobOf).
   std::mutex applied_specs_mutex_;
   JobListing job_listing_;  // the last listing of the Jobs' cache (ListCachedJobs)
   AppliedSpecCache jobset_applied_specs_;

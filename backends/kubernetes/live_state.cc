@@ -26,9 +26,8 @@ std::string StringAt(const json& object, const char* pointer) {
   return object.at(path).get<std::string>();
 }
 
-// The resourceVersion as a number when it is one (etcd revisions are), else -1: unordered.
-int64_t VersionOf(const json& object) {
-  const std::string text = StringAt(object, "/metadata/resourceVersion");
+// A resourceVersion as a number when it is one (etcd revisions are), else -1: unordered.
+int64_t VersionOf(const std::string& text) {
   int64_t value = -1;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   return error == std::errc() && end == text.data() + text.size() ? value : -1;
@@ -124,7 +123,7 @@ StatusOr<std::vector<LiveJob>> KubernetesBackend::ListJobs() {
   {
     std::lock_guard<std::mutex> parsing(applied_specs_mutex_);
     // The Jobs, most of them unchanged since the last listing: those are not read again.
-    live = ListCachedJobs(std::move(held[0]), nullptr, &job_listing_);
+    live = ListCachedJobs(std::move(held[0]), &job_listing_);
     std::vector<LiveJob> from_jobsets = LiveJobsFromJobSets(jobsets, &jobset_applied_specs_);
     std::vector<LiveJob> from_elastic =
         LiveJobsFromElasticJobs(elastic_jobs, &elasticjob_applied_specs_);
@@ -149,27 +148,26 @@ CachedObject KubernetesBackend::Kept(const Watched& watched, const json& object)
   const json* labels = Child(metadata, "labels");
   const bool ours = options_.instance.empty() || metadata == nullptr ||
                     Text(Child(labels, kInstanceLabel)) == options_.instance;
-  if (ours && watched.reads_applied) {
-    return CachedJobOf(watched.compact(object), object, options_.shared_specs.get());
-  }
-  if (ours) return {watched.compact(object), false, nullptr};
+  // A Job: its record, its applied spec read when it is this instance's.
+  if (watched.compact == nullptr) return CachedJobOf(object, options_.shared_specs.get(), ours);
+  if (ours) return {watched.compact(object), nullptr};
   // Another instance's: its identity only (no applied spec to read).
-  CachedObject kept{json::object(), watched.reads_applied, nullptr};
-  json& identity = kept.object["metadata"] = json::object();
+  json kept = json::object();
+  json& identity = kept["metadata"] = json::object();
   KeepMembers(*metadata, identity, {"name", "namespace", "resourceVersion", "deletionTimestamp"});
   if (labels != nullptr && labels->is_object()) {
     KeepMembers(*labels, identity["labels"] = json::object(),
                 {kManagedByLabel, kInstanceLabel, kJobLabel, kRoleLabel});
   }
-  return kept;
+  return {std::move(kept), nullptr};
 }
 
 void KubernetesBackend::Remember(Watched& watched, const json& object) {
   auto compact = std::make_shared<const CachedObject>(Kept(watched, object));
   std::lock_guard<std::mutex> lock(mutex_);
-  std::shared_ptr<const CachedObject>& slot = watched.cache[CacheKeyOf(compact->object)];
-  if (!slot || VersionOf(compact->object) < 0 ||
-      VersionOf(slot->object) <= VersionOf(compact->object)) {
+  std::shared_ptr<const CachedObject>& slot = watched.cache[compact->Key()];
+  const int64_t version = VersionOf(compact->ResourceVersion());
+  if (!slot || version < 0 || VersionOf(slot->ResourceVersion()) <= version) {
     slot = std::move(compact);
     ++cache_generation_;
   }
@@ -220,7 +218,7 @@ StatusOr<std::string> KubernetesBackend::ListIntoCache(Watched& watched, Scope& 
       watched.kind, scope.namespace_name, watched.selector,
       [&](json&& item) {
         auto compact = std::make_shared<const CachedObject>(Kept(watched, item));
-        std::string key = CacheKeyOf(compact->object);
+        std::string key = compact->Key();
         fresh.insert_or_assign(std::move(key), std::move(compact));
       },
       [&] { fresh.clear(); }, /*without_templates=*/true);

@@ -68,10 +68,7 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::s
 
 }  // namespace
 
-LivePhase GroupPhase(const std::vector<const json*>& jobs) {
-  std::vector<LivePhase> phases;
-  phases.reserve(jobs.size());
-  for (const json* job : jobs) phases.push_back(JobObjectPhase(*job));
+LivePhase GroupPhase(const std::vector<LivePhase>& phases) {
   auto any = [&](LivePhase phase) {
     return std::find(phases.begin(), phases.end(), phase) != phases.end();
   };
@@ -108,6 +105,10 @@ json AppliedAnnotations(const TrainingJob& job, const ApplyContext& context) {
 bool HeldByKueue(const json& object, const TrainingJob* applied) {
   return applied && !applied->suspend && !Label(object, kQueueLabel).empty() &&
          True(Child(Child(&object, "spec"), "suspend"));
+}
+
+bool HeldByKueue(const JobRecord& job, const TrainingJob* applied) {
+  return applied && !applied->suspend && job.queue_label && job.suspended;
 }
 
 std::string ManagedSelector() { return std::string(kManagedByLabel) + "=" + kManagedByValue; }
@@ -209,29 +210,29 @@ LivePhase JobObjectPhase(const json& job_object) {
   return LivePhase::kPending;
 }
 
-json CompactJobObject(const json& job_object) {
-  json out = json::object();
-  if (!job_object.is_object()) return out;
-  // Copies the members named in `keys` that `from` has (an object) into `to`.
-  KeepCompactMetadata(job_object, out);
-  auto spec = job_object.find("spec");
-  if (spec != job_object.end())
-    KeepMembers(*spec, out["spec"] = json::object(), {"parallelism", "completions", "suspend"});
-  auto status = job_object.find("status");
-  if (status != job_object.end() && status->is_object()) {
-    json& kept = out["status"] = json::object();
-    KeepMembers(*status, kept, {"active", "failed", "succeeded"});
-    auto conditions = status->find("conditions");
-    if (conditions != status->end() && conditions->is_array()) {
-      json& listed = kept["conditions"] = json::array();
-      for (const json& condition : *conditions) {
-        json entry = json::object();
-        KeepMembers(condition, entry, {"type", "status"});
-        listed.push_back(std::move(entry));
-      }
-    }
-  }
-  return out;
+JobRecord JobRecordOf(const json& job_object) {
+  JobRecord record;
+  const json* metadata = Child(&job_object, "metadata");
+  record.namespace_name = Text(Child(metadata, "namespace"));
+  record.name = Text(Child(metadata, "name"));
+  record.uid = Text(Child(metadata, "uid"));
+  record.resource_version = Text(Child(metadata, "resourceVersion"));
+  record.being_deleted = Child(metadata, "deletionTimestamp") != nullptr;
+  const json* labels = Child(metadata, "labels");
+  record.managed = Text(Child(labels, kManagedByLabel)) == kManagedByValue;
+  record.instance = Text(Child(labels, kInstanceLabel));
+  record.job = Text(Child(labels, kJobLabel));
+  record.role = Text(Child(labels, kRoleLabel));
+  record.queue_label = !Text(Child(labels, kQueueLabel)).empty();
+  const json* annotations = Child(metadata, "annotations");
+  record.source_path = Text(Child(annotations, kSourcePathAnnotation));
+  record.revision = Text(Child(annotations, kRevisionAnnotation));
+  record.prune_protected = Text(Child(annotations, kPruneAnnotation)) == "false";
+  const json* spec = Child(&job_object, "spec");
+  record.parallelism = Integer(Child(spec, "parallelism"));
+  record.suspended = True(Child(spec, "suspend"));
+  record.phase = JobObjectPhase(job_object);
+  return record;
 }
 
 std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object, const SharedSpecs* shared) {
@@ -249,28 +250,28 @@ std::shared_ptr<const TrainingJob> ParseAppliedSpec(const json& object, const Sh
 Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector<json>& pods,
                          std::chrono::system_clock::time_point now,
                          std::chrono::seconds pending_grace) {
-  std::vector<const json*> jobs;
-  jobs.reserve(job_objects.size());
-  for (const json& object : job_objects) jobs.push_back(&object);
-  if (jobs.empty()) return Health::kMissing;
-  switch (GroupPhase(jobs)) {
+  if (job_objects.empty()) return Health::kMissing;
+  std::vector<LivePhase> phases;
+  phases.reserve(job_objects.size());
+  for (const json& object : job_objects) phases.push_back(JobObjectPhase(object));
+  switch (GroupPhase(phases)) {
     case LivePhase::kFailed:
       return Health::kFailed;
     case LivePhase::kSucceeded:
       return Health::kSucceeded;
     case LivePhase::kSuspended:
-      for (const json* job : jobs) {
-        if (Label(*job, kQueueLabel).empty()) continue;
+      for (const json& job : job_objects) {
+        if (Label(job, kQueueLabel).empty()) continue;
         StatusOr<TrainingJob> applied =
-            TrainingJobFromCanonicalText(Annotation(*job, kSpecAnnotation));
-        if (applied.ok() && HeldByKueue(*job, &*applied)) return Health::kQueued;
+            TrainingJobFromCanonicalText(Annotation(job, kSpecAnnotation));
+        if (applied.ok() && HeldByKueue(job, &*applied)) return Health::kQueued;
       }
       return Health::kSuspended;
     default:
       break;
   }
-  for (const json* job : jobs) {
-    if (Integer(Child(Child(job, "status"), "failed")) > 0) return Health::kDegraded;
+  for (const json& job : job_objects) {
+    if (Integer(Child(Child(&job, "status"), "failed")) > 0) return Health::kDegraded;
   }
   for (const json& pod : pods) {
     const std::string& phase = Text(Child(Child(&pod, "status"), "phase"));
@@ -280,9 +281,9 @@ Health HealthFromObjects(const std::vector<json>& job_objects, const std::vector
         ParseTimestamp(Text(Child(Child(&pod, "metadata"), "creationTimestamp")));
     if (created && now - *created > pending_grace) return Health::kDegraded;
   }
-  for (const json* job : jobs) {
-    const int64_t want = Integer(Child(Child(job, "spec"), "parallelism"));
-    if (Integer(Child(Child(job, "status"), "ready")) < want) return Health::kProgressing;
+  for (const json& job : job_objects) {
+    const int64_t want = Integer(Child(Child(&job, "spec"), "parallelism"));
+    if (Integer(Child(Child(&job, "status"), "ready")) < want) return Health::kProgressing;
   }
   return Health::kHealthy;
 }

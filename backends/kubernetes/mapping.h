@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -98,18 +99,43 @@ LivePhase JobObjectPhase(const nlohmann::json& job_object);
 // The phase of one job from the phases of its Job objects (JobObjectPhase): Failed if any
 // failed, Succeeded if all completed, Suspended if any is suspended, Running if any runs, else
 // Pending.
-LivePhase GroupPhase(const std::vector<const nlohmann::json*>& jobs);
+LivePhase GroupPhase(const std::vector<LivePhase>& phases);
 
-// The parts of a Job object that LiveJobsFromObjects, JobObjectPhase and the backend's watch
-// cache read: metadata name, namespace, uid, resourceVersion, deletionTimestamp, labels and the
-// jobsync.dev/ annotations; spec parallelism, completions and suspend; status active, failed,
-// succeeded and the conditions' type and status. The pod template, managedFields and other
-// annotations are dropped: at 10,000 Jobs, whole objects held 1.2 GB.
-nlohmann::json CompactJobObject(const nlohmann::json& job_object);
+// What jobsync reads of one Job object, and all that the Jobs' watch cache keeps of it: about
+// twenty values as a record. As a JSON tree, even compacted to those values, a Job took 2.9 KB
+// of map nodes and strings in the cache; the record takes about a fifth of that. The pod
+// template, managedFields, a team's own labels and annotations, the spec hash and the applied
+// spec's text (the cache keeps the spec it reads as: CachedJobOf) are not kept.
+struct JobRecord {
+  // metadata
+  std::string namespace_name;
+  std::string name;
+  std::string uid;
+  std::string resource_version;
+  bool being_deleted = false;  // deletionTimestamp is set
+  // labels
+  bool managed = false;      // app.kubernetes.io/managed-by is jobsync's
+  std::string instance;      // jobsync.dev/instance
+  std::string job;           // jobsync.dev/job; empty: the Job belongs to no job
+  std::string role;          // jobsync.dev/role
+  bool queue_label = false;  // kueue.x-k8s.io/queue-name is set (HeldByKueue)
+  // annotations
+  std::string source_path;       // jobsync.dev/source-path
+  std::string revision;          // jobsync.dev/revision
+  bool prune_protected = false;  // jobsync.dev/prune is "false"
+  // spec and status
+  int64_t parallelism = 0;
+  bool suspended = false;                 // spec.suspend
+  LivePhase phase = LivePhase::kPending;  // JobObjectPhase
+};
+
+// The record of `job_object` (a Job as the apiserver returns it; any field may be absent).
+JobRecord JobRecordOf(const nlohmann::json& job_object);
 
 // True when `object` (a Job or JobSet) is suspended, carries kQueueLabel, and `applied` (its
 // applied spec; null: none) is not suspended: Kueue holds it until its queue admits it.
 bool HeldByKueue(const nlohmann::json& object, const TrainingJob* applied);
+bool HeldByKueue(const JobRecord& job, const TrainingJob* applied);
 
 // Groups listed Job objects by (namespace, jobsync.dev/job) into LiveJobs (backend kubernetes),
 // ordered by key. Objects without the job label or being deleted are skipped. Per group: the
@@ -126,7 +152,7 @@ bool HeldByKueue(const nlohmann::json& object, const TrainingJob* applied);
 // `parsed`, when given, holds the applied specs read by an earlier call, by
 // "<namespace>/<name>@<resourceVersion>" of their Job object: a Job version found there is not
 // parsed again, and on return it holds this call's (the JobSet, ElasticJob and RayJob caches keep
-// one across listings; the Jobs' cache keeps its whole last listing instead: ListCachedJobs).
+// one across listings; the Jobs' cache reads each spec as it caches the Job: ListCachedJobs).
 //
 // A spec not found there is taken from `parsed->shared` when that holds one with the annotation's
 // text and source path (SharedSpecs: the desired job itself, not a copy), else parsed.
@@ -153,23 +179,34 @@ std::shared_ptr<const TrainingJob> ParseAppliedSpec(const nlohmann::json& object
 // The key a watch cache files `object` under, "namespace/name" (its map is ordered by it).
 std::string CacheKeyOf(const nlohmann::json& object);
 
-// One object of a watch cache: what the cache keeps of it (`object`, compacted) and, for a cache
-// that reads applied specs as it caches (the Jobs'), the applied spec its annotation carried
-// (ParseAppliedSpec, with the backend's SharedSpecs), the annotation's text then dropped from
-// `object`: at 10,000 Jobs the texts were 8 MB, and the specs they read as, kept by version for
-// the next listing, 4 MB more, when nearly all of them are the desired jobs the agent holds.
-// Immutable once cached, and shared.
+// One object of a watch cache. Immutable once cached, and shared: a listing holds the objects it
+// reads, not copies, and a change replaces an object instead of editing it.
+//   - A Job (the Jobs' cache, CachedJobOf): its JobRecord, and the applied spec its annotation
+//     carried, read as it was cached (ParseAppliedSpec with the backend's SharedSpecs: nearly
+//     always the desired job the agent holds, not a copy). The annotation's text is not kept.
+//   - A JobSet, ElasticJob or RayJob: the object compacted (the Watched kind's `compact`); its
+//     listing reads its applied spec (AppliedSpecCache).
 struct CachedObject {
-  nlohmann::json object;
-  // Whether `applied` was read when cached; when false, a listing reads the annotation.
-  bool applied_read = false;
-  std::shared_ptr<const TrainingJob> applied;  // null: no annotation, or an unreadable one
+  std::variant<nlohmann::json, JobRecord> kept;
+  // A Job's applied spec; null: no annotation, an unreadable one, another instance's Job (not
+  // read), or not a Job.
+  std::shared_ptr<const TrainingJob> applied;
+
+  // The Job's record; null when not a Job.
+  const JobRecord* job() const { return std::get_if<JobRecord>(&kept); }
+  // The compacted object; null (a JSON null) for a Job.
+  const nlohmann::json& object() const;
+  // The key the cache files it under, "namespace/name" (CacheKeyOf).
+  std::string Key() const;
+  // metadata.resourceVersion and metadata.uid; "" when absent.
+  const std::string& ResourceVersion() const;
+  const std::string& Uid() const;
 };
 
-// A Job for the Jobs' watch cache: `compact` (what the cache keeps of `whole`), with the applied
-// spec of `whole`'s annotation read (ParseAppliedSpec with `shared`) and its text dropped.
-CachedObject CachedJobOf(nlohmann::json compact, const nlohmann::json& whole,
-                         const SharedSpecs* shared);
+// A Job for the Jobs' watch cache: its record (JobRecordOf) and, when `read_applied`, the applied
+// spec of its annotation (ParseAppliedSpec with `shared`).
+CachedObject CachedJobOf(const nlohmann::json& job_object, const SharedSpecs* shared,
+                         bool read_applied = true);
 
 // What one listing of a watch cache made, for the next (ListCachedJobs): each job's LiveJob with
 // the Job objects it was read from, ordered by key, and those objects themselves (`held` keeps
@@ -183,19 +220,19 @@ struct JobListing {
   std::vector<std::shared_ptr<const CachedObject>> held;
 };
 
-// LiveJobsFromObjects over a watch cache's (shared, immutable) Job objects, ordered by their
-// CacheKeyOf as the cache's map holds them, reading again only the jobs whose objects changed
-// since `last`: a job whose Job objects are, one for one, those `last` read it from (the same
-// cached objects, or the same name at the same resourceVersion, as after a re-list) is `last`'s
-// LiveJob. On return `last` holds this listing. Between two cycles of 10,000 Jobs, a handful
-// changed: the rest are not read again, and only where the two listings differ are keys read.
-// An object whose applied spec was read when cached (CachedObject::applied_read) is not read
-// again; `parsed` serves the others.
+// LiveJobsFromObjects over the Jobs' watch cache (CachedJobOf's entries, shared and immutable),
+// ordered by their key as the cache's map holds them, each job's applied spec the one its first
+// Job was cached with, reading again only the jobs whose objects changed since `last`: a job
+// whose Job objects are, one for one, those `last` read it from (the same cached objects, or the
+// same name at the same resourceVersion, as after a re-list) is `last`'s LiveJob. On return
+// `last` holds this listing. Between two cycles of 10,000 Jobs, a handful changed: the rest are
+// not read again, and only where the two listings differ are keys read.
 std::vector<LiveJob> ListCachedJobs(std::vector<std::shared_ptr<const CachedObject>> objects,
-                                    AppliedSpecCache* parsed, JobListing* last);
+                                    JobListing* last);
 
 // Pointers to each of `objects`, for the functions taking ObjectRefs.
 ObjectRefs RefsOf(const std::vector<nlohmann::json>& objects);
+// Of the compacted objects of a JobSet, ElasticJob or RayJob cache.
 ObjectRefs RefsOf(const std::vector<std::shared_ptr<const CachedObject>>& objects);
 
 // Copies the members named in `keys` that `from` (an object) has into `to`.

@@ -351,14 +351,14 @@ void KubernetesBackend::AddQueueMessages(std::vector<LiveJob>& live) {
       const std::string prefix = job.key.namespace_name + "/";
       auto jobset = jobsets_.cache.find(prefix + job.key.name);
       if (jobset != jobsets_.cache.end()) {
-        by_namespace[job.key.namespace_name][StringAt(jobset->second->object, "/metadata/uid")] =
-            &job;
+        by_namespace[job.key.namespace_name][jobset->second->Uid()] = &job;
         continue;
       }
       for (auto it = jobs_.cache.lower_bound(prefix); it != jobs_.cache.end(); ++it) {
         if (it->first.rfind(prefix, 0) != 0) break;
-        if (LabelOf(it->second->object, kJobLabel) != job.key.name) continue;
-        by_namespace[job.key.namespace_name][StringAt(it->second->object, "/metadata/uid")] = &job;
+        const JobRecord* record = it->second->job();
+        if (record == nullptr || record->job != job.key.name) continue;
+        by_namespace[job.key.namespace_name][record->uid] = &job;
       }
     }
   }

@@ -154,9 +154,15 @@ TEST(JobSetMappingTest, SuspendedQueuedWorkloadIsQueuedUnlessGitSuspendedIt) {
     json object = *RoleJobObject(plain, role, kContext);
     object["metadata"]["resourceVersion"] = "3";
     object["spec"]["suspend"] = true;
-    jobs.push_back(CompactJobObject(object));
+    jobs.push_back(object);
   }
   EXPECT_EQ(LiveJobsFromObjects(jobs)[0].phase, LivePhase::kQueued);
+  std::vector<std::shared_ptr<const CachedObject>> cache;  // as the Jobs' watch cache holds them
+  for (const json& role_job : jobs) {
+    cache.push_back(std::make_shared<const CachedObject>(CachedJobOf(role_job, nullptr)));
+  }
+  JobListing last;
+  EXPECT_EQ(ListCachedJobs(cache, &last)[0].phase, LivePhase::kQueued);
   EXPECT_EQ(HealthFromObjects(jobs, {}, std::chrono::system_clock::now(), std::chrono::seconds(60)),
             Health::kQueued);
   plain.queue.clear();

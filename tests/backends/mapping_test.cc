@@ -202,7 +202,17 @@ TEST(MappingTest, ARoleJobGoneCountsZeroUnlessTheJobHasATtl) {
   for (const auto& [role, count] : live[0].replicas) EXPECT_GT(count, 0) << role;
 }
 
-TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
+// Job objects as the Jobs' watch cache holds them (CachedJobOf): shared and immutable, each its
+// record with its applied spec read as it was cached, with no SharedSpecs: every call parses anew.
+std::vector<std::shared_ptr<const CachedObject>> Shared(const std::vector<json>& objects) {
+  std::vector<std::shared_ptr<const CachedObject>> out;
+  for (const json& object : objects) {
+    out.push_back(std::make_shared<const CachedObject>(CachedJobOf(object, nullptr)));
+  }
+  return out;
+}
+
+TEST(MappingTest, JobRecordsReadAsTheWholeObjects) {
   std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);
   for (json& object : ListedJobs(SampleJob("b", "ns"), kContext)) objects.push_back(object);
   objects[0]["metadata"]["uid"] = "uid-0";
@@ -219,13 +229,14 @@ TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
        json::array({{{"type", "Complete"}, {"status", "True"}, {"reason", "Done"}}})}};
   objects[2]["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z";
   objects[3]["spec"]["suspend"] = true;
-  std::vector<json> compact;
-  for (const json& object : objects) {
-    compact.push_back(CompactJobObject(object));
-    EXPECT_EQ(JobObjectPhase(compact.back()), JobObjectPhase(object));
+  const std::vector<std::shared_ptr<const CachedObject>> cache = Shared(objects);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    ASSERT_NE(cache[i]->job(), nullptr);
+    EXPECT_EQ(cache[i]->job()->phase, JobObjectPhase(objects[i])) << i;
   }
   const std::vector<LiveJob> whole = LiveJobsFromObjects(objects);
-  const std::vector<LiveJob> kept = LiveJobsFromObjects(compact);
+  JobListing last;
+  const std::vector<LiveJob> kept = ListCachedJobs(cache, &last);
   ASSERT_EQ(kept.size(), whole.size());
   for (size_t i = 0; i < kept.size(); ++i) {
     EXPECT_EQ(kept[i].key, whole[i].key);
@@ -238,19 +249,20 @@ TEST(MappingTest, CompactJobObjectsReadAsTheWholeObjects) {
     EXPECT_EQ(kept[i].source_path, whole[i].source_path);
     EXPECT_EQ(kept[i].revision, whole[i].revision);
   }
-  // What the cache needs stays; the pod template, managedFields and others' annotations go.
-  EXPECT_EQ(compact[0]["metadata"]["uid"], "uid-0");
-  EXPECT_EQ(compact[0]["metadata"]["resourceVersion"], "42");
-  EXPECT_FALSE(compact[0]["spec"].contains("template"));
-  EXPECT_FALSE(compact[0]["metadata"].contains("managedFields"));
-  EXPECT_FALSE(compact[0]["metadata"]["annotations"].contains(
-      "kubectl.kubernetes.io/last-applied-configuration"));
-  // Of the labels and annotations, those jobsync reads stay: not a team's own, not the spec hash.
-  EXPECT_EQ(compact[0]["metadata"]["labels"][kQueueLabel], "team-queue");
-  EXPECT_EQ(compact[0]["metadata"]["labels"][kManagedByLabel], "jobsync");
-  EXPECT_FALSE(compact[0]["metadata"]["labels"].contains("team"));
-  EXPECT_FALSE(compact[0]["metadata"]["annotations"].contains(kSpecHashAnnotation));
-  EXPECT_LT(compact[0].dump().size(), objects[0].dump().size() / 2);
+  // What the backend reads of a cached Job besides: its identity, ownership and Kueue's label.
+  const JobRecord& record = *cache[0]->job();
+  EXPECT_EQ(record.uid, "uid-0");
+  EXPECT_EQ(cache[0]->Uid(), "uid-0");
+  EXPECT_EQ(record.resource_version, "42");
+  EXPECT_EQ(cache[0]->ResourceVersion(), "42");
+  EXPECT_EQ(cache[0]->Key(), "ns/a-ps");
+  EXPECT_TRUE(record.managed);
+  EXPECT_EQ(record.instance, "agent-a");
+  EXPECT_TRUE(record.queue_label);
+  EXPECT_FALSE(cache[1]->job()->queue_label);
+  EXPECT_TRUE(cache[2]->job()->being_deleted);
+  EXPECT_TRUE(cache[3]->job()->suspended);
+  EXPECT_TRUE(cache[0]->object().is_null());  // no JSON kept
 }
 
 TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
@@ -282,17 +294,8 @@ TEST(MappingTest, AppliedSpecsAreParsedOncePerJobVersion) {
   EXPECT_EQ(parsed.by_version.begin()->first, "ns/a-ps@99");
 }
 
-// Job objects as a watch cache holds them: shared and immutable; their applied specs not read
-// when cached, so that a listing that reads one again parses it again.
-std::vector<std::shared_ptr<const CachedObject>> Shared(const std::vector<json>& objects) {
-  std::vector<std::shared_ptr<const CachedObject>> out;
-  for (const json& object : objects)
-    out.push_back(std::make_shared<const CachedObject>(CachedObject{object, false, nullptr}));
-  return out;
-}
-
-// With no AppliedSpecCache, a job read again gets a newly parsed spec: the same spec object in
-// two listings shows the second took the first's LiveJob instead of reading its Jobs again.
+// Each Shared() parses its objects' specs anew: the same spec object in two listings of new
+// cache entries shows the second took the first's LiveJob instead of reading its Jobs again.
 TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
   std::vector<json> objects = ListedJobs(SampleJob("a", "ns"), kContext);  // a-ps, a-worker
   for (json& object : ListedJobs(SampleJob("c", "ns"), kContext)) objects.push_back(object);
@@ -301,9 +304,9 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
   }
   std::vector<std::shared_ptr<const CachedObject>> cache = Shared(objects);
   JobListing last;
-  const std::vector<LiveJob> first = ListCachedJobs(cache, nullptr, &last);
+  const std::vector<LiveJob> first = ListCachedJobs(cache, &last);
   ASSERT_EQ(first.size(), 2u);
-  const std::vector<LiveJob> same = ListCachedJobs(cache, nullptr, &last);
+  const std::vector<LiveJob> same = ListCachedJobs(cache, &last);
   ASSERT_EQ(same.size(), 2u);
   EXPECT_EQ(same[0].applied.get(), first[0].applied.get());
   EXPECT_EQ(same[1].applied.get(), first[1].applied.get());
@@ -311,16 +314,16 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
   // c's worker scaled (a new object at a new version): c is read again, a is not.
   objects[3]["spec"]["parallelism"] = 7;
   objects[3]["metadata"]["resourceVersion"] = "20";
-  cache[3] = std::make_shared<const CachedObject>(CachedObject{objects[3], false, nullptr});
-  const std::vector<LiveJob> scaled = ListCachedJobs(cache, nullptr, &last);
+  cache[3] = std::make_shared<const CachedObject>(CachedJobOf(objects[3], nullptr));
+  const std::vector<LiveJob> scaled = ListCachedJobs(cache, &last);
   ASSERT_EQ(scaled.size(), 2u);
   EXPECT_EQ(scaled[0].applied.get(), first[0].applied.get());
-  EXPECT_NE(scaled[1].applied.get(), first[1].applied.get());
+  EXPECT_EQ(scaled[1].applied.get(), cache[2]->applied.get());  // c-ps's, the first by name
   EXPECT_EQ(scaled[1].replicas.at("worker"), 7);
 
   // A re-list makes new objects at the same versions: nothing is read again.
   cache = Shared(objects);
-  const std::vector<LiveJob> relisted = ListCachedJobs(cache, nullptr, &last);
+  const std::vector<LiveJob> relisted = ListCachedJobs(cache, &last);
   ASSERT_EQ(relisted.size(), 2u);
   EXPECT_EQ(relisted[0].applied.get(), first[0].applied.get());
   EXPECT_EQ(relisted[1].applied.get(), scaled[1].applied.get());
@@ -332,25 +335,24 @@ TEST(MappingTest, AListingReadsAgainOnlyTheJobsWhoseObjectsChanged) {
       Shared(ListedJobs(SampleJob("b", "ns"), kContext));
   grown.insert(grown.begin(), cache.begin(), cache.begin() + 2);
   grown.insert(grown.end(), cache.begin() + 2, cache.end());
-  const std::vector<LiveJob> added = ListCachedJobs(grown, nullptr, &last);
+  const std::vector<LiveJob> added = ListCachedJobs(grown, &last);
   ASSERT_EQ(added.size(), 3u);
   EXPECT_EQ(added[1].key.name, "b");
   EXPECT_EQ(added[0].applied.get(), first[0].applied.get());
   EXPECT_EQ(added[2].applied.get(), scaled[1].applied.get());
   grown.erase(grown.begin(), grown.begin() + 2);  // a's Jobs
   grown.pop_back();                               // c's worker
-  const std::vector<LiveJob> shrunk = ListCachedJobs(grown, nullptr, &last);
+  const std::vector<LiveJob> shrunk = ListCachedJobs(grown, &last);
   ASSERT_EQ(shrunk.size(), 2u);
   EXPECT_EQ(shrunk[0].applied.get(), added[1].applied.get());
   EXPECT_EQ(shrunk[1].key.name, "c");
-  EXPECT_NE(shrunk[1].applied.get(), scaled[1].applied.get());
   EXPECT_EQ(shrunk[1].replicas.at("worker"), 0);
 
   // Objects without a version are the same only when they are the same objects.
   std::vector<json> unversioned = ListedJobs(SampleJob("d", "ns"), kContext);
   JobListing fresh;
-  const std::vector<LiveJob> once = ListCachedJobs(Shared(unversioned), nullptr, &fresh);
-  const std::vector<LiveJob> twice = ListCachedJobs(Shared(unversioned), nullptr, &fresh);
+  const std::vector<LiveJob> once = ListCachedJobs(Shared(unversioned), &fresh);
+  const std::vector<LiveJob> twice = ListCachedJobs(Shared(unversioned), &fresh);
   ASSERT_EQ(twice.size(), 1u);
   EXPECT_NE(twice[0].applied.get(), once[0].applied.get());
 }
@@ -366,11 +368,11 @@ TEST(MappingTest, AListingOfManyNewObjectsTakesTheJobsAtTheSameVersionsFromTheLa
     }
   }
   JobListing last;
-  const std::vector<LiveJob> first = ListCachedJobs(Shared(objects), nullptr, &last);
+  const std::vector<LiveJob> first = ListCachedJobs(Shared(objects), &last);
   ASSERT_EQ(first.size(), 50u);
   objects[1]["spec"]["parallelism"] = 9;  // j100's worker, at a new version
   objects[1]["metadata"]["resourceVersion"] = "1000";
-  const std::vector<LiveJob> relisted = ListCachedJobs(Shared(objects), nullptr, &last);
+  const std::vector<LiveJob> relisted = ListCachedJobs(Shared(objects), &last);
   ASSERT_EQ(relisted.size(), 50u);
   EXPECT_NE(relisted[0].applied.get(), first[0].applied.get());
   EXPECT_EQ(relisted[0].replicas.at("worker"), 9);
@@ -420,8 +422,8 @@ TEST(MappingTest, AnAppliedSpecEqualToADesiredOneIsThatDesiredJob) {
 }
 
 // The Jobs' watch cache reads each Job's applied spec as it caches it (CachedJobOf): the desired
-// job itself when SharedSpecs holds it, and the annotation's text is not kept. A listing takes the
-// spec from there, and reads no text: a cached Job has none left to read.
+// job itself when SharedSpecs holds it, and the annotation's text is not kept (a record has no
+// place for it). A listing takes the spec from there.
 TEST(MappingTest, TheJobsCacheReadsAppliedSpecsAsItCachesAndKeepsNoText) {
   const auto desired = std::make_shared<const TrainingJob>(SampleJob("a", "ns"));
   const auto other = std::make_shared<const TrainingJob>(SampleJob("b", "ns"));
@@ -431,21 +433,19 @@ TEST(MappingTest, TheJobsCacheReadsAppliedSpecsAsItCachesAndKeepsNoText) {
   for (json& object : ListedJobs(*other, kContext)) objects.push_back(object);
   std::vector<std::shared_ptr<const CachedObject>> cache;
   for (const json& object : objects) {
-    cache.push_back(std::make_shared<const CachedObject>(
-        CachedJobOf(CompactJobObject(object), object, &shared)));
+    cache.push_back(std::make_shared<const CachedObject>(CachedJobOf(object, &shared)));
   }
   for (const auto& cached : cache) {
-    EXPECT_TRUE(cached->applied_read);
-    EXPECT_FALSE(cached->object["metadata"]["annotations"].contains(kSpecAnnotation))
-        << cached->object.dump();
-    EXPECT_TRUE(cached->object["metadata"]["annotations"].contains(kRevisionAnnotation));
+    ASSERT_NE(cached->job(), nullptr);
+    EXPECT_EQ(cached->job()->revision, kContext.revision);
+    EXPECT_TRUE(cached->object().is_null());
   }
   EXPECT_EQ(cache[0]->applied.get(), desired.get());  // the desired job, not a parsed copy
   ASSERT_NE(cache[2]->applied, nullptr);              // b is not offered: parsed
   EXPECT_EQ(CanonicalSpecText(*cache[2]->applied), CanonicalSpecText(*other));
 
   JobListing last;
-  const std::vector<LiveJob> live = ListCachedJobs(cache, nullptr, &last);
+  const std::vector<LiveJob> live = ListCachedJobs(cache, &last);
   ASSERT_EQ(live.size(), 2u);
   EXPECT_EQ(live[0].applied.get(), desired.get());
   EXPECT_EQ(live[1].applied.get(), cache[2]->applied.get());
@@ -454,9 +454,12 @@ TEST(MappingTest, TheJobsCacheReadsAppliedSpecsAsItCachesAndKeepsNoText) {
   // An annotation that does not read: no applied spec, as a listing would have found.
   json broken = objects[0];
   broken["metadata"]["annotations"][kSpecAnnotation] = "{not json";
-  const CachedObject unreadable = CachedJobOf(CompactJobObject(broken), broken, &shared);
-  EXPECT_TRUE(unreadable.applied_read);
+  const CachedObject unreadable = CachedJobOf(broken, &shared);
   EXPECT_EQ(unreadable.applied, nullptr);
+  // Another instance's Job: its record only, its spec not read.
+  const CachedObject others = CachedJobOf(objects[2], &shared, /*read_applied=*/false);
+  EXPECT_EQ(others.applied, nullptr);
+  EXPECT_EQ(others.job()->job, "b");
 }
 
 TEST(MappingTest, ARoleWithoutItsJobCountsAsZeroReplicas) {
