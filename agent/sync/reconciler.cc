@@ -327,8 +327,8 @@ Status Reconciler::PlanCycle(Cycle& cycle) {
              {{"commit", cycle.commit->ShortId()}, {"error", planned.status().message()}});
     const nlohmann::json failed = {{"text", "plan failed: " + planned.status().message() + "\n"},
                                    {"steps", nullptr}};
-    auto text = std::make_shared<const std::string>(
-        failed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    auto text = std::make_shared<const TextPieces>(
+        TextPieces{failed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
     std::lock_guard<std::mutex> lock(mutex_);
     plan_text_ = std::move(text);
     return planned.status();
@@ -525,53 +525,6 @@ void Reconciler::NoteBackendTrouble(const Target& kind, const Status& status) {
   status_["backends"][kind.ToString()] = {{"ok", false}, {"error", status.message()}};
 }
 
-void Reconciler::Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-                         const std::string& plan_json,
-                         std::shared_ptr<const std::map<std::string, ShownStep>> steps) {
-  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
-  auto jobs_text = std::make_shared<std::string>("[");
-  for (const JobStatus& job : jobs) {
-    if (jobs_text->size() > 1) *jobs_text += ',';
-    *jobs_text += nlohmann::json{
-        {"key", job.key.ToString()},
-        {"backend", BackendName(job.key.backend)},
-        {"cluster", ClusterName(job.key.cluster)},
-        {"namespace", job.key.namespace_name},
-        {"name", job.key.name},
-        {"sync", job.sync},
-        {"health", job.health},
-        {"healthMessage", job.health_message},
-        {"desiredReplicas", job.desired_replicas},
-        {"liveReplicas", job.live_replicas},
-        {"appliedRevision", job.applied_revision},
-        {"appliedAuthor", job.applied_author},
-        {"appliedSummary", job.applied_summary},
-        {"source", job.source_path},
-        {"labels", job.labels},
-        {"lastAction", job.last_action},
-        {"lastError", job.last_error},
-        {"drift",
-         job.drift}}.dump(-1, ' ', false, kReplace);
-  }
-  *jobs_text += ']';
-  jobs_text->shrink_to_fit();
-  // plan_json is RenderJson's document: valid JSON text, placed as it is.
-  auto plan = std::make_shared<const std::string>(
-      "{\"steps\":" + plan_json +
-      ",\"text\":" + nlohmann::json(plan_text).dump(-1, ' ', false, kReplace) + "}");
-  std::lock_guard<std::mutex> lock(mutex_);
-  status_["instance"] = options_.plan.instance;
-  status_["repo"] = git_.display_url();
-  status_["branch"] = options_.branch;
-  status_["path"] = options_.path;
-  status_["drift"] = DriftPolicyName(options_.plan.drift);
-  status_["prune"] = options_.plan.prune;
-  jobs_text_ = std::move(jobs_text);
-  plan_text_ = std::move(plan);
-  last_steps_ = std::move(steps);
-  ++status_revision_;
-}
-
 void Reconciler::Run() {
   std::mt19937 random(std::random_device{}());
   std::uniform_real_distribution<double> spread(1 - options_.jitter, 1 + options_.jitter);
@@ -635,33 +588,6 @@ void Reconciler::Stop() {
   }
   wake_.notify_all();
 }
-
-std::string Reconciler::StatusText(const nlohmann::json& extra) const {
-  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
-  nlohmann::json head;
-  std::shared_ptr<const std::string> jobs;
-  std::shared_ptr<const std::string> plan;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    head = status_;
-    jobs = jobs_text_;
-    plan = plan_text_;
-  }
-  for (const auto& [key, value] : extra.items()) head[key] = value;
-  std::string out = head.dump(-1, ' ', false, kReplace);
-  out.pop_back();  // the closing brace: the published parts follow
-  out.reserve(out.size() + (jobs ? jobs->size() : 0) + (plan ? plan->size() : 0) + 20);
-  for (const auto& [key, text] : {std::pair{"jobs", jobs}, std::pair{"plan", plan}}) {
-    if (!text) continue;
-    if (out.size() > 1) out += ',';
-    out += std::string("\"") + key + "\":";
-    out += *text;
-  }
-  out += '}';
-  return out;
-}
-
-nlohmann::json Reconciler::StatusJson() const { return nlohmann::json::parse(StatusText()); }
 
 Readiness Reconciler::Ready() const {
   // Readiness is "can serve" (as Argo CD's and Flux's controllers answer it): a Git or cluster

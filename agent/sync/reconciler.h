@@ -232,8 +232,12 @@ class Reconciler {
   // Publishes the jobs and the plan (its text and RenderJson's document) for StatusText().
   // `steps` is every job's step (JobDetail), keyed by JobKey::ToString().
   void Publish(const std::vector<JobStatus>& jobs, const std::string& plan_text,
-               const std::string& plan_json,
+               std::string plan_json,
                std::shared_ptr<const std::map<std::string, ShownStep>> steps);
+  // JSON text kept in pieces (of about 64 KB for the jobs), written out one after another: the
+  // jobs of a first sync of 10,000 written into one growing string, then trimmed to size, were
+  // held two and three times over at once, at the agent's peak of memory.
+  using TextPieces = std::vector<std::string>;
   void RecordCycle(const Status& result, std::chrono::steady_clock::time_point start);
   // Asks the remote for the branch's head and, when it moved, fetches and loads it into
   // snapshot_. Sets git_status_ and returns it. Ends a stage in `stages` per Git operation.
@@ -284,8 +288,8 @@ class Reconciler {
   // Published for readers: the status but its jobs and plan, and those two as JSON text (null
   // until published).
   nlohmann::json status_ = nlohmann::json::object();
-  std::shared_ptr<const std::string> jobs_text_;
-  std::shared_ptr<const std::string> plan_text_;
+  std::shared_ptr<const TextPieces> jobs_text_;
+  std::shared_ptr<const TextPieces> plan_text_;
   std::shared_ptr<const std::map<std::string, ShownStep>> last_steps_;
   uint64_t status_revision_ = 0;
   Status git_status_ = UnavailableError("no sync yet");

@@ -700,6 +700,28 @@ TEST_F(ReconcilerTest, StatusTextIsOneDocumentWithTheMembersAdded) {
   EXPECT_EQ(status["lastSync"]["result"], "ok");
 }
 
+// The jobs are published in pieces of about 64 KB (Reconciler::TextPieces); the status page is
+// still one document with every job once, in order.
+TEST_F(ReconcilerTest, TheStatusOfMoreJobsThanOnePieceHoldsIsOneDocument) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 300; ++i) {
+    names.push_back("many-" + std::to_string(1000 + i));
+    repo_.Write("jobs/" + names.back() + ".yaml", JobYaml(names.back()));
+  }
+  repo_.Commit("Add 300 jobs");
+  auto reconciler = NewReconciler();
+  ASSERT_TRUE(reconciler->SyncOnce().ok());
+  const std::string text = reconciler->StatusText();
+  ASSERT_GT(text.size(), size_t{3} * 64 * 1024);  // the jobs took more than two pieces
+  const nlohmann::json status = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_FALSE(status.is_discarded()) << text.substr(0, 2000);
+  std::vector<std::string> listed;
+  for (const nlohmann::json& job : status["jobs"]) listed.push_back(job["name"]);
+  names.insert(names.begin(), {"a", "b"});
+  EXPECT_EQ(listed, names);
+  EXPECT_EQ(status["plan"]["steps"]["summary"]["create"], 302);
+}
+
 TEST_F(ReconcilerTest, AStandbyPlansButDoesNotWrite) {
   bool leader = false;
   may_write_ = [&] { return leader; };
