@@ -68,15 +68,18 @@ class HeapOptional {
   std::unique_ptr<T> value_;
 };
 
-// A T that reads as T{} until it is written: the heap holds it only once it is. Reading through
-// a non-const HeapValue makes it (as writing does); equality compares what it reads as, so that
-// is never seen.
+// A T that reads as T{} until it is written: the heap holds it only once it is. Made from (or
+// assigned) a T, it holds that T on the heap unless it equals T{}: a reader assigns what it read,
+// and an empty value takes no memory. Reading through a non-const HeapValue makes it (as writing
+// does); equality compares what it reads as, so that is never seen.
 template <typename T>
 class HeapValue {
  public:
   HeapValue() = default;
   // NOLINTNEXTLINE(google-explicit-constructor)
-  HeapValue(const T& value) : value_(value) {}
+  HeapValue(T value) {
+    if (!(value == Empty())) value_ = std::move(value);
+  }
 
   const T& get() const { return value_ ? *value_ : Empty(); }
   const T& operator*() const { return get(); }

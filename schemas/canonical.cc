@@ -461,7 +461,7 @@ Status ReadRole(const json& object, const std::string& where, Role* role) {
   }
   RoleOverrides overrides;
   JOBSYNC_RETURN_IF_ERROR(ReadRoleOverrides(reader, &overrides));
-  if (!(overrides == RoleOverrides{})) role->overrides = overrides;  // boxed only when set
+  role->overrides = std::move(overrides);  // on the heap only when not empty
   return OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <system_error>
 #include <tuple>
+#include <utility>
 
 #include "schemas/canonical.h"
 #include "schemas/elasticjob.h"
@@ -192,7 +193,7 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
     }
     RoleOverrides overrides;
     ReadRoleOverrides(r, &overrides);
-    if (!(overrides == RoleOverrides{})) role.overrides = overrides;  // boxed only when set
+    role.overrides = std::move(overrides);  // on the heap only when not empty
     job.roles.emplace(role_name, role);
   }
   if (spec.contains("ray")) {

@@ -69,6 +69,18 @@ TEST(HeapValueTest, ReadsAsEmptyUntilWrittenAndComparesByValue) {
   EXPECT_FALSE(copy_of_unset.boxed()) << "copying an unset value takes no heap";
   copy_of_unset->image = "trainer:3";
   EXPECT_TRUE(unset->image.empty());
+
+  // Assigned a T: held only when it is not T{}.
+  HeapValue<Settings> assigned;
+  assigned = Settings{};
+  EXPECT_FALSE(assigned.boxed()) << "an empty value took heap";
+  Settings read;
+  read.image = "trainer:4";
+  assigned = read;
+  EXPECT_TRUE(assigned.boxed());
+  EXPECT_EQ(assigned->image, "trainer:4");
+  const HeapValue<Settings> made_empty(Settings{});
+  EXPECT_FALSE(made_empty.boxed());
 }
 
 }  // namespace
