@@ -1,6 +1,7 @@
 // Members kept on the heap, for the large and mostly unset parts of structures held ten thousand
-// times over (TrainingJob::ray, Role::overrides): inline, an unset std::optional<RaySpec> takes
-// 512 bytes in every Kubernetes job, an empty RoleOverrides 320 in every role; boxed, 8 each.
+// times over (TrainingJob::ray and ::pod, Role::overrides, a role's rare resources): inline, an
+// unset std::optional<RaySpec> takes 512 bytes in every Kubernetes job, empty PodSettings 304,
+// an empty RoleOverrides 320 in every role; boxed, 8 each.
 // Both are values: a copy copies what they hold, == compares it.
 #ifndef JOBSYNC_COMMON_BOXED_H_
 #define JOBSYNC_COMMON_BOXED_H_

@@ -54,9 +54,9 @@ json CanonicalResources(const Resources& resources) {
   if (resources.ephemeral_storage) {
     out["ephemeralStorage"] = CanonicalQuantity(*resources.ephemeral_storage, QuantityUnit::kBytes);
   }
-  if (!resources.extended.empty()) {
+  if (!resources.extended->empty()) {
     json extended = json::object();
-    for (const auto& [name, quantity] : resources.extended) {
+    for (const auto& [name, quantity] : *resources.extended) {
       extended[name] = CanonicalQuantity(quantity, QuantityUnit::kCores);
     }
     out["extended"] = std::move(extended);
@@ -118,16 +118,17 @@ void AddRoleOverrides(const RoleOverrides& own, json* out) {
 // The job-model fields added after the first release, each only when set (see AddRoleOverrides).
 void AddJobModel(const TrainingJob& job, json* spec) {
   json& out = *spec;
+  const PodSettings& pod = *job.pod;
   if (!job.args.empty()) out["args"] = job.args;
-  if (!job.env_from.empty()) out["envFrom"] = job.env_from;
-  if (!job.volumes.empty()) out["volumes"] = CanonicalVolumes(job.volumes);
-  if (!job.node_selector.empty()) out["nodeSelector"] = job.node_selector;
-  if (!job.tolerations.empty()) out["tolerations"] = job.tolerations;
-  if (!job.affinity.is_null()) out["affinity"] = job.affinity;
-  if (!job.priority_class_name.empty()) out["priorityClassName"] = job.priority_class_name;
-  if (!job.scheduler_name.empty()) out["schedulerName"] = job.scheduler_name;
-  if (!job.service_account_name.empty()) out["serviceAccountName"] = job.service_account_name;
-  if (!job.image_pull_secrets.empty()) out["imagePullSecrets"] = job.image_pull_secrets;
+  if (!pod.env_from.empty()) out["envFrom"] = pod.env_from;
+  if (!pod.volumes.empty()) out["volumes"] = CanonicalVolumes(pod.volumes);
+  if (!pod.node_selector.empty()) out["nodeSelector"] = pod.node_selector;
+  if (!pod.tolerations.empty()) out["tolerations"] = pod.tolerations;
+  if (!pod.affinity.is_null()) out["affinity"] = pod.affinity;
+  if (!pod.priority_class_name.empty()) out["priorityClassName"] = pod.priority_class_name;
+  if (!pod.scheduler_name.empty()) out["schedulerName"] = pod.scheduler_name;
+  if (!pod.service_account_name.empty()) out["serviceAccountName"] = pod.service_account_name;
+  if (!pod.image_pull_secrets.empty()) out["imagePullSecrets"] = pod.image_pull_secrets;
   if (job.max_restarts) out["failurePolicy"] = {{"maxRestarts", *job.max_restarts}};
   if (job.active_deadline_seconds) out["activeDeadlineSeconds"] = *job.active_deadline_seconds;
   if (job.ttl_seconds_after_finished) {
@@ -393,18 +394,22 @@ Status ReadRoleOverrides(const FieldReader& reader, RoleOverrides* own) {
   return reader.ObjectList("tolerations", &own->tolerations);
 }
 
-// The fields AddJobModel writes.
+// spec.env and the fields AddJobModel writes. The pod settings are read aside and assigned, so
+// that a job without any holds none (HeapValue).
 Status ReadJobModel(const FieldReader& spec, TrainingJob* job) {
+  PodSettings pod;
+  JOBSYNC_RETURN_IF_ERROR(spec.Env("env", &job->env, &pod.env_refs));
   JOBSYNC_RETURN_IF_ERROR(spec.StringList("args", &job->args));
-  JOBSYNC_RETURN_IF_ERROR(spec.ObjectList("envFrom", &job->env_from));
-  JOBSYNC_RETURN_IF_ERROR(spec.Volumes("volumes", &job->volumes));
-  JOBSYNC_RETURN_IF_ERROR(spec.StringMap("nodeSelector", &job->node_selector));
-  JOBSYNC_RETURN_IF_ERROR(spec.ObjectList("tolerations", &job->tolerations));
-  spec.Raw("affinity", &job->affinity);
-  JOBSYNC_RETURN_IF_ERROR(spec.String("priorityClassName", false, &job->priority_class_name));
-  JOBSYNC_RETURN_IF_ERROR(spec.String("schedulerName", false, &job->scheduler_name));
-  JOBSYNC_RETURN_IF_ERROR(spec.String("serviceAccountName", false, &job->service_account_name));
-  JOBSYNC_RETURN_IF_ERROR(spec.StringList("imagePullSecrets", &job->image_pull_secrets));
+  JOBSYNC_RETURN_IF_ERROR(spec.ObjectList("envFrom", &pod.env_from));
+  JOBSYNC_RETURN_IF_ERROR(spec.Volumes("volumes", &pod.volumes));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringMap("nodeSelector", &pod.node_selector));
+  JOBSYNC_RETURN_IF_ERROR(spec.ObjectList("tolerations", &pod.tolerations));
+  spec.Raw("affinity", &pod.affinity);
+  JOBSYNC_RETURN_IF_ERROR(spec.String("priorityClassName", false, &pod.priority_class_name));
+  JOBSYNC_RETURN_IF_ERROR(spec.String("schedulerName", false, &pod.scheduler_name));
+  JOBSYNC_RETURN_IF_ERROR(spec.String("serviceAccountName", false, &pod.service_account_name));
+  JOBSYNC_RETURN_IF_ERROR(spec.StringList("imagePullSecrets", &pod.image_pull_secrets));
+  job->pod = std::move(pod);
   const json* failure_policy = nullptr;
   JOBSYNC_RETURN_IF_ERROR(spec.OptionalObject("failurePolicy", &failure_policy));
   if (failure_policy != nullptr) {
@@ -455,9 +460,12 @@ Status ReadRole(const json& object, const std::string& where, Role* role) {
     JOBSYNC_RETURN_IF_ERROR(r.QuantityField("cpu", &role->resources.cpu));
     JOBSYNC_RETURN_IF_ERROR(r.QuantityField("memory", &role->resources.memory));
     JOBSYNC_RETURN_IF_ERROR(r.Int64("gpu", &role->resources.gpu));
-    JOBSYNC_RETURN_IF_ERROR(
-        r.QuantityField("ephemeralStorage", &role->resources.ephemeral_storage));
-    JOBSYNC_RETURN_IF_ERROR(r.QuantityMap("extended", &role->resources.extended));
+    std::optional<Quantity> ephemeral_storage;  // read aside: boxed only when set
+    JOBSYNC_RETURN_IF_ERROR(r.QuantityField("ephemeralStorage", &ephemeral_storage));
+    if (ephemeral_storage) role->resources.ephemeral_storage = *std::move(ephemeral_storage);
+    std::map<std::string, Quantity> extended;
+    JOBSYNC_RETURN_IF_ERROR(r.QuantityMap("extended", &extended));
+    role->resources.extended = std::move(extended);
   }
   RoleOverrides overrides;
   JOBSYNC_RETURN_IF_ERROR(ReadRoleOverrides(reader, &overrides));
@@ -522,7 +530,7 @@ json CanonicalSpec(const TrainingJob& job) {
   spec["dependsOn"] = depends_on;
   if (!job.image.empty()) spec["image"] = job.image;
   spec["command"] = job.command;
-  spec["env"] = CanonicalEnv(job.env, job.env_refs);
+  spec["env"] = CanonicalEnv(job.env, job.pod->env_refs);
   AddJobModel(job, &spec);
   json roles = json::object();
   for (const auto& [name, role] : job.roles) {
@@ -588,7 +596,6 @@ StatusOr<TrainingJob> TrainingJobFromCanonical(const json& canonical) {
   JOBSYNC_RETURN_IF_ERROR(spec.StringList("dependsOn", &job.depends_on));
   JOBSYNC_RETURN_IF_ERROR(spec.String("image", false, &job.image));
   JOBSYNC_RETURN_IF_ERROR(spec.StringList("command", &job.command));
-  JOBSYNC_RETURN_IF_ERROR(spec.Env("env", &job.env, &job.env_refs));
   JOBSYNC_RETURN_IF_ERROR(ReadJobModel(spec, &job));
   const json* roles = spec.RequiredObject("roles", &error);
   if (roles == nullptr) return error;

@@ -181,7 +181,7 @@ void CheckRay(Checker& check) {
     Path at = {"spec", refusal.field};
     if (check.Present(at)) check.Add(at, RayMessage(at), refusal.instead, /*at_key=*/true);
   }
-  for (const auto& [name, unused] : job.env_refs) {
+  for (const auto& [name, unused] : job.pod->env_refs) {
     Path at = {"spec", "env", name};
     check.Add(at, RayMessage(at) + " (an environment variable from a reference)",
               "write the value itself, in spec.env or spec.ray.runtimeEnv.env_vars");
@@ -320,8 +320,8 @@ void CheckRoleMounts(Checker& check, const std::string& role_name, const Role& r
       if (own[i].name == name)
         return Path{"spec", "roles", role_name, "volumes", std::to_string(i)};
     }
-    for (size_t i = 0; i < job.volumes.size(); ++i) {
-      if (job.volumes[i].name == name) return Path{"spec", "volumes", std::to_string(i)};
+    for (size_t i = 0; i < job.pod->volumes.size(); ++i) {
+      if (job.pod->volumes[i].name == name) return Path{"spec", "volumes", std::to_string(i)};
     }
     return Path{"spec"};
   };
@@ -355,7 +355,7 @@ void CheckNodeSelector(Checker& check, const Path& at_map,
 }
 
 void CheckExtended(Checker& check, const std::string& role_name, const Resources& resources) {
-  for (const auto& [name, unused] : resources.extended) {
+  for (const auto& [name, unused] : *resources.extended) {
     Path at = {"spec", "roles", role_name, "resources", "extended", name};
     if (std::string problem = CheckQualifiedName(name); !problem.empty()) {
       check.Add(at, Dotted(at) + ": resource name " + Quote(name) + " " + problem,
@@ -460,20 +460,21 @@ void CheckPodTemplatePatch(Checker& check, const json& patch) {
 
 void CheckKubernetes(Checker& check) {
   const TrainingJob& job = check.job();
-  CheckEnvRefs(check, {"spec", "env"}, job.env_refs);
-  CheckEnvFrom(check, {"spec", "envFrom"}, job.env_from);
-  CheckVolumeList(check, {"spec", "volumes"}, job.volumes);
-  CheckNodeSelector(check, {"spec", "nodeSelector"}, job.node_selector);
-  for (size_t i = 0; i < job.image_pull_secrets.size(); ++i) {
+  const PodSettings& pod = *job.pod;
+  CheckEnvRefs(check, {"spec", "env"}, pod.env_refs);
+  CheckEnvFrom(check, {"spec", "envFrom"}, pod.env_from);
+  CheckVolumeList(check, {"spec", "volumes"}, pod.volumes);
+  CheckNodeSelector(check, {"spec", "nodeSelector"}, pod.node_selector);
+  for (size_t i = 0; i < pod.image_pull_secrets.size(); ++i) {
     CheckObjectName(check, {"spec", "imagePullSecrets", std::to_string(i)},
-                    job.image_pull_secrets[i], "Secret");
+                    pod.image_pull_secrets[i], "Secret");
   }
-  if (!job.service_account_name.empty()) {
-    CheckObjectName(check, {"spec", "serviceAccountName"}, job.service_account_name,
+  if (!pod.service_account_name.empty()) {
+    CheckObjectName(check, {"spec", "serviceAccountName"}, pod.service_account_name,
                     "ServiceAccount");
   }
-  if (!job.priority_class_name.empty()) {
-    CheckObjectName(check, {"spec", "priorityClassName"}, job.priority_class_name, "PriorityClass");
+  if (!pod.priority_class_name.empty()) {
+    CheckObjectName(check, {"spec", "priorityClassName"}, pod.priority_class_name, "PriorityClass");
   }
   for (const auto& [role_name, role] : job.roles) {
     const Path at = {"spec", "roles", role_name};

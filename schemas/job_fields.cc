@@ -70,20 +70,22 @@ std::vector<Volume> ReadVolumes(const json& volumes) {
 }
 
 void ReadJobModelFields(const json& spec, TrainingJob* job) {
+  // Read aside and assigned, so that a job without any holds none (HeapValue).
+  PodSettings pod;
   if (spec.contains("args")) job->args = Strings(spec["args"]);
-  if (spec.contains("env")) ReadEnv(spec["env"], &job->env, &job->env_refs);
-  if (spec.contains("envFrom")) job->env_from = Objects(spec["envFrom"]);
-  if (spec.contains("volumes")) job->volumes = ReadVolumes(spec["volumes"]);
+  if (spec.contains("env")) ReadEnv(spec["env"], &job->env, &pod.env_refs);
+  if (spec.contains("envFrom")) pod.env_from = Objects(spec["envFrom"]);
+  if (spec.contains("volumes")) pod.volumes = ReadVolumes(spec["volumes"]);
   if (spec.contains("nodeSelector")) {
-    job->node_selector = spec["nodeSelector"].get<std::map<std::string, std::string>>();
+    pod.node_selector = spec["nodeSelector"].get<std::map<std::string, std::string>>();
   }
-  if (spec.contains("tolerations")) job->tolerations = Objects(spec["tolerations"]);
-  if (spec.contains("affinity")) job->affinity = spec["affinity"];
-  job->priority_class_name = spec.value("priorityClassName", "");
-  job->scheduler_name = spec.value("schedulerName", "");
-  job->service_account_name = spec.value("serviceAccountName", "");
-  if (spec.contains("imagePullSecrets"))
-    job->image_pull_secrets = Strings(spec["imagePullSecrets"]);
+  if (spec.contains("tolerations")) pod.tolerations = Objects(spec["tolerations"]);
+  if (spec.contains("affinity")) pod.affinity = spec["affinity"];
+  pod.priority_class_name = spec.value("priorityClassName", "");
+  pod.scheduler_name = spec.value("schedulerName", "");
+  pod.service_account_name = spec.value("serviceAccountName", "");
+  if (spec.contains("imagePullSecrets")) pod.image_pull_secrets = Strings(spec["imagePullSecrets"]);
+  job->pod = std::move(pod);
   if (const json* policy = ObjectAt(spec, "failurePolicy");
       policy && policy->contains("maxRestarts")) {
     job->max_restarts = (*policy)["maxRestarts"].get<int>();

@@ -186,9 +186,11 @@ TrainingJob ToTrainingJob(const nlohmann::json& doc,
         role.resources.ephemeral_storage = quantity(prefix + "ephemeralStorage");
       }
       if (res.contains("extended")) {
+        std::map<std::string, Quantity> extended;
         for (const auto& [name, unused] : res["extended"].items()) {
-          role.resources.extended.emplace(name, quantity(prefix + "extended." + name));
+          extended.emplace(name, quantity(prefix + "extended." + name));
         }
+        role.resources.extended = std::move(extended);
       }
     }
     RoleOverrides overrides;

@@ -47,7 +47,7 @@ RoleSettings EffectiveRoleSettings(const TrainingJob& job, const std::string& ro
   out.command = own.command.value_or(job.command);
   out.args = own.args.value_or(job.args);
   out.env = job.env;
-  out.env_refs = job.env_refs;
+  out.env_refs = job.pod->env_refs;
   for (const auto& [name, value] : own.env) {
     out.env_refs.erase(name);
     out.env[name] = value;
@@ -56,9 +56,9 @@ RoleSettings EffectiveRoleSettings(const TrainingJob& job, const std::string& ro
     out.env.erase(name);
     out.env_refs[name] = value;
   }
-  out.env_from = job.env_from;
+  out.env_from = job.pod->env_from;
   out.env_from.insert(out.env_from.end(), own.env_from.begin(), own.env_from.end());
-  out.volumes = job.volumes;
+  out.volumes = job.pod->volumes;
   for (const Volume& volume : own.volumes) {
     auto same = std::find_if(out.volumes.begin(), out.volumes.end(),
                              [&](const Volume& v) { return v.name == volume.name; });
@@ -68,9 +68,9 @@ RoleSettings EffectiveRoleSettings(const TrainingJob& job, const std::string& ro
       out.volumes.push_back(volume);
     }
   }
-  out.node_selector = job.node_selector;
+  out.node_selector = job.pod->node_selector;
   for (const auto& [key, value] : own.node_selector) out.node_selector[key] = value;
-  out.tolerations = job.tolerations;
+  out.tolerations = job.pod->tolerations;
   out.tolerations.insert(out.tolerations.end(), own.tolerations.begin(), own.tolerations.end());
   return out;
 }

@@ -49,10 +49,11 @@ struct SourceLocation {
 struct Resources {
   std::optional<Quantity> cpu;
   std::optional<Quantity> memory;
-  std::optional<int64_t> gpu;                 // whole devices; nvidia.com/gpu on Kubernetes
-  std::optional<Quantity> ephemeral_storage;  // ephemeral-storage on Kubernetes
+  std::optional<int64_t> gpu;  // whole devices; nvidia.com/gpu on Kubernetes
+  // The rarely set two, on the heap only when set.
+  HeapOptional<Quantity> ephemeral_storage;  // ephemeral-storage on Kubernetes
   // Extended resources by their Kubernetes name ("rdma/hca_shared_devices_a"), set as limits.
-  std::map<std::string, Quantity> extended;
+  HeapValue<std::map<std::string, Quantity>> extended;
 
   friend bool operator==(const Resources&, const Resources&) = default;
 };
@@ -182,6 +183,23 @@ struct JobKey {
   friend auto operator<=>(const JobKey&, const JobKey&) = default;
 };
 
+// A job's Kubernetes pod settings, which most jobs leave unset (TrainingJob::pod): held inline,
+// they would take some 300 bytes in every job.
+struct PodSettings {
+  std::map<std::string, nlohmann::json> env_refs;  // spec.env's references, by name
+  std::vector<nlohmann::json> env_from;            // Kubernetes EnvFromSource objects, in order
+  std::vector<Volume> volumes;                     // in manifest order
+  std::map<std::string, std::string> node_selector;
+  std::vector<nlohmann::json> tolerations;  // Kubernetes Toleration objects, in order
+  nlohmann::json affinity;                  // a Kubernetes Affinity; null when unset
+  std::string priority_class_name;          // empty: unset (likewise the next two)
+  std::string scheduler_name;
+  std::string service_account_name;
+  std::vector<std::string> image_pull_secrets;  // Secret names
+
+  friend bool operator==(const PodSettings&, const PodSettings&) = default;
+};
+
 // A validated TrainingJob manifest with defaults filled in.
 struct TrainingJob {
   std::string name;
@@ -200,19 +218,11 @@ struct TrainingJob {
   std::vector<std::string> args;
   // spec.env holds both kinds of value: literal strings here, and references (exactly one of
   // secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef: a Kubernetes EnvVarSource) in
-  // env_refs. A name is in at most one of the two.
+  // pod->env_refs. A name is in at most one of the two.
   std::map<std::string, std::string> env;
-  std::map<std::string, nlohmann::json> env_refs;
-  std::vector<nlohmann::json> env_from;  // Kubernetes EnvFromSource objects, in order
-  std::vector<Volume> volumes;           // in manifest order
-  std::map<std::string, std::string> node_selector;
-  std::vector<nlohmann::json> tolerations;  // Kubernetes Toleration objects, in order
-  nlohmann::json affinity;                  // a Kubernetes Affinity; null when unset
-  std::string priority_class_name;          // empty: unset (likewise the next two)
-  std::string scheduler_name;
-  std::string service_account_name;
-  std::vector<std::string> image_pull_secrets;  // Secret names
-  std::optional<int> max_restarts;              // failurePolicy.maxRestarts, per replica
+  // The Kubernetes pod settings (env references included), on the heap only when one is set.
+  HeapValue<PodSettings> pod;
+  std::optional<int> max_restarts;  // failurePolicy.maxRestarts, per replica
   std::optional<int64_t> active_deadline_seconds;
   std::optional<int64_t> ttl_seconds_after_finished;
   std::string run_id;                 // empty: unset; a new value alone re-runs a finished job
@@ -252,13 +262,8 @@ struct TrainingJob {
     return name == other.name && namespace_name == other.namespace_name && labels == other.labels &&
            annotations == other.annotations && backend == other.backend &&
            suspend == other.suspend && depends_on == other.depends_on && image == other.image &&
-           command == other.command && args == other.args && env == other.env &&
-           env_refs == other.env_refs && env_from == other.env_from && volumes == other.volumes &&
-           node_selector == other.node_selector && tolerations == other.tolerations &&
-           affinity == other.affinity && priority_class_name == other.priority_class_name &&
-           scheduler_name == other.scheduler_name &&
-           service_account_name == other.service_account_name &&
-           image_pull_secrets == other.image_pull_secrets && max_restarts == other.max_restarts &&
+           command == other.command && args == other.args && env == other.env && pod == other.pod &&
+           max_restarts == other.max_restarts &&
            active_deadline_seconds == other.active_deadline_seconds &&
            ttl_seconds_after_finished == other.ttl_seconds_after_finished &&
            run_id == other.run_id && roles == other.roles && ray == other.ray &&

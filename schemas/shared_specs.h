@@ -12,6 +12,8 @@
 #ifndef JOBSYNC_SCHEMAS_SHARED_SPECS_H_
 #define JOBSYNC_SCHEMAS_SHARED_SPECS_H_
 
+#include <array>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,9 +40,16 @@ class SharedSpecs {
   size_t size() const;
 
  private:
+  // SHA-256 of the canonical text and the source path: 32 bytes in the map's node, where a text
+  // key ("<hash in hex>\n<path>") took another ~110 bytes of heap per job.
+  using Key = std::array<unsigned char, 32>;
+  struct KeyHash {
+    size_t operator()(const Key& key) const;
+  };
+  static Key KeyOf(std::string_view canonical_text, std::string_view source_path);
+
   mutable std::mutex mutex_;
-  // "<CanonicalTextHash>\n<source path>" -> the job.
-  std::unordered_map<std::string, std::weak_ptr<const TrainingJob>> by_text_;
+  std::unordered_map<Key, std::weak_ptr<const TrainingJob>, KeyHash> by_text_;
   // Jobs already hashed, by address (with a weak reference, so that a new job at a freed
   // address is not taken for the old one).
   std::unordered_map<const TrainingJob*, std::weak_ptr<const TrainingJob>> hashed_;

@@ -430,9 +430,10 @@ void Reconciler::PublishCycle(const Cycle& cycle, const CycleStatus& status) {
   // fields: they are the whole manifest, which Git has and `jobsync plan` lists; a first sync of
   // thousands of jobs would otherwise publish every field of every job, twice.
   Plan shown;
-  auto steps = std::make_shared<std::map<std::string, ShownStep>>();
+  auto steps = std::make_shared<ShownSteps>();
+  steps->reserve(cycle.plan.steps.size());
   for (const PlanStep& step : cycle.plan.steps) {
-    ShownStep& kept = (*steps)[step.key.ToString()];
+    ShownStep& kept = steps->emplace_back();
     kept.step = step;
     kept.step.live = nullptr;
     if (step.live) kept.applied = step.live->applied;

@@ -187,7 +187,7 @@ json ContainerResources(const Resources& resources) {
         resources.ephemeral_storage->text();
   }
   if (resources.gpu) limits["nvidia.com/gpu"] = std::to_string(*resources.gpu);
-  for (const auto& [name, quantity] : resources.extended) {
+  for (const auto& [name, quantity] : *resources.extended) {
     requests[name] = limits[name] = quantity.text();
   }
   json out = json::object();
@@ -212,13 +212,14 @@ json RolePodTemplate(const TrainingJob& job, const std::string& role, const json
   }
   if (!settings.node_selector.empty()) spec["nodeSelector"] = settings.node_selector;
   if (!settings.tolerations.empty()) spec["tolerations"] = settings.tolerations;
-  if (!job.affinity.is_null()) spec["affinity"] = job.affinity;
-  if (!job.priority_class_name.empty()) spec["priorityClassName"] = job.priority_class_name;
-  if (!job.scheduler_name.empty()) spec["schedulerName"] = job.scheduler_name;
-  if (!job.service_account_name.empty()) spec["serviceAccountName"] = job.service_account_name;
-  if (!job.image_pull_secrets.empty()) {
+  const PodSettings& pod = *job.pod;
+  if (!pod.affinity.is_null()) spec["affinity"] = pod.affinity;
+  if (!pod.priority_class_name.empty()) spec["priorityClassName"] = pod.priority_class_name;
+  if (!pod.scheduler_name.empty()) spec["schedulerName"] = pod.scheduler_name;
+  if (!pod.service_account_name.empty()) spec["serviceAccountName"] = pod.service_account_name;
+  if (!pod.image_pull_secrets.empty()) {
     json secrets = json::array();
-    for (const std::string& name : job.image_pull_secrets) secrets.push_back({{"name", name}});
+    for (const std::string& name : pod.image_pull_secrets) secrets.push_back({{"name", name}});
     spec["imagePullSecrets"] = std::move(secrets);
   }
   return {{"metadata", {{"labels", labels}}}, {"spec", std::move(spec)}};

@@ -158,7 +158,7 @@ class JobFieldsKubeTest : public ::testing::Test {
 
   TrainingJob Job(const std::string& name) {
     TrainingJob job = EveryFieldJob(name, namespace_);
-    job.priority_class_name = priority_class_;
+    job.pod->priority_class_name = priority_class_;
     return job;
   }
 

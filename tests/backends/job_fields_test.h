@@ -31,14 +31,14 @@ inline TrainingJob EveryFieldJob(const std::string& name, const std::string& nam
   using json = nlohmann::json;
   TrainingJob job = SampleJob(name, namespace_name);
   job.args = {"--epochs", "90"};
-  job.env_refs["WANDB_API_KEY"] =
+  job.pod->env_refs["WANDB_API_KEY"] =
       json::parse(R"({"secretKeyRef": {"name": "wandb", "key": "api-key"}})");
-  job.env_refs["MODEL_CFG"] =
+  job.pod->env_refs["MODEL_CFG"] =
       json::parse(R"({"configMapKeyRef": {"name": "train-cfg", "key": "model"}})");
-  job.env_refs["POD_IP"] = json::parse(R"({"fieldRef": {"fieldPath": "status.podIP"}})");
-  job.env_from = {json::parse(R"({"secretRef": {"name": "s3"}})"),
-                  json::parse(R"({"configMapRef": {"name": "train-cfg"}})")};
-  job.volumes = {
+  job.pod->env_refs["POD_IP"] = json::parse(R"({"fieldRef": {"fieldPath": "status.podIP"}})");
+  job.pod->env_from = {json::parse(R"({"secretRef": {"name": "s3"}})"),
+                       json::parse(R"({"configMapRef": {"name": "train-cfg"}})")};
+  job.pod->volumes = {
       MakeVolume("data", "/data", true, "",
                  R"({"persistentVolumeClaim": {"claimName": "imagenet"}})"),
       MakeVolume("shm", "/dev/shm", false, "",
@@ -46,16 +46,17 @@ inline TrainingJob EveryFieldJob(const std::string& name, const std::string& nam
       MakeVolume("cfg", "/etc/train", false, "model", R"({"configMap": {"name": "train-cfg"}})"),
       MakeVolume("creds", "/var/run/creds", true, "", R"({"secret": {"secretName": "s3"}})"),
   };
-  job.node_selector = {{"type", "kwok"}};
-  job.tolerations = {json::parse(
+  job.pod->node_selector = {{"type", "kwok"}};
+  job.pod->tolerations = {json::parse(
       R"({"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"})")};
-  job.affinity = json::parse(R"({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+  job.pod->affinity =
+      json::parse(R"({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
       {"nodeSelectorTerms": [{"matchExpressions":
         [{"key": "type", "operator": "In", "values": ["kwok"]}]}]}}})");
-  job.priority_class_name = "training-high";
-  job.scheduler_name = "default-scheduler";
-  job.service_account_name = "trainer";
-  job.image_pull_secrets = {"regcred"};
+  job.pod->priority_class_name = "training-high";
+  job.pod->scheduler_name = "default-scheduler";
+  job.pod->service_account_name = "trainer";
+  job.pod->image_pull_secrets = {"regcred"};
   job.max_restarts = 2;
   job.active_deadline_seconds = 86400;
   job.ttl_seconds_after_finished = 3600;
@@ -67,7 +68,7 @@ inline TrainingJob EveryFieldJob(const std::string& name, const std::string& nam
   ps.resources.cpu = Q("250m");
   ps.resources.memory = Q("512Mi");
   ps.resources.ephemeral_storage = Q("2Gi");
-  ps.resources.extended.insert_or_assign("example.com/rdma", Q("1"));
+  ps.resources.extended->insert_or_assign("example.com/rdma", Q("1"));
   ps.overrides->image = "registry.example/train-ps:1";
   ps.overrides->args = std::vector<std::string>{"--ps"};
   ps.overrides->env["MODEL_CFG"] = "ps-literal";
@@ -75,8 +76,8 @@ inline TrainingJob EveryFieldJob(const std::string& name, const std::string& nam
   ps.overrides->env_from = {
       json::parse(R"({"configMapRef": {"name": "ps-cfg", "optional": true}})")};
   ps.overrides->volumes = {MakeVolume("shm", "/dev/shm", false, "",
-                                     R"({"emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})"),
-                          MakeVolume("ckpt", "/ckpt", false, "", R"({"emptyDir": {}})")};
+                                      R"({"emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})"),
+                           MakeVolume("ckpt", "/ckpt", false, "", R"({"emptyDir": {}})")};
   ps.overrides->node_selector = {{"pool", "cpu"}};
   ps.overrides->tolerations = {json::parse(R"({"key": "spot", "operator": "Exists"})")};
   return job;

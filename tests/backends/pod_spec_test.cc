@@ -158,7 +158,8 @@ TEST(PodSpecTest, EphemeralStorageAndExtendedResourcesSetRequestsAndLimits) {
 TEST(PodSpecTest, ElasticBoundsReachEveryContainerAndJobsyncNamesWin) {
   TrainingJob job = EveryFieldJob("resnet", "vision");
   job.env["JOBSYNC_NNODES"] = "9:9";
-  job.env_refs["JOBSYNC_MIN_REPLICAS_WORKER"] = {{"fieldRef", {{"fieldPath", "spec.nodeName"}}}};
+  job.pod->env_refs["JOBSYNC_MIN_REPLICAS_WORKER"] = {
+      {"fieldRef", {{"fieldPath", "spec.nodeName"}}}};
   job.roles["data-loader"].replicas = 3;
   job.roles["data-loader"].max_replicas = 5;
   for (const std::string role : {"worker", "ps", "data-loader"}) {

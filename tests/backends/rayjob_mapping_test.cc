@@ -23,7 +23,7 @@ TrainingJob KubeRayJob() {
   job.labels = {{"team", "search"}};
   job.backend = BackendKind::kRay;
   job.env = {{"EPOCHS", "3"}};
-  job.node_selector = {{"pool", "cpu"}};
+  job.pod->node_selector = {{"pool", "cpu"}};
   RaySpec ray;
   ray.cluster = RayCluster::kKubeRay;
   ray.entrypoint = "python tune.py";

@@ -99,9 +99,9 @@ INSTANTIATE_TEST_SUITE_P(
         FieldCase{
             "VolumesAndTolerations",
             [](TrainingJob* j) {
-              j->volumes.push_back(Volume{
+              j->pod->volumes.push_back(Volume{
                   "data", "/data", true, "", {{"persistentVolumeClaim", {{"claimName", "x"}}}}});
-              j->tolerations.push_back({{"key", "gpu"}, {"operator", "Exists"}});
+              j->pod->tolerations.push_back({{"key", "gpu"}, {"operator", "Exists"}});
             },
             Action::kUpdate,
             "spec changed: recreate (spec.tolerations, spec.volumes: a running Job's pod "
@@ -198,8 +198,8 @@ TEST(FieldRuleTest, KubeRayRayJob) {
 
 TEST(FieldRuleTest, PodTemplateWhyIsTheDefault) {
   const TrainingJob applied = K8sJob("a");
-  const PlanStep step =
-      PlanOne(With(applied, [](TrainingJob* j) { j->scheduler_name = "volcano"; }), Live(applied));
+  const PlanStep step = PlanOne(
+      With(applied, [](TrainingJob* j) { j->pod->scheduler_name = "volcano"; }), Live(applied));
   EXPECT_EQ(step.reason,
             "spec changed: recreate (spec.schedulerName: " + std::string(kPodTemplate) + ")");
 }
@@ -218,7 +218,7 @@ TEST(FieldRuleTest, ARoleCommandSetToEmptyIsAChange) {
   // On a finished job an empty-looking difference is no patch with an empty field list.
   LiveJob finished = Live(applied, LivePhase::kSucceeded);
   const PlanStep none =
-      PlanOne(With(applied, [](TrainingJob* j) { j->affinity = json::object(); }), finished);
+      PlanOne(With(applied, [](TrainingJob* j) { j->pod->affinity = json::object(); }), finished);
   EXPECT_EQ(none.action, Action::kNone);
 }
 

@@ -210,8 +210,8 @@ TEST_F(ElasticJobTest, MapsEachFieldIntoTheModel) {
   EXPECT_EQ(job.image, "trainer:2");
   EXPECT_THAT(job.env, ElementsAre(Pair("EPOCHS", "3"), Pair("LR", "0.1")));
   EXPECT_EQ(job.max_restarts, 2);
-  EXPECT_EQ(job.scheduler_name, "volcano");
-  EXPECT_THAT(job.image_pull_secrets, ElementsAre("regcred"));
+  EXPECT_EQ(job.pod->scheduler_name, "volcano");
+  EXPECT_THAT(job.pod->image_pull_secrets, ElementsAre("regcred"));
   const Role& worker = job.roles.at("worker");
   EXPECT_EQ(worker.replicas, 4);
   EXPECT_EQ(worker.min_replicas, 2);
@@ -288,9 +288,10 @@ TEST_F(ElasticJobTest, PublishedParameterServerExampleLoads) {
   EXPECT_EQ(job.roles.at("ps").replicas, 1);
   EXPECT_EQ(job.roles.at("worker").replicas, 2);
   EXPECT_EQ(job.max_restarts, 3);
-  ASSERT_EQ(job.volumes.size(), 1u);
-  EXPECT_EQ(job.volumes[0].mount_path, "/nas");
-  EXPECT_EQ(job.volumes[0].source.dump(), R"({"persistentVolumeClaim":{"claimName":"pvc-nas"}})");
+  ASSERT_EQ(job.pod->volumes.size(), 1u);
+  EXPECT_EQ(job.pod->volumes[0].mount_path, "/nas");
+  EXPECT_EQ(job.pod->volumes[0].source.dump(),
+            R"({"persistentVolumeClaim":{"claimName":"pvc-nas"}})");
   EXPECT_EQ(job.roles.at("worker").resources.memory->text(), "4Gi");
   EXPECT_EQ(job.roles.at("ps").overrides->env.at("NODE_NUM"), "$(JOBSYNC_REPLICAS_PS)");
   std::vector<std::string> where;

@@ -125,14 +125,14 @@ TEST_F(JobModelTest, LoadsEveryFieldIntoTheModel) {
   EXPECT_THAT(job.command, ElementsAre("torchrun"));
   EXPECT_THAT(job.args, ElementsAre("train.py", "--epochs", "90"));
   EXPECT_THAT(job.env, ElementsAre(Pair("EPOCHS", "90")));
-  EXPECT_EQ(D(job.env_refs), J(R"({
+  EXPECT_EQ(D(job.pod->env_refs), J(R"({
       "MEM": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
       "MODEL_CFG": {"configMapKeyRef": {"name": "train-cfg", "key": "model"}},
       "POD_IP": {"fieldRef": {"fieldPath": "status.podIP"}},
       "WANDB_API_KEY": {"secretKeyRef": {"name": "wandb", "key": "api-key", "optional": true}}})"));
-  EXPECT_EQ(D(job.env_from), J(R"([{"secretRef": {"name": "s3"}},
+  EXPECT_EQ(D(job.pod->env_from), J(R"([{"secretRef": {"name": "s3"}},
       {"configMapRef": {"name": "train-cfg", "optional": true}, "prefix": "CFG_"}])"));
-  EXPECT_EQ(D(VolumesJson(job.volumes)), J(R"([
+  EXPECT_EQ(D(VolumesJson(job.pod->volumes)), J(R"([
       {"name": "data", "mountPath": "/data", "readOnly": true, "subPath": "",
        "source": {"persistentVolumeClaim": {"claimName": "imagenet"}}},
       {"name": "shm", "mountPath": "/dev/shm", "readOnly": false, "subPath": "",
@@ -142,24 +142,26 @@ TEST_F(JobModelTest, LoadsEveryFieldIntoTheModel) {
                                 "defaultMode": 420}}},
       {"name": "creds", "mountPath": "/var/run/creds", "readOnly": false, "subPath": "",
        "source": {"secret": {"secretName": "s3", "optional": false}}}])"));
-  EXPECT_THAT(job.node_selector,
+  EXPECT_THAT(job.pod->node_selector,
               ElementsAre(Pair("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3")));
-  EXPECT_EQ(D(job.tolerations),
+  EXPECT_EQ(D(job.pod->tolerations),
             J(R"([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])"));
-  EXPECT_EQ(D(job.affinity),
+  EXPECT_EQ(D(job.pod->affinity),
             J(R"({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
       {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In",
                                                     "values": ["a"]}]}]}}})"));
-  EXPECT_EQ(job.priority_class_name, "training-high");
-  EXPECT_EQ(job.scheduler_name, "default-scheduler");
-  EXPECT_EQ(job.service_account_name, "trainer");
-  EXPECT_THAT(job.image_pull_secrets, ElementsAre("regcred"));
+  EXPECT_EQ(job.pod->priority_class_name, "training-high");
+  EXPECT_EQ(job.pod->scheduler_name, "default-scheduler");
+  EXPECT_EQ(job.pod->service_account_name, "trainer");
+  EXPECT_THAT(job.pod->image_pull_secrets, ElementsAre("regcred"));
   EXPECT_EQ(job.max_restarts, 3);
   EXPECT_EQ(job.active_deadline_seconds, 86400);
   EXPECT_EQ(job.ttl_seconds_after_finished, 3600);
   EXPECT_EQ(job.run_id, "1");
   EXPECT_EQ(D(job.pod_template_patch), J(R"({"metadata": {"labels": {"example.com/team": "vision"}},
       "spec": {"containers": [{"name": "worker", "securityContext": {"privileged": false}}]}})"));
+
+  EXPECT_TRUE(job.pod.boxed());
 
   const Role& worker = job.roles.at("worker");
   EXPECT_TRUE(worker.overrides == RoleOverrides{});
@@ -184,7 +186,8 @@ TEST_F(JobModelTest, LoadsEveryFieldIntoTheModel) {
       D(ps.overrides->tolerations),
       J(R"([{"key": "dedicated", "operator": "Equal", "value": "ps", "effect": "NoSchedule"}])"));
   // The merge key brought cpu and memory; gpu written beside it wins.
-  Resources ps_resources{Q("8"), Q("64Gi"), 0, Q("50Gi"), {{"rdma/hca_shared_devices_a", Q("1")}}};
+  Resources ps_resources{Q("8"), Q("64Gi"), 0, Q("50Gi"),
+                         std::map<std::string, Quantity>{{"rdma/hca_shared_devices_a", Q("1")}}};
   EXPECT_TRUE(ps.resources == ps_resources);
 }
 
@@ -262,6 +265,38 @@ spec:
   EXPECT_EQ(SpecHash(ray), "b7fc662d9ff8a6aa18dcb48a984cc13c267daa0b96c1d457d21f385f7e9f1f75");
 }
 
+// A job that sets no pod setting, ephemeral storage or extended resource holds none of them on
+// the heap, loaded or read back from its canonical form (an applied spec): inline, they took some
+// 400 bytes in each of 10,000 jobs. One setting boxes them, and the job differs from one without.
+TEST_F(JobModelTest, UnsetPodSettingsAndRareResourcesTakeNoHeap) {
+  const std::string plain = R"(apiVersion: jobsync.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: plain}
+spec:
+  backend: kubernetes
+  image: trainer:1
+  env: {EPOCHS: "90"}
+  roles:
+    worker: {replicas: 2, resources: {cpu: "4", memory: 16Gi, gpu: 1}}
+)";
+  TrainingJob job = LoadJob(plain);
+  StatusOr<TrainingJob> back = TrainingJobFromCanonical(CanonicalSpec(job));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  for (const TrainingJob* read : {&job, &*back}) {
+    EXPECT_FALSE(read->pod.boxed());
+    const Resources& resources = read->roles.at("worker").resources;
+    EXPECT_FALSE(resources.ephemeral_storage.has_value());
+    EXPECT_FALSE(resources.extended.boxed());
+  }
+  EXPECT_TRUE(back->SameSpecAs(job));
+
+  TrainingJob with_account = LoadJob(plain + "  serviceAccountName: trainer\n");
+  EXPECT_TRUE(with_account.pod.boxed());
+  EXPECT_EQ(with_account.pod->service_account_name, "trainer");
+  EXPECT_FALSE(with_account.SameSpecAs(job));
+  EXPECT_NE(SpecHash(with_account), SpecHash(job));
+}
+
 TEST_F(JobModelTest, RayKeepsLiteralEnvAndRunId) {
   TrainingJob job = LoadJob(R"(apiVersion: jobsync.dev/v1alpha1
 kind: TrainingJob
@@ -277,7 +312,7 @@ spec:
 )");
   EXPECT_EQ(job.run_id, "7");
   EXPECT_THAT(job.env, ElementsAre(Pair("EPOCHS", "3")));
-  EXPECT_TRUE(job.env_refs.empty());
+  EXPECT_TRUE(job.pod->env_refs.empty());
 }
 
 }  // namespace

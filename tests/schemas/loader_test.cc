@@ -95,15 +95,15 @@ TEST_F(LoaderTest, ExampleRepositoryIsValid) {
   std::vector<std::string> keys;
   for (const auto& job : result.jobs) keys.push_back(job->key().ToString());
   EXPECT_THAT(keys, ElementsAre("kubernetes/nlp/bert-pretrain", "kubernetes/nlp/corpus-prep",
-                                "kubernetes/nlp/llama-finetune", "kubernetes/recsys/wide-deep", "kubernetes/vision/resnet50",
-                                "kubernetes/vision/vit-large", "ray/research/lr-sweep",
-                                "ray/research/ppo-cartpole"));
+                                "kubernetes/nlp/llama-finetune", "kubernetes/recsys/wide-deep",
+                                "kubernetes/vision/resnet50", "kubernetes/vision/vit-large",
+                                "ray/research/lr-sweep", "ray/research/ppo-cartpole"));
   const TrainingJob& llama = *result.jobs[2];
   EXPECT_EQ(llama.roles.at("shards").overrides->image, "ghcr.io/example-ml/shard-server:1.2");
-  EXPECT_EQ(llama.env_refs.at("WANDB_API_KEY")["secretKeyRef"]["name"], "wandb");
-  ASSERT_EQ(llama.volumes.size(), 3u);
-  EXPECT_EQ(llama.volumes[1].source["emptyDir"]["medium"], "Memory");
-  EXPECT_EQ(llama.tolerations.size(), 1u);
+  EXPECT_EQ(llama.pod->env_refs.at("WANDB_API_KEY")["secretKeyRef"]["name"], "wandb");
+  ASSERT_EQ(llama.pod->volumes.size(), 3u);
+  EXPECT_EQ(llama.pod->volumes[1].source["emptyDir"]["medium"], "Memory");
+  EXPECT_EQ(llama.pod->tolerations.size(), 1u);
   EXPECT_EQ(llama.max_restarts, 3);
   const TrainingJob& resnet = *result.jobs[4];
   EXPECT_EQ(resnet.roles.at("worker").replicas, 4);

@@ -316,6 +316,14 @@ TEST_F(ReconcilerTest, TheJobViewShowsEachStepWithTheAppliedAndTheDesiredSpec) {
   EXPECT_FALSE((*b)["appliedSpec"].is_null());
   EXPECT_EQ((*b)["appliedSpec"], (*b)["desiredSpec"]);
   EXPECT_FALSE(reconciler->JobDetail(Key("nope").ToString()).has_value());
+  // Only the key's exact text finds it: not a prefix, a longer text, another cluster or backend.
+  for (const std::string near : {"kubernetes/default/", "kubernetes/default/a@gpu-east",
+                                 "kubernetes/default/ab", "ray/default/a", "kubernetes/a/a"}) {
+    EXPECT_FALSE(reconciler->JobDetail(near).has_value()) << near;
+  }
+  JobKey elsewhere = Key("a");
+  elsewhere.cluster = "gpu-east";
+  EXPECT_FALSE(reconciler->JobDetail(elsewhere.ToString()).has_value());
 }
 
 TEST_F(ReconcilerTest, HealsDriftByDefault) {

@@ -94,12 +94,12 @@ TEST(RayMappingTest, KubernetesOnlyFieldsDoNotBreakTheSubmission) {
   // The loader refuses these on Ray; a job that carries them anyway still maps.
   TrainingJob job = RayTrainingJob("bert", 2);
   job.args = {"--epochs", "3"};
-  job.env_refs["KEY"] = {{"secretKeyRef", {{"name", "s"}, {"key", "k"}}}};
-  job.volumes.push_back(
+  job.pod->env_refs["KEY"] = {{"secretKeyRef", {{"name", "s"}, {"key", "k"}}}};
+  job.pod->volumes.push_back(
       Volume{"shm", "/dev/shm", false, "", {{"emptyDir", {{"medium", "Memory"}}}}});
-  job.tolerations.push_back({{"key", "gpu"}, {"operator", "Exists"}});
-  job.affinity = {{"nodeAffinity", json::object()}};
-  job.node_selector["pool"] = "gpu";
+  job.pod->tolerations.push_back({{"key", "gpu"}, {"operator", "Exists"}});
+  job.pod->affinity = {{"nodeAffinity", json::object()}};
+  job.pod->node_selector["pool"] = "gpu";
   job.active_deadline_seconds = 60;
   job.ttl_seconds_after_finished = 60;
   job.max_restarts = 2;
