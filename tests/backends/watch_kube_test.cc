@@ -398,8 +398,7 @@ TEST_F(SecondClusterWatchKubeTest, AVersionCompactedAwayGivesGoneAndAFreshList) 
 }
 
 TEST_F(WatchKubeTest, AFirstListOfThousandsOfJobsIsReadInPages) {
-  constexpr int kJobs =
-      3000;  // 6 pages of 500; the 10,000-job figures are bench/agent_at_scale.sh's
+  constexpr int kJobs = 3000;  // 6 pages of 500; the 10,000-job figures are bench/agent_at_scale.sh's
   ASSERT_TRUE(
       direct_->client().Create(ResourceKind::kNamespace, "", NamespaceObject(namespace_)).ok());
   // 1. Create the Jobs, suspended (no pods), from 8 threads.

@@ -367,8 +367,8 @@ TEST_F(LeaderElectionKubeTest, AStandInTakesAClaimedLeaseBackWhenTheClaimantIsGo
       });
   ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
   // Steps down, then writes the release.
-  ASSERT_TRUE(
-      Eventually([&] { return LeaseSpec().value("holderIdentity", "?").empty(); }, seconds(3)));
+  ASSERT_TRUE(Eventually([&] { return LeaseSpec().value("holderIdentity", "?").empty(); },
+                         seconds(3)));
   const auto released = steady_clock::now();
   EXPECT_FALSE(stand_in->is_leader());
   // Not before the claim had lease_duration (2 s) to be honoured.
