@@ -626,18 +626,28 @@ StatusOr<TrainingJob> TrainingJobFromCanonicalText(std::string_view text) {
 
 std::string SpecHash(const TrainingJob& job) { return CanonicalTextHash(CanonicalSpecText(job)); }
 
-std::string CanonicalTextHash(std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+std::array<unsigned char, 32> Sha256(std::initializer_list<std::string_view> parts) {
+  std::array<unsigned char, 32> digest{};
   unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
-    std::abort();
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  bool ok = context != nullptr && EVP_DigestInit_ex(context, EVP_sha256(), nullptr) == 1;
+  for (std::string_view part : parts) {
+    ok = ok && EVP_DigestUpdate(context, part.data(), part.size()) == 1;
   }
+  ok = ok && EVP_DigestFinal_ex(context, digest.data(), &length) == 1 && length == digest.size();
+  EVP_MD_CTX_free(context);
+  if (!ok) std::abort();
+  return digest;
+}
+
+std::string CanonicalTextHash(std::string_view text) {
+  const std::array<unsigned char, 32> digest = Sha256({text});
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(static_cast<size_t>(length) * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0xf]);
+  hex.reserve(digest.size() * 2);
+  for (unsigned char byte : digest) {
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 0xf]);
   }
   return hex;
 }

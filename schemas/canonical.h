@@ -24,6 +24,8 @@
 #ifndef JOBSYNC_SCHEMAS_CANONICAL_H_
 #define JOBSYNC_SCHEMAS_CANONICAL_H_
 
+#include <array>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -62,6 +64,10 @@ std::string SpecHash(const TrainingJob& job);
 // The lower-case hex SHA-256 of `canonical_text`: SpecHash(job) is
 // CanonicalTextHash(CanonicalSpecText(job)), so an applied spec's text hashes as its job does.
 std::string CanonicalTextHash(std::string_view canonical_text);
+
+// The SHA-256 digest of `parts` one after another, aborting as SpecHash does: CanonicalTextHash's,
+// and SharedSpecs' keys.
+std::array<unsigned char, 32> Sha256(std::initializer_list<std::string_view> parts);
 
 }  // namespace jobsync
 

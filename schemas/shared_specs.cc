@@ -1,10 +1,7 @@
 #include "schemas/shared_specs.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <string>
-
-#include <openssl/evp.h>
 
 #include "schemas/canonical.h"
 
@@ -28,17 +25,7 @@ size_t SharedSpecs::KeyHash::operator()(const Key& key) const {
 
 // The text and the path apart by a NUL, which neither holds (canonical JSON escapes it).
 SharedSpecs::Key SharedSpecs::KeyOf(std::string_view canonical_text, std::string_view source_path) {
-  Key key{};
-  unsigned int length = 0;
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
-  const bool ok = context != nullptr && EVP_DigestInit_ex(context, EVP_sha256(), nullptr) == 1 &&
-                  EVP_DigestUpdate(context, canonical_text.data(), canonical_text.size()) == 1 &&
-                  EVP_DigestUpdate(context, "", 1) == 1 &&
-                  EVP_DigestUpdate(context, source_path.data(), source_path.size()) == 1 &&
-                  EVP_DigestFinal_ex(context, key.data(), &length) == 1 && length == key.size();
-  EVP_MD_CTX_free(context);
-  if (!ok) std::abort();  // as CanonicalTextHash: SHA-256 does not fail but for lack of memory
-  return key;
+  return Sha256({canonical_text, std::string_view("\0", 1), source_path});
 }
 
 void SharedSpecs::Offer(const std::vector<std::shared_ptr<const TrainingJob>>& jobs) {
