@@ -1,10 +1,12 @@
-// The only file in jobsync that uses cpprestsdk. Every cpprestsdk and Boost exception stops here
-// and becomes a Status; every task chain ends in a get() inside a try block.
+// The HttpClient of cpprestsdk, the only file in jobsync that uses it, and HttpCancellation. Every
+// cpprestsdk and Boost exception stops here and becomes a Status; every task chain ends in a get()
+// inside a try block.
 #include "backends/http_client.h"
 
 #include <cctype>
 #include <cstdlib>
 #include <exception>
+#include <list>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -17,19 +19,44 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "backends/http_client_parts.h"
 #include "backends/proxy.h"
 
 namespace jobsync {
 
 struct HttpCancellation::State {
-  pplx::cancellation_token_source source;
+  std::mutex mutex;
+  bool cancelled = false;                     // guarded by mutex
+  std::list<std::function<void()>> on_cancel;  // guarded by mutex
 };
 
 HttpCancellation::HttpCancellation() : state_(std::make_shared<State>()) {}
 
-void HttpCancellation::Cancel() { state_->source.cancel(); }
+void HttpCancellation::Cancel() {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  if (state_->cancelled) return;
+  state_->cancelled = true;
+  for (const std::function<void()>& call : state_->on_cancel) call();
+}
 
-bool HttpCancellation::cancelled() const { return state_->source.get_token().is_canceled(); }
+bool HttpCancellation::cancelled() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->cancelled;
+}
+
+std::shared_ptr<void> HttpCancellation::OnCancel(std::function<void()> on_cancel) const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  if (state_->cancelled) {
+    on_cancel();
+    return nullptr;
+  }
+  auto entry = state_->on_cancel.insert(state_->on_cancel.end(), std::move(on_cancel));
+  // The deleter takes the mutex, so a call under way in Cancel() ends before the handle does.
+  return std::shared_ptr<void>(nullptr, [state = state_, entry](void*) {
+    std::lock_guard<std::mutex> held(state->mutex);
+    state->on_cancel.erase(entry);
+  });
+}
 
 namespace {
 
@@ -86,20 +113,9 @@ bool IsHandshakeFailure(const std::error_code& code, std::string_view what, int 
          ERR_GET_LIB(packed) == ERR_LIB_SSL && ERR_GET_REASON(packed) == reason;
 }
 
-// "16 MiB" for whole mebibytes, else "N bytes".
-std::string Bytes(size_t n) {
-  return n % (size_t{1} << 20) == 0 ? std::to_string(n >> 20) + " MiB"
-                                    : std::to_string(n) + " bytes";
-}
-
 std::string Lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
-}
-
-// The fixed credential of HttpClientConfig's fields, for clients without a CredentialSource.
-HttpCredential FixedCredential(const HttpClientConfig& config) {
-  return HttpCredential{config.bearer_token, config.client_cert_pem, config.client_key_pem};
 }
 
 // `base_url` with its scheme's default port made explicit: cpprestsdk's CONNECT to a proxy
@@ -130,7 +146,7 @@ class CppRestHttpClient : public HttpClient {
   // HttpClient:
   StatusOr<HttpResponse> Send(const HttpRequest& request) override {
     const std::string where = Where(request);
-    return WithCredential(where, [&](const HttpCredential& credential) {
+    return http_parts::WithCredential(config_, where, [&](const HttpCredential& credential) {
       return SendOnce(request, credential, where);
     });
   }
@@ -139,47 +155,13 @@ class CppRestHttpClient : public HttpClient {
                                 const std::function<bool(std::string_view)>& on_line,
                                 const HttpCancellation& cancel) override {
     const std::string where = Where(request);
-    return WithCredential(where, [&](const HttpCredential& credential) {
+    return http_parts::WithCredential(config_, where, [&](const HttpCredential& credential) {
       return StreamOnce(request, credential, on_line, cancel, where);
     });
   }
 
  private:
   static constexpr size_t kChunkBytes = size_t{64} << 10;
-
-  // Runs `attempt` with the current credential; on a 401 from a CredentialSource's credential,
-  // invalidates it and runs `attempt` once more when the source renews it (HttpClient::Send).
-  template <typename Attempt>
-  StatusOr<HttpResponse> WithCredential(const std::string& where, const Attempt& attempt) {
-    if (config_.credentials == nullptr) return attempt(FixedCredential(config_));
-    bool renewed = false;
-    while (true) {
-      StatusOr<HttpCredential> credential = config_.credentials->Current();
-      if (!credential.ok()) {
-        return Status(credential.status().code(), where + ": " + credential.status().message());
-      }
-      StatusOr<HttpResponse> response = attempt(WithFixed(*credential));
-      if (!response.ok() || response->status != 401) return response;
-      if (!renewed && config_.credentials->Invalidate(*credential)) {
-        renewed = true;
-        continue;
-      }
-      return PermissionDeniedError(
-          where + ": the server refused the credential from " + config_.credentials->Describe() +
-          " (HTTP 401 Unauthorized)" + (renewed ? " again after it was renewed" : "") +
-          "; check that it is valid for this cluster and not expired or revoked");
-    }
-  }
-
-  // `credential` with the fields it leaves empty taken from the configuration's fixed ones.
-  HttpCredential WithFixed(HttpCredential credential) const {
-    if (credential.bearer_token.empty()) credential.bearer_token = config_.bearer_token;
-    if (credential.client_cert_pem.empty()) {
-      credential.client_cert_pem = config_.client_cert_pem;
-      credential.client_key_pem = config_.client_key_pem;
-    }
-    return credential;
-  }
 
   StatusOr<HttpResponse> SendOnce(const HttpRequest& request, const HttpCredential& credential,
                                   const std::string& where) {
@@ -203,10 +185,9 @@ class CppRestHttpClient : public HttpClient {
   StatusOr<HttpResponse> StreamOnce(const HttpRequest& request, const HttpCredential& credential,
                                     const std::function<bool(std::string_view)>& on_line,
                                     const HttpCancellation& cancel, const std::string& where) {
-    // Linked so that an early stop by `on_line` also ends the connection.
-    pplx::cancellation_token outer = cancel.state().source.get_token();
-    pplx::cancellation_token_source own =
-        pplx::cancellation_token_source::create_linked_source(outer);
+    // The stream's own, so that an early stop by `on_line` also ends the connection.
+    pplx::cancellation_token_source own;
+    const std::shared_ptr<void> linked = cancel.OnCancel([own]() mutable { own.cancel(); });
     try {
       StatusOr<std::shared_ptr<http::client::http_client>> client =
           ClientFor(request.timeout, credential);
@@ -258,8 +239,7 @@ class CppRestHttpClient : public HttpClient {
   // Ends a stream whose line is beyond config_.max_line_bytes.
   Status LineTooLong(const std::string& where, pplx::cancellation_token_source& stream) const {
     stream.cancel();
-    return ResourceExhaustedError(where + ": a line of the stream is longer than " +
-                                  Bytes(config_.max_line_bytes) + "; refusing it");
+    return http_parts::LineTooLong(where, config_.max_line_bytes);
   }
 
   // The whole body of `response`, refused beyond config_.max_body_bytes.
@@ -272,8 +252,7 @@ class CppRestHttpClient : public HttpClient {
       if (read == 0) break;
       out.append(chunk.collection().data(), read);  // the buffer is sized to the request
       if (out.size() > config_.max_body_bytes) {
-        return ResourceExhaustedError(where + ": the response is larger than " +
-                                      Bytes(config_.max_body_bytes) + "; refusing it");
+        return http_parts::BodyTooLarge(where, config_.max_body_bytes);
       }
     }
     return out;
@@ -350,40 +329,21 @@ class CppRestHttpClient : public HttpClient {
 
   Status Failure(const std::string& where, const std::error_code& code,
                  const std::string& what) const {
-    const std::string through =
-        config_.proxy_url.empty() ? "" : " (through proxy " + RedactUrl(config_.proxy_url) + ")";
-    if (IsTimeout(code, what)) {
-      return DeadlineExceededError(where + through + ": no response within the timeout (" + what +
-                                   ")");
-    }
+    if (IsTimeout(code, what)) return http_parts::NoResponseInTime(config_, where, what);
     // OpenSSL's verification covers both the chain and (cpprestsdk's callback) the host name.
     if (IsHandshakeFailure(code, what, SSL_R_CERTIFICATE_VERIFY_FAILED)) {
-      const std::string trusted = config_.ca_pem.empty()
-                                      ? "a certificate authority of the system's trust store"
-                                      : "the configured certificate authority";
-      const std::string hint = config_.ca_hint.empty()
-                                   ? "trust the certificate authority that signed it"
-                                   : config_.ca_hint;
-      return PermissionDeniedError(where +
-                                   ": TLS certificate verification failed: the server's "
-                                   "certificate is not signed by " +
-                                   trusted + ", or not issued for host " + Host() + "; " + hint);
+      return http_parts::TlsVerificationFailed(config_, where, Host());
     }
-    if (IsHandshakeFailure(code, what, SSL_R_WRONG_VERSION_NUMBER)) {
-      return UnavailableError(where +
-                              ": TLS handshake failed: the server does not speak TLS (is its "
-                              "address http:// rather than https://?)");
-    }
-    return UnavailableError(where + through + ": " + what);
+    if (IsHandshakeFailure(code, what, SSL_R_WRONG_VERSION_NUMBER)) return http_parts::NotTls(where);
+    return UnavailableError(where + http_parts::Through(config_) + ": " + what);
   }
 
   // The name the server's certificate must be issued for.
   std::string Host() const {
-    if (!config_.tls_server_name.empty()) return config_.tls_server_name + " (tls-server-name)";
     try {
-      return web::uri(config_.base_url).host();
+      return http_parts::CertificateHost(config_, web::uri(config_.base_url).host());
     } catch (const std::exception&) {
-      return config_.base_url;
+      return http_parts::CertificateHost(config_, config_.base_url);
     }
   }
 
@@ -393,21 +353,6 @@ class CppRestHttpClient : public HttpClient {
   HttpCredential identity_;
   std::map<int64_t, std::shared_ptr<http::client::http_client>> clients_;
 };
-
-// Checks config.proxy_url: an http:// proxy with a host.
-Status CheckProxy(const std::string& proxy_url) {
-  ProxyUrl parts;
-  if (!ParseProxyUrl(proxy_url, &parts)) {
-    return InvalidArgumentError("proxy URL \"" + RedactUrl(proxy_url) +
-                                "\" is not of the form http://host:port");
-  }
-  if (parts.scheme != "http") {
-    return InvalidArgumentError("proxy URL \"" + RedactUrl(proxy_url) +
-                                "\": only http:// proxies (HTTP CONNECT) are supported, not " +
-                                parts.scheme + "://");
-  }
-  return OkStatus();
-}
 
 }  // namespace
 
@@ -420,9 +365,9 @@ StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& conf
   try {
     web::uri parsed(config.base_url);
     ssl::context probe(ssl::context::sslv23_client);
-    JOBSYNC_RETURN_IF_ERROR(ConfigureTls(config, FixedCredential(config), probe));
+    JOBSYNC_RETURN_IF_ERROR(ConfigureTls(config, http_parts::FixedCredential(config), probe));
     if (!config.proxy_url.empty()) {
-      JOBSYNC_RETURN_IF_ERROR(CheckProxy(config.proxy_url));
+      JOBSYNC_RETURN_IF_ERROR(http_parts::CheckProxy(config.proxy_url));
       checked.base_url = WithPort(config.base_url);
     }
   } catch (const std::exception& e) {

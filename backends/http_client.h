@@ -1,6 +1,7 @@
-// A small HTTP client interface for the backends, and its cpprestsdk implementation. The
-// implementation (http_client.cc) is the only file in jobsync that uses cpprestsdk; nothing here
-// knows about Kubernetes or Ray, so every backend that speaks HTTP(S) reuses it.
+// A small HTTP client interface for the backends, and its two implementations: cpprestsdk's
+// (http_client.cc, the only file that uses cpprestsdk: Ray's job server, notifications, `jobsync
+// status`) and libcurl's (http_client_curl.cc: the Kubernetes apiserver). Nothing here knows
+// about Kubernetes or Ray, so every backend that speaks HTTP(S) reuses it.
 #ifndef JOBSYNC_BACKENDS_HTTP_CLIENT_H_
 #define JOBSYNC_BACKENDS_HTTP_CLIENT_H_
 
@@ -122,10 +123,13 @@ class HttpCancellation {
   void Cancel();
   bool cancelled() const;
 
-  struct State;  // defined by the implementation
-  State& state() const { return *state_; }
+  // For the implementations: calls `on_cancel` (in the cancelling thread, once) when Cancel() is
+  // called while the returned handle lives, or at once when it was called already. Destroying
+  // the handle waits for a call under way. `on_cancel` must be quick and must not call back in.
+  [[nodiscard]] std::shared_ptr<void> OnCancel(std::function<void()> on_cancel) const;
 
  private:
+  struct State;
   std::shared_ptr<State> state_;
 };
 
@@ -162,6 +166,12 @@ class HttpClient {
 // certificate from a CredentialSource is checked when it is first used: a bad one fails that
 // request with kInvalidArgument.
 StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& config);
+
+// Returns a libcurl-based client for `config`, which sends each request in the calling thread
+// (http_client_curl.cc): the one the Kubernetes backend uses, because it sends thousands of
+// requests in a sync (bench/RESULTS.md, "The apiserver through libcurl"). Fails and behaves as
+// NewHttpClient's client does.
+StatusOr<std::unique_ptr<HttpClient>> NewCurlHttpClient(const HttpClientConfig& config);
 
 }  // namespace jobsync
 

@@ -55,7 +55,7 @@ bool WritableAt(const json& object, const char* key) {
 StatusOr<std::unique_ptr<KubernetesClient>> NewKubernetesClient(
     KubeCredentials credentials, const KubernetesClientOptions& options) {
   credentials.http.default_timeout = options.request_timeout;
-  StatusOr<std::unique_ptr<HttpClient>> http = NewHttpClient(credentials.http);
+  StatusOr<std::unique_ptr<HttpClient>> http = NewCurlHttpClient(credentials.http);
   if (!http.ok()) {
     return Status(http.status().code(), credentials.source + ": " + http.status().message());
   }
