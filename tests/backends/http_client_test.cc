@@ -1,7 +1,9 @@
-// The cpprestsdk-based HttpClient against a real HTTP server on loopback (cpp-httplib): answers
-// beyond the configured size limits are refused with a clear error instead of being held; the
-// User-Agent; a CredentialSource asked per request and renewed once after a 401. And the system's
-// trust store, parsed once for every TLS context.
+// Both HttpClients (cpprestsdk's and libcurl's) against a real HTTP server on loopback
+// (cpp-httplib): methods, bodies, queries and headers as sent; answers beyond the configured size
+// limits refused with a clear error instead of being held; a silent server a timeout; a stream
+// stopped by its reader or cancelled from another thread; the User-Agent; a CredentialSource asked
+// per request and renewed once after a 401. And the system's trust store, parsed once for every TLS
+// context.
 #include "backends/http_client.h"
 
 #include <atomic>
@@ -30,9 +32,36 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class HttpClientLimitsTest : public ::testing::Test {
+using HttpClientFactory = StatusOr<std::unique_ptr<HttpClient>> (*)(const HttpClientConfig&);
+
+class HttpClientLimitsTest : public ::testing::TestWithParam<HttpClientFactory> {
  protected:
   void SetUp() override {
+    // Echoes what arrived: method, Content-Type, the query's q, the header X-Test and the body.
+    auto echo = [](const httplib::Request& request, httplib::Response& response) {
+      response.set_content(request.method + "|" + request.get_header_value("Content-Type") + "|" +
+                               request.get_param_value("q") + "|" +
+                               request.get_header_value("X-Test") + "|" + request.body,
+                           "text/plain");
+    };
+    server_.Get("/echo", echo);
+    server_.Post("/echo", echo);
+    server_.Put("/echo", echo);
+    server_.Patch("/echo", echo);
+    server_.Delete("/echo", echo);
+    server_.Get("/slow", [](const httplib::Request&, httplib::Response& response) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      response.set_content("late", "text/plain");
+    });
+    // One line, then nothing (a quiet watch) until the client goes or the server stops.
+    server_.Get("/quiet", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_chunked_content_provider(
+          "application/json", [this](size_t offset, httplib::DataSink& sink) {
+            if (offset == 0) return sink.write("{\"a\":1}\n", 8);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            return !stopping_.load() && sink.is_writable();
+          });
+    });
     server_.Get("/bytes", [](const httplib::Request& request, httplib::Response& response) {
       response.set_content(std::string(std::stoul(request.get_param_value("n")), 'x'),
                            "text/plain");
@@ -62,19 +91,22 @@ class HttpClientLimitsTest : public ::testing::Test {
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   void TearDown() override {
+    stopping_ = true;
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
 
   std::unique_ptr<HttpClient> Client(std::shared_ptr<CredentialSource> credentials = nullptr,
-                                     const std::string& token = "") {
+                                     const std::string& token = "",
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     HttpClientConfig config;
     config.base_url = "http://127.0.0.1:" + std::to_string(port_);
     config.credentials = std::move(credentials);
     config.bearer_token = token;
     config.max_body_bytes = 1 << 20;
     config.max_line_bytes = 1000;
-    StatusOr<std::unique_ptr<HttpClient>> client = NewHttpClient(config);
+    config.default_timeout = timeout;
+    StatusOr<std::unique_ptr<HttpClient>> client = GetParam()(config);
     EXPECT_TRUE(client.ok()) << client.status().ToString();
     return std::move(*client);
   }
@@ -93,12 +125,86 @@ class HttpClientLimitsTest : public ::testing::Test {
   }
 
   httplib::Server server_;
+  std::atomic<bool> stopping_{false};
   std::atomic<int> requests_{0};
   int port_ = 0;
   std::thread thread_;
 };
 
-TEST_F(HttpClientLimitsTest, ABodyWithinTheLimitIsReadWhole) {
+TEST_P(HttpClientLimitsTest, SendsTheMethodBodyQueryAndHeaders) {
+  std::unique_ptr<HttpClient> client = Client();
+  for (const char* method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
+    HttpRequest request;
+    request.method = method;
+    request.path = "/echo";
+    request.query = {{"q", "a b&c=d/é"}};
+    request.headers = {{"X-Test", "yes"}};
+    const bool with_body = std::string(method) != "GET";
+    if (with_body) {
+      request.body = std::string(method) + " {\"x\":1}";
+      request.content_type = "application/merge-patch+json";
+    }
+    StatusOr<HttpResponse> response = client->Send(request);
+    ASSERT_TRUE(response.ok()) << method << ": " << response.status().ToString();
+    EXPECT_EQ(response->status, 200) << method;
+    EXPECT_EQ(response->headers["content-type"], "text/plain") << method;
+    EXPECT_EQ(response->body, std::string(method) + "|" +
+                                  (with_body ? "application/merge-patch+json" : "") +
+                                  "|a b&c=d/é|yes|" + request.body);
+  }
+}
+
+TEST_P(HttpClientLimitsTest, AServerSilentForLongerThanTheTimeoutIsADeadline) {
+  HttpRequest request;
+  request.path = "/slow";
+  StatusOr<HttpResponse> response =
+      Client(nullptr, "", std::chrono::milliseconds(300))->Send(request);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), StatusCode::kDeadlineExceeded) << response.status().ToString();
+  EXPECT_THAT(response.status().message(), HasSubstr("/slow: no response within the timeout"));
+}
+
+TEST_P(HttpClientLimitsTest, AReaderThatStopsEndsTheStream) {
+  HttpRequest request;
+  request.path = "/quiet";
+  std::vector<std::string> lines;
+  StatusOr<HttpResponse> response = Client()->Stream(
+      request,
+      [&](std::string_view line) {
+        lines.emplace_back(line);
+        return false;
+      },
+      HttpCancellation());
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_THAT(lines, ElementsAre("{\"a\":1}"));
+}
+
+TEST_P(HttpClientLimitsTest, AQuietStreamIsCancelledFromAnotherThread) {
+  HttpRequest request;
+  request.path = "/quiet";
+  HttpCancellation cancel;
+  std::atomic<int> lines{0};
+  std::thread canceller([&] {
+    while (lines.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    cancel.Cancel();
+  });
+  // Without the cancellation the stream would end only at the 30 s timeout, as a deadline.
+  StatusOr<HttpResponse> response = Client()->Stream(
+      request,
+      [&](std::string_view) {
+        ++lines;
+        return true;
+      },
+      cancel);
+  canceller.join();
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), StatusCode::kUnavailable) << response.status().ToString();
+  EXPECT_THAT(response.status().message(), HasSubstr("/quiet: cancelled"));
+  EXPECT_EQ(lines.load(), 1);
+}
+
+TEST_P(HttpClientLimitsTest, ABodyWithinTheLimitIsReadWhole) {
   HttpRequest request;
   request.path = "/bytes";
   request.query = {{"n", std::to_string((1 << 20) - 1000)}};
@@ -107,7 +213,7 @@ TEST_F(HttpClientLimitsTest, ABodyWithinTheLimitIsReadWhole) {
   EXPECT_EQ(response->body, std::string((1 << 20) - 1000, 'x'));
 }
 
-TEST_F(HttpClientLimitsTest, ABodyBeyondTheLimitIsRefused) {
+TEST_P(HttpClientLimitsTest, ABodyBeyondTheLimitIsRefused) {
   HttpRequest request;
   request.path = "/bytes";
   request.query = {{"n", std::to_string((1 << 20) + 1)}};
@@ -118,14 +224,14 @@ TEST_F(HttpClientLimitsTest, ABodyBeyondTheLimitIsRefused) {
               HasSubstr("/bytes: the response is larger than 1 MiB; refusing it"));
 }
 
-TEST_F(HttpClientLimitsTest, StreamDeliversEveryLineIncludingAnUnterminatedLastOne) {
+TEST_P(HttpClientLimitsTest, StreamDeliversEveryLineIncludingAnUnterminatedLastOne) {
   std::vector<std::string> lines;
   StatusOr<HttpResponse> response = StreamLines("/lines", &lines);
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   EXPECT_THAT(lines, ElementsAre("{\"a\":1}", "{\"b\":2}", "{\"c\":3}"));
 }
 
-TEST_F(HttpClientLimitsTest, AStreamLineBeyondTheLimitIsRefused) {
+TEST_P(HttpClientLimitsTest, AStreamLineBeyondTheLimitIsRefused) {
   std::vector<std::string> lines;
   StatusOr<HttpResponse> response = StreamLines("/long-line", &lines);
   ASSERT_FALSE(response.ok());
@@ -159,7 +265,7 @@ class SequenceSource : public CredentialSource {
   size_t next_ = 0;
 };
 
-TEST_F(HttpClientLimitsTest, EveryRequestSaysJobsyncAndItsVersion) {
+TEST_P(HttpClientLimitsTest, EveryRequestSaysJobsyncAndItsVersion) {
   HttpRequest request;
   request.path = "/whoami";
   StatusOr<HttpResponse> response = Client(nullptr, "good-t0ken-value")->Send(request);
@@ -167,7 +273,7 @@ TEST_F(HttpClientLimitsTest, EveryRequestSaysJobsyncAndItsVersion) {
   EXPECT_EQ(response->body, "jobsync/" JOBSYNC_VERSION "\n");
 }
 
-TEST_F(HttpClientLimitsTest, A401RenewsTheCredentialOnce) {
+TEST_P(HttpClientLimitsTest, A401RenewsTheCredentialOnce) {
   testing::RegisterTestSecret("http_client_test token", "good-t0ken-value");
   auto source = std::make_shared<SequenceSource>(
       std::vector<std::string>{"stale-t0ken-value", "good-t0ken-value"});
@@ -180,7 +286,7 @@ TEST_F(HttpClientLimitsTest, A401RenewsTheCredentialOnce) {
   EXPECT_EQ(requests_, 2);
 }
 
-TEST_F(HttpClientLimitsTest, A401AfterRenewalFailsNamingTheSourceNotTheToken) {
+TEST_P(HttpClientLimitsTest, A401AfterRenewalFailsNamingTheSourceNotTheToken) {
   auto source = std::make_shared<SequenceSource>(
       std::vector<std::string>{"stale-t0ken-value", "other-bad-t0ken", "never-used-t0ken"});
   HttpRequest request;
@@ -198,7 +304,7 @@ TEST_F(HttpClientLimitsTest, A401AfterRenewalFailsNamingTheSourceNotTheToken) {
   EXPECT_EQ(requests_, 2);
 }
 
-TEST_F(HttpClientLimitsTest, AStreamRenewsTheCredentialBeforeAnyLine) {
+TEST_P(HttpClientLimitsTest, AStreamRenewsTheCredentialBeforeAnyLine) {
   auto source = std::make_shared<SequenceSource>(
       std::vector<std::string>{"stale-t0ken-value", "good-t0ken-value"});
   HttpRequest request;
@@ -216,7 +322,7 @@ TEST_F(HttpClientLimitsTest, AStreamRenewsTheCredentialBeforeAnyLine) {
   EXPECT_EQ(source->invalidations, 1);
 }
 
-TEST_F(HttpClientLimitsTest, AFixedTokensRefusalIsTheCallersAnswer) {
+TEST_P(HttpClientLimitsTest, AFixedTokensRefusalIsTheCallersAnswer) {
   HttpRequest request;
   request.path = "/whoami";
   StatusOr<HttpResponse> response = Client(nullptr, "stale-t0ken-value")->Send(request);
@@ -225,7 +331,7 @@ TEST_F(HttpClientLimitsTest, AFixedTokensRefusalIsTheCallersAnswer) {
   EXPECT_EQ(requests_, 1);
 }
 
-TEST_F(HttpClientLimitsTest, ASourceThatCannotGiveACredentialFailsTheRequest) {
+TEST_P(HttpClientLimitsTest, ASourceThatCannotGiveACredentialFailsTheRequest) {
   auto source = std::make_shared<SequenceSource>(std::vector<std::string>{});
   HttpRequest request;
   request.path = "/whoami";
@@ -235,6 +341,13 @@ TEST_F(HttpClientLimitsTest, ASourceThatCannotGiveACredentialFailsTheRequest) {
   EXPECT_THAT(response.status().message(), HasSubstr("/whoami: no more tokens in the test"));
   EXPECT_EQ(requests_, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Implementations, HttpClientLimitsTest,
+                         ::testing::Values(&NewHttpClient, &NewCurlHttpClient),
+                         [](const ::testing::TestParamInfo<HttpClientFactory>& param) {
+                           return param.param == &NewHttpClient ? std::string("CppRest")
+                                                               : std::string("Curl");
+                         });
 
 // cpprestsdk's connections get their system trust store from SSL_CTX_set_default_verify_paths;
 // jobsync defines it so that the store is parsed once (http_client.cc). The definition must be
