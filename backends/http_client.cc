@@ -26,7 +26,7 @@ namespace jobsync {
 
 struct HttpCancellation::State {
   std::mutex mutex;
-  bool cancelled = false;                     // guarded by mutex
+  bool cancelled = false;                      // guarded by mutex
   std::list<std::function<void()>> on_cancel;  // guarded by mutex
 };
 
@@ -334,7 +334,8 @@ class CppRestHttpClient : public HttpClient {
     if (IsHandshakeFailure(code, what, SSL_R_CERTIFICATE_VERIFY_FAILED)) {
       return http_parts::TlsVerificationFailed(config_, where, Host());
     }
-    if (IsHandshakeFailure(code, what, SSL_R_WRONG_VERSION_NUMBER)) return http_parts::NotTls(where);
+    if (IsHandshakeFailure(code, what, SSL_R_WRONG_VERSION_NUMBER))
+      return http_parts::NotTls(where);
     return UnavailableError(where + http_parts::Through(config_) + ": " + what);
   }
 

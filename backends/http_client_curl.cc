@@ -5,12 +5,6 @@
 // bench/RESULTS.md). A request borrows a Slot (an easy handle and the multi handle that keeps its
 // connection open) from the client's pool and gives it back, so connections are reused as long
 // as the same number of threads send at once.
-#include <curl/curl.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -20,6 +14,12 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "backends/http_client.h"
 #include "backends/http_client_parts.h"
@@ -116,7 +116,7 @@ Status CheckIdentity(const HttpCredential& identity) {
 
 // What one connection's TLS context gets: the trust anchors and the client identity.
 struct TlsSetup {
-  std::shared_ptr<X509_STORE> own_store;          // the configured CA; null: the system's store
+  std::shared_ptr<X509_STORE> own_store;           // the configured CA; null: the system's store
   std::shared_ptr<const HttpCredential> identity;  // client certificate and key (maybe empty)
 };
 
@@ -164,12 +164,12 @@ struct Transfer {
   const std::string* where = nullptr;
   const std::function<bool(std::string_view)>* on_line = nullptr;  // null: read the body whole
   HttpResponse response;
-  int status = 0;           // of the last status line
-  std::string pending;      // a stream's line not yet ended
-  bool stopped = false;     // on_line asked to stop
-  Status refused;           // the body or a line was beyond its limit
+  int status = 0;        // of the last status line
+  std::string pending;   // a stream's line not yet ended
+  bool stopped = false;  // on_line asked to stop
+  Status refused;        // the body or a line was beyond its limit
   Clock::time_point last_activity;
-  curl_off_t uploaded = -1;  // bytes of the request body sent, as last seen
+  curl_off_t uploaded = -1;                   // bytes of the request body sent, as last seen
   std::array<char, CURL_ERROR_SIZE> error{};  // curl's message of a failure
 
   bool Streaming() const { return on_line != nullptr && status >= 200 && status <= 299; }
@@ -244,7 +244,8 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   transfer->last_activity = Clock::now();
   if (transfer->Streaming()) return transfer->TakeLines(std::string_view(data, bytes)) ? bytes : 0;
   if (transfer->response.body.size() + bytes > transfer->config->max_body_bytes) {
-    transfer->refused = http_parts::BodyTooLarge(*transfer->where, transfer->config->max_body_bytes);
+    transfer->refused =
+        http_parts::BodyTooLarge(*transfer->where, transfer->config->max_body_bytes);
     return 0;
   }
   transfer->response.body.append(data, bytes);
@@ -354,8 +355,7 @@ class CurlHttpClient : public HttpClient {
     if (cancelled) return UnavailableError(where + ": cancelled");
     if (timed_out) {
       return http_parts::NoResponseInTime(
-          config_, where,
-          "nothing received for " + std::to_string(timeout.count()) + " ms");
+          config_, where, "nothing received for " + std::to_string(timeout.count()) + " ms");
     }
     if (!transfer.refused.ok()) return transfer.refused;
     if (result != CURLE_OK && !transfer.stopped) return Failure(where, result, transfer);
@@ -482,7 +482,8 @@ class CurlHttpClient : public HttpClient {
                                                  http_parts::CertificateHost(config_, url_host_));
       case CURLE_SSL_CONNECT_ERROR:
         // OpenSSL's "wrong version number": the answer to the ClientHello was not TLS.
-        if (detail.find("wrong version number") != std::string::npos) return http_parts::NotTls(where);
+        if (detail.find("wrong version number") != std::string::npos)
+          return http_parts::NotTls(where);
         break;
       default:
         break;
@@ -501,8 +502,8 @@ class CurlHttpClient : public HttpClient {
 
   std::mutex mutex_;
   std::shared_ptr<const HttpCredential> identity_;  // guarded by mutex_
-  int generation_ = 0;                               // guarded by mutex_
-  std::vector<std::unique_ptr<Slot>> pool_;          // guarded by mutex_
+  int generation_ = 0;                              // guarded by mutex_
+  std::vector<std::unique_ptr<Slot>> pool_;         // guarded by mutex_
 };
 
 // The parts of a URL, read by curl's parser.

@@ -104,8 +104,7 @@ inline Status NotTls(const std::string& where) {
 // The name the server's certificate must be issued for, for messages: tls_server_name when set,
 // else `url_host`.
 inline std::string CertificateHost(const HttpClientConfig& config, const std::string& url_host) {
-  return config.tls_server_name.empty() ? url_host
-                                        : config.tls_server_name + " (tls-server-name)";
+  return config.tls_server_name.empty() ? url_host : config.tls_server_name + " (tls-server-name)";
 }
 
 // Checks config.proxy_url: an http:// proxy with a host.

@@ -160,7 +160,8 @@ TEST_P(HttpClientLimitsTest, AServerSilentForLongerThanTheTimeoutIsADeadline) {
   StatusOr<HttpResponse> response =
       Client(nullptr, "", std::chrono::milliseconds(300))->Send(request);
   ASSERT_FALSE(response.ok());
-  EXPECT_EQ(response.status().code(), StatusCode::kDeadlineExceeded) << response.status().ToString();
+  EXPECT_EQ(response.status().code(), StatusCode::kDeadlineExceeded)
+      << response.status().ToString();
   EXPECT_THAT(response.status().message(), HasSubstr("/slow: no response within the timeout"));
 }
 
@@ -346,7 +347,7 @@ INSTANTIATE_TEST_SUITE_P(Implementations, HttpClientLimitsTest,
                          ::testing::Values(&NewHttpClient, &NewCurlHttpClient),
                          [](const ::testing::TestParamInfo<HttpClientFactory>& param) {
                            return param.param == &NewHttpClient ? std::string("CppRest")
-                                                               : std::string("Curl");
+                                                                : std::string("Curl");
                          });
 
 // cpprestsdk's connections get their system trust store from SSL_CTX_set_default_verify_paths;
