@@ -83,20 +83,16 @@ Status ConfigureTls(const HttpClientConfig& config, const HttpCredential& identi
     if (own == nullptr) return ResourceExhaustedError("cannot make a certificate store");
     SSL_CTX_set_cert_store(context.native_handle(), own);  // frees the one it replaces
     context.add_certificate_authority(boost::asio::buffer(config.ca_pem), error);
-    if (error) return InvalidArgumentError("certificate authority data is not a PEM certificate");
+    if (error) return InvalidArgumentError(http_parts::kCaNotPem);
   }
   if (identity.client_cert_pem.empty() != identity.client_key_pem.empty()) {
-    return InvalidArgumentError("a client certificate needs its key and a key its certificate");
+    return InvalidArgumentError(http_parts::kCertWithoutKey);
   }
   if (!identity.client_cert_pem.empty()) {
     context.use_certificate_chain(boost::asio::buffer(identity.client_cert_pem), error);
-    if (error) return InvalidArgumentError("client certificate data is not a PEM certificate");
+    if (error) return InvalidArgumentError(http_parts::kCertNotPem);
     context.use_private_key(boost::asio::buffer(identity.client_key_pem), ssl::context::pem, error);
-    if (error) {
-      return InvalidArgumentError(
-          "client key data is not a PEM private key matching the "
-          "client certificate");
-    }
+    if (error) return InvalidArgumentError(http_parts::kKeyNotPem);
   }
   return OkStatus();
 }
@@ -270,12 +266,7 @@ class CppRestHttpClient : public HttpClient {
         credential.client_key_pem != identity_.client_key_pem) {
       ssl::context probe(ssl::context::sslv23_client);
       Status usable = ConfigureTls(config_, credential, probe);
-      if (!usable.ok()) {
-        const std::string from = config_.credentials != nullptr ? config_.credentials->Describe()
-                                                                : std::string("the configuration");
-        return InvalidArgumentError("the client certificate from " + from +
-                                    " cannot be used: " + usable.message());
-      }
+      if (!usable.ok()) return http_parts::UnusableIdentity(config_, usable);
       clients_.clear();
       identity_ = HttpCredential{"", credential.client_cert_pem, credential.client_key_pem};
     }
@@ -358,10 +349,7 @@ class CppRestHttpClient : public HttpClient {
 }  // namespace
 
 StatusOr<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientConfig& config) {
-  if (config.base_url.rfind("https://", 0) != 0 && config.base_url.rfind("http://", 0) != 0) {
-    return InvalidArgumentError("server URL \"" + config.base_url +
-                                "\" must start with https:// or http://");
-  }
+  JOBSYNC_RETURN_IF_ERROR(http_parts::CheckScheme(config.base_url));
   HttpClientConfig checked = config;
   try {
     web::uri parsed(config.base_url);

@@ -69,11 +69,10 @@ std::shared_ptr<X509_STORE> StoreOf(const std::string& ca_pem) {
   return added > 0 ? store : nullptr;
 }
 
-// Gives `context` the client certificate (chain) and key of `identity`. The messages are
-// http_client.cc's ConfigureTls', naming the item and never its content.
+// Gives `context` the client certificate (chain) and key of `identity`.
 Status UseIdentity(const HttpCredential& identity, SSL_CTX* context) {
   if (identity.client_cert_pem.empty() != identity.client_key_pem.empty()) {
-    return InvalidArgumentError("a client certificate needs its key and a key its certificate");
+    return InvalidArgumentError(http_parts::kCertWithoutKey);
   }
   if (identity.client_cert_pem.empty()) return OkStatus();
   Bio certs = ReadOnly(identity.client_cert_pem);
@@ -81,14 +80,14 @@ Status UseIdentity(const HttpCredential& identity, SSL_CTX* context) {
       certs == nullptr ? nullptr : PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr));
   if (leaf == nullptr || SSL_CTX_use_certificate(context, leaf.get()) != 1) {
     ERR_clear_error();
-    return InvalidArgumentError("client certificate data is not a PEM certificate");
+    return InvalidArgumentError(http_parts::kCertNotPem);
   }
   SSL_CTX_clear_chain_certs(context);
   while (X509* link = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) {
     if (SSL_CTX_add0_chain_cert(context, link) != 1) {
       X509_free(link);
       ERR_clear_error();
-      return InvalidArgumentError("client certificate data is not a PEM certificate");
+      return InvalidArgumentError(http_parts::kCertNotPem);
     }
   }
   Bio key_pem = ReadOnly(identity.client_key_pem);
@@ -98,9 +97,7 @@ Status UseIdentity(const HttpCredential& identity, SSL_CTX* context) {
   if (key == nullptr || SSL_CTX_use_PrivateKey(context, key.get()) != 1 ||
       SSL_CTX_check_private_key(context) != 1) {
     ERR_clear_error();
-    return InvalidArgumentError(
-        "client key data is not a PEM private key matching the "
-        "client certificate");
+    return InvalidArgumentError(http_parts::kKeyNotPem);
   }
   ERR_clear_error();
   return OkStatus();
@@ -376,12 +373,7 @@ class CurlHttpClient : public HttpClient {
     if (credential.client_cert_pem != identity_->client_cert_pem ||
         credential.client_key_pem != identity_->client_key_pem) {
       Status usable = CheckIdentity(credential);
-      if (!usable.ok()) {
-        const std::string from = config_.credentials != nullptr ? config_.credentials->Describe()
-                                                                : std::string("the configuration");
-        return InvalidArgumentError("the client certificate from " + from +
-                                    " cannot be used: " + usable.message());
-      }
+      if (!usable.ok()) return http_parts::UnusableIdentity(config_, usable);
       identity_ = std::make_shared<const HttpCredential>(
           HttpCredential{"", credential.client_cert_pem, credential.client_key_pem});
       ++generation_;
@@ -536,17 +528,14 @@ StatusOr<UrlParts> ParseUrl(const std::string& url) {
 StatusOr<std::unique_ptr<HttpClient>> NewCurlHttpClient(const HttpClientConfig& config) {
   static const CURLcode initialized = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (initialized != CURLE_OK) return InternalError("libcurl could not be initialized");
-  if (config.base_url.rfind("https://", 0) != 0 && config.base_url.rfind("http://", 0) != 0) {
-    return InvalidArgumentError("server URL \"" + config.base_url +
-                                "\" must start with https:// or http://");
-  }
+  JOBSYNC_RETURN_IF_ERROR(http_parts::CheckScheme(config.base_url));
   StatusOr<UrlParts> url = ParseUrl(config.base_url);
   if (!url.ok()) return url.status();
   std::shared_ptr<X509_STORE> own_store;
   if (!config.ca_pem.empty()) {
     own_store = StoreOf(config.ca_pem);
     if (own_store == nullptr) {
-      return InvalidArgumentError("certificate authority data is not a PEM certificate");
+      return InvalidArgumentError(http_parts::kCaNotPem);
     }
   }
   JOBSYNC_RETURN_IF_ERROR(CheckIdentity(http_parts::FixedCredential(config)));

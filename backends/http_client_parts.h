@@ -69,6 +69,23 @@ inline Status LineTooLong(const std::string& where, size_t max_line_bytes) {
                                 Bytes(max_line_bytes) + "; refusing it");
 }
 
+// The messages of unusable TLS material: they name the item, never its content.
+inline constexpr const char* kCaNotPem = "certificate authority data is not a PEM certificate";
+inline constexpr const char* kCertWithoutKey =
+    "a client certificate needs its key and a key its certificate";
+inline constexpr const char* kCertNotPem = "client certificate data is not a PEM certificate";
+inline constexpr const char* kKeyNotPem =
+    "client key data is not a PEM private key matching the client certificate";
+
+// A client certificate from the credential source (or the configuration) that cannot be used:
+// `why` says which part.
+inline Status UnusableIdentity(const HttpClientConfig& config, const Status& why) {
+  const std::string from = config.credentials != nullptr ? config.credentials->Describe()
+                                                         : std::string("the configuration");
+  return InvalidArgumentError("the client certificate from " + from +
+                              " cannot be used: " + why.message());
+}
+
 // " (through proxy http://host:port)" when the client uses a proxy, else "".
 inline std::string Through(const HttpClientConfig& config) {
   return config.proxy_url.empty() ? "" : " (through proxy " + RedactUrl(config.proxy_url) + ")";
@@ -105,6 +122,13 @@ inline Status NotTls(const std::string& where) {
 // else `url_host`.
 inline std::string CertificateHost(const HttpClientConfig& config, const std::string& url_host) {
   return config.tls_server_name.empty() ? url_host : config.tls_server_name + " (tls-server-name)";
+}
+
+// Checks that `base_url` is an http:// or https:// URL.
+inline Status CheckScheme(const std::string& base_url) {
+  if (base_url.rfind("https://", 0) == 0 || base_url.rfind("http://", 0) == 0) return OkStatus();
+  return InvalidArgumentError("server URL \"" + base_url +
+                              "\" must start with https:// or http://");
 }
 
 // Checks config.proxy_url: an http:// proxy with a host.
