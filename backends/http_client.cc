@@ -3,7 +3,6 @@
 // inside a try block.
 #include "backends/http_client.h"
 
-#include <cctype>
 #include <cstdlib>
 #include <exception>
 #include <list>
@@ -107,11 +106,6 @@ bool IsHandshakeFailure(const std::error_code& code, std::string_view what, int 
   const auto packed = static_cast<unsigned long>(static_cast<unsigned int>(code.value()));
   return what.find("SSL handshake") != std::string_view::npos &&
          ERR_GET_LIB(packed) == ERR_LIB_SSL && ERR_GET_REASON(packed) == reason;
-}
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
 }
 
 // `base_url` with its scheme's default port made explicit: cpprestsdk's CONNECT to a proxy
@@ -310,7 +304,8 @@ class CppRestHttpClient : public HttpClient {
   static HttpResponse Head(const http::http_response& response) {
     HttpResponse out;
     out.status = response.status_code();
-    for (const auto& [name, value] : response.headers()) out.headers[Lower(name)] = value;
+    for (const auto& [name, value] : response.headers())
+      out.headers[http_parts::Lower(name)] = value;
     return out;
   }
 

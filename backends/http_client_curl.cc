@@ -6,7 +6,6 @@
 // connection open) from the client's pool and gives it back, so connections are reused as long
 // as the same number of threads send at once.
 #include <array>
-#include <cctype>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -227,8 +226,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   }
   const size_t colon = line.find(':');
   if (colon == std::string_view::npos) return size * count;
-  std::string name(line.substr(0, colon));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string name = http_parts::Lower(std::string(line.substr(0, colon)));
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   transfer->response.headers[name] = std::string(value);

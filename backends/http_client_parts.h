@@ -4,6 +4,7 @@
 #ifndef JOBSYNC_BACKENDS_HTTP_CLIENT_PARTS_H_
 #define JOBSYNC_BACKENDS_HTTP_CLIENT_PARTS_H_
 
+#include <cctype>
 #include <string>
 
 #include "backends/http_client.h"
@@ -16,6 +17,12 @@ namespace jobsync::http_parts {
 inline std::string Bytes(size_t n) {
   return n % (size_t{1} << 20) == 0 ? std::to_string(n >> 20) + " MiB"
                                     : std::to_string(n) + " bytes";
+}
+
+// `text` in lower case (ASCII): response header names, which HttpResponse keeps so.
+inline std::string Lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
 }
 
 // The fixed credential of HttpClientConfig's fields, for clients without a CredentialSource.
